@@ -1,0 +1,68 @@
+"""Feature construction shared by training, batch scoring and the HTTP service.
+
+One function turns conformed rows into the model's input frame, so training and serving
+cannot drift apart: the service calls exactly this on each request.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pandas as pd
+
+from mlops_pipelines.lib.frames import EVENT_TIME
+from mlops_pipelines.spec import ProjectSpec
+
+FeatureKind = Literal["numeric", "categorical"]
+
+
+def feature_kinds(spec: ProjectSpec) -> dict[str, FeatureKind]:
+    """The model's input columns in a fixed order, each tagged numeric or categorical."""
+    kinds: dict[str, FeatureKind] = {}
+    for name in spec.feature_columns:
+        dtype = spec.columns[name].dtype
+        kinds[name] = "categorical" if dtype in ("str", "bool", "date", "datetime") else "numeric"
+    for derived in spec.features.time_features:
+        kinds[f"time_{derived}"] = "numeric"
+    return kinds
+
+
+def event_times(frame: pd.DataFrame, spec: ProjectSpec) -> pd.Series:
+    """The rows' event time: the system column if present, else the spec's time column."""
+    if EVENT_TIME in frame.columns:
+        return pd.to_datetime(frame[EVENT_TIME])
+    if spec.time.column and spec.time.column in frame.columns:
+        times = pd.to_datetime(frame[spec.time.column])
+        if spec.time.hour_column and spec.time.hour_column in frame.columns:
+            times = times + pd.to_timedelta(frame[spec.time.hour_column].astype("int64"), unit="h")
+        return times
+    raise KeyError(f"cannot derive event time: neither '{EVENT_TIME}' nor time column '{spec.time.column}' present")
+
+
+def build_features(frame: pd.DataFrame, spec: ProjectSpec) -> pd.DataFrame:
+    """Model input for `frame` (conformed rows; the target may be absent)."""
+    kinds = feature_kinds(spec)
+    missing = [c for c in spec.feature_columns if c not in frame.columns]
+    if missing:
+        raise KeyError(f"feature column(s) {missing} missing from input")
+    out = pd.DataFrame(index=frame.index)
+    for name in spec.feature_columns:
+        column = frame[name]
+        if kinds[name] == "numeric":
+            out[name] = pd.to_numeric(column, errors="raise").astype("float64")
+        else:
+            # object dtype with NaN for nulls: what sklearn's encoders expect on pandas 2.
+            out[name] = column.astype("object").where(column.notna(), None)
+    if spec.features.time_features:
+        times = event_times(frame, spec)
+        for derived in spec.features.time_features:
+            out[f"time_{derived}"] = getattr(times.dt, derived).astype("float64")
+    return out[list(kinds)]
+
+
+def build_target(frame: pd.DataFrame, spec: ProjectSpec) -> pd.Series:
+    """The training label, typed for the task (strings for classes, float for regression)."""
+    target = frame[spec.target]
+    if spec.task.is_classification:
+        return target.astype("str")
+    return pd.to_numeric(target, errors="raise").astype("float64")

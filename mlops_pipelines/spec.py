@@ -1,0 +1,345 @@
+"""The typed project spec: the single source of truth for one ML project.
+
+A data scientist writes one YAML file; everything downstream (assets, checks,
+training, monitoring, serving) reads only this model. Errors name the file,
+the field and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECTS_DIR_ENV = "MLOPS_PROJECTS_DIR"
+PACKAGED_PROJECTS = Path(__file__).parent / "projects"
+_SLUG = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class SpecError(ValueError):
+    """A project spec that cannot be used; the message names file, field and problem."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Task(StrEnum):
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+    @property
+    def is_classification(self) -> bool:
+        return self is not Task.REGRESSION
+
+
+class Grain(StrEnum):
+    HOURLY = "hourly"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+    @property
+    def delta(self) -> timedelta:
+        return {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}[self.value]
+
+
+DType = Literal["int", "float", "str", "bool", "date", "datetime"]
+
+
+class ColumnSpec(_Model):
+    dtype: DType
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+    # What an unseen category means: reject the row (quarantine / HTTP 422) or accept it.
+    unseen: Literal["reject", "accept"] = "reject"
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ColumnSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.categories is not None and self.dtype != "str":
+            raise ValueError("categories are only allowed on dtype 'str'")
+        if (self.min is not None or self.max is not None) and self.dtype not in ("int", "float"):
+            raise ValueError("min/max are only allowed on dtype 'int' or 'float'")
+        return self
+
+
+class SourceFile(_Model):
+    path: str
+    read_options: dict[str, Any] = Field(default_factory=dict)
+    # Constant columns added to every row of this file (e.g. a wine's colour).
+    assign: dict[str, str | int | float] = Field(default_factory=dict)
+    # Per-column value fixes applied right after reading (e.g. adult.test's '>50K.').
+    replace: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
+class SimulatorSpec(_Model):
+    seed: int = 7
+    start: date = date(2024, 1, 1)
+    days: int = Field(default=180, ge=14)
+    rows_per_hour: int = Field(default=4, ge=1)
+    concept_change: date = date(2024, 4, 15)
+    bad_batch_every: int = Field(default=0, ge=0, description="every Nth day is corrupted; 0 disables")
+
+
+class SourceSpec(_Model):
+    kind: Literal["csv", "parquet", "url", "simulator"]
+    files: list[SourceFile] = Field(default_factory=list)
+    url: str | None = None
+    sha256: str | None = None
+    read_options: dict[str, Any] = Field(default_factory=dict)
+    normalize_column_names: bool = True
+    simulator: SimulatorSpec | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> SourceSpec:
+        if self.kind in ("csv", "parquet") and not self.files:
+            raise ValueError(f"source kind '{self.kind}' needs at least one entry in 'files'")
+        if self.kind == "url" and not (self.url and self.sha256):
+            raise ValueError("source kind 'url' needs both 'url' and 'sha256'")
+        if self.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise ValueError("sha256 must be 64 lowercase hex characters")
+        if self.kind == "simulator" and self.simulator is None:
+            return self.model_copy(update={"simulator": SimulatorSpec()})
+        return self
+
+
+class ArrivalSpec(_Model):
+    """For data with no time column: row i arrives at start + i * cadence."""
+
+    start: datetime
+    cadence: timedelta
+
+
+class TimeSpec(_Model):
+    column: str | None = None
+    # Added to `column` as hours (bike_sharing stores the hour in its own column).
+    hour_column: str | None = None
+    arrival: ArrivalSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_axis(self) -> TimeSpec:
+        if (self.column is None) == (self.arrival is None):
+            raise ValueError("declare exactly one of 'column' or 'arrival'")
+        if self.hour_column and not self.column:
+            raise ValueError("'hour_column' needs 'column'")
+        return self
+
+
+class PartitionSpec(_Model):
+    grain: Grain = Grain.DAILY
+    start: date
+    end: date | None = Field(default=None, description="exclusive; None means open-ended")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PartitionSpec:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        return self
+
+
+class ValidationSpec(_Model):
+    min_rows: int = Field(default=1, ge=1)
+    max_quarantine_share: float = Field(default=0.2, ge=0.0, le=1.0)
+    reject_duplicates: bool = True
+
+
+class KPI(_Model):
+    metric: str
+    floor: float | None = None
+    ceiling: float | None = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> KPI:
+        if (self.floor is None) == (self.ceiling is None):
+            raise ValueError(f"KPI '{self.metric}' needs exactly one of 'floor' or 'ceiling'")
+        return self
+
+
+class FeatureSpec(_Model):
+    exclude: list[str] = Field(default_factory=list, description="never features (leakage, ids)")
+    time_features: list[Literal["hour", "dayofweek", "month"]] = Field(default_factory=list)
+
+
+ModelFamily = Literal["hist_gradient_boosting", "linear", "random_forest"]
+
+
+class TrainingSpec(_Model):
+    family: ModelFamily = "hist_gradient_boosting"
+    search_space: dict[str, list[Any]] = Field(default_factory=dict)
+    search_iterations: int = Field(default=4, ge=1)
+    cv_folds: int = Field(default=3, ge=2)
+    window_partitions: int = Field(default=90, ge=1, description="training window, in partitions")
+    holdout_partitions: int = Field(default=14, ge=1, description="time-based holdout, in partitions")
+    primary_metric: str = "rmse"
+    seed: int = 42
+
+
+class DriftSpec(_Model):
+    numeric_method: Literal["ks", "psi", "wasserstein"] = "psi"
+    numeric_threshold: float = Field(default=0.2, gt=0)
+    categorical_method: Literal["psi", "jensenshannon", "chisquare"] = "psi"
+    categorical_threshold: float = Field(default=0.2, gt=0)
+    warn_share: float = Field(default=0.3, gt=0, le=1)
+    error_share: float = Field(default=0.5, gt=0, le=1)
+    min_rows: int = Field(default=30, ge=1)
+    reference_partitions: int = Field(default=30, ge=1)
+    report_sample_rows: int = Field(default=5000, ge=100)
+
+
+class PromotionSpec(_Model):
+    bootstrap_samples: int = Field(default=500, ge=50)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    min_improvement: float = Field(default=0.0, ge=0)
+    slice_tolerance: float = Field(default=0.05, ge=0)
+    fairness_tolerance: float = Field(default=0.05, ge=0)
+    keep_versions: int = Field(default=5, ge=2)
+
+
+class RetrainingSpec(_Model):
+    consecutive_drift: int = Field(default=2, ge=1)
+    cooldown_partitions: int = Field(default=14, ge=0)
+    max_retrains: int = Field(default=3, ge=1)
+    per_partitions: int = Field(default=90, ge=1)
+    fallback_cron: str = "0 3 * * 0"
+
+
+class MonitoringSpec(_Model):
+    label_delay_partitions: int = Field(default=1, ge=0)
+
+
+class ServingSpec(_Model):
+    entity_key: str | None = None
+    shadow: bool = True
+    canary_share: float = Field(default=0.0, ge=0, le=1)
+    max_batch_rows: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    canary_max_error_rate: float = Field(default=0.05, ge=0, le=1)
+    canary_max_p99_ms: float = Field(default=250.0, gt=0)
+    baking_requests: int = Field(default=500, ge=1)
+
+
+class ProjectSpec(_Model):
+    name: str
+    description: str = ""
+    task: Task
+    source: SourceSpec
+    columns: dict[str, ColumnSpec] = Field(alias="schema")
+    target: str
+    time: TimeSpec
+    partitions: PartitionSpec
+    features: FeatureSpec = FeatureSpec()
+    sensitive_attributes: list[str] = Field(default_factory=list)
+    slices: list[str] = Field(default_factory=list)
+    kpis: list[KPI] = Field(default_factory=list)
+    validation: ValidationSpec = ValidationSpec()
+    training: TrainingSpec = TrainingSpec()
+    drift: DriftSpec = DriftSpec()
+    promotion: PromotionSpec = PromotionSpec()
+    retraining: RetrainingSpec = RetrainingSpec()
+    monitoring: MonitoringSpec = MonitoringSpec()
+    serving: ServingSpec = ServingSpec()
+    data_dir: str | None = Field(default=None, description="overrides MLOPS_DATA_DIR for this project")
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError("must be lowercase letters, digits and '_', starting with a letter")
+        return value
+
+    @model_validator(mode="after")
+    def _columns_exist(self) -> ProjectSpec:
+        known = set(self.columns)
+        named = {"target": [self.target], "features.exclude": self.features.exclude}
+        named["sensitive_attributes"] = self.sensitive_attributes
+        named["slices"] = self.slices
+        if self.time.column:
+            named["time.column"] = [self.time.column]
+        if self.time.hour_column:
+            named["time.hour_column"] = [self.time.hour_column]
+        if self.serving.entity_key:
+            named["serving.entity_key"] = [self.serving.entity_key]
+        for field, cols in named.items():
+            missing = [c for c in cols if c not in known]
+            if missing:
+                raise ValueError(f"{field} names column(s) {missing} that are not in 'schema'")
+        if self.task.is_classification and self.columns[self.target].dtype not in ("str", "int", "bool"):
+            raise ValueError(f"target '{self.target}' of a {self.task.value} task must be str, int or bool")
+        if self.task is Task.REGRESSION and self.columns[self.target].dtype not in ("int", "float"):
+            raise ValueError(f"target '{self.target}' of a regression task must be int or float")
+        return self
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """Input columns the model sees (before derived time features)."""
+        dropped = {self.target, *self.features.exclude}
+        if self.time.column:
+            dropped.add(self.time.column)
+        return [c for c in self.columns if c not in dropped]
+
+    @property
+    def classes(self) -> list[str] | None:
+        target = self.columns[self.target]
+        return list(target.categories) if target.categories else None
+
+
+def _format_error(path: Path, err: ValidationError) -> str:
+    lines = []
+    for item in err.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "<root>"
+        lines.append(f"{path}: field '{loc}': {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_spec(data: Any, source: Path | str = "<memory>") -> ProjectSpec:
+    path = Path(source)
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return ProjectSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(_format_error(path, err)) from None
+
+
+def load_spec(path: Path | str) -> ProjectSpec:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read spec: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: invalid YAML: {err}") from None
+    return parse_spec(data, path)
+
+
+def spec_directories(extra: str | None = None) -> list[Path]:
+    """Packaged examples first, then the user's directory (env var read at call time)."""
+    dirs = [PACKAGED_PROJECTS]
+    user = extra if extra is not None else os.environ.get(PROJECTS_DIR_ENV)
+    if user:
+        dirs.extend(Path(p) for p in user.split(os.pathsep) if p)
+    return dirs
+
+
+def load_specs(directories: list[Path] | None = None) -> dict[str, ProjectSpec]:
+    """All specs by name; a later directory overrides an earlier one's project of the same name."""
+    specs: dict[str, ProjectSpec] = {}
+    for directory in directories or spec_directories():
+        if not directory.is_dir():
+            raise SpecError(f"{directory}: projects directory does not exist")
+        for path in sorted(directory.glob("*.y*ml")):
+            spec = load_spec(path)
+            specs[spec.name] = spec
+    return specs
