@@ -61,8 +61,13 @@ def write_partitions(
     partition_column: str,
     keys: Sequence[str],
     storage_options: dict[str, str] | None = None,
+    where: dict[str, str] | None = None,
 ) -> int:
-    """Replace the rows of partitions `keys` with `frame` in one atomic commit; return the version."""
+    """Replace the rows of partitions `keys` with `frame` in one atomic commit; return the version.
+
+    `where` narrows the replace to rows with those column values, so two writers that own
+    different slices of one table (e.g. quarantine stages) never clobber each other.
+    """
     from deltalake import write_deltalake
 
     if partition_column not in frame.columns:
@@ -72,7 +77,12 @@ def write_partitions(
         raise LakeError(f"{uri}: rows for partitions {sorted(stray)} outside the write {list(keys)}")
     data = _to_arrow(frame)
     predicate = f"{partition_column} IN ({', '.join(_quote(k) for k in keys)})"
-    Path(uri).parent.mkdir(parents=True, exist_ok=True) if "://" not in uri else None
+    for column, value in (where or {}).items():
+        if column not in frame.columns or (len(frame) and set(frame[column].astype(str)) != {value}):
+            raise LakeError(f"{uri}: every row must have {column} = {value!r} for this write")
+        predicate += f" AND {column} = {_quote(value)}"
+    if "://" not in uri:
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:
         if table_exists(uri, storage_options):
             write_deltalake(

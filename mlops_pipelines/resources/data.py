@@ -1,0 +1,35 @@
+"""Where a project's incoming data comes from: files under a data directory, or the simulator."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from mlops_pipelines.spec import ProjectSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class DataSource(dg.ConfigurableResource):
+    """Reads one time window of a project's source (CSV / Parquet / URL / simulator)."""
+
+    data_dir: str | None = None
+    cache_dir: str
+
+    def read_window(self, spec: ProjectSpec, start: datetime, end: datetime) -> pd.DataFrame:
+        from mlops_pipelines.lib import sources
+
+        data_dir = sources.resolve_data_dir(spec, self.data_dir)
+        return sources.read_partition(spec, start, end, data_dir, Path(self.cache_dir))
+
+    def describe(self, spec: ProjectSpec) -> str:
+        if spec.source.kind == "simulator":
+            return "built-in simulator (synthetic)"
+        if spec.source.kind == "url":
+            return f"{spec.source.url} (sha256 {spec.source.sha256})"
+        base = spec.data_dir or self.data_dir or "<MLOPS_DATA_DIR unset>"
+        return ", ".join(f"{base}/{f.path}" for f in spec.source.files)

@@ -1,0 +1,26 @@
+"""Fixtures shared by every test module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops_pipelines.spec import ProjectSpec, load_specs
+
+# CI clones the repo with `shared/` beside it; the real datasets are never copied into the repo.
+SHARED_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The real datasets (bike_sharing, adult, wine_quality). Missing data fails, never skips."""
+    if not (SHARED_DATA_DIR / "bike_sharing" / "hour.csv").is_file():
+        pytest.fail(f"real datasets not found at {SHARED_DATA_DIR}: shared/ must sit beside the repo")
+    return SHARED_DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def specs() -> dict[str, ProjectSpec]:
+    """Every packaged example project spec, by name."""
+    return load_specs()
