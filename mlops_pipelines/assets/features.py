@@ -1,6 +1,5 @@
 """Model-ready features per partition, built by the same pure function the HTTP service calls."""
 
-from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def feature_table(validated: pd.DataFrame, spec: ProjectSpec) -> pd.DataFrame:
+def feature_table(validated: "pd.DataFrame", spec: ProjectSpec) -> "pd.DataFrame":
     """Features, plus what training and evaluation need beside them: label, slices, time, partition."""
     from mlops_pipelines.lib.features import build_features, event_times
     from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION

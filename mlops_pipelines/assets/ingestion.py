@@ -5,7 +5,6 @@ typed: its rows go to the quarantine table with the reason, its partition holds 
 the blocking `schema` check fails with ERROR so nothing downstream runs on it.
 """
 
-from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 QUARANTINE_STAGE = "_stage"
 
 
-def quarantine_rows(rows: pd.DataFrame, stage: str) -> pd.DataFrame:
+def quarantine_rows(rows: "pd.DataFrame", stage: str) -> "pd.DataFrame":
     return rows.assign(**{QUARANTINE_STAGE: stage})
 
 
@@ -51,11 +50,11 @@ def build_raw_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
     ) -> dg.Output[TableSlice] | Any:
         import pandas as pd
 
-        from mlops_pipelines.lib.validation import conform, quarantine_whole_batch
+        from mlops_pipelines.lib.conform import conform, quarantine_whole_batch
 
         keys = run_partition_keys(context)
-        typed: list[pd.DataFrame] = []
-        rejected: list[pd.DataFrame] = []
+        typed: list["pd.DataFrame"] = []
+        rejected: list["pd.DataFrame"] = []
         problems: list[dict[str, Any]] = []
         counts: dict[str, int] = {}
         for key in keys:

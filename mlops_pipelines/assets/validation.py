@@ -6,7 +6,6 @@ many rejected rows, an expectation that errored) fail the blocking `expectations
 ERROR, so features, training and scoring never see that batch.
 """
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
@@ -55,12 +54,16 @@ def build_validation_assets(spec: ProjectSpec) -> dg.AssetsDefinition:
     def validate(context: dg.AssetExecutionContext, raw: TableSlice, lakehouse: Lakehouse) -> Iterator[Any]:
         import pandas as pd
 
+        from mlops_pipelines.lib.conform import conform
         from mlops_pipelines.lib.validation import validate_batch
 
         frame = lakehouse.read_slice(raw) if raw.partitions else pd.DataFrame()
         valid, rejected, failures, expectations = [], [], [], []
         for key in raw.partitions:
-            batch = frame[frame[PARTITION] == key].reset_index(drop=True)
+            # Re-typing after the Delta round trip (int64 -> Int64, us -> ns) is cheap and exact.
+            batch = conform(frame[frame[PARTITION] == key].reset_index(drop=True), spec).frame
+            if batch is None:
+                raise dg.Failure(f"{spec.name} raw partition {key} no longer conforms to the spec")
             outcome = validate_batch(batch, spec, key)
             valid.append(outcome.valid)
             rejected.append(quarantine_rows(outcome.quarantine, "expectations"))

@@ -1,7 +1,7 @@
 """Exact drift statistics between a reference window and a current window.
 
-Every statistic runs on all rows (no sampling) with vectorised numpy: one sort or one
-quantile pass per numeric column, one factorize per categorical column. Bad input never
+Every statistic runs on all rows (no sampling) with vectorised numpy: one sort per numeric
+column, one factorize (or the categorical codes) per categorical column. Bad input never
 crashes and never yields a verdict: it comes back as 'insufficient_data' or 'invalid'
 with reasons that name the column.
 """
@@ -9,12 +9,16 @@ with reasons that name the column.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+
+from mlops_pipelines.lib import drift_stats as stats
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.features import FeatureKind
@@ -22,11 +26,6 @@ if TYPE_CHECKING:
 
 DriftStatus = Literal["ok", "warn", "error", "insufficient_data", "invalid"]
 VERDICT_STATUSES: tuple[DriftStatus, ...] = ("ok", "warn", "error")
-PSI_BINS = 10
-# Floor for an empty bin's share so PSI stays finite; Evidently uses the same 1e-4.
-PSI_EPSILON = 1e-4
-# Evidently normalises Wasserstein by the reference std, floored so a constant column cannot blow it up.
-WASSERSTEIN_MIN_STD = 1e-3
 
 
 @dataclass(frozen=True)
@@ -87,116 +86,83 @@ def data_quality(frame: pd.DataFrame, kinds: Mapping[str, FeatureKind]) -> DataQ
     )
 
 
-def numeric_values(series: pd.Series) -> np.ndarray | None:
-    """float64 values with nulls (and +-inf) as NaN; None when the column holds non-numbers."""
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return series.to_numpy(dtype="float64", na_value=np.nan)
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
-    elif series.dtype == object:
-        converted = pd.to_numeric(series, errors="coerce")
-        if int(converted.notna().sum()) < int(series.notna().sum()):
-            return None
-        values = converted.to_numpy(dtype="float64", na_value=np.nan)
-    else:
-        return None
-    return values if np.isfinite(values).all() else np.where(np.isfinite(values), values, np.nan)
-
-
-def _proportions(counts: np.ndarray) -> np.ndarray:
-    return counts / max(int(counts.sum()), 1)
-
-
-def psi(ref_share: np.ndarray, cur_share: np.ndarray) -> float:
-    ref = np.maximum(ref_share, PSI_EPSILON)
-    cur = np.maximum(cur_share, PSI_EPSILON)
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
-
-
-def psi_numeric(ref: np.ndarray, cur: np.ndarray, bins: int = PSI_BINS) -> float:
-    """PSI over reference-quantile bins; tied quantiles (discrete columns) merge their bins."""
-    edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
-    size = len(edges) + 1
-    ref_counts = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=size)
-    cur_counts = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=size)
-    return psi(_proportions(ref_counts), _proportions(cur_counts))
-
-
-def ks_statistic(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> float:
-    """Two-sample KS statistic D = max |F_ref - F_cur|, evaluated at every observed value."""
-    points = np.concatenate([ref_sorted, cur_sorted])
-    cdf_ref = np.searchsorted(ref_sorted, points, side="right") / len(ref_sorted)
-    cdf_cur = np.searchsorted(cur_sorted, points, side="right") / len(cur_sorted)
-    return float(np.max(np.abs(cdf_ref - cdf_cur)))
-
-
-def wasserstein_normed(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> float:
-    """W1 distance divided by the reference std (population), as Evidently's 'wasserstein'."""
-    # Both inputs are sorted runs, so the stable sort (timsort) is a linear merge.
-    points = np.sort(np.concatenate([ref_sorted, cur_sorted]), kind="stable")
-    widths = np.diff(points)
-    cdf_ref = np.searchsorted(ref_sorted, points[:-1], side="right") / len(ref_sorted)
-    cdf_cur = np.searchsorted(cur_sorted, points[:-1], side="right") / len(cur_sorted)
-    distance = float(np.sum(np.abs(cdf_ref - cdf_cur) * widths))
-    return distance / max(float(np.std(ref_sorted)), WASSERSTEIN_MIN_STD)
-
-
-def category_counts(ref: pd.Series, cur: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per category over the union of both sides' non-null values, aligned by position."""
-    codes, uniques = pd.factorize(np.concatenate([ref.to_numpy(dtype=object), cur.to_numpy(dtype=object)]))
-    size = len(uniques)
-    ref_codes, cur_codes = codes[: len(ref)], codes[len(ref) :]
-    ref_counts = np.bincount(ref_codes[ref_codes >= 0], minlength=size)
-    cur_counts = np.bincount(cur_codes[cur_codes >= 0], minlength=size)
-    return ref_counts, cur_counts
-
-
-def jensenshannon_distance(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
-    """JS distance with the natural log (max sqrt(ln 2)), as scipy's and Evidently's default."""
-    from scipy.spatial.distance import jensenshannon
-
-    return float(jensenshannon(_proportions(ref_counts), _proportions(cur_counts)))
-
-
-def chisquare_pvalue(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
-    """Goodness of fit of current counts to reference shares; an unseen category gives p = 0."""
-    from scipy.stats import chi2
-
-    expected = ref_counts * (cur_counts.sum() / ref_counts.sum())
-    seen = expected > 0
-    if np.any(cur_counts[~seen] > 0):
-        return 0.0
-    dof = int(seen.sum()) - 1
-    if dof < 1:
-        return 1.0
-    stat = float(np.sum((cur_counts[seen] - expected[seen]) ** 2 / expected[seen]))
-    return float(chi2.sf(stat, dof))
-
-
-def _numeric_score(method: str, ref: np.ndarray, cur: np.ndarray) -> float:
+def _numeric_score(method: str, ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> float:
     if method == "psi":
-        return psi_numeric(ref, cur)
-    ref_sorted, cur_sorted = np.sort(ref), np.sort(cur)
+        return stats.psi_numeric(ref_sorted, cur_sorted)
     if method == "ks":
-        return ks_statistic(ref_sorted, cur_sorted)
+        return stats.ks_statistic(ref_sorted, cur_sorted)
     if method == "wasserstein":
-        return wasserstein_normed(ref_sorted, cur_sorted)
+        return stats.wasserstein_normed(ref_sorted, cur_sorted)
     raise ValueError(f"unknown numeric drift method '{method}'")
 
 
 def _categorical_score(method: str, ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     if method == "psi":
-        return psi(_proportions(ref_counts), _proportions(cur_counts))
+        return stats.psi(stats.proportions(ref_counts), stats.proportions(cur_counts))
     if method == "jensenshannon":
-        return jensenshannon_distance(ref_counts, cur_counts)
+        return stats.jensenshannon_distance(ref_counts, cur_counts)
     if method == "chisquare":
-        return chisquare_pvalue(ref_counts, cur_counts)
+        return stats.chisquare_pvalue(ref_counts, cur_counts)
     raise ValueError(f"unknown categorical drift method '{method}'")
 
 
 def is_drifted(method: str, score: float, threshold: float) -> bool:
     """A p-value drifts below its threshold; a distance drifts at or above it."""
     return score < threshold if method == "chisquare" else score >= threshold
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    drift: ColumnDrift | None = None
+    skipped: str | None = None  # why the column was left out of the verdict
+    invalid: str | None = None  # why the whole comparison has no verdict
+
+
+def _compare_column(
+    name: str, kind: FeatureKind, reference: pd.Series, current: pd.Series, spec: DriftSpec
+) -> _Outcome:
+    if kind == "numeric":
+        ref_values, cur_values = stats.numeric_values(reference), stats.numeric_values(current)
+        if ref_values is None or cur_values is None:
+            side, dtype = ("reference", reference.dtype) if ref_values is None else ("current", current.dtype)
+            return _Outcome(invalid=f"numeric column '{name}' holds non-numeric values ({dtype}) in {side}")
+        # Boolean indexing copies, so the in-place sorts never touch the caller's frame.
+        ref_sorted, cur_sorted = ref_values[~np.isnan(ref_values)], cur_values[~np.isnan(cur_values)]
+        ref_sorted.sort()
+        cur_sorted.sort()
+        ref_rows, cur_rows = len(ref_sorted), len(cur_sorted)
+    else:
+        ref_counts, cur_counts = stats.category_counts(reference, current)
+        ref_rows, cur_rows = int(ref_counts.sum()), int(cur_counts.sum())
+    if cur_rows == 0 or ref_rows == 0:
+        side = "current" if cur_rows == 0 else "reference"
+        return _Outcome(skipped=f"column '{name}' skipped: entirely null in {side} (data-quality problem)")
+    if min(ref_rows, cur_rows) < spec.min_rows:
+        return _Outcome(
+            skipped=f"column '{name}' skipped: {ref_rows} reference / {cur_rows} current non-null values, "
+            f"below drift.min_rows {spec.min_rows}"
+        )
+    numeric = kind == "numeric"
+    method = spec.numeric_method if numeric else spec.categorical_method
+    threshold = spec.numeric_threshold if numeric else spec.categorical_threshold
+    score = (
+        _numeric_score(method, ref_sorted, cur_sorted)
+        if numeric
+        else _categorical_score(method, ref_counts, cur_counts)
+    )
+    drift = ColumnDrift(
+        column=name,
+        kind=kind,
+        method=method,
+        score=score,
+        threshold=threshold,
+        drifted=is_drifted(method, score, threshold),
+        ref_rows=ref_rows,
+        cur_rows=cur_rows,
+        null_share_ref=1.0 - ref_rows / len(reference),
+        null_share_cur=1.0 - cur_rows / len(current),
+    )
+    return _Outcome(drift=drift)
 
 
 def _no_verdict(status: DriftStatus, reasons: list[str], n_ref: int, n_cur: int) -> DriftResult:
@@ -208,75 +174,41 @@ def compute_drift(
     current: pd.DataFrame,
     kinds: Mapping[str, FeatureKind],
     spec_drift: DriftSpec,
+    workers: int | None = None,
 ) -> DriftResult:
-    """Per-column drift of `current` against `reference` and the window's status."""
+    """Per-column drift of `current` against `reference` and the window's status.
+
+    Columns run on `workers` threads (default: one per CPU, at most 4): numpy sorts release
+    the GIL, so this roughly divides the wall time by the core count.
+    """
     n_ref, n_cur = len(reference), len(current)
     if n_ref < spec_drift.min_rows or n_cur < spec_drift.min_rows:
         reason = f"reference has {n_ref} rows, current {n_cur}; drift.min_rows is {spec_drift.min_rows}"
         return _no_verdict("insufficient_data", [reason], n_ref, n_cur)
     if not kinds:
         return _no_verdict("invalid", ["no columns to compare"], n_ref, n_cur)
-    invalid = [
+    missing = [
         f"column '{c}' is missing from the {side}"
         for side, frame in (("reference", reference), ("current", current))
         for c in kinds
         if c not in frame.columns
     ]
-    if invalid:
-        return _no_verdict("invalid", invalid, n_ref, n_cur)
+    if missing:
+        return _no_verdict("invalid", missing, n_ref, n_cur)
 
-    columns: list[ColumnDrift] = []
-    reasons: list[str] = []
-    skipped: list[str] = []
-    for name, kind in kinds.items():
-        method = spec_drift.numeric_method if kind == "numeric" else spec_drift.categorical_method
-        threshold = spec_drift.numeric_threshold if kind == "numeric" else spec_drift.categorical_threshold
-        if kind == "numeric":
-            ref_values, cur_values = numeric_values(reference[name]), numeric_values(current[name])
-            bad = [s for s, v in (("reference", ref_values), ("current", cur_values)) if v is None]
-            if bad or ref_values is None or cur_values is None:
-                dtype = current[name].dtype if "current" in bad else reference[name].dtype
-                invalid.append(f"numeric column '{name}' holds non-numeric values ({dtype}) in {bad}")
-                continue
-            ref_values, cur_values = ref_values[~np.isnan(ref_values)], cur_values[~np.isnan(cur_values)]
-            ref_rows, cur_rows = len(ref_values), len(cur_values)
-        else:
-            ref_counts, cur_counts = category_counts(reference[name], current[name])
-            ref_rows, cur_rows = int(ref_counts.sum()), int(cur_counts.sum())
-        if cur_rows == 0 or ref_rows == 0:
-            side = "current" if cur_rows == 0 else "reference"
-            reasons.append(f"column '{name}' skipped: entirely null in {side} (data-quality problem)")
-            skipped.append(name)
-            continue
-        if min(ref_rows, cur_rows) < spec_drift.min_rows:
-            reasons.append(
-                f"column '{name}' skipped: {ref_rows} reference / {cur_rows} current non-null values, "
-                f"below drift.min_rows {spec_drift.min_rows}"
-            )
-            skipped.append(name)
-            continue
-        if kind == "numeric":
-            score = _numeric_score(method, ref_values, cur_values)
-        else:
-            score = _categorical_score(method, ref_counts, cur_counts)
-        columns.append(
-            ColumnDrift(
-                column=name,
-                kind=kind,
-                method=method,
-                score=score,
-                threshold=threshold,
-                drifted=is_drifted(method, score, threshold),
-                ref_rows=ref_rows,
-                cur_rows=cur_rows,
-                null_share_ref=1.0 - ref_rows / n_ref,
-                null_share_cur=1.0 - cur_rows / n_cur,
-            )
-        )
+    # Columns are pulled out here: pandas' column cache is not safe to fill from several threads.
+    pairs = [(name, kind, reference[name], current[name]) for name, kind in kinds.items()]
+    threads = workers or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        outcomes = list(pool.map(lambda p: _compare_column(*p, spec_drift), pairs))
+    invalid = [o.invalid for o in outcomes if o.invalid]
+    skipped = [o.skipped for o in outcomes if o.skipped]
     if invalid:
-        return _no_verdict("invalid", invalid + reasons, n_ref, n_cur)
+        return _no_verdict("invalid", invalid + skipped, n_ref, n_cur)
+    columns = tuple(o.drift for o in outcomes if o.drift)
+    skipped_names = tuple(name for name, o in zip(kinds, outcomes, strict=True) if o.skipped)
     if not columns:
-        return _no_verdict("insufficient_data", ["no column could be compared", *reasons], n_ref, n_cur)
+        return _no_verdict("insufficient_data", ["no column could be compared", *skipped], n_ref, n_cur)
     drifted = tuple(c.column for c in columns if c.drifted)
     share = len(drifted) / len(columns)
     status: DriftStatus = "ok"
@@ -284,14 +216,14 @@ def compute_drift(
         status = "error"
     elif share >= spec_drift.warn_share:
         status = "warn"
-    reasons.insert(0, f"{len(drifted)} of {len(columns)} columns drifted (share {share:.3f})")
-    return DriftResult(tuple(columns), share, drifted, status, tuple(reasons), n_ref, n_cur, tuple(skipped))
+    summary = f"{len(drifted)} of {len(columns)} columns drifted (share {share:.3f})"
+    return DriftResult(columns, share, drifted, status, (summary, *skipped), n_ref, n_cur, skipped_names)
 
 
 def _single(
     name: str, reference: pd.Series, current: pd.Series, kind: FeatureKind, spec_drift: DriftSpec
 ) -> DriftResult:
-    return compute_drift(reference.to_frame(name), current.to_frame(name), {name: kind}, spec_drift)
+    return compute_drift(reference.to_frame(name), current.to_frame(name), {name: kind}, spec_drift, workers=1)
 
 
 def prediction_drift(

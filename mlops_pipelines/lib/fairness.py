@@ -66,10 +66,14 @@ class FairnessReport:
 
 def group_labels(values: pd.Series) -> np.ndarray:
     """A column's values as group names: strings, with nulls as their own group."""
-    return np.asarray(values.astype("object").where(values.notna(), MISSING_GROUP).astype("str"), dtype=object)
+    return np.asarray(
+        values.astype("object").where(values.notna(), MISSING_GROUP).astype("str"), dtype=object
+    )
 
 
-def _difference(metric: str, y: np.ndarray, p: np.ndarray, groups: np.ndarray, keep: set[str]) -> float | None:
+def _difference(
+    metric: str, y: np.ndarray, p: np.ndarray, groups: np.ndarray, keep: set[str]
+) -> float | None:
     from fairlearn import metrics as fl
 
     if len(keep) < 2:

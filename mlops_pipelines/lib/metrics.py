@@ -41,7 +41,9 @@ def check_metric(task: Task, metric: str, field: str) -> None:
     """Raise if `metric` (named by spec `field`) is not computed for `task`."""
     known = task_metrics(task)
     if metric not in known:
-        raise ValueError(f"{field}: metric '{metric}' is not defined for a {task.value} task; use one of {known}")
+        raise ValueError(
+            f"{field}: metric '{metric}' is not defined for a {task.value} task; use one of {known}"
+        )
 
 
 def positive_label(classes: Sequence[str], declared: Sequence[str] | None) -> str:

@@ -10,9 +10,13 @@ What the stream contains, and why:
   expected covariate shift), a growth trend, and multiplicative noise;
 - an abrupt concept change at midnight of `sim.concept_change`: the demand level jumps 1.6x,
   demand starts to fall with heat instead of rise with it, the hourly profile moves
-  (late-morning and late-evening peaks), and bad weather stops mattering. A model trained
-  before the change is clearly worse after it. The climate turns wetter at the same moment
-  (humidity +0.14, so more mist and rain), so data drift is detectable right after the change.
+  (late-morning and late-evening peaks), and bad weather stops mattering; mean demand about
+  doubles overnight. A model trained before the change is clearly worse after it. The climate
+  turns wetter at the same moment (humidity +0.18, so more mist and rain), while humidity and
+  the weather mix barely move from day to day before it: their drift is the change's signature.
+  Temperature and `dayofweek` differ between any one day and the weeks before it by design.
+- each row is one station's reading: the hour's regional weather plus local variation, so a
+  day's rows are not copies of one value. A 48-row day is still a small sample for PSI.
 - labels are not delayed here: `demand` is in every row. The label delay is modeled
   downstream (`spec.monitoring.label_delay_partitions`).
 - bad batches (`sim.bad_batch_every = N > 0`): days N, 2N, 3N, ... (1-based day number from
@@ -52,13 +56,14 @@ BAD_BATCH_FAULTS: tuple[tuple[FaultKind, str], ...] = (
     ("retyped", "windspeed"),
 )
 _STATION_SCALE = np.array([0.8, 1.3, 1.0])
+_STATION_TEMP = np.array([-1.5, 0.8, 1.0])  # the city centre is a heat island
 _WEATHER_EFFECT = {False: np.array([1.0, 0.85, 0.55, 0.4]), True: np.array([1.0, 1.0, 0.95, 0.9])}
 # Weather spells last a few days: a day's temperature anomaly mixes the last 4 days' shocks.
 _SPELL_WEIGHTS = np.array([0.6, 0.5, 0.4, 0.3]) / np.sqrt(0.86)
 _BASE_DEMAND = 40.0
 _LEVEL_JUMP = 1.6
 _GROWTH_PER_DAY = 0.0025
-_HUMIDITY_SHIFT = 0.14
+_HUMIDITY_SHIFT = 0.18
 _HOURS = np.arange(24)
 
 
@@ -126,7 +131,7 @@ def _seed(sim: SimulatorSpec, day: date, stream: int) -> list[int]:
 def _temp_anomaly(sim: SimulatorSpec, day: date) -> float:
     # Each day's shock comes from its own seed, so the mix stays window-independent.
     shocks = [np.random.default_rng(_seed(sim, day - timedelta(days=k), 2)).normal() for k in range(4)]
-    return 3.0 * float(_SPELL_WEIGHTS @ np.array(shocks))
+    return 2.5 * float(_SPELL_WEIGHTS @ np.array(shocks))
 
 
 def _day_frame(sim: SimulatorSpec, day: date) -> pd.DataFrame:
@@ -134,19 +139,15 @@ def _day_frame(sim: SimulatorSpec, day: date) -> pd.DataFrame:
     changed = day >= sim.concept_change
     working = day.weekday() < 5 and day not in holidays(day.year)
     yearly = 2 * np.pi * (day.timetuple().tm_yday - 20) / 365.25
-    # Hourly weather, shared by every row (station) of that hour.
+    # The hour's regional weather; rows below add each station's local variation.
     temp = (
-        11.0 - 13.0 * np.cos(yearly) + _temp_anomaly(sim, day) + 5.0 * np.sin(2 * np.pi * (_HOURS - 9) / 24)
+        11.0 - 13.0 * np.cos(yearly) + _temp_anomaly(sim, day) + 6.0 * np.sin(2 * np.pi * (_HOURS - 9) / 24)
     )
-    temp = np.clip(temp + rng.normal(0.0, 0.8, 24), -30.0, 50.0)
-    humidity = 0.62 - 0.006 * (temp - 10.0) + 0.08 * np.cos(2 * np.pi * (_HOURS - 4) / 24)
-    humidity = (
-        humidity + rng.normal(0.0, 0.07) + rng.normal(0.0, 0.03, 24) + (_HUMIDITY_SHIFT if changed else 0.0)
-    )
-    humidity = np.clip(humidity, 0.02, 1.0)
-    windspeed = np.clip(rng.gamma(2.0, 0.08, 24) + abs(rng.normal(0.0, 0.05)), 0.0, 1.0)
-    wetness = humidity + rng.normal(0.0, 0.1, 24)
-    weather = np.where(wetness < 0.65, 0, np.where(wetness < 0.8, 1, np.where(temp < 1.0, 3, 2)))
+    temp = temp + rng.normal(0.0, 0.8, 24)
+    humidity = 0.6 - 0.005 * (temp - 10.0) + 0.1 * np.cos(2 * np.pi * (_HOURS - 4) / 24)
+    # Humidity varies little from day to day, so the regime change stands out against it.
+    humidity = humidity + rng.normal(0.0, 0.02) + rng.normal(0.0, 0.03, 24)
+    humidity = humidity + (_HUMIDITY_SHIFT if changed else 0.0)
 
     rows = sim.rows_per_hour
     n = 24 * rows
@@ -155,21 +156,27 @@ def _day_frame(sim: SimulatorSpec, day: date) -> pd.DataFrame:
     seconds = hour * 3600 + np.floor((slot + rng.random(n)) * 3600 / rows).astype(np.int64)
     timestamps = np.datetime64(day.isoformat(), "ns") + seconds.astype("timedelta64[s]")
     station = rng.integers(0, len(STATIONS), n)
+    row_temp = np.clip(temp[hour] + _STATION_TEMP[station] + rng.normal(0.0, 0.7, n), -30.0, 50.0)
+    row_humidity = np.clip(humidity[hour] + rng.normal(0.0, 0.03, n), 0.02, 1.0)
+    # Weather as observed at the station: rows of one hour mostly, not always, agree.
+    wetness = row_humidity + rng.normal(0.0, 0.08, n)
+    weather = np.where(wetness < 0.65, 0, np.where(wetness < 0.8, 1, np.where(row_temp < 1.0, 3, 2)))
+    windspeed = np.clip(rng.gamma(2.0, 0.07, n) + abs(rng.normal(0.0, 0.03)), 0.0, 1.0)
 
     growth = 1.0 + _GROWTH_PER_DAY * (day - sim.start).days
     level = _BASE_DEMAND * growth * (_LEVEL_JUMP if changed else 1.0) * (1.08 if day.weekday() == 4 else 1.0)
-    hourly = _profile(_HOURS.astype(float), working, changed) * _temp_effect(temp, changed)
-    hourly = hourly * _WEATHER_EFFECT[changed][weather]
-    mean = level * hourly[hour] * _STATION_SCALE[station] * rng.gamma(25.0, 1 / 25.0, n)
+    effect = _profile(hour.astype(float), working, changed) * _temp_effect(row_temp, changed)
+    effect = effect * _WEATHER_EFFECT[changed][weather] * _STATION_SCALE[station]
+    mean = level * effect * rng.gamma(25.0, 1 / 25.0, n)
     frame = pd.DataFrame(
         {
             "timestamp": timestamps.astype("datetime64[ns]"),
             "hour": hour.astype(np.int64),
             "dayofweek": np.full(n, day.weekday(), dtype=np.int64),
-            "temp": np.round(temp[hour], 1),
-            "humidity": np.round(humidity[hour], 3),
-            "windspeed": np.round(windspeed[hour], 3),
-            "weather": np.array(WEATHERS, dtype=object)[weather[hour]],
+            "temp": np.round(row_temp, 1),
+            "humidity": np.round(row_humidity, 3),
+            "windspeed": np.round(windspeed, 3),
+            "weather": np.array(WEATHERS, dtype=object)[weather],
             "holiday": np.full(n, int(day in holidays(day.year)), dtype=np.int64),
             "station": np.array(STATIONS, dtype=object)[station],
             "demand": rng.poisson(mean).astype(np.int64),

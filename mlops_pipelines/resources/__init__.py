@@ -1,4 +1,8 @@
-"""Resources for an environment, chosen in this one place so asset code never branches on it."""
+"""Resources for an environment, chosen in this one place so asset code never branches on it.
+
+`local` (the default) needs no server: every path resolves under MLOPS_HOME when a step runs.
+`production` reads locations and secrets through EnvVar, also only when a step runs.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ import dagster as dg
 
 from mlops_pipelines.resources.alerts import AlertSink, FileAlertSink, WebhookAlertSink
 from mlops_pipelines.resources.data import DataSource
+from mlops_pipelines.resources.io import HandleIOManager
 from mlops_pipelines.resources.lakehouse import Lakehouse, LocalLakehouse, ObjectStoreLakehouse
 from mlops_pipelines.resources.reports import ReportStore
 from mlops_pipelines.resources.tracking import LocalMlflowTracking, MlflowTracking, ServerMlflowTracking
-from mlops_pipelines.settings import Settings
+from mlops_pipelines.settings import Environment
 
 __all__ = [
     "AlertSink",
@@ -23,37 +28,31 @@ __all__ = [
 ]
 
 
-def resources_for(settings: Settings) -> dict[str, Any]:
-    common: dict[str, Any] = {
-        "data_source": DataSource(data_dir=settings.data_dir, cache_dir=str(settings.cache_dir)),
-        "reports": ReportStore(root=str(settings.reports_dir)),
-    }
-    if settings.environment == "production":
+def resources_for(environment: Environment) -> dict[str, Any]:
+    if environment == "production":
         return {
-            **common,
+            "io_manager": HandleIOManager(base_dir=dg.EnvVar("MLOPS_HANDLES_DIR")),
+            "data_source": DataSource(data_dir=dg.EnvVar("MLOPS_DATA_DIR")),
+            "reports": ReportStore(root=dg.EnvVar("MLOPS_REPORTS_ROOT")),
             "lakehouse": ObjectStoreLakehouse(
-                root=settings.lake_root,
+                root=dg.EnvVar("MLOPS_LAKE_ROOT"),
                 access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
                 secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
                 region=dg.EnvVar("AWS_REGION"),
             ),
             "tracking": ServerMlflowTracking(
-                tracking_uri=settings.tracking_uri,
-                registry_uri=settings.registry_uri,
-                artifact_root=settings.artifact_root,
-                locks_dir=str(settings.locks_dir),
+                tracking_uri=dg.EnvVar("MLOPS_TRACKING_URI"),
+                artifact_root=dg.EnvVar("MLOPS_ARTIFACT_ROOT"),
+                locks_dir=dg.EnvVar("MLOPS_LOCKS_DIR"),
                 token=dg.EnvVar("MLFLOW_TRACKING_TOKEN"),
             ),
             "alerts": WebhookAlertSink(url=dg.EnvVar("MLOPS_ALERT_WEBHOOK_URL")),
         }
     return {
-        **common,
-        "lakehouse": LocalLakehouse(root=settings.lake_root),
-        "tracking": LocalMlflowTracking(
-            tracking_uri=settings.tracking_uri,
-            registry_uri=settings.registry_uri,
-            artifact_root=settings.artifact_root,
-            locks_dir=str(settings.locks_dir),
-        ),
-        "alerts": FileAlertSink(path=str(settings.alerts_path)),
+        "io_manager": HandleIOManager(),
+        "data_source": DataSource(),
+        "reports": ReportStore(),
+        "lakehouse": LocalLakehouse(),
+        "tracking": LocalMlflowTracking(),
+        "alerts": FileAlertSink(),
     }

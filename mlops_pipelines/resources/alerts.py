@@ -31,10 +31,12 @@ def _alert(project: str, severity: str, title: str, details: dict[str, Any]) -> 
 
 
 class FileAlertSink(AlertSink):
-    path: str
+    path: str = ""  # empty: alerts.jsonl in the state directory, resolved when sending
 
     def send(self, project: str, severity: str, title: str, details: dict[str, Any]) -> None:
-        target = Path(self.path)
+        from mlops_pipelines.settings import load_settings
+
+        target = Path(self.path or load_settings().alerts_path)
         target.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(_alert(project, severity, title, details), default=str)
         with target.open("a", encoding="utf-8") as handle:

@@ -17,13 +17,19 @@ if TYPE_CHECKING:
 class Lakehouse(dg.ConfigurableResource):
     """Interface: where a project's tables live and how to reach them."""
 
-    root: str
+    # Empty means the embedded default under MLOPS_HOME, resolved when a step runs.
+    root: str = ""
 
     def storage_options(self) -> dict[str, str] | None:
         return None
 
+    def resolved_root(self) -> str:
+        from mlops_pipelines.settings import load_settings
+
+        return self.root or load_settings().lake_root
+
     def uri(self, project: str, table: str) -> str:
-        return f"{self.root.rstrip('/')}/{project}/{table}"
+        return f"{self.resolved_root().rstrip('/')}/{project}/{table}"
 
     def write_partitions(
         self,

@@ -8,10 +8,12 @@ import dagster as dg
 
 
 class ReportStore(dg.ConfigurableResource):
-    root: str
+    root: str = ""  # empty: the state directory's reports/, resolved when a step runs
 
     def path(self, project: str, kind: str, name: str) -> Path:
-        target = Path(self.root) / project / kind / name
+        from mlops_pipelines.settings import load_settings
+
+        target = Path(self.root or load_settings().reports_dir) / project / kind / name
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 

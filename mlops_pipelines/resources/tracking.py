@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -13,23 +14,34 @@ if TYPE_CHECKING:
 class MlflowTracking(dg.ConfigurableResource):
     """Interface to MLflow. The embedded default is a SQLite store with a local artifact root."""
 
-    tracking_uri: str
-    registry_uri: str | None = None
-    artifact_root: str
+    # Empty fields mean the embedded default under MLOPS_HOME, resolved when a step runs.
+    tracking_uri: str = ""
+    registry_uri: str = ""
+    artifact_root: str = ""
     # Registry read-modify-writes (alias moves) are serialised with a file lock under this dir.
-    locks_dir: str
+    locks_dir: str = ""
     # Bounded so an unreachable server fails in seconds, not after MLflow's minutes of retries.
     http_max_retries: int = 2
     http_timeout_seconds: int = 10
 
     def config(self) -> TrackingConfig:
         from mlops_pipelines.lib.tracking import TrackingConfig
+        from mlops_pipelines.settings import load_settings
 
+        settings = load_settings()
+        tracking = self.tracking_uri or settings.tracking_uri
         return TrackingConfig(
-            tracking_uri=self.tracking_uri,
-            registry_uri=self.registry_uri or self.tracking_uri,
-            artifact_root=self.artifact_root,
+            tracking_uri=tracking,
+            registry_uri=self.registry_uri or (settings.registry_uri if not self.tracking_uri else tracking),
+            artifact_root=self.artifact_root or settings.artifact_root,
         )
+
+    def lock_path(self, project: str) -> Path:
+        from mlops_pipelines.settings import load_settings
+
+        directory = Path(self.locks_dir or load_settings().locks_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory / f"{project}.promotion.lock"
 
 
 class LocalMlflowTracking(MlflowTracking):

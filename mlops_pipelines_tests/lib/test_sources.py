@@ -61,7 +61,9 @@ def test_normalize_column_name() -> None:
     assert normalize_column_name("  Total -- SO2 (mg/l) ") == "total_so2_mg_l"
 
 
-def test_bike_sharing_event_times_and_daily_partition(specs: dict[str, ProjectSpec], shared_data_dir: Path) -> None:
+def test_bike_sharing_event_times_and_daily_partition(
+    specs: dict[str, ProjectSpec], shared_data_dir: Path
+) -> None:
     spec = specs["bike_sharing"]
     frame = read_source(spec, shared_data_dir, Path("unused"))
     assert len(frame) == 17_379
@@ -77,12 +79,18 @@ def test_bike_sharing_event_times_and_daily_partition(specs: dict[str, ProjectSp
     assert list(day["hr"]) == list(range(24))
     # Dagster hands tz-aware windows: they mean UTC wall time, like the naive event times.
     aware = read_partition(
-        spec, datetime(2011, 1, 1, tzinfo=UTC), datetime(2011, 1, 2, tzinfo=UTC), shared_data_dir, Path("unused")
+        spec,
+        datetime(2011, 1, 1, tzinfo=UTC),
+        datetime(2011, 1, 2, tzinfo=UTC),
+        shared_data_dir,
+        Path("unused"),
     )
     pd.testing.assert_frame_equal(aware, day)
 
 
-def test_adult_arrival_order_and_normalised_labels(specs: dict[str, ProjectSpec], shared_data_dir: Path) -> None:
+def test_adult_arrival_order_and_normalised_labels(
+    specs: dict[str, ProjectSpec], shared_data_dir: Path
+) -> None:
     frame = read_source(specs["adult_income"], shared_data_dir, Path("unused"))
     assert len(frame) == 32_561 + 16_281
     assert set(frame["income"]) == {"<=50K", ">50K"}
@@ -166,7 +174,12 @@ def test_time_column_with_hour_column(tmp_path: Path) -> None:
     spec = make_spec(
         {"kind": "csv", "files": [{"path": "a.csv"}]},
         time={"column": "when", "hour_column": "hr"},
-        schema={"when": {"dtype": "date"}, "hr": {"dtype": "int"}, "x": {"dtype": "float"}, "y": {"dtype": "float"}},
+        schema={
+            "when": {"dtype": "date"},
+            "hr": {"dtype": "int"},
+            "x": {"dtype": "float"},
+            "y": {"dtype": "float"},
+        },
     )
     frame = read_source(spec, tmp_path, tmp_path)
     assert list(frame[EVENT_TIME]) == [pd.Timestamp("2024-01-01 00:00"), pd.Timestamp("2024-01-01 13:00")]
@@ -191,7 +204,12 @@ def test_fractional_hour_column_is_refused(tmp_path: Path) -> None:
     spec = make_spec(
         {"kind": "csv", "files": [{"path": "a.csv"}]},
         time={"column": "when", "hour_column": "hr"},
-        schema={"when": {"dtype": "date"}, "hr": {"dtype": "float"}, "x": {"dtype": "float"}, "y": {"dtype": "float"}},
+        schema={
+            "when": {"dtype": "date"},
+            "hr": {"dtype": "float"},
+            "x": {"dtype": "float"},
+            "y": {"dtype": "float"},
+        },
     )
     with pytest.raises(SourceError, match=r"hour column 'hr'.*1\.5"):
         read_source(spec, tmp_path, tmp_path)
@@ -232,7 +250,9 @@ def test_simulator_source_reads_only_the_window(specs: dict[str, ProjectSpec]) -
     day = read_partition(spec, datetime(2024, 2, 1), datetime(2024, 2, 2), None, Path("unused"))
     assert len(day) == 24 * 2
     assert (day[EVENT_TIME] == day["timestamp"]).all()
-    assert day[EVENT_TIME].min() >= pd.Timestamp("2024-02-01") and day[EVENT_TIME].max() < pd.Timestamp("2024-02-02")
+    assert day[EVENT_TIME].min() >= pd.Timestamp("2024-02-01") and day[EVENT_TIME].max() < pd.Timestamp(
+        "2024-02-02"
+    )
     whole = read_source(spec, None, Path("unused"))
     assert len(whole) == 150 * 24 * 2
     outside = read_partition(spec, datetime(2030, 1, 1), datetime(2030, 1, 2), None, Path("unused"))

@@ -1,0 +1,18 @@
+"""Asset factories per lifecycle stage; `build_project_assets` wires one project's graph."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from mlops_pipelines.assets.features import build_features_asset
+from mlops_pipelines.assets.ingestion import build_raw_asset
+from mlops_pipelines.assets.validation import build_validation_assets
+from mlops_pipelines.spec import ProjectSpec
+
+
+def build_project_assets(spec: ProjectSpec) -> list[dg.AssetsDefinition]:
+    return [
+        build_raw_asset(spec),
+        build_validation_assets(spec),
+        build_features_asset(spec),
+    ]

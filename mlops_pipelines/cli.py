@@ -1,0 +1,136 @@
+"""`mlops-pipelines`: the command line of the system (demo, serve, reproduce, rollback, ...)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _use_state(args: argparse.Namespace) -> None:
+    """Point every component at one state directory before anything reads it."""
+    if getattr(args, "home", None):
+        os.environ["MLOPS_HOME"] = str(Path(args.home).resolve())
+    home = Path(os.environ.setdefault("MLOPS_HOME", str(Path(".mlops").resolve())))
+    os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    if getattr(args, "data_dir", None):
+        os.environ["MLOPS_DATA_DIR"] = str(Path(args.data_dir).resolve())
+
+
+def _cmd_validate_spec(args: argparse.Namespace) -> int:
+    from mlops_pipelines.spec import SpecError, load_spec
+
+    status = 0
+    for path in args.paths:
+        try:
+            spec = load_spec(path)
+        except SpecError as err:
+            print(err, file=sys.stderr)
+            status = 1
+        else:
+            print(f"{path}: ok ({spec.name}, {spec.task.value}, {len(spec.columns)} columns)")
+    return status
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mlops_pipelines.demo import run_demo
+
+    summary = run_demo(
+        project=args.project,
+        until=args.until,
+        chunk=args.chunk,
+        echo=None if args.json else print,
+    )
+    if args.json:
+        print(json.dumps(summary, default=str, indent=2))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from mlops_pipelines.serving import run_server
+
+    run_server(args.project, host=args.host, port=args.port)
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from mlops_pipelines.reproduce import reproduce_version
+
+    report = reproduce_version(args.project, str(args.version))
+    if args.json:
+        print(json.dumps(report, default=str))
+    else:
+        print(f"{report['project']} v{report['version']}: {'MATCH' if report['match'] else 'MISMATCH'}")
+        for name, pair in report["metrics"].items():
+            print(f"  {name}: recorded {pair['recorded']} reproduced {pair['reproduced']}")
+    return 0 if report["match"] else 1
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from mlops_pipelines.lib.registry import rollback
+    from mlops_pipelines.resources import resources_for
+
+    tracking = resources_for("local")["tracking"]
+    ref = rollback(tracking.config(), args.project, tracking.lock_path(args.project))
+    print(f"{args.project}: champion is now version {ref.version}")
+    return 0
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    command = ["dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
+    os.execvp(command[0], command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlops-pipelines", description=__doc__)
+    parser.add_argument("--home", help="state directory (default: $MLOPS_HOME or ./.mlops)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="replay a project partition by partition through the closed loop")
+    demo.add_argument("--project", default=None, help="default: demand_sim (simulator), or bike_sharing with data")
+    demo.add_argument("--data-dir", help="directory with the real datasets (else $MLOPS_DATA_DIR)")
+    demo.add_argument("--until", help="last partition key to replay")
+    demo.add_argument("--chunk", type=int, default=7, help="partitions per Dagster run")
+    demo.add_argument("--json", action="store_true", help="print one JSON object instead of the timeline")
+    demo.set_defaults(func=_cmd_demo)
+
+    serve = sub.add_parser("serve", help="serve the champion over HTTP (shadow and canary for the challenger)")
+    serve.add_argument("--project", required=True)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(func=_cmd_serve)
+
+    reproduce = sub.add_parser("reproduce", help="rebuild a registered version from its lineage")
+    reproduce.add_argument("--project", required=True)
+    reproduce.add_argument("--version", required=True)
+    reproduce.add_argument("--json", action="store_true")
+    reproduce.set_defaults(func=_cmd_reproduce)
+
+    rollback = sub.add_parser("rollback", help="move champion back to previous-champion")
+    rollback.add_argument("--project", required=True)
+    rollback.set_defaults(func=_cmd_rollback)
+
+    validate = sub.add_parser("validate-spec", help="check project spec files")
+    validate.add_argument("paths", nargs="+")
+    validate.set_defaults(func=_cmd_validate_spec)
+
+    ui = sub.add_parser("ui", help="open the Dagster UI on the same instance")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=_cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _use_state(args)
+    result: Any = args.func(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

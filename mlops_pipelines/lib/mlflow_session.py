@@ -1,0 +1,177 @@
+"""One place that opens MLflow clients: explicit URIs, bounded retries, clear outage errors.
+
+Every client is built with explicit tracking and registry URIs (never MLflow's process-global
+URI), so several projects and stores can live in one process. MLflow reads its HTTP retry and
+timeout settings from environment variables at request time; they are set for the duration of
+a session only, because its defaults retry for minutes before giving up.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+
+class TrackingUnavailable(RuntimeError):  # noqa: N818 (name is the shared contract)
+    """The tracking or registry store did not answer in time; the message names the URI."""
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    tracking_uri: str
+    registry_uri: str | None
+    artifact_root: str
+    experiment_prefix: str = "mlops_pipelines"
+    http_max_retries: int = 2
+    http_timeout_seconds: int = 10
+    http_backoff_factor: int = 1
+
+    def __post_init__(self) -> None:
+        for field_name in ("tracking_uri", "registry_uri"):
+            uri = getattr(self, field_name)
+            if uri is not None and uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+                raise ValueError(
+                    f"TrackingConfig.{field_name}={uri!r}: a SQLite store needs an absolute path "
+                    "(sqlite:////abs/path/mlflow.db, four slashes); a relative one follows the CWD"
+                )
+        if "://" not in self.artifact_root and not Path(self.artifact_root).is_absolute():
+            raise ValueError(
+                f"TrackingConfig.artifact_root={self.artifact_root!r}: must be absolute or a URI, "
+                "else artifacts land relative to the current directory"
+            )
+        if self.http_max_retries < 0 or self.http_timeout_seconds < 1 or self.http_backoff_factor < 0:
+            raise ValueError("TrackingConfig: http retries/backoff must be >= 0 and the timeout >= 1 s")
+
+    @property
+    def resolved_registry_uri(self) -> str:
+        return self.registry_uri or self.tracking_uri
+
+    @classmethod
+    def embedded(cls, state_dir: Path, experiment_prefix: str = "mlops_pipelines") -> TrackingConfig:
+        """SQLite tracking store and local artifacts under `state_dir` (no server)."""
+        state = state_dir.resolve()
+        uri = f"sqlite:///{state / 'mlflow.db'}"
+        return cls(uri, uri, str(state / "mlartifacts"), experiment_prefix)
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with any password replaced, fit for error messages and logs."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class _BoundedHttpEnv:
+    """Sets MLflow's HTTP retry variables while at least one session is open in this process.
+
+    Threads share os.environ, so the first session in sets the values and the last one out
+    restores them; overlapping sessions with different limits run under the first one's.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: dict[str, str | None] = {}
+
+    @contextmanager
+    def applied(self, cfg: TrackingConfig) -> Iterator[None]:
+        values = {
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(cfg.http_max_retries),
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(cfg.http_timeout_seconds),
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(cfg.http_backoff_factor),
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        }
+        with self._lock:
+            if self._depth == 0:
+                self._saved = {key: os.environ.get(key) for key in values}
+                os.environ.update(values)
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    for key, old in self._saved.items():
+                        if old is None:
+                            os.environ.pop(key, None)
+                        else:
+                            os.environ[key] = old
+
+
+_HTTP_ENV = _BoundedHttpEnv()
+
+
+def is_unavailable(err: BaseException) -> bool:
+    """True when `err` (or what it wraps) is a connection failure, timeout or store outage."""
+    import requests
+    import sqlalchemy.exc
+
+    outage = (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        requests.exceptions.RetryError,
+        sqlalchemy.exc.OperationalError,
+    )
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, outage):
+            return True
+        if getattr(current, "error_code", None) == "TEMPORARILY_UNAVAILABLE":
+            return True
+        seen.add(id(current))
+        # MLflow re-raises transport errors without `from`, so the cause sits in __context__.
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _ensure_sqlite_parent(uri: str) -> None:
+    if uri.startswith("sqlite:////"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def open_client(cfg: TrackingConfig) -> Iterator[MlflowClient]:
+    """A client on `cfg`'s stores; outages inside the block become TrackingUnavailable."""
+    from mlflow import MlflowClient
+
+    _ensure_sqlite_parent(cfg.tracking_uri)
+    _ensure_sqlite_parent(cfg.resolved_registry_uri)
+    with _HTTP_ENV.applied(cfg):
+        try:
+            yield MlflowClient(tracking_uri=cfg.tracking_uri, registry_uri=cfg.resolved_registry_uri)
+        except TrackingUnavailable:
+            raise
+        except Exception as err:
+            if is_unavailable(err):
+                raise TrackingUnavailable(
+                    f"MLflow store {redact_uri(cfg.tracking_uri)} is unreachable or too slow "
+                    f"(retries={cfg.http_max_retries}, timeout={cfg.http_timeout_seconds}s): "
+                    f"{type(err).__name__}: {str(err)[:300]}"
+                ) from err
+            raise
+
+
+def download_artifact_dir(cfg: TrackingConfig, artifact_uri: str, dst: Path) -> Path:
+    import mlflow.artifacts
+
+    out = mlflow.artifacts.download_artifacts(
+        artifact_uri=artifact_uri,
+        dst_path=str(dst),
+        tracking_uri=cfg.tracking_uri,
+        registry_uri=cfg.resolved_registry_uri,
+    )
+    return Path(out)

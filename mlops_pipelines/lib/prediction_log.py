@@ -1,0 +1,241 @@
+"""The prediction log: one row per scored input row, shared by the HTTP service and batch scoring.
+
+Every route (champion, shadow, canary, batch) writes the same uniform schema, so monitoring
+reads one table: regression fills `prediction`, classification fills `prediction_label` and
+`score`, and the other columns stay null. Each feature input column of the spec is logged as
+its own typed column, which is what drift monitoring compares against the training window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from mlops_pipelines.lib.features import event_times
+from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION
+from mlops_pipelines.lib.metrics import positive_label
+from mlops_pipelines.spec import Grain, Task
+
+if TYPE_CHECKING:
+    from mlops_pipelines.spec import DType, ProjectSpec
+
+Route = Literal["champion", "shadow", "canary", "batch"]
+ROUTES: tuple[Route, ...] = ("champion", "shadow", "canary", "batch")
+LOG_COLUMNS = (
+    "request_id",
+    EVENT_TIME,
+    PARTITION,
+    "logged_at",
+    "model_version",
+    "route",
+    "prediction",
+    "prediction_label",
+    "score",
+    "latency_ms",
+    "entity",
+)
+# Same dtypes as a conformed frame (lib.conform), so logged features compare like for like.
+_FEATURE_DTYPES: dict[DType, str] = {
+    "int": "Int64",
+    "float": "float64",
+    "str": "object",
+    "bool": "boolean",
+    "date": "datetime64[ns]",
+    "datetime": "datetime64[ns]",
+}
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Model output for a batch of rows: values for regression, labels and scores for classes."""
+
+    value: np.ndarray | None  # float64 per row (regression)
+    label: np.ndarray | None  # object array of str per row (classification)
+    score: np.ndarray | None  # positive-class (binary) or max (multiclass) probability
+    proba: np.ndarray | None  # (rows, classes) in `classes` order
+    classes: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        present = self.value if self.value is not None else self.label
+        return 0 if present is None else len(present)
+
+    @classmethod
+    def regression(cls, values: Sequence[float] | np.ndarray) -> Predictions:
+        return cls(np.asarray(values, dtype="float64").reshape(-1), None, None, None)
+
+    @classmethod
+    def classification(
+        cls, proba: np.ndarray, classes: Sequence[str], task: Task, declared: Sequence[str] | None = None
+    ) -> Predictions:
+        """From a (rows, classes) probability matrix; `declared` are the spec's categories."""
+        proba = np.asarray(proba, dtype="float64")
+        names = tuple(str(c) for c in classes)
+        if proba.ndim != 2 or proba.shape[1] != len(names):
+            raise ValueError(f"probabilities of shape {proba.shape} do not match {len(names)} classes {names}")
+        labels = np.asarray(names, dtype=object)[proba.argmax(axis=1)]
+        if task is Task.BINARY:
+            score = proba[:, names.index(positive_label(names, declared))]
+        else:
+            score = proba.max(axis=1)
+        return cls(None, labels, score, proba, names)
+
+    def take(self, index: slice | np.ndarray) -> Predictions:
+        def pick(array: np.ndarray | None) -> np.ndarray | None:
+            return None if array is None else array[index]
+
+        return Predictions(pick(self.value), pick(self.label), pick(self.score), pick(self.proba), self.classes)
+
+    @staticmethod
+    def concat(parts: Sequence[Predictions]) -> Predictions:
+        if not parts:
+            raise ValueError("cannot concatenate zero prediction batches")
+
+        def join(arrays: list[np.ndarray | None]) -> np.ndarray | None:
+            if all(a is None for a in arrays):
+                return None
+            if any(a is None for a in arrays):
+                raise ValueError("cannot concatenate regression and classification predictions")
+            return np.concatenate([a for a in arrays if a is not None])
+
+        classes = parts[0].classes
+        same_classes = all(p.classes == classes for p in parts)
+        proba = join([p.proba for p in parts]) if same_classes else None
+        value, label = join([p.value for p in parts]), join([p.label for p in parts])
+        return Predictions(value, label, join([p.score for p in parts]), proba, classes if same_classes else ())
+
+
+def partition_key(ts: datetime | pd.Timestamp, grain: Grain | str) -> str:
+    """The Dagster partition key holding `ts`: daily 'YYYY-MM-DD', hourly 'YYYY-MM-DD-HH:00',
+    weekly the Monday 'YYYY-MM-DD'."""
+    stamp = pd.Timestamp(ts)
+    if stamp.tz is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    grain = Grain(grain)
+    if grain is Grain.HOURLY:
+        return stamp.strftime("%Y-%m-%d-%H:00")
+    if grain is Grain.WEEKLY:
+        stamp = stamp.normalize() - pd.Timedelta(days=stamp.dayofweek)
+    return stamp.strftime("%Y-%m-%d")
+
+
+def partition_keys(times: pd.Series, grain: Grain | str) -> pd.Series:
+    """Vectorised `partition_key` over a datetime series."""
+    grain = Grain(grain)
+    times = pd.to_datetime(times)
+    if grain is Grain.HOURLY:
+        return times.dt.strftime("%Y-%m-%d-%H:00")
+    if grain is Grain.WEEKLY:
+        times = times.dt.normalize() - pd.to_timedelta(times.dt.dayofweek, unit="D")
+    return times.dt.strftime("%Y-%m-%d")
+
+
+def naive_utc(times: pd.Series) -> pd.Series:
+    """Timestamps as timezone-naive UTC (the lake's convention); aware values are converted."""
+    if _has_tz(times):
+        return pd.to_datetime(times, utc=True).dt.tz_localize(None).astype("datetime64[ns]")
+    return pd.to_datetime(times).astype("datetime64[ns]")
+
+
+def _has_tz(values: pd.Series) -> bool:
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return True
+    if values.dtype == object:
+        return any(getattr(v, "tzinfo", None) is not None for v in values)
+    return False
+
+
+def _per_row(value: Any, n: int, name: str) -> list[Any]:
+    if isinstance(value, str | int | float | datetime):
+        return [value] * n
+    values = list(value)
+    if len(values) != n:
+        raise ValueError(f"'{name}' has {len(values)} value(s) for {n} row(s)")
+    return values
+
+
+def _row_event_times(spec: ProjectSpec, rows: pd.DataFrame, logged_at: pd.Series) -> pd.Series:
+    if EVENT_TIME in rows.columns or (spec.time.column and spec.time.column in rows.columns):
+        return naive_utc(event_times(rows, spec)).set_axis(rows.index)
+    return logged_at
+
+
+def _feature_column(spec: ProjectSpec, rows: pd.DataFrame, name: str) -> pd.Series:
+    dtype = spec.columns[name].dtype
+    if name not in rows.columns:
+        return pd.Series(pd.NA if dtype in ("int", "bool") else None, index=rows.index).astype(
+            _FEATURE_DTYPES[dtype]
+        )
+    column = rows[name]
+    if dtype in ("date", "datetime"):
+        return naive_utc(column)
+    if dtype == "str":
+        return column.astype("object").where(column.notna(), None)
+    if dtype == "int":
+        return pd.to_numeric(column).astype("Int64")
+    return column.astype(_FEATURE_DTYPES[dtype])
+
+
+def build_log_frame(
+    spec: ProjectSpec,
+    rows: pd.DataFrame,
+    predictions: Predictions,
+    route: Route | Sequence[Route],
+    model_version: str | Sequence[str],
+    request_ids: str | Sequence[str],
+    latency_ms: float | Sequence[float] | np.ndarray,
+    logged_at: datetime | Sequence[datetime] | None = None,
+) -> pd.DataFrame:
+    """The log rows for `rows` (the scored inputs, in order) and their `predictions`.
+
+    Scalars apply to every row; sequences give one value per row. The event time comes from the
+    rows (`_event_time`, else the spec's time column), else it is `logged_at` (now by default),
+    as for arrival-ordered projects scored in real time. Times are stored as naive UTC.
+    """
+    n = len(rows)
+    if len(predictions) != n:
+        raise ValueError(f"{len(predictions)} prediction(s) for {n} row(s)")
+    if logged_at is None or isinstance(logged_at, datetime):
+        stamps = pd.Series(pd.Timestamp(logged_at or datetime.now(UTC)), index=rows.index)
+    else:
+        stamps = pd.Series(_per_row(logged_at, n, "logged_at"), index=rows.index, dtype=object)
+    stamps = naive_utc(stamps)
+    clash = sorted(set(spec.feature_columns) & set(LOG_COLUMNS))
+    if clash:
+        raise ValueError(f"feature column(s) {clash} of '{spec.name}' clash with prediction-log columns")
+    routes = _per_row(route, n, "route")
+    unknown = sorted(set(routes) - set(ROUTES))
+    if unknown:
+        raise ValueError(f"route(s) {unknown} are not among {list(ROUTES)}")
+    times = _row_event_times(spec, rows, stamps)
+    key = spec.serving.entity_key
+    if key and key in rows.columns:
+        entity = rows[key].map(lambda v: None if v is None or v is pd.NA or v != v else str(v))
+    else:
+        entity = pd.Series(None, index=rows.index, dtype=object)
+    regression = predictions.value is not None
+    out = pd.DataFrame(
+        {
+            "request_id": pd.Series(_per_row(request_ids, n, "request_ids"), index=rows.index, dtype=object),
+            EVENT_TIME: times,
+            PARTITION: partition_keys(times, spec.partitions.grain) if n else pd.Series([], dtype=object),
+            "logged_at": stamps,
+            "model_version": pd.Series(_per_row(model_version, n, "model_version"), index=rows.index, dtype=object),
+            "route": pd.Series(routes, index=rows.index, dtype=object),
+            "prediction": predictions.value if regression else np.full(n, np.nan),
+            "prediction_label": (
+                pd.Series(None, index=rows.index, dtype=object) if regression else predictions.label
+            ),
+            "score": np.full(n, np.nan) if regression else predictions.score,
+            "latency_ms": np.asarray(_per_row(latency_ms, n, "latency_ms"), dtype="float64"),
+            "entity": entity.astype(object),
+        },
+        index=rows.index,
+    )
+    for name in spec.feature_columns:
+        out[name] = _feature_column(spec, rows, name)
+    return out.reset_index(drop=True)

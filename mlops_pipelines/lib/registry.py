@@ -1,0 +1,230 @@
+"""The model registry: one registered model per project, moved between roles by aliases.
+
+Aliases: `challenger` (newest candidate), `champion` (serving), `previous-champion` (rollback
+target). Stages are deprecated in MLflow 3 and never used. Every read-modify-write of the
+aliases (promote, rollback, retire) runs under an exclusive file lock and re-reads the
+aliases inside it, so two writers on one host cannot both act on the same stale view. The
+lock is per host: a registry shared across hosts still gets the compare-and-set check,
+which narrows the race to the lock-free instant between its re-read and its write.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from mlops_pipelines.lib.mlflow_session import TrackingConfig, open_client
+from mlops_pipelines.lib.registry_lookup import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS_CHAMPION,
+    PROTECTED_ALIASES,
+    RETIRED_TAG,
+    ModelIntegrityError,
+    ModelVersionRef,
+    PromotionConflict,
+    PromotionResult,
+    RegistryError,
+    RollbackError,
+    list_version_refs,
+    read_aliases,
+    read_version,
+    ref_of,
+    resolve_version,
+    utc_now,
+)
+from mlops_pipelines.lib.registry_support import alias_lock, attach_decision
+from mlops_pipelines.lib.tracking import ARTIFACT_SHA_TAG, LoggedModel
+
+log = logging.getLogger(__name__)
+
+REGISTRATION_WAIT_SECONDS = 60
+
+
+def aliases(cfg: TrackingConfig, project: str) -> dict[str, str]:
+    """All aliases of the project's registered model (empty when nothing is registered)."""
+    with open_client(cfg) as client:
+        return read_aliases(client, project) or {}
+
+
+def get_alias(cfg: TrackingConfig, project: str, alias: str) -> ModelVersionRef | None:
+    """The version `alias` points at, or None when the alias (or the model) does not exist."""
+    with open_client(cfg) as client:
+        found = read_aliases(client, project) or {}
+        return ref_of(read_version(client, project, found[alias])) if alias in found else None
+
+
+def get_version(cfg: TrackingConfig, project: str, alias_or_version: str) -> ModelVersionRef:
+    with open_client(cfg) as client:
+        return ref_of(resolve_version(client, project, alias_or_version))
+
+
+def list_versions(cfg: TrackingConfig, project: str) -> list[ModelVersionRef]:
+    """Every version of the project, newest first."""
+    with open_client(cfg) as client:
+        return list_version_refs(client, project)
+
+
+def register_challenger(
+    cfg: TrackingConfig, project: str, logged: LoggedModel, tags: dict[str, str]
+) -> ModelVersionRef:
+    """A new READY version of `project` carrying the training sha256, aliased `challenger`.
+
+    The sha256 tag is written in the same call that creates the version, and the alias is the
+    last step. If any step fails the new version is deleted, so nothing (neither an alias nor
+    "the latest version") can point at a half-registered model.
+    """
+    from mlflow.exceptions import MlflowException
+
+    with open_client(cfg) as client:
+        try:
+            client.create_registered_model(project, tags={"mlops.project": project})
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version_tags = {**tags, ARTIFACT_SHA_TAG: logged.artifact_sha256, "mlops.model_id": logged.model_id}
+        created = client.create_model_version(
+            project,
+            source=logged.artifact_location,  # a models:/ source makes the SQL store use global MLflow state
+            run_id=logged.run_id,
+            tags=version_tags,
+            await_creation_for=REGISTRATION_WAIT_SECONDS,
+            model_id=logged.model_id,
+        )
+        version = str(created.version)
+        try:
+            current = client.get_model_version(project, version)
+            if current.status != "READY":
+                raise RegistryError(f"{project}: version {version} is {current.status}, not READY")
+            if (current.tags or {}).get(ARTIFACT_SHA_TAG) != logged.artifact_sha256:
+                raise RegistryError(f"{project}: version {version} lost its {ARTIFACT_SHA_TAG} tag")
+            client.set_registered_model_alias(project, CHALLENGER, version)
+        except BaseException as err:
+            try:
+                client.delete_model_version(project, version)
+                err.add_note(f"{project}: half-registered version {version} was deleted")
+            except MlflowException as cleanup_err:
+                err.add_note(f"{project}: deleting half-registered version {version} failed: {cleanup_err}")
+            raise
+        log.info("%s: version %s registered as %s (run %s)", project, version, CHALLENGER, logged.run_id)
+        return ref_of(current)
+
+
+def promote(
+    cfg: TrackingConfig,
+    project: str,
+    version: str,
+    decision_json: str,
+    lock_path: Path,
+    *,
+    expected_champion: str | None,
+) -> PromotionResult:
+    """Make `version` the champion if the champion is still `expected_champion` (compare-and-set).
+
+    The old champion becomes `previous-champion`; a `challenger` alias on the promoted version
+    is removed (it is no longer a candidate). The decision record is stored as a run artifact
+    and a version tag on both versions before the aliases move.
+    """
+    version = str(version)
+    with alias_lock(lock_path), open_client(cfg) as client:
+        current = read_aliases(client, project)
+        if current is None:
+            raise RegistryError(f"{project}: no registered model named '{project}'")
+        champion = current.get(CHAMPION)
+        if champion != expected_champion:
+            raise PromotionConflict(
+                f"{project}: champion is {champion or 'unset'}, expected {expected_champion or 'unset'}; "
+                f"version {version} must be re-evaluated against the current champion"
+            )
+        if champion == version:
+            raise RegistryError(f"{project}: version {version} is already the champion")
+        target = ref_of(read_version(client, project, version))
+        if target.retired:
+            raise RegistryError(f"{project}: version {version} is retired and cannot be promoted")
+        if not target.artifact_sha256:
+            raise ModelIntegrityError(f"{project}: version {version} has no {ARTIFACT_SHA_TAG} tag")
+        old = ref_of(read_version(client, project, champion)) if champion else None
+        promoted_at = utc_now()
+        artifact = attach_decision(client, target, "promotion", decision_json, promoted_at)
+        if old is not None:
+            attach_decision(client, old, "superseded", decision_json, promoted_at, artifact=artifact)
+            client.set_model_version_tag(project, old.version, "superseded_by", version)
+            client.set_model_version_tag(project, old.version, "superseded_at", promoted_at)
+            client.set_registered_model_alias(project, PREVIOUS_CHAMPION, old.version)
+        client.set_registered_model_alias(project, CHAMPION, version)
+        if current.get(CHALLENGER) == version:
+            client.delete_registered_model_alias(project, CHALLENGER)
+        client.set_model_version_tag(project, version, "promoted_at", promoted_at)
+        log.info("%s: version %s promoted (previous champion %s)", project, version, champion)
+        return PromotionResult(
+            project, ref_of(read_version(client, project, version)), old, artifact, promoted_at
+        )
+
+
+def record_rejection(cfg: TrackingConfig, project: str, version: str, decision_json: str) -> None:
+    """Tag a challenger the gate rejected; it keeps its alias until a newer challenger arrives."""
+    with open_client(cfg) as client:
+        target = ref_of(read_version(client, project, str(version)))
+        stamp = utc_now()
+        attach_decision(client, target, "rejection", decision_json, stamp)
+        client.set_model_version_tag(project, target.version, "rejected_at", stamp)
+
+
+def rollback(
+    cfg: TrackingConfig, project: str, lock_path: Path, *, expected_champion: str | None = None
+) -> ModelVersionRef:
+    """champion <- previous-champion; the previous-champion alias is then removed.
+
+    The rolled-back version is not kept as a rollback target (it was rolled back for a
+    reason), so a second rollback without a new promotion fails instead of flapping.
+    """
+    with alias_lock(lock_path), open_client(cfg) as client:
+        current = read_aliases(client, project)
+        if current is None:
+            raise RollbackError(f"{project}: no registered model named '{project}'")
+        previous = current.get(PREVIOUS_CHAMPION)
+        if previous is None:
+            raise RollbackError(f"{project}: no previous champion to roll back to")
+        champion = current.get(CHAMPION)
+        if expected_champion is not None and champion != expected_champion:
+            raise PromotionConflict(
+                f"{project}: champion is {champion or 'unset'}, expected {expected_champion}"
+            )
+        stamp = utc_now()
+        client.set_registered_model_alias(project, CHAMPION, previous)
+        client.delete_registered_model_alias(project, PREVIOUS_CHAMPION)
+        client.set_model_version_tag(project, previous, "restored_at", stamp)
+        if champion is not None:
+            client.set_model_version_tag(project, champion, "rolled_back_at", stamp)
+            client.set_model_version_tag(project, champion, "rolled_back_to", previous)
+        log.warning("%s: rolled back champion %s -> %s", project, champion, previous)
+        return ref_of(read_version(client, project, previous))
+
+
+def retire_old_versions(cfg: TrackingConfig, project: str, keep: int, lock_path: Path) -> list[str]:
+    """Retire versions older than the newest `keep`, except champion/previous-champion/challenger.
+
+    A retired version loses its aliases and is tagged `retired=true` + `retired_at`; its run,
+    artifacts and registry entry stay for lineage. Returns the newly retired versions.
+    """
+    if keep < 1:
+        raise ValueError(f"{project}: keep must be >= 1, got {keep}")
+    with alias_lock(lock_path), open_client(cfg) as client:
+        current = read_aliases(client, project)
+        if current is None:
+            return []
+        protected = {current[a] for a in PROTECTED_ALIASES if a in current}
+        retired: list[str] = []
+        stamp = utc_now()
+        for ref in list_version_refs(client, project)[keep:]:
+            if ref.version in protected or ref.retired:
+                continue
+            for alias, target in current.items():
+                if target == ref.version:
+                    client.delete_registered_model_alias(project, alias)
+            client.set_model_version_tag(project, ref.version, RETIRED_TAG, "true")
+            client.set_model_version_tag(project, ref.version, "retired_at", stamp)
+            retired.append(ref.version)
+        if retired:
+            log.info("%s: retired versions %s", project, retired)
+        return retired

@@ -1,0 +1,86 @@
+"""The IO manager between steps: small typed handles, not data.
+
+Data lives in Delta tables; what travels between assets is a pinned `TableSlice` (or another
+small typed artifact). Dagster's default filesystem IO manager refuses outputs that cover a
+partition range, which single-run backfills produce, so this one stores the handle once per
+partition key and merges slices back when a downstream step reads a range.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from mlops_pipelines.lib.frames import TableSlice
+
+
+def merge_slices(pieces: list[TableSlice]) -> TableSlice:
+    """One slice over several partitions of the same table.
+
+    Each stored slice is the latest write of its partitions, and a later commit never changes
+    an untouched partition, so reading every partition at the highest version is exact.
+    """
+    tables = {p.table for p in pieces}
+    if len(tables) != 1:
+        raise ValueError(f"cannot merge slices of different tables: {sorted(tables)}")
+    partitions = tuple(sorted({k for p in pieces for k in p.partitions}))
+    rows_by_partition: dict[tuple[str, ...], int] = {p.partitions: p.rows for p in pieces}
+    return TableSlice(
+        table=pieces[0].table,
+        uri=pieces[0].uri,
+        version=max(p.version for p in pieces),
+        partitions=partitions,
+        rows=sum(rows_by_partition.values()),
+    )
+
+
+class HandleIOManager(dg.ConfigurableIOManager):
+    base_dir: str = ""  # empty: MLOPS_HOME/dagster/handles, resolved when a step runs
+
+    def _root(self) -> Path:
+        from mlops_pipelines.settings import load_settings
+
+        return Path(self.base_dir or load_settings().dagster_home / "handles")
+
+    def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
+        leaf = f"{partition}.pkl" if partition is not None else "__all__.pkl"
+        return self._root().joinpath(*key.path, leaf.replace("/", "_"))
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        keys = context.asset_partition_keys if context.has_asset_partitions else [None]
+        payload = pickle.dumps(obj)
+        for partition in keys:
+            path = self._path(context.asset_key, partition)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Write-then-rename: a crash never leaves a half-written handle behind.
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+            Path(tmp).replace(path)
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        key = context.asset_key
+        if not context.has_asset_partitions:
+            return self._load(key, None)
+        partitions = list(context.asset_partition_keys)
+        values = [self._load(key, p) for p in partitions]
+        if len(values) == 1:
+            return values[0]
+        if all(isinstance(v, TableSlice) for v in values):
+            return merge_slices(values)
+        return dict(zip(partitions, values, strict=True))
+
+    def _load(self, key: dg.AssetKey, partition: str | None) -> Any:
+        path = self._path(key, partition)
+        if not path.exists():
+            where = f" partition {partition}" if partition else ""
+            raise dg.Failure(f"{key.to_user_string()}{where} has not been materialized yet (no {path})")
+        with path.open("rb") as handle:
+            return pickle.load(handle)

@@ -1,0 +1,274 @@
+"""The FastAPI application: `create_app(project, ...)` wires spec, registry, routing and log.
+
+Endpoints: POST /v1/predict, GET /v1/deployment, GET /healthz (liveness, always open),
+GET /readyz (200 with a loaded champion, `degraded` when the last model load failed, else
+503), GET /metrics (Prometheus), /docs and /openapi.json. With `MLOPS_SERVING_TOKEN` set
+when the app is created, every path but /healthz needs `Authorization: Bearer <token>`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from mlops_pipelines.serving.engine import ScoringEngine
+from mlops_pipelines.serving.holder import ModelHolder
+from mlops_pipelines.serving.http import (
+    RequestContext,
+    check_json_content_type,
+    error_response,
+    json_response,
+    read_body,
+)
+from mlops_pipelines.serving.metrics import ServingMetrics
+from mlops_pipelines.serving.predlog import PredictionLogWriter
+from mlops_pipelines.serving.router import CanaryRouter, GuardLimits, decisions_path
+from mlops_pipelines.serving.schemas import RequestError, RequestSchema, build_request_schema
+from mlops_pipelines.serving.service import PredictionService, ScoringFailed
+
+if TYPE_CHECKING:
+    from mlops_pipelines.serving.holder import Alias, ModelSource, ServingModel
+    from mlops_pipelines.settings import Settings
+    from mlops_pipelines.spec import ProjectSpec
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "MLOPS_SERVING_TOKEN"
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    """Runtime knobs; None means 'take it from the spec'."""
+
+    poll_seconds: float = 5.0
+    retry_seconds: float = 60.0  # before re-trying a version that failed to load
+    canary_share: float | None = None
+    shadow: bool | None = None
+    log_flush_rows: int = 1000
+    log_flush_seconds: float = 1.0
+    shadow_queue: int = 1000  # pending shadow requests; beyond this shadow scoring is skipped
+    guard_window: int = 200
+    guard_min_requests: int = 20
+
+
+def _components(
+    spec: ProjectSpec, settings: Settings, options: ServiceOptions, source: ModelSource
+) -> PredictionService:
+    metrics = ServingMetrics(spec)
+    serving = spec.serving
+    limits = GuardLimits(
+        max_error_rate=serving.canary_max_error_rate,
+        max_p99_ms=serving.canary_max_p99_ms,
+        baking_requests=serving.baking_requests,
+        window=options.guard_window,
+        min_requests=options.guard_min_requests,
+    )
+    share = serving.canary_share if options.canary_share is None else options.canary_share
+    router = CanaryRouter(spec.name, share, limits, decisions_path(settings.home, spec.name))
+
+    def on_swap(alias: Alias, model: ServingModel | None) -> None:
+        metrics.set_version("champion" if alias == "champion" else "challenger", model.version if model else None)
+        router.on_challenger(holder.challenger.version if holder.challenger else None)
+        metrics.canary_share.set(router.share)
+
+    holder = ModelHolder(source, spec, options.poll_seconds, options.retry_seconds, on_swap)
+    writer = PredictionLogWriter(
+        spec,
+        settings.table_uri(spec.name, "predictions"),
+        flush_rows=options.log_flush_rows,
+        flush_seconds=options.log_flush_seconds,
+        metrics=metrics,
+    )
+    return PredictionService(
+        spec=spec,
+        holder=holder,
+        router=router,
+        engine=ScoringEngine(spec, "champion", max_batch_rows=serving.max_batch_rows),
+        shadow_engine=ScoringEngine(spec, "shadow", serving.max_batch_rows, max_queue=options.shadow_queue),
+        writer=writer,
+        metrics=metrics,
+        shadow=serving.shadow if options.shadow is None else options.shadow,
+    )
+
+
+def create_app(
+    project: str,
+    settings: Settings | None = None,
+    options: ServiceOptions | None = None,
+    *,
+    spec: ProjectSpec | None = None,
+    source: ModelSource | None = None,
+) -> FastAPI:
+    """The service for `project`; threads start with the app's lifespan and stop (flushing) with it."""
+    from mlops_pipelines.serving.source import RegistrySource
+    from mlops_pipelines.settings import load_settings
+    from mlops_pipelines.spec import load_specs
+
+    settings = settings or load_settings()
+    options = options or ServiceOptions()
+    if spec is None:
+        specs = load_specs()
+        if project not in specs:
+            raise KeyError(f"unknown project '{project}'; known: {sorted(specs)}")
+        spec = specs[project]
+    token = os.environ.get(TOKEN_ENV) or None
+    schema = build_request_schema(spec)
+    service = _components(spec, settings, options, source or RegistrySource(settings, project))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.writer.start()
+        service.engine.start()
+        service.shadow_engine.start()
+        service.holder.start()
+        try:
+            yield
+        finally:
+            service.holder.stop()
+            service.engine.stop()  # answers every request still queued
+            service.shadow_engine.stop()
+            service.writer.close()  # then writes every logged row
+            log.info("%s: stopped; %d prediction-log rows written", project, service.writer.rows_written)
+
+    app = FastAPI(
+        title=f"mlops_pipelines serving: {project}",
+        version="1",
+        description=spec.description,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.settings = settings
+    _routes(app, service, schema, spec.serving.max_body_bytes)
+    _docs(app, schema.json_schema())
+    app.add_middleware(RequestContext, token=token)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(RequestError(exc.status_code, code, str(exc.detail)), _rid(request))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s", request.url.path, exc_info=exc)
+        err = RequestError(500, "internal_error", "the service failed on this request")
+        return error_response(err, _rid(request))
+
+    return app
+
+
+def _rid(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "unknown"))
+
+
+def _routes(app: FastAPI, service: PredictionService, schema: RequestSchema, max_body: int) -> None:
+    metrics = service.metrics
+
+    @app.post("/v1/predict", openapi_extra={"requestBody": {"required": True, "content": {}}})
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = _rid(request)
+        try:
+            check_json_content_type(request)
+            rows = schema.parse(await read_body(request, max_body))
+            body = await service.predict(rows, request_id, started)
+        except RequestError as err:
+            metrics.requests.labels("none", str(err.status)).inc()
+            return error_response(err, request_id)
+        except ScoringFailed as err:
+            log.error("request %s: %s", request_id, err)
+            metrics.requests.labels("champion", "500").inc()
+            refusal = RequestError(500, "prediction_failed", "the model could not score these rows")
+            return error_response(refusal, request_id)
+        route = str(body["route"])
+        metrics.requests.labels(route, "200").inc()
+        metrics.request_latency.labels(route).observe(time.perf_counter() - started)
+        return json_response(body)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        holder = service.holder
+        reasons = holder.degraded_reasons
+        champion, challenger = holder.state("champion"), holder.state("challenger")
+        ready = champion.model is not None
+        metrics.ready.set(1 if ready else 0)
+        metrics.degraded.set(1 if reasons else 0)
+        status = "not_ready" if not ready else ("degraded" if reasons else "ready")
+        body: dict[str, Any] = {
+            "status": status,
+            "champion": champion.model.version if champion.model else None,
+            "challenger": challenger.model.version if challenger.model else None,
+            "reasons": reasons or (["no champion model loaded yet"] if not ready else []),
+        }
+        return json_response(body, 200 if ready else 503)
+
+    @app.get("/v1/deployment")
+    async def deployment() -> Response:
+        return json_response(_deployment(service))
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        metrics.canary_share.set(service.router.share)
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _deployment(service: PredictionService) -> dict[str, Any]:
+    holder = service.holder
+
+    def model(alias: Alias) -> dict[str, Any] | None:
+        state = holder.state(alias)
+        if state.model is None and state.wanted is None:
+            return None
+        return {
+            "version": state.model.version if state.model else None,
+            "registry_version": state.wanted,
+            "artifact_sha256": state.model.artifact_sha256 if state.model else None,
+            "loaded_at": state.model.loaded_at.isoformat() if state.model else None,
+            "error": state.error,
+        }
+
+    shadow_on = service.shadow and holder.challenger is not None
+    guard = service.router.snapshot_dict()
+    return {
+        "project": service.spec.name,
+        "models": {"champion": model("champion"), "challenger": model("challenger")},
+        "routes": {
+            "champion": holder.champion.version if holder.champion else None,
+            "canary": holder.challenger.version if holder.challenger and guard["share"] > 0 else None,
+            "shadow": holder.challenger.version if shadow_on and holder.challenger else None,
+        },
+        "canary": guard,
+        "shadow": {"enabled": service.shadow, "active": shadow_on, "pending": service.shadow_engine.pending},
+        "prediction_log": {"uri": service.writer.uri, "rows_written": service.writer.rows_written},
+        "last_poll": holder.last_poll.isoformat() if holder.last_poll else None,
+    }
+
+
+def _docs(app: FastAPI, request_schema: dict[str, Any]) -> None:
+    """OpenAPI with the spec-derived request body (its definitions under components)."""
+    definitions = request_schema.pop("$defs", {})
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        doc.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
+        body = doc["paths"]["/v1/predict"]["post"].setdefault("requestBody", {"required": True})
+        body["content"] = {"application/json": {"schema": request_schema}}
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
