@@ -13,14 +13,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mlops_pipelines.lib.mlflow_session import TrackingConfig, open_client
+from mlops_pipelines.lib.mlflow_session import TrackingConfig, TrackingUnavailable, open_client
+from mlops_pipelines.lib.model_loading import load_model, verify_loadable
 from mlops_pipelines.lib.registry_lookup import (
     CHALLENGER,
     CHAMPION,
     PREVIOUS_CHAMPION,
     PROTECTED_ALIASES,
     RETIRED_TAG,
+    LoadedModel,
     ModelIntegrityError,
+    ModelLoadError,
     ModelVersionRef,
     PromotionConflict,
     PromotionResult,
@@ -35,6 +38,32 @@ from mlops_pipelines.lib.registry_lookup import (
 )
 from mlops_pipelines.lib.registry_support import alias_lock, attach_decision
 from mlops_pipelines.lib.tracking import ARTIFACT_SHA_TAG, LoggedModel
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "PREVIOUS_CHAMPION",
+    "LoadedModel",
+    "ModelIntegrityError",
+    "ModelLoadError",
+    "ModelVersionRef",
+    "PromotionConflict",
+    "PromotionResult",
+    "RegistryError",
+    "RollbackError",
+    "TrackingUnavailable",
+    "aliases",
+    "get_alias",
+    "get_version",
+    "list_versions",
+    "load_model",
+    "promote",
+    "record_rejection",
+    "register_challenger",
+    "retire_old_versions",
+    "rollback",
+    "verify_loadable",
+]
 
 log = logging.getLogger(__name__)
 
