@@ -193,6 +193,12 @@ class DriftSpec(_Model):
     error_share: float = Field(default=0.5, gt=0, le=1)
     min_rows: int = Field(default=30, ge=1)
     reference_partitions: int = Field(default=30, ge=1)
+    # The current window rolls over this many partitions ending at the monitored one: a day of
+    # 24 hourly rows is too small a sample for a stable PSI, a week is not.
+    current_window_partitions: int = Field(default=1, ge=1)
+    # Columns not monitored for drift: calendar columns take one value per daily partition and
+    # would "drift" every day by construction.
+    exclude: list[str] = Field(default_factory=list)
     report_sample_rows: int = Field(default=5000, ge=100)
 
 
@@ -267,6 +273,8 @@ class ProjectSpec(_Model):
             named["time.column"] = [self.time.column]
         if self.time.hour_column:
             named["time.hour_column"] = [self.time.hour_column]
+        if self.drift.exclude:
+            named["drift.exclude"] = self.drift.exclude
         if self.serving.entity_key:
             named["serving.entity_key"] = [self.serving.entity_key]
         for field, cols in named.items():

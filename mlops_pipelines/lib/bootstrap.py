@@ -145,7 +145,8 @@ def paired_improvements(
     sign = 1.0 if higher_is_better(metric) else -1.0
     blocks = []
     for w in resample_weights(len(challenger.y_true), samples, seed):
-        blocks.append(sign * (weighted_metric(metric, challenger, w) - weighted_metric(metric, champion, w)))
+        diff = weighted_metric(metric, challenger, w) - weighted_metric(metric, champion, w)
+        blocks.append(sign * diff + 0.0)  # + 0.0 turns -0.0 into 0.0 for readable intervals
     diffs = np.concatenate(blocks)
     kept = diffs[np.isfinite(diffs)]
     if len(kept) < samples / 2:

@@ -4,7 +4,8 @@ Pure pandas and fast, so it runs before Great Expectations: a batch that cannot 
 the typed table (missing, extra or uncastable columns) is quarantined whole, never half-typed.
 
 Dtypes of a conformed frame: int -> 'Int64', float -> 'float64', bool -> 'boolean',
-date/datetime -> 'datetime64[ns]' and str -> object holding `str` or None. Strings stay object
+date/datetime -> 'datetime64[ns]' (zone-aware values converted to UTC, then naive) and
+str -> object holding `str` or None. Strings stay object
 (not pandas 'string') because that is what pyarrow/deltalake hand back on read under pandas 2,
 so a frame written to the validated table and read back has the same dtypes; sklearn's encoders
 and `features.build_features` expect object too, and GX's pandas set/null checks treat it natively.
@@ -48,7 +49,7 @@ class SchemaProblem:
         return f"column '{self.column}' {self.kind}: {self.detail}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Conformed:
     """The typed frame, or None with the problems that stop the batch from being stored."""
 
@@ -108,7 +109,7 @@ def _cast_int(series: pd.Series) -> pd.Series:
         bad = pd.Series(np.isfinite(values) & (values != np.floor(values)) | np.isinf(values))
         bad |= pd.Series(np.abs(np.nan_to_num(values)) >= 2.0**63)
         if bad.any():
-            raise _uncastable(series, bad.set_axis(series.index), "int", "are not whole numbers")
+            raise _uncastable(series, bad.set_axis(series.index), "int", "are not whole int64 numbers")
     try:
         return numbers.astype("Int64")
     except (TypeError, ValueError, OverflowError) as err:
@@ -140,10 +141,14 @@ def _cast_time(series: pd.Series, dtype: DType) -> pd.Series:
         with warnings.catch_warnings():
             # "Could not infer format": values that miss the inferred format become NaT below.
             warnings.simplefilter("ignore", UserWarning)
-            try:
-                parsed = pd.to_datetime(series.astype(object), errors="coerce")
-            except (TypeError, ValueError):  # mixed time zones
-                parsed = pd.to_datetime(series.astype(object), errors="coerce", utc=True)
+            # utc=True: offsets are converted (mixed offsets would otherwise give object dtype)
+            # and naive text is read as UTC wall time, which the tz_localize(None) below keeps.
+            text = series.astype(object)
+            parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+            # Not ISO 8601 (e.g. 01/31/2011): one format inferred from what is left.
+            rest = parsed.isna() & text.notna()
+            if rest.any():
+                parsed[rest] = pd.to_datetime(text[rest], errors="coerce", utc=True)
         bad = parsed.isna() & series.notna()
         if bad.any():
             raise _uncastable(series, bad, dtype, "are not dates")
@@ -171,8 +176,9 @@ def _cast_str(series: pd.Series) -> pd.Series:
         if odd.any():
             detail = f"{int(odd.sum())} value(s) have no text form, e.g. {_examples(series[odd])}"
             raise _CastError("unparseable", detail)
-    as_text = series.astype(object).where(~present, series.astype(str))
-    return as_text.where(present, None).astype(object)
+    text = series.astype(str).to_numpy(dtype=object)
+    text[~present.to_numpy()] = None
+    return pd.Series(text, index=series.index, dtype=object)
 
 
 def _cast(series: pd.Series, column: ColumnSpec) -> pd.Series:
@@ -220,7 +226,10 @@ def conform(frame: pd.DataFrame, spec: ProjectSpec) -> Conformed:
 def row_ids(frame: pd.DataFrame) -> np.ndarray:
     """Each row's `_row`: the system column when the reader numbered rows, else its position."""
     if ROW_ID in frame.columns:
-        return pd.to_numeric(frame[ROW_ID], errors="raise").to_numpy(dtype="int64")
+        try:
+            return frame[ROW_ID].to_numpy(dtype="int64")
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"system column '{ROW_ID}' must hold whole row numbers: {err}") from err
     return np.arange(len(frame), dtype="int64")
 
 
@@ -240,7 +249,9 @@ def row_payloads(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
-def quarantine_frame(partition: str, rows: np.ndarray, reasons: list[str], payloads: list[str]) -> pd.DataFrame:
+def quarantine_frame(
+    partition: str, rows: np.ndarray, reasons: list[str], payloads: list[str]
+) -> pd.DataFrame:
     """The quarantine table's rows: the same four columns for every project."""
     return pd.DataFrame(
         {

@@ -200,7 +200,7 @@ def compute_drift(
     pairs = [(name, kind, reference[name], current[name]) for name, kind in kinds.items()]
     threads = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        outcomes = list(pool.map(lambda p: _compare_column(*p, spec_drift), pairs))
+        outcomes = list(pool.map(lambda p: _compare_column(p[0], p[1], p[2], p[3], spec_drift), pairs))
     invalid = [o.invalid for o in outcomes if o.invalid]
     skipped = [o.skipped for o in outcomes if o.skipped]
     if invalid:
@@ -223,7 +223,9 @@ def compute_drift(
 def _single(
     name: str, reference: pd.Series, current: pd.Series, kind: FeatureKind, spec_drift: DriftSpec
 ) -> DriftResult:
-    return compute_drift(reference.to_frame(name), current.to_frame(name), {name: kind}, spec_drift, workers=1)
+    return compute_drift(
+        reference.to_frame(name), current.to_frame(name), {name: kind}, spec_drift, workers=1
+    )
 
 
 def prediction_drift(
@@ -233,7 +235,9 @@ def prediction_drift(
     return _single("prediction", reference, current, kind, spec_drift)
 
 
-def target_drift(reference: pd.Series, current: pd.Series, kind: FeatureKind, spec_drift: DriftSpec) -> DriftResult:
+def target_drift(
+    reference: pd.Series, current: pd.Series, kind: FeatureKind, spec_drift: DriftSpec
+) -> DriftResult:
     """Drift of the label distribution: one column named after the series (or 'target')."""
     name = str(reference.name) if reference.name is not None else "target"
     return _single(name, reference, current, kind, spec_drift)

@@ -207,13 +207,17 @@ def evaluate_model(
     *,
     importance_rows: int = 2000,
     importance_repeats: int = 3,
+    threads: int = 1,
 ) -> Evaluation:
     """Evaluate a fitted pipeline on labelled holdout rows.
 
     `context` holds the raw slice and sensitive-attribute columns, indexed like `features`;
     it may be omitted only when the spec declares neither. `importance_rows=0` skips the
-    permutation importance (the slowest part).
+    permutation importance (the slowest part). `threads` caps OpenMP/BLAS threads (see
+    training.train_model).
     """
+    from threadpoolctl import threadpool_limits
+
     if len(features) == 0:
         raise ValueError("cannot evaluate on an empty holdout")
     if not features.index.is_unique:
@@ -229,7 +233,8 @@ def evaluate_model(
         absent = features.index.difference(context.index)
         if len(absent):
             raise ValueError(f"context frame lacks {len(absent)} holdout row(s), e.g. index {absent[0]!r}")
-    pred = predict(pipeline, features, target, spec)
+    with threadpool_limits(limits=threads):
+        pred = predict(pipeline, features, target, spec)
     metrics, notes = compute_metrics(pred, spec.task)
     classify = spec.task.is_classification
     fairness = None
@@ -238,9 +243,10 @@ def evaluate_model(
         fairness = fairness_report(pred, context, spec.sensitive_attributes)
     importance = []
     if importance_rows > 0:
-        importance = permutation_importance_of(
-            pipeline, features, target, spec, importance_rows, importance_repeats
-        )
+        with threadpool_limits(limits=threads):
+            importance = permutation_importance_of(
+                pipeline, features, target, spec, importance_rows, importance_repeats
+            )
     return Evaluation(
         task=spec.task,
         primary_metric=spec.training.primary_metric,

@@ -49,12 +49,16 @@ def build_expectations(spec: ProjectSpec, system_columns: Sequence[str] = (EVENT
             # An all-null column fails the batch even when nulls are allowed. (For a non-nullable
             # column the not-null check already flags every row; validation names the column.)
             found.append(
-                gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(column=name, min_value=0, strict_min=True)
+                gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
+                    column=name, min_value=0, strict_min=True
+                )
             )
         else:
             found.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
         if column.min is not None or column.max is not None:
-            found.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=column.min, max_value=column.max))
+            found.append(
+                gxe.ExpectColumnValuesToBeBetween(column=name, min_value=column.min, max_value=column.max)
+            )
         if column.categories is not None and column.unseen == "reject":
             found.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=list(column.categories)))
     if spec.validation.reject_duplicates:

@@ -84,93 +84,103 @@ def predict(pipeline: Any, features: pd.DataFrame, target: pd.Series, spec: Proj
     """Score `features` with a fitted pipeline and pair the output with the true labels."""
     if not features.index.equals(target.index):
         raise ValueError("features and target are not aligned: their indexes differ")
-    y_pred = np.asarray(pipeline.predict(features))
     if not spec.task.is_classification:
-        return Predictions(features.index, target.to_numpy(dtype="float64"), y_pred.astype("float64"), None)
+        y_pred = np.asarray(pipeline.predict(features), dtype="float64")
+        return Predictions(features.index, target.to_numpy(dtype="float64"), y_pred, None)
     classes = tuple(str(c) for c in pipeline.classes_)
     y_true = target.astype("str").to_numpy(dtype=object)
     unseen = sorted(set(y_true) - set(classes))
     if unseen:
         raise ValueError(f"target '{spec.target}' has label(s) {unseen} the model never saw: {list(classes)}")
     proba = np.asarray(pipeline.predict_proba(features), dtype="float64")
+    # The argmax of the probabilities is what predict() returns for every family here; taking
+    # it from proba halves the work (permutation importance predicts dozens of times).
+    y_pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
     positive = positive_label(classes, spec.classes) if spec.task is Task.BINARY else None
-    return Predictions(features.index, y_true, y_pred.astype(object), proba, classes, positive)
+    return Predictions(features.index, y_true, y_pred, proba, classes, positive)
 
 
-def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[dict[str, float], list[str]]:
-    """rmse, mae, r2 and a safe mape; returns the metrics and notes on what was left out."""
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
-    notes: list[str] = []
-    out = {
-        "rmse": float(np.sqrt(mean_squared_error(y_true, y_pred))),
-        "mae": float(mean_absolute_error(y_true, y_pred)),
-    }
-    # sklearn's MAPE divides by machine epsilon on zero targets (values around 1e15): count
-    # data has real zeros, so those rows are left out of mape and the exclusion is reported.
-    nonzero = y_true != 0
-    if nonzero.any():
-        out["mape"] = float(np.mean(np.abs(y_true[nonzero] - y_pred[nonzero]) / np.abs(y_true[nonzero])))
-    if not nonzero.all():
-        notes.append(f"mape leaves out {int((~nonzero).sum())} row(s) with a zero target")
-    if len(y_true) >= 2 and np.ptp(y_true) > 0:
-        out["r2"] = float(r2_score(y_true, y_pred))
-    else:
-        notes.append("r2 is undefined: the target is constant on these rows")
-    return out, notes
+class UndefinedMetricError(ValueError):
+    """A metric that has no value on these rows (e.g. ROC-AUC when only one class occurs)."""
 
 
-def classification_metrics(pred: Predictions) -> tuple[dict[str, float], list[str]]:
-    """Label and probability metrics; multiclass averages are macro, AUC is one-vs-rest."""
-    from sklearn.metrics import (
-        accuracy_score,
-        brier_score_loss,
-        log_loss,
-        precision_recall_fscore_support,
-        roc_auc_score,
-    )
+def _regression_value(metric: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    error = y_true - y_pred
+    if metric == "rmse":
+        return float(np.sqrt(np.mean(error**2)))
+    if metric == "mae":
+        return float(np.mean(np.abs(error)))
+    if metric == "mape":
+        # sklearn's MAPE divides by machine epsilon on zero targets (values around 1e15): count
+        # data has real zeros, so those rows are left out (compute_metrics reports how many).
+        nonzero = y_true != 0
+        if not nonzero.any():
+            raise UndefinedMetricError("mape is undefined: every target is zero")
+        return float(np.mean(np.abs(error[nonzero]) / np.abs(y_true[nonzero])))
+    if len(y_true) < 2 or np.ptp(y_true) == 0:
+        raise UndefinedMetricError("r2 is undefined: the target is constant on these rows")
+    from sklearn.metrics import r2_score
+
+    return float(r2_score(y_true, y_pred))
+
+
+def _classification_value(metric: str, pred: Predictions) -> float:
+    from sklearn import metrics as skm
 
     assert pred.proba is not None
-    notes: list[str] = []
     labels = list(pred.classes)
     binary = pred.positive is not None
-    averaging: dict[str, Any] = {"average": "binary", "pos_label": pred.positive} if binary else {}
-    if not binary:
-        averaging = {"average": "macro", "labels": labels}
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        pred.y_true, pred.y_pred, zero_division=0.0, **averaging
-    )
-    out = {
-        "accuracy": float(accuracy_score(pred.y_true, pred.y_pred)),
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(f1),
-        "log_loss": float(log_loss(pred.y_true, pred.proba, labels=labels)),
-    }
+    if metric == "accuracy":
+        return float(np.mean(pred.y_true == pred.y_pred))
+    if metric in ("precision", "recall", "f1"):
+        function = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[metric]
+        averaging: dict[str, Any] = {"average": "binary", "pos_label": pred.positive}
+        if not binary:
+            averaging = {"average": "macro", "labels": labels}
+        return float(function(pred.y_true, pred.y_pred, zero_division=0.0, **averaging))
+    if metric == "log_loss":
+        return float(skm.log_loss(pred.y_true, pred.proba, labels=labels))
+    if metric == "brier":
+        if binary:
+            return float(skm.brier_score_loss(pred.y_true == pred.positive, pred.positive_scores))
+        onehot = pred.y_true[:, None] == np.asarray(labels, dtype=object)[None, :]
+        return float(np.mean(np.sum((pred.proba - onehot) ** 2, axis=1)))
     present = set(pred.y_true)
-    if binary:
-        out["brier"] = float(brier_score_loss(pred.y_true == pred.positive, pred.positive_scores))
-    else:
-        onehot = (pred.y_true[:, None] == np.asarray(labels, dtype=object)[None, :]).astype("float64")
-        out["brier"] = float(np.mean(np.sum((pred.proba - onehot) ** 2, axis=1)))
     if len(present) < 2:
-        notes.append(f"roc_auc is undefined: only class(es) {sorted(present)} occur in these rows")
-    elif binary:
-        out["roc_auc"] = float(roc_auc_score(pred.y_true == pred.positive, pred.positive_scores))
-    elif present == set(labels):
-        out["roc_auc"] = float(roc_auc_score(pred.y_true, pred.proba, multi_class="ovr", labels=labels))
-    else:
-        notes.append("roc_auc is undefined: not every class occurs in these rows")
-    return out, notes
+        raise UndefinedMetricError(f"roc_auc is undefined: only class(es) {sorted(present)} occur in these rows")
+    if binary:
+        return float(skm.roc_auc_score(pred.y_true == pred.positive, pred.positive_scores))
+    if present != set(labels):
+        raise UndefinedMetricError("roc_auc is undefined: not every class occurs in these rows")
+    return float(skm.roc_auc_score(pred.y_true, pred.proba, multi_class="ovr", labels=labels))
 
 
-def compute_metrics(pred: Predictions, task: Task) -> tuple[dict[str, float], list[str]]:
-    """Every metric the task defines on `pred`; metrics undefined on these rows are left out."""
+def metric_value(pred: Predictions, metric: str, task: Task) -> float:
+    """One metric of `pred`; multiclass averages are macro, multiclass AUC is one-vs-rest.
+
+    Raises UndefinedMetricError when the metric has no value on these rows.
+    """
+    check_metric(task, metric, "metric")
     if len(pred.y_true) == 0:
         raise ValueError("cannot compute metrics on zero rows")
     if task.is_classification:
-        return classification_metrics(pred)
-    return regression_metrics(pred.y_true, pred.y_pred)
+        return _classification_value(metric, pred)
+    return _regression_value(metric, pred.y_true, pred.y_pred)
+
+
+def compute_metrics(pred: Predictions, task: Task) -> tuple[dict[str, float], list[str]]:
+    """Every metric the task defines on `pred`, plus notes on what was undefined or partial."""
+    out: dict[str, float] = {}
+    notes: list[str] = []
+    for metric in task_metrics(task):
+        try:
+            out[metric] = metric_value(pred, metric, task)
+        except UndefinedMetricError as err:
+            notes.append(str(err))
+    zeros = int(np.sum(pred.y_true == 0)) if not task.is_classification else 0
+    if "mape" in out and zeros:
+        notes.append(f"mape leaves out {zeros} row(s) with a zero target")
+    return out, notes
 
 
 def cv_scorer(spec: ProjectSpec, metric: str) -> Scorer:
@@ -179,9 +189,6 @@ def cv_scorer(spec: ProjectSpec, metric: str) -> Scorer:
     sign = 1.0 if higher_is_better(metric) else -1.0
 
     def score(estimator: Any, features: pd.DataFrame, target: pd.Series) -> float:
-        metrics, notes = compute_metrics(predict(estimator, features, target, spec), spec.task)
-        if metric not in metrics:
-            raise ValueError(f"cannot score '{metric}' on a validation fold: {'; '.join(notes)}")
-        return sign * metrics[metric]
+        return sign * metric_value(predict(estimator, features, target, spec), metric, spec.task)
 
     return score

@@ -157,8 +157,11 @@ def open_client(cfg: TrackingConfig) -> Iterator[MlflowClient]:
             raise
         except Exception as err:
             if is_unavailable(err):
+                stores = redact_uri(cfg.tracking_uri)
+                if cfg.resolved_registry_uri != cfg.tracking_uri:
+                    stores += f" (registry {redact_uri(cfg.resolved_registry_uri)})"
                 raise TrackingUnavailable(
-                    f"MLflow store {redact_uri(cfg.tracking_uri)} is unreachable or too slow "
+                    f"MLflow store {stores} is unreachable or too slow "
                     f"(retries={cfg.http_max_retries}, timeout={cfg.http_timeout_seconds}s): "
                     f"{type(err).__name__}: {str(err)[:300]}"
                 ) from err

@@ -14,6 +14,7 @@ checked before anything is unpickled. All calls go through an explicit client: t
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,13 @@ INPUT_EXAMPLE_ROWS = 5
 MODEL_REQUIREMENTS = ("scikit-learn", "cloudpickle", "numpy", "pandas", "scipy")
 
 
+@dataclass(frozen=True)
+class StoredModel:
+    model_id: str
+    artifact_location: str
+    artifact_sha256: str
+
+
 def _predictions(pipeline: Pipeline, frame: pd.DataFrame, classification: bool) -> Any:
     if classification:
         if not hasattr(pipeline, "predict_proba"):
@@ -48,8 +56,8 @@ def log_model(
     pipeline: Pipeline,
     input_example: pd.DataFrame,
     classification: bool,
-) -> tuple[str, str, str]:
-    """Save, hash, upload and re-hash the model; returns (model_id, artifact_location, sha256)."""
+) -> StoredModel:
+    """Save, hash, upload and re-hash the model as a logged model of `run_id`."""
     import mlflow.sklearn
     from mlflow.entities import LoggedModelOutput
     from mlflow.models import Model, infer_signature
@@ -86,4 +94,4 @@ def log_model(
         raise RuntimeError(f"run {run_id}: model artifact changed in upload (sha256 {sha} -> {stored})")
     client.set_logged_model_tags(model.model_id, {ARTIFACT_SHA_TAG: sha})
     client.finalize_logged_model(model.model_id, "READY")
-    return str(model.model_id), str(model.artifact_location), sha
+    return StoredModel(str(model.model_id), str(model.artifact_location), sha)

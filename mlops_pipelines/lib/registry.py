@@ -175,6 +175,8 @@ def promote(
         old = ref_of(read_version(client, project, champion)) if champion else None
         promoted_at = utc_now()
         artifact = attach_decision(client, target, "promotion", decision_json, promoted_at)
+        # previous-champion moves first: a crash before the champion moves leaves both aliases on
+        # the old champion, never a champion without a rollback target.
         if old is not None:
             attach_decision(client, old, "superseded", decision_json, promoted_at, artifact=artifact)
             client.set_model_version_tag(project, old.version, "superseded_by", version)
@@ -183,6 +185,7 @@ def promote(
         client.set_registered_model_alias(project, CHAMPION, version)
         if current.get(CHALLENGER) == version:
             client.delete_registered_model_alias(project, CHALLENGER)
+        # Written last: its presence marks a promotion that completed.
         client.set_model_version_tag(project, version, "promoted_at", promoted_at)
         log.info("%s: version %s promoted (previous champion %s)", project, version, champion)
         return PromotionResult(

@@ -207,7 +207,7 @@ def log_training_run(
             experiment_id = _ensure_experiment(client, cfg, project)
             run_tags = {
                 **provenance.as_tags(),
-                **tags,
+                **{key: str(value) for key, value in tags.items()},
                 "mlops.project": project,
                 "mlops.kind": "training",
             }
@@ -218,11 +218,11 @@ def log_training_run(
             try:
                 _log_values(client, run_id, params, metrics, {})
                 client.log_artifacts(run_id, str(staged))
-                model_id, location, sha = log_model(
+                stored = log_model(
                     client, cfg, experiment_id, run_id, pipeline, input_example, task_is_classification
                 )
-                client.set_tag(run_id, ARTIFACT_SHA_TAG, sha)
-                client.set_tag(run_id, "mlops.model_id", model_id)
+                client.set_tag(run_id, ARTIFACT_SHA_TAG, stored.artifact_sha256)
+                client.set_tag(run_id, "mlops.model_id", stored.model_id)
                 client.set_terminated(run_id, "FINISHED")
             except BaseException as err:
                 if not is_unavailable(err):
@@ -234,13 +234,19 @@ def log_training_run(
     logged = LoggedModel(
         run_id=run_id,
         experiment_id=experiment_id,
-        model_id=model_id,
-        model_uri=f"models:/{model_id}",
-        artifact_location=location,
-        artifact_sha256=sha,
+        model_id=stored.model_id,
+        model_uri=f"models:/{stored.model_id}",
+        artifact_location=stored.artifact_location,
+        artifact_sha256=stored.artifact_sha256,
         run_url=run_url(cfg, experiment_id, run_id),
     )
-    log.info("%s: logged run %s, model %s (sha256 %s)", project, run_id, model_id, sha[:12])
+    log.info(
+        "%s: logged run %s, model %s (sha256 %s)",
+        project,
+        run_id,
+        stored.model_id,
+        stored.artifact_sha256[:12],
+    )
     return logged
 
 

@@ -164,6 +164,11 @@ class ScoringEngine:
         try:
             predictions = score_rows(self._spec, jobs[0].model, rows, times)
         except Exception as err:  # the model's failure is the jobs' outcome, not the thread's death
+            if len(jobs) > 1:
+                # One request's rows must not fail the others batched with it: score them apart.
+                for job in jobs:
+                    self._score([job])
+                return
             elapsed = (time.perf_counter() - started) * 1000
             log.warning("%s: model %s failed on %d row(s): %s", self._name, jobs[0].model.version, len(rows), err)
             for job in jobs:

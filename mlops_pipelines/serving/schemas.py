@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from mlops_pipelines.spec import ColumnSpec, ProjectSpec
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Dates the lake's nanosecond timestamps can hold (pandas' range is 1677-09-21 .. 2262-04-11).
+EARLIEST, LATEST = dt.datetime(1678, 1, 1), dt.datetime(2261, 12, 31, 23, 59, 59)
 MAX_REPORTED_PROBLEMS = 20
 _ROW_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 _BODY_SHAPE = "the body must be a JSON object with 'rows' (a list of rows) or 'row' (one row)"
@@ -78,6 +80,15 @@ def _category_check(name: str, categories: list[str]) -> Callable[[str | None], 
     return check
 
 
+def _in_timestamp_range(value: dt.datetime) -> dt.datetime:
+    naive = value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+    if not EARLIEST <= naive <= LATEST:
+        raise PydanticCustomError(
+            "datetime_range", "datetime must lie between {low} and {high}", {"low": str(EARLIEST), "high": str(LATEST)}
+        )
+    return value
+
+
 def _column_type(name: str, column: ColumnSpec) -> Any:
     """The strict pydantic annotation of one column's value (without nullability)."""
     if column.dtype == "int":
@@ -90,9 +101,9 @@ def _column_type(name: str, column: ColumnSpec) -> Any:
     if column.dtype == "bool":
         return Annotated[bool, Field(strict=True)]
     if column.dtype == "date":
-        return Annotated[dt.date, Field(strict=True)]
+        return Annotated[dt.date, Field(strict=True, ge=EARLIEST.date(), le=LATEST.date())]
     if column.dtype == "datetime":
-        return Annotated[dt.datetime, Field(strict=True)]
+        return Annotated[dt.datetime, Field(strict=True), AfterValidator(_in_timestamp_range)]
     if column.categories is not None and column.unseen == "reject":
         extra = {"enum": list(column.categories)}
         return Annotated[
