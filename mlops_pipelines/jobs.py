@@ -12,6 +12,10 @@ def data_job_name(spec: ProjectSpec) -> str:
     return f"{spec.name}__data"
 
 
+def retrain_job_name(spec: ProjectSpec) -> str:
+    return f"{spec.name}__retrain"
+
+
 def build_project_jobs(spec: ProjectSpec) -> list[dg.UnresolvedAssetJobDefinition]:
     data = dg.define_asset_job(
         data_job_name(spec),
@@ -21,4 +25,9 @@ def build_project_jobs(spec: ProjectSpec) -> list[dg.UnresolvedAssetJobDefinitio
         partitions_def=partitions_for(spec),
         description=f"Ingest, validate and build features for {spec.name}, per partition.",
     )
-    return [data]
+    retrain = dg.define_asset_job(
+        retrain_job_name(spec),
+        selection=dg.AssetSelection.keys([spec.name, "model"], [spec.name, "evaluation"], [spec.name, "champion"]),
+        description=f"Train, evaluate and (if the gate passes) promote a new {spec.name} model.",
+    )
+    return [data, retrain]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from mlops_pipelines.assets.evaluation import build_evaluation_asset
 from mlops_pipelines.assets.features import build_features_asset
 from mlops_pipelines.assets.ingestion import build_raw_asset
+from mlops_pipelines.assets.promotion import build_promotion_asset
+from mlops_pipelines.assets.training import build_model_asset
 from mlops_pipelines.assets.validation import build_validation_assets
 from mlops_pipelines.spec import ProjectSpec
 
@@ -15,4 +18,7 @@ def build_project_assets(spec: ProjectSpec) -> list[dg.AssetsDefinition]:
         build_raw_asset(spec),
         build_validation_assets(spec),
         build_features_asset(spec),
+        build_model_asset(spec),
+        build_evaluation_asset(spec),
+        build_promotion_asset(spec),
     ]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def feature_table(validated: "pd.DataFrame", spec: ProjectSpec) -> "pd.DataFrame":
     """Features, plus what training and evaluation need beside them: label, slices, time, partition."""
     from mlops_pipelines.lib.features import build_features, event_times
-    from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION
+    from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION, ROW_ID
 
     table = build_features(validated, spec)
     context_columns = [
@@ -29,6 +29,8 @@ def feature_table(validated: "pd.DataFrame", spec: ProjectSpec) -> "pd.DataFrame
     table[spec.target] = validated[spec.target]
     table[EVENT_TIME] = event_times(validated, spec)
     table[PARTITION] = validated[PARTITION]
+    # A total order (time, partition, row) makes every later read and training run repeatable.
+    table[ROW_ID] = validated[ROW_ID]
     return table
 
 

@@ -20,11 +20,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib.frames import ROW_ID
+from mlops_pipelines.lib.frames import PARTITION, ROW_ID
 from mlops_pipelines.spec import ColumnSpec, DType, ProjectSpec
 
 ProblemKind = Literal["missing", "extra", "retyped", "unparseable"]
-QUARANTINE_COLUMNS = ("_partition", ROW_ID, "reasons", "payload")
+QUARANTINE_COLUMNS = (PARTITION, ROW_ID, "reasons", "payload")
 TARGET_DTYPES: dict[DType, str] = {
     "int": "Int64",
     "float": "float64",
@@ -235,7 +235,9 @@ def row_ids(frame: pd.DataFrame) -> np.ndarray:
 
 def row_payloads(frame: pd.DataFrame) -> list[str]:
     """Each row as one JSON object: NaN/NA as null, timestamps ISO 8601."""
-    if frame.empty:
+    if len(frame.columns) == 0:
+        return ["{}"] * len(frame)
+    if len(frame) == 0:
         return []
     labels = pd.Series([str(c) for c in frame.columns])
     # Duplicate labels would make to_json refuse the frame; suffix them (x, x.1, ...).
@@ -255,7 +257,7 @@ def quarantine_frame(
     """The quarantine table's rows: the same four columns for every project."""
     return pd.DataFrame(
         {
-            "_partition": pd.Series([partition] * len(rows), dtype=object),
+            PARTITION: pd.Series([partition] * len(rows), dtype=object),
             ROW_ID: pd.Series(rows, dtype="int64"),
             "reasons": pd.Series(reasons, dtype=object),
             "payload": pd.Series(payloads, dtype=object),

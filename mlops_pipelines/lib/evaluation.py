@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 
 from mlops_pipelines.lib.fairness import FairnessReport, fairness_report, group_labels
+from mlops_pipelines.lib.features import feature_kinds
 from mlops_pipelines.lib.metrics import (
     Predictions,
     check_metric,
     compute_metrics,
     cv_scorer,
     predict,
-    task_metrics,
 )
 from mlops_pipelines.spec import Task
 
@@ -74,10 +74,19 @@ class Evaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary without the per-row predictions."""
-        out = {k: v for k, v in asdict(self).items() if k != "predictions"}
-        out["task"] = self.task.value
-        out["classes"] = list(self.predictions.classes)
-        return out
+        return {
+            "task": self.task.value,
+            "primary_metric": self.primary_metric,
+            "n_rows": self.n_rows,
+            "classes": list(self.predictions.classes),
+            "metrics": dict(self.metrics),
+            "slices": [asdict(s) for s in self.slices],
+            "fairness": None if self.fairness is None else asdict(self.fairness),
+            "importance": [asdict(i) for i in self.importance],
+            "confusion_matrix": self.confusion_matrix,
+            "calibration": None if self.calibration is None else [asdict(b) for b in self.calibration],
+            "notes": list(self.notes),
+        }
 
 
 @dataclass(frozen=True)
@@ -138,8 +147,8 @@ def calibration_bins(pred: Predictions, bins: int = CALIBRATION_BINS) -> list[Ca
         if mask.any():
             out.append(
                 CalibrationBin(
-                    float(edges[b]),
-                    float(edges[b + 1]),
+                    round(float(edges[b]), 6),
+                    round(float(edges[b + 1]), 6),
                     int(mask.sum()),
                     float(confidence[mask].mean()),
                     float(hit[mask].mean()),
@@ -223,6 +232,11 @@ def evaluate_model(
     if not features.index.is_unique:
         raise ValueError("holdout index has duplicate labels: slices could not be aligned")
     check_metric(spec.task, spec.training.primary_metric, "training.primary_metric")
+    columns = list(feature_kinds(spec))
+    absent_features = [c for c in columns if c not in features.columns]
+    if absent_features:
+        raise ValueError(f"feature column(s) {absent_features} missing from the holdout frame")
+    features = features[columns]
     wanted = list(dict.fromkeys([*spec.sensitive_attributes, *spec.slices]))
     if wanted:
         if context is None:
@@ -251,7 +265,7 @@ def evaluate_model(
         task=spec.task,
         primary_metric=spec.training.primary_metric,
         n_rows=len(features),
-        metrics={m: metrics[m] for m in task_metrics(spec.task) if m in metrics},
+        metrics=metrics,
         slices=slice_metrics(pred, context, wanted, spec.task) if context is not None else [],
         fairness=fairness,
         importance=importance,

@@ -84,6 +84,10 @@ def predict(pipeline: Any, features: pd.DataFrame, target: pd.Series, spec: Proj
     """Score `features` with a fitted pipeline and pair the output with the true labels."""
     if not features.index.equals(target.index):
         raise ValueError("features and target are not aligned: their indexes differ")
+    if target.isna().any():
+        raise ValueError(
+            f"target '{spec.target}' has {int(target.isna().sum())} null value(s): label them first"
+        )
     if not spec.task.is_classification:
         y_pred = np.asarray(pipeline.predict(features), dtype="float64")
         return Predictions(features.index, target.to_numpy(dtype="float64"), y_pred, None)
@@ -147,7 +151,9 @@ def _classification_value(metric: str, pred: Predictions) -> float:
         return float(np.mean(np.sum((pred.proba - onehot) ** 2, axis=1)))
     present = set(pred.y_true)
     if len(present) < 2:
-        raise UndefinedMetricError(f"roc_auc is undefined: only class(es) {sorted(present)} occur in these rows")
+        raise UndefinedMetricError(
+            f"roc_auc is undefined: only class(es) {sorted(present)} occur in these rows"
+        )
     if binary:
         return float(skm.roc_auc_score(pred.y_true == pred.positive, pred.positive_scores))
     if present != set(labels):

@@ -169,6 +169,7 @@ def open_client(cfg: TrackingConfig) -> Iterator[MlflowClient]:
 
 
 def download_artifact_dir(cfg: TrackingConfig, artifact_uri: str, dst: Path) -> Path:
+    """Copy the artifact directory at `artifact_uri` below `dst` (always a copy, even for local files)."""
     import mlflow.artifacts
 
     out = mlflow.artifacts.download_artifacts(

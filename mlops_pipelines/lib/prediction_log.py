@@ -40,7 +40,7 @@ LOG_COLUMNS = (
     "entity",
 )
 # Same dtypes as a conformed frame (lib.conform), so logged features compare like for like.
-_FEATURE_DTYPES: dict[DType, str] = {
+_FEATURE_DTYPES: dict[DType, Any] = {
     "int": "Int64",
     "float": "float64",
     "str": "object",
@@ -76,7 +76,9 @@ class Predictions:
         proba = np.asarray(proba, dtype="float64")
         names = tuple(str(c) for c in classes)
         if proba.ndim != 2 or proba.shape[1] != len(names):
-            raise ValueError(f"probabilities of shape {proba.shape} do not match {len(names)} classes {names}")
+            raise ValueError(
+                f"probabilities of shape {proba.shape} do not match {len(names)} classes {names}"
+            )
         labels = np.asarray(names, dtype=object)[proba.argmax(axis=1)]
         if task is Task.BINARY:
             score = proba[:, names.index(positive_label(names, declared))]
@@ -88,7 +90,9 @@ class Predictions:
         def pick(array: np.ndarray | None) -> np.ndarray | None:
             return None if array is None else array[index]
 
-        return Predictions(pick(self.value), pick(self.label), pick(self.score), pick(self.proba), self.classes)
+        return Predictions(
+            pick(self.value), pick(self.label), pick(self.score), pick(self.proba), self.classes
+        )
 
     @staticmethod
     def concat(parts: Sequence[Predictions]) -> Predictions:
@@ -106,7 +110,9 @@ class Predictions:
         same_classes = all(p.classes == classes for p in parts)
         proba = join([p.proba for p in parts]) if same_classes else None
         value, label = join([p.value for p in parts]), join([p.label for p in parts])
-        return Predictions(value, label, join([p.score for p in parts]), proba, classes if same_classes else ())
+        return Predictions(
+            value, label, join([p.score for p in parts]), proba, classes if same_classes else ()
+        )
 
 
 def partition_key(ts: datetime | pd.Timestamp, grain: Grain | str) -> str:
@@ -170,7 +176,7 @@ def _feature_column(spec: ProjectSpec, rows: pd.DataFrame, name: str) -> pd.Seri
         return pd.Series(pd.NA if dtype in ("int", "bool") else None, index=rows.index).astype(
             _FEATURE_DTYPES[dtype]
         )
-    column = rows[name]
+    column: Any = rows[name]
     if dtype in ("date", "datetime"):
         return naive_utc(column)
     if dtype == "str":
@@ -224,7 +230,9 @@ def build_log_frame(
             EVENT_TIME: times,
             PARTITION: partition_keys(times, spec.partitions.grain) if n else pd.Series([], dtype=object),
             "logged_at": stamps,
-            "model_version": pd.Series(_per_row(model_version, n, "model_version"), index=rows.index, dtype=object),
+            "model_version": pd.Series(
+                _per_row(model_version, n, "model_version"), index=rows.index, dtype=object
+            ),
             "route": pd.Series(routes, index=rows.index, dtype=object),
             "prediction": predictions.value if regression else np.full(n, np.nan),
             "prediction_label": (

@@ -13,7 +13,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--poll-seconds", type=float, default=5.0, help="registry alias poll interval")
-    parser.add_argument("--canary-share", type=float, default=None, help="overrides spec.serving.canary_share")
+    parser.add_argument(
+        "--canary-share", type=float, default=None, help="overrides spec.serving.canary_share"
+    )
     shadow = parser.add_mutually_exclusive_group()
     shadow.add_argument("--shadow", dest="shadow", action="store_true", default=None)
     shadow.add_argument("--no-shadow", dest="shadow", action="store_false")
@@ -23,7 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     # Before numpy/sklearn load their OpenMP runtime: per-request batches are small, and
     # concurrency comes from batching requests together, not from threads inside one call.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     from mlops_pipelines.serving.app import ServiceOptions
     from mlops_pipelines.serving.server import run_server

@@ -34,7 +34,7 @@ from mlops_pipelines.serving.metrics import ServingMetrics
 from mlops_pipelines.serving.predlog import PredictionLogWriter
 from mlops_pipelines.serving.router import CanaryRouter, GuardLimits, decisions_path
 from mlops_pipelines.serving.schemas import RequestError, RequestSchema, build_request_schema
-from mlops_pipelines.serving.service import PredictionService, ScoringFailed
+from mlops_pipelines.serving.service import PredictionService, ScoringError
 
 if TYPE_CHECKING:
     from mlops_pipelines.serving.holder import Alias, ModelSource, ServingModel
@@ -77,7 +77,9 @@ def _components(
     router = CanaryRouter(spec.name, share, limits, decisions_path(settings.home, spec.name))
 
     def on_swap(alias: Alias, model: ServingModel | None) -> None:
-        metrics.set_version("champion" if alias == "champion" else "challenger", model.version if model else None)
+        metrics.set_version(
+            "champion" if alias == "champion" else "challenger", model.version if model else None
+        )
         router.on_challenger(holder.challenger.version if holder.challenger else None)
         metrics.canary_share.set(router.share)
 
@@ -123,7 +125,8 @@ def create_app(
         spec = specs[project]
     token = os.environ.get(TOKEN_ENV) or None
     schema = build_request_schema(spec)
-    service = _components(spec, settings, options, source or RegistrySource(settings, project))
+    models: ModelSource = source if source is not None else RegistrySource(settings, project)
+    service = _components(spec, settings, options, models)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -184,7 +187,7 @@ def _routes(app: FastAPI, service: PredictionService, schema: RequestSchema, max
         except RequestError as err:
             metrics.requests.labels("none", str(err.status)).inc()
             return error_response(err, request_id)
-        except ScoringFailed as err:
+        except ScoringError as err:
             log.error("request %s: %s", request_id, err)
             metrics.requests.labels("champion", "500").inc()
             refusal = RequestError(500, "prediction_failed", "the model could not score these rows")
@@ -264,7 +267,9 @@ def _docs(app: FastAPI, request_schema: dict[str, Any]) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        doc = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         doc.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
         body = doc["paths"]["/v1/predict"]["post"].setdefault("requestBody", {"required": True})
         body["content"] = {"application/json": {"schema": request_schema}}

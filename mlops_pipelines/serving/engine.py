@@ -163,27 +163,33 @@ class ScoringEngine:
         started = time.perf_counter()
         try:
             predictions = score_rows(self._spec, jobs[0].model, rows, times)
-        except Exception as err:  # the model's failure is the jobs' outcome, not the thread's death
+        except Exception as err:  # noqa: BLE001 - the model's failure is the jobs' outcome, not the thread's death
             if len(jobs) > 1:
                 # One request's rows must not fail the others batched with it: score them apart.
                 for job in jobs:
                     self._score([job])
                 return
             elapsed = (time.perf_counter() - started) * 1000
-            log.warning("%s: model %s failed on %d row(s): %s", self._name, jobs[0].model.version, len(rows), err)
+            log.warning(
+                "%s: model %s failed on %d row(s): %s", self._name, jobs[0].model.version, len(rows), err
+            )
             for job in jobs:
                 _deliver(job, Outcome(None, err, elapsed))
             return
         finished = time.perf_counter()
         if len(predictions) != len(rows):
-            error = RuntimeError(f"model {jobs[0].model.version} returned {len(predictions)} for {len(rows)} rows")
+            error = RuntimeError(
+                f"model {jobs[0].model.version} returned {len(predictions)} for {len(rows)} rows"
+            )
             for job in jobs:
                 _deliver(job, Outcome(None, error, (finished - started) * 1000))
             return
         start = 0
         for job in jobs:
             end = start + len(job.rows)
-            _deliver(job, Outcome(predictions.take(slice(start, end)), None, (finished - job.queued_at) * 1000))
+            _deliver(
+                job, Outcome(predictions.take(slice(start, end)), None, (finished - job.queued_at) * 1000)
+            )
             start = end
 
 

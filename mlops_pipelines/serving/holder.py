@@ -35,9 +35,15 @@ ALIASES: tuple[Alias, ...] = ("champion", "challenger")
 class LoadedArtifact(Protocol):
     """What a model source hands back (lib.registry.LoadedModel fits)."""
 
-    model: Any  # an mlflow pyfunc model
-    version: str
-    artifact_sha256: str
+    @property
+    def model(self) -> Any:  # an mlflow pyfunc model
+        ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def artifact_sha256(self) -> str: ...
 
 
 class ModelSource(Protocol):
@@ -59,7 +65,9 @@ class ServingModel:
     classes: tuple[str, ...] = ()
 
 
-def _predictor(pyfunc: Any, spec: ProjectSpec) -> tuple[Callable[[pd.DataFrame], Predictions], tuple[str, ...]]:
+def _predictor(
+    pyfunc: Any, spec: ProjectSpec
+) -> tuple[Callable[[pd.DataFrame], Predictions], tuple[str, ...]]:
     """Call the sklearn estimator directly when the pyfunc wraps one.
 
     The pyfunc layer adds schema enforcement and copies per call; the request was already
@@ -162,7 +170,7 @@ class ModelHolder:
         for alias in ALIASES:
             try:
                 wanted = self._source.version_of(alias)
-            except Exception as err:  # registry down: keep serving what is loaded
+            except Exception as err:  # noqa: BLE001 - registry down: keep serving what is loaded
                 self._registry_error = f"cannot read alias '{alias}': {type(err).__name__}: {err}"
                 log.warning("model registry poll failed: %s", self._registry_error)
                 return
@@ -186,7 +194,7 @@ class ModelHolder:
             return
         try:
             loaded = serving_model(self._source.load(wanted), self._spec)
-        except Exception as err:  # any load failure: keep the last good model
+        except Exception as err:  # noqa: BLE001 - any load failure: keep the last good model
             self._failed_at[(alias, wanted)] = time.monotonic()
             serving = current.version if current else "nothing"
             self._errors[alias] = (

@@ -30,7 +30,10 @@ class ServingMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            "mlops_serving_requests", "Predict requests by route and HTTP status", ["route", "status"], registry=r
+            "mlops_serving_requests",
+            "Predict requests by route and HTTP status",
+            ["route", "status"],
+            registry=r,
         )
         self.request_latency = Histogram(
             "mlops_serving_request_latency_seconds",
@@ -51,7 +54,9 @@ class ServingMetrics:
             "mlops_serving_model_errors", "Model calls that raised, by route", ["route"], registry=r
         )
         self.model_version = Gauge(
-            "mlops_serving_model_version_info", "1 for the model version serving each route", ["route", "version"],
+            "mlops_serving_model_version_info",
+            "1 for the model version serving each route",
+            ["route", "version"],
             registry=r,
         )
         self.predictions = Histogram(
@@ -61,15 +66,23 @@ class ServingMetrics:
             buckets=prediction_buckets(spec),
             registry=r,
         )
-        self.canary_share = Gauge("mlops_serving_canary_share", "Share of entities routed to the canary", registry=r)
+        self.canary_share = Gauge(
+            "mlops_serving_canary_share", "Share of entities routed to the canary", registry=r
+        )
         self.ready = Gauge("mlops_serving_ready", "1 when a champion is loaded", registry=r)
         self.degraded = Gauge("mlops_serving_degraded", "1 when the last model load failed", registry=r)
         self.shadow_dropped = Counter(
-            "mlops_serving_shadow_dropped_rows", "Shadow rows skipped because the shadow queue was full", registry=r
+            "mlops_serving_shadow_dropped_rows",
+            "Shadow rows skipped because the shadow queue was full",
+            registry=r,
         )
         self.log_rows = Counter("mlops_serving_log_rows_written", "Prediction-log rows written", registry=r)
-        self.log_errors = Counter("mlops_serving_log_write_errors", "Failed prediction-log writes", registry=r)
-        self.log_pending = Gauge("mlops_serving_log_pending_rows", "Rows waiting for the next log write", registry=r)
+        self.log_errors = Counter(
+            "mlops_serving_log_write_errors", "Failed prediction-log writes", registry=r
+        )
+        self.log_pending = Gauge(
+            "mlops_serving_log_pending_rows", "Rows waiting for the next log write", registry=r
+        )
         self._versions: dict[str, str] = {}
 
     def set_version(self, route: str, version: str | None) -> None:

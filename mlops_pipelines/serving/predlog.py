@@ -161,17 +161,19 @@ class PredictionLogWriter:
             entries, self._entries = self._entries, []
             try:
                 self._unwritten.append(self.frame(entries))
-            except Exception as err:  # a frame that cannot be built would fail forever: report, drop
+            except Exception as err:  # noqa: BLE001 - a frame that cannot be built would fail forever: report, drop
                 self.last_error = f"cannot build log rows: {type(err).__name__}: {err}"
                 log.error("prediction log: dropped %d entries: %s", len(entries), self.last_error)
                 if self._metrics is not None:
                     self._metrics.log_errors.inc()
         if not self._unwritten:
             return
-        frame = pd.concat(self._unwritten, ignore_index=True) if len(self._unwritten) > 1 else self._unwritten[0]
+        frame = (
+            pd.concat(self._unwritten, ignore_index=True) if len(self._unwritten) > 1 else self._unwritten[0]
+        )
         try:
             self._append(self.uri, frame)
-        except Exception as err:  # the lake is down or busy: keep the rows and retry on the next flush
+        except Exception as err:  # noqa: BLE001 - the lake is down or busy: keep the rows and retry on the next flush
             self.last_error = f"{type(err).__name__}: {err}"
             log.error("prediction log: write of %d rows to %s failed: %s", len(frame), self.uri, err)
             if self._metrics is not None:

@@ -126,11 +126,18 @@ class CanaryRouter:
                 self._rollback(reason, numbers, champion_version)
             elif self._state == "canary" and self._healthy >= self.limits.baking_requests:
                 self._state = "promote-recommended"
-                reason = f"{self._healthy} healthy canary requests (baking_requests {self.limits.baking_requests})"
+                reason = (
+                    f"{self._healthy} healthy canary requests (baking_requests {self.limits.baking_requests})"
+                )
                 self._record("promote-recommended", reason, numbers, champion_version)
 
     def observe_quality(
-        self, metric: str, champion_value: float, canary_value: float, higher_is_better: bool, tolerance: float = 0.0
+        self,
+        metric: str,
+        champion_value: float,
+        canary_value: float,
+        higher_is_better: bool,
+        tolerance: float = 0.0,
     ) -> bool:
         """Hook for delayed labels: roll back when the canary is worse by more than `tolerance`.
 
@@ -140,7 +147,12 @@ class CanaryRouter:
         with self._lock:
             if self._state not in ("canary", "promote-recommended") or gap <= tolerance:
                 return False
-            numbers = {"metric": metric, "champion": champion_value, "canary": canary_value, "tolerance": tolerance}
+            numbers = {
+                "metric": metric,
+                "champion": champion_value,
+                "canary": canary_value,
+                "tolerance": tolerance,
+            }
             self._rollback(f"canary {metric} worse than champion by {gap:.4g}", numbers, None)
             return True
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired, Required
 
+import typing_extensions
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
-from typing_extensions import NotRequired, Required, TypedDict
 
 if TYPE_CHECKING:
     from mlops_pipelines.spec import ColumnSpec, ProjectSpec
@@ -26,6 +26,9 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Dates the lake's nanosecond timestamps can hold (pandas' range is 1677-09-21 .. 2262-04-11).
 EARLIEST, LATEST = dt.datetime(1678, 1, 1), dt.datetime(2261, 12, 31, 23, 59, 59)
 MAX_REPORTED_PROBLEMS = 20
+# pydantic needs typing_extensions' TypedDict before Python 3.12; called with a runtime name
+# (one type per project), which static checkers only accept through an untyped alias.
+_typed_dict: Any = typing_extensions.TypedDict
 _ROW_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 _BODY_SHAPE = "the body must be a JSON object with 'rows' (a list of rows) or 'row' (one row)"
 _PROBLEM_TEXT = {
@@ -84,7 +87,9 @@ def _in_timestamp_range(value: dt.datetime) -> dt.datetime:
     naive = value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
     if not EARLIEST <= naive <= LATEST:
         raise PydanticCustomError(
-            "datetime_range", "datetime must lie between {low} and {high}", {"low": str(EARLIEST), "high": str(LATEST)}
+            "datetime_range",
+            "datetime must lie between {low} and {high}",
+            {"low": str(EARLIEST), "high": str(LATEST)},
         )
     return value
 
@@ -105,9 +110,11 @@ def _column_type(name: str, column: ColumnSpec) -> Any:
     if column.dtype == "datetime":
         return Annotated[dt.datetime, Field(strict=True), AfterValidator(_in_timestamp_range)]
     if column.categories is not None and column.unseen == "reject":
-        extra = {"enum": list(column.categories)}
+        extra: dict[str, Any] = {"enum": list(column.categories)}
         return Annotated[
-            str, Field(strict=True, json_schema_extra=extra), AfterValidator(_category_check(name, column.categories))
+            str,
+            Field(strict=True, json_schema_extra=extra),
+            AfterValidator(_category_check(name, column.categories)),
         ]
     return Annotated[str, Field(strict=True)]
 
@@ -130,10 +137,10 @@ def build_row_type(spec: ProjectSpec) -> type:
             fields[name] = Required[kind]
         else:
             # A nullable or non-input column may be null or left out (it reads as null).
-            fields[name] = NotRequired[kind | None]  # type: ignore[operator]
-    row = TypedDict(f"{spec.name.title().replace('_', '')}Row", fields)  # type: ignore[operator]
-    row.__pydantic_config__ = _ROW_CONFIG  # type: ignore[attr-defined]
-    return row  # type: ignore[no-any-return]
+            fields[name] = NotRequired[kind | None]
+    row = _typed_dict(f"{spec.name.title().replace('_', '')}Row", fields)
+    row.__pydantic_config__ = _ROW_CONFIG
+    return row
 
 
 def _problem(error: Any) -> RowProblem:
@@ -147,7 +154,9 @@ def _problem(error: Any) -> RowProblem:
     if loc and loc[0] == "row":
         return RowProblem(0, str(loc[1]) if len(loc) > 1 else None, text)
     if loc and kind == "extra_forbidden":
-        return RowProblem(None, None, f"unknown field {_short(loc[0])}: send 'rows' (a list) or 'row' (one object)")
+        return RowProblem(
+            None, None, f"unknown field {_short(loc[0])}: send 'rows' (a list) or 'row' (one object)"
+        )
     if kind in _PROBLEM_TEXT:
         return RowProblem(None, None, text)
     return RowProblem(None, None, _BODY_SHAPE)
@@ -186,9 +195,7 @@ class RequestSchema:
             if item["type"] == "json_invalid":
                 return RequestError(400, "malformed_json", f"the body is not valid JSON: {item['msg']}")
             if item["type"] == "too_long" and tuple(item["loc"]) == ("rows",):
-                return RequestError(
-                    413, "too_many_rows", f"a request may carry at most {self.max_rows} rows"
-                )
+                return RequestError(413, "too_many_rows", f"a request may carry at most {self.max_rows} rows")
         problems = tuple(_problem(item) for item in errors[:MAX_REPORTED_PROBLEMS])
         summary = f"{len(errors)} problem(s) in the request"
         if len(errors) > MAX_REPORTED_PROBLEMS:
@@ -203,9 +210,7 @@ class RequestSchema:
 def build_request_schema(spec: ProjectSpec, max_rows: int | None = None) -> RequestSchema:
     limit = max_rows or spec.serving.max_batch_rows
     row = build_row_type(spec)
-    request = TypedDict(  # type: ignore[operator]
-        f"{spec.name.title().replace('_', '')}PredictRequest",
-        {"rows": NotRequired[Annotated[list[row], Field(max_length=limit)]], "row": NotRequired[row]},  # type: ignore[valid-type]
-    )
+    fields = {"rows": NotRequired[Annotated[list[row], Field(max_length=limit)]], "row": NotRequired[row]}  # type: ignore[valid-type]
+    request = _typed_dict(f"{spec.name.title().replace('_', '')}PredictRequest", fields)
     request.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)
     return RequestSchema(spec, limit, row, TypeAdapter(request), tuple(spec.columns))

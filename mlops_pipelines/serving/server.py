@@ -40,7 +40,12 @@ def run_server(
     from mlops_pipelines.serving.app import TOKEN_ENV, create_app
 
     if not is_loopback(host) and not os.environ.get(TOKEN_ENV):
-        log.warning("serving %s on non-loopback %s without %s: anyone who can reach it may call it", project, host, TOKEN_ENV)
+        log.warning(
+            "serving %s on non-loopback %s without %s: anyone who can reach it may call it",
+            project,
+            host,
+            TOKEN_ENV,
+        )
     app = create_app(project, settings, options)
     config = uvicorn.Config(
         app,

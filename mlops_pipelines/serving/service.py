@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlops_pipelines.lib.prediction_log import Predictions
+from mlops_pipelines.lib.prediction_log import Predictions, Route
 from mlops_pipelines.serving.engine import Job, Outcome
 from mlops_pipelines.serving.predlog import LogEntry
 from mlops_pipelines.serving.schemas import RequestError
@@ -31,7 +31,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class ScoringFailed(RuntimeError):
+# Rows, their predictions and the model that made them, per route of one request.
+Parts = dict[Route, tuple[list[dict[str, Any]], Predictions, "ServingModel"]]
+
+
+class ScoringError(RuntimeError):
     """The champion raised on rows that passed validation: a server-side fault."""
 
 
@@ -52,7 +56,9 @@ class PredictionService:
             return [request_id] * len(rows)
         return [request_id if row.get(key) is None else str(row[key]) for row in rows]
 
-    async def _score(self, engine: ScoringEngine, model: ServingModel, rows: list[dict[str, Any]], times: list[datetime]) -> Outcome:
+    async def _score(
+        self, engine: ScoringEngine, model: ServingModel, rows: list[dict[str, Any]], times: list[datetime]
+    ) -> Outcome:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
 
@@ -60,18 +66,24 @@ class PredictionService:
             if not future.done():  # the client may have gone and the future been cancelled
                 future.set_result(outcome)
 
-        engine.submit(Job(rows, times, model, lambda outcome: loop.call_soon_threadsafe(settle, outcome)))
+        def done(outcome: Outcome) -> None:  # runs on the scoring thread
+            loop.call_soon_threadsafe(settle, outcome)
+
+        engine.submit(Job(rows, times, model, done))
         return await future
 
-    async def _champion(self, model: ServingModel, rows: list[dict[str, Any]], times: list[datetime]) -> Outcome:
+    async def _champion(
+        self, model: ServingModel, rows: list[dict[str, Any]], times: list[datetime]
+    ) -> Predictions:
         outcome = await self._score(self.engine, model, rows, times)
         self.metrics.model_latency.labels("champion").observe(outcome.latency_ms / 1000)
-        if outcome.error is not None or outcome.predictions is None:
+        if outcome.predictions is None:
             self.metrics.model_errors.labels("champion").inc()
-            raise ScoringFailed(f"champion {model.version} failed: {outcome.error}")
-        return outcome
+            raise ScoringError(f"champion {model.version} failed: {outcome.error}")
+        return outcome.predictions
 
     async def predict(self, rows: list[dict[str, Any]], request_id: str, started: float) -> dict[str, Any]:
+        """The response body for validated `rows`; logging and shadow scoring are queued."""
         champion = self.holder.champion
         if champion is None:
             raise RequestError(503, "not_ready", "no champion model is loaded yet")
@@ -79,24 +91,29 @@ class PredictionService:
         now = datetime.now(UTC).replace(tzinfo=None)
         times = [now] * len(rows)
         mask = self.router.canary_rows(self._entities(rows, request_id)) if challenger is not None else None
+        row_routes: list[Route] | None = None
         if mask is None or challenger is None:
-            predictions = (await self._champion(champion, rows, times)).predictions
-            assert predictions is not None
-            routed = {"champion": (rows, predictions, champion)}
-            response_routes: list[str] = ["champion"]
-            row_routes: list[str] | None = None
+            predictions = await self._champion(champion, rows, times)
+            parts: Parts = {"champion": (rows, predictions, champion)}
         else:
-            predictions, routed, row_routes = await self._split(champion, challenger, rows, times, mask)
-            response_routes = sorted(set(row_routes))
+            predictions, parts, row_routes = await self._split(champion, challenger, rows, times, mask)
         latency_ms = (time.perf_counter() - started) * 1000
-        for route, (part_rows, part_predictions, model) in routed.items():
+        for route, (part_rows, part_predictions, model) in parts.items():
             self.metrics.rows.labels(route).inc(len(part_rows))
-            self.writer.submit(
-                LogEntry(part_rows, times[: len(part_rows)], part_predictions, route, model.version, request_id, latency_ms, now)  # type: ignore[arg-type]
+            entry = LogEntry(
+                part_rows,
+                times[: len(part_rows)],
+                part_predictions,
+                route,
+                model.version,
+                request_id,
+                latency_ms,
+                now,
             )
-        if self.shadow and challenger is not None and "champion" in routed:
-            self._shadow(challenger, routed["champion"][0], request_id, now)
-        return self._response(request_id, predictions, response_routes, row_routes, champion, challenger)
+            self.writer.submit(entry)
+        if self.shadow and challenger is not None and "champion" in parts:
+            self._shadow(challenger, parts["champion"][0], request_id, now)
+        return self._response(request_id, predictions, row_routes, champion, challenger)
 
     async def _split(
         self,
@@ -105,44 +122,48 @@ class PredictionService:
         rows: list[dict[str, Any]],
         times: list[datetime],
         mask: list[bool],
-    ) -> tuple[Predictions, dict[str, tuple[list[dict[str, Any]], Predictions, ServingModel]], list[str]]:
+    ) -> tuple[Predictions, Parts, list[Route]]:
+        """Champion and canary score their rows side by side; returns predictions in row order."""
         canary_idx = [i for i, m in enumerate(mask) if m]
         champion_idx = [i for i, m in enumerate(mask) if not m]
         canary_rows = [rows[i] for i in canary_idx]
         champion_rows = [rows[i] for i in champion_idx]
-        canary_task = asyncio.ensure_future(self._score(self.engine, challenger, canary_rows, times[: len(canary_rows)]))
-        parts: dict[str, tuple[list[dict[str, Any]], Predictions, ServingModel]] = {}
+        canary_task = asyncio.ensure_future(
+            self._score(self.engine, challenger, canary_rows, times[: len(canary_rows)])
+        )
+        parts: Parts = {}
         if champion_rows:
-            outcome = await self._champion(champion, champion_rows, times[: len(champion_rows)])
-            assert outcome.predictions is not None
-            parts["champion"] = (champion_rows, outcome.predictions, champion)
+            champion_times = times[: len(champion_rows)]
+            parts["champion"] = (
+                champion_rows,
+                await self._champion(champion, champion_rows, champion_times),
+                champion,
+            )
         canary = await canary_task
         self.metrics.model_latency.labels("canary").observe(canary.latency_ms / 1000)
-        ok = canary.error is None and canary.predictions is not None
-        self.router.observe(ok, canary.latency_ms, champion.version)
-        if ok:
-            assert canary.predictions is not None
+        self.router.observe(canary.predictions is not None, canary.latency_ms, champion.version)
+        if canary.predictions is not None:
             parts["canary"] = (canary_rows, canary.predictions, challenger)
         else:
             # A failing canary must not fail the client: the champion answers those rows.
             self.metrics.model_errors.labels("canary").inc()
             fallback = await self._champion(champion, canary_rows, times[: len(canary_rows)])
-            assert fallback.predictions is not None
             if "champion" in parts:
-                merged_rows = champion_rows + canary_rows
-                merged = Predictions.concat([parts["champion"][1], fallback.predictions])
-                parts["champion"] = (merged_rows, merged, champion)
-                champion_idx = champion_idx + canary_idx
+                merged = Predictions.concat([parts["champion"][1], fallback])
+                parts["champion"] = (champion_rows + canary_rows, merged, champion)
             else:
-                parts["champion"] = (canary_rows, fallback.predictions, champion)
-                champion_idx = canary_idx
-            canary_idx = []
+                parts["champion"] = (canary_rows, fallback, champion)
+            champion_idx, canary_idx = champion_idx + canary_idx, []
         order = np.argsort(np.asarray(champion_idx + canary_idx), kind="stable")
-        joined = Predictions.concat([p[1] for p in parts.values()])
-        row_routes = ["champion"] * len(champion_idx) + ["canary"] * len(canary_idx)
-        return joined.take(order), parts, [row_routes[i] for i in order]
+        joined = Predictions.concat([part[1] for part in parts.values()])
+        champion_routes: list[Route] = ["champion"] * len(champion_idx)
+        canary_routes: list[Route] = ["canary"] * len(canary_idx)
+        routes = champion_routes + canary_routes
+        return joined.take(order), parts, [routes[i] for i in order]
 
-    def _shadow(self, challenger: ServingModel, rows: list[dict[str, Any]], request_id: str, now: datetime) -> None:
+    def _shadow(
+        self, challenger: ServingModel, rows: list[dict[str, Any]], request_id: str, now: datetime
+    ) -> None:
         def done(outcome: Outcome) -> None:
             self.metrics.model_latency.labels("shadow").observe(outcome.latency_ms / 1000)
             if outcome.predictions is None:
@@ -150,7 +171,16 @@ class PredictionService:
                 return
             self.metrics.rows.labels("shadow").inc(len(rows))
             self.writer.submit(
-                LogEntry(rows, [now] * len(rows), outcome.predictions, "shadow", challenger.version, request_id, outcome.latency_ms, now)
+                LogEntry(
+                    rows,
+                    [now] * len(rows),
+                    outcome.predictions,
+                    "shadow",
+                    challenger.version,
+                    request_id,
+                    outcome.latency_ms,
+                    now,
+                )
             )
 
         if not self.shadow_engine.submit(Job(rows, [now] * len(rows), challenger, done)):
@@ -160,17 +190,17 @@ class PredictionService:
         self,
         request_id: str,
         predictions: Predictions,
-        routes: list[str],
-        row_routes: list[str] | None,
+        row_routes: list[Route] | None,
         champion: ServingModel,
         challenger: ServingModel | None,
     ) -> dict[str, Any]:
-        versions: dict[str, str] = {"champion": champion.version}
-        if challenger is not None:
-            versions["canary"] = challenger.version
+        """`route`/`model_version` when one model answered; else 'mixed' with per-row lists."""
+        versions = {"champion": champion.version, "canary": challenger.version if challenger else None}
         body: dict[str, Any] = {"request_id": request_id}
-        if len(routes) == 1:
-            body["route"], body["model_version"] = routes[0], versions[routes[0]]
+        distinct = set(row_routes) if row_routes is not None else {"champion"}
+        if len(distinct) == 1:
+            route = distinct.pop()
+            body["route"], body["model_version"] = route, versions[route]
         else:
             assert row_routes is not None
             body["route"], body["model_version"] = "mixed", None
@@ -182,11 +212,10 @@ class PredictionService:
 
 def _predictions_json(predictions: Predictions) -> list[Any]:
     if predictions.value is not None:
-        return predictions.value.tolist()  # type: ignore[no-any-return]
+        return predictions.value.tolist()
     assert predictions.label is not None and predictions.proba is not None
     classes = predictions.classes
     return [
         {"label": label, "probabilities": dict(zip(classes, probs, strict=True))}
         for label, probs in zip(predictions.label.tolist(), predictions.proba.tolist(), strict=True)
     ]
-

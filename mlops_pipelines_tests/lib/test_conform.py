@@ -124,6 +124,8 @@ def test_duplicated_column_label_is_a_problem(specs: dict[str, ProjectSpec]) -> 
     assert result.frame is None
     assert problem(result, "temp").kind == "extra"
     assert "2 times" in problem(result, "temp").detail
+    payload = json.loads(quarantine_whole_batch(doubled, result.problems, "p")["payload"].iloc[0])
+    assert payload["temp"] == payload["temp.1"] == 0.2
 
 
 def test_number_column_as_text_is_retyped_with_examples(specs: dict[str, ProjectSpec]) -> None:

@@ -40,10 +40,10 @@ def adult(shared_data_dir: Path, adult_spec: ProjectSpec) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def adult_eval(adult: pd.DataFrame, adult_spec: ProjectSpec) -> Evaluation:
-    train, holdout = adult.iloc[:5000], adult.iloc[20000:23000]
+    train, holdout = adult.iloc[:4000], adult.iloc[20000:22500]
     trained = train_model(build_features(train, adult_spec), build_target(train, adult_spec), adult_spec)
     features, target = build_features(holdout, adult_spec), build_target(holdout, adult_spec)
-    return evaluate_model(trained.pipeline, features, target, adult_spec, holdout, importance_rows=1000)
+    return evaluate_model(trained.pipeline, features, target, adult_spec, holdout, importance_rows=600)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_adult_classifier_metrics_are_complete_and_sane(adult_eval: Evaluation) 
     assert primary_score(adult_eval, "roc_auc") == metrics["roc_auc"]
     matrix = np.asarray(adult_eval.confusion_matrix)
     assert matrix.shape == (2, 2)
-    assert matrix.sum() == adult_eval.n_rows == 3000
+    assert matrix.sum() == adult_eval.n_rows == 2500
     assert matrix.trace() / matrix.sum() == pytest.approx(metrics["accuracy"])
     bins = adult_eval.calibration
     assert bins is not None
@@ -115,7 +115,7 @@ def test_permutation_importance_is_seeded_and_finds_real_signal(
     assert importance[0].mean > 0.01
 
 
-def test_evaluation_needs_the_slice_columns(
+def test_evaluation_input_errors_name_the_problem(
     adult: pd.DataFrame, adult_spec: ProjectSpec, adult_eval: Evaluation
 ) -> None:
     holdout = adult.iloc[20000:20100]
@@ -129,8 +129,14 @@ def test_evaluation_needs_the_slice_columns(
         evaluate_model(trained.pipeline, features, target, adult_spec)
     with pytest.raises(ValueError, match=r"context frame lacks 50 holdout row"):
         evaluate_model(trained.pipeline, features, target, adult_spec, holdout.iloc[50:])
+    with pytest.raises(ValueError, match=r"feature column\(s\) \['age'\] missing from the holdout frame"):
+        evaluate_model(trained.pipeline, features.drop(columns=["age"]), target, adult_spec, holdout)
     with pytest.raises(ValueError, match="empty holdout"):
         evaluate_model(trained.pipeline, features.iloc[:0], target.iloc[:0], adult_spec, holdout)
+    unlabelled = target.copy()
+    unlabelled.iloc[[3, 7]] = None
+    with pytest.raises(ValueError, match=r"target 'income' has 2 null value\(s\)"):
+        evaluate_model(trained.pipeline, features, unlabelled, adult_spec, holdout)
 
 
 def test_bike_regression_metrics_and_slices(bike_eval: Evaluation) -> None:
@@ -155,7 +161,9 @@ def test_mape_leaves_out_zero_targets_and_says_so() -> None:
     from sklearn.metrics import mean_absolute_percentage_error
 
     assert mean_absolute_percentage_error(truth, guess) > 1e14  # what the guard avoids
-    zeros, notes = compute_metrics(Predictions(pd.RangeIndex(2), np.zeros(2), np.ones(2), None), Task.REGRESSION)
+    zeros, notes = compute_metrics(
+        Predictions(pd.RangeIndex(2), np.zeros(2), np.ones(2), None), Task.REGRESSION
+    )
     assert "mape" not in zeros and "r2" not in zeros
     assert "mape is undefined: every target is zero" in notes
 
@@ -170,19 +178,25 @@ def test_metric_directions() -> None:
 def test_kpis_pass_fail_and_unknown(adult_eval: Evaluation, adult_spec: ProjectSpec) -> None:
     results = check_kpis(adult_eval, adult_spec)
     assert [(r.metric, r.passed) for r in results] == [("roc_auc", True), ("f1", True)]
-    strict = adult_spec.model_copy(update={"kpis": [KPI(metric="roc_auc", floor=0.99), KPI(metric="brier", ceiling=0.01)]})
+    strict = adult_spec.model_copy(
+        update={"kpis": [KPI(metric="roc_auc", floor=0.99), KPI(metric="brier", ceiling=0.01)]}
+    )
     assert [r.passed for r in check_kpis(adult_eval, strict)] == [False, False]
-    unknown = adult_spec.model_copy(update={"kpis": [KPI(metric="f1", floor=0.1), KPI(metric="rmse", ceiling=3)]})
-    with pytest.raises(ValueError, match=r"kpis\[1\] \('rmse'\): metric 'rmse' is not defined for a binary task"):
+    unknown = adult_spec.model_copy(
+        update={"kpis": [KPI(metric="f1", floor=0.1), KPI(metric="rmse", ceiling=3)]}
+    )
+    with pytest.raises(
+        ValueError, match=r"kpis\[1\] \('rmse'\): metric 'rmse' is not defined for a binary task"
+    ):
         check_kpis(adult_eval, unknown)
 
 
 def test_multiclass_uses_macro_averages(adult: pd.DataFrame, adult_spec: ProjectSpec) -> None:
     data = adult_spec.model_dump(by_alias=True, mode="json")
     data.update(task="multiclass", target="relationship", sensitive_attributes=[], slices=["sex"], kpis=[])
-    data["training"]["primary_metric"] = "f1"
+    data["training"].update(primary_metric="f1", search_space={"model__max_iter": [30]})
     spec = parse_spec(data)
-    train, holdout = adult.iloc[:3000], adult.iloc[20000:21500]
+    train, holdout = adult.iloc[:2000], adult.iloc[20000:21000]
     trained = train_model(build_features(train, spec), build_target(train, spec), spec)
     features, target = build_features(holdout, spec), build_target(holdout, spec)
     evaluation = evaluate_model(trained.pipeline, features, target, spec, holdout, importance_rows=0)
@@ -198,13 +212,22 @@ def test_multiclass_uses_macro_averages(adult: pd.DataFrame, adult_spec: Project
 
 def test_plots_are_png_for_each_task(adult_eval: Evaluation, bike_eval: Evaluation) -> None:
     classifier = render_plots(adult_eval)
-    assert set(classifier) == {"confusion_matrix.png", "roc_curve.png", "pr_curve.png", "feature_importance.png"}
+    assert set(classifier) == {
+        "confusion_matrix.png",
+        "roc_curve.png",
+        "pr_curve.png",
+        "feature_importance.png",
+    }
     regression = render_plots(bike_eval)
     assert set(regression) == {"residuals.png", "predicted_vs_actual.png", "feature_importance.png"}
-    assert all(png.startswith(PNG) and len(png) > 5000 for png in [*classifier.values(), *regression.values()])
+    assert all(
+        png.startswith(PNG) and len(png) > 5000 for png in [*classifier.values(), *regression.values()]
+    )
 
 
-def test_model_card_reports_use_lineage_and_limitations(adult_eval: Evaluation, adult_spec: ProjectSpec) -> None:
+def test_model_card_reports_use_lineage_and_limitations(
+    adult_eval: Evaluation, adult_spec: ProjectSpec
+) -> None:
     lineage = {"validated": "adult_income/validated@v3", "rows": "0..5000"}
     card = model_card(adult_spec, adult_eval, lineage)
     assert "Predict whether yearly income exceeds 50K USD." in card.markdown

@@ -32,7 +32,11 @@ def bike_rows(shared_data_dir: Path) -> pd.DataFrame:
 def adult_rows(shared_data_dir: Path, specs: dict[str, ProjectSpec]) -> pd.DataFrame:
     names = list(specs["adult_income"].columns)
     frame = pd.read_csv(
-        shared_data_dir / "adult" / "adult.data", header=None, names=names, skipinitialspace=True, na_values=["?"]
+        shared_data_dir / "adult" / "adult.data",
+        header=None,
+        names=names,
+        skipinitialspace=True,
+        na_values=["?"],
     )
     # Rows 27 and 61 have missing workclass/occupation: nulls must survive as nulls.
     return frame.iloc[[0, 27, 61]].drop(columns=["income"]).reset_index(drop=True)
@@ -60,14 +64,24 @@ def test_partition_key_rejects_an_unknown_grain() -> None:
         partition_key(datetime(2024, 1, 1), "monthly")
 
 
-def test_regression_frame_has_every_column_typed(specs: dict[str, ProjectSpec], bike_rows: pd.DataFrame) -> None:
+def test_regression_frame_has_every_column_typed(
+    specs: dict[str, ProjectSpec], bike_rows: pd.DataFrame
+) -> None:
     spec = specs["bike_sharing"]
     frame = build_log_frame(
-        spec, bike_rows, Predictions.regression([1.0, 2.5, 3.0]), "champion", "7", ["a", "b", "c"], [1.0, 2.0, 3.0]
+        spec,
+        bike_rows,
+        Predictions.regression([1.0, 2.5, 3.0]),
+        "champion",
+        "7",
+        ["a", "b", "c"],
+        [1.0, 2.0, 3.0],
     )
     assert list(frame.columns) == [*LOG_COLUMNS, *spec.feature_columns]
     # Event time is the spec's date plus its hour column; the partition is its day.
-    expected = [d + pd.Timedelta(hours=int(h)) for d, h in zip(bike_rows["dteday"], bike_rows["hr"], strict=True)]
+    expected = [
+        d + pd.Timedelta(hours=int(h)) for d, h in zip(bike_rows["dteday"], bike_rows["hr"], strict=True)
+    ]
     assert frame[EVENT_TIME].tolist() == expected
     assert expected[1].hour != 0  # the hour column really moved it
     assert frame[PARTITION].tolist() == [d.strftime("%Y-%m-%d") for d in bike_rows["dteday"]]

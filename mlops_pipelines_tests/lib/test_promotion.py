@@ -66,14 +66,17 @@ def bike_scores(bike: pd.DataFrame, bike_spec: ProjectSpec) -> dict[str, ModelSc
     }
 
 
-def test_a_clearly_better_challenger_is_promoted(bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec) -> None:
+def test_a_clearly_better_challenger_is_promoted(
+    bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
+) -> None:
     record = decide_promotion(bike_scores["full"], bike_scores["small"], bike_spec, decided_at=DECIDED_AT)
     assert record.verdict == "promote", record.reasons
     assert record.champion_version == "small" and record.metric == "mae" and not record.higher_is_better
     assert record.ci_low is not None and record.ci_high is not None and record.improvement is not None
     assert 0 < record.ci_low < record.improvement < record.ci_high
     assert record.challenger_score == bike_scores["full"].evaluation.metrics["mae"]
-    assert record.improvement == pytest.approx(record.champion_score - record.challenger_score)  # type: ignore[operator]
+    assert record.champion_score is not None and record.challenger_score is not None
+    assert record.improvement == pytest.approx(record.champion_score - record.challenger_score)
     assert all(k.passed for k in record.kpis)
     assert record.slice_regressions == [] and record.fairness_regressions == []
     assert "lies above 0" in record.reasons[0]
@@ -99,7 +102,9 @@ def test_an_equal_challenger_is_rejected_because_the_interval_includes_zero(
     assert "[0, 0] includes 0" in record.reasons[0]
 
 
-def test_required_improvement_can_veto_a_real_gain(bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec) -> None:
+def test_required_improvement_can_veto_a_real_gain(
+    bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
+) -> None:
     demanding = bike_spec.model_copy(
         update={"promotion": bike_spec.promotion.model_copy(update={"min_improvement": 50.0})}
     )
@@ -129,26 +134,31 @@ def test_a_slice_regression_vetoes_an_overall_better_challenger(
     assert (regression.column, regression.value) == ("workingday", "0")
     assert regression.relative_worsening > bike_spec.promotion.slice_tolerance
     assert any(r.startswith("slice workingday=0 (n=94): challenger mae") for r in record.reasons)
-    lenient = bike_spec.model_copy(update={"promotion": bike_spec.promotion.model_copy(update={"slice_tolerance": 0.5})})
+    lenient = bike_spec.model_copy(
+        update={"promotion": bike_spec.promotion.model_copy(update={"slice_tolerance": 0.5})}
+    )
     assert decide_promotion(weekdays, small, lenient, decided_at=DECIDED_AT).verdict == "promote"
 
 
-def test_decision_record_round_trips_as_json(bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec) -> None:
+def test_decision_record_round_trips_as_json(
+    bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
+) -> None:
     record = decide_promotion(bike_scores["weekdays"], bike_scores["small"], bike_spec, decided_at=DECIDED_AT)
     again = DecisionRecord.model_validate_json(record.to_json())
     assert again == record
     assert again.decided_at == DECIDED_AT
     # Same inputs, same seed: the same decision, interval included.
-    assert decide_promotion(bike_scores["weekdays"], bike_scores["small"], bike_spec, decided_at=DECIDED_AT) == record
+    assert (
+        decide_promotion(bike_scores["weekdays"], bike_scores["small"], bike_spec, decided_at=DECIDED_AT)
+        == record
+    )
 
 
 def test_models_scored_on_different_rows_cannot_be_compared(
     bike: pd.DataFrame, bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
 ) -> None:
     full = bike_scores["full"].evaluation
-    shifted = Predictions(
-        full.predictions.index + 1, full.predictions.y_true, full.predictions.y_pred, None
-    )
+    shifted = Predictions(full.predictions.index + 1, full.predictions.y_true, full.predictions.y_pred, None)
     other = ModelScores("other", Evaluation(**{**full.__dict__, "predictions": shifted}))
     with pytest.raises(ValueError, match="not scored on the same holdout rows"):
         decide_promotion(other, bike_scores["small"], bike_spec, decided_at=DECIDED_AT)
@@ -193,7 +203,9 @@ def _binary(n: int, seed: int) -> tuple[Predictions, Predictions]:
         # Rounded scores create ties, which the weighted AUC must count as halves.
         scores = np.round(np.clip(signal * truth + rng.random(n) * (1 - signal), 0.001, 0.999), 2)
         predicted = np.where(scores > 0.5, "yes", "no").astype(object)
-        return Predictions(pd.RangeIndex(n), labels, predicted, np.c_[1 - scores, scores], ("no", "yes"), "yes")
+        return Predictions(
+            pd.RangeIndex(n), labels, predicted, np.c_[1 - scores, scores], ("no", "yes"), "yes"
+        )
 
     return model(0.3), model(0.2)
 
@@ -210,7 +222,9 @@ def test_unit_weights_reproduce_every_evaluation_metric() -> None:
         assert weighted_metric(metric, classifier, ones)[0] == pytest.approx(value, rel=1e-12), metric
     labels = np.array(["a", "b", "c"], dtype=object)
     proba = rng.dirichlet([1, 1, 1], 300)
-    multi = Predictions(pd.RangeIndex(300), labels[rng.integers(0, 3, 300)], labels[proba.argmax(1)], proba, ("a", "b", "c"))
+    multi = Predictions(
+        pd.RangeIndex(300), labels[rng.integers(0, 3, 300)], labels[proba.argmax(1)], proba, ("a", "b", "c")
+    )
     for metric, value in compute_metrics(multi, Task.MULTICLASS)[0].items():
         assert weighted_metric(metric, multi, np.ones((1, 300)))[0] == pytest.approx(value, rel=1e-12), metric
 

@@ -67,7 +67,9 @@ def test_pipeline_per_family_has_the_right_encoders_and_model(specs: dict[str, P
     linear = build_pipeline(tiny(spec, family="linear"))
     numeric_steps = linear.named_steps["prep"].transformers[0][1].named_steps
     assert list(numeric_steps) == ["impute", "scale"]
-    assert type(linear.named_steps["prep"].transformers[1][1].named_steps["encode"]).__name__ == "OneHotEncoder"
+    assert (
+        type(linear.named_steps["prep"].transformers[1][1].named_steps["encode"]).__name__ == "OneHotEncoder"
+    )
     assert type(linear.named_steps["model"]).__name__ == "LogisticRegression"
 
     forest = build_pipeline(tiny(specs["wine_quality"], family="random_forest"), {"model__n_estimators": 7})
@@ -102,7 +104,9 @@ def test_time_series_folds_refuse_too_few_rows() -> None:
         time_series_folds(12, 3)
 
 
-def test_training_is_bit_identical_for_the_same_seed(bike_train: pd.DataFrame, bike_spec: ProjectSpec) -> None:
+def test_training_is_bit_identical_for_the_same_seed(
+    bike_train: pd.DataFrame, bike_spec: ProjectSpec
+) -> None:
     features, target = build_features(bike_train, bike_spec), build_target(bike_train, bike_spec)
     first = train_model(features, target, bike_spec)
     second = train_model(features, target, bike_spec)
@@ -121,7 +125,9 @@ def test_training_is_bit_identical_for_the_same_seed(bike_train: pd.DataFrame, b
 def test_bike_model_beats_the_mean_on_the_following_weeks(
     bike: pd.DataFrame, bike_train: pd.DataFrame, bike_spec: ProjectSpec
 ) -> None:
-    trained = train_model(build_features(bike_train, bike_spec), build_target(bike_train, bike_spec), bike_spec)
+    trained = train_model(
+        build_features(bike_train, bike_spec), build_target(bike_train, bike_spec), bike_spec
+    )
     holdout = window(bike, "2011-03-01", "2011-03-15")
     actual = build_target(holdout, bike_spec).to_numpy()
     mae = np.mean(np.abs(trained.pipeline.predict(build_features(holdout, bike_spec)) - actual))
@@ -192,7 +198,13 @@ def test_training_errors_name_the_problem(adult: pd.DataFrame, specs: dict[str, 
         train_model(features, pd.Series("<=50K", index=target.index), spec)
     with pytest.raises(ValueError, match=r"first time-series training fold"):
         train_model(features, target.where(target.index >= 300, "<=50K"), spec)
-    with pytest.raises(ValueError, match=r"training.primary_metric: metric 'mae' is not defined for a binary"):
+    with pytest.raises(
+        ValueError, match=r"training.primary_metric: metric 'mae' is not defined for a binary"
+    ):
         train_model(features, target, tiny(spec, primary_metric="mae"))
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['model__max_depht'\]"):
+        train_model(features, target, tiny(spec, search_space={"model__max_depht": [3]}))
+    unlabelled = target.copy()
+    unlabelled.iloc[5] = None
     with pytest.raises(ValueError, match=r"target 'income' has 1 null"):
-        train_model(features, target.where(target.index != 5, None), spec)
+        train_model(features, unlabelled, spec)

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from serving_support import SabotagedModel, adult_frame, bike_frame, fit_pipeline, isolated, register, set_alias
+from serving_support import (
+    SabotagedModel,
+    adult_frame,
+    bike_frame,
+    fit_pipeline,
+    isolated,
+    register,
+    set_alias,
+)
 
 from mlops_pipelines.settings import Settings, load_settings
 from mlops_pipelines.spec import ProjectSpec
@@ -84,7 +92,9 @@ def registry(
     adult_spec = specs["adult_income"]
     adult = adult_frame(shared_data_dir, adult_spec)
     classifier = fit_pipeline(adult_spec, adult.iloc[:600], {"model__max_iter": 20})
-    set_alias(settings, adult_spec.name, "champion", register(settings, adult_spec, classifier, adult.iloc[:20]))
+    set_alias(
+        settings, adult_spec.name, "champion", register(settings, adult_spec, classifier, adult.iloc[:20])
+    )
     return Registry(
         settings,
         spec,

@@ -226,7 +226,16 @@ def start_server(
         "MLOPS_LAKE_ROOT": settings.lake_root,
         **(extra_env or {}),
     }
-    command = [sys.executable, "-m", "mlops_pipelines.serving", "--project", project, "--port", str(port), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "mlops_pipelines.serving",
+        "--project",
+        project,
+        "--port",
+        str(port),
+        *args,
+    ]
     with log_path.open("wb") as sink:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
     return ServerProcess(process, port, log_path)

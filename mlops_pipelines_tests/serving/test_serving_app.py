@@ -38,7 +38,9 @@ def _post(client: TestClient, body: Any, **headers: str) -> Any:
 def test_batches_and_single_rows_score_like_the_training_path(
     bike_client: TestClient, registry: Registry, rows: list[dict[str, Any]]
 ) -> None:
-    expected = registry.models[registry.plain].predict(build_features(registry.frame.iloc[1000:1010], registry.spec))
+    expected = registry.models[registry.plain].predict(
+        build_features(registry.frame.iloc[1000:1010], registry.spec)
+    )
     batch = _post(bike_client, {"rows": rows})
     assert batch.status_code == 200, batch.text
     body = batch.json()
@@ -60,7 +62,10 @@ def test_request_id_is_echoed_or_generated(bike_client: TestClient, rows: list[d
     echoed = _post(bike_client, {"row": rows[0]}, **{"X-Request-ID": "order-42"})
     assert echoed.headers["x-request-id"] == "order-42" == echoed.json()["request_id"]
     fresh = _post(bike_client, {"row": rows[0]})
-    assert len(fresh.headers["x-request-id"]) == 32 and fresh.json()["request_id"] == fresh.headers["x-request-id"]
+    assert (
+        len(fresh.headers["x-request-id"]) == 32
+        and fresh.json()["request_id"] == fresh.headers["x-request-id"]
+    )
     # A header that could inject into logs is replaced, not echoed.
     odd = _post(bike_client, {"row": rows[0]}, **{"X-Request-ID": "a b\tc"})
     assert odd.headers["x-request-id"] != "a b\tc"
@@ -138,7 +143,9 @@ def test_too_large_bodies_and_too_many_rows_are_413(
     bike_client: TestClient, registry: Registry, rows: list[dict[str, Any]]
 ) -> None:
     limit = registry.spec.serving.max_body_bytes
-    big = bike_client.post("/v1/predict", content=b" " * (limit + 1), headers={"content-type": "application/json"})
+    big = bike_client.post(
+        "/v1/predict", content=b" " * (limit + 1), headers={"content-type": "application/json"}
+    )
     assert big.status_code == 413 and big.json()["error"] == "body_too_large"
     # Under the byte limit but over max_batch_rows (1000 for bike_sharing).
     compact = {"dteday": "2011-01-01", "season": 1, "mnth": 1, "hr": 0, "holiday": 0, "weekday": 6}
@@ -148,7 +155,12 @@ def test_too_large_bodies_and_too_many_rows_are_413(
     many = bike_client.post("/v1/predict", content=body, headers={"content-type": "application/json"})
     assert many.status_code == 413 and many.json()["error"] == "too_many_rows"
     exact = json.dumps({"rows": [compact] * registry.spec.serving.max_batch_rows}).encode()
-    assert bike_client.post("/v1/predict", content=exact, headers={"content-type": "application/json"}).status_code == 200
+    assert (
+        bike_client.post(
+            "/v1/predict", content=exact, headers={"content-type": "application/json"}
+        ).status_code
+        == 200
+    )
 
 
 def test_classifier_answers_labels_and_probabilities(registry: Registry, tmp_path: Path) -> None:
@@ -170,7 +182,10 @@ def test_classifier_answers_labels_and_probabilities(registry: Registry, tmp_pat
         assert unseen.json()["problems"][0]["column"] == "sex"
         assert "unseen category 'Robot'" in unseen.json()["problems"][0]["problem"]
         # native_country is declared `unseen: accept`; workclass is nullable.
-        assert _post(client, {"row": {**row, "native_country": "Atlantis", "workclass": None}}).status_code == 200
+        assert (
+            _post(client, {"row": {**row, "native_country": "Atlantis", "workclass": None}}).status_code
+            == 200
+        )
 
 
 def test_no_champion_means_not_ready(registry: Registry, tmp_path: Path, specs: dict[str, Any]) -> None:
@@ -206,7 +221,9 @@ def test_bearer_token_guards_everything_but_healthz(
         assert client.post("/v1/predict", json={"row": rows[0]}, headers=auth).status_code == 200
 
 
-def test_metrics_deployment_and_docs(bike_client: TestClient, registry: Registry, rows: list[dict[str, Any]]) -> None:
+def test_metrics_deployment_and_docs(
+    bike_client: TestClient, registry: Registry, rows: list[dict[str, Any]]
+) -> None:
     _post(bike_client, {"rows": rows})
     _post(bike_client, {"rows": [{**rows[0], "hr": 1.5}]})
     text = bike_client.get("/metrics").text

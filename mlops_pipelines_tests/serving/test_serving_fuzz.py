@@ -27,7 +27,8 @@ scalars = st.one_of(
     st.sampled_from(["2011-01-01", "2012-02-30", "2011-01-01T05:00:00", "", "NaN"]),
 )
 json_values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=8,
 )
 
@@ -68,7 +69,12 @@ def test_any_json_body_is_answered_without_5xx(client: TestClient, body: Any) ->
     single=st.booleans(),
 )
 def test_mutated_rows_are_answered_without_5xx(
-    client: TestClient, base_row: dict[str, Any], changes: dict[str, Any], drop: set[str], batch: int, single: bool
+    client: TestClient,
+    base_row: dict[str, Any],
+    changes: dict[str, Any],
+    drop: set[str],
+    batch: int,
+    single: bool,
 ) -> None:
     row = {k: v for k, v in {**base_row, **changes}.items() if k not in drop}
     body = {"row": row} if single else {"rows": [row] * batch}

@@ -74,8 +74,17 @@ def test_hot_swap_corrupt_champion_and_sigterm_under_load(registry: Registry, tm
     auth = {"Authorization": "Bearer tok"}
     # The log flush interval outlasts the test: rows reach the table by row count or at shutdown.
     server = start_server(
-        settings, "bike_sharing", tmp_path / "server.log", {"MLOPS_SERVING_TOKEN": "tok"},
-        "--poll-seconds", "0.2", "--no-shadow", "--canary-share", "0", "--log-flush-seconds", "600",
+        settings,
+        "bike_sharing",
+        tmp_path / "server.log",
+        {"MLOPS_SERVING_TOKEN": "tok"},
+        "--poll-seconds",
+        "0.2",
+        "--no-shadow",
+        "--canary-share",
+        "0",
+        "--log-flush-seconds",
+        "600",
     )
     try:
         server.wait_ready(headers=auth)
@@ -89,7 +98,9 @@ def test_hot_swap_corrupt_champion_and_sigterm_under_load(registry: Registry, tm
             swapped_at = len(load.answers)
             wait_for(lambda: len(load.answers) >= swapped_at + 20, what="traffic after the swap")
 
-            corrupt = register(registry.settings, registry.spec, registry.models[registry.plain], registry.frame[:20])
+            corrupt = register(
+                registry.settings, registry.spec, registry.models[registry.plain], registry.frame[:20]
+            )
             registry.aliases(champion=registry.other)  # registration also set the challenger alias
             model_file = artifact_dir(registry.settings, "bike_sharing", corrupt) / "model.pkl"
             data = bytearray(model_file.read_bytes())
@@ -99,7 +110,9 @@ def test_hot_swap_corrupt_champion_and_sigterm_under_load(registry: Registry, tm
 
             def degraded() -> bool:
                 body = httpx.get(f"{server.url}/readyz", headers=auth).json()
-                return body["status"] == "degraded" and any(f"version {corrupt}" in r for r in body["reasons"])
+                return body["status"] == "degraded" and any(
+                    f"version {corrupt}" in r for r in body["reasons"]
+                )
 
             wait_for(degraded, what="/readyz to report the failed load")
             ready = httpx.get(f"{server.url}/readyz", headers=auth)
@@ -141,6 +154,9 @@ def test_module_entry_point_needs_a_project() -> None:
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-m", "mlops_pipelines.serving", "--port", "1"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "mlops_pipelines.serving", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2 and "--project" in done.stderr

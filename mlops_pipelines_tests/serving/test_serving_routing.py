@@ -39,7 +39,9 @@ def test_shadow_never_changes_answers_and_logs_both_routes(registry: Registry, t
     sample = registry.frame.iloc[2000:2040]
     rows = request_rows(sample, registry.spec)
     with serve(settings, _spec(registry, shadow=True, canary_share=0.0), OPTIONS) as client:
-        wait_for(lambda: client.get("/v1/deployment").json()["routes"]["shadow"] == registry.other, what="shadow")
+        wait_for(
+            lambda: client.get("/v1/deployment").json()["routes"]["shadow"] == registry.other, what="shadow"
+        )
         answers = [client.post("/v1/predict", json={"row": row}).json() for row in rows[:30]]
         answers.append(client.post("/v1/predict", json={"rows": rows[30:]}).json())
     assert {(a["route"], a["model_version"]) for a in answers} == {("champion", registry.plain)}
@@ -72,10 +74,14 @@ def test_canary_split_matches_the_share_and_is_sticky(registry: Registry, tmp_pa
     share = routes.count("canary") / len(routes)
     assert 0.25 <= share <= 0.35
     assert again == routes[:40]  # the same entity, the same model, alone or in a batch
-    hashed = ["canary" if entity_bucket("bike_sharing", str(i)) < 0.3 else "champion" for i in sample["instant"]]
+    hashed = [
+        "canary" if entity_bucket("bike_sharing", str(i)) < 0.3 else "champion" for i in sample["instant"]
+    ]
     assert routes == hashed
     canary = np.array([r == "canary" for r in routes])
-    expected = np.where(canary, _expected(registry, registry.other, sample), _expected(registry, registry.plain, sample))
+    expected = np.where(
+        canary, _expected(registry, registry.other, sample), _expected(registry, registry.plain, sample)
+    )
     np.testing.assert_allclose(predictions, expected, rtol=1e-12)
 
 
@@ -101,16 +107,24 @@ def test_failing_canary_is_rolled_back_and_clients_never_notice(
     with serve(settings, _spec(registry, shadow=False, canary_share=0.5), OPTIONS) as client:
         _wait_for_canary(client)
         answers = _drive_until(client, rows, "rolled-back")
-        after = [client.post("/v1/predict", json={"row": row}).json() for row in rows[len(answers) : len(answers) + 20]]
+        after = [
+            client.post("/v1/predict", json={"row": row}).json()
+            for row in rows[len(answers) : len(answers) + 20]
+        ]
         deployment = client.get("/v1/deployment").json()
     # Every canary failure was answered by the champion instead.
     assert {a["route"] for a in answers + after} == {"champion"}
     served = [a["predictions"][0] for a in answers]
-    np.testing.assert_allclose(served, _expected(registry, registry.plain, sample.iloc[: len(answers)]), rtol=1e-12)
+    np.testing.assert_allclose(
+        served, _expected(registry, registry.plain, sample.iloc[: len(answers)]), rtol=1e-12
+    )
     assert deployment["canary"]["share"] == 0.0 and deployment["routes"]["canary"] is None
     [decision] = read_decisions(settings.home / "deployments" / "bike_sharing.jsonl")
     assert decision["decision"] == "rollback" and "error rate" in decision["reason"]
-    assert decision["challenger_version"] == registry.sabotaged and decision["champion_version"] == registry.plain
+    assert (
+        decision["challenger_version"] == registry.sabotaged
+        and decision["champion_version"] == registry.plain
+    )
     assert decision["numbers"]["window_error_rate"] == 1.0 and decision["numbers"]["share_before"] == 0.5
 
 
@@ -182,7 +196,9 @@ def test_rollback_survives_a_restart_but_a_new_challenger_gets_traffic(tmp_path:
 def test_quality_hook_rolls_back_a_worse_canary_only(tmp_path: Path) -> None:
     router = _router(tmp_path / "d.jsonl")
     router.on_challenger("2")
-    assert not router.observe_quality("mae", champion_value=20.0, canary_value=20.5, higher_is_better=False, tolerance=1)
+    assert not router.observe_quality(
+        "mae", champion_value=20.0, canary_value=20.5, higher_is_better=False, tolerance=1
+    )
     assert router.share == 0.5
     assert router.observe_quality("mae", champion_value=20.0, canary_value=25.0, higher_is_better=False)
     assert router.share == 0.0
