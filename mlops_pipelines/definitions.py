@@ -14,6 +14,8 @@ import dagster as dg
 from mlops_pipelines.assets import build_project_assets
 from mlops_pipelines.jobs import build_project_jobs
 from mlops_pipelines.resources import resources_for
+from mlops_pipelines.schedules import build_schedules
+from mlops_pipelines.sensors import build_retrain_sensor
 from mlops_pipelines.spec import ProjectSpec, load_specs
 
 
@@ -24,10 +26,23 @@ def build_definitions(specs: dict[str, ProjectSpec] | None = None, environment: 
         raise ValueError(f"MLOPS_ENV must be 'local' or 'production', got {env!r}")
     assets: list[dg.AssetsDefinition] = []
     jobs: list[dg.UnresolvedAssetJobDefinition] = []
+    schedules: list[dg.ScheduleDefinition] = []
+    sensors: list[dg.SensorDefinition] = []
     for spec in specs.values():
         assets.extend(build_project_assets(spec))
-        jobs.extend(build_project_jobs(spec))
-    return dg.Definitions(assets=assets, jobs=jobs, resources=resources_for(env))  # type: ignore[arg-type]
+        project_jobs = build_project_jobs(spec)
+        jobs.extend(project_jobs)
+        schedules.extend(build_schedules(spec, {job.name: job for job in project_jobs}))
+        sensors.append(build_retrain_sensor(spec))
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        schedules=schedules,
+        sensors=sensors,
+        resources=resources_for(env),  # type: ignore[arg-type]
+        # One process per run: each step would otherwise pay seconds of imports again.
+        executor=dg.in_process_executor,
+    )
 
 
 defs = build_definitions()

@@ -1,4 +1,4 @@
-"""Jobs per project: the data cycle per partition, and retraining (train, evaluate, promote)."""
+"""Jobs per project: the data stage, the daily cycle, the late-label cycle and retraining."""
 
 from __future__ import annotations
 
@@ -7,27 +7,48 @@ import dagster as dg
 from mlops_pipelines.partitions import partitions_for
 from mlops_pipelines.spec import ProjectSpec
 
+DATA_ASSETS = ("raw", "validated", "quarantine", "features")
+DAILY_ASSETS = (*DATA_ASSETS, "predictions", "drift")
+RETRAIN_ASSETS = ("model", "evaluation", "champion")
+
 
 def data_job_name(spec: ProjectSpec) -> str:
     return f"{spec.name}__data"
+
+
+def daily_job_name(spec: ProjectSpec) -> str:
+    return f"{spec.name}__daily"
+
+
+def labels_job_name(spec: ProjectSpec) -> str:
+    return f"{spec.name}__labels"
 
 
 def retrain_job_name(spec: ProjectSpec) -> str:
     return f"{spec.name}__retrain"
 
 
+def _keys(spec: ProjectSpec, names: tuple[str, ...]) -> dg.AssetSelection:
+    return dg.AssetSelection.keys(*[[spec.name, n] for n in names])
+
+
 def build_project_jobs(spec: ProjectSpec) -> list[dg.UnresolvedAssetJobDefinition]:
-    data = dg.define_asset_job(
-        data_job_name(spec),
-        selection=dg.AssetSelection.keys(
-            [spec.name, "raw"], [spec.name, "validated"], [spec.name, "quarantine"], [spec.name, "features"]
+    partitions = partitions_for(spec)
+    return [
+        dg.define_asset_job(
+            data_job_name(spec), selection=_keys(spec, DATA_ASSETS), partitions_def=partitions,
+            description=f"Ingest, validate and build features for {spec.name}, per partition.",
         ),
-        partitions_def=partitions_for(spec),
-        description=f"Ingest, validate and build features for {spec.name}, per partition.",
-    )
-    retrain = dg.define_asset_job(
-        retrain_job_name(spec),
-        selection=dg.AssetSelection.keys([spec.name, "model"], [spec.name, "evaluation"], [spec.name, "champion"]),
-        description=f"Train, evaluate and (if the gate passes) promote a new {spec.name} model.",
-    )
-    return [data, retrain]
+        dg.define_asset_job(
+            daily_job_name(spec), selection=_keys(spec, DAILY_ASSETS), partitions_def=partitions,
+            description=f"The daily cycle of {spec.name}: ingest, validate, features, score with the champion, drift.",
+        ),
+        dg.define_asset_job(
+            labels_job_name(spec), selection=_keys(spec, ("performance",)), partitions_def=partitions,
+            description=f"Join late labels of {spec.name} to logged predictions: performance and KPI checks.",
+        ),
+        dg.define_asset_job(
+            retrain_job_name(spec), selection=_keys(spec, RETRAIN_ASSETS),
+            description=f"Train, evaluate and (if the gate passes) promote a new {spec.name} model.",
+        ),
+    ]

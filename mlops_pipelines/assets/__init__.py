@@ -7,7 +7,10 @@ import dagster as dg
 from mlops_pipelines.assets.evaluation import build_evaluation_asset
 from mlops_pipelines.assets.features import build_features_asset
 from mlops_pipelines.assets.ingestion import build_raw_asset
+from mlops_pipelines.assets.monitoring import build_drift_asset
+from mlops_pipelines.assets.performance import build_performance_asset
 from mlops_pipelines.assets.promotion import build_promotion_asset
+from mlops_pipelines.assets.scoring import build_predictions_asset
 from mlops_pipelines.assets.training import build_model_asset
 from mlops_pipelines.assets.validation import build_validation_assets
 from mlops_pipelines.spec import ProjectSpec
@@ -21,4 +24,7 @@ def build_project_assets(spec: ProjectSpec) -> list[dg.AssetsDefinition]:
         build_model_asset(spec),
         build_evaluation_asset(spec),
         build_promotion_asset(spec),
+        build_predictions_asset(spec),
+        build_drift_asset(spec),
+        build_performance_asset(spec),
     ]

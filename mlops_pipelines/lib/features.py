@@ -51,8 +51,8 @@ def build_features(frame: pd.DataFrame, spec: ProjectSpec) -> pd.DataFrame:
         if kinds[name] == "numeric":
             out[name] = pd.to_numeric(column, errors="raise").astype("float64")
         else:
-            # object dtype with NaN for nulls: what sklearn's encoders expect on pandas 2.
-            out[name] = column.astype("object").where(column.notna(), None)
+            # object dtype with None for nulls: what the pipeline's imputers expect (missing_values=None).
+            out[name] = column.astype("object").where(column.notna(), None)  # type: ignore[call-overload]
     if spec.features.time_features:
         times = event_times(frame, spec)
         for derived in spec.features.time_features:

@@ -280,17 +280,8 @@ def train_model(
     pipeline = search.best_estimator_
     classes = tuple(str(c) for c in pipeline.classes_) if spec.task.is_classification else None
     seconds = time.perf_counter() - started
-    log.info(
-        "trained %s (%s search, %d candidate(s), %d rows) in %.1f s: cv %s %.4f with %s",
-        spec.name,
-        kind,
-        len(summary.candidates),
-        len(frame),
-        seconds,
-        training.primary_metric,
-        summary.best.mean_score,
-        search.best_params_,
-    )
+    cv = f"{training.primary_metric} {summary.best.mean_score:.4f} with {summary.best.params}"
+    log.info("trained %s on %d rows in %.1f s: cv %s", spec.name, len(frame), seconds, cv)
     return TrainedPipeline(
         pipeline=pipeline,
         best_params=dict(search.best_params_),

@@ -34,6 +34,8 @@ class MlflowTracking(dg.ConfigurableResource):
             tracking_uri=tracking,
             registry_uri=self.registry_uri or (settings.registry_uri if not self.tracking_uri else tracking),
             artifact_root=self.artifact_root or settings.artifact_root,
+            http_max_retries=self.http_max_retries,
+            http_timeout_seconds=self.http_timeout_seconds,
         )
 
     def lock_path(self, project: str) -> Path:

@@ -14,6 +14,7 @@ from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
 from mlops_pipelines.lib import drift_stats as stats
 from mlops_pipelines.lib.drift import compute_drift, data_quality, prediction_drift, target_drift
+from mlops_pipelines.lib.features import FeatureKind
 from mlops_pipelines.spec import DriftSpec
 
 ADULT_COLUMNS = [
@@ -40,7 +41,7 @@ def frames(shift: float, rows: int = 4000, seed: int = 0) -> tuple[pd.DataFrame,
     return side(0.0), side(shift)
 
 
-KINDS = {"x": "numeric", "y": "numeric", "colour": "categorical"}
+KINDS: dict[str, FeatureKind] = {"x": "numeric", "y": "numeric", "colour": "categorical"}
 METHODS = [
     ("ks", "chisquare", 0.1, 0.05),
     ("psi", "psi", 0.2, 0.2),
@@ -247,7 +248,7 @@ def test_bike_target_grows_from_2011_to_2012(bike: pd.DataFrame) -> None:
 
 
 def test_bike_weather_barely_moves_between_years(bike: pd.DataFrame) -> None:
-    weather = {"temp": "numeric", "hum": "numeric", "weathersit": "categorical"}
+    weather: dict[str, FeatureKind] = {"temp": "numeric", "hum": "numeric", "weathersit": "categorical"}
     result = compute_drift(bike[bike.yr == 0], bike[bike.yr == 1], weather, DriftSpec())
     assert result.status == "ok" and result.drifted_columns == ()
 
@@ -261,11 +262,17 @@ def test_bike_temperature_drifts_with_the_season(bike: pd.DataFrame) -> None:
 
 
 def test_adult_train_vs_test_has_no_drift(shared_data_dir: Path) -> None:
-    read = {"header": None, "names": ADULT_COLUMNS, "skipinitialspace": True, "na_values": "?"}
-    train = pd.read_csv(shared_data_dir / "adult" / "adult.data", **read)
-    test = pd.read_csv(shared_data_dir / "adult" / "adult.test", skiprows=1, **read)
+    def read(name: str, skiprows: int) -> pd.DataFrame:
+        path = shared_data_dir / "adult" / name
+        return pd.read_csv(
+            path, header=None, names=ADULT_COLUMNS, skipinitialspace=True, na_values=["?"], skiprows=skiprows
+        )
+
+    train, test = read("adult.data", 0), read("adult.test", 1)  # adult.test opens with a banner line
     test["income"] = test["income"].str.rstrip(".")
-    kinds = {c: ("categorical" if train[c].dtype == object else "numeric") for c in ADULT_COLUMNS}
+    kinds: dict[str, FeatureKind] = {
+        c: ("categorical" if train[c].dtype == object else "numeric") for c in ADULT_COLUMNS
+    }
     spec = DriftSpec(numeric_method="ks", numeric_threshold=0.05, categorical_method="psi")
     result = compute_drift(train, test, kinds, spec)
     assert result.status == "ok" and result.drifted_columns == ()

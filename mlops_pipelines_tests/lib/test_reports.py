@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from mlops_pipelines.lib.drift import compute_drift
+from mlops_pipelines.lib.features import FeatureKind
 from mlops_pipelines.lib.reports import (
     ReportError,
     ReportInfo,
@@ -19,7 +20,13 @@ from mlops_pipelines.lib.reports import (
 )
 from mlops_pipelines.spec import DriftSpec, Task
 
-KINDS = {"x": "numeric", "y": "numeric", "colour": "categorical", "broken": "numeric", "empty": "categorical"}
+KINDS: dict[str, FeatureKind] = {
+    "x": "numeric",
+    "y": "numeric",
+    "colour": "categorical",
+    "broken": "numeric",
+    "empty": "categorical",
+}
 SPEC = DriftSpec(
     numeric_method="ks", numeric_threshold=0.1, categorical_method="chisquare", categorical_threshold=0.05
 )
@@ -117,7 +124,7 @@ def test_performance_report_names_a_missing_column(tmp_path: Path) -> None:
 
 def test_report_refuses_when_no_column_is_usable(tmp_path: Path) -> None:
     reference, current = frames(rows=200)
-    bad = {"broken": "numeric", "empty": "categorical", "absent": "numeric"}
+    bad: dict[str, FeatureKind] = {"broken": "numeric", "empty": "categorical", "absent": "numeric"}
     with pytest.raises(ReportError, match="'absent'"):
         render_drift_report(reference, current, bad, SPEC, tmp_path / "r.html", sample_rows=100, seed=0)
     assert not (tmp_path / "r.html").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import date
 from collections.abc import Iterator
 from typing import Any
 
@@ -86,15 +87,23 @@ def test_mutated_rows_are_answered_without_5xx(
     temp=st.floats(min_value=0, max_value=1),
     hum=st.floats(min_value=0, max_value=1),
     hr=st.integers(min_value=0, max_value=23),
-    day=st.dates(),
+    # The lake's timestamps span 1678..2261; dates outside are refused with 422 (fuzzing found
+    # they used to reach pandas and fail with a 500).
+    day=st.dates(min_value=date(1678, 1, 1), max_value=date(2261, 12, 31)),
 )
 def test_valid_rows_always_score(
-    client: TestClient, base_row: dict[str, Any], temp: float, hum: float, hr: int, day: Any
+    client: TestClient, base_row: dict[str, Any], temp: float, hum: float, hr: int, day: date
 ) -> None:
     row = {**base_row, "temp": temp, "hum": hum, "hr": hr, "dteday": day.isoformat()}
     response = client.post("/v1/predict", json={"row": row})
     assert response.status_code == 200, response.text
     _check(response)
+
+
+def test_dates_beyond_the_timestamp_range_are_422(client: TestClient, base_row: dict[str, Any]) -> None:
+    response = client.post("/v1/predict", json={"row": {**base_row, "dteday": "2263-01-01"}})
+    assert response.status_code == 422
+    assert response.json()["problems"][0]["column"] == "dteday"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -61,6 +61,8 @@ class SteadyClient:
         return [v for _, v in self.answers[start:]]
 
 
+# Over 10 s here: the server process imports mlflow, sklearn and scipy before it is ready.
+@pytest.mark.slow
 def test_hot_swap_corrupt_champion_and_sigterm_under_load(registry: Registry, tmp_path: Path) -> None:
     """One server process (they take seconds to start), three guarantees checked in order:
 

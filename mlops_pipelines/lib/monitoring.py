@@ -1,0 +1,70 @@
+"""Pure helpers of the monitoring stage: windows, references and KPI breaches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlops_pipelines.lib.evaluation import KpiResult
+    from mlops_pipelines.spec import ProjectSpec
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The rows monitoring compares against: a bounded window of the champion's training data."""
+
+    partitions: tuple[str, ...]
+    features_version: int
+    origin: str  # "champion v3 training window" or "first partitions (no champion yet)"
+
+
+def current_window(all_keys: Sequence[str], partition: str, size: int) -> list[str]:
+    """The `size` partitions ending at `partition` (fewer at the start of the data)."""
+    keys = list(all_keys)
+    if partition not in keys:
+        raise KeyError(f"partition {partition} is not materialized in the features table")
+    end = keys.index(partition) + 1
+    return keys[max(0, end - size) : end]
+
+
+def parse_range(text: str) -> tuple[str, str]:
+    first, sep, last = text.partition("..")
+    if not sep or not first or not last:
+        raise ValueError(f"expected 'first..last', got {text!r}")
+    return first, last
+
+
+def reference_window(
+    all_keys: Sequence[str],
+    spec: ProjectSpec,
+    champion_version: str | None,
+    champion_train_range: str | None,
+    champion_features_version: int | None,
+    current_version: int,
+) -> Reference:
+    """The newest `reference_partitions` of the champion's training window, else the first ones.
+
+    Bounded on purpose: monitoring one partition costs the same at partition 700 as at 10.
+    """
+    size = spec.drift.reference_partitions
+    if champion_version and champion_train_range and champion_features_version is not None:
+        first, last = parse_range(champion_train_range)
+        trained_on = [k for k in all_keys if first <= k <= last]
+        if trained_on:
+            return Reference(
+                tuple(trained_on[-size:]), champion_features_version, f"champion v{champion_version} training window"
+            )
+    return Reference(tuple(list(all_keys)[:size]), current_version, "first partitions (no champion yet)")
+
+
+def kpi_breaches(kpis: Sequence[KpiResult]) -> list[str]:
+    """Human-readable breaches; a KPI that cannot be computed on the window is not a breach."""
+    breaches = []
+    for kpi in kpis:
+        if kpi.value is None or kpi.passed:
+            continue
+        bound = f">= {kpi.floor}" if kpi.floor is not None else f"<= {kpi.ceiling}"
+        breaches.append(f"{kpi.metric} {kpi.value:.4g} breaks {bound}")
+    return breaches

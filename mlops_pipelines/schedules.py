@@ -1,0 +1,57 @@
+"""Schedules per project: the daily cycle, late labels, and a periodic retraining fallback.
+
+All start RUNNING with `dagster dev`, so a fresh instance keeps itself fed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+
+from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_name
+from mlops_pipelines.partitions import partitions_for
+from mlops_pipelines.spec import Grain, ProjectSpec
+
+CRON = {Grain.HOURLY: "15 * * * *", Grain.DAILY: "30 0 * * *", Grain.WEEKLY: "30 0 * * 1"}
+
+
+def build_schedules(spec: ProjectSpec, jobs: dict[str, dg.UnresolvedAssetJobDefinition]) -> list[dg.ScheduleDefinition]:
+    partitions = partitions_for(spec)
+    delay = spec.monitoring.label_delay_partitions
+
+    daily = dg.build_schedule_from_partitioned_job(
+        jobs[daily_job_name(spec)],
+        name=f"{spec.name}__daily_schedule",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Ingest, validate, build features, score and monitor the partition that just closed.",
+    )
+
+    @dg.schedule(
+        name=f"{spec.name}__labels_schedule",
+        job=jobs[labels_job_name(spec)],
+        cron_schedule=CRON[spec.partitions.grain],
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Join labels that arrive {delay} partition(s) late to the logged predictions.",
+    )
+    def labels(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        closed = context.scheduled_execution_time - spec.partitions.grain.delta * (delay + 1)
+        keys = partitions.get_partition_keys(current_time=closed + timedelta(seconds=1))
+        if not keys:
+            return dg.SkipReason("no partition has labels yet")
+        return dg.RunRequest(partition_key=keys[-1], run_key=f"labels:{keys[-1]}")
+
+    @dg.schedule(
+        name=f"{spec.name}__retrain_fallback",
+        job=jobs[retrain_job_name(spec)],
+        cron_schedule=spec.retraining.fallback_cron,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Periodic retraining even without drift; the promotion gate still decides.",
+    )
+    def fallback(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest(
+            run_config={"ops": {f"{spec.name}__model": {"config": {"reason": "scheduled fallback"}}}},
+            tags={"mlops/kind": "scheduled"},
+        )
+
+    return [daily, labels, fallback]
