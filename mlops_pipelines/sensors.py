@@ -81,6 +81,21 @@ def absorb(state: SensorState, spec: ProjectSpec, instance: dg.DagsterInstance) 
     return len(drift) + len(performance)
 
 
+def rebased(state: SensorState, history: list[RetrainRecord]) -> list[MonitoringObservation]:
+    """Observations the policy should judge: only those after the last successful retrain.
+
+    A successful retrain re-bases monitoring on a new reference (its own training window), so
+    drift that persists after it is a new episode (still subject to cooldown and the cap).
+    """
+    done = [r.partition for r in history if r.succeeded]
+    since = max(done) if done else ""
+    return [
+        MonitoringObservation(partition, status, share, breach, event)
+        for partition, (status, share, breach, event) in sorted(state.results.items())
+        if partition > since
+    ]
+
+
 def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[RetrainRecord]:
     runs = instance.get_runs(dg.RunsFilter(job_name=retrain_job_name(spec), tags={KIND_TAG: "retrain"}))
     history = []
@@ -111,15 +126,12 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
     def retrain_on_drift(context: dg.SensorEvaluationContext, alerts: AlertSink) -> dg.SensorResult:
         state = SensorState.from_cursor(context.cursor)
         absorbed = absorb(state, spec, context.instance)
-        observations = [
-            MonitoringObservation(partition, status, share, breach, event)
-            for partition, (status, share, breach, event) in sorted(state.results.items())
-        ]
-        decision = should_retrain(observations, retrain_history(spec, context.instance), spec.retraining, keys)
+        history = retrain_history(spec, context.instance)
+        decision = should_retrain(rebased(state, history), history, spec.retraining, keys)
         cursor = state.to_cursor()
         if not decision.retrain or decision.run_key is None:
             return dg.SensorResult(skip_reason=f"{decision.reason} ({absorbed} new results)", cursor=cursor)
-        newest = observations[-1].partition
+        newest = max(state.results)
         alerts.send(spec.name, "warning", f"retraining: {decision.reason}",
                     {"trigger_partition": decision.trigger_partition, "run_key": decision.run_key})
         request = dg.RunRequest(

@@ -17,11 +17,16 @@ WASSERSTEIN_MIN_STD = 1e-3
 
 
 def numeric_values(series: pd.Series) -> np.ndarray | None:
-    """float64 values with nulls (and +-inf) as NaN; None when the column holds non-numbers."""
+    """Float values with nulls (and +-inf) as NaN; None when the column holds non-numbers.
+
+    float32 stays float32: every statistic here is exact on the stored values, and it halves
+    the sort and merge memory on wide, long windows.
+    """
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.to_numpy(dtype="float64", na_value=np.nan)
     if pd.api.types.is_numeric_dtype(series.dtype):
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
+        dtype = "float32" if series.dtype == np.float32 else "float64"
+        values = series.to_numpy(dtype=dtype, na_value=np.nan)
     elif series.dtype == object:
         converted = pd.to_numeric(series, errors="coerce")
         if int(converted.notna().sum()) < int(series.notna().sum()):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,16 +174,17 @@ def run_evidently_drift(
         numeric = kinds[column] == "numeric"
         method = spec_drift.numeric_method if numeric else spec_drift.categorical_method
         threshold = spec_drift.numeric_threshold if numeric else spec_drift.categorical_threshold
-        # Evidently's built-in 'ks' scores a p-value: it drifts below the threshold.
-        p_value = method == "chisquare" or (method == "ks" and not own_definitions)
-        drifted[column] = score < threshold if p_value else is_drifted(method, score, threshold)
+        if method == "ks" and not own_definitions:
+            drifted[column] = score <= threshold  # Evidently's built-in 'ks' scores a p-value
+        else:
+            drifted[column] = is_drifted(method, score, threshold)
     return EvidentlyDrift(snapshot, share, scores, drifted)
 
 
 def save_html_atomically(snapshot: Any, path: Path) -> None:
     """Write next to `path`, then rename: a reader never sees a half-written report."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
     try:
         snapshot.save_html(str(partial))
         partial.replace(path)

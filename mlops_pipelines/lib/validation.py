@@ -1,9 +1,13 @@
-"""Validate a conformed batch with Great Expectations and split it into valid and quarantined rows.
+"""Validate conformed batches with Great Expectations and split them into valid and quarantined rows.
 
 Row-level expectations (null, range, category, duplicate) quarantine the rows they flag; the
 others (row count, column set, dtypes, all-null columns) and too large a quarantine share are
 batch problems: the caller fails the batch. An expectation that raised inside GX is reported as
 "validation errored", apart from data that failed.
+
+`validate_batch` lets GX judge one batch, every expectation included. `validate_partitions`
+gives each of many partitions that same outcome from a single GX run (see validation_batches),
+because GX's fixed cost per run dominates small daily partitions.
 """
 
 from __future__ import annotations
@@ -11,62 +15,42 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mlops_pipelines.lib.conform import TARGET_DTYPES, quarantine_frame, row_ids, row_payloads
 from mlops_pipelines.lib.expectations import ROW_LEVEL, SUITE_KEY, build_expectations
+from mlops_pipelines.lib.frames import PARTITION, ROW_ID
+from mlops_pipelines.lib.validation_batches import index_partitions, partition_aware, partition_verdicts
+from mlops_pipelines.lib.validation_outcome import (
+    DUPLICATE_CHECKS,
+    ExpectationOutcome,
+    ValidationOutcome,
+    Verdict,
+    flagged_positions,
+    join_reasons,
+    judge,
+    repeats,
+    row_messages,
+    share_problem,
+    verdict_of,
+)
 from mlops_pipelines.spec import ProjectSpec
+
+if TYPE_CHECKING:
+    from great_expectations.expectations import Expectation
+
+__all__ = ["ExpectationOutcome", "ValidationOutcome", "validate_batch", "validate_partitions"]
 
 logger = logging.getLogger(__name__)
 
 # COMPLETE is the only format that lists every failing row; the index query is SQL-only noise.
 _RESULT_FORMAT = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
-_DUPLICATE_CHECKS = ("expect_compound_columns_to_be_unique", "expect_column_values_to_be_unique")
-_VALUE_CHARS = 80
 # A GX context is not safe to share between threads; steps in one process may run in threads.
 _GX_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class ExpectationOutcome:
-    name: str  # GX expectation type, e.g. "expect_column_values_to_be_between"
-    column: str | None
-    success: bool
-    unexpected_count: int
-    errored: bool  # GX raised while evaluating it: the data was not judged
-    message: str
-
-
-@dataclass(frozen=True, eq=False)  # DataFrame fields: compare and hash by identity
-class ValidationOutcome:
-    valid: pd.DataFrame  # rows that passed every row-level expectation, in batch order
-    quarantine: pd.DataFrame  # conform.QUARANTINE_COLUMNS
-    expectations: tuple[ExpectationOutcome, ...]  # in suite order
-    batch_problems: tuple[str, ...]
-    rows_in: int
-
-    def __post_init__(self) -> None:
-        if self.rows_valid + self.rows_quarantined != self.rows_in:
-            raise RuntimeError(
-                f"validation lost rows: {self.rows_in} in, {self.rows_valid} valid + "
-                f"{self.rows_quarantined} quarantined"
-            )
-
-    @property
-    def rows_valid(self) -> int:
-        return len(self.valid)
-
-    @property
-    def rows_quarantined(self) -> int:
-        return len(self.quarantine)
-
-    @property
-    def passed(self) -> bool:
-        return not self.batch_problems
 
 
 @functools.cache
@@ -79,80 +63,6 @@ def _batch_definition() -> Any:
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     asset = context.data_sources.add_pandas("mlops_batches").add_dataframe_asset("batch")
     return asset.add_batch_definition_whole_dataframe("whole")
-
-
-def _exception_message(info: dict[str, Any] | None) -> str | None:
-    """GX hides errors in exception_info, flat or keyed by metric; None when nothing raised."""
-    if not info:
-        return None
-    if info.get("raised_exception"):
-        return str(info.get("exception_message"))
-    nested = [
-        str(v.get("exception_message"))
-        for v in info.values()
-        if isinstance(v, dict) and v.get("raised_exception")
-    ]
-    return "; ".join(dict.fromkeys(nested)) or None
-
-
-def _number(value: Any) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def _values_text(values: pd.Series) -> np.ndarray:
-    text = values.astype(str).str.slice(0, _VALUE_CHARS)
-    if pd.api.types.is_object_dtype(values):
-        text = "'" + text + "'"
-    return text.to_numpy(dtype=object)
-
-
-def _row_messages(
-    frame: pd.DataFrame, name: str, kwargs: dict[str, Any], positions: np.ndarray
-) -> np.ndarray:
-    column = kwargs["column"]
-    if name == "expect_column_values_to_not_be_null":
-        return np.full(len(positions), f"column '{column}': null value not allowed ({name})", dtype=object)
-    if name == "expect_column_values_to_be_between":
-        low, high = kwargs.get("min_value"), kwargs.get("max_value")
-        if low is not None and high is not None:
-            bound = f"outside [{_number(low)}, {_number(high)}]"
-        elif low is not None:
-            bound = f"below minimum {_number(low)}"
-        else:
-            bound = f"above maximum {_number(high)}"
-        suffix = f" {bound} ({name})"
-    elif name == "expect_column_values_to_be_in_set":
-        suffix = f" not in the spec's {len(kwargs['value_set'])} categories ({name})"
-    else:
-        suffix = f" unexpected ({name})"
-    return f"column '{column}': value " + _values_text(frame[column].iloc[positions]) + suffix
-
-
-def _repeats(
-    frame: pd.DataFrame, columns: list[str], flagged: np.ndarray, ids: np.ndarray, name: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Of the rows GX flags (every occurrence of a repeated row), all but the first occurrence."""
-    flagged = np.sort(flagged)
-    codes = frame.iloc[flagged].groupby(columns, dropna=False, sort=False).ngroup().to_numpy()
-    _, first_of_code = np.unique(codes, return_index=True)
-    first = flagged[first_of_code[codes]]
-    repeat = flagged != first
-    text = pd.Series(ids[first[repeat]]).astype(str).to_numpy(dtype=object)
-    return flagged[repeat], "duplicate of row " + text + f" over all spec columns ({name})"
-
-
-def _batch_message(name: str, column: str | None, kwargs: dict[str, Any], result: dict[str, Any]) -> str:
-    observed = result.get("observed_value")
-    if name == "expect_table_row_count_to_be_between":
-        return f"row count {observed} below minimum {kwargs.get('min_value')} ({name})"
-    if name == "expect_table_columns_to_match_set":
-        mismatched = (result.get("details") or {}).get("mismatched") or {}
-        missing, unexpected = mismatched.get("missing", []), mismatched.get("unexpected", [])
-        return f"columns do not match the spec: missing {missing}, unexpected {unexpected} ({name})"
-    if name == "expect_column_proportion_of_non_null_values_to_be_between":
-        return f"column '{column}' is entirely null ({name})"
-    where = f" on column '{column}'" if column else ""
-    return f"{name} failed{where}: observed {observed}"
 
 
 def _dtype_problems(frame: pd.DataFrame, spec: ProjectSpec) -> list[str]:
@@ -170,7 +80,7 @@ def _gx_view(frame: pd.DataFrame) -> pd.DataFrame:
 
     GX's pandas range check is vectorised only for numpy int/float dtypes; on 'Int64' it calls a
     Python function per value (about 2 s per column at 1M rows). float64 is exact up to 2**53;
-    duplicates are re-checked on the exact values (see _repeats).
+    duplicates are re-checked on the exact values (see validation_outcome.repeats).
     """
     columns = {}
     for name in frame.columns:
@@ -185,103 +95,76 @@ def _gx_view(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, index=frame.index).copy()
 
 
-@dataclass
-class _Findings:
-    outcomes: list[ExpectationOutcome]
-    problems: list[str]
-    flagged: list[tuple[np.ndarray, np.ndarray]]  # (row positions, reason per row), suite order
+def _suite(frame: pd.DataFrame, spec: ProjectSpec) -> list[Expectation]:
+    system = [str(c) for c in frame.columns if str(c).startswith("_") and c not in spec.columns]
+    return build_expectations(spec, system)
 
 
-def _read_results(results: list[Any], work: pd.DataFrame, ids: np.ndarray) -> _Findings:
-    rows = len(work)
-    found = _Findings([], [], [])
-    for item in sorted(results, key=lambda r: r.expectation_config.meta[SUITE_KEY]):
-        config, result = item.expectation_config, item.result or {}
-        name, kwargs = config.type, dict(config.kwargs)
-        column = kwargs.get("column")
-        unexpected = int(result.get("unexpected_count") or 0)
-        error = _exception_message(item.exception_info)
-        if error is not None:
-            where = f" on column '{column}'" if column else ""
-            found.problems.append(f"validation errored: {name}{where}: {error}")
-            found.outcomes.append(ExpectationOutcome(name, column, False, unexpected, True, error))
-            continue
-        if item.success:
-            found.outcomes.append(ExpectationOutcome(name, column, True, unexpected, False, "passed"))
-            continue
-        if name in ROW_LEVEL:
-            positions = np.asarray(result.get("unexpected_index_list") or [], dtype="int64")
-            if len(positions) != unexpected or (
-                len(positions) and not 0 <= positions.min() <= positions.max() < rows
-            ):
-                raise RuntimeError(
-                    f"{name} on '{column}': GX reported {unexpected} rows but indices {positions[:5]}"
-                )
-            if name in _DUPLICATE_CHECKS:
-                columns = kwargs.get("column_list") or [column]
-                found.flagged.append(_repeats(work, columns, positions, ids, name))
-            else:
-                found.flagged.append((positions, _row_messages(work, name, kwargs, positions)))
-            message = f"{unexpected} of {rows} rows unexpected"
-            if name == "expect_column_values_to_not_be_null" and unexpected == rows:
-                found.problems.append(f"column '{column}' is entirely null ({name})")
-        else:
-            message = _batch_message(name, column, kwargs, result)
-            # On an empty batch every column is "entirely null": the row count already says it.
-            if rows or name != "expect_column_proportion_of_non_null_values_to_be_between":
-                found.problems.append(message)
-        found.outcomes.append(ExpectationOutcome(name, column, False, unexpected, False, message))
-    return found
-
-
-def _join_reasons(flagged: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted positions of every flagged row and its reasons, '; '-joined in suite order."""
-    if not flagged:
-        return np.empty(0, dtype="int64"), np.empty(0, dtype=object)
-    bad = np.unique(np.concatenate([positions for positions, _ in flagged]))
-    reasons = np.full(len(bad), "", dtype=object)
-    for positions, messages in flagged:
-        slots = np.searchsorted(bad, positions)
-        current = reasons[slots]
-        reasons[slots] = np.where(current == "", messages, current + "; " + messages)
-    return bad, reasons
-
-
-def validate_batch(frame: pd.DataFrame, spec: ProjectSpec, partition: str) -> ValidationOutcome:
-    """Run the spec's suite over a conformed batch; quarantine flagged rows with their reasons."""
+def _run(frame: pd.DataFrame, expectations: list[Expectation], name: str) -> list[Any]:
+    """GX's results of `expectations` on `frame` (index labels = positions), in suite order."""
     import great_expectations as gx
 
-    work = frame.reset_index(drop=True)  # GX reports index labels: make them positions
-    rows = len(work)
-    system = [str(c) for c in work.columns if str(c).startswith("_") and c not in spec.columns]
-    expectations = build_expectations(spec, system)
-    suite = gx.ExpectationSuite(name=f"{spec.name}_batch", expectations=expectations)
+    suite = gx.ExpectationSuite(name=name, expectations=expectations)
     # GX filters nulls out of the whole frame once per column expectation; without copy-on-write
     # each all-true filter deep-copies every column (about 3 s of 4 at 1M rows). The option is
     # process-wide while it is set: pandas code in another thread meanwhile also runs with CoW.
     with _GX_LOCK, pd.option_context("mode.copy_on_write", True):
-        batch = _batch_definition().get_batch(batch_parameters={"dataframe": _gx_view(work)})
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": _gx_view(frame)})
         run = batch.validate(suite, result_format=_RESULT_FORMAT)
     if len(run.results) != len(expectations):
         raise RuntimeError(f"GX returned {len(run.results)} results for {len(expectations)} expectations")
-    ids = row_ids(work)
-    found = _read_results(list(run.results), work, ids)
-    problems = _dtype_problems(work, spec) + found.problems
-    bad, reasons = _join_reasons(found.flagged)
-    share = len(bad) / rows if rows else 0.0
-    if share > spec.validation.max_quarantine_share:
-        problems.append(
-            f"quarantined {len(bad)} of {rows} rows ({share:.1%}), above max_quarantine_share "
-            f"{spec.validation.max_quarantine_share:.1%}"
-        )
-    keep = np.ones(rows, dtype=bool)
-    keep[bad] = False
-    outcome = ValidationOutcome(
-        valid=work[keep].reset_index(drop=True),
-        quarantine=quarantine_frame(partition, ids[bad], list(reasons), row_payloads(work.iloc[bad])),
-        expectations=tuple(found.outcomes),
+    return sorted(run.results, key=lambda r: r.expectation_config.meta[SUITE_KEY])
+
+
+def _outcome(
+    valid: pd.DataFrame,
+    rows: int,
+    quarantine: pd.DataFrame,
+    verdicts: list[Verdict],
+    dtype_problems: list[str],
+    spec: ProjectSpec,
+) -> ValidationOutcome:
+    """One batch's outcome, given its valid and quarantined rows."""
+    judged = [judge(verdict, rows) for verdict in verdicts]
+    problems = [*dtype_problems, *(problem for _, problem in judged if problem is not None)]
+    too_many = share_problem(len(quarantine), rows, spec)
+    if too_many is not None:
+        problems.append(too_many)
+    return ValidationOutcome(
+        valid=valid,
+        quarantine=quarantine,
+        expectations=tuple(outcome for outcome, _ in judged),
         batch_problems=tuple(problems),
         rows_in=rows,
+    )
+
+
+def validate_batch(frame: pd.DataFrame, spec: ProjectSpec, partition: str) -> ValidationOutcome:
+    """Run the spec's suite over a conformed batch; quarantine flagged rows with their reasons."""
+    work = frame.reset_index(drop=True)  # GX reports index labels: make them positions
+    rows = len(work)
+    verdicts = [verdict_of(item) for item in _run(work, _suite(work, spec), f"{spec.name}_batch")]
+    ids = row_ids(work)
+    flagged = []
+    for verdict in verdicts:
+        if verdict.error is not None or verdict.success or verdict.name not in ROW_LEVEL:
+            continue
+        positions = flagged_positions(verdict, rows)
+        if verdict.name in DUPLICATE_CHECKS:
+            columns = list(verdict.kwargs.get("column_list") or [verdict.column])
+            flagged.append(repeats(work, columns, positions, ids, verdict.name))
+        else:
+            flagged.append((positions, row_messages(work, verdict.name, verdict.kwargs, positions)))
+    bad, reasons = join_reasons(flagged)
+    keep = np.ones(rows, dtype=bool)
+    keep[bad] = False
+    outcome = _outcome(
+        work[keep].reset_index(drop=True),
+        rows,
+        quarantine_frame(partition, ids[bad], list(reasons), row_payloads(work.iloc[bad])),
+        verdicts,
+        _dtype_problems(work, spec),
+        spec,
     )
     logger.info(
         "%s/%s: %d rows in, %d valid, %d quarantined, %d batch problem(s)",
@@ -290,6 +173,61 @@ def validate_batch(frame: pd.DataFrame, spec: ProjectSpec, partition: str) -> Va
         rows,
         outcome.rows_valid,
         outcome.rows_quarantined,
-        len(problems),
+        len(outcome.batch_problems),
     )
     return outcome
+
+
+def validate_partitions(
+    frame: pd.DataFrame, spec: ProjectSpec, partitions: Sequence[str], partition_column: str = PARTITION
+) -> dict[str, ValidationOutcome]:
+    """Each partition's outcome, as `validate_batch` gives for that partition's rows alone.
+
+    `frame` is conformed and holds the rows of `partitions` (told apart by `partition_column`);
+    a key without rows gets an empty batch's outcome, so its row count fails it. One GX run
+    judges the rows; an expectation that raised in it errored for every partition. Raises
+    ValueError for repeated keys, a missing partition column or a row outside `partitions`.
+    """
+    keys = tuple(partitions)
+    work = frame.reset_index(drop=True)  # GX reports index labels: make them positions
+    index = index_partitions(work, keys, partition_column)
+    suite = _suite(work, spec)
+    results = _run(work, partition_aware(suite, partition_column), f"{spec.name}_partitions")
+    # validate_batch numbers a batch's rows by position when the reader did not.
+    ids = row_ids(work) if ROW_ID in work.columns else index.local
+    verdicts, flagged = partition_verdicts(results, suite, work, ids, index)
+    bad, reasons = join_reasons(flagged)
+    payloads = np.asarray(row_payloads(work.iloc[bad]), dtype=object)
+    # Each partition's share of `bad`, still in frame order.
+    bad_of = np.split(np.argsort(index.codes[bad], kind="stable"), np.cumsum(index.count(bad))[:-1])
+    # One take of every valid row, grouped by partition: a take per partition costs more.
+    flags = np.zeros(len(work), dtype=bool)
+    flags[bad] = True
+    good = np.flatnonzero(~flags)
+    valid = work.iloc[good[np.argsort(index.codes[good], kind="stable")]]
+    ends = np.cumsum(index.count(good)).tolist()
+    nothing = quarantine_frame("", np.empty(0, dtype="int64"), [], [])
+    dtype_problems = _dtype_problems(work, spec)
+    outcomes = {}
+    for k, key in enumerate(keys):
+        mine = bad_of[k]
+        quarantine = (
+            quarantine_frame(key, ids[bad[mine]], list(reasons[mine]), list(payloads[mine]))
+            if len(mine)
+            else nothing.copy()
+        )
+        start = ends[k - 1] if k else 0
+        rows_in = int(index.sizes[k])
+        part = valid.iloc[start : ends[k]].reset_index(drop=True)
+        outcomes[key] = _outcome(part, rows_in, quarantine, verdicts[k], dtype_problems, spec)
+    failed = [key for key, outcome in outcomes.items() if not outcome.passed]
+    logger.info(
+        "%s: %d partition(s), %d rows in, %d quarantined, %d partition(s) with batch problems %s",
+        spec.name,
+        len(keys),
+        len(work),
+        len(bad),
+        len(failed),
+        failed[:5],
+    )
+    return outcomes

@@ -143,6 +143,7 @@ class Verdict:
     """One expectation's judgement of one batch, as GX reports it (or pandas re-derives it)."""
 
     name: str
+    column: str | None
     kwargs: dict[str, Any]
     success: bool
     unexpected: int
@@ -150,13 +151,41 @@ class Verdict:
     error: str | None  # GX raised: the data was not judged
 
 
+def verdict_of(item: Any) -> Verdict:
+    """A GX ExpectationValidationResult as a Verdict."""
+    config, result = item.expectation_config, item.result or {}
+    kwargs = dict(config.kwargs)
+    return Verdict(
+        name=config.type,
+        column=kwargs.get("column"),
+        kwargs=kwargs,
+        success=bool(item.success),
+        unexpected=int(result.get("unexpected_count") or 0),
+        result=result,
+        error=exception_message(item.exception_info),
+    )
+
+
+def flagged_positions(verdict: Verdict, rows: int) -> np.ndarray:
+    """Positions of the rows a failed row-level expectation flags, checked against its count."""
+    positions = np.asarray(verdict.result.get("unexpected_index_list") or [], dtype="int64")
+    if len(positions) != verdict.unexpected or (
+        len(positions) and not 0 <= positions.min() <= positions.max() < rows
+    ):
+        raise RuntimeError(
+            f"{verdict.name} on '{verdict.column}': GX reported {verdict.unexpected} rows "
+            f"but indices {positions[:5]}"
+        )
+    return positions
+
+
 def judge(verdict: Verdict, rows: int) -> tuple[ExpectationOutcome, str | None]:
     """The outcome of one expectation on a batch of `rows` rows, and the batch problem it raises."""
-    name, column = verdict.name, verdict.kwargs.get("column")
+    name, column = verdict.name, verdict.column
     if verdict.error is not None:
         where = f" on column '{column}'" if column else ""
-        problem = f"validation errored: {name}{where}: {verdict.error}"
-        return ExpectationOutcome(name, column, False, verdict.unexpected, True, verdict.error), problem
+        errored = ExpectationOutcome(name, column, False, verdict.unexpected, True, verdict.error)
+        return errored, f"validation errored: {name}{where}: {verdict.error}"
     if verdict.success:
         return ExpectationOutcome(name, column, True, verdict.unexpected, False, "passed"), None
     problem: str | None = None
