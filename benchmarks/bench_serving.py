@@ -127,7 +127,9 @@ def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
 
 
-def wait_ready(port: int, path: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
+def wait_ready(
+    port: int, path: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -153,7 +155,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(10)
 
 
-def drive(port: int, path: str, bodies: list[bytes], requests: int, concurrency: int) -> tuple[float, list[float], int]:
+def drive(
+    port: int, path: str, bodies: list[bytes], requests: int, concurrency: int
+) -> tuple[float, list[float], int]:
     """`requests` POSTs spread over `concurrency` threads; returns wall seconds, latencies, errors."""
     latencies: list[float] = []
     errors = 0
@@ -261,8 +265,12 @@ def run_server_suite(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=1500, help="1-row requests per scenario (100-row: a fifth)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--requests", type=int, default=1500, help="1-row requests per scenario (100-row: a fifth)"
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
@@ -273,12 +281,35 @@ def main() -> None:
         ours_port, mlflow_port, shadow_port = free_port(), free_port(), free_port()
         ours_cmd = [python, "-m", "mlops_pipelines.serving", "--project", PROJECT, "--port", str(ours_port)]
         ours_cmd += ["--no-shadow", "--canary-share", "0", "--log-level", "warning"]
-        mlflow_cmd = [str(Path(python).parent / "mlflow"), "models", "serve", "-m", f"models:/{PROJECT}@champion"]
+        mlflow_cmd = [
+            str(Path(python).parent / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            f"models:/{PROJECT}@champion",
+        ]
         mlflow_cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(mlflow_port)]
         ours = run_server_suite(
-            "service", ours_cmd, env, ours_port, "/readyz", "/v1/predict", frame, args, home / "ours.log", True
+            "service",
+            ours_cmd,
+            env,
+            ours_port,
+            "/readyz",
+            "/v1/predict",
+            frame,
+            args,
+            home / "ours.log",
+            True,
         )
-        shadow_cmd = [python, "-m", "mlops_pipelines.serving", "--project", PROJECT, "--port", str(shadow_port)]
+        shadow_cmd = [
+            python,
+            "-m",
+            "mlops_pipelines.serving",
+            "--project",
+            PROJECT,
+            "--port",
+            str(shadow_port),
+        ]
         shadow_cmd += ["--shadow", "--canary-share", "0", "--log-level", "warning"]
         process = start(shadow_cmd, env, home / "shadow.log")
         try:
@@ -290,7 +321,16 @@ def main() -> None:
         # Last: `mlflow models serve -m models:/...` writes a `registered_model_meta` file into
         # the registered artifact directory, after which the sha256 check refuses the version.
         theirs = run_server_suite(
-            "mlflow", mlflow_cmd, env, mlflow_port, "/ping", "/invocations", frame, args, home / "mlflow.log", False
+            "mlflow",
+            mlflow_cmd,
+            env,
+            mlflow_port,
+            "/ping",
+            "/invocations",
+            frame,
+            args,
+            home / "mlflow.log",
+            False,
         )
     report(ours, theirs, shadow)
 

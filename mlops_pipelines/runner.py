@@ -24,6 +24,7 @@ def run_job(
     run_config: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
     raise_on_error: bool = False,
+    asset_selection: list[dg.AssetKey] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Execute `job_name` for partitions first..last (inclusive), or unpartitioned when both are None."""
     job = defs.resolve_job_def(job_name)
@@ -41,4 +42,5 @@ def run_job(
         run_config=dict(run_config or {}),
         tags=all_tags,
         raise_on_error=raise_on_error,
+        asset_selection=asset_selection,
     )

@@ -91,6 +91,13 @@ def _latest_per_partition(
     return sorted(((index(p), o) for p, o in latest.items()), key=lambda item: item[0])
 
 
+def attempt_of(record: RetrainRecord) -> int:
+    """The attempt number in a run key made by `run_key_for`; 0 for a key of another shape."""
+    prefix = f"retrain:{record.partition}:"
+    suffix = record.run_key[len(prefix) :] if record.run_key.startswith(prefix) else ""
+    return int(suffix) if suffix.isdigit() else 0
+
+
 def _retry(
     history: Sequence[RetrainRecord],
     index: Callable[[str], int],
@@ -98,12 +105,14 @@ def _retry(
 ) -> RetrainDecision | None:
     """A retry of the newest trigger if its latest attempt failed and retries remain."""
     newest = max(history, key=lambda r: index(r.partition))
-    attempts = [r for r in history if r.partition == newest.partition]
+    # Ordered by the attempt in the run key, not by list position: callers list runs in any order.
+    attempts = sorted((r for r in history if r.partition == newest.partition), key=attempt_of)
     if attempts[-1].succeeded is not False:
         return None
-    if len(attempts) > MAX_RETRIES:
+    made = max(len(attempts), attempt_of(attempts[-1]))
+    if made > MAX_RETRIES:
         return None
-    attempt = len(attempts) + 1
+    attempt = made + 1
     events = tuple(o.event_id for i, o in ordered if i == index(newest.partition))
     return RetrainDecision(
         retrain=True,
@@ -124,7 +133,8 @@ def should_retrain(
     """Whether to start a retrain now, which partition triggers it and its run key.
 
     `observations` are all monitoring results since the sensor's cursor plus enough history
-    to see the current streak; `history` lists earlier retrains, oldest first.
+    to see the current streak; `history` lists earlier retrains in any order (attempts are
+    read from their run keys).
     """
     index = _indexer(partition_index)
     ordered = _latest_per_partition(observations, index)

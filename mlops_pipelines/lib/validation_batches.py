@@ -7,6 +7,11 @@ are judged within a partition only: the partition column joins the compared colu
 batch-level ones (row count, all-null column) are re-derived per partition in pandas, the way
 GX computes them. The column set and any expectation that raised are the same for every
 partition: they depend on the frame's columns, not on its rows.
+
+Two limits to "the same as validating each partition alone": an expectation that raises on some
+rows' values (a frame that skipped conform) errs for every partition, even one without such
+rows; and integers beyond 2**53 in a column with nulls in another partition are compared as
+float64 by GX's duplicate check (which rows are quarantined stays exact: see `repeats`).
 """
 
 from __future__ import annotations

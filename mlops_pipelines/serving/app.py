@@ -21,7 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from mlops_pipelines.serving.engine import ScoringEngine
+from mlops_pipelines.serving.engine import LoopEngine, ThreadEngine
 from mlops_pipelines.serving.holder import ModelHolder
 from mlops_pipelines.serving.http import (
     RequestContext,
@@ -33,6 +33,7 @@ from mlops_pipelines.serving.http import (
 from mlops_pipelines.serving.metrics import ServingMetrics
 from mlops_pipelines.serving.predlog import PredictionLogWriter
 from mlops_pipelines.serving.router import CanaryRouter, GuardLimits, decisions_path
+from mlops_pipelines.serving.scoring import BatchScorer
 from mlops_pipelines.serving.schemas import RequestError, RequestSchema, build_request_schema
 from mlops_pipelines.serving.service import PredictionService, ScoringError
 
@@ -59,6 +60,7 @@ class ServiceOptions:
     shadow_queue: int = 1000  # pending shadow requests; beyond this shadow scoring is skipped
     guard_window: int = 200
     guard_min_requests: int = 20
+    model_threads: int | None = 1  # OpenMP/BLAS threads per model call; None keeps the library default
 
 
 def _components(
@@ -95,8 +97,16 @@ def _components(
         spec=spec,
         holder=holder,
         router=router,
-        engine=ScoringEngine(spec, "champion", max_batch_rows=serving.max_batch_rows),
-        shadow_engine=ScoringEngine(spec, "shadow", serving.max_batch_rows, max_queue=options.shadow_queue),
+        engine=LoopEngine(
+            BatchScorer(spec, "main", options.model_threads, metrics.batch_observer("main")),
+            serving.max_batch_rows,
+        ),
+        shadow_engine=ThreadEngine(
+            BatchScorer(spec, "shadow", options.model_threads, metrics.batch_observer("shadow")),
+            "shadow",
+            serving.max_batch_rows,
+            max_queue=options.shadow_queue,
+        ),
         writer=writer,
         metrics=metrics,
         shadow=serving.shadow if options.shadow is None else options.shadow,

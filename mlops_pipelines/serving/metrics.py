@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -66,6 +67,20 @@ class ServingMetrics:
             buckets=prediction_buckets(spec),
             registry=r,
         )
+        self.batch_requests = Histogram(
+            "mlops_serving_batch_requests",
+            "Requests scored together in one model call, by engine",
+            ["engine"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "mlops_serving_batch_seconds",
+            "Frame, features and model call of one batch, by engine",
+            ["engine"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.canary_share = Gauge(
             "mlops_serving_canary_share", "Share of entities routed to the canary", registry=r
         )
@@ -92,6 +107,15 @@ class ServingMetrics:
         if version is not None:
             self._versions[route] = version
             self.model_version.labels(route, version).set(1)
+
+    def batch_observer(self, engine: str) -> Callable[[int, int, float], None]:
+        requests, seconds = self.batch_requests.labels(engine), self.batch_seconds.labels(engine)
+
+        def observe(jobs: int, rows: int, elapsed: float) -> None:
+            requests.observe(jobs)
+            seconds.observe(elapsed)
+
+        return observe
 
     def observe_predictions(self, route: str, predictions: Predictions) -> None:
         values = predictions.value if predictions.value is not None else predictions.score

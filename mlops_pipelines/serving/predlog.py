@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from mlops_pipelines.lib.prediction_log import Predictions, Route, build_log_frame
-from mlops_pipelines.serving.engine import rows_frame
+from mlops_pipelines.serving.scoring import rows_frame
 
 if TYPE_CHECKING:
     from mlops_pipelines.serving.metrics import ServingMetrics

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops_pipelines.lib.prediction_log import Predictions, Route
-from mlops_pipelines.serving.engine import Job, Outcome
+from mlops_pipelines.serving.scoring import Job, Outcome
 from mlops_pipelines.serving.predlog import LogEntry
 from mlops_pipelines.serving.schemas import RequestError
 
 if TYPE_CHECKING:
-    from mlops_pipelines.serving.engine import ScoringEngine
+    from mlops_pipelines.serving.engine import LoopEngine, ThreadEngine
     from mlops_pipelines.serving.holder import ModelHolder, ServingModel
     from mlops_pipelines.serving.metrics import ServingMetrics
     from mlops_pipelines.serving.predlog import PredictionLogWriter
@@ -44,8 +44,8 @@ class PredictionService:
     spec: ProjectSpec
     holder: ModelHolder
     router: CanaryRouter
-    engine: ScoringEngine
-    shadow_engine: ScoringEngine
+    engine: LoopEngine
+    shadow_engine: ThreadEngine
     writer: PredictionLogWriter
     metrics: ServingMetrics
     shadow: bool
@@ -57,7 +57,11 @@ class PredictionService:
         return [request_id if row.get(key) is None else str(row[key]) for row in rows]
 
     async def _score(
-        self, engine: ScoringEngine, model: ServingModel, rows: list[dict[str, Any]], times: list[datetime]
+        self,
+        engine: LoopEngine | ThreadEngine,
+        model: ServingModel,
+        rows: list[dict[str, Any]],
+        times: list[datetime],
     ) -> Outcome:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()

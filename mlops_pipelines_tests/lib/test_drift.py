@@ -131,6 +131,16 @@ def test_chisquare_false_alarm_rate_matches_threshold() -> None:
     assert alarms <= 20
 
 
+def test_float32_columns_give_the_float64_scores() -> None:
+    reference, current = frames(shift=0.3)
+    ref32, cur32 = (f.astype({"x": "float32", "y": "float32"}) for f in (reference, current))
+    ref64, cur64 = (f.astype({"x": "float64", "y": "float64"}) for f in (ref32, cur32))
+    for method in ("ks", "psi", "wasserstein"):
+        spec = DriftSpec(numeric_method=method)
+        got, want = compute_drift(ref32, cur32, KINDS, spec), compute_drift(ref64, cur64, KINDS, spec)
+        assert [c.score for c in got.columns] == pytest.approx([c.score for c in want.columns], rel=1e-5)
+
+
 def test_input_frames_are_not_modified() -> None:
     reference, current = frames(shift=1.0)
     before = reference.copy()

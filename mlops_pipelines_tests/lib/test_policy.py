@@ -151,6 +151,22 @@ def test_failed_retrain_is_retried_with_a_new_key_then_given_up() -> None:
     assert not exhausted.retrain
 
 
+@pytest.mark.parametrize(
+    ("attempts", "expected"),
+    [([3, 1, 2], None), ([2, 1], "retrain:p01:3"), ([1], "retrain:p01:2")],
+    ids=["all three failed, listed out of order", "two failed, newest first", "one failed"],
+)
+def test_retry_reads_attempts_from_run_keys_not_list_order(attempts: list[int], expected: str | None) -> None:
+    history = [record(1, False, attempt=n) for n in attempts]
+    decision = should_retrain(observe("wwww"), history, policy(), KEYS)
+    assert decision.run_key == expected
+
+
+def test_successful_retry_after_failures_listed_out_of_order() -> None:
+    history = [record(1, True, attempt=2), record(1, False, attempt=1)]
+    assert not should_retrain(observe("wwww"), history, policy(), KEYS).retrain
+
+
 def test_successful_retry_ends_the_episode() -> None:
     history = [record(1, False, attempt=1), record(1, True, attempt=2)]
     assert not should_retrain(observe("wwwwww"), history, policy(), KEYS).retrain

@@ -1,0 +1,126 @@
+"""The retraining sensor evaluated for real (`build_sensor_context` on a real instance)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlops_pipelines.jobs import retrain_job_name
+from mlops_pipelines.resources.alerts import FileAlertSink
+from mlops_pipelines.sensors import KIND_TAG, TRIGGER_TAG, build_retrain_sensor
+from mlops_pipelines.spec import ProjectSpec
+
+DAYS = [f"2011-03-{d:02d}" for d in range(1, 31)]
+
+
+@pytest.fixture
+def spec(specs: dict[str, ProjectSpec]) -> ProjectSpec:
+    base = specs["bike_sharing"]
+    policy = base.retraining.model_copy(update={"consecutive_drift": 2, "cooldown_partitions": 5, "max_retrains": 5})
+    return base.model_copy(update={"retraining": policy})
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as inst:
+        yield inst
+
+
+def observe(instance: dg.DagsterInstance, spec: ProjectSpec, partition: str, status: str, breach: bool = False) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetObservation([spec.name, "drift"], partition=partition,
+                            metadata={"status": status, "drift_share": 0.6 if status in ("warn", "error") else 0.0})
+    )
+    instance.report_runless_asset_event(
+        dg.AssetObservation([spec.name, "performance"], partition=partition, metadata={"kpi_breach": breach})
+    )
+
+
+def record_run(instance: dg.DagsterInstance, spec: ProjectSpec, request: dg.RunRequest,
+               status: dg.DagsterRunStatus) -> None:
+    """What the daemon would store after launching the requested run."""
+    tags = {**request.tags, "dagster/run_key": request.run_key or ""}
+    instance.add_run(dg.DagsterRun(job_name=retrain_job_name(spec), run_id=str(uuid.uuid4()), tags=tags, status=status))
+
+
+def tick(instance: dg.DagsterInstance, spec: ProjectSpec, cursor: str | None, tmp_path: Path) -> dg.SensorResult:
+    sensor = build_retrain_sensor(spec)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"alerts": FileAlertSink(path=str(tmp_path / "alerts.jsonl"))}
+    )
+    data = sensor.evaluate_tick(context)
+    return dg.SensorResult(run_requests=data.run_requests, skip_reason=data.skip_message, cursor=data.cursor)
+
+
+def test_a_burst_of_drift_between_ticks_gives_exactly_one_retrain(
+    spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    for day in DAYS[:6]:
+        observe(instance, spec, day, "warn")
+    first = tick(instance, spec, None, tmp_path)
+    assert len(first.run_requests or []) == 1
+    request = (first.run_requests or [])[0]
+    # The trigger is where the streak first reached 2 partitions, not the newest result.
+    assert request.run_key == f"retrain:{DAYS[1]}:1"
+    assert request.tags[TRIGGER_TAG] == DAYS[1] and request.tags[KIND_TAG] == "retrain"
+    assert "drift" in request.tags["mlops/reason"]
+    assert (tmp_path / "alerts.jsonl").read_text().count("retraining") == 1
+
+    record_run(instance, spec, request, dg.DagsterRunStatus.STARTED)
+    assert not tick(instance, spec, first.cursor, tmp_path).run_requests  # still running: nothing new
+    record_run(instance, spec, request, dg.DagsterRunStatus.SUCCESS)
+    # Restart from the stored cursor: the same answer, no second retrain for the same episode.
+    again = tick(instance, spec, first.cursor, tmp_path)
+    assert not again.run_requests
+
+
+def test_a_failed_retrain_is_retried_with_a_new_run_key(
+    spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    for day in DAYS[:3]:
+        observe(instance, spec, day, "error")
+    first = tick(instance, spec, None, tmp_path)
+    request = (first.run_requests or [])[0]
+    record_run(instance, spec, request, dg.DagsterRunStatus.FAILURE)
+    retry = tick(instance, spec, first.cursor, tmp_path)
+    assert [r.run_key for r in retry.run_requests or []] == [f"retrain:{DAYS[1]}:2"]
+
+
+def test_cooldown_then_persistent_drift_retrains_again(
+    spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    for day in DAYS[:2]:
+        observe(instance, spec, day, "warn")
+    first = tick(instance, spec, None, tmp_path)
+    record_run(instance, spec, (first.run_requests or [])[0], dg.DagsterRunStatus.SUCCESS)
+    for day in DAYS[2:6]:  # inside the 5-partition cooldown after the trigger at DAYS[1]
+        observe(instance, spec, day, "warn")
+    during = tick(instance, spec, first.cursor, tmp_path)
+    assert not during.run_requests and during.skip_reason and "cooldown" in (during.skip_reason.skip_message or "")
+    for day in DAYS[6:9]:
+        observe(instance, spec, day, "warn")
+    after = tick(instance, spec, during.cursor, tmp_path)
+    assert [r.tags[TRIGGER_TAG] for r in after.run_requests or []] == [DAYS[7]]
+
+
+def test_a_kpi_breach_triggers_on_its_own(spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    observe(instance, spec, DAYS[0], "ok")
+    observe(instance, spec, DAYS[1], "ok", breach=True)
+    result = tick(instance, spec, None, tmp_path)
+    assert [r.run_key for r in result.run_requests or []] == [f"retrain:{DAYS[1]}:1"]
+    assert "KPI" in (result.run_requests or [])[0].tags["mlops/reason"]
+
+
+@pytest.mark.parametrize("status", ["ok", "insufficient_data", "invalid"])
+def test_no_verdict_or_no_drift_never_retrains(
+    status: str, spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    for day in DAYS[:10]:
+        observe(instance, spec, day, status)
+    result = tick(instance, spec, None, tmp_path)
+    assert not result.run_requests
+    assert result.skip_reason
