@@ -34,7 +34,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -344,7 +343,8 @@ def report(ours: list[Result], theirs: list[Result], shadow: Result) -> None:
     for a, b in zip(ours, theirs, strict=True):
         print(
             f"{a.rows:>4} {a.concurrency:>4} | {a.rps:>13.1f} {a.p50_ms:>7.2f} {a.p99_ms:>7.2f} | "
-            f"{b.rps:>12.1f} {b.p50_ms:>7.2f} {b.p99_ms:>7.2f} | {a.rps / b.rps:>12.2f} {a.p99_ms / b.p99_ms:>9.2f}"
+            f"{b.rps:>12.1f} {b.p50_ms:>7.2f} {b.p99_ms:>7.2f} | "
+            f"{a.rps / b.rps:>12.2f} {a.p99_ms / b.p99_ms:>9.2f}"
         )
     base = next(r for r in ours if r.rows == 1 and r.concurrency == 1)
     print()

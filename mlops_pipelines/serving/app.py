@@ -33,8 +33,8 @@ from mlops_pipelines.serving.http import (
 from mlops_pipelines.serving.metrics import ServingMetrics
 from mlops_pipelines.serving.predlog import PredictionLogWriter
 from mlops_pipelines.serving.router import CanaryRouter, GuardLimits, decisions_path
-from mlops_pipelines.serving.scoring import BatchScorer
 from mlops_pipelines.serving.schemas import RequestError, RequestSchema, build_request_schema
+from mlops_pipelines.serving.scoring import BatchScorer
 from mlops_pipelines.serving.service import PredictionService, ScoringError
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ class ServiceOptions:
     shadow_queue: int = 1000  # pending shadow requests; beyond this shadow scoring is skipped
     guard_window: int = 200
     guard_min_requests: int = 20
+    score_on_loop: bool = True  # False: a scoring thread answers (more GIL hand-offs, see engine.py)
     model_threads: int | None = 1  # OpenMP/BLAS threads per model call; None keeps the library default
 
 
@@ -93,13 +94,15 @@ def _components(
         flush_seconds=options.log_flush_seconds,
         metrics=metrics,
     )
+    main = BatchScorer(spec, "main", options.model_threads, metrics.batch_observer("main"))
     return PredictionService(
         spec=spec,
         holder=holder,
         router=router,
-        engine=LoopEngine(
-            BatchScorer(spec, "main", options.model_threads, metrics.batch_observer("main")),
-            serving.max_batch_rows,
+        engine=(
+            LoopEngine(main, serving.max_batch_rows)
+            if options.score_on_loop
+            else ThreadEngine(main, "main", serving.max_batch_rows)
         ),
         shadow_engine=ThreadEngine(
             BatchScorer(spec, "shadow", options.model_threads, metrics.batch_observer("shadow")),

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops_pipelines.lib.prediction_log import Predictions, Route
-from mlops_pipelines.serving.scoring import Job, Outcome
 from mlops_pipelines.serving.predlog import LogEntry
 from mlops_pipelines.serving.schemas import RequestError
+from mlops_pipelines.serving.scoring import Job, Outcome
 
 if TYPE_CHECKING:
     from mlops_pipelines.serving.engine import LoopEngine, ThreadEngine
@@ -44,7 +44,7 @@ class PredictionService:
     spec: ProjectSpec
     holder: ModelHolder
     router: CanaryRouter
-    engine: LoopEngine
+    engine: LoopEngine | ThreadEngine
     shadow_engine: ThreadEngine
     writer: PredictionLogWriter
     metrics: ServingMetrics

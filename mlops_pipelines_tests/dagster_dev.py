@@ -1,0 +1,200 @@
+"""Run `dagster dev` as a real process and talk to it through its GraphQL API.
+
+`dagster dev` copies an ignored SIGINT from its parent (a shell that started the tests with `&`)
+and then ignores SIGTERM as well, so it is started in its own session with SIGINT reset, and
+stopped by signalling its whole process group (webserver, daemon, code server, run workers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+# Restores SIGINT's default handler, then becomes the real command (same pid, same group).
+_RESET_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
+TERMINAL_RUN_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
+
+WORKSPACE_QUERY = """
+{ workspaceOrError { __typename
+    ... on Workspace { locationEntries { name loadStatus
+        locationOrLoadError { __typename ... on PythonError { message stack } } } }
+    ... on PythonError { message } } }
+"""
+RUN_STATUS_QUERY = "query S($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }"
+RUN_EVENTS_QUERY = """
+query E($id: ID!) { runOrError(runId: $id) { ... on Run { eventConnection(limit: 5000) { events {
+    __typename ... on MessageEvent { message level stepKey } ... on ErrorEvent { error { message } } } } } } }
+"""
+
+
+class DagsterDevError(RuntimeError):
+    """`dagster dev` did not start, answered with GraphQL errors, or did not finish in time."""
+
+
+def free_loopback_port() -> int:
+    """A port the kernel just handed out on 127.0.0.1 (free now; racing for it is unlikely)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class DagsterDev:
+    """A running `dagster dev`: its process (a process-group leader), port and log file."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    _log: IO[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None, timeout: float = 60.0) -> Any:
+        """The `data` of one GraphQL request; GraphQL-level errors raise with their messages."""
+        response = httpx.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=timeout
+        )
+        response.raise_for_status()
+        body = response.json()
+        if body.get("errors"):
+            messages = "; ".join(str(e.get("message")) for e in body["errors"])
+            raise DagsterDevError(f"GraphQL errors: {messages}")
+        return body["data"]
+
+    def wait_until_ready(self, timeout: float) -> None:
+        """Poll /server_info, then the workspace, until the code location has loaded."""
+        deadline = time.monotonic() + timeout
+        while not self._answers("/server_info"):
+            self._check_alive_before(deadline, "answer /server_info")
+            time.sleep(1.0)
+        while True:
+            entries = self.graphql(WORKSPACE_QUERY)["workspaceOrError"].get("locationEntries") or []
+            if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+                broken = [e for e in entries if e["locationOrLoadError"]["__typename"] == "PythonError"]
+                if broken:
+                    errors = "\n".join(f"{e['name']}: {e['locationOrLoadError']['message']}" for e in broken)
+                    raise DagsterDevError(f"code location failed to load:\n{errors}")
+                return
+            self._check_alive_before(deadline, "load the code location")
+            time.sleep(1.0)
+
+    def wait_for_run(self, run_id: str, timeout: float) -> str:
+        """Poll a run until it reaches a terminal status; return that status."""
+        deadline = time.monotonic() + timeout
+        status = "UNKNOWN"
+        while time.monotonic() < deadline:
+            run = self.graphql(RUN_STATUS_QUERY, {"id": run_id})["runOrError"]
+            if run["__typename"] != "Run":
+                raise DagsterDevError(f"run {run_id} not found: {run['__typename']}")
+            status = str(run["status"])
+            if status in TERMINAL_RUN_STATUSES:
+                return status
+            time.sleep(2.0)
+        raise DagsterDevError(f"run {run_id} still {status} after {timeout:.0f} s")
+
+    def run_errors(self, run_id: str) -> list[str]:
+        """Every ERROR-level or error-carrying event of a run, as `step: message: error` lines."""
+        events = self.graphql(RUN_EVENTS_QUERY, {"id": run_id})["runOrError"]["eventConnection"]["events"]
+        return [
+            f"{e.get('stepKey') or e['__typename']}: {e.get('message')}: {(e.get('error') or {}).get('message', '')}"
+            for e in events
+            if e.get("level") == "ERROR" or e.get("error")
+        ]
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM the process group, wait; SIGKILL it if it lingers. Returns the exit code."""
+        pgid = self.process.pid  # a session leader's pid is its group id
+        try:
+            if self.process.poll() is None:
+                _signal_group(pgid, signal.SIGTERM)
+                try:
+                    self.process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    _signal_group(pgid, signal.SIGKILL)
+                    self.process.wait(timeout=30)
+            # A run worker or code server orphaned by the leader must not outlive the test.
+            _signal_group(pgid, signal.SIGKILL)
+        finally:
+            self._log.close()
+        return int(self.process.returncode)
+
+    def _answers(self, path: str) -> bool:
+        try:
+            return httpx.get(f"{self.url}{path}", timeout=5.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _check_alive_before(self, deadline: float, what: str) -> None:
+        if self.process.poll() is not None:
+            raise DagsterDevError(
+                f"dagster dev exited with {self.process.returncode} before it could {what}:\n{self.log_tail()}"
+            )
+        if time.monotonic() > deadline:
+            raise DagsterDevError(f"dagster dev did not {what} in time:\n{self.log_tail()}")
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def isolated_env(dagster_home: Path, mlops_home: Path, data_dir: Path) -> dict[str, str]:
+    """This process's environment without any MLOPS_* / DAGSTER_* setting of the caller's shell."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "DAGSTER_"))}
+    env.update(
+        DAGSTER_HOME=str(dagster_home),
+        MLOPS_HOME=str(mlops_home),
+        MLOPS_DATA_DIR=str(data_dir),
+        MLOPS_ENV="local",
+    )
+    return env
+
+
+def start_dagster_dev(repo_root: Path, env: dict[str, str], port: int, log_path: Path) -> DagsterDev:
+    """Start `dagster dev` on the repo's workspace.yaml, bound to 127.0.0.1:port.
+
+    DAGSTER_HOME (from `env`) gets a dagster.yaml that turns telemetry off: tests never touch
+    the network.
+    """
+    dagster = Path(sys.executable).parent / "dagster"
+    if not dagster.is_file():
+        raise DagsterDevError(f"no dagster executable beside the interpreter: {dagster}")
+    home = Path(env["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    command = [str(dagster), "dev", "-w", str(repo_root / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-c", _RESET_SIGINT, *command],
+        cwd=repo_root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return DagsterDev(process=process, port=port, log_path=log_path, _log=log)

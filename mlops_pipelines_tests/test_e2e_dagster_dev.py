@@ -1,0 +1,177 @@
+"""End to end: start `dagster dev` on the repo's workspace and check the product through GraphQL.
+
+One real `dagster dev` (webserver, daemon, code server) per module, on a free loopback port,
+with its own DAGSTER_HOME and MLOPS_HOME under tmp and the real datasets. Runs are launched
+the way the UI launches them, so they go through the daemon's queue and the run launcher's
+subprocess, not `execute_in_process`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_pipelines.spec import load_specs
+from mlops_pipelines_tests.dagster_dev import (
+    DagsterDev,
+    free_loopback_port,
+    isolated_env,
+    port_is_open,
+    start_dagster_dev,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+# Generous: a loaded 2-core machine took 25 s to serve the workspace and ~20 s per small run.
+READY_TIMEOUT_S = 180.0
+RUN_TIMEOUT_S = 240.0
+STOP_TIMEOUT_S = 90.0
+
+# Every project gets the same graph; an asset's upstream keys within its project.
+EXPECTED_LINEAGE = {
+    "raw": set(),
+    "validated": {"raw"},
+    "quarantine": {"raw"},
+    "features": {"validated"},
+    "model": {"features"},
+    "evaluation": {"model"},
+    "champion": {"model", "evaluation"},
+    "predictions": {"features"},
+    "drift": {"features"},
+    "performance": {"predictions", "features"},
+}
+
+ASSET_NODES_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
+REPOSITORIES_QUERY = """
+{ repositoriesOrError { __typename ... on RepositoryConnection { nodes { name location { name }
+    sensors { name sensorState { status } } schedules { name scheduleState { status } } } } } }
+"""
+LAUNCH_RUN_MUTATION = """
+mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) { __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PipelineNotFoundError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on PythonError { message } } }
+"""
+MATERIALIZATIONS_QUERY = """
+query Materializations($path: [String!]!, $partitions: [String!]) {
+  assetOrError(assetKey: {path: $path}) { __typename
+    ... on Asset { assetMaterializations(partitions: $partitions) { partition runId } } } }
+"""
+
+
+@pytest.fixture(scope="module")
+def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]:
+    if not (DATA_DIR / "wine_quality" / "winequality-red.csv").is_file():
+        pytest.fail(f"real datasets not found at {DATA_DIR}: shared/ must sit beside the repo")
+    tmp = tmp_path_factory.mktemp("dagster_dev")
+    env = isolated_env(tmp / "dagster_home", tmp / "mlops_home", DATA_DIR)
+    dev = start_dagster_dev(REPO_ROOT, env, free_loopback_port(), tmp / "dagster_dev.log")
+    try:
+        dev.wait_until_ready(READY_TIMEOUT_S)
+    except BaseException:
+        dev.stop(STOP_TIMEOUT_S)
+        raise
+    yield dev
+    code = dev.stop(STOP_TIMEOUT_S)
+    assert dev.process.poll() is not None, "dagster dev is still running after stop()"
+    assert code == 0, f"dagster dev did not stop cleanly on SIGTERM (exit {code}):\n{dev.log_tail()}"
+    assert not port_is_open(dev.port), f"port {dev.port} still answers after dagster dev stopped"
+
+
+@pytest.fixture(scope="module")
+def repository(dagster_dev: DagsterDev) -> dict[str, Any]:
+    """The one repository of the workspace, with its sensors and schedules."""
+    result = dagster_dev.graphql(REPOSITORIES_QUERY)["repositoriesOrError"]
+    assert result["__typename"] == "RepositoryConnection", result
+    assert len(result["nodes"]) == 1, [n["name"] for n in result["nodes"]]
+    return dict(result["nodes"][0])
+
+
+def launch(dev: DagsterDev, repository: dict[str, Any], job: str, partition: str) -> dict[str, Any]:
+    params = {
+        "selector": {
+            "repositoryLocationName": repository["location"]["name"],
+            "repositoryName": repository["name"],
+            "jobName": job,
+        },
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+    }
+    return dict(dev.graphql(LAUNCH_RUN_MUTATION, {"params": params})["launchRun"])
+
+
+def materializations(dev: DagsterDev, path: list[str], partitions: list[str]) -> list[dict[str, Any]]:
+    result = dev.graphql(MATERIALIZATIONS_QUERY, {"path": path, "partitions": partitions})["assetOrError"]
+    assert result["__typename"] == "Asset", f"{path}: {result}"
+    return list(result["assetMaterializations"])
+
+
+def test_lineage_graph_links_every_stage_of_every_project(dagster_dev: DagsterDev) -> None:
+    nodes = dagster_dev.graphql(ASSET_NODES_QUERY)["assetNodes"]
+    graph = {tuple(n["assetKey"]["path"]): {tuple(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
+    projects = sorted(load_specs())
+    assert "bike_sharing" in projects
+    for project in projects:
+        for name, upstream in EXPECTED_LINEAGE.items():
+            key = (project, name)
+            assert key in graph, f"{key} missing from the lineage graph"
+            assert graph[key] == {(project, u) for u in upstream}, f"{key} depends on {sorted(graph[key])}"
+
+
+def test_lineage_graph_has_no_edges_between_projects(dagster_dev: DagsterDev) -> None:
+    nodes = dagster_dev.graphql(ASSET_NODES_QUERY)["assetNodes"]
+    crossing = [
+        (n["assetKey"]["path"], d["path"])
+        for n in nodes
+        for d in n["dependencyKeys"]
+        if d["path"][0] != n["assetKey"]["path"][0]
+    ]
+    assert crossing == []
+
+
+def test_every_retrain_sensor_and_schedule_runs_on_a_fresh_instance(repository: dict[str, Any]) -> None:
+    projects = set(load_specs())
+    sensors = {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]}
+    schedules = {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]}
+    retrain = {name: status for name, status in sensors.items() if name.endswith("__retrain_on_drift")}
+    assert set(retrain) == {f"{p}__retrain_on_drift" for p in projects}
+    expected_schedules = {f"{p}__{kind}" for p in projects for kind in ("daily_schedule", "labels_schedule",
+                                                                         "retrain_fallback")}
+    assert expected_schedules <= set(schedules)
+    assert {n: s for n, s in retrain.items() if s != "RUNNING"} == {}
+    assert {n: s for n, s in schedules.items() if s != "RUNNING"} == {}
+
+
+def test_data_job_run_materializes_its_partition(dagster_dev: DagsterDev, repository: dict[str, Any]) -> None:
+    launched = launch(dagster_dev, repository, "wine_quality__data", "2024-01-01")
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    status = dagster_dev.wait_for_run(run_id, RUN_TIMEOUT_S)
+    assert status == "SUCCESS", "\n".join([f"run {run_id} ended {status}", *dagster_dev.run_errors(run_id)])
+    for name in ("raw", "validated", "quarantine", "features"):
+        events = materializations(dagster_dev, ["wine_quality", name], ["2024-01-01"])
+        assert [(e["partition"], e["runId"]) for e in events] == [("2024-01-01", run_id)], name
+    # Only the launched partition: a neighbour stays unmaterialized.
+    assert materializations(dagster_dev, ["wine_quality", "raw"], ["2024-01-02"]) == []
+
+
+def test_run_for_a_partition_outside_the_definition_fails(
+    dagster_dev: DagsterDev, repository: dict[str, Any]
+) -> None:
+    launched = launch(dagster_dev, repository, "wine_quality__data", "2023-12-31")
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    assert dagster_dev.wait_for_run(run_id, RUN_TIMEOUT_S) == "FAILURE"
+    assert any("2023-12-31" in line for line in dagster_dev.run_errors(run_id)), dagster_dev.run_errors(run_id)
+    assert materializations(dagster_dev, ["wine_quality", "raw"], ["2023-12-31"]) == []
+
+
+def test_launching_an_unknown_job_is_refused(dagster_dev: DagsterDev, repository: dict[str, Any]) -> None:
+    launched = launch(dagster_dev, repository, "no_such_project__data", "2024-01-01")
+    assert launched["__typename"] == "PipelineNotFoundError", launched
+    assert "no_such_project__data" in launched["message"]
