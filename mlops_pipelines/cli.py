@@ -66,7 +66,14 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     else:
         print(f"{report['project']} v{report['version']}: {'MATCH' if report['match'] else 'MISMATCH'}")
         for name, pair in report["metrics"].items():
-            print(f"  {name}: recorded {pair['recorded']} reproduced {pair['reproduced']}")
+            same = "==" if pair["recorded"] == pair["reproduced"] else "!="
+            print(f"  {name}: recorded {pair['recorded']!r} {same} reproduced {pair['reproduced']!r}")
+        for heading in ("reasons", "spec_changes", "notes"):
+            for line in report.get(heading, []):
+                print(f"  {heading.replace('_', ' ').rstrip('s')}: {line}")
+        code = report.get("code", {})
+        if code:
+            print(f"  code: recorded commit {code['recorded_commit']}, current {code['current_commit']}")
     return 0 if report["match"] else 1
 
 
@@ -92,14 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="replay a project partition by partition through the closed loop")
-    demo.add_argument("--project", default=None, help="default: demand_sim (simulator), or bike_sharing with data")
+    demo.add_argument(
+        "--project", default=None, help="default: demand_sim (simulator), or bike_sharing with data"
+    )
     demo.add_argument("--data-dir", help="directory with the real datasets (else $MLOPS_DATA_DIR)")
     demo.add_argument("--until", help="last partition key to replay")
     demo.add_argument("--chunk", type=int, default=7, help="partitions per Dagster run")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of the timeline")
     demo.set_defaults(func=_cmd_demo)
 
-    serve = sub.add_parser("serve", help="serve the champion over HTTP (shadow and canary for the challenger)")
+    serve = sub.add_parser(
+        "serve", help="serve the champion over HTTP (shadow and canary for the challenger)"
+    )
     serve.add_argument("--project", required=True)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
@@ -125,10 +136,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Errors whose message says everything a user needs: printed without a traceback, exit code 1.
+_KNOWN_ERRORS = (
+    ("mlops_pipelines.spec", "SpecError"),
+    ("mlops_pipelines.lib.registry_lookup", "RegistryError"),  # RollbackError, ModelIntegrityError, ...
+    ("mlops_pipelines.lib.mlflow_session", "TrackingUnavailable"),
+    ("mlops_pipelines.lib.lineage", "TrainingWindowError"),
+    ("mlops_pipelines.lib.reproduction_record", "ReproductionError"),
+    ("mlops_pipelines.demo", "DemoError"),
+)
+
+
+def _known_error_types() -> tuple[type[BaseException], ...]:
+    # A module never imported cannot have raised its error; importing it here just for the
+    # isinstance test would cost seconds (the demo module builds every project's graph).
+    found = []
+    for module, name in _KNOWN_ERRORS:
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            found.append(getattr(loaded, name))
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _use_state(args)
-    result: Any = args.func(args)
+    try:
+        result: Any = args.func(args)
+    except Exception as err:
+        if not isinstance(err, _known_error_types()):
+            raise
+        print(f"mlops-pipelines {args.command}: {err}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

@@ -22,7 +22,8 @@ import httpx
 
 # Restores SIGINT's default handler, then becomes the real command (same pid, same group).
 _RESET_SIGINT = (
-    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
 )
 TERMINAL_RUN_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 
@@ -35,7 +36,8 @@ WORKSPACE_QUERY = """
 RUN_STATUS_QUERY = "query S($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }"
 RUN_EVENTS_QUERY = """
 query E($id: ID!) { runOrError(runId: $id) { ... on Run { eventConnection(limit: 5000) { events {
-    __typename ... on MessageEvent { message level stepKey } ... on ErrorEvent { error { message } } } } } } }
+    __typename ... on MessageEvent { message level stepKey }
+    ... on ErrorEvent { error { message causes { message } } } } } } } }
 """
 
 
@@ -117,30 +119,42 @@ class DagsterDev:
         raise DagsterDevError(f"run {run_id} still {status} after {timeout:.0f} s")
 
     def run_errors(self, run_id: str) -> list[str]:
-        """Every ERROR-level or error-carrying event of a run, as `step: message: error` lines."""
+        """Every ERROR-level or error-carrying event of a run: `step: message: error <- causes`."""
         events = self.graphql(RUN_EVENTS_QUERY, {"id": run_id})["runOrError"]["eventConnection"]["events"]
-        return [
-            f"{e.get('stepKey') or e['__typename']}: {e.get('message')}: {(e.get('error') or {}).get('message', '')}"
-            for e in events
-            if e.get("level") == "ERROR" or e.get("error")
-        ]
+        lines = []
+        for event in events:
+            error = event.get("error") or {}
+            if event.get("level") != "ERROR" and not error:
+                continue
+            chain = [error.get("message", ""), *(c["message"] for c in error.get("causes", []))]
+            where = event.get("stepKey") or event["__typename"]
+            lines.append(f"{where}: {event.get('message')}: {' <- '.join(m.strip() for m in chain if m)}")
+        return lines
 
-    def stop(self, timeout: float = 60.0) -> int:
-        """SIGTERM the process group, wait; SIGKILL it if it lingers. Returns the exit code."""
+    def stop(self, timeout: float = 60.0, grace: float = 15.0) -> Stopped:
+        """SIGTERM the process group and wait; SIGKILL it if the leader lingers past `timeout`.
+
+        Group members still alive `grace` seconds after the leader exited are reported, then
+        killed: a run worker or code server orphaned by the leader must not outlive the test.
+        """
         pgid = self.process.pid  # a session leader's pid is its group id
+        forced = False
         try:
             if self.process.poll() is None:
                 _signal_group(pgid, signal.SIGTERM)
                 try:
                     self.process.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:
+                    forced = True
                     _signal_group(pgid, signal.SIGKILL)
                     self.process.wait(timeout=30)
-            # A run worker or code server orphaned by the leader must not outlive the test.
+            deadline = time.monotonic() + grace
+            while (stragglers := live_group_members(pgid)) and time.monotonic() < deadline:
+                time.sleep(0.5)
             _signal_group(pgid, signal.SIGKILL)
         finally:
             self._log.close()
-        return int(self.process.returncode)
+        return Stopped(int(self.process.returncode), forced, tuple(stragglers))
 
     def _answers(self, path: str) -> bool:
         try:
@@ -150,11 +164,36 @@ class DagsterDev:
 
     def _check_alive_before(self, deadline: float, what: str) -> None:
         if self.process.poll() is not None:
+            code = self.process.returncode
             raise DagsterDevError(
-                f"dagster dev exited with {self.process.returncode} before it could {what}:\n{self.log_tail()}"
+                f"dagster dev exited with {code} before it could {what}:\n{self.log_tail()}"
             )
         if time.monotonic() > deadline:
             raise DagsterDevError(f"dagster dev did not {what} in time:\n{self.log_tail()}")
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """How `dagster dev` ended: exit code, whether SIGKILL was needed, members left behind."""
+
+    exit_code: int
+    forced: bool
+    stragglers: tuple[str, ...]
+
+
+def live_group_members(pgid: int) -> list[str]:
+    """`pid command` of every process in the group that is not a zombie (from /proc)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process exited while we looked
+            continue
+        # The command name may hold spaces and parentheses: the fields after the last ')' are fixed.
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(f"{stat.parent.name} {text[text.index('(') + 1 : text.rindex(')')]}")
+    return members
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -186,7 +225,16 @@ def start_dagster_dev(repo_root: Path, env: dict[str, str], port: int, log_path:
     home = Path(env["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    command = [str(dagster), "dev", "-w", str(repo_root / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
+    command = [
+        str(dagster),
+        "dev",
+        "-w",
+        str(repo_root / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-c", _RESET_SIGINT, *command],

@@ -78,9 +78,11 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev
         dev.stop(STOP_TIMEOUT_S)
         raise
     yield dev
-    code = dev.stop(STOP_TIMEOUT_S)
+    stopped = dev.stop(STOP_TIMEOUT_S)
     assert dev.process.poll() is not None, "dagster dev is still running after stop()"
-    assert code == 0, f"dagster dev did not stop cleanly on SIGTERM (exit {code}):\n{dev.log_tail()}"
+    assert not stopped.forced, f"dagster dev ignored SIGTERM for {STOP_TIMEOUT_S:.0f} s:\n{dev.log_tail()}"
+    assert stopped.exit_code == 0, f"dagster dev exited {stopped.exit_code} on SIGTERM:\n{dev.log_tail()}"
+    assert stopped.stragglers == (), f"processes outlived dagster dev: {stopped.stragglers}"
     assert not port_is_open(dev.port), f"port {dev.port} still answers after dagster dev stopped"
 
 
@@ -140,8 +142,9 @@ def test_every_retrain_sensor_and_schedule_runs_on_a_fresh_instance(repository: 
     schedules = {s["name"]: s["scheduleState"]["status"] for s in repository["schedules"]}
     retrain = {name: status for name, status in sensors.items() if name.endswith("__retrain_on_drift")}
     assert set(retrain) == {f"{p}__retrain_on_drift" for p in projects}
-    expected_schedules = {f"{p}__{kind}" for p in projects for kind in ("daily_schedule", "labels_schedule",
-                                                                         "retrain_fallback")}
+    expected_schedules = {
+        f"{p}__{kind}" for p in projects for kind in ("daily_schedule", "labels_schedule", "retrain_fallback")
+    }
     assert expected_schedules <= set(schedules)
     assert {n: s for n, s in retrain.items() if s != "RUNNING"} == {}
     assert {n: s for n, s in schedules.items() if s != "RUNNING"} == {}
@@ -167,7 +170,9 @@ def test_run_for_a_partition_outside_the_definition_fails(
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
     assert dagster_dev.wait_for_run(run_id, RUN_TIMEOUT_S) == "FAILURE"
-    assert any("2023-12-31" in line for line in dagster_dev.run_errors(run_id)), dagster_dev.run_errors(run_id)
+    assert any("2023-12-31" in line for line in dagster_dev.run_errors(run_id)), dagster_dev.run_errors(
+        run_id
+    )
     assert materializations(dagster_dev, ["wine_quality", "raw"], ["2023-12-31"]) == []
 
 

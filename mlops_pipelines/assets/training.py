@@ -1,6 +1,7 @@
 """The trained model: tuned and cross-validated on a pinned features version, tracked in MLflow,
 registered as `challenger`."""
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -67,7 +68,18 @@ def build_model_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
             cfg,
             spec.name,
             pipeline=trained.pipeline,
-            params={**trained.best_params, "family": spec.training.family, "seed": spec.training.seed},
+            params={
+                **trained.best_params,
+                # The whole training section, so `reproduce` never has to trust the current spec.
+                "family": spec.training.family,
+                "seed": spec.training.seed,
+                "cv_folds": spec.training.cv_folds,
+                "search_iterations": spec.training.search_iterations,
+                "search_space": json.dumps(spec.training.search_space, sort_keys=True),
+                "primary_metric": spec.training.primary_metric,
+                "window_partitions": spec.training.window_partitions,
+                "holdout_partitions": spec.training.holdout_partitions,
+            },
             metrics={f"cv_{trained.primary_metric}": best.mean_score, f"cv_{trained.primary_metric}_std": best.std_score,
                      "n_train_rows": float(trained.n_train_rows), "training_seconds": trained.training_seconds},
             cv_results=trained.cv_results.records(),

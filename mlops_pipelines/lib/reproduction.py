@@ -106,7 +106,9 @@ def compare_metrics(recorded: dict[str, float], reproduced: dict[str, float]) ->
     return {name: MetricPair(recorded.get(name), reproduced.get(name)) for name in names}
 
 
-def compare_predictions(registered: Any, rebuilt: Any, features: Any, target: Any, spec: ProjectSpec) -> PredictionCheck:
+def compare_predictions(
+    registered: Any, rebuilt: Any, features: Any, target: Any, spec: ProjectSpec
+) -> PredictionCheck:
     """Score the holdout with both pipelines; classification compares labels and probabilities."""
     import numpy as np
 
@@ -130,7 +132,11 @@ def _code_report(record: TrainingRecord, repo_dir: Path | None) -> dict[str, Any
     from mlops_pipelines.lib.provenance import collect_provenance
 
     now = collect_provenance(repo_dir)
-    recorded_libs = {k.removeprefix("provenance.lib."): v for k, v in record.tags.items() if k.startswith("provenance.lib.")}
+    recorded_libs = {
+        k.removeprefix("provenance.lib."): v
+        for k, v in record.tags.items()
+        if k.startswith("provenance.lib.")
+    }
     changed = {
         name: {"recorded": version, "current": now.libraries.get(name)}
         for name, version in recorded_libs.items()
@@ -173,8 +179,8 @@ def reproduce(
     """
     from mlops_pipelines.lib.evaluation import evaluate_model
     from mlops_pipelines.lib.lineage import split_features
-    from mlops_pipelines.lib.registry_lookup import ModelIntegrityError, ModelLoadError
     from mlops_pipelines.lib.model_loading import load_model
+    from mlops_pipelines.lib.registry_lookup import ModelIntegrityError, ModelLoadError
     from mlops_pipelines.lib.training import train_model
 
     record = read_record(cfg, spec.name, version)
@@ -196,7 +202,12 @@ def reproduce(
     trained = train_model(train.features, train.target, rebuild_spec, event_time=train.event_time)
     # Importance is left out: it never feeds the logged metrics, which come from the predictions alone.
     evaluation = evaluate_model(
-        trained.pipeline, holdout.features, holdout.target, rebuild_spec, context=holdout.context, importance_rows=0
+        trained.pipeline,
+        holdout.features,
+        holdout.target,
+        rebuild_spec,
+        context=holdout.context,
+        importance_rows=0,
     )
     metric = record.primary_metric
     best = trained.cv_results.best
@@ -227,11 +238,13 @@ def reproduce(
         reasons.append(f"registered artifact cannot be compared: {err}")
     else:
         spec_changes.extend(_feature_change(registered, rebuild_spec))
-        predictions = compare_predictions(registered, trained.pipeline, holdout.features, holdout.target, rebuild_spec)
+        predictions = compare_predictions(
+            registered, trained.pipeline, holdout.features, holdout.target, rebuild_spec
+        )
         if predictions.differing_rows:
             reasons.append(
-                f"predictions: {predictions.differing_rows} of {predictions.rows} holdout rows differ from the "
-                f"registered artifact (max abs difference {predictions.max_abs_diff!r})"
+                f"predictions: {predictions.differing_rows} of {predictions.rows} holdout rows differ from "
+                f"the registered artifact (max abs difference {predictions.max_abs_diff!r})"
             )
     report = Reproduction(
         project=spec.name,
@@ -242,8 +255,14 @@ def reproduce(
         search=plan.mode,
         spec_changes=tuple(spec_changes),
         data=DataCheck(
-            uri, table_version, tuple(train_keys), tuple(holdout_keys), len(train_rows), len(holdout_rows),
-            record.data_sha256, train.sha256,
+            uri,
+            table_version,
+            tuple(train_keys),
+            tuple(holdout_keys),
+            len(train_rows),
+            len(holdout_rows),
+            record.data_sha256,
+            train.sha256,
         ),
         predictions=predictions,
         code=_code_report(record, repo_dir),

@@ -62,16 +62,25 @@ class TrainingRecord:
         text = self.tag(f"mlops.{kind}_partitions")
         first, sep, last = text.partition("..")
         if not sep or not first or not last:
-            raise ReproductionError(f"run {self.run_id}: tag mlops.{kind}_partitions={text!r} is not 'first..last'")
+            raise ReproductionError(
+                f"run {self.run_id}: tag mlops.{kind}_partitions={text!r} is not 'first..last'"
+            )
         return first, last
 
     @property
     def features_uri(self) -> str:
         return self.tag("mlops.features_uri")
 
+    def _int_tag(self, name: str) -> int:
+        text = self.tag(name)
+        try:
+            return int(text)
+        except ValueError:
+            raise ReproductionError(f"run {self.run_id}: tag {name}={text!r} is not an integer") from None
+
     @property
     def features_version(self) -> int:
-        return int(self.tag("mlops.features_version"))
+        return self._int_tag("mlops.features_version")
 
     @property
     def data_sha256(self) -> str:
@@ -79,7 +88,7 @@ class TrainingRecord:
 
     @property
     def seed(self) -> int:
-        return int(self.tag("mlops.seed"))
+        return self._int_tag("mlops.seed")
 
     @property
     def primary_metric(self) -> str:
@@ -149,21 +158,26 @@ def read_features(
     if not lake.table_exists(uri, storage_options):
         raise ReproductionError(f"{where}: the features table no longer exists; its recorded rows are gone")
     try:
-        keys = [k for k in lake.partition_keys(uri, PARTITION, version, storage_options) if first <= k <= last]
+        keys = [
+            k for k in lake.partition_keys(uri, PARTITION, version, storage_options) if first <= k <= last
+        ]
         rows = lake.read(uri, version, PARTITION, keys, None, storage_options) if keys else None
     except Exception as err:  # deltalake raises several unrelated types; name table and version
         raise ReproductionError(
-            f"{where}: cannot be read ({type(err).__name__}: {err}); the version was vacuumed or its log removed"
+            f"{where}: cannot be read ({type(err).__name__}: {err}); "
+            "the version was vacuumed or its log removed"
         ) from err
     if rows is None or rows.empty:
         raise ReproductionError(f"{where}: no rows in partitions {first}..{last}")
     return keys, rows
 
 
-def _rendered(candidates: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def rendered_candidates(candidates: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Candidates as cv_results.csv holds them: through a CSV round trip, as text, columns sorted."""
     import pandas as pd
 
+    if not any(candidates):  # an empty search space: one candidate, the defaults
+        return pd.DataFrame(index=range(len(candidates)))
     text = pd.DataFrame(list(candidates)).to_csv(index=False)
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     return frame[sorted(frame.columns)]
@@ -202,25 +216,33 @@ def _typed(name: str, text: str, space: dict[str, list[Any]]) -> Any:
 def search_plan(spec: ProjectSpec, record: TrainingRecord) -> SearchPlan:
     """The spec to retrain with: family, seed and metric as recorded; the search replayed or pinned."""
     current = spec.training
-    recorded = {"family": record.params.get("family", current.family), "seed": record.seed,
-                "primary_metric": record.primary_metric}
+    recorded = {
+        "family": record.params.get("family", current.family),
+        "seed": record.seed,
+        "primary_metric": record.primary_metric,
+    }
     changes = [
         f"training.{name}: recorded {value!r}, current spec {getattr(current, name)!r}"
         for name, value in recorded.items()
         if value != getattr(current, name)
     ]
     training = current.model_copy(update=recorded)
-    notes = [f"training.cv_folds is not recorded by the run; the current spec's {current.cv_folds} is assumed"]
-    tried = None
+    notes = [
+        f"training.cv_folds is not recorded by the run; the current spec's {current.cv_folds} is assumed"
+    ]
     if record.candidates is None:
-        notes.append(f"run {record.run_id} has no {CV_RESULTS_ARTIFACT}: the recorded best parameters are pinned")
+        notes.append(
+            f"run {record.run_id} has no {CV_RESULTS_ARTIFACT}: the recorded best parameters are pinned"
+        )
     else:
         scores = {f"mean_{training.primary_metric}", f"std_{training.primary_metric}", "rank"}
         tried = record.candidates[sorted(c for c in record.candidates.columns if c not in scores)]
         space = {k: list(v) for k, v in training.search_space.items()}
-        planned = _rendered(planned_candidates(space, training.search_iterations, training.seed))
+        planned = rendered_candidates(planned_candidates(space, training.search_iterations, training.seed))
         if list(planned.columns) == list(tried.columns) and planned.reset_index(drop=True).equals(tried):
-            return SearchPlan(spec.model_copy(update={"training": training}), "replayed", tuple(changes), tuple(notes))
+            return SearchPlan(
+                spec.model_copy(update={"training": training}), "replayed", tuple(changes), tuple(notes)
+            )
         changes.append(
             f"training.search_space/search_iterations: the current spec tries {len(planned)} candidate(s) "
             f"over {list(planned.columns)}, the run tried {len(tried)} over {list(tried.columns)}"

@@ -20,9 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     shadow.add_argument("--shadow", dest="shadow", action="store_true", default=None)
     shadow.add_argument("--no-shadow", dest="shadow", action="store_false")
     parser.add_argument("--log-flush-seconds", type=float, default=1.0)
-    parser.add_argument(
-        "--score-on-thread", action="store_true", help="score on a thread instead of the event loop"
-    )
+    parser.add_argument("--batch-linger-ms", type=float, default=0.0)
+
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     # Before numpy/sklearn load their OpenMP runtime: per-request batches are small, and
@@ -40,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         canary_share=args.canary_share,
         shadow=args.shadow,
         log_flush_seconds=args.log_flush_seconds,
-        score_on_loop=not args.score_on_thread,
+        batch_linger_seconds=args.batch_linger_ms / 1000,
     )
     run_server(args.project, args.host, args.port, options=options, log_level=args.log_level)
 

@@ -21,7 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from mlops_pipelines.serving.engine import LoopEngine, ThreadEngine
+from mlops_pipelines.serving.engine import ThreadEngine
 from mlops_pipelines.serving.holder import ModelHolder
 from mlops_pipelines.serving.http import (
     RequestContext,
@@ -55,12 +55,12 @@ class ServiceOptions:
     retry_seconds: float = 60.0  # before re-trying a version that failed to load
     canary_share: float | None = None
     shadow: bool | None = None
-    log_flush_rows: int = 1000
+    log_flush_rows: int = 5000
     log_flush_seconds: float = 1.0
     shadow_queue: int = 1000  # pending shadow requests; beyond this shadow scoring is skipped
     guard_window: int = 200
     guard_min_requests: int = 20
-    score_on_loop: bool = True  # False: a scoring thread answers (more GIL hand-offs, see engine.py)
+    batch_linger_seconds: float = 0.0  # under concurrency, wait this long for more requests to batch
     model_threads: int | None = 1  # OpenMP/BLAS threads per model call; None keeps the library default
 
 
@@ -99,11 +99,7 @@ def _components(
         spec=spec,
         holder=holder,
         router=router,
-        engine=(
-            LoopEngine(main, serving.max_batch_rows)
-            if options.score_on_loop
-            else ThreadEngine(main, "main", serving.max_batch_rows)
-        ),
+        engine=ThreadEngine(main, "main", serving.max_batch_rows, linger_seconds=options.batch_linger_seconds),
         shadow_engine=ThreadEngine(
             BatchScorer(spec, "shadow", options.model_threads, metrics.batch_observer("shadow")),
             "shadow",

@@ -21,7 +21,7 @@ from mlops_pipelines.serving.schemas import RequestError
 from mlops_pipelines.serving.scoring import Job, Outcome
 
 if TYPE_CHECKING:
-    from mlops_pipelines.serving.engine import LoopEngine, ThreadEngine
+    from mlops_pipelines.serving.engine import ThreadEngine
     from mlops_pipelines.serving.holder import ModelHolder, ServingModel
     from mlops_pipelines.serving.metrics import ServingMetrics
     from mlops_pipelines.serving.predlog import PredictionLogWriter
@@ -44,7 +44,7 @@ class PredictionService:
     spec: ProjectSpec
     holder: ModelHolder
     router: CanaryRouter
-    engine: LoopEngine | ThreadEngine
+    engine: ThreadEngine
     shadow_engine: ThreadEngine
     writer: PredictionLogWriter
     metrics: ServingMetrics
@@ -58,7 +58,7 @@ class PredictionService:
 
     async def _score(
         self,
-        engine: LoopEngine | ThreadEngine,
+        engine: ThreadEngine,
         model: ServingModel,
         rows: list[dict[str, Any]],
         times: list[datetime],
