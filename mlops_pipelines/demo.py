@@ -19,6 +19,7 @@ from mlops_pipelines.definitions import build_definitions
 from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_name
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.runner import run_job
+from mlops_pipelines.sensors import TRIGGER_TAG
 from mlops_pipelines.settings import load_settings
 from mlops_pipelines.spec import ProjectSpec, load_specs
 
@@ -77,7 +78,8 @@ class Replay:
     def retrain(self, reason: str, partition: str, run_config: dict[str, Any] | None = None,
                 tags: dict[str, str] | None = None) -> None:
         config = run_config or {"ops": {f"{self.spec.name}__model": {"config": {"as_of": partition, "reason": reason}}}}
-        result = self.run(retrain_job_name(self.spec), run_config=config, tags=tags or {"mlops/kind": "bootstrap"})
+        bootstrap = {"mlops/kind": "bootstrap", TRIGGER_TAG: partition, "dagster/run_key": f"bootstrap:{partition}"}
+        result = self.run(retrain_job_name(self.spec), run_config=config, tags=tags or bootstrap)
         self.summary["retrains"].append({"run_id": result.run_id, "reason": reason, "partition": partition})
         promotion = _promotion(result, self.spec)
         if promotion is not None:

@@ -97,14 +97,17 @@ def rebased(state: SensorState, history: list[RetrainRecord]) -> list[Monitoring
 
 
 def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[RetrainRecord]:
-    runs = instance.get_runs(dg.RunsFilter(job_name=retrain_job_name(spec), tags={KIND_TAG: "retrain"}))
+    """Every retrain run that names the partition it trained up to (drift-triggered or bootstrap)."""
+    runs = instance.get_runs(dg.RunsFilter(job_name=retrain_job_name(spec)))
     history = []
-    for run in sorted(runs, key=lambda r: r.run_id):
+    for run in runs:
+        if TRIGGER_TAG not in run.tags:
+            continue
         status = run.status
         succeeded = True if status == dg.DagsterRunStatus.SUCCESS else (
             False if status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED) else None
         )
-        history.append(RetrainRecord(run.tags.get(TRIGGER_TAG, ""), run.tags.get("dagster/run_key", ""), succeeded))
+        history.append(RetrainRecord(run.tags[TRIGGER_TAG], run.tags.get("dagster/run_key", ""), succeeded))
     return sorted(history, key=lambda r: r.partition)
 
 

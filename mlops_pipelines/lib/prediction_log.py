@@ -141,18 +141,14 @@ def partition_keys(times: pd.Series, grain: Grain | str) -> pd.Series:
 
 
 def naive_utc(times: pd.Series) -> pd.Series:
-    """Timestamps as timezone-naive UTC (the lake's convention); aware values are converted."""
-    if _has_tz(times):
-        return pd.to_datetime(times, utc=True).dt.tz_localize(None).astype("datetime64[ns]")
-    return pd.to_datetime(times).astype("datetime64[ns]")
-
-
-def _has_tz(values: pd.Series) -> bool:
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return True
-    if values.dtype == object:
-        return any(getattr(v, "tzinfo", None) is not None for v in values)
-    return False
+    """Timestamps as timezone-naive UTC (the lake's convention); naive input is taken as UTC."""
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        return times.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
+    if pd.api.types.is_datetime64_dtype(times.dtype):
+        return times.astype("datetime64[ns]")
+    # Objects (dates, naive and aware datetimes mixed): no cache, which would iterate in Python.
+    converted = pd.to_datetime(times, utc=True, cache=False)
+    return converted.dt.tz_localize(None).astype("datetime64[ns]")
 
 
 def _per_row(value: Any, n: int, name: str) -> list[Any]:

@@ -60,7 +60,10 @@ class ServiceOptions:
     shadow_queue: int = 1000  # pending shadow requests; beyond this shadow scoring is skipped
     guard_window: int = 200
     guard_min_requests: int = 20
-    batch_linger_seconds: float = 0.0  # under concurrency, wait this long for more requests to batch
+    # Requests merge into one model call up to this many rows (a bigger request scores alone):
+    # per-row costs dominate past a few hundred rows, and a big batch makes everyone in it wait.
+    batch_max_rows: int = 256
+    batch_linger_seconds: float = 0.001  # under concurrency, wait this long for more requests to batch
     model_threads: int | None = 1  # OpenMP/BLAS threads per model call; None keeps the library default
 
 
@@ -99,7 +102,7 @@ def _components(
         spec=spec,
         holder=holder,
         router=router,
-        engine=ThreadEngine(main, "main", serving.max_batch_rows, linger_seconds=options.batch_linger_seconds),
+        engine=ThreadEngine(main, "main", options.batch_max_rows, linger_seconds=options.batch_linger_seconds),
         shadow_engine=ThreadEngine(
             BatchScorer(spec, "shadow", options.model_threads, metrics.batch_observer("shadow")),
             "shadow",
