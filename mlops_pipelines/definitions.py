@@ -19,7 +19,9 @@ from mlops_pipelines.sensors import build_retrain_sensor
 from mlops_pipelines.spec import ProjectSpec, load_specs
 
 
-def build_definitions(specs: dict[str, ProjectSpec] | None = None, environment: str | None = None) -> dg.Definitions:
+def build_definitions(
+    specs: dict[str, ProjectSpec] | None = None, environment: str | None = None
+) -> dg.Definitions:
     specs = load_specs() if specs is None else specs
     env = environment or os.environ.get("MLOPS_ENV", "local")
     if env not in ("local", "production"):

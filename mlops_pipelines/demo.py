@@ -60,25 +60,43 @@ class Replay:
         self.sensor = self.defs.resolve_sensor_def(f"{spec.name}__retrain_on_drift")
         self.cursor: str | None = None
         self.summary: dict[str, Any] = {
-            "project": spec.name, "partitions": 0, "drift_events": [], "retrains": [], "promotions": [],
-            "champion_version": None, "runs": 0,
+            "project": spec.name,
+            "partitions": 0,
+            "drift_events": [],
+            "retrains": [],
+            "promotions": [],
+            "champion_version": None,
+            "runs": 0,
         }
 
     def say(self, text: str) -> None:
         if self.echo is not None:
             self.echo(text)
 
-    def run(self, job: str, first: str | None = None, last: str | None = None, **kwargs: Any) -> dg.ExecuteInProcessResult:
+    def run(
+        self, job: str, first: str | None = None, last: str | None = None, **kwargs: Any
+    ) -> dg.ExecuteInProcessResult:
         result = run_job(self.defs, job, self.instance, first, last, **kwargs)
         self.summary["runs"] += 1
         if not result.success:
             raise _failure(result, f"{job} {first or ''}..{last or ''} (run {result.run_id})")
         return result
 
-    def retrain(self, reason: str, partition: str, run_config: dict[str, Any] | None = None,
-                tags: dict[str, str] | None = None) -> None:
-        config = run_config or {"ops": {f"{self.spec.name}__model": {"config": {"as_of": partition, "reason": reason}}}}
-        bootstrap = {"mlops/kind": "bootstrap", TRIGGER_TAG: partition, "dagster/run_key": f"bootstrap:{partition}"}
+    def retrain(
+        self,
+        reason: str,
+        partition: str,
+        run_config: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        config = run_config or {
+            "ops": {f"{self.spec.name}__model": {"config": {"as_of": partition, "reason": reason}}}
+        }
+        bootstrap = {
+            "mlops/kind": "bootstrap",
+            TRIGGER_TAG: partition,
+            "dagster/run_key": f"bootstrap:{partition}",
+        }
         result = self.run(retrain_job_name(self.spec), run_config=config, tags=tags or bootstrap)
         self.summary["retrains"].append({"run_id": result.run_id, "reason": reason, "partition": partition})
         promotion = _promotion(result, self.spec)
@@ -101,13 +119,22 @@ class Replay:
         self.cursor = data.cursor
         for request in data.run_requests or []:
             tags = {**request.tags, "dagster/run_key": request.run_key or ""}
-            if request.run_key and self.instance.get_runs(dg.RunsFilter(tags={"dagster/run_key": request.run_key})):
+            if request.run_key and self.instance.get_runs(
+                dg.RunsFilter(tags={"dagster/run_key": request.run_key})
+            ):
                 continue  # a consumed run key never runs twice, as with the daemon
             reason = tags.get("mlops/reason", "sensor")
-            self.retrain(reason, tags.get("mlops/trigger_partition", ""), run_config=dict(request.run_config), tags=tags)
+            self.retrain(
+                reason,
+                tags.get("mlops/trigger_partition", ""),
+                run_config=dict(request.run_config),
+                tags=tags,
+            )
 
 
-def run_demo(project: str | None = None, until: str | None = None, chunk: int = 7, echo: Echo = print) -> dict[str, Any]:
+def run_demo(
+    project: str | None = None, until: str | None = None, chunk: int = 7, echo: Echo = print
+) -> dict[str, Any]:
     settings = load_settings()
     specs = load_specs()
     name = project or ("bike_sharing" if settings.data_dir else "demand_sim")
@@ -118,16 +145,25 @@ def run_demo(project: str | None = None, until: str | None = None, chunk: int = 
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
         replay = Replay(spec, instance, echo)
-        replay.say(f"{spec.name}: replaying {len(keys)} {spec.partitions.grain.value} partitions "
-                   f"({keys[0]}..{keys[-1]}) on {settings.home}")
-        bootstrap_at = spec.training.window_partitions // 2 + spec.training.holdout_partitions + \
-            spec.monitoring.label_delay_partitions
+        replay.say(
+            f"{spec.name}: replaying {len(keys)} {spec.partitions.grain.value} partitions "
+            f"({keys[0]}..{keys[-1]}) on {settings.home}"
+        )
+        bootstrap_at = (
+            spec.training.window_partitions // 2
+            + spec.training.holdout_partitions
+            + spec.monitoring.label_delay_partitions
+        )
         delay = spec.monitoring.label_delay_partitions
         champion = False
         for start in range(0, len(keys), chunk):
             block = keys[start : start + chunk]
-            replay.run(daily_job_name(spec), block[0], block[-1],
-                       run_config={"ops": {f"{spec.name}__drift": {"config": {"report": "drifted"}}}})
+            replay.run(
+                daily_job_name(spec),
+                block[0],
+                block[-1],
+                run_config={"ops": {f"{spec.name}__drift": {"config": {"report": "drifted"}}}},
+            )
             labelled = keys[max(0, start - delay) : max(0, start + len(block) - delay)]
             if champion and labelled:
                 replay.run(labels_job_name(spec), labelled[0], labelled[-1])
@@ -143,26 +179,40 @@ def run_demo(project: str | None = None, until: str | None = None, chunk: int = 
             new = replay.summary["drift_events"][before:]
             replay.say(
                 f"[{start + len(block):>4}/{len(keys)}] {block[0]}..{block[-1]}"
-                + (f"  drift in {len(new)} partition(s): " + ", ".join(e["partition"] for e in new) if new else "  no drift")
+                + (
+                    f"  drift in {len(new)} partition(s): " + ", ".join(e["partition"] for e in new)
+                    if new
+                    else "  no drift"
+                )
             )
             if champion:
                 replay.tick()
         replay.summary["seconds"] = round(time.monotonic() - started, 1)
-        replay.say(f"done in {replay.summary['seconds']} s: {len(replay.summary['retrains'])} retrain(s), "
-                   f"champion v{replay.summary['champion_version']}")
+        replay.say(
+            f"done in {replay.summary['seconds']} s: {len(replay.summary['retrains'])} retrain(s), "
+            f"champion v{replay.summary['champion_version']}"
+        )
         return replay.summary
 
 
 def _recent_drift(instance: dg.DagsterInstance, spec: ProjectSpec, block: list[str]) -> list[dict[str, Any]]:
     records = instance.fetch_observations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey([spec.name, "drift"]), asset_partitions=block), limit=len(block) * 4
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey([spec.name, "drift"]), asset_partitions=block),
+        limit=len(block) * 4,
     ).records
     latest: dict[str, Any] = {}
     for record in sorted(records, key=lambda r: r.storage_id):
         observation = record.event_log_entry.asset_observation
+        if observation is None or observation.partition is None:
+            continue
         latest[observation.partition] = {k: getattr(v, "value", v) for k, v in observation.metadata.items()}
     return [
-        {"partition": p, "status": m.get("status"), "drift_share": m.get("drift_share"),
-         "drifted_columns": [c for c in str(m.get("drifted_columns", "")).split(", ") if c]}
-        for p, m in sorted(latest.items()) if m.get("status") in ("warn", "error")
+        {
+            "partition": p,
+            "status": m.get("status"),
+            "drift_share": m.get("drift_share"),
+            "drifted_columns": [c for c in str(m.get("drifted_columns", "")).split(", ") if c],
+        }
+        for p, m in sorted(latest.items())
+        if m.get("status") in ("warn", "error")
     ]

@@ -36,19 +36,26 @@ def build_project_jobs(spec: ProjectSpec) -> list[dg.UnresolvedAssetJobDefinitio
     partitions = partitions_for(spec)
     return [
         dg.define_asset_job(
-            data_job_name(spec), selection=_keys(spec, DATA_ASSETS), partitions_def=partitions,
+            data_job_name(spec),
+            selection=_keys(spec, DATA_ASSETS),
+            partitions_def=partitions,
             description=f"Ingest, validate and build features for {spec.name}, per partition.",
         ),
         dg.define_asset_job(
-            daily_job_name(spec), selection=_keys(spec, DAILY_ASSETS), partitions_def=partitions,
+            daily_job_name(spec),
+            selection=_keys(spec, DAILY_ASSETS),
+            partitions_def=partitions,
             description=f"The daily cycle of {spec.name}: ingest, validate, features, score with the champion, drift.",
         ),
         dg.define_asset_job(
-            labels_job_name(spec), selection=_keys(spec, ("performance",)), partitions_def=partitions,
+            labels_job_name(spec),
+            selection=_keys(spec, ("performance",)),
+            partitions_def=partitions,
             description=f"Join late labels of {spec.name} to logged predictions: performance and KPI checks.",
         ),
         dg.define_asset_job(
-            retrain_job_name(spec), selection=_keys(spec, RETRAIN_ASSETS),
+            retrain_job_name(spec),
+            selection=_keys(spec, RETRAIN_ASSETS),
             description=f"Train, evaluate and (if the gate passes) promote a new {spec.name} model.",
         ),
     ]

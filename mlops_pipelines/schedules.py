@@ -6,6 +6,7 @@ All start RUNNING with `dagster dev`, so a fresh instance keeps itself fed.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -16,7 +17,7 @@ from mlops_pipelines.spec import Grain, ProjectSpec
 CRON = {Grain.HOURLY: "15 * * * *", Grain.DAILY: "30 0 * * *", Grain.WEEKLY: "30 0 * * 1"}
 
 
-def build_schedules(spec: ProjectSpec, jobs: dict[str, dg.UnresolvedAssetJobDefinition]) -> list[dg.ScheduleDefinition]:
+def build_schedules(spec: ProjectSpec, jobs: dict[str, dg.UnresolvedAssetJobDefinition]) -> list[Any]:
     partitions = partitions_for(spec)
     delay = spec.monitoring.label_delay_partitions
 

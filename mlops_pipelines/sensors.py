@@ -49,7 +49,10 @@ def _read_new(instance: dg.DagsterInstance, key: dg.AssetKey, after: int | None)
     cursor = None
     while True:
         page = instance.fetch_observations(
-            dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=PAGE, cursor=cursor, ascending=True
+            dg.AssetRecordsFilter(asset_key=key, after_storage_id=after),
+            limit=PAGE,
+            cursor=cursor,
+            ascending=True,
         )
         records.extend(page.records)
         if not page.has_more:
@@ -104,8 +107,10 @@ def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[Ret
         if TRIGGER_TAG not in run.tags:
             continue
         status = run.status
-        succeeded = True if status == dg.DagsterRunStatus.SUCCESS else (
-            False if status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED) else None
+        succeeded = (
+            True
+            if status == dg.DagsterRunStatus.SUCCESS
+            else (False if status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED) else None)
         )
         history.append(RetrainRecord(run.tags[TRIGGER_TAG], run.tags.get("dagster/run_key", ""), succeeded))
     return sorted(history, key=lambda r: r.partition)
@@ -135,8 +140,12 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
         if not decision.retrain or decision.run_key is None:
             return dg.SensorResult(skip_reason=f"{decision.reason} ({absorbed} new results)", cursor=cursor)
         newest = max(state.results)
-        alerts.send(spec.name, "warning", f"retraining: {decision.reason}",
-                    {"trigger_partition": decision.trigger_partition, "run_key": decision.run_key})
+        alerts.send(
+            spec.name,
+            "warning",
+            f"retraining: {decision.reason}",
+            {"trigger_partition": decision.trigger_partition, "run_key": decision.run_key},
+        )
         request = dg.RunRequest(
             run_key=decision.run_key,
             run_config={"ops": {model_op: {"config": {"as_of": newest, "reason": decision.reason[:200]}}}},

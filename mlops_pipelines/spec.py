@@ -47,7 +47,9 @@ class Grain(StrEnum):
 
     @property
     def delta(self) -> timedelta:
-        return {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}[self.value]
+        return {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}[
+            self.value
+        ]
 
 
 DType = Literal["int", "float", "str", "bool", "date", "datetime"]

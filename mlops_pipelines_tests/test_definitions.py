@@ -42,7 +42,10 @@ def test_jobs_sensors_and_schedules_start_running(specs: dict[str, ProjectSpec])
         sensor = defs.resolve_sensor_def(f"{name}__retrain_on_drift")
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
         for schedule in ("daily_schedule", "labels_schedule", "retrain_fallback"):
-            assert defs.resolve_schedule_def(f"{name}__{schedule}").default_status == dg.DefaultScheduleStatus.RUNNING
+            assert (
+                defs.resolve_schedule_def(f"{name}__{schedule}").default_status
+                == dg.DefaultScheduleStatus.RUNNING
+            )
 
 
 def test_blocking_checks_guard_the_data_and_the_promotion() -> None:
@@ -71,5 +74,7 @@ def test_loading_the_code_location_imports_no_heavy_library() -> None:
         "import sys, mlops_pipelines.definitions as d; "
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == ""

@@ -20,7 +20,9 @@ DAYS = [f"2011-03-{d:02d}" for d in range(1, 31)]
 @pytest.fixture
 def spec(specs: dict[str, ProjectSpec]) -> ProjectSpec:
     base = specs["bike_sharing"]
-    policy = base.retraining.model_copy(update={"consecutive_drift": 2, "cooldown_partitions": 5, "max_retrains": 5})
+    policy = base.retraining.model_copy(
+        update={"consecutive_drift": 2, "cooldown_partitions": 5, "max_retrains": 5}
+    )
     return base.model_copy(update={"retraining": policy})
 
 
@@ -30,27 +32,39 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-def observe(instance: dg.DagsterInstance, spec: ProjectSpec, partition: str, status: str, breach: bool = False) -> None:
+def observe(
+    instance: dg.DagsterInstance, spec: ProjectSpec, partition: str, status: str, breach: bool = False
+) -> None:
     instance.report_runless_asset_event(
-        dg.AssetObservation([spec.name, "drift"], partition=partition,
-                            metadata={"status": status, "drift_share": 0.6 if status in ("warn", "error") else 0.0})
+        dg.AssetObservation(
+            [spec.name, "drift"],
+            partition=partition,
+            metadata={"status": status, "drift_share": 0.6 if status in ("warn", "error") else 0.0},
+        )
     )
     instance.report_runless_asset_event(
         dg.AssetObservation([spec.name, "performance"], partition=partition, metadata={"kpi_breach": breach})
     )
 
 
-def record_run(instance: dg.DagsterInstance, spec: ProjectSpec, request: dg.RunRequest,
-               status: dg.DagsterRunStatus) -> None:
+def record_run(
+    instance: dg.DagsterInstance, spec: ProjectSpec, request: dg.RunRequest, status: dg.DagsterRunStatus
+) -> None:
     """What the daemon would store after launching the requested run."""
     tags = {**request.tags, "dagster/run_key": request.run_key or ""}
-    instance.add_run(dg.DagsterRun(job_name=retrain_job_name(spec), run_id=str(uuid.uuid4()), tags=tags, status=status))
+    instance.add_run(
+        dg.DagsterRun(job_name=retrain_job_name(spec), run_id=str(uuid.uuid4()), tags=tags, status=status)
+    )
 
 
-def tick(instance: dg.DagsterInstance, spec: ProjectSpec, cursor: str | None, tmp_path: Path) -> dg.SensorResult:
+def tick(
+    instance: dg.DagsterInstance, spec: ProjectSpec, cursor: str | None, tmp_path: Path
+) -> dg.SensorResult:
     sensor = build_retrain_sensor(spec)
     context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"alerts": FileAlertSink(path=str(tmp_path / "alerts.jsonl"))}
+        instance=instance,
+        cursor=cursor,
+        resources={"alerts": FileAlertSink(path=str(tmp_path / "alerts.jsonl"))},
     )
     data = sensor.evaluate_tick(context)
     return dg.SensorResult(run_requests=data.run_requests, skip_reason=data.skip_message, cursor=data.cursor)
@@ -100,14 +114,20 @@ def test_cooldown_then_persistent_drift_retrains_again(
     for day in DAYS[2:6]:  # inside the 5-partition cooldown after the trigger at DAYS[1]
         observe(instance, spec, day, "warn")
     during = tick(instance, spec, first.cursor, tmp_path)
-    assert not during.run_requests and during.skip_reason and "cooldown" in (during.skip_reason.skip_message or "")
+    assert (
+        not during.run_requests
+        and during.skip_reason
+        and "cooldown" in (during.skip_reason.skip_message or "")
+    )
     for day in DAYS[6:9]:
         observe(instance, spec, day, "warn")
     after = tick(instance, spec, during.cursor, tmp_path)
     assert [r.tags[TRIGGER_TAG] for r in after.run_requests or []] == [DAYS[7]]
 
 
-def test_a_kpi_breach_triggers_on_its_own(spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+def test_a_kpi_breach_triggers_on_its_own(
+    spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
     observe(instance, spec, DAYS[0], "ok")
     observe(instance, spec, DAYS[1], "ok", breach=True)
     result = tick(instance, spec, None, tmp_path)

@@ -27,16 +27,34 @@ def _metadata(spec: ProjectSpec, artifact: EvaluationArtifact, link: str) -> dic
         "holdout_rows": evaluation.n_rows,
         **{f"holdout_{k}": float(v) for k, v in evaluation.metrics.items()},
         "kpis": md_table(
-            [{"metric": k.metric, "value": k.value, "floor": k.floor, "ceiling": k.ceiling, "passed": k.passed}
-             for k in artifact.kpis]
+            [
+                {
+                    "metric": k.metric,
+                    "value": k.value,
+                    "floor": k.floor,
+                    "ceiling": k.ceiling,
+                    "passed": k.passed,
+                }
+                for k in artifact.kpis
+            ]
         ),
         "slices": md_table(
-            [{"column": s.column, "value": s.value, "n": s.n, **{m: round(v, 4) for m, v in s.metrics.items()}}
-             for s in evaluation.slices],
+            [
+                {
+                    "column": s.column,
+                    "value": s.value,
+                    "n": s.n,
+                    **{m: round(v, 4) for m, v in s.metrics.items()},
+                }
+                for s in evaluation.slices
+            ],
             limit=30,
         ),
         "importance": md_table(
-            [{"feature": i.feature, "mean": round(i.mean, 5), "std": round(i.std, 5)} for i in evaluation.importance[:15]]
+            [
+                {"feature": i.feature, "mean": round(i.mean, 5), "std": round(i.std, 5)}
+                for i in evaluation.importance[:15]
+            ]
         ),
         "model_card": dg.MetadataValue.url(link),
     }
@@ -63,7 +81,13 @@ def build_evaluation_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
             )
         ],
     )
-    def evaluation(context: dg.AssetExecutionContext, model: ModelArtifact, lakehouse: Lakehouse, tracking: MlflowTracking, reports: ReportStore):
+    def evaluation(
+        context: dg.AssetExecutionContext,
+        model: ModelArtifact,
+        lakehouse: Lakehouse,
+        tracking: MlflowTracking,
+        reports: ReportStore,
+    ):
         from mlops_pipelines.lib.evaluation import check_kpis, evaluate_model
         from mlops_pipelines.lib.lineage import split_features
         from mlops_pipelines.lib.model_card import model_card
@@ -75,7 +99,7 @@ def build_evaluation_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         loadable_error = None
         try:
             verify_loadable(cfg, spec.name, model.version)
-        except Exception as err:  # any load failure makes the challenger unpromotable; reported below
+        except Exception as err:  # noqa: BLE001 - any load failure makes the challenger unpromotable; reported below
             loadable_error = f"{type(err).__name__}: {err}"
         if loadable_error is not None:
             yield dg.Output(
@@ -83,20 +107,29 @@ def build_evaluation_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
                 metadata={"model_version": model.version, "load_error": loadable_error},
             )
             yield dg.AssetCheckResult(
-                check_name="promotable", passed=False, severity=dg.AssetCheckSeverity.ERROR,
-                description=loadable_error, metadata={"model_version": model.version},
+                check_name="promotable",
+                passed=False,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=loadable_error,
+                metadata={"model_version": model.version},
             )
             return
         loaded = load_model(cfg, spec.name, model.version)
         pipeline = loaded.model.get_raw_model()
-        rows = lakehouse.read(spec.name, "features", keys=list(model.window.holdout), version=model.features_version)
+        rows = lakehouse.read(
+            spec.name, "features", keys=list(model.window.holdout), version=model.features_version
+        )
         holdout = split_features(rows, spec)
         result = evaluate_model(pipeline, holdout.features, holdout.target, spec, context=holdout.context)
         kpis = check_kpis(result, spec)
-        card = model_card(spec, result, lineage={**model.tags, "model_version": model.version, "run_id": model.run_id})
+        card = model_card(
+            spec, result, lineage={**model.tags, "model_version": model.version, "run_id": model.run_id}
+        )
         card_md = reports.path(spec.name, "model_cards", f"v{model.version}.md")
         card_md.write_text(card.markdown, encoding="utf-8")
-        reports.path(spec.name, "model_cards", f"v{model.version}.json").write_text(card.json, encoding="utf-8")
+        reports.path(spec.name, "model_cards", f"v{model.version}.json").write_text(
+            card.json, encoding="utf-8"
+        )
         log_evaluation(
             cfg,
             model.run_id,

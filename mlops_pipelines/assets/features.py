@@ -1,6 +1,5 @@
 """Model-ready features per partition, built by the same pure function the HTTP service calls."""
 
-
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -44,7 +43,9 @@ def build_features_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         kinds={"pandas", "delta"},
         description="Model input columns (lib.features.build_features) with label, slices and event time.",
     )
-    def features(context: dg.AssetExecutionContext, validated: TableSlice, lakehouse: Lakehouse) -> dg.Output[TableSlice]:
+    def features(
+        context: dg.AssetExecutionContext, validated: TableSlice, lakehouse: Lakehouse
+    ) -> dg.Output[TableSlice]:
         rows = lakehouse.read_slice(validated)
         table = feature_table(rows, spec)
         piece = lakehouse.write_partitions(spec.name, "features", table, list(validated.partitions))

@@ -5,7 +5,6 @@ typed: its rows go to the quarantine table with the reason, its partition holds 
 the blocking `schema` check fails with ERROR so nothing downstream runs on it.
 """
 
-
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -53,8 +52,8 @@ def build_raw_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         from mlops_pipelines.lib.conform import conform, quarantine_whole_batch
 
         keys = run_partition_keys(context)
-        typed: list["pd.DataFrame"] = []
-        rejected: list["pd.DataFrame"] = []
+        typed: list[pd.DataFrame] = []
+        rejected: list[pd.DataFrame] = []
         problems: list[dict[str, Any]] = []
         counts: dict[str, int] = {}
         for key in keys:
@@ -63,8 +62,12 @@ def build_raw_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
             counts[key] = len(batch)
             result = conform(batch, spec)
             if result.frame is None:
-                rejected.append(quarantine_rows(quarantine_whole_batch(batch, result.problems, key), "schema"))
-                problems.extend({"partition": key, "column": p.column, "problem": p.message} for p in result.problems)
+                rejected.append(
+                    quarantine_rows(quarantine_whole_batch(batch, result.problems, key), "schema")
+                )
+                problems.extend(
+                    {"partition": key, "column": p.column, "problem": p.message} for p in result.problems
+                )
                 continue
             frame = result.frame.copy()
             frame[PARTITION] = key
@@ -73,13 +76,17 @@ def build_raw_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
 
         if rejected:
             lakehouse.write_partitions(
-                spec.name, "quarantine", pd.concat(rejected, ignore_index=True),
-                sorted({str(k) for f in rejected for k in f[PARTITION]}), where={QUARANTINE_STAGE: "schema"},
+                spec.name,
+                "quarantine",
+                pd.concat(rejected, ignore_index=True),
+                sorted({str(k) for f in rejected for k in f[PARTITION]}),
+                where={QUARANTINE_STAGE: "schema"},
             )
         good_keys = [k for k in keys if k not in {p["partition"] for p in problems}]
-        frame = pd.concat(typed, ignore_index=True) if typed else None
-        if frame is not None:
-            piece = lakehouse.write_partitions(spec.name, "raw", frame, good_keys)
+        if typed:
+            piece = lakehouse.write_partitions(
+                spec.name, "raw", pd.concat(typed, ignore_index=True), good_keys
+            )
         else:
             piece = TableSlice(f"{spec.name}/raw", lakehouse.uri(spec.name, "raw"), -1, (), 0)
         metadata = {

@@ -32,14 +32,18 @@ def _reference(spec: ProjectSpec, lakehouse: Lakehouse, cfg: Any, version: int) 
     tags = champion.tags if champion else {}
     keys = lakehouse.partitions(spec.name, "features", version)
     features_version = tags.get("mlops.features_version")
-    return champion, reference_window(
+    return (
+        champion,
+        reference_window(
+            keys,
+            spec,
+            champion.version if champion else None,
+            tags.get("mlops.train_partitions"),
+            int(features_version) if features_version else None,
+            version,
+        ),
         keys,
-        spec,
-        champion.version if champion else None,
-        tags.get("mlops.train_partitions"),
-        int(features_version) if features_version else None,
-        version,
-    ), keys
+    )
 
 
 def _check(asset: dg.AssetKey, name: str, worst: str, rows: list[dict[str, Any]]) -> dg.AssetCheckResult:
@@ -68,21 +72,40 @@ def build_drift_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
             f"Data drift of each partition's rolling window ({spec.drift.current_window_partitions} partition(s)) "
             f"against the champion's training data: {spec.drift.numeric_method} / {spec.drift.categorical_method}."
         ),
-        check_specs=[dg.AssetCheckSpec("drift", asset=key, description="WARN on moderate drift, ERROR on severe drift.")],
+        check_specs=[
+            dg.AssetCheckSpec(
+                "drift", asset=key, description="WARN on moderate drift, ERROR on severe drift."
+            )
+        ],
     )
-    def drift(context: dg.AssetExecutionContext, config: DriftConfig, features: TableSlice,
-              lakehouse: Lakehouse, tracking: MlflowTracking, reports: ReportStore):
+    def drift(
+        context: dg.AssetExecutionContext,
+        config: DriftConfig,
+        features: TableSlice,
+        lakehouse: Lakehouse,
+        tracking: MlflowTracking,
+        reports: ReportStore,
+    ):
         from mlops_pipelines.lib.drift import compute_drift, data_quality
         from mlops_pipelines.lib.features import feature_kinds
         from mlops_pipelines.lib.monitoring import current_window
 
         champion, reference, keys = _reference(spec, lakehouse, tracking.config(), features.version)
         kinds = {c: k for c, k in feature_kinds(spec).items() if c not in spec.drift.exclude}
-        ref_rows = lakehouse.read(spec.name, "features", keys=list(reference.partitions),
-                                  version=reference.features_version, columns=list(kinds))
-        windows = {p: current_window(keys, p, spec.drift.current_window_partitions) for p in features.partitions}
+        ref_rows = lakehouse.read(
+            spec.name,
+            "features",
+            keys=list(reference.partitions),
+            version=reference.features_version,
+            columns=list(kinds),
+        )
+        windows = {
+            p: current_window(keys, p, spec.drift.current_window_partitions) for p in features.partitions
+        }
         needed = sorted({k for w in windows.values() for k in w})
-        rows = lakehouse.read(spec.name, "features", keys=needed, version=features.version, columns=[*kinds, PARTITION])
+        rows = lakehouse.read(
+            spec.name, "features", keys=needed, version=features.version, columns=[*kinds, PARTITION]
+        )
         summary, table = {}, []
         for partition, window in windows.items():
             current = rows[rows[PARTITION].isin(window)][list(kinds)]
@@ -100,23 +123,43 @@ def build_drift_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
                 "quality_problems": "; ".join(quality.problems),
                 **{f"score_{c.column}": round(c.score, 5) for c in result.columns},
             }
-            context.log_event(dg.AssetObservation(key, partition=partition,
-                                                  metadata={k: v for k, v in numbers.items() if v is not None}))
-            table.append({"partition": partition, "status": result.status, "drift_share": share,
-                          "drifted": ", ".join(result.drifted_columns) or "-", "reasons": "; ".join(result.reasons)})
+            context.log_event(
+                dg.AssetObservation(
+                    key, partition=partition, metadata={k: v for k, v in numbers.items() if v is not None}
+                )
+            )
+            table.append(
+                {
+                    "partition": partition,
+                    "status": result.status,
+                    "drift_share": share,
+                    "drifted": ", ".join(result.drifted_columns) or "-",
+                    "reasons": "; ".join(result.reasons),
+                }
+            )
         worst = max((r.status for r in summary.values()), key=lambda s: SEVERITY.get(s, 2), default="ok")
-        metadata: dict[str, Any] = {"partitions": md_table(table), "worst_status": worst,
-                                    "reference": reference.origin, "champion_version": champion.version if champion else "none"}
+        metadata: dict[str, Any] = {
+            "partitions": md_table(table),
+            "worst_status": worst,
+            "reference": reference.origin,
+            "champion_version": champion.version if champion else "none",
+        }
         last = features.partitions[-1]
-        metadata.update({"drift_share": summary[last].drift_share if summary[last].has_verdict else -1.0,
-                         "status": summary[last].status})
+        metadata.update(
+            {
+                "drift_share": summary[last].drift_share if summary[last].has_verdict else -1.0,
+                "status": summary[last].status,
+            }
+        )
         target = _report_partition(config.report, summary, SEVERITY)
         if target is not None:
             from mlops_pipelines.lib.reports import render_drift_report
 
             current = rows[rows[PARTITION].isin(windows[target])][list(kinds)]
             path = reports.path(spec.name, "drift", f"{target}.html")
-            info = render_drift_report(ref_rows, current, kinds, spec.drift, path, spec.drift.report_sample_rows, seed=0)
+            info = render_drift_report(
+                ref_rows, current, kinds, spec.drift, path, spec.drift.report_sample_rows, seed=0
+            )
             metadata["evidently_report"] = dg.MetadataValue.url(reports.link(info.path))
             metadata["evidently_drift_share"] = info.evidently_drift_share
         yield dg.Output(summary, metadata=metadata)

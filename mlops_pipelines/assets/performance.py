@@ -33,8 +33,13 @@ def build_performance_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         description="Metrics of the logged predictions against late labels, target drift and KPI breaches.",
         check_specs=[dg.AssetCheckSpec("kpis", asset=key, description="ERROR when a spec KPI is breached.")],
     )
-    def performance(context: dg.AssetExecutionContext, predictions: TableSlice, features: TableSlice,
-                    lakehouse: Lakehouse, tracking: MlflowTracking):
+    def performance(
+        context: dg.AssetExecutionContext,
+        predictions: TableSlice,
+        features: TableSlice,
+        lakehouse: Lakehouse,
+        tracking: MlflowTracking,
+    ):
         from mlops_pipelines.lib.drift import target_drift
         from mlops_pipelines.lib.evaluation import check_kpis, evaluate_model
         from mlops_pipelines.lib.lineage import split_features
@@ -44,17 +49,36 @@ def build_performance_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         cfg = tracking.config()
         _, reference, keys = _reference(spec, lakehouse, cfg, features.version)
         target_kind = "categorical" if spec.task.is_classification else "numeric"
-        ref_target = lakehouse.read(spec.name, "features", keys=list(reference.partitions),
-                                    version=reference.features_version, columns=[spec.target])[spec.target]
-        logged = (lakehouse.read_slice(predictions, columns=[PARTITION, "model_version", "route"])
-                  if predictions.version >= 0 else None)
-        windows = {p: current_window(keys, p, spec.drift.current_window_partitions) for p in features.partitions}
-        rows = lakehouse.read(spec.name, "features", keys=sorted({k for w in windows.values() for k in w}),
-                              version=features.version)
+        ref_target = lakehouse.read(
+            spec.name,
+            "features",
+            keys=list(reference.partitions),
+            version=reference.features_version,
+            columns=[spec.target],
+        )[spec.target]
+        logged = (
+            lakehouse.read_slice(predictions, columns=[PARTITION, "model_version", "route"])
+            if predictions.version >= 0
+            else None
+        )
+        windows = {
+            p: current_window(keys, p, spec.drift.current_window_partitions) for p in features.partitions
+        }
+        rows = lakehouse.read(
+            spec.name,
+            "features",
+            keys=sorted({k for w in windows.values() for k in w}),
+            version=features.version,
+        )
         models: dict[str, Any] = {}
-        table, worst_breach = [], False
+        table: list[dict[str, Any]] = []
+        worst_breach = False
         for partition, window in windows.items():
-            scored = logged[(logged[PARTITION] == partition) & (logged["route"] == "batch")] if logged is not None else None
+            scored = (
+                logged[(logged[PARTITION] == partition) & (logged["route"] == "batch")]
+                if logged is not None
+                else None
+            )
             if scored is None or scored.empty:
                 table.append({"partition": partition, "status": "no predictions (no champion yet)"})
                 continue
@@ -62,8 +86,14 @@ def build_performance_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
             if version not in models:
                 models[version] = load_model(cfg, spec.name, version).model.get_raw_model()
             labelled = split_features(rows[rows[PARTITION].isin(window)], spec)
-            result = evaluate_model(models[version], labelled.features, labelled.target, spec,
-                                    context=labelled.context, importance_rows=0)
+            result = evaluate_model(
+                models[version],
+                labelled.features,
+                labelled.target,
+                spec,
+                context=labelled.context,
+                importance_rows=0,
+            )
             breaches = kpi_breaches(check_kpis(result, spec))
             target = target_drift(ref_target, labelled.target, target_kind, spec.drift)  # type: ignore[arg-type]
             numbers: dict[str, Any] = {
@@ -78,12 +108,23 @@ def build_performance_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
                 numbers["target_drift_score"] = float(target.columns[0].score)
             context.log_event(dg.AssetObservation(key, partition=partition, metadata=numbers))
             worst_breach = worst_breach or bool(breaches)
-            table.append({"partition": partition, "model": version, spec.training.primary_metric:
-                          round(result.metrics.get(spec.training.primary_metric, float("nan")), 4),
-                          "breaches": "; ".join(breaches) or "-", "target_drift": target.status})
+            table.append(
+                {
+                    "partition": partition,
+                    "model": version,
+                    spec.training.primary_metric: round(
+                        result.metrics.get(spec.training.primary_metric, float("nan")), 4
+                    ),
+                    "breaches": "; ".join(breaches) or "-",
+                    "target_drift": target.status,
+                }
+            )
         yield dg.Output(table, metadata={"partitions": md_table(table), "kpi_breach": worst_breach})
         yield dg.AssetCheckResult(
-            asset_key=key, check_name="kpis", passed=not worst_breach, severity=dg.AssetCheckSeverity.ERROR,
+            asset_key=key,
+            check_name="kpis",
+            passed=not worst_breach,
+            severity=dg.AssetCheckSeverity.ERROR,
             metadata={"partitions": md_table(table)},
         )
 

@@ -19,17 +19,26 @@ from mlops_pipelines.spec import ProjectSpec
 PROMOTION_POOL = "mlops_promotion"
 
 
-def _champion_scores(spec: ProjectSpec, version: str, model: ModelArtifact, lakehouse: Lakehouse, cfg: Any) -> Any:
+def _champion_scores(
+    spec: ProjectSpec, version: str, model: ModelArtifact, lakehouse: Lakehouse, cfg: Any
+) -> Any:
     from mlops_pipelines.lib.evaluation import evaluate_model
     from mlops_pipelines.lib.lineage import split_features
     from mlops_pipelines.lib.model_loading import load_model
     from mlops_pipelines.lib.promotion import ModelScores
 
     loaded = load_model(cfg, spec.name, version)
-    rows = lakehouse.read(spec.name, "features", keys=list(model.window.holdout), version=model.features_version)
+    rows = lakehouse.read(
+        spec.name, "features", keys=list(model.window.holdout), version=model.features_version
+    )
     holdout = split_features(rows, spec)
     result = evaluate_model(
-        loaded.model.get_raw_model(), holdout.features, holdout.target, spec, context=holdout.context, importance_rows=0
+        loaded.model.get_raw_model(),
+        holdout.features,
+        holdout.target,
+        spec,
+        context=holdout.context,
+        importance_rows=0,
     )
     return ModelScores(version, result)
 
@@ -38,7 +47,10 @@ def build_promotion_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=asset_key(spec, "champion"),
         group_name=spec.name,
-        ins={"model": dg.AssetIn(asset_key(spec, "model")), "evaluation": dg.AssetIn(asset_key(spec, "evaluation"))},
+        ins={
+            "model": dg.AssetIn(asset_key(spec, "model")),
+            "evaluation": dg.AssetIn(asset_key(spec, "evaluation")),
+        },
         kinds={"mlflow"},
         pool=PROMOTION_POOL,
         description=(
@@ -65,17 +77,28 @@ def build_promotion_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         if current is not None and current.version != model.version:
             try:
                 champion_scores = _champion_scores(spec, current.version, model, lakehouse, cfg)
-            except Exception as err:  # a champion that no longer loads cannot defend its title
-                notes.append(f"champion v{current.version} could not be re-scored ({type(err).__name__}: {err})")
+            except Exception as err:  # noqa: BLE001 - a champion that no longer loads cannot defend its title
+                notes.append(
+                    f"champion v{current.version} could not be re-scored ({type(err).__name__}: {err})"
+                )
                 context.log.warning(notes[-1])
         decision = decide_promotion(
-            ModelScores(model.version, evaluation.evaluation), champion_scores, spec, decided_at=datetime.now(UTC)
+            ModelScores(model.version, evaluation.evaluation),
+            champion_scores,
+            spec,
+            decided_at=datetime.now(UTC),
         )
         if notes:
             decision = decision.model_copy(update={"reasons": [*decision.reasons, *notes]})
         if decision.verdict == "promote":
-            promote(cfg, spec.name, model.version, decision.to_json(), lock,
-                    expected_champion=current.version if current else None)
+            promote(
+                cfg,
+                spec.name,
+                model.version,
+                decision.to_json(),
+                lock,
+                expected_champion=current.version if current else None,
+            )
         else:
             record_rejection(cfg, spec.name, model.version, decision.to_json())
         retired = retire_old_versions(cfg, spec.name, spec.promotion.keep_versions, lock)

@@ -39,7 +39,10 @@ def build_predictions_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         description="The champion's predictions for each partition, appended to the prediction log (route 'batch').",
     )
     def predictions(
-        context: dg.AssetExecutionContext, features: TableSlice, lakehouse: Lakehouse, tracking: MlflowTracking
+        context: dg.AssetExecutionContext,
+        features: TableSlice,
+        lakehouse: Lakehouse,
+        tracking: MlflowTracking,
     ) -> dg.Output[TableSlice]:
         from mlops_pipelines.lib.model_loading import load_model
         from mlops_pipelines.lib.prediction_log import build_log_frame

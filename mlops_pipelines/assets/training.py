@@ -3,6 +3,7 @@ registered as `challenger`."""
 
 import json
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -32,7 +33,12 @@ def build_model_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
             "training window, logged to MLflow and registered with the alias `challenger`."
         ),
     )
-    def model(context: dg.AssetExecutionContext, config: TrainingConfig, lakehouse: Lakehouse, tracking: MlflowTracking) -> dg.Output[ModelArtifact]:
+    def model(
+        context: dg.AssetExecutionContext,
+        config: TrainingConfig,
+        lakehouse: Lakehouse,
+        tracking: MlflowTracking,
+    ) -> dg.Output[ModelArtifact]:
         from mlops_pipelines.lib.lineage import select_window, split_features
         from mlops_pipelines.lib.provenance import collect_provenance
         from mlops_pipelines.lib.registry import register_challenger
@@ -42,7 +48,9 @@ def build_model_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         # Pin one version of the features table: everything below reads exactly it.
         version = lakehouse.version(spec.name, "features")
         if version < 0:
-            raise dg.Failure(f"{spec.name}: the features table does not exist yet; materialize features first")
+            raise dg.Failure(
+                f"{spec.name}: the features table does not exist yet; materialize features first"
+            )
         window = select_window(lakehouse.partitions(spec.name, "features", version), spec, config.as_of)
         rows = lakehouse.read(spec.name, "features", keys=list(window.train), version=version)
         labelled = split_features(rows, spec)
@@ -80,8 +88,12 @@ def build_model_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
                 "window_partitions": spec.training.window_partitions,
                 "holdout_partitions": spec.training.holdout_partitions,
             },
-            metrics={f"cv_{trained.primary_metric}": best.mean_score, f"cv_{trained.primary_metric}_std": best.std_score,
-                     "n_train_rows": float(trained.n_train_rows), "training_seconds": trained.training_seconds},
+            metrics={
+                f"cv_{trained.primary_metric}": best.mean_score,
+                f"cv_{trained.primary_metric}_std": best.std_score,
+                "n_train_rows": float(trained.n_train_rows),
+                "training_seconds": trained.training_seconds,
+            },
             cv_results=trained.cv_results.records(),
             figures={},
             input_example=features.head(5),
@@ -111,7 +123,7 @@ def build_model_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
             run_url=logged.run_url,
             tags=tags,
         )
-        metadata = {
+        metadata: dict[str, Any] = {
             "model_version": ref.version,
             "mlflow_run_id": logged.run_id,
             f"cv_{trained.primary_metric}": best.mean_score,

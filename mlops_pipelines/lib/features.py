@@ -36,7 +36,9 @@ def event_times(frame: pd.DataFrame, spec: ProjectSpec) -> pd.Series:
         if spec.time.hour_column and spec.time.hour_column in frame.columns:
             times = times + pd.to_timedelta(frame[spec.time.hour_column].astype("int64"), unit="h")
         return times
-    raise KeyError(f"cannot derive event time: neither '{EVENT_TIME}' nor time column '{spec.time.column}' present")
+    raise KeyError(
+        f"cannot derive event time: neither '{EVENT_TIME}' nor time column '{spec.time.column}' present"
+    )
 
 
 def build_features(frame: pd.DataFrame, spec: ProjectSpec) -> pd.DataFrame:

@@ -85,9 +85,7 @@ def write_partitions(
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:
         if table_exists(uri, storage_options):
-            write_deltalake(
-                uri, data, mode="overwrite", predicate=predicate, storage_options=storage_options
-            )
+            write_deltalake(uri, data, mode="overwrite", predicate=predicate, storage_options=storage_options)
         else:
             write_deltalake(
                 uri, data, mode="overwrite", partition_by=[partition_column], storage_options=storage_options

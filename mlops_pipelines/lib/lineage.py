@@ -48,9 +48,7 @@ class ModelArtifact:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def select_window(
-    available: Sequence[str], spec: ProjectSpec, as_of: str | None = None
-) -> TrainingWindow:
+def select_window(available: Sequence[str], spec: ProjectSpec, as_of: str | None = None) -> TrainingWindow:
     """The newest `window + holdout` labelled partitions at or before `as_of`.
 
     Labels arrive `label_delay_partitions` after their partition, so the newest partitions

@@ -54,7 +54,9 @@ def reference_window(
         trained_on = [k for k in all_keys if first <= k <= last]
         if trained_on:
             return Reference(
-                tuple(trained_on[-size:]), champion_features_version, f"champion v{champion_version} training window"
+                tuple(trained_on[-size:]),
+                champion_features_version,
+                f"champion v{champion_version} training window",
             )
     return Reference(tuple(list(all_keys)[:size]), current_version, "first partitions (no champion yet)")
 

@@ -51,7 +51,9 @@ class Lakehouse(dg.ConfigurableResource):
 
     def read_slice(self, piece: TableSlice, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Exactly the rows a slice pinned: its partitions at its version."""
-        return lake.read(piece.uri, piece.version, PARTITION, piece.partitions, columns, self.storage_options())
+        return lake.read(
+            piece.uri, piece.version, PARTITION, piece.partitions, columns, self.storage_options()
+        )
 
     def read(
         self,
@@ -61,9 +63,7 @@ class Lakehouse(dg.ConfigurableResource):
         version: int | None = None,
         columns: Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        return lake.read(
-            self.uri(project, table), version, PARTITION, keys, columns, self.storage_options()
-        )
+        return lake.read(self.uri(project, table), version, PARTITION, keys, columns, self.storage_options())
 
     def exists(self, project: str, table: str) -> bool:
         return lake.table_exists(self.uri(project, table), self.storage_options())

@@ -102,7 +102,9 @@ def _components(
         spec=spec,
         holder=holder,
         router=router,
-        engine=ThreadEngine(main, "main", options.batch_max_rows, linger_seconds=options.batch_linger_seconds),
+        engine=ThreadEngine(
+            main, "main", options.batch_max_rows, linger_seconds=options.batch_linger_seconds
+        ),
         shadow_engine=ThreadEngine(
             BatchScorer(spec, "shadow", options.model_threads, metrics.batch_observer("shadow")),
             "shadow",

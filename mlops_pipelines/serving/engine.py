@@ -41,7 +41,12 @@ class ThreadEngine:
     """A scoring thread with a bounded job queue; `submit` never blocks the caller."""
 
     def __init__(
-        self, scorer: BatchScorer, name: str, max_batch_rows: int, max_queue: int = 0, linger_seconds: float = 0.0
+        self,
+        scorer: BatchScorer,
+        name: str,
+        max_batch_rows: int,
+        max_queue: int = 0,
+        linger_seconds: float = 0.0,
     ) -> None:
         self._scorer = scorer
         self._linger = linger_seconds

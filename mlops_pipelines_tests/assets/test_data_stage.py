@@ -35,7 +35,12 @@ def _check(result: dg.ExecuteInProcessResult, asset: list[str], name: str) -> dg
     ],
 )
 def test_data_stage_materializes_each_example_project(
-    project: str, first: str, last: str, specs: dict[str, ProjectSpec], mlops_home: Path, instance: dg.DagsterInstance
+    project: str,
+    first: str,
+    last: str,
+    specs: dict[str, ProjectSpec],
+    mlops_home: Path,
+    instance: dg.DagsterInstance,
 ) -> None:
     defs = build_definitions({project: specs[project]})
     result = run_job(defs, f"{project}__data", instance, first, last)

@@ -63,14 +63,18 @@ def test_first_model_is_tracked_registered_and_promoted(
     assert record["verdict"] == "promote" and record["champion_version"] is None
     card = (mlops_home / "reports/bike_sharing/model_cards/v1.md").read_text()
     assert "bike_sharing" in card
-    [evaluation] = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "evaluation"]
+    [evaluation] = [
+        e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "evaluation"
+    ]
     meta = evaluation.materialization.metadata
     assert 0 < meta["holdout_mae"].value < 120 and meta["holdout_r2"].value > 0.5
     [model] = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "model"]
     assert model.materialization.metadata["features_version"].value >= 0
 
 
-def test_worse_challenger_is_rejected_and_champion_kept(bike: ProjectSpec, instance: dg.DagsterInstance) -> None:
+def test_worse_challenger_is_rejected_and_champion_kept(
+    bike: ProjectSpec, instance: dg.DagsterInstance
+) -> None:
     assert retrain(bike, instance).success
     result = retrain(weak(bike), instance)
     verdict = decision(result)
@@ -80,7 +84,9 @@ def test_worse_challenger_is_rejected_and_champion_kept(bike: ProjectSpec, insta
     assert aliases(LocalMlflowTracking().config(), "bike_sharing")["champion"] == "1"
 
 
-def test_better_challenger_is_promoted_and_rollback_restores(bike: ProjectSpec, instance: dg.DagsterInstance) -> None:
+def test_better_challenger_is_promoted_and_rollback_restores(
+    bike: ProjectSpec, instance: dg.DagsterInstance
+) -> None:
     relaxed = weak(bike).model_copy(update={"kpis": []})  # let the weak model become the first champion
     assert decision(retrain(relaxed, instance))["verdict"] == "promote"
     verdict = decision(retrain(bike, instance))
@@ -100,7 +106,9 @@ def test_challenger_that_fails_to_load_is_never_promoted(
     assert model_only.success
     pickles = sorted((mlops_home / "mlflow").rglob("model.pkl"), key=lambda p: p.stat().st_mtime)
     pickles[-1].write_bytes(pickles[-1].read_bytes()[:-10] + b"tampered!!")  # the newest: v2's artifact
-    rest = retrain(bike, instance, asset_selection=[dg.AssetKey(["bike_sharing", n]) for n in ("evaluation", "champion")])
+    rest = retrain(
+        bike, instance, asset_selection=[dg.AssetKey(["bike_sharing", n]) for n in ("evaluation", "champion")]
+    )
     assert not rest.success
     checks = {e.asset_check_key.name: e for e in rest.get_asset_check_evaluations()}
     assert not checks["promotable"].passed
