@@ -1,22 +1,24 @@
 """This service vs `mlflow models serve`: same registered model, same client, one run.
 
-    .venv/bin/python benchmarks/bench_serving.py [--requests 1500] [--concurrency 1 8]
+    .venv/bin/python benchmarks/bench_serving.py [--requests 1500] [--concurrency 1 8] [--rounds 3]
 
 What it does, all on loopback and in a temporary MLOPS_HOME:
 1. trains the bike_sharing pipeline (lib.training) on 4,000 real rows, logs and registers it
    through lib.tracking / lib.registry and makes it the champion (a second version is the
-   challenger for the shadow run);
-2. starts `python -m mlops_pipelines.serving` (shadow off) and `mlflow models serve -m
-   models:/bike_sharing@champion --env-manager local`, one uvicorn worker each, both with
-   OMP_NUM_THREADS=1 (OpenMP thread teams on a 2-core box shared with the client only add
-   contention: both servers get the same setting);
-3. drives both with the same small threaded client (one persistent http.client connection
-   per thread): 1-row and 100-row requests, at each concurrency;
-4. restarts this service with shadow on and measures the 1-row p50 again (the shadow cost).
+   challenger, scored by the shadow instance);
+2. starts this service twice (`python -m mlops_pipelines.serving`, shadow off and shadow on)
+   and `mlflow models serve -m models:/bike_sharing@champion --env-manager local`: one
+   uvicorn worker each, all with OMP_NUM_THREADS=1 (OpenMP thread teams on a 2-core box shared
+   with the client only add contention; every server gets the same setting);
+3. drives them with the same small threaded client (one persistent http.client connection
+   per thread) with 1-row and 100-row requests at each concurrency, alternating servers round
+   after round so the machine's drifting background load hits both alike; prints the median
+   round and the ratios service / mlflow, and the p50 cost of shadow mode.
 
-The payloads differ only as the APIs require: this service takes raw spec rows and validates,
-builds features, routes and logs them; mlflow takes the model's feature frame
-(`dataframe_split`) and does none of that. The numbers are printed as measured.
+The payloads differ only as the APIs require: this service takes raw spec rows and validates
+them, builds features with the shared `build_features`, routes, logs every row to Delta and
+counts metrics; mlflow takes the model's ready-made feature frame (`dataframe_split`) and does
+none of that. The numbers are printed as measured.
 """
 
 from __future__ import annotations
@@ -230,37 +232,63 @@ def measure(
     )
 
 
-def run_server_suite(
-    name: str,
-    command: list[str],
-    env: dict[str, str],
-    port: int,
-    ready_path: str,
-    path: str,
-    frame: pd.DataFrame,
-    args: argparse.Namespace,
-    log: Path,
-    ours: bool,
-) -> list[Result]:
-    process = start(command, env, log)
-    try:
-        started = time.monotonic()
-        wait_ready(port, ready_path, process, log)
-        print(f"{name}: ready in {time.monotonic() - started:.1f} s", flush=True)
-        results = []
-        for rows, requests in ((1, args.requests), (100, max(100, args.requests // 5))):
-            bodies = bodies_for(frame, rows, ours)
-            for concurrency in args.concurrency:
-                result = measure(name, port, path, bodies, rows, concurrency, requests)
+@dataclass(frozen=True)
+class Server:
+    name: str
+    port: int
+    path: str
+    ours: bool
+
+
+def launch(
+    servers: list[tuple[Server, list[str], str]], env: dict[str, str], home: Path
+) -> list[subprocess.Popen[bytes]]:
+    """Start servers in order, each ready before the next starts; returns the processes."""
+    processes: list[subprocess.Popen[bytes]] = []
+    for server, command, ready_path in servers:
+        log = home / f"{server.name}.log"
+        process = start(command, env, log)
+        processes.append(process)
+        began = time.monotonic()
+        wait_ready(server.port, ready_path, process, log)
+        print(f"{server.name}: ready in {time.monotonic() - began:.1f} s", flush=True)
+    return processes
+
+
+def interleaved(
+    servers: list[Server], frame: pd.DataFrame, args: argparse.Namespace
+) -> dict[tuple[str, int, int], Result]:
+    """Every scenario on every server, round after round, alternating servers.
+
+    The machine's background load drifts; alternating spreads the drift over both servers,
+    and the median round is reported.
+    """
+    scenarios = [(rows, c) for rows in (1, 100) for c in args.concurrency]
+    bodies = {(s.ours, rows): bodies_for(frame, rows, s.ours) for s in servers for rows in (1, 100)}
+    runs: dict[tuple[str, int, int], list[Result]] = {}
+    for round_no in range(args.rounds):
+        for rows, concurrency in scenarios:
+            requests = args.requests if rows == 1 else max(100, args.requests // 5)
+            for server in servers:
+                if server.name == "shadow" and (rows, concurrency) != (1, 1):
+                    continue
+                result = measure(
+                    server.name,
+                    server.port,
+                    server.path,
+                    bodies[(server.ours, rows)],
+                    rows,
+                    concurrency,
+                    requests,
+                )
+                runs.setdefault((server.name, rows, concurrency), []).append(result)
                 print(
-                    f"  {name:>7} rows={rows:<3} c={concurrency}: {result.rps:8.1f} req/s  "
-                    f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  errors {result.errors}",
+                    f"  round {round_no + 1} {server.name:>7} rows={rows:<3} c={concurrency}: "
+                    f"{result.rps:8.1f} req/s  p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+                    f"errors {result.errors}",
                     flush=True,
                 )
-                results.append(result)
-        return results
-    finally:
-        stop(process)
+    return {key: sorted(results, key=lambda r: r.rps)[len(results) // 2] for key, results in runs.items()}
 
 
 def main() -> None:
@@ -271,15 +299,18 @@ def main() -> None:
         "--requests", type=int, default=1500, help="1-row requests per scenario (100-row: a fifth)"
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         home = Path(tmp)
         print("training and registering the bike_sharing model ...", flush=True)
         env, frame = prepare(home)
         python = sys.executable
-        ours_port, mlflow_port, shadow_port = free_port(), free_port(), free_port()
-        ours_cmd = [python, "-m", "mlops_pipelines.serving", "--project", PROJECT, "--port", str(ours_port)]
-        ours_cmd += ["--no-shadow", "--canary-share", "0", "--log-level", "warning"]
+        service = Server("service", free_port(), "/v1/predict", True)
+        shadow = Server("shadow", free_port(), "/v1/predict", True)
+        mlflow = Server("mlflow", free_port(), "/invocations", False)
+        ours = [python, "-m", "mlops_pipelines.serving", "--project", PROJECT, "--canary-share", "0"]
+        ours += ["--log-level", "warning"]
         mlflow_cmd = [
             str(Path(python).parent / "mlflow"),
             "models",
@@ -287,73 +318,49 @@ def main() -> None:
             "-m",
             f"models:/{PROJECT}@champion",
         ]
-        mlflow_cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(mlflow_port)]
-        ours = run_server_suite(
-            "service",
-            ours_cmd,
+        mlflow_cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(mlflow.port)]
+        # mlflow last: `mlflow models serve -m models:/...` writes a `registered_model_meta` file
+        # into the registered artifact directory, after which the sha256 check refuses the
+        # version; this service's instances have loaded and verified it by then.
+        processes = launch(
+            [
+                (service, [*ours, "--no-shadow", "--port", str(service.port)], "/readyz"),
+                (shadow, [*ours, "--shadow", "--port", str(shadow.port)], "/readyz"),
+                (mlflow, mlflow_cmd, "/ping"),
+            ],
             env,
-            ours_port,
-            "/readyz",
-            "/v1/predict",
-            frame,
-            args,
-            home / "ours.log",
-            True,
+            home,
         )
-        shadow_cmd = [
-            python,
-            "-m",
-            "mlops_pipelines.serving",
-            "--project",
-            PROJECT,
-            "--port",
-            str(shadow_port),
-        ]
-        shadow_cmd += ["--shadow", "--canary-share", "0", "--log-level", "warning"]
-        process = start(shadow_cmd, env, home / "shadow.log")
         try:
-            wait_ready(shadow_port, "/readyz", process, home / "shadow.log")
-            bodies = bodies_for(frame, 1, True)
-            shadow = measure("shadow", shadow_port, "/v1/predict", bodies, 1, 1, args.requests)
+            results = interleaved([service, mlflow, shadow], frame, args)
         finally:
-            stop(process)
-        # Last: `mlflow models serve -m models:/...` writes a `registered_model_meta` file into
-        # the registered artifact directory, after which the sha256 check refuses the version.
-        theirs = run_server_suite(
-            "mlflow",
-            mlflow_cmd,
-            env,
-            mlflow_port,
-            "/ping",
-            "/invocations",
-            frame,
-            args,
-            home / "mlflow.log",
-            False,
-        )
-    report(ours, theirs, shadow)
+            for process in processes:
+                stop(process)
+    report(results, args.concurrency)
 
 
-def report(ours: list[Result], theirs: list[Result], shadow: Result) -> None:
+def report(results: dict[tuple[str, int, int], Result], concurrency: list[int]) -> None:
     print()
     header = f"{'rows':>4} {'conc':>4} | {'service req/s':>13} {'p50 ms':>7} {'p99 ms':>7} | "
     header += f"{'mlflow req/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'x throughput':>12} {'p99 ratio':>9}"
     print(header)
     print("-" * len(header))
-    for a, b in zip(ours, theirs, strict=True):
-        print(
-            f"{a.rows:>4} {a.concurrency:>4} | {a.rps:>13.1f} {a.p50_ms:>7.2f} {a.p99_ms:>7.2f} | "
-            f"{b.rps:>12.1f} {b.p50_ms:>7.2f} {b.p99_ms:>7.2f} | "
-            f"{a.rps / b.rps:>12.2f} {a.p99_ms / b.p99_ms:>9.2f}"
-        )
-    base = next(r for r in ours if r.rows == 1 and r.concurrency == 1)
+    for rows in (1, 100):
+        for c in concurrency:
+            a, b = results[("service", rows, c)], results[("mlflow", rows, c)]
+            print(
+                f"{rows:>4} {c:>4} | {a.rps:>13.1f} {a.p50_ms:>7.2f} {a.p99_ms:>7.2f} | "
+                f"{b.rps:>12.1f} {b.p50_ms:>7.2f} {b.p99_ms:>7.2f} | "
+                f"{a.rps / b.rps:>12.2f} {a.p99_ms / b.p99_ms:>9.2f}"
+            )
+    base, shadow = results[("service", 1, 1)], results[("shadow", 1, 1)]
     print()
     print(
-        f"shadow on, 1 row, c=1: p50 {shadow.p50_ms:.2f} ms vs {base.p50_ms:.2f} ms off "
-        f"(cost {shadow.p50_ms - base.p50_ms:+.2f} ms), {shadow.rps:.1f} req/s"
+        f"shadow on (challenger scored off the response path), 1 row, c=1: p50 {shadow.p50_ms:.2f} ms "
+        f"vs {base.p50_ms:.2f} ms off (cost {shadow.p50_ms - base.p50_ms:+.2f} ms)"
     )
-    errors = sum(r.errors for r in [*ours, *theirs, shadow])
-    print(f"non-200 answers: {errors}")
+    print(f"non-200 answers: {sum(r.errors for r in results.values())}")
+    print("(median of the rounds by throughput; ratios are service / mlflow)")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,12 @@ def _use_state(args: argparse.Namespace) -> None:
         os.environ["MLOPS_HOME"] = str(Path(args.home).resolve())
     home = Path(os.environ.setdefault("MLOPS_HOME", str(Path(".mlops").resolve())))
     os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        # An embedded instance that stays offline: no telemetry calls from a closed network.
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     if getattr(args, "data_dir", None):
         os.environ["MLOPS_DATA_DIR"] = str(Path(args.data_dir).resolve())
 

@@ -76,7 +76,7 @@ class Replay:
     def run(
         self, job: str, first: str | None = None, last: str | None = None, **kwargs: Any
     ) -> dg.ExecuteInProcessResult:
-        result = run_job(self.defs, job, self.instance, first, last, **kwargs)
+        result = run_job(self.defs, job, self.instance, first, last, log_level="CRITICAL", **kwargs)
         self.summary["runs"] += 1
         if not result.success:
             raise _failure(result, f"{job} {first or ''}..{last or ''} (run {result.run_id})")
@@ -158,12 +158,20 @@ def run_demo(
         champion = False
         for start in range(0, len(keys), chunk):
             block = keys[start : start + chunk]
-            replay.run(
-                daily_job_name(spec),
-                block[0],
-                block[-1],
-                run_config={"ops": {f"{spec.name}__drift": {"config": {"report": "drifted"}}}},
-            )
+            try:
+                replay.run(
+                    daily_job_name(spec),
+                    block[0],
+                    block[-1],
+                    run_config={"ops": {f"{spec.name}__drift": {"config": {"report": "drifted"}}}},
+                )
+            except DemoError as err:
+                # A blocked batch stops its own run (blocking checks), not the product: record it, go on.
+                replay.summary.setdefault("blocked", []).append(
+                    {"partitions": f"{block[0]}..{block[-1]}", "error": str(err)}
+                )
+                replay.say(f"[{start + len(block):>4}/{len(keys)}] {block[0]}..{block[-1]}  BLOCKED: {err}")
+                continue
             labelled = keys[max(0, start - delay) : max(0, start + len(block) - delay)]
             if champion and labelled:
                 replay.run(labels_job_name(spec), labelled[0], labelled[-1])

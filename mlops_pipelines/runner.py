@@ -25,6 +25,7 @@ def run_job(
     tags: Mapping[str, str] | None = None,
     raise_on_error: bool = False,
     asset_selection: list[dg.AssetKey] | None = None,
+    log_level: str | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Execute `job_name` for partitions first..last (inclusive), or unpartitioned when both are None."""
     job = defs.resolve_job_def(job_name)
@@ -36,10 +37,14 @@ def run_job(
         else:
             all_tags[RANGE_START_TAG] = first
             all_tags[RANGE_END_TAG] = last
+    config = dict(run_config or {})
+    if log_level is not None:
+        # Every event still lands in the instance's event log (and the UI); only the console is quieter.
+        config.setdefault("loggers", {"console": {"config": {"log_level": log_level}}})
     return job.execute_in_process(
         instance=instance,
         partition_key=partition_key,
-        run_config=dict(run_config or {}),
+        run_config=config,
         tags=all_tags,
         raise_on_error=raise_on_error,
         asset_selection=asset_selection,

@@ -80,10 +80,9 @@ class Predictions:
                 f"probabilities of shape {proba.shape} do not match {len(names)} classes {names}"
             )
         labels = np.asarray(names, dtype=object)[proba.argmax(axis=1)]
-        if task is Task.BINARY:
-            score = proba[:, names.index(positive_label(names, declared))]
-        else:
-            score = proba.max(axis=1)
+        # Binary: the positive class's probability (as evaluation scores it); else the top one.
+        binary = task is Task.BINARY
+        score = proba[:, names.index(positive_label(names, declared))] if binary else proba.max(axis=1)
         return cls(None, labels, score, proba, names)
 
     def take(self, index: slice | np.ndarray) -> Predictions:

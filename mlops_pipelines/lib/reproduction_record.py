@@ -99,7 +99,8 @@ class TrainingRecord:
 
     @property
     def best_params(self) -> dict[str, str]:
-        return {k: v for k, v in self.params.items() if k not in _NOT_HYPERPARAMETERS}
+        # Pipeline hyperparameters are named step__param; the rest is the recorded training section.
+        return {k: v for k, v in self.params.items() if "__" in k and k not in _NOT_HYPERPARAMETERS}
 
     @property
     def holdout_metrics(self) -> dict[str, float]:
@@ -216,20 +217,26 @@ def _typed(name: str, text: str, space: dict[str, list[Any]]) -> Any:
 def search_plan(spec: ProjectSpec, record: TrainingRecord) -> SearchPlan:
     """The spec to retrain with: family, seed and metric as recorded; the search replayed or pinned."""
     current = spec.training
-    recorded = {
+    recorded: dict[str, Any] = {
         "family": record.params.get("family", current.family),
         "seed": record.seed,
         "primary_metric": record.primary_metric,
     }
+    if "cv_folds" in record.params:
+        recorded["cv_folds"] = int(record.params["cv_folds"])
     changes = [
         f"training.{name}: recorded {value!r}, current spec {getattr(current, name)!r}"
         for name, value in recorded.items()
         if value != getattr(current, name)
     ]
     training = current.model_copy(update=recorded)
-    notes = [
-        f"training.cv_folds is not recorded by the run; the current spec's {current.cv_folds} is assumed"
-    ]
+    notes = (
+        []
+        if "cv_folds" in record.params
+        else [
+            f"training.cv_folds is not recorded by the run; the current spec's {current.cv_folds} is assumed"
+        ]
+    )
     if record.candidates is None:
         notes.append(
             f"run {record.run_id} has no {CV_RESULTS_ARTIFACT}: the recorded best parameters are pinned"

@@ -58,6 +58,7 @@ class ServiceOptions:
     log_flush_rows: int = 5000
     log_flush_seconds: float = 1.0
     shadow_queue: int = 1000  # pending shadow requests; beyond this shadow scoring is skipped
+    shadow_collect_seconds: float = 0.2  # shadow scores in batches gathered this long
     guard_window: int = 200
     guard_min_requests: int = 20
     # Requests merge into one model call up to this many rows (a bigger request scores alone):
@@ -110,6 +111,7 @@ def _components(
             "shadow",
             serving.max_batch_rows,
             max_queue=options.shadow_queue,
+            collect_seconds=options.shadow_collect_seconds,
         ),
         writer=writer,
         metrics=metrics,

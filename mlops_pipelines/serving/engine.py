@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -47,9 +48,11 @@ class ThreadEngine:
         max_batch_rows: int,
         max_queue: int = 0,
         linger_seconds: float = 0.0,
+        collect_seconds: float = 0.0,
     ) -> None:
         self._scorer = scorer
         self._linger = linger_seconds
+        self._collect = collect_seconds
         self._last_batch = 1
         self._name = name
         self._max_rows = max_batch_rows
@@ -91,6 +94,8 @@ class ThreadEngine:
         paying for one of their own. A lone client never waits.
         """
         waiting: deque[Job] = deque([first])
+        if self._collect:
+            return self._collect_for(waiting)
         linger = self._linger if self._last_batch > 1 else 0.0
         while True:
             try:
@@ -102,6 +107,28 @@ class ThreadEngine:
             waiting.append(job)
             if len(waiting) >= self._last_batch:
                 linger = 0.0
+
+    def _collect_for(self, waiting: deque[Job]) -> tuple[deque[Job], bool]:
+        """Background work (shadow): gather for `collect_seconds` or a full batch, whichever first.
+
+        Few big model calls cost far less CPU than many small ones, and CPU taken here is
+        CPU the answering path does not get.
+        """
+        deadline = time.monotonic() + self._collect
+        rows = sum(len(job.rows) for job in waiting)
+        while rows < self._max_rows:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                job = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if job is None:
+                return waiting, True
+            waiting.append(job)
+            rows += len(job.rows)
+        return waiting, False
 
     def _run(self) -> None:
         while True:

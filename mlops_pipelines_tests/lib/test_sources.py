@@ -247,13 +247,15 @@ def test_parse_cache_is_bounded(tmp_path: Path) -> None:
 
 def test_simulator_source_reads_only_the_window(specs: dict[str, ProjectSpec]) -> None:
     spec = specs["demand_sim"]
+    assert spec.source.simulator is not None
+    per_hour = spec.source.simulator.rows_per_hour
     day = read_partition(spec, datetime(2024, 2, 1), datetime(2024, 2, 2), None, Path("unused"))
-    assert len(day) == 24 * 2
+    assert len(day) == 24 * per_hour
     assert (day[EVENT_TIME] == day["timestamp"]).all()
     assert day[EVENT_TIME].min() >= pd.Timestamp("2024-02-01") and day[EVENT_TIME].max() < pd.Timestamp(
         "2024-02-02"
     )
     whole = read_source(spec, None, Path("unused"))
-    assert len(whole) == 150 * 24 * 2
+    assert len(whole) == 150 * 24 * per_hour
     outside = read_partition(spec, datetime(2030, 1, 1), datetime(2030, 1, 2), None, Path("unused"))
     assert outside.empty and EVENT_TIME in outside.columns
