@@ -21,6 +21,7 @@ EXPECTED_DEPS = {
     "predictions": {"features"},
     "drift": {"features"},
     "performance": {"predictions", "features"},
+    "deployment": {"champion"},
 }
 
 

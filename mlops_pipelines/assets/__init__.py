@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from mlops_pipelines.assets.deployment import build_deployment_asset
 from mlops_pipelines.assets.evaluation import build_evaluation_asset
 from mlops_pipelines.assets.features import build_features_asset
 from mlops_pipelines.assets.ingestion import build_raw_asset
@@ -27,4 +28,5 @@ def build_project_assets(spec: ProjectSpec) -> list[dg.AssetsDefinition]:
         build_predictions_asset(spec),
         build_drift_asset(spec),
         build_performance_asset(spec),
+        build_deployment_asset(spec),
     ]

@@ -131,7 +131,7 @@ def partition_key(ts: datetime | pd.Timestamp, grain: Grain | str) -> str:
 def partition_keys(times: pd.Series, grain: Grain | str) -> pd.Series:
     """Vectorised `partition_key` over a datetime series."""
     grain = Grain(grain)
-    times = pd.to_datetime(times)
+    times = naive_utc(times)
     if grain is Grain.HOURLY:
         return times.dt.strftime("%Y-%m-%d-%H:00")
     if grain is Grain.WEEKLY:
@@ -160,7 +160,9 @@ def _per_row(value: Any, n: int, name: str) -> list[Any]:
 
 
 def _row_event_times(spec: ProjectSpec, rows: pd.DataFrame, logged_at: pd.Series) -> pd.Series:
-    if EVENT_TIME in rows.columns or (spec.time.column and spec.time.column in rows.columns):
+    if EVENT_TIME in rows.columns:
+        return naive_utc(rows[EVENT_TIME])
+    if spec.time.column and spec.time.column in rows.columns:
         return naive_utc(event_times(rows, spec)).set_axis(rows.index)
     return logged_at
 
@@ -189,7 +191,7 @@ def build_log_frame(
     model_version: str | Sequence[str],
     request_ids: str | Sequence[str],
     latency_ms: float | Sequence[float] | np.ndarray,
-    logged_at: datetime | Sequence[datetime] | None = None,
+    logged_at: datetime | Sequence[datetime] | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The log rows for `rows` (the scored inputs, in order) and their `predictions`.
 
@@ -202,6 +204,8 @@ def build_log_frame(
         raise ValueError(f"{len(predictions)} prediction(s) for {n} row(s)")
     if logged_at is None or isinstance(logged_at, datetime):
         stamps = pd.Series(pd.Timestamp(logged_at or datetime.now(UTC)), index=rows.index)
+    elif isinstance(logged_at, np.ndarray) and logged_at.dtype.kind == "M":
+        stamps = pd.Series(logged_at, index=rows.index)
     else:
         stamps = pd.Series(_per_row(logged_at, n, "logged_at"), index=rows.index, dtype=object)
     stamps = naive_utc(stamps)
@@ -215,7 +219,9 @@ def build_log_frame(
     times = _row_event_times(spec, rows, stamps)
     key = spec.serving.entity_key
     if key and key in rows.columns:
-        entity = rows[key].map(lambda v: None if v is None or v is pd.NA or v != v else str(v))
+        values = rows[key].astype(object).tolist()
+        missing = lambda v: v is None or v is pd.NA or (isinstance(v, float) and v != v)  # noqa: E731
+        entity = pd.Series([None if missing(v) else str(v) for v in values], index=rows.index, dtype=object)
     else:
         entity = pd.Series(None, index=rows.index, dtype=object)
     regression = predictions.value is not None

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from mlops_pipelines.lib.prediction_log import Predictions, Route, build_log_frame
@@ -142,18 +143,21 @@ class PredictionLogWriter:
         times = [t for e in entries for t in e.request_times]
         counts = [len(e.rows) for e in entries]
 
-        def spread(values: list[Any]) -> list[Any]:
-            return [v for v, n in zip(values, counts, strict=True) for _ in range(n)]
+        def spread(values: list[Any], dtype: Any = object) -> Any:
+            return np.repeat(np.array(values, dtype=dtype), counts)
 
+        # With a time column, build_log_frame derives the event time from it; arrival-ordered
+        # projects take the request time, which rows_frame adds.
+        frame = rows_frame(self._spec, rows, times, event_time=self._spec.time.column is None)
         return build_log_frame(
             self._spec,
-            rows_frame(self._spec, rows, times),
+            frame,
             Predictions.concat([e.predictions for e in entries]),
             route=spread([e.route for e in entries]),
             model_version=spread([e.model_version for e in entries]),
             request_ids=spread([e.request_id for e in entries]),
-            latency_ms=spread([e.latency_ms for e in entries]),
-            logged_at=spread([e.logged_at for e in entries]),
+            latency_ms=spread([e.latency_ms for e in entries], "float64"),
+            logged_at=spread([e.logged_at for e in entries], "datetime64[us]"),
         )
 
     def _flush(self) -> None:

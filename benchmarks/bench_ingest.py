@@ -1,0 +1,296 @@
+"""Ingest + validate + features for one 1M-row partition: the Dagster data job vs a plain script.
+
+    python benchmarks/bench_ingest.py [--rows 1000000] [--repeats 3]
+
+Data: the packaged `demand_sim` project with its built-in simulator turned up to
+`ceil(rows / 24)` rows per hour, so one daily partition holds ~1M rows (41,667 x 24 =
+1,000,008 at the default). That is the realistic choice: it is the product's own source path
+(`read_partition` on a simulator spec), the rows are distinct (repeating bike_sharing rows
+would make the duplicate expectation quarantine almost everything) and the batch passes the
+suite, so every step does its full work.
+
+(a) Dagster: `run_job(build_definitions({name: spec}), "demand_sim__data", instance, key, key)`
+    on a fresh SQLite instance and MLOPS_HOME, in a fresh process (console log level WARNING;
+    every event still goes to the instance's event log).
+(b) Plain: the same library calls in one fresh process without Dagster: read the partition,
+    conform, write raw, read back, conform, validate_partitions (one GX run), write validated +
+    quarantine, feature_table, write features (see `plain_data_stage`).
+Both pay the Great Expectations import (~4-8 s). The features table each path wrote is hashed
+afterwards (untimed) to show both did the same work. Goal: (a) <= 1.5x (b), wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from common import (
+    Sample,
+    Summary,
+    fresh_dir,
+    measure,
+    note,
+    print_goals,
+    print_table,
+    python,
+    ratio,
+    remove,
+    report,
+    save_results,
+    self_peak_mb,
+    state_env,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_pipelines.spec import ProjectSpec
+
+GOAL = 1.5
+PROJECT = "demand_sim"
+PARTITION_KEY = "2024-02-01"
+
+
+def big_spec(rows: int) -> ProjectSpec:
+    """demand_sim whose simulator emits ~`rows` rows per daily partition."""
+    from mlops_pipelines.spec import load_specs
+
+    spec = load_specs()[PROJECT]
+    assert spec.source.simulator is not None
+    simulator = spec.source.simulator.model_copy(update={"rows_per_hour": math.ceil(rows / 24)})
+    return spec.model_copy(update={"source": spec.source.model_copy(update={"simulator": simulator})})
+
+
+def daily_window(key: str) -> tuple[datetime, datetime]:
+    """[start, end) of a daily partition key, as `partitions.partition_window` gives it, without Dagster."""
+    start = datetime.strptime(key, "%Y-%m-%d")
+    return start, start + timedelta(days=1)
+
+
+def plain_feature_table(validated: pd.DataFrame, spec: ProjectSpec) -> pd.DataFrame:
+    """Copy of `assets.features.feature_table`: importing that module imports Dagster.
+
+    The features tables both paths write are compared by hash, so a drift between this copy
+    and the asset shows up as "same output: NO".
+    """
+    from mlops_pipelines.lib.features import build_features, event_times
+    from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION, ROW_ID
+
+    table = build_features(validated, spec)
+    context_columns = [
+        c for c in dict.fromkeys([*spec.sensitive_attributes, *spec.slices]) if c not in table.columns
+    ]
+    for column in context_columns:
+        table[column] = validated[column]
+    table[spec.target] = validated[spec.target]
+    table[EVENT_TIME] = event_times(validated, spec)
+    table[PARTITION] = validated[PARTITION]
+    table[ROW_ID] = validated[ROW_ID]
+    return table
+
+
+def plain_data_stage(spec: ProjectSpec, key: str, timings: dict[str, float]) -> dict[str, Any]:
+    """raw -> validated + quarantine -> features for one partition, as the three assets do it."""
+    import pandas as pd
+
+    from mlops_pipelines.lib import lake, sources
+    from mlops_pipelines.lib.conform import conform
+    from mlops_pipelines.lib.frames import PARTITION, ROW_ID
+    from mlops_pipelines.lib.validation import validate_partitions
+    from mlops_pipelines.settings import load_settings
+
+    settings = load_settings()
+
+    def uri(table: str) -> str:
+        return settings.table_uri(spec.name, table)
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - since
+        return now
+
+    t = time.perf_counter()
+    start, end = daily_window(key)
+    data_dir = sources.resolve_data_dir(spec, settings.data_dir)
+    batch = sources.read_partition(spec, start, end, data_dir, settings.cache_dir)
+    t = lap("read_source", t)
+    result = conform(batch, spec)
+    if result.frame is None:
+        raise RuntimeError(f"{spec.name} {key}: batch does not conform: {result.problems}")
+    frame = result.frame.copy()
+    frame[PARTITION] = key
+    frame[ROW_ID] = range(len(frame))
+    t = lap("conform", t)
+    raw_version = lake.write_partitions(uri("raw"), frame, PARTITION, [key])
+    t = lap("write_raw", t)
+    conformed = conform(lake.read(uri("raw"), raw_version, PARTITION, [key]), spec)
+    if conformed.frame is None:
+        raise RuntimeError(f"{spec.name} {key}: raw no longer conforms: {conformed.problems}")
+    t = lap("read_raw+conform", t)
+    outcome = validate_partitions(conformed.frame, spec, [key])[key]
+    t = lap("validate", t)
+    valid = pd.concat([outcome.valid], ignore_index=True)
+    rejected = pd.concat([outcome.quarantine.assign(_stage="expectations")], ignore_index=True)
+    validated_version = lake.write_partitions(uri("validated"), valid, PARTITION, [key])
+    lake.write_partitions(uri("quarantine"), rejected, PARTITION, [key], where={"_stage": "expectations"})
+    t = lap("write_validated+quarantine", t)
+    table = plain_feature_table(lake.read(uri("validated"), validated_version, PARTITION, [key]), spec)
+    t = lap("read_validated+features", t)
+    lake.write_partitions(uri("features"), table, PARTITION, [key])
+    lap("write_features", t)
+    return {"rows": len(frame), "valid": len(valid), "quarantined": len(rejected), "passed": outcome.passed}
+
+
+def child(task: dict[str, Any]) -> dict[str, Any]:
+    """One measurement, in a fresh process."""
+    started = time.perf_counter()
+    out: dict[str, Any] = {}
+    if task["what"] == "dagster":
+        import dagster as dg
+
+        from mlops_pipelines.definitions import build_definitions
+        from mlops_pipelines.runner import run_job
+
+        spec = big_spec(task["rows"])
+        defs = build_definitions({spec.name: spec})
+        with dg.DagsterInstance.get() as instance:
+            out["setup_s"] = time.perf_counter() - started
+            began = time.perf_counter()
+            result = run_job(
+                defs, f"{spec.name}__data", instance, task["key"], task["key"], log_level="WARNING"
+            )
+            out["work_s"] = time.perf_counter() - began
+            if not result.success:
+                failed = [e.message for e in result.all_events if e.is_step_failure]
+                raise RuntimeError(f"data job failed: {failed}")
+    elif task["what"] == "plain":
+        spec = big_spec(task["rows"])
+        out["setup_s"] = time.perf_counter() - started
+        began = time.perf_counter()
+        timings: dict[str, float] = {}
+        out.update(plain_data_stage(spec, task["key"], timings))
+        out["work_s"] = time.perf_counter() - began
+        out["steps"] = timings
+        out["dagster_imported"] = "dagster" in sys.modules
+    elif task["what"] == "digest":
+        out.update(features_digest(PROJECT))
+    out["peak_mb_self"] = self_peak_mb()
+    return out
+
+
+def features_digest(project: str) -> dict[str, Any]:
+    from mlops_pipelines.lib import lake
+    from mlops_pipelines.lib.lineage import frame_sha256, ordered
+    from mlops_pipelines.settings import load_settings
+
+    frame = lake.read(load_settings().table_uri(project, "features"))
+    return {"features_rows": len(frame), "features_sha256": frame_sha256(ordered(frame))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the one partition (approx.)")
+    parser.add_argument("--repeats", type=int, default=3, help="fresh processes per path (median)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        report(child(json.loads(args.child)))
+        return
+
+    digests: dict[str, dict[str, Any]] = {}
+
+    def run(what: str, first: bool) -> Sample:
+        home = fresh_dir(f"ingest-{what}")
+        try:
+            env = state_env(home)
+            task = {"what": what, "rows": args.rows, "key": PARTITION_KEY}
+            sample = measure([python(), __file__, "--child", json.dumps(task)], env=env)
+            if first:
+                digest = json.dumps({"what": "digest"})
+                digests[what] = measure([python(), __file__, "--child", digest], env=env).result
+            return sample
+        finally:
+            remove(home)
+
+    note(f"bench_ingest: {args.rows:,} rows in partition {PARTITION_KEY}, {args.repeats} repeats per path")
+    samples: dict[str, list[Sample]] = {"dagster": [], "plain": []}
+    for i in range(args.repeats):
+        # Alternating the paths spreads the machine's drifting background load over both alike.
+        for what, got in samples.items():
+            got.append(run(what, i == 0))
+            note(f"  {what} [{i + 1}/{args.repeats}]: {got[-1].seconds:.2f} s, peak {got[-1].peak_mb:.0f} MB")
+    dagster = Summary("Dagster data job (run_job, in-process executor)", tuple(samples["dagster"]))
+    plain = Summary("plain script, same library calls", tuple(samples["plain"]))
+    rows_made = plain.samples[0].result["rows"]
+    same = digests["dagster"]["features_sha256"] == digests["plain"]["features_sha256"]
+
+    table = []
+    for s in (dagster, plain):
+        table.append(
+            (
+                s.label,
+                s.seconds,
+                s.startup_s,
+                s.inner("setup_s"),
+                s.inner("work_s"),
+                s.shutdown_s,
+                s.peak_mb,
+                ratio(s.seconds, plain.seconds),
+                ratio(s.inner("work_s"), plain.inner("work_s")),
+            )
+        )
+    print_table(
+        f"Ingest + validate + features, {rows_made:,} rows in one partition, median of {args.repeats} fresh "
+        "processes\n(wall = start-up + setup + work + shutdown; setup = imports, spec, definitions, instance; "
+        "work = the run, or the library calls)",
+        [
+            "path",
+            "wall s",
+            "start-up s",
+            "setup s",
+            "work s",
+            "shutdown s",
+            "peak MB",
+            "x plain (wall)",
+            "x plain (work)",
+        ],
+        table,
+    )
+    steps = plain.samples[0].result.get("steps", {})
+    if steps:
+        print_table(
+            "Plain path by step (first repeat)", ["step", "seconds"], [(k, v) for k, v in steps.items()]
+        )
+    print(
+        f"\nsame output: {'yes' if same else 'NO'} (features table sha256 "
+        f"{digests['dagster']['features_sha256'][:12]} vs {digests['plain']['features_sha256'][:12]}, "
+        f"{digests['plain']['features_rows']:,} rows); quarantined rows: "
+        f"{plain.samples[0].result['quarantined']:,}; plain path imported dagster: "
+        f"{plain.samples[0].result['dagster_imported']}"
+    )
+    goals = print_goals([("ingest Dagster / plain (wall)", ratio(dagster.seconds, plain.seconds), GOAL)])
+    save_results(
+        "bench_ingest",
+        {
+            "rows": rows_made,
+            "partition": PARTITION_KEY,
+            "data": "demand_sim simulator, rows_per_hour = ceil(rows / 24)",
+            "dagster": dagster.as_dict(),
+            "plain": plain.as_dict(),
+            "same_output": same,
+            "digests": digests,
+            "goals": goals,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
