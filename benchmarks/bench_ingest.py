@@ -1,6 +1,6 @@
 """Ingest + validate + features for one 1M-row partition: the Dagster data job vs a plain script.
 
-    python benchmarks/bench_ingest.py [--rows 1000000] [--repeats 3]
+    python benchmarks/bench_ingest.py [--rows 1000000] [--repeats 3] [--quick]
 
 Data: the packaged `demand_sim` project with its built-in simulator turned up to
 `ceil(rows / 24)` rows per hour, so one daily partition holds ~1M rows (41,667 x 24 =
@@ -22,20 +22,21 @@ afterwards (untimed) to show both did the same work. Goal: (a) <= 1.5x (b), wall
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common import (
     Sample,
-    Summary,
     fresh_dir,
+    interleaved,
     measure,
     note,
+    print_comparison,
     print_goals,
     print_table,
     python,
@@ -95,56 +96,97 @@ def plain_feature_table(validated: pd.DataFrame, spec: ProjectSpec) -> pd.DataFr
     return table
 
 
-def plain_data_stage(spec: ProjectSpec, key: str, timings: dict[str, float]) -> dict[str, Any]:
-    """raw -> validated + quarantine -> features for one partition, as the three assets do it."""
-    import pandas as pd
+class _Laps:
+    """Seconds per named step, accumulated."""
 
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+        self.since = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - self.since
+        self.since = now
+
+
+def _plain_raw(spec: ProjectSpec, key: str, lap: _Laps) -> int:
     from mlops_pipelines.lib import lake, sources
     from mlops_pipelines.lib.conform import conform
     from mlops_pipelines.lib.frames import PARTITION, ROW_ID
-    from mlops_pipelines.lib.validation import validate_partitions
     from mlops_pipelines.settings import load_settings
 
     settings = load_settings()
-
-    def uri(table: str) -> str:
-        return settings.table_uri(spec.name, table)
-
-    def lap(name: str, since: float) -> float:
-        now = time.perf_counter()
-        timings[name] = timings.get(name, 0.0) + now - since
-        return now
-
-    t = time.perf_counter()
     start, end = daily_window(key)
     data_dir = sources.resolve_data_dir(spec, settings.data_dir)
     batch = sources.read_partition(spec, start, end, data_dir, settings.cache_dir)
-    t = lap("read_source", t)
+    lap("read_source")
     result = conform(batch, spec)
     if result.frame is None:
         raise RuntimeError(f"{spec.name} {key}: batch does not conform: {result.problems}")
     frame = result.frame.copy()
     frame[PARTITION] = key
     frame[ROW_ID] = range(len(frame))
-    t = lap("conform", t)
-    raw_version = lake.write_partitions(uri("raw"), frame, PARTITION, [key])
-    t = lap("write_raw", t)
-    conformed = conform(lake.read(uri("raw"), raw_version, PARTITION, [key]), spec)
+    lap("conform")
+    version = lake.write_partitions(settings.table_uri(spec.name, "raw"), frame, PARTITION, [key])
+    lap("write_raw")
+    return version
+
+
+def _plain_validate(spec: ProjectSpec, key: str, raw_version: int, lap: _Laps) -> tuple[int, int, int]:
+    import pandas as pd
+
+    from mlops_pipelines.lib import lake
+    from mlops_pipelines.lib.conform import conform
+    from mlops_pipelines.lib.frames import PARTITION
+    from mlops_pipelines.lib.validation import validate_partitions
+    from mlops_pipelines.settings import load_settings
+
+    settings = load_settings()
+    rows = lake.read(settings.table_uri(spec.name, "raw"), raw_version, PARTITION, [key])
+    conformed = conform(rows, spec)
     if conformed.frame is None:
         raise RuntimeError(f"{spec.name} {key}: raw no longer conforms: {conformed.problems}")
-    t = lap("read_raw+conform", t)
+    lap("read_raw+conform")
     outcome = validate_partitions(conformed.frame, spec, [key])[key]
-    t = lap("validate", t)
+    lap("validate")
     valid = pd.concat([outcome.valid], ignore_index=True)
     rejected = pd.concat([outcome.quarantine.assign(_stage="expectations")], ignore_index=True)
-    validated_version = lake.write_partitions(uri("validated"), valid, PARTITION, [key])
-    lake.write_partitions(uri("quarantine"), rejected, PARTITION, [key], where={"_stage": "expectations"})
-    t = lap("write_validated+quarantine", t)
-    table = plain_feature_table(lake.read(uri("validated"), validated_version, PARTITION, [key]), spec)
-    t = lap("read_validated+features", t)
-    lake.write_partitions(uri("features"), table, PARTITION, [key])
-    lap("write_features", t)
-    return {"rows": len(frame), "valid": len(valid), "quarantined": len(rejected), "passed": outcome.passed}
+    version = lake.write_partitions(settings.table_uri(spec.name, "validated"), valid, PARTITION, [key])
+    lake.write_partitions(
+        settings.table_uri(spec.name, "quarantine"),
+        rejected,
+        PARTITION,
+        [key],
+        where={"_stage": "expectations"},
+    )
+    lap("write_validated+quarantine")
+    return version, len(valid), len(rejected)
+
+
+def _plain_features(spec: ProjectSpec, key: str, validated_version: int, lap: _Laps) -> int:
+    from mlops_pipelines.lib import lake
+    from mlops_pipelines.lib.frames import PARTITION
+    from mlops_pipelines.settings import load_settings
+
+    settings = load_settings()
+    rows = lake.read(settings.table_uri(spec.name, "validated"), validated_version, PARTITION, [key])
+    table = plain_feature_table(rows, spec)
+    lap("read_validated+features")
+    version = lake.write_partitions(settings.table_uri(spec.name, "features"), table, PARTITION, [key])
+    lap("write_features")
+    return version
+
+
+def plain_data_stage(spec: ProjectSpec, key: str, timings: dict[str, float]) -> dict[str, Any]:
+    """raw -> validated + quarantine -> features for one partition, as the three assets do it.
+
+    One function per asset, so each step's frames are freed when it returns, as in a run.
+    """
+    lap = _Laps(timings)
+    raw_version = _plain_raw(spec, key, lap)
+    validated_version, valid, quarantined = _plain_validate(spec, key, raw_version, lap)
+    features_version = _plain_features(spec, key, validated_version, lap)
+    return {"valid": valid, "quarantined": quarantined, "features_version": features_version}
 
 
 def child(task: dict[str, Any]) -> dict[str, Any]:
@@ -199,21 +241,24 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the one partition (approx.)")
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per path (median)")
+    parser.add_argument("--quick", action="store_true", help="1 repeat")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         report(child(json.loads(args.child)))
         return
+    if args.quick:
+        args.repeats = 1
 
     digests: dict[str, dict[str, Any]] = {}
 
-    def run(what: str, first: bool) -> Sample:
+    def run(what: str) -> Sample:
         home = fresh_dir(f"ingest-{what}")
         try:
             env = state_env(home)
             task = {"what": what, "rows": args.rows, "key": PARTITION_KEY}
             sample = measure([python(), __file__, "--child", json.dumps(task)], env=env)
-            if first:
+            if what not in digests:  # the first sample of each path: what did it write?
                 digest = json.dumps({"what": "digest"})
                 digests[what] = measure([python(), __file__, "--child", digest], env=env).result
             return sample
@@ -221,48 +266,20 @@ def main() -> None:
             remove(home)
 
     note(f"bench_ingest: {args.rows:,} rows in partition {PARTITION_KEY}, {args.repeats} repeats per path")
-    samples: dict[str, list[Sample]] = {"dagster": [], "plain": []}
-    for i in range(args.repeats):
-        # Alternating the paths spreads the machine's drifting background load over both alike.
-        for what, got in samples.items():
-            got.append(run(what, i == 0))
-            note(f"  {what} [{i + 1}/{args.repeats}]: {got[-1].seconds:.2f} s, peak {got[-1].peak_mb:.0f} MB")
-    dagster = Summary("Dagster data job (run_job, in-process executor)", tuple(samples["dagster"]))
-    plain = Summary("plain script, same library calls", tuple(samples["plain"]))
-    rows_made = plain.samples[0].result["rows"]
+    labels = {
+        "dagster": "Dagster data job (run_job, in-process executor)",
+        "plain": "plain script, same calls",
+    }
+    runs = interleaved({what: functools.partial(run, what) for what in labels}, labels, args.repeats)
+    dagster, plain = runs["dagster"], runs["plain"]
+    rows_made = plain.samples[0].result["valid"] + plain.samples[0].result["quarantined"]
     same = digests["dagster"]["features_sha256"] == digests["plain"]["features_sha256"]
 
-    table = []
-    for s in (dagster, plain):
-        table.append(
-            (
-                s.label,
-                s.seconds,
-                s.startup_s,
-                s.inner("setup_s"),
-                s.inner("work_s"),
-                s.shutdown_s,
-                s.peak_mb,
-                ratio(s.seconds, plain.seconds),
-                ratio(s.inner("work_s"), plain.inner("work_s")),
-            )
-        )
-    print_table(
-        f"Ingest + validate + features, {rows_made:,} rows in one partition, median of {args.repeats} fresh "
-        "processes\n(wall = start-up + setup + work + shutdown; setup = imports, spec, definitions, instance; "
-        "work = the run, or the library calls)",
-        [
-            "path",
-            "wall s",
-            "start-up s",
-            "setup s",
-            "work s",
-            "shutdown s",
-            "peak MB",
-            "x plain (wall)",
-            "x plain (work)",
-        ],
-        table,
+    print_comparison(
+        f"Ingest + validate + features, {rows_made:,} rows in one partition, median of {args.repeats} "
+        "fresh processes",
+        [dagster, plain],
+        plain,
     )
     steps = plain.samples[0].result.get("steps", {})
     if steps:

@@ -1,6 +1,6 @@
 """Code-location load time: `import mlops_pipelines.definitions` vs `import dagster`.
 
-    python benchmarks/bench_load.py [--repeats 5]
+    python benchmarks/bench_load.py [--repeats 5] [--quick]
 
 What `dagster dev`, the daemon and every run process pay before doing anything: importing the
 module workspace.yaml names, which loads every packaged project spec and builds its graph.
@@ -13,12 +13,12 @@ sklearn) is imported by it: those belong inside the steps that use them.
 from __future__ import annotations
 
 import argparse
+import functools
 
 from common import (
-    Summary,
     clean_env,
+    interleaved,
     measure,
-    note,
     print_goals,
     print_table,
     python,
@@ -57,18 +57,19 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=5, help="fresh processes per command (median)")
+    parser.add_argument("--quick", action="store_true", help="3 repeats")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 3
     env = clean_env()
-    samples: dict[str, list] = {label: [] for label in COMMANDS}
     # Warm the bytecode cache and the page cache once, untimed.
     for code in COMMANDS.values():
         measure([python(), "-c", code], env=env, expect_result=False)
-    for i in range(args.repeats):
-        for label, code in COMMANDS.items():
-            sample = measure([python(), "-c", code], env=env, expect_result=False)
-            samples[label].append(sample)
-            note(f"  {label} [{i + 1}/{args.repeats}]: {sample.seconds:.2f} s")
-    summaries = {label: Summary(label, tuple(s)) for label, s in samples.items()}
+    runs = {
+        label: functools.partial(measure, [python(), "-c", code], env=env, expect_result=False)
+        for label, code in COMMANDS.items()
+    }
+    summaries = interleaved(runs, {label: label for label in COMMANDS}, args.repeats)
     inspected = measure([python(), "-c", INSPECT], env=env).result
 
     base = summaries["import dagster"]

@@ -24,47 +24,20 @@ none of that. The numbers are printed as measured.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from bench_serving_client import REPO, Result, free_port, measure, start, stop, wait_ready
 
-REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 PROJECT = "bike_sharing"
-
-
-@dataclass(frozen=True)
-class Result:
-    server: str
-    rows: int
-    concurrency: int
-    requests: int
-    seconds: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def prepare(home: Path) -> tuple[dict[str, str], pd.DataFrame]:
@@ -88,8 +61,8 @@ def prepare(home: Path) -> tuple[dict[str, str], pd.DataFrame]:
     frame["dteday"] = pd.to_datetime(frame["dteday"])
     frame[EVENT_TIME] = frame["dteday"] + pd.to_timedelta(frame["hr"], unit="h")
     versions = []
-    for start, iters in ((0, 100), (4000, 150)):
-        train = frame.iloc[start : start + 4000]
+    for first, iters in ((0, 100), (4000, 150)):
+        train = frame.iloc[first : first + 4000]
         pipeline = build_pipeline(spec, {"model__max_iter": iters})
         with threadpool_limits(1):
             pipeline.fit(build_features(train, spec), build_target(train, spec))
@@ -123,87 +96,14 @@ def prepare(home: Path) -> tuple[dict[str, str], pd.DataFrame]:
     return env, frame.iloc[8000:9000]
 
 
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as sink:
-        return subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
-
-
-def wait_ready(
-    port: int, path: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log.read_text()[-3000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", path)
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"server on port {port} not ready:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(10)
-
-
-def drive(
-    port: int, path: str, bodies: list[bytes], requests: int, concurrency: int
-) -> tuple[float, list[float], int]:
-    """`requests` POSTs spread over `concurrency` threads; returns wall seconds, latencies, errors."""
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    per_thread = requests // concurrency
-    barrier = threading.Barrier(concurrency + 1)
-
-    def worker(offset: int) -> None:
-        nonlocal errors
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Content-Type": "application/json"}
-        mine: list[float] = []
-        failed = 0
-        barrier.wait()
-        for i in range(per_thread):
-            body = bodies[(offset + i) % len(bodies)]
-            began = time.perf_counter()
-            conn.request("POST", path, body, headers)
-            response = conn.getresponse()
-            response.read()
-            mine.append(time.perf_counter() - began)
-            failed += response.status != 200
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            errors += failed
-
-    threads = [threading.Thread(target=worker, args=(t * 997,)) for t in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - began, latencies, errors
-
-
 def bodies_for(frame: pd.DataFrame, rows: int, ours: bool) -> list[bytes]:
     from mlops_pipelines.lib.features import build_features
     from mlops_pipelines.spec import load_specs
 
     spec = load_specs()[PROJECT]
     out = []
-    for start in range(0, len(frame) - rows + 1, rows):
-        chunk = frame.iloc[start : start + rows]
+    for first in range(0, len(frame) - rows + 1, rows):
+        chunk = frame.iloc[first : first + rows]
         if ours:
             raw = chunk[[c for c in spec.columns if c != spec.target]].copy()
             raw["dteday"] = raw["dteday"].dt.strftime("%Y-%m-%d")
@@ -212,24 +112,6 @@ def bodies_for(frame: pd.DataFrame, rows: int, ours: bool) -> list[bytes]:
             features = build_features(chunk, spec)
             out.append(json.dumps({"dataframe_split": features.to_dict("split")}).encode())
     return out
-
-
-def measure(
-    name: str, port: int, path: str, bodies: list[bytes], rows: int, concurrency: int, requests: int
-) -> Result:
-    drive(port, path, bodies, max(50, requests // 10), concurrency)  # warm-up
-    seconds, latencies, errors = drive(port, path, bodies, requests, concurrency)
-    ms = np.asarray(latencies) * 1000
-    return Result(
-        name,
-        rows,
-        concurrency,
-        len(latencies),
-        seconds,
-        float(np.percentile(ms, 50)),
-        float(np.percentile(ms, 99)),
-        errors,
-    )
 
 
 @dataclass(frozen=True)
@@ -300,7 +182,10 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported")
+    parser.add_argument("--quick", action="store_true", help="400 requests, one round")
     args = parser.parse_args()
+    if args.quick:
+        args.requests, args.rounds = 400, 1
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         home = Path(tmp)
         print("training and registering the bike_sharing model ...", flush=True)
@@ -340,11 +225,14 @@ def main() -> None:
 
 
 def report(results: dict[tuple[str, int, int], Result], concurrency: list[int]) -> None:
+    from common import print_goals, save_results
+
     print()
     header = f"{'rows':>4} {'conc':>4} | {'service req/s':>13} {'p50 ms':>7} {'p99 ms':>7} | "
     header += f"{'mlflow req/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'x throughput':>12} {'p99 ratio':>9}"
     print(header)
     print("-" * len(header))
+    goals: list[tuple[str, float | None, float]] = []
     for rows in (1, 100):
         for c in concurrency:
             a, b = results[("service", rows, c)], results[("mlflow", rows, c)]
@@ -353,6 +241,9 @@ def report(results: dict[tuple[str, int, int], Result], concurrency: list[int]) 
                 f"{b.rps:>12.1f} {b.p50_ms:>7.2f} {b.p99_ms:>7.2f} | "
                 f"{a.rps / b.rps:>12.2f} {a.p99_ms / b.p99_ms:>9.2f}"
             )
+            # Goals: >= 3x mlflow's throughput and <= half its p99, as lower-is-better ratios.
+            goals.append((f"throughput mlflow/service, {rows} row(s), {c} client(s)", b.rps / a.rps, 1 / 3))
+            goals.append((f"p99 service/mlflow, {rows} row(s), {c} client(s)", a.p99_ms / b.p99_ms, 0.5))
     base, shadow = results[("service", 1, 1)], results[("shadow", 1, 1)]
     print()
     print(
@@ -361,6 +252,11 @@ def report(results: dict[tuple[str, int, int], Result], concurrency: list[int]) 
     )
     print(f"non-200 answers: {sum(r.errors for r in results.values())}")
     print("(median of the rounds by throughput; ratios are service / mlflow)")
+    verdicts = print_goals(goals)
+    save_results(
+        "serving",
+        {"results": [asdict(r) | {"rps": r.rps} for r in results.values()], "goals": verdicts},
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,10 +67,17 @@ class Sample:
 
     seconds: float  # wall time of the whole process, start to exit
     peak_mb: float  # largest single-process RSS in the tree (ru_maxrss)
+    cpu_s: float  # user + system CPU of the whole tree: steadier than wall time on a busy machine
     tree_peak_mb: float | None  # summed RSS of the live tree, sampled (None unless asked for)
     result: dict[str, Any] = field(default_factory=dict)  # what the process printed as BENCH_RESULT
     startup_s: float | None = None  # interpreter start until the measured code ran
     shutdown_s: float | None = None  # its last line until the process had exited
+
+
+def median(values: Iterable[float | None]) -> float | None:
+    """Median of the values present; None when there are none."""
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
 
 
 @dataclass(frozen=True)
@@ -89,35 +96,37 @@ class Summary:
         return statistics.median(s.peak_mb for s in self.samples)
 
     @property
+    def cpu_s(self) -> float:
+        return statistics.median(s.cpu_s for s in self.samples)
+
+    @property
     def tree_peak_mb(self) -> float | None:
-        values = [s.tree_peak_mb for s in self.samples if s.tree_peak_mb is not None]
-        return statistics.median(values) if values else None
+        return median(s.tree_peak_mb for s in self.samples)
 
     @property
     def startup_s(self) -> float | None:
-        values = [s.startup_s for s in self.samples if s.startup_s is not None]
-        return statistics.median(values) if values else None
+        return median(s.startup_s for s in self.samples)
 
     @property
     def shutdown_s(self) -> float | None:
-        values = [s.shutdown_s for s in self.samples if s.shutdown_s is not None]
-        return statistics.median(values) if values else None
+        return median(s.shutdown_s for s in self.samples)
 
     def inner(self, key: str) -> float | None:
         """Median of a number each process reported about itself (e.g. its timed section)."""
-        values = [float(s.result[key]) for s in self.samples if s.result.get(key) is not None]
-        return statistics.median(values) if values else None
+        return median(s.result.get(key) for s in self.samples)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "median_seconds": self.seconds,
             "median_peak_mb": self.peak_mb,
+            "median_cpu_s": self.cpu_s,
             "median_tree_peak_mb": self.tree_peak_mb,
             "samples": [
                 {
                     "seconds": s.seconds,
                     "peak_mb": s.peak_mb,
+                    "cpu_s": s.cpu_s,
                     "tree_peak_mb": s.tree_peak_mb,
                     "startup_s": s.startup_s,
                     "shutdown_s": s.shutdown_s,
@@ -203,6 +212,7 @@ def measure(
     return Sample(
         seconds=probed["seconds"],
         peak_mb=probed["peak_mb"],
+        cpu_s=probed["cpu_s"],
         tree_peak_mb=probed.get("tree_peak_mb"),
         result=result,
         startup_s=result["t_code_start"] - probed["started_at"] if stamped else None,
@@ -210,15 +220,18 @@ def measure(
     )
 
 
-def repeat(label: str, times: int, one: Callable[[int], Sample], echo: bool = True) -> Summary:
-    """`times` samples of `one(i)`; prints progress to stderr."""
-    samples = []
-    for i in range(times):
-        sample = one(i)
-        samples.append(sample)
-        if echo:
-            note(f"  {label} [{i + 1}/{times}]: {sample.seconds:.2f} s, peak {sample.peak_mb:.0f} MB")
-    return Summary(label, tuple(samples))
+def interleaved(
+    runs: Mapping[str, Callable[[], Sample]], labels: Mapping[str, str], repeats: int
+) -> dict[str, Summary]:
+    """`repeats` samples of each measurement taken in turn (A, B, A, B, ...), so the drifting
+    background load of a shared machine hits all of them alike; progress goes to stderr."""
+    samples: dict[str, list[Sample]] = {name: [] for name in runs}
+    for i in range(repeats):
+        for name, one in runs.items():
+            sample = one()
+            samples[name].append(sample)
+            note(f"  {name} [{i + 1}/{repeats}]: {sample.seconds:.2f} s, peak {sample.peak_mb:.0f} MB")
+    return {name: Summary(labels[name], tuple(got)) for name, got in samples.items()}
 
 
 def report(result: Mapping[str, Any]) -> None:
@@ -282,6 +295,36 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
         print(line(row))
 
 
+COLUMNS_LEGEND = (
+    "wall = start-up + setup + work + shutdown of a fresh process; setup = imports, spec, definitions, "
+    "instance;\nwork = the run, or the library calls; CPU = user + system of the whole process tree; "
+    "peak MB = largest single process (ru_maxrss)"
+)
+
+
+def print_comparison(title: str, summaries: Sequence[Summary], baseline: Summary) -> None:
+    """The standard table of fresh-process measurements, with ratios to `baseline`."""
+    tree = any(s.tree_peak_mb is not None for s in summaries)
+    headers = ["measurement", "wall s", "start-up s", "setup s", "work s", "shutdown s", "CPU s", "peak MB"]
+    headers += ["tree MB"] if tree else []
+    headers += ["x base wall", "x base work", "x base CPU"]
+    rows = []
+    for s in summaries:
+        row: list[Any] = [
+            s.label,
+            s.seconds,
+            s.startup_s,
+            s.inner("setup_s"),
+            s.inner("work_s"),
+            s.shutdown_s,
+        ]
+        row += [s.cpu_s, s.peak_mb, *([s.tree_peak_mb] if tree else [])]
+        row += [ratio(s.seconds, baseline.seconds), ratio(s.inner("work_s"), baseline.inner("work_s"))]
+        rows.append([*row, ratio(s.cpu_s, baseline.cpu_s)])
+    legend = COLUMNS_LEGEND + ("; tree MB = summed RSS of the live process tree, sampled" if tree else "")
+    print_table(f"{title}\n({legend}; base = {baseline.label})", headers, rows)
+
+
 def print_goals(goals: Sequence[tuple[str, float | None, float]]) -> list[dict[str, Any]]:
     """One line per goal: the measured ratio, the bound and PASS/MISS; returns them for the JSON."""
     out = []
@@ -312,8 +355,73 @@ def save_results(name: str, payload: Mapping[str, Any]) -> Path:
     return path
 
 
+# Package parts that cannot change what a setup stored (tables, runs, models): editing them keeps caches.
+_NOT_STATE = (
+    "serving/",
+    "cli.py",
+    "demo.py",
+    "reproduce.py",
+    "lib/reproduction",
+    "schedules.py",
+    "sensors.py",
+)
+
+
+def source_fingerprint() -> str:
+    """Hash of the code and specs that shape stored state: a setup built by other code is stale."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    package = REPO / "mlops_pipelines"
+    for path in sorted([*package.rglob("*.py"), *package.rglob("*.yaml")]):
+        if str(path.relative_to(package)).startswith(_NOT_STATE):
+            continue
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cached_setup(
+    name: str, key: Mapping[str, Any], build: Callable[[Path], dict[str, Any]], fresh: bool = False
+) -> tuple[Path, dict[str, Any]]:
+    """A state directory built once by `build(home)` and reused while `key` and the code are unchanged.
+
+    Lives under benchmarks/results/cache/<name>/ (git-ignored); `marker.json` is written last,
+    so a setup that failed half-way is rebuilt, never reused.
+    """
+    root = RESULTS_DIR / "cache" / name
+    home = root / "home"
+    marker = root / "marker.json"
+    wanted = {**key, "code": source_fingerprint()}
+    if not fresh and marker.is_file() and home.is_dir():
+        stored = json.loads(marker.read_text(encoding="utf-8"))
+        if stored.get("key") == wanted:
+            note(f"setup: reusing {root.relative_to(REPO)} (built {stored.get('built_at')})")
+            return home, stored.get("info", {})
+    remove(root)
+    home.mkdir(parents=True)
+    note(f"setup: building {root.relative_to(REPO)} (untimed; cached for later runs)")
+    started = time.perf_counter()
+    info = build(home)
+    info["setup_seconds"] = time.perf_counter() - started
+    record = {"key": wanted, "info": info, "built_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    marker.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    return home, info
+
+
 def fresh_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"mlops-bench-{prefix}-"))
+
+
+def working_copy(home: Path, prefix: str) -> Path:
+    """A throw-away copy of a cached state directory, so measurements never change the cache.
+
+    MLflow keeps absolute artifact paths: the copy's registry still reads model artifacts from
+    the cache, which nothing here writes.
+    """
+    target = fresh_dir(prefix) / "home"
+    shutil.copytree(home, target)
+    return target
 
 
 def remove(path: Path) -> None:
@@ -328,17 +436,15 @@ def _tree_rss_kb(root: int) -> int:
     """Summed VmRSS of `root` and its descendants, from /proc (one scan)."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
-                stat = handle.read()
-            with open(f"/proc/{entry}/statm", encoding="ascii") as handle:
-                resident_pages = int(handle.read().split()[1])
+            stat = (entry / "stat").read_text(encoding="ascii", errors="replace")
+            resident_pages = int((entry / "statm").read_text(encoding="ascii").split()[1])
         except (OSError, ValueError, IndexError):
             continue
-        pid = int(entry)
+        pid = int(entry.name)
         # The command name may hold spaces and parentheses: fields start after the last ')'.
         parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
         rss[pid] = resident_pages * (os.sysconf("SC_PAGE_SIZE") // 1024)
@@ -373,12 +479,13 @@ def _probe(argv: list[str], tree: bool) -> int:
     stop.set()
     if sampler is not None:
         sampler.join()
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     sys.stdout.flush()
     probed = {
         "returncode": returncode,
         "seconds": seconds,
-        "peak_mb": peak,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
         "tree_peak_mb": peak_tree / 1024 if tree else None,
         "started_at": started_at,
         "ended_at": ended_at,

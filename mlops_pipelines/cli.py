@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--data-dir", help="directory with the real datasets (else $MLOPS_DATA_DIR)")
     demo.add_argument("--until", help="last partition key to replay")
-    demo.add_argument("--chunk", type=int, default=7, help="partitions per Dagster run")
+    demo.add_argument("--chunk", type=int, default=14, help="partitions per Dagster run (one run per chunk)")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of the timeline")
     demo.set_defaults(func=_cmd_demo)
 

@@ -67,6 +67,7 @@ class Replay:
             "promotions": [],
             "champion_version": None,
             "runs": 0,
+            "reports": [],
         }
 
     def say(self, text: str) -> None:
@@ -111,6 +112,24 @@ class Replay:
                 f" -> challenger {round(promotion['after'], 4) if promotion['after'] is not None else None}"
             )
 
+    def report(self, partition: str) -> None:
+        """The Evidently report of the partition that triggered a retrain, against the champion it
+        is about to challenge: rendered only here, so HTML stays off the replay's hot path."""
+        result = self.run(
+            daily_job_name(self.spec),
+            partition,
+            partition,
+            run_config={"ops": {f"{self.spec.name}__drift": {"config": {"report": "always"}}}},
+            asset_selection=[dg.AssetKey([self.spec.name, "drift"])],
+        )
+        for event in result.get_asset_materialization_events():
+            link = event.materialization.metadata.get("evidently_report")
+            if link is not None:
+                self.summary["reports"].append(
+                    {"partition": partition, "report": getattr(link, "value", link)}
+                )
+                self.say(f"  drift report for {partition}: {getattr(link, 'value', link)}")
+
     def tick(self) -> None:
         context = dg.build_sensor_context(
             instance=self.instance, cursor=self.cursor, definitions=self.defs, resources=self.defs.resources
@@ -124,9 +143,11 @@ class Replay:
             ):
                 continue  # a consumed run key never runs twice, as with the daemon
             reason = tags.get("mlops/reason", "sensor")
+            trigger = tags.get("mlops/trigger_partition", "")
+            self.report(trigger)
             self.retrain(
                 reason,
-                tags.get("mlops/trigger_partition", ""),
+                trigger,
                 run_config=dict(request.run_config),
                 tags=tags,
             )
@@ -163,7 +184,7 @@ def run_demo(
                     daily_job_name(spec),
                     block[0],
                     block[-1],
-                    run_config={"ops": {f"{spec.name}__drift": {"config": {"report": "drifted"}}}},
+                    run_config={"ops": {f"{spec.name}__drift": {"config": {"report": "never"}}}},
                 )
             except DemoError as err:
                 # A blocked batch stops its own run (blocking checks), not the product: record it, go on.

@@ -159,6 +159,10 @@ def _per_row(value: Any, n: int, name: str) -> list[Any]:
     return values
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
 def _row_event_times(spec: ProjectSpec, rows: pd.DataFrame, logged_at: pd.Series) -> pd.Series:
     if EVENT_TIME in rows.columns:
         return naive_utc(rows[EVENT_TIME])
@@ -220,8 +224,7 @@ def build_log_frame(
     key = spec.serving.entity_key
     if key and key in rows.columns:
         values = rows[key].astype(object).tolist()
-        missing = lambda v: v is None or v is pd.NA or (isinstance(v, float) and v != v)  # noqa: E731
-        entity = pd.Series([None if missing(v) else str(v) for v in values], index=rows.index, dtype=object)
+        entity = pd.Series([None if _missing(v) else str(v) for v in values], index=rows.index, dtype=object)
     else:
         entity = pd.Series(None, index=rows.index, dtype=object)
     regression = predictions.value is not None

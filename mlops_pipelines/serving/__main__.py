@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     shadow.add_argument("--shadow", dest="shadow", action="store_true", default=None)
     shadow.add_argument("--no-shadow", dest="shadow", action="store_false")
     parser.add_argument("--log-flush-seconds", type=float, default=1.0)
+    parser.add_argument("--log-flush-rows", type=int, default=5000)
     parser.add_argument("--batch-linger-ms", type=float, default=1.0, help="batching wait under concurrency")
-
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     # Before numpy/sklearn load their OpenMP runtime: per-request batches are small, and
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         canary_share=args.canary_share,
         shadow=args.shadow,
         log_flush_seconds=args.log_flush_seconds,
+        log_flush_rows=args.log_flush_rows,
         batch_linger_seconds=args.batch_linger_ms / 1000,
     )
     run_server(args.project, args.host, args.port, options=options, log_level=args.log_level)

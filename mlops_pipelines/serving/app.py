@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -33,9 +32,16 @@ from mlops_pipelines.serving.http import (
 from mlops_pipelines.serving.metrics import ServingMetrics
 from mlops_pipelines.serving.predlog import PredictionLogWriter
 from mlops_pipelines.serving.router import CanaryRouter, GuardLimits, decisions_path
-from mlops_pipelines.serving.schemas import RequestError, RequestSchema, build_request_schema
+from mlops_pipelines.serving.schemas import (
+    ErrorBody,
+    PredictResponse,
+    RequestError,
+    RequestSchema,
+    build_request_schema,
+)
 from mlops_pipelines.serving.scoring import BatchScorer
 from mlops_pipelines.serving.service import PredictionService, ScoringError
+from mlops_pipelines.serving.status import deployment_view, install_openapi, readiness
 
 if TYPE_CHECKING:
     from mlops_pipelines.serving.holder import Alias, ModelSource, ServingModel
@@ -168,7 +174,7 @@ def create_app(
     app.state.service = service
     app.state.settings = settings
     _routes(app, service, schema, spec.serving.max_body_bytes)
-    _docs(app, schema.json_schema())
+    install_openapi(app, schema.json_schema())
     app.add_middleware(RequestContext, token=token)
 
     @app.exception_handler(StarletteHTTPException)
@@ -192,7 +198,23 @@ def _rid(request: Request) -> str:
 def _routes(app: FastAPI, service: PredictionService, schema: RequestSchema, max_body: int) -> None:
     metrics = service.metrics
 
-    @app.post("/v1/predict", openapi_extra={"requestBody": {"required": True, "content": {}}})
+    errors: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorBody, "description": text}
+        for code, text in (
+            (400, "malformed JSON"),
+            (401, "missing or wrong bearer token"),
+            (413, "body over max_body_bytes, or more than max_batch_rows rows"),
+            (415, "not application/json"),
+            (422, "invalid rows: row index, column and problem"),
+            (503, "no champion loaded yet"),
+        )
+    }
+
+    @app.post(
+        "/v1/predict",
+        summary="Predict for one row ({'row': {...}}) or a batch ({'rows': [...]})",
+        responses={200: {"model": PredictResponse}, **errors},
+    )
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
         request_id = _rid(request)
@@ -219,77 +241,16 @@ def _routes(app: FastAPI, service: PredictionService, schema: RequestSchema, max
 
     @app.get("/readyz")
     async def readyz() -> Response:
-        holder = service.holder
-        reasons = holder.degraded_reasons
-        champion, challenger = holder.state("champion"), holder.state("challenger")
-        ready = champion.model is not None
-        metrics.ready.set(1 if ready else 0)
-        metrics.degraded.set(1 if reasons else 0)
-        status = "not_ready" if not ready else ("degraded" if reasons else "ready")
-        body: dict[str, Any] = {
-            "status": status,
-            "champion": champion.model.version if champion.model else None,
-            "challenger": challenger.model.version if challenger.model else None,
-            "reasons": reasons or (["no champion model loaded yet"] if not ready else []),
-        }
-        return json_response(body, 200 if ready else 503)
+        status, body = readiness(service.holder)
+        metrics.ready.set(1 if status == 200 else 0)
+        metrics.degraded.set(1 if body["status"] == "degraded" else 0)
+        return json_response(body, status)
 
     @app.get("/v1/deployment")
     async def deployment() -> Response:
-        return json_response(_deployment(service))
+        return json_response(deployment_view(service))
 
     @app.get("/metrics")
     async def prometheus() -> Response:
         metrics.canary_share.set(service.router.share)
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
-
-
-def _deployment(service: PredictionService) -> dict[str, Any]:
-    holder = service.holder
-
-    def model(alias: Alias) -> dict[str, Any] | None:
-        state = holder.state(alias)
-        if state.model is None and state.wanted is None:
-            return None
-        return {
-            "version": state.model.version if state.model else None,
-            "registry_version": state.wanted,
-            "artifact_sha256": state.model.artifact_sha256 if state.model else None,
-            "loaded_at": state.model.loaded_at.isoformat() if state.model else None,
-            "error": state.error,
-        }
-
-    shadow_on = service.shadow and holder.challenger is not None
-    guard = service.router.snapshot_dict()
-    return {
-        "project": service.spec.name,
-        "models": {"champion": model("champion"), "challenger": model("challenger")},
-        "routes": {
-            "champion": holder.champion.version if holder.champion else None,
-            "canary": holder.challenger.version if holder.challenger and guard["share"] > 0 else None,
-            "shadow": holder.challenger.version if shadow_on and holder.challenger else None,
-        },
-        "canary": guard,
-        "shadow": {"enabled": service.shadow, "active": shadow_on, "pending": service.shadow_engine.pending},
-        "prediction_log": {"uri": service.writer.uri, "rows_written": service.writer.rows_written},
-        "last_poll": holder.last_poll.isoformat() if holder.last_poll else None,
-    }
-
-
-def _docs(app: FastAPI, request_schema: dict[str, Any]) -> None:
-    """OpenAPI with the spec-derived request body (its definitions under components)."""
-    definitions = request_schema.pop("$defs", {})
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        doc = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        doc.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
-        body = doc["paths"]["/v1/predict"]["post"].setdefault("requestBody", {"required": True})
-        body["content"] = {"application/json": {"schema": request_schema}}
-        app.openapi_schema = doc
-        return doc
-
-    app.openapi = openapi  # type: ignore[method-assign]

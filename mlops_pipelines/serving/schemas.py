@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, NotRequired, Required
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired, Required
 
 import typing_extensions
-from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
 if TYPE_CHECKING:
@@ -205,6 +205,36 @@ class RequestSchema:
     def json_schema(self) -> dict[str, Any]:
         """The request body's JSON schema with its definitions under OpenAPI components."""
         return self.adapter.json_schema(ref_template="#/components/schemas/{model}")
+
+
+class ClassPrediction(BaseModel):
+    label: str
+    probabilities: dict[str, float]
+
+
+class PredictResponse(BaseModel):
+    """The answer (documentation only: the endpoint serialises plain dicts, faster)."""
+
+    request_id: str
+    route: Literal["champion", "canary", "mixed"]
+    model_version: str | None = Field(description="null when route is 'mixed'; see model_versions")
+    predictions: list[float] | list[ClassPrediction] = Field(description="one per row, in row order")
+    routes: list[Literal["champion", "canary"]] | None = Field(None, description="per row, when mixed")
+    model_versions: list[str] | None = Field(None, description="per row, when mixed")
+
+
+class ProblemBody(BaseModel):
+    row: int | None
+    column: str | None
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="machine-readable code, e.g. validation_error")
+    message: str
+    request_id: str
+    problems: list[ProblemBody] | None = Field(None, description="at most 20, for 422")
+    total_problems: int | None = None
 
 
 def build_request_schema(spec: ProjectSpec, max_rows: int | None = None) -> RequestSchema:

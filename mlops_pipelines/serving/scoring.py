@@ -43,7 +43,7 @@ class Job:
     rows: list[dict[str, Any]]
     request_times: list[datetime]  # one per row (naive UTC)
     model: ServingModel
-    done: Callable[[Outcome], None]  # called on the scoring thread (or loop) with the result
+    done: Callable[[Outcome], None]  # called on the scoring thread with the result
     queued_at: float = field(default_factory=time.perf_counter)
 
 

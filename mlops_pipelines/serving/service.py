@@ -137,12 +137,12 @@ class PredictionService:
         )
         parts: Parts = {}
         if champion_rows:
-            champion_times = times[: len(champion_rows)]
-            parts["champion"] = (
-                champion_rows,
-                await self._champion(champion, champion_rows, champion_times),
-                champion,
-            )
+            try:
+                answered = await self._champion(champion, champion_rows, times[: len(champion_rows)])
+            except BaseException:
+                canary_task.cancel()  # the request fails: nobody waits for the canary's half
+                raise
+            parts["champion"] = (champion_rows, answered, champion)
         canary = await canary_task
         self.metrics.model_latency.labels("canary").observe(canary.latency_ms / 1000)
         self.router.observe(canary.predictions is not None, canary.latency_ms, champion.version)

@@ -112,6 +112,7 @@ def test_classification_frame_labels_and_positive_scores(
 
 def test_multiclass_score_is_the_top_probability() -> None:
     predictions = Predictions.classification(np.array([[0.2, 0.5, 0.3]]), ["a", "b", "c"], Task.MULTICLASS)
+    assert predictions.label is not None and predictions.score is not None
     assert predictions.label.tolist() == ["b"] and predictions.score.tolist() == [0.5]
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from serving_support import (
+    Registry,
     SabotagedModel,
     adult_frame,
     bike_frame,
@@ -26,24 +25,6 @@ from serving_support import (
 
 from mlops_pipelines.settings import Settings, load_settings
 from mlops_pipelines.spec import ProjectSpec
-
-
-@dataclass(frozen=True)
-class Registry:
-    settings: Settings
-    spec: ProjectSpec
-    frame: pd.DataFrame  # conformed bike_sharing rows
-    plain: str
-    other: str
-    sabotaged: str
-    models: dict[str, object]  # version -> fitted pipeline, for expected predictions
-    adult_spec: ProjectSpec
-    adult_frame: pd.DataFrame
-    adult_model: object  # registered as adult_income's champion
-
-    def aliases(self, champion: str | None, challenger: str | None = None) -> None:
-        set_alias(self.settings, self.spec.name, "champion", champion)
-        set_alias(self.settings, self.spec.name, "challenger", challenger)
 
 
 def _empty_store(cache: pytest.Cache, target: Path) -> None:

@@ -79,6 +79,24 @@ class SabotagedModel:
         return np.asarray(self.inner.predict(features))
 
 
+@dataclass(frozen=True)
+class Registry:
+    settings: Settings
+    spec: ProjectSpec
+    frame: pd.DataFrame  # conformed bike_sharing rows
+    plain: str
+    other: str
+    sabotaged: str
+    models: dict[str, Any]  # version -> fitted pipeline, for expected predictions
+    adult_spec: ProjectSpec
+    adult_frame: pd.DataFrame
+    adult_model: Any  # registered as adult_income's champion
+
+    def aliases(self, champion: str | None, challenger: str | None = None) -> None:
+        set_alias(self.settings, self.spec.name, "champion", champion)
+        set_alias(self.settings, self.spec.name, "challenger", challenger)
+
+
 def tracking_config(settings: Settings) -> TrackingConfig:
     return TrackingConfig(settings.tracking_uri, settings.registry_uri, settings.artifact_root)
 

@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import Registry
 from fastapi.testclient import TestClient
-from serving_support import request_rows, serve, wait_for
+from serving_support import Registry, isolated, request_rows, serve, wait_for
 
 from mlops_pipelines.lib.features import build_features
 from mlops_pipelines.settings import Settings
@@ -19,8 +18,6 @@ from mlops_pipelines.settings import Settings
 
 @pytest.fixture(scope="module")
 def bike_client(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from serving_support import isolated
-
     registry.aliases(champion=registry.plain)
     with serve(isolated(registry.settings, tmp_path_factory.mktemp("app")), registry.spec) as client:
         yield client
@@ -164,11 +161,9 @@ def test_too_large_bodies_and_too_many_rows_are_413(
 
 
 def test_classifier_answers_labels_and_probabilities(registry: Registry, tmp_path: Path) -> None:
-    from serving_support import isolated
-
     spec = registry.adult_spec
     sample = registry.adult_frame.iloc[700:706]
-    expected = registry.adult_model.predict_proba(build_features(sample, spec))  # type: ignore[attr-defined]
+    expected = registry.adult_model.predict_proba(build_features(sample, spec))
     with serve(isolated(registry.settings, tmp_path), spec) as client:
         body = _post(client, {"rows": request_rows(sample, spec)}).json()
         assert [p["label"] for p in body["predictions"]] == [
@@ -189,8 +184,6 @@ def test_classifier_answers_labels_and_probabilities(registry: Registry, tmp_pat
 
 
 def test_no_champion_means_not_ready(registry: Registry, tmp_path: Path, specs: dict[str, Any]) -> None:
-    from serving_support import isolated
-
     spec = specs["wine_quality"]  # nothing registered for this project
     with serve(isolated(registry.settings, tmp_path), spec, ready=False) as client:
         assert client.get("/healthz").status_code == 200
@@ -204,8 +197,6 @@ def test_no_champion_means_not_ready(registry: Registry, tmp_path: Path, specs: 
 def test_bearer_token_guards_everything_but_healthz(
     registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: list[dict[str, Any]]
 ) -> None:
-    from serving_support import isolated
-
     monkeypatch.setenv("MLOPS_SERVING_TOKEN", "s3cret")
     registry.aliases(champion=registry.plain)
     settings: Settings = isolated(registry.settings, tmp_path)

@@ -9,11 +9,10 @@ from datetime import date
 from typing import Any
 
 import pytest
-from conftest import Registry
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving_support import isolated, request_rows, serve
+from serving_support import Registry, isolated, request_rows, serve
 
 ALLOWED = {200, 400, 413, 415, 422}
 SPEC_COLUMNS = ["dteday", "season", "mnth", "hr", "holiday", "weekday", "workingday", "weathersit"]

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Registry
 from serving_support import (
+    Registry,
     artifact_dir,
     isolated,
     register,

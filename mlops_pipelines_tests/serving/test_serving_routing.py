@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Registry
 from fastapi.testclient import TestClient
-from serving_support import SABOTAGE_ENV, isolated, request_rows, serve, wait_for
+from serving_support import SABOTAGE_ENV, Registry, isolated, request_rows, serve, wait_for
 
 from mlops_pipelines.lib.features import build_features
 from mlops_pipelines.lib.lake import read
@@ -26,7 +25,7 @@ def _spec(registry: Registry, **serving: Any) -> ProjectSpec:
 
 
 def _expected(registry: Registry, version: str, frame: pd.DataFrame) -> np.ndarray:
-    return np.asarray(registry.models[version].predict(build_features(frame, registry.spec)))  # type: ignore[attr-defined]
+    return np.asarray(registry.models[version].predict(build_features(frame, registry.spec)))
 
 
 def _wait_for_canary(client: TestClient, state: str = "canary") -> None:

@@ -1,0 +1,453 @@
+"""The daily cycle of one bike_sharing partition, and what monitoring costs late in the history.
+
+    python benchmarks/bench_cycle.py [--repeats 2] [--monitor-repeats 3] [--quick] [--fresh]
+
+Setup (untimed, cached under benchmarks/results/cache/cycle/, a few minutes the first time):
+the `bike_sharing__data` job materializes partitions 0..700 (2011-01-01..2012-12-01) in one
+run, then `bike_sharing__retrain` (as_of partition 134) makes version 1 the champion.
+
+(a) One daily cycle (`bike_sharing__daily`: raw, validated + quarantine, features, predictions
+    with the champion, drift with its Evidently report) for partition 135 (2011-05-16, the day
+    after the champion's data), each in a fresh process, as the UI or the daemon's run worker
+    executes it: `dagster.execute_job(dagster.reconstructable(factory), instance, tags=
+    {"dagster/partition": key})`, where the factory returns the job from the product's code
+    location (`mlops_pipelines.definitions.defs`):
+      - with the code location's own executor (in_process_executor, the product's setting);
+      - with `multiprocess_executor` (Dagster's default, one process per step), from a factory
+        that rebuilds the same Definitions with that executor;
+      - and a plain process doing the same library calls without Dagster (`plain_daily`).
+    Goal: in-process run <= 2x plain (wall). The multiprocess ratio is reported and explained.
+(b) Monitoring cost at partition 700 vs partition 10: in one process, after a warm-up run, the
+    daily job alternates between the two partitions; the `drift` step time (from the
+    instance's step stats) and the whole run are compared. The reference window is bounded
+    (the champion's newest training partitions) and the current window is 7 partitions, so
+    the cost should not grow with history. Goal: ratio 700 / 10 <= 1.3 (drift step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import statistics
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from common import (
+    BENCH_DIR,
+    Sample,
+    cached_setup,
+    interleaved,
+    measure,
+    note,
+    print_comparison,
+    print_goals,
+    print_table,
+    python,
+    ratio,
+    remove,
+    report,
+    save_results,
+    self_peak_mb,
+    state_env,
+    working_copy,
+)
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from mlops_pipelines.spec import ProjectSpec
+
+CYCLE_GOAL = 2.0
+MONITOR_GOAL = 1.3
+PROJECT = "bike_sharing"
+SETUP_LAST = 700
+RETRAIN_AS_OF = 134
+RUN_INDEX = 135
+MONITOR_INDICES = (10, 700)
+DAILY_JOB = f"{PROJECT}__daily"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def partition_key(index: int) -> str:
+    """bike_sharing's daily key number `index` (the spec starts at 2011-01-01)."""
+    return (date(2011, 1, 1) + timedelta(days=index)).isoformat()
+
+
+# Reconstructable targets: module-level functions a run (or each step process) calls to get the job.
+
+
+def daily_job_in_process() -> dg.JobDefinition:
+    """The daily job exactly as the code location defines it (in_process_executor)."""
+    from mlops_pipelines.definitions import defs
+
+    return defs.resolve_job_def(DAILY_JOB)
+
+
+def daily_job_multiprocess() -> dg.JobDefinition:
+    """The same job from the same Definitions, with Dagster's default multiprocess executor."""
+    import dagster as dg
+
+    from mlops_pipelines.definitions import defs
+
+    rebuilt = dg.Definitions(
+        assets=defs.assets,
+        jobs=defs.jobs,
+        resources=defs.resources,
+        executor=dg.multiprocess_executor,
+    )
+    return rebuilt.resolve_job_def(DAILY_JOB)
+
+
+def plain_score_rows(spec: ProjectSpec, pipeline: Any, features: Any) -> Any:
+    """Copy of `assets.scoring.score_rows` (that module imports Dagster); outputs are compared."""
+    from mlops_pipelines.lib.features import feature_kinds
+    from mlops_pipelines.lib.prediction_log import Predictions
+
+    inputs = features[list(feature_kinds(spec))]
+    if spec.task.is_classification:
+        proba = pipeline.predict_proba(inputs)
+        return Predictions.classification(proba, [str(c) for c in pipeline.classes_], spec.task, spec.classes)
+    return Predictions.regression(pipeline.predict(inputs))
+
+
+def _plain_predictions(spec: ProjectSpec, key: str, features_version: int) -> float | None:
+    """The `predictions` asset's calls."""
+    from bench_train import tracking_config
+
+    from mlops_pipelines.lib import lake
+    from mlops_pipelines.lib.frames import PARTITION
+    from mlops_pipelines.lib.model_loading import load_model
+    from mlops_pipelines.lib.prediction_log import build_log_frame
+    from mlops_pipelines.lib.registry import get_alias
+    from mlops_pipelines.settings import load_settings
+
+    settings = load_settings()
+    cfg = tracking_config(settings)
+    champion = get_alias(cfg, spec.name, "champion")
+    if champion is None:
+        raise RuntimeError(f"{spec.name}: no champion; the setup should have made one")
+    loaded = load_model(cfg, spec.name, champion.version)
+    rows = lake.read(settings.table_uri(spec.name, "features"), features_version, PARTITION, [key])
+    scored = plain_score_rows(spec, loaded.model.get_raw_model(), rows)
+    request_ids = (rows["_partition"].astype(str) + ":" + rows["_row"].astype(str)).tolist()
+    log = build_log_frame(spec, rows, scored, "batch", champion.version, request_ids, 0.0)
+    uri = settings.table_uri(spec.name, "predictions")
+    lake.write_partitions(uri, log, PARTITION, [key], where={"route": "batch"})
+    return float(scored.value.mean()) if scored.value is not None and len(scored) else None
+
+
+def _plain_drift(spec: ProjectSpec, key: str, features_version: int) -> dict[str, Any]:
+    """The `drift` asset's calls for one partition (report mode "always", the default)."""
+    from bench_train import tracking_config
+
+    from mlops_pipelines.lib import lake
+    from mlops_pipelines.lib.drift import compute_drift, data_quality
+    from mlops_pipelines.lib.features import feature_kinds
+    from mlops_pipelines.lib.frames import PARTITION
+    from mlops_pipelines.lib.monitoring import current_window, reference_window
+    from mlops_pipelines.lib.registry import get_alias
+    from mlops_pipelines.settings import load_settings
+
+    settings = load_settings()
+    uri = settings.table_uri(spec.name, "features")
+    champion = get_alias(tracking_config(settings), spec.name, "champion")
+    tags = champion.tags if champion else {}
+    keys = lake.partition_keys(uri, PARTITION, features_version)
+    trained_version = tags.get("mlops.features_version")
+    reference = reference_window(
+        keys,
+        spec,
+        champion.version if champion else None,
+        tags.get("mlops.train_partitions"),
+        int(trained_version) if trained_version else None,
+        features_version,
+    )
+    kinds = {c: k for c, k in feature_kinds(spec).items() if c not in spec.drift.exclude}
+    ref_rows = lake.read(uri, reference.features_version, PARTITION, list(reference.partitions), list(kinds))
+    window = current_window(keys, key, spec.drift.current_window_partitions)
+    rows = lake.read(uri, features_version, PARTITION, sorted(window), [*kinds, PARTITION])
+    current = rows[rows[PARTITION].isin(window)][list(kinds)]
+    result = compute_drift(ref_rows, current, kinds, spec.drift)
+    data_quality(rows[rows[PARTITION] == key][list(kinds)], kinds)
+    if result.has_verdict:
+        from mlops_pipelines.lib.reports import render_drift_report
+
+        path = settings.reports_dir / spec.name / "drift" / f"{key}.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        render_drift_report(ref_rows, current, kinds, spec.drift, path, spec.drift.report_sample_rows, seed=0)
+    return {"drift_share": result.drift_share if result.has_verdict else -1.0, "status": result.status}
+
+
+def plain_daily(spec: ProjectSpec, key: str, timings: dict[str, float]) -> dict[str, Any]:
+    """raw -> validated -> features -> predictions -> drift for one partition, without Dagster."""
+    from bench_ingest import plain_data_stage
+
+    data = plain_data_stage(spec, key, timings)
+    t = time.perf_counter()
+    mean_prediction = _plain_predictions(spec, key, data["features_version"])
+    timings["predictions"] = time.perf_counter() - t
+    t = time.perf_counter()
+    drift = _plain_drift(spec, key, data["features_version"])
+    timings["drift"] = time.perf_counter() - t
+    return {"mean_prediction": mean_prediction, **drift}
+
+
+def _outcome(result: Any) -> dict[str, Any]:
+    meta = {}
+    for event in result.get_asset_materialization_events():
+        meta[event.asset_key.path[-1]] = {
+            k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()
+        }
+    return {
+        "mean_prediction": meta["predictions"].get("mean_prediction"),
+        "drift_share": meta["drift"]["drift_share"],
+        "status": meta["drift"]["status"],
+    }
+
+
+def _checked(result: Any, what: str) -> Any:
+    if not result.success:
+        failed = [e.message for e in result.all_events if e.is_step_failure]
+        raise RuntimeError(f"{what} failed: {failed}")
+    return result
+
+
+def child(task: dict[str, Any]) -> dict[str, Any]:
+    """One measurement (or the setup), in a fresh process."""
+    started = time.perf_counter()
+    out: dict[str, Any] = {}
+    what = task["what"]
+    if what == "plain":
+        from mlops_pipelines.spec import load_specs
+
+        spec = load_specs()[PROJECT]
+        out["setup_s"] = time.perf_counter() - started
+        began = time.perf_counter()
+        timings: dict[str, float] = {}
+        out.update(plain_daily(spec, task["key"], timings))
+        out["work_s"] = time.perf_counter() - began
+        out["steps"] = timings
+        out["dagster_imported"] = "dagster" in sys.modules
+        out["peak_mb_self"] = self_peak_mb()
+        return out
+
+    import dagster as dg
+    from bench_train import step_seconds
+
+    from mlops_pipelines.definitions import defs
+    from mlops_pipelines.runner import run_job
+
+    with dg.DagsterInstance.get() as instance:
+        out["setup_s"] = time.perf_counter() - started
+        began = time.perf_counter()
+        if what == "setup":
+            first, last = partition_key(0), partition_key(task["last"])
+            _checked(
+                run_job(defs, f"{PROJECT}__data", instance, first, last, log_level="WARNING"), "data job"
+            )
+            config = {
+                "ops": {f"{PROJECT}__model": {"config": {"as_of": task["as_of"], "reason": "benchmark"}}}
+            }
+            retrain = run_job(defs, f"{PROJECT}__retrain", instance, run_config=config, log_level="WARNING")
+            out["retrain"] = step_seconds(instance, _checked(retrain, "retrain job").run_id)
+        elif what in ("in_process", "multiprocess"):
+            factory = daily_job_in_process if what == "in_process" else daily_job_multiprocess
+            result = dg.execute_job(
+                dg.reconstructable(factory),
+                instance,
+                run_config=QUIET,
+                tags={"dagster/partition": task["key"]},
+            )
+            out.update(_outcome(_checked(result, f"{what} daily run")))
+            out["steps"] = step_seconds(instance, result.run_id)
+        elif what == "monitor":
+            out.update(_monitor(defs, instance, task))
+        out["work_s"] = time.perf_counter() - began
+    out["peak_mb_self"] = self_peak_mb()
+    return out
+
+
+def _monitor(defs: Any, instance: Any, task: dict[str, Any]) -> dict[str, Any]:
+    """Warm-up, then the daily job alternating between the partitions; run and drift-step seconds."""
+    from bench_train import step_seconds
+
+    from mlops_pipelines.runner import run_job
+
+    def once(index: int) -> tuple[float, float, dict[str, float]]:
+        key = partition_key(index)
+        began = time.perf_counter()
+        result = _checked(run_job(defs, DAILY_JOB, instance, key, key, log_level="WARNING"), f"daily {key}")
+        seconds = time.perf_counter() - began
+        steps = step_seconds(instance, result.run_id)
+        return seconds, steps[f"{PROJECT}__drift"], steps
+
+    warm = once(task["indices"][0])
+    runs: dict[str, dict[str, list[Any]]] = {
+        str(i): {"run_s": [], "drift_s": [], "steps": []} for i in task["indices"]
+    }
+    for _ in range(task["repeats"]):
+        for index in task["indices"]:
+            seconds, drift, steps = once(index)
+            runs[str(index)]["run_s"].append(seconds)
+            runs[str(index)]["drift_s"].append(drift)
+            runs[str(index)]["steps"].append(steps)
+    return {"warm_up_s": warm[0], "runs": runs}
+
+
+def _setup(home: Path) -> dict[str, Any]:
+    task = {"what": "setup", "last": SETUP_LAST, "as_of": partition_key(RETRAIN_AS_OF)}
+    sample = measure([python(), __file__, "--child", json.dumps(task)], env=cycle_env(home), timeout=3600)
+    return {
+        "partitions": f"{partition_key(0)}..{partition_key(SETUP_LAST)}",
+        "seconds": sample.seconds,
+        **sample.result,
+    }
+
+
+def cycle_env(home: Path) -> dict[str, str]:
+    # Step processes of the multiprocess executor import this file by path: `common` must resolve.
+    return state_env(home, extra={"PYTHONPATH": str(BENCH_DIR)})
+
+
+VARIANTS = {
+    "in_process": "Dagster run, in_process_executor (the product's)",
+    "multiprocess": "Dagster run, multiprocess_executor",
+    "plain": "plain process, same library calls",
+}
+STEPS = ("raw", "validate", "features", "predictions", "drift")
+# The plain path's timings, grouped like the Dagster steps.
+PLAIN_PARTS = {
+    "raw": ("read_source", "conform", "write_raw"),
+    "validate": ("read_raw+conform", "validate", "write_validated+quarantine"),
+    "features": ("read_validated+features", "write_features"),
+}
+
+
+def _step(what: str, steps: dict[str, float], name: str) -> float | None:
+    if what == "plain":
+        return sum(steps.get(part, 0.0) for part in PLAIN_PARTS.get(name, (name,)))
+    return steps.get(f"{PROJECT}__{name}")
+
+
+def measure_cycle(
+    repeats: int, env: dict[str, str]
+) -> tuple[dict[str, Any], list[tuple[str, float | None, float]]]:
+    """(a): every variant `repeats` times, interleaved; prints its tables."""
+    run_key = partition_key(RUN_INDEX)
+    note(f"bench_cycle (a): daily cycle of {PROJECT} {run_key}, {repeats} repeats per variant")
+
+    def one(what: str) -> Sample:
+        task = {"what": what, "key": run_key}
+        return measure([python(), __file__, "--child", json.dumps(task)], env=env, tree=True)
+
+    runs = interleaved({what: functools.partial(one, what) for what in VARIANTS}, VARIANTS, repeats)
+    plain = runs["plain"]
+    print_comparison(
+        f"(a) Daily cycle of one {PROJECT} partition ({run_key}), median of {repeats} fresh processes",
+        list(runs.values()),
+        plain,
+    )
+    first = {what: s.samples[0].result.get("steps", {}) for what, s in runs.items()}
+    print_table(
+        "By step (first repeat; Dagster's from the instance's step stats, which start once a step process "
+        "has loaded the code)",
+        ["step", *VARIANTS],
+        [(name, *(_step(w, first[w], name) for w in VARIANTS)) for name in STEPS]
+        + [("sum of steps", *(sum(_step(w, first[w], n) or 0.0 for n in STEPS) for w in VARIANTS))]
+        + [("whole run (work s)", *(runs[w].inner("work_s") for w in VARIANTS))],
+    )
+    keys = ("mean_prediction", "drift_share", "status")
+    outcomes = {w: {k: s.samples[0].result.get(k) for k in keys} for w, s in runs.items()}
+    same = len({json.dumps(o, sort_keys=True) for o in outcomes.values()}) == 1
+    print(
+        f"\nsame output: {'yes' if same else 'NO'} {outcomes['plain']}" + ("" if same else f" vs {outcomes}")
+    )
+    multi, single = runs["multiprocess"], runs["in_process"]
+    print(
+        f"multiprocess vs in-process: {multi.seconds - single.seconds:+.1f} s wall, "
+        f"{multi.cpu_s - single.cpu_s:+.1f} s CPU, {(multi.tree_peak_mb or 0) - (single.tree_peak_mb or 0):+.0f} MB "
+        f"tree RSS. The multiprocess executor starts one Python process per step ({len(STEPS)} here); each "
+        "imports Dagster, the code location and its step's libraries again (Great Expectations; mlflow + "
+        "sklearn; Evidently), which the in-process executor imports once per run. Predictions and drift may "
+        "run side by side, but on 2 cores they mostly compete for the same CPUs."
+    )
+    goals = [
+        (
+            "daily cycle, in-process Dagster run / plain (wall)",
+            ratio(single.seconds, plain.seconds),
+            CYCLE_GOAL,
+        )
+    ]
+    result = {
+        "partition": run_key,
+        "variants": {w: s.as_dict() for w, s in runs.items()},
+        "same_output": same,
+        "outcomes": outcomes,
+        "multiprocess_ratio": ratio(multi.seconds, plain.seconds),
+    }
+    return result, goals
+
+
+def measure_monitoring(
+    repeats: int, env: dict[str, str]
+) -> tuple[dict[str, Any], list[tuple[str, float | None, float]]]:
+    """(b): one warm process alternating the two partitions; prints its table."""
+    note(f"bench_cycle (b): drift at partitions {MONITOR_INDICES}, {repeats} runs each")
+    task = {"what": "monitor", "indices": list(MONITOR_INDICES), "repeats": repeats}
+    monitor = measure([python(), __file__, "--child", json.dumps(task)], env=env)
+    runs = monitor.result["runs"]
+    low, high = (str(i) for i in MONITOR_INDICES)
+    med = {i: {k: statistics.median(runs[i][k]) for k in ("run_s", "drift_s")} for i in runs}
+    drift_ratio = ratio(med[high]["drift_s"], med[low]["drift_s"])
+    print_table(
+        f"(b) Monitoring cost by position in the history: the daily job in one warm process, median of {repeats} "
+        f"runs per partition (warm-up run {monitor.result['warm_up_s']:.1f} s not counted)",
+        ["partition", "key", "drift step s", "whole run s"],
+        [(i, partition_key(int(i)), med[i]["drift_s"], med[i]["run_s"]) for i in runs]
+        + [(f"{high} / {low}", "", drift_ratio, ratio(med[high]["run_s"], med[low]["run_s"]))],
+    )
+    goals = [(f"monitoring at partition {high} / partition {low} (drift step)", drift_ratio, MONITOR_GOAL)]
+    return {"indices": list(MONITOR_INDICES), "medians": med, "raw": monitor.result}, goals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="fresh processes per variant in (a) (median)")
+    parser.add_argument("--monitor-repeats", type=int, default=3, help="runs per partition in (b)")
+    parser.add_argument("--quick", action="store_true", help="one repeat in (a), two in (b)")
+    parser.add_argument("--fresh", action="store_true", help="rebuild the cached setup")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        report(child(json.loads(args.child)))
+        return
+    if args.quick:
+        args.repeats, args.monitor_repeats = 1, 2
+
+    key = {"project": PROJECT, "last": SETUP_LAST, "as_of": RETRAIN_AS_OF}
+    cached, setup = cached_setup("cycle", key, _setup, args.fresh)
+    home = working_copy(cached, "cycle")
+    try:
+        env = cycle_env(home)
+        cycle, cycle_goals = measure_cycle(args.repeats, env)
+        monitoring, monitoring_goals = measure_monitoring(args.monitor_repeats, env)
+    finally:
+        remove(home.parent)
+    goals = print_goals(cycle_goals + monitoring_goals)
+    print(
+        f"(reported, no goal) daily cycle, multiprocess Dagster run / plain (wall): {cycle['multiprocess_ratio']:.2f}x"
+    )
+    save_results(
+        "bench_cycle",
+        {"project": PROJECT, "setup": setup, "cycle": cycle, "monitoring": monitoring, "goals": goals},
+    )
+
+
+if __name__ == "__main__":
+    main()

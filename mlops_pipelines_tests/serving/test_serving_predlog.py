@@ -1,0 +1,110 @@
+"""The prediction-log writer on real Delta tables: batching, shutdown flush, outages, schema."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from serving_support import bike_frame, request_rows, wait_for
+
+from mlops_pipelines.lib.lake import append, read, table_exists, write_partitions
+from mlops_pipelines.lib.prediction_log import Predictions, build_log_frame
+from mlops_pipelines.serving.predlog import LogEntry, PredictionLogWriter
+from mlops_pipelines.serving.schemas import build_request_schema
+from mlops_pipelines.spec import ProjectSpec
+
+
+@pytest.fixture(scope="module")
+def spec(specs: dict[str, ProjectSpec]) -> ProjectSpec:
+    return specs["bike_sharing"]
+
+
+@pytest.fixture(scope="module")
+def frame(shared_data_dir: Path, spec: ProjectSpec) -> pd.DataFrame:
+    return bike_frame(shared_data_dir, spec).iloc[:60]
+
+
+@pytest.fixture(scope="module")
+def parsed(frame: pd.DataFrame, spec: ProjectSpec) -> list[dict[str, Any]]:
+    body = json.dumps({"rows": request_rows(frame, spec)}).encode()
+    return build_request_schema(spec).parse(body)
+
+
+def _entries(rows: list[dict[str, Any]], size: int, prefix: str = "r") -> list[LogEntry]:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return [
+        LogEntry(
+            rows[i : i + size],
+            [now] * len(rows[i : i + size]),
+            Predictions.regression(np.arange(i, i + len(rows[i : i + size]), dtype="float64")),
+            "champion",
+            "1",
+            f"{prefix}{i}",
+            1.5,
+            now,
+        )
+        for i in range(0, len(rows), size)
+    ]
+
+
+def test_rows_are_written_in_batches_and_the_rest_on_close(
+    tmp_path: Path, spec: ProjectSpec, parsed: list[dict[str, Any]]
+) -> None:
+    uri = str(tmp_path / "predictions")
+    writer = PredictionLogWriter(spec, uri, flush_rows=20, flush_seconds=60)
+    writer.start()
+    entries = _entries(parsed[:30], 5)
+    for entry in entries[:3]:
+        writer.submit(entry)
+    time.sleep(0.3)
+    assert writer.rows_written == 0  # 15 rows: neither 20 rows nor 60 s yet
+    for entry in entries[3:5]:
+        writer.submit(entry)
+    wait_for(lambda: writer.rows_written == 25, what="the row-count flush")
+    writer.submit(entries[5])
+    writer.close()
+    log = read(uri)
+    assert len(log) == 30 and writer.rows_written == 30
+    assert sorted(log["prediction"]) == list(range(30))
+
+
+def test_a_lake_outage_keeps_the_rows_for_the_next_flush(
+    tmp_path: Path, spec: ProjectSpec, parsed: list[dict[str, Any]]
+) -> None:
+    blocker = tmp_path / "lake"
+    blocker.write_text("a file where the lake directory should be")
+    uri = str(blocker / "bike_sharing" / "predictions")
+    writer = PredictionLogWriter(spec, uri, flush_rows=1000, flush_seconds=0.1)
+    writer.start()
+    for entry in _entries(parsed[:10], 5):
+        writer.submit(entry)
+    wait_for(lambda: writer.last_error is not None, what="the failed write")
+    assert writer.rows_written == 0 and not table_exists(uri)
+    blocker.unlink()  # the outage ends
+    wait_for(lambda: writer.rows_written == 10, what="the retried write")
+    writer.close()
+    assert len(read(uri)) == 10 and writer.last_error is None
+
+
+def test_service_rows_have_the_batch_routes_schema(
+    tmp_path: Path, spec: ProjectSpec, frame: pd.DataFrame, parsed: list[dict[str, Any]]
+) -> None:
+    """Conformed rows scored in batch and JSON rows scored online share one table schema."""
+    conformed = frame.iloc[:24].copy()
+    conformed["_partition"] = conformed["dteday"].dt.strftime("%Y-%m-%d")
+    ints = [c for c, col in spec.columns.items() if col.dtype == "int"]
+    conformed[ints] = conformed[ints].astype("Int64")
+    batch = build_log_frame(spec, conformed, Predictions.regression(np.ones(24)), "batch", "1", "b", 0.0)
+    online = PredictionLogWriter(spec, "unused").frame(_entries(parsed[24:30], 6))
+    assert batch.dtypes.to_dict() == online.dtypes.to_dict()
+    uri = str(tmp_path / "predictions")
+    write_partitions(uri, batch, "_partition", sorted(set(batch["_partition"])))
+
+    append(uri, online)
+    assert read(uri)["route"].value_counts().to_dict() == {"batch": 24, "champion": 6}
