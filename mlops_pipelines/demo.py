@@ -154,7 +154,7 @@ class Replay:
 
 
 def run_demo(
-    project: str | None = None, until: str | None = None, chunk: int = 7, echo: Echo = print
+    project: str | None = None, until: str | None = None, chunk: int = 14, echo: Echo = print
 ) -> dict[str, Any]:
     settings = load_settings()
     specs = load_specs()
