@@ -14,12 +14,21 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+# Files tools add beside a model without changing it: `mlflow models serve` writes this one into a
+# registered version's folder, and hashing it would make a served model look tampered with.
+NOT_MODEL_CONTENT = frozenset({"registered_model_meta"})
+
+
 def sha256_tree(root: Path) -> str:
     """One hash over every file below `root` (relative path and content, in sorted order)."""
     if not root.exists():
         raise FileNotFoundError(f"{root}: artifact directory does not exist")
     digest = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    files = (
+        sorted(p for p in root.rglob("*") if p.is_file() and p.name not in NOT_MODEL_CONTENT)
+        if root.is_dir()
+        else [root]
+    )
     for path in files:
         rel = path.relative_to(root).as_posix() if root.is_dir() else path.name
         digest.update(rel.encode())

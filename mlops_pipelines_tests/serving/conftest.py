@@ -27,17 +27,15 @@ from mlops_pipelines.settings import Settings, load_settings
 from mlops_pipelines.spec import ProjectSpec
 
 
-def _empty_store(cache: pytest.Cache, target: Path) -> None:
+def _empty_store(template_dir: Path, target: Path) -> None:
     """Copy a freshly migrated, empty MLflow SQLite store into place.
 
     Creating MLflow's tables runs dozens of migrations (seconds to tens of seconds on a busy
-    machine); the empty result is the same every time, so it is built once per MLflow version.
+    machine); the empty result is the same every time, so it is built once per test session.
     """
-    from importlib.metadata import version
-
     from mlops_pipelines.lib.mlflow_session import TrackingConfig, open_client
 
-    template = cache.mkdir(f"serving-mlflow-{version('mlflow')}") / "mlflow.db"
+    template = template_dir / "mlflow.db"
     if not template.is_file():
         scratch = template.with_suffix(".building")
         uri = f"sqlite:///{scratch}"
@@ -53,13 +51,11 @@ def registry(
     tmp_path_factory: pytest.TempPathFactory,
     shared_data_dir: Path,
     specs: dict[str, ProjectSpec],
-    pytestconfig: pytest.Config,
 ) -> Registry:
     spec = specs["bike_sharing"]
     home = tmp_path_factory.mktemp("registry")
     settings = load_settings({"MLOPS_HOME": str(home)})
-    assert pytestconfig.cache is not None
-    _empty_store(pytestconfig.cache, home / "mlflow" / "mlflow.db")
+    _empty_store(tmp_path_factory.mktemp("mlflow-template"), home / "mlflow" / "mlflow.db")
     frame = bike_frame(shared_data_dir, spec)
     plain = fit_pipeline(spec, frame.iloc[:400], {"model__max_iter": 30})
     other = fit_pipeline(spec, frame.iloc[400:1200], {"model__max_iter": 60, "model__learning_rate": 0.2})
