@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from mlops_pipelines.lib.conform import TARGET_DTYPES
 from mlops_pipelines.lib.features import event_times
 from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION
 from mlops_pipelines.lib.metrics import positive_label
@@ -39,15 +40,8 @@ LOG_COLUMNS = (
     "latency_ms",
     "entity",
 )
-# Same dtypes as a conformed frame (lib.conform), so logged features compare like for like.
-_FEATURE_DTYPES: dict[DType, Any] = {
-    "int": "Int64",
-    "float": "float64",
-    "str": "object",
-    "bool": "boolean",
-    "date": "datetime64[ns]",
-    "datetime": "datetime64[ns]",
-}
+# Same dtypes as a conformed frame, so logged features compare like for like.
+_FEATURE_DTYPES: dict[DType, Any] = dict(TARGET_DTYPES)
 
 
 @dataclass(frozen=True)
