@@ -23,7 +23,7 @@ class TableSlice:
     uri: str  # storage location of the Delta table
     version: int  # Delta table version after the write (-1: nothing written)
     partitions: tuple[str, ...]  # partition keys this slice covers
-    rows: int
+    rows: int  # -1 when unknown (a partition narrowed out of a range write)
 
     @property
     def empty(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,24 @@ def merge_slices(pieces: list[TableSlice]) -> TableSlice:
         raise ValueError(f"cannot merge slices of different tables: {sorted(tables)}")
     partitions = tuple(sorted({k for p in pieces for k in p.partitions}))
     rows_by_partition: dict[tuple[str, ...], int] = {p.partitions: p.rows for p in pieces}
+    known = all(r >= 0 for r in rows_by_partition.values())
     return TableSlice(
         table=pieces[0].table,
         uri=pieces[0].uri,
         version=max(p.version for p in pieces),
         partitions=partitions,
-        rows=sum(rows_by_partition.values()),
+        rows=sum(rows_by_partition.values()) if known else -1,
     )
+
+
+def narrow(piece: TableSlice, partition: str) -> TableSlice:
+    """The part of a range's slice that one partition owns, so a later single-partition run reads
+    only its own rows. Per-partition row counts are not kept: -1 means unknown."""
+    if piece.partitions == (partition,):
+        return piece
+    if partition not in piece.partitions:
+        return replace(piece, partitions=(), rows=0)
+    return replace(piece, partitions=(partition,), rows=-1)
 
 
 class HandleIOManager(dg.ConfigurableIOManager):
@@ -55,8 +67,9 @@ class HandleIOManager(dg.ConfigurableIOManager):
         if obj is None:
             return
         keys = context.asset_partition_keys if context.has_asset_partitions else [None]
-        payload = pickle.dumps(obj)
         for partition in keys:
+            value = narrow(obj, partition) if isinstance(obj, TableSlice) and partition is not None else obj
+            payload = pickle.dumps(value)
             path = self._path(context.asset_key, partition)
             path.parent.mkdir(parents=True, exist_ok=True)
             # Write-then-rename: a crash never leaves a half-written handle behind.

@@ -87,3 +87,23 @@ def test_rematerializing_a_partition_replaces_it(
     assert len(after) == len(before)  # replaced, not appended
     # The previous version stays readable (time travel).
     assert len(lake.read(uri, version=first_version)) == len(before)
+
+
+def test_a_single_partition_run_after_a_range_reads_only_its_own_rows(
+    specs: dict[str, ProjectSpec], mlops_home: Path, instance: dg.DagsterInstance
+) -> None:
+    defs = build_definitions({"bike_sharing": specs["bike_sharing"]})
+    assert run_job(defs, "bike_sharing__data", instance, "2011-01-01", "2011-01-03").success
+    # Only `features` for the middle day: its input is narrowed from the range's stored handle.
+    result = run_job(
+        defs,
+        "bike_sharing__data",
+        instance,
+        "2011-01-02",
+        "2011-01-02",
+        asset_selection=[dg.AssetKey(["bike_sharing", "features"])],
+    )
+    assert result.success
+    [event] = result.get_asset_materialization_events()
+    assert event.materialization.metadata["first_partition"].value == "2011-01-02"
+    assert event.materialization.metadata["last_partition"].value == "2011-01-02"
