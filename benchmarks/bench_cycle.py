@@ -1,6 +1,7 @@
 """The daily cycle of one bike_sharing partition, and what monitoring costs late in the history.
 
-    python benchmarks/bench_cycle.py [--repeats 2] [--monitor-repeats 3] [--quick] [--fresh]
+    python benchmarks/bench_cycle.py [--repeats 2] [--multiprocess-repeats 1] [--monitor-repeats 3]
+                                     [--quick] [--fresh]
 
 Setup (untimed, cached under benchmarks/results/cache/cycle/, a few minutes the first time):
 the `bike_sharing__data` job materializes partitions 0..700 (2011-01-01..2012-12-01) in one
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from common import (
     BENCH_DIR,
     Sample,
+    Summary,
     cached_setup,
     interleaved,
     measure,
@@ -53,6 +55,8 @@ from common import (
     save_results,
     self_peak_mb,
     state_env,
+    step_medians,
+    step_seconds,
     working_copy,
 )
 
@@ -236,7 +240,6 @@ def child(task: dict[str, Any]) -> dict[str, Any]:
         return out
 
     import dagster as dg
-    from bench_train import step_seconds
 
     from mlops_pipelines.definitions import defs
     from mlops_pipelines.runner import run_job
@@ -273,8 +276,6 @@ def child(task: dict[str, Any]) -> dict[str, Any]:
 
 def _monitor(defs: Any, instance: Any, task: dict[str, Any]) -> dict[str, Any]:
     """Warm-up, then the daily job alternating between the partitions; run and drift-step seconds."""
-    from bench_train import step_seconds
-
     from mlops_pipelines.runner import run_job
 
     def once(index: int) -> tuple[float, float, dict[str, float]]:
@@ -319,45 +320,52 @@ VARIANTS = {
     "plain": "plain process, same library calls",
 }
 STEPS = ("raw", "validate", "features", "predictions", "drift")
-# The plain path's timings, grouped like the Dagster steps.
-PLAIN_PARTS = {
-    "raw": ("read_source", "conform", "write_raw"),
-    "validate": ("read_raw+conform", "validate", "write_validated+quarantine"),
-    "features": ("read_validated+features", "write_features"),
-}
 
 
-def _step(what: str, steps: dict[str, float], name: str) -> float | None:
+def _by_step(what: str, summary: Summary) -> dict[str, float | None]:
+    from bench_ingest import group_data_steps
+
+    steps = step_medians(summary)
     if what == "plain":
-        return sum(steps.get(part, 0.0) for part in PLAIN_PARTS.get(name, (name,)))
-    return steps.get(f"{PROJECT}__{name}")
+        return {
+            **group_data_steps(steps),
+            "predictions": steps.get("predictions"),
+            "drift": steps.get("drift"),
+        }
+    return {name: steps.get(f"{PROJECT}__{name}") for name in STEPS}
 
 
 def measure_cycle(
-    repeats: int, env: dict[str, str]
+    repeats: int, multi_repeats: int, env: dict[str, str]
 ) -> tuple[dict[str, Any], list[tuple[str, float | None, float]]]:
-    """(a): every variant `repeats` times, interleaved; prints its tables."""
+    """(a): in-process and plain `repeats` times, interleaved, then multiprocess; prints the tables."""
     run_key = partition_key(RUN_INDEX)
-    note(f"bench_cycle (a): daily cycle of {PROJECT} {run_key}, {repeats} repeats per variant")
+    note(
+        f"bench_cycle (a): daily cycle of {PROJECT} {run_key}, {repeats} repeats ({multi_repeats} multiprocess)"
+    )
 
     def one(what: str) -> Sample:
         task = {"what": what, "key": run_key}
         return measure([python(), __file__, "--child", json.dumps(task)], env=env, tree=True)
 
-    runs = interleaved({what: functools.partial(one, what) for what in VARIANTS}, VARIANTS, repeats)
+    compared = {w: functools.partial(one, w) for w in ("in_process", "plain")}
+    measured = interleaved(compared, VARIANTS, repeats)
+    measured |= interleaved({"multiprocess": functools.partial(one, "multiprocess")}, VARIANTS, multi_repeats)
+    runs = {what: measured[what] for what in VARIANTS}
     plain = runs["plain"]
     print_comparison(
-        f"(a) Daily cycle of one {PROJECT} partition ({run_key}), median of {repeats} fresh processes",
+        f"(a) Daily cycle of one {PROJECT} partition ({run_key}), median of {repeats} fresh processes "
+        f"({multi_repeats} for multiprocess)",
         list(runs.values()),
         plain,
     )
-    first = {what: s.samples[0].result.get("steps", {}) for what, s in runs.items()}
+    steps = {what: _by_step(what, s) for what, s in runs.items()}
     print_table(
-        "By step (first repeat; Dagster's from the instance's step stats, which start once a step process "
+        "By step, medians (Dagster's from the instance's step stats, which start once a step's process "
         "has loaded the code)",
         ["step", *VARIANTS],
-        [(name, *(_step(w, first[w], name) for w in VARIANTS)) for name in STEPS]
-        + [("sum of steps", *(sum(_step(w, first[w], n) or 0.0 for n in STEPS) for w in VARIANTS))]
+        [(name, *(steps[w][name] for w in VARIANTS)) for name in STEPS]
+        + [("sum of steps", *(sum(v or 0.0 for v in steps[w].values()) for w in VARIANTS))]
         + [("whole run (work s)", *(runs[w].inner("work_s") for w in VARIANTS))],
     )
     keys = ("mean_prediction", "drift_share", "status")
@@ -419,6 +427,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=2, help="fresh processes per variant in (a) (median)")
+    parser.add_argument(
+        "--multiprocess-repeats", type=int, default=1, help="fresh processes of the multiprocess run in (a)"
+    )
     parser.add_argument("--monitor-repeats", type=int, default=3, help="runs per partition in (b)")
     parser.add_argument("--quick", action="store_true", help="one repeat in (a), two in (b)")
     parser.add_argument("--fresh", action="store_true", help="rebuild the cached setup")
@@ -435,7 +446,7 @@ def main() -> None:
     home = working_copy(cached, "cycle")
     try:
         env = cycle_env(home)
-        cycle, cycle_goals = measure_cycle(args.repeats, env)
+        cycle, cycle_goals = measure_cycle(args.repeats, args.multiprocess_repeats, env)
         monitoring, monitoring_goals = measure_monitoring(args.monitor_repeats, env)
     finally:
         remove(home.parent)

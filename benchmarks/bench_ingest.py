@@ -10,8 +10,9 @@ would make the duplicate expectation quarantine almost everything) and the batch
 suite, so every step does its full work.
 
 (a) Dagster: `run_job(build_definitions({name: spec}), "demand_sim__data", instance, key, key)`
-    on a fresh SQLite instance and MLOPS_HOME, in a fresh process (console log level WARNING;
-    every event still goes to the instance's event log).
+    in a fresh process with a fresh MLOPS_HOME and an existing SQLite instance without runs
+    (`common.instance_template`; console log level WARNING, every event still goes to the
+    instance's event log).
 (b) Plain: the same library calls in one fresh process without Dagster: read the partition,
     conform, write raw, read back, conform, validate_partitions (one GX run), write validated +
     quarantine, feature_table, write features (see `plain_data_stage`).
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from common import (
     Sample,
     fresh_dir,
+    instance_template,
     interleaved,
     measure,
     note,
@@ -46,6 +48,8 @@ from common import (
     save_results,
     self_peak_mb,
     state_env,
+    step_medians,
+    step_seconds,
 )
 
 if TYPE_CHECKING:
@@ -107,6 +111,18 @@ class _Laps:
         now = time.perf_counter()
         self.timings[name] = self.timings.get(name, 0.0) + now - self.since
         self.since = now
+
+
+# The plain path's timed parts, grouped like the data job's steps.
+DATA_STEPS = {
+    "raw": ("read_source", "conform", "write_raw"),
+    "validate": ("read_raw+conform", "validate", "write_validated+quarantine"),
+    "features": ("read_validated+features", "write_features"),
+}
+
+
+def group_data_steps(timings: dict[str, float]) -> dict[str, float]:
+    return {step: sum(timings.get(part, 0.0) for part in parts) for step, parts in DATA_STEPS.items()}
 
 
 def _plain_raw(spec: ProjectSpec, key: str, lap: _Laps) -> int:
@@ -211,6 +227,7 @@ def child(task: dict[str, Any]) -> dict[str, Any]:
             if not result.success:
                 failed = [e.message for e in result.all_events if e.is_step_failure]
                 raise RuntimeError(f"data job failed: {failed}")
+            out["steps"] = step_seconds(instance, result.run_id)
     elif task["what"] == "plain":
         spec = big_spec(task["rows"])
         out["setup_s"] = time.perf_counter() - started
@@ -251,11 +268,12 @@ def main() -> None:
         args.repeats = 1
 
     digests: dict[str, dict[str, Any]] = {}
+    instance = instance_template()
 
     def run(what: str) -> Sample:
         home = fresh_dir(f"ingest-{what}")
         try:
-            env = state_env(home)
+            env = state_env(home, instance=instance if what == "dagster" else None)
             task = {"what": what, "rows": args.rows, "key": PARTITION_KEY}
             sample = measure([python(), __file__, "--child", json.dumps(task)], env=env)
             if what not in digests:  # the first sample of each path: what did it write?
@@ -270,7 +288,10 @@ def main() -> None:
         "dagster": "Dagster data job (run_job, in-process executor)",
         "plain": "plain script, same calls",
     }
-    runs = interleaved({what: functools.partial(run, what) for what in labels}, labels, args.repeats)
+    try:
+        runs = interleaved({what: functools.partial(run, what) for what in labels}, labels, args.repeats)
+    finally:
+        remove(instance.parent)
     dagster, plain = runs["dagster"], runs["plain"]
     rows_made = plain.samples[0].result["valid"] + plain.samples[0].result["quarantined"]
     same = digests["dagster"]["features_sha256"] == digests["plain"]["features_sha256"]
@@ -281,11 +302,21 @@ def main() -> None:
         [dagster, plain],
         plain,
     )
-    steps = plain.samples[0].result.get("steps", {})
-    if steps:
-        print_table(
-            "Plain path by step (first repeat)", ["step", "seconds"], [(k, v) for k, v in steps.items()]
-        )
+    dagster_steps, plain_steps = step_medians(dagster), step_medians(plain)
+    grouped = group_data_steps(plain_steps)
+    print_table(
+        "By step, medians (Dagster's from the instance's step stats; plain parts = the plain path's timed pieces)",
+        ["step", "Dagster s", "plain s", "plain parts"],
+        [
+            (
+                name,
+                dagster_steps.get(f"{PROJECT}__{name}"),
+                grouped[name],
+                ", ".join(f"{part} {plain_steps.get(part, 0.0):.2f}" for part in parts),
+            )
+            for name, parts in DATA_STEPS.items()
+        ],
+    )
     print(
         f"\nsame output: {'yes' if same else 'NO'} (features table sha256 "
         f"{digests['dagster']['features_sha256'][:12]} vs {digests['plain']['features_sha256'][:12]}, "

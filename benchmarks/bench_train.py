@@ -4,9 +4,10 @@
 
 Setup (untimed, cached under benchmarks/results/cache/train/): the `bike_sharing__data` job
 materializes the spec's training window (120 train + 14 holdout + 1 unlabelled partition,
-2011-01-01..2011-05-15) into a Delta lake. Every timed process then gets its own empty
-MLOPS_HOME (fresh Dagster instance, fresh MLflow SQLite store and artifacts) and reads
-features from that same lake (MLOPS_LAKE_ROOT), which the retrain never writes.
+2011-01-01..2011-05-15) into a Delta lake. Every timed process then gets its own MLOPS_HOME
+(a fresh MLflow SQLite store and artifact root; for Dagster, an existing instance without
+runs, see `common.instance_template`) and reads features from that same lake
+(MLOPS_LAKE_ROOT), which the retrain never writes.
 
 (a) Dagster: `run_job(defs, "bike_sharing__retrain", instance)` (model -> evaluation ->
     champion, in-process executor as configured), in a fresh process.
@@ -36,6 +37,7 @@ from common import (
     Sample,
     cached_setup,
     fresh_dir,
+    instance_template,
     interleaved,
     measure,
     note,
@@ -49,6 +51,8 @@ from common import (
     save_results,
     self_peak_mb,
     state_env,
+    step_medians,
+    step_seconds,
 )
 
 if TYPE_CHECKING:
@@ -263,12 +267,6 @@ def _dagster_outcome(result: Any, spec: ProjectSpec) -> dict[str, Any]:
     }
 
 
-def step_seconds(instance: Any, run_id: str) -> dict[str, float]:
-    """Each step's duration as the instance recorded it."""
-    stats = instance.get_run_step_stats(run_id)
-    return {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in stats if s.start_time}
-
-
 def child(task: dict[str, Any]) -> dict[str, Any]:
     """One measurement (or the setup), in a fresh process."""
     started = time.perf_counter()
@@ -349,11 +347,13 @@ def main() -> None:
         args.fresh,
     )
     lake_root = str(setup_home / "lake")
+    instance = instance_template()
 
     def run(what: str) -> Sample:
         home = fresh_dir(f"train-{what}")
         try:
-            env = state_env(home, extra={"MLOPS_LAKE_ROOT": lake_root})
+            template = instance if what == "dagster" else None
+            env = state_env(home, extra={"MLOPS_LAKE_ROOT": lake_root}, instance=template)
             return measure([python(), __file__, "--child", json.dumps({"what": what})], env=env)
         finally:
             remove(home)
@@ -363,7 +363,10 @@ def main() -> None:
         "dagster": "Dagster retrain job (run_job, in-process executor)",
         "plain": "plain script, same calls",
     }
-    runs = interleaved({what: functools.partial(run, what) for what in labels}, labels, args.repeats)
+    try:
+        runs = interleaved({what: functools.partial(run, what) for what in labels}, labels, args.repeats)
+    finally:
+        remove(instance.parent)
     dagster, plain = runs["dagster"], runs["plain"]
 
     print_comparison(
@@ -372,9 +375,9 @@ def main() -> None:
         [dagster, plain],
         plain,
     )
-    d_steps, p_steps = dagster.samples[0].result["steps"], plain.samples[0].result["steps"]
+    d_steps, p_steps = step_medians(dagster), step_medians(plain)
     print_table(
-        "By step (first repeat; Dagster's from the instance's step stats)",
+        "By step, medians (Dagster's from the instance's step stats)",
         ["step", "Dagster s", "plain s"],
         [
             (name, d_steps.get(f"{PROJECT}__{name}"), p_steps.get(name))

@@ -149,11 +149,19 @@ def clean_env() -> dict[str, str]:
 
 
 def state_env(
-    home: Path, data_dir: Path = DATA_DIR, extra: Mapping[str, str] | None = None
+    home: Path,
+    data_dir: Path = DATA_DIR,
+    extra: Mapping[str, str] | None = None,
+    instance: Path | None = None,
 ) -> dict[str, str]:
-    """The environment of a process that keeps all its state under `home` (an embedded setup)."""
+    """The environment of a process that keeps all its state under `home` (an embedded setup).
+
+    `instance`: a DAGSTER_HOME to start from (see `instance_template`), copied into the home.
+    """
     env = clean_env()
     dagster_home = home / "dagster"
+    if instance is not None:
+        shutil.copytree(instance, dagster_home, dirs_exist_ok=True)
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     if not config.exists():
@@ -168,6 +176,36 @@ def state_env(
     )
     env.update(extra or {})
     return env
+
+
+_INSTANCE_WARM_UP = """
+import dagster as dg
+
+@dg.op
+def noop() -> None:
+    return None
+
+@dg.job
+def warm_up() -> None:
+    noop()
+
+with dg.DagsterInstance.get() as instance:
+    result = warm_up.execute_in_process(instance=instance)
+    instance.delete_run(result.run_id)
+"""
+
+
+def instance_template() -> Path:
+    """A Dagster instance (SQLite) whose storage exists, as it does wherever runs are launched.
+
+    Creating the schema of a brand-new instance costs its first process 1-2 s; a run launched
+    by `dagster dev` or the daemon never pays it, so a measured run should not either.
+    """
+    dagster_home = fresh_dir("instance") / "dagster"
+    state_env(dagster_home.parent)
+    env = {**clean_env(), "DAGSTER_HOME": str(dagster_home)}
+    subprocess.run([python(), "-c", _INSTANCE_WARM_UP], env=env, check=True, capture_output=True, cwd=REPO)
+    return dagster_home
 
 
 def measure(
@@ -232,6 +270,18 @@ def interleaved(
             samples[name].append(sample)
             note(f"  {name} [{i + 1}/{repeats}]: {sample.seconds:.2f} s, peak {sample.peak_mb:.0f} MB")
     return {name: Summary(labels[name], tuple(got)) for name, got in samples.items()}
+
+
+def step_seconds(instance: Any, run_id: str) -> dict[str, float]:
+    """Each step's duration in a Dagster run, as the instance recorded it."""
+    stats = instance.get_run_step_stats(run_id)
+    return {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in stats if s.start_time}
+
+
+def step_medians(summary: Summary, key: str = "steps") -> dict[str, float]:
+    """Median over the samples of each step's seconds (reported by the processes under `key`)."""
+    names = dict.fromkeys(name for s in summary.samples for name in s.result.get(key, {}))
+    return {name: median(s.result.get(key, {}).get(name) for s in summary.samples) or 0.0 for name in names}
 
 
 def report(result: Mapping[str, Any]) -> None:
