@@ -17,7 +17,9 @@ run, then `bike_sharing__retrain` (as_of partition 134) makes version 1 the cham
       - with `multiprocess_executor` (Dagster's default, one process per step), from a factory
         that rebuilds the same Definitions with that executor;
       - and a plain process doing the same library calls without Dagster (`plain_daily`).
-    Goal: in-process run <= 2x plain (wall). The multiprocess ratio is reported and explained.
+    In-process and plain alternate (median of --repeats); the multiprocess run, about twice as
+    long and reported without a goal, runs --multiprocess-repeats times after them. All runs
+    use a throw-away copy of the cached state. Goal: in-process run <= 2x plain (wall).
 (b) Monitoring cost at partition 700 vs partition 10: in one process, after a warm-up run, the
     daily job alternates between the two partitions; the `drift` step time (from the
     instance's step stats) and the whole run are compared. The reference window is bounded
@@ -106,18 +108,6 @@ def daily_job_multiprocess() -> dg.JobDefinition:
     return rebuilt.resolve_job_def(DAILY_JOB)
 
 
-def plain_score_rows(spec: ProjectSpec, pipeline: Any, features: Any) -> Any:
-    """Copy of `assets.scoring.score_rows` (that module imports Dagster); outputs are compared."""
-    from mlops_pipelines.lib.features import feature_kinds
-    from mlops_pipelines.lib.prediction_log import Predictions
-
-    inputs = features[list(feature_kinds(spec))]
-    if spec.task.is_classification:
-        proba = pipeline.predict_proba(inputs)
-        return Predictions.classification(proba, [str(c) for c in pipeline.classes_], spec.task, spec.classes)
-    return Predictions.regression(pipeline.predict(inputs))
-
-
 def _plain_predictions(spec: ProjectSpec, key: str, features_version: int) -> float | None:
     """The `predictions` asset's calls."""
     from bench_train import tracking_config
@@ -125,7 +115,7 @@ def _plain_predictions(spec: ProjectSpec, key: str, features_version: int) -> fl
     from mlops_pipelines.lib import lake
     from mlops_pipelines.lib.frames import PARTITION
     from mlops_pipelines.lib.model_loading import load_model
-    from mlops_pipelines.lib.prediction_log import build_log_frame
+    from mlops_pipelines.lib.prediction_log import build_log_frame, predict_frame
     from mlops_pipelines.lib.registry import get_alias
     from mlops_pipelines.settings import load_settings
 
@@ -136,7 +126,7 @@ def _plain_predictions(spec: ProjectSpec, key: str, features_version: int) -> fl
         raise RuntimeError(f"{spec.name}: no champion; the setup should have made one")
     loaded = load_model(cfg, spec.name, champion.version)
     rows = lake.read(settings.table_uri(spec.name, "features"), features_version, PARTITION, [key])
-    scored = plain_score_rows(spec, loaded.model.get_raw_model(), rows)
+    scored = predict_frame(spec, loaded.model.get_raw_model(), rows)
     request_ids = (rows["_partition"].astype(str) + ":" + rows["_row"].astype(str)).tolist()
     log = build_log_frame(spec, rows, scored, "batch", champion.version, request_ids, 0.0)
     uri = settings.table_uri(spec.name, "predictions")

@@ -53,8 +53,6 @@ from common import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from mlops_pipelines.spec import ProjectSpec
 
 GOAL = 1.5
@@ -76,28 +74,6 @@ def daily_window(key: str) -> tuple[datetime, datetime]:
     """[start, end) of a daily partition key, as `partitions.partition_window` gives it, without Dagster."""
     start = datetime.strptime(key, "%Y-%m-%d")
     return start, start + timedelta(days=1)
-
-
-def plain_feature_table(validated: pd.DataFrame, spec: ProjectSpec) -> pd.DataFrame:
-    """Copy of `assets.features.feature_table`: importing that module imports Dagster.
-
-    The features tables both paths write are compared by hash, so a drift between this copy
-    and the asset shows up as "same output: NO".
-    """
-    from mlops_pipelines.lib.features import build_features, event_times
-    from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION, ROW_ID
-
-    table = build_features(validated, spec)
-    context_columns = [
-        c for c in dict.fromkeys([*spec.sensitive_attributes, *spec.slices]) if c not in table.columns
-    ]
-    for column in context_columns:
-        table[column] = validated[column]
-    table[spec.target] = validated[spec.target]
-    table[EVENT_TIME] = event_times(validated, spec)
-    table[PARTITION] = validated[PARTITION]
-    table[ROW_ID] = validated[ROW_ID]
-    return table
 
 
 class _Laps:
@@ -186,7 +162,9 @@ def _plain_features(spec: ProjectSpec, key: str, validated_version: int, lap: _L
 
     settings = load_settings()
     rows = lake.read(settings.table_uri(spec.name, "validated"), validated_version, PARTITION, [key])
-    table = plain_feature_table(rows, spec)
+    from mlops_pipelines.lib.features import feature_table
+
+    table = feature_table(rows, spec)
     lap("read_validated+features")
     version = lake.write_partitions(settings.table_uri(spec.name, "features"), table, PARTITION, [key])
     lap("write_features")

@@ -1,7 +1,5 @@
 """Model-ready features per partition, built by the same pure function the HTTP service calls."""
 
-from typing import TYPE_CHECKING
-
 import dagster as dg
 
 from mlops_pipelines.assets.common import asset_key, slice_metadata
@@ -9,28 +7,6 @@ from mlops_pipelines.lib.frames import TableSlice
 from mlops_pipelines.partitions import partitions_for
 from mlops_pipelines.resources import Lakehouse
 from mlops_pipelines.spec import ProjectSpec
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-def feature_table(validated: "pd.DataFrame", spec: ProjectSpec) -> "pd.DataFrame":
-    """Features, plus what training and evaluation need beside them: label, slices, time, partition."""
-    from mlops_pipelines.lib.features import build_features, event_times
-    from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION, ROW_ID
-
-    table = build_features(validated, spec)
-    context_columns = [
-        c for c in dict.fromkeys([*spec.sensitive_attributes, *spec.slices]) if c not in table.columns
-    ]
-    for column in context_columns:
-        table[column] = validated[column]
-    table[spec.target] = validated[spec.target]
-    table[EVENT_TIME] = event_times(validated, spec)
-    table[PARTITION] = validated[PARTITION]
-    # A total order (time, partition, row) makes every later read and training run repeatable.
-    table[ROW_ID] = validated[ROW_ID]
-    return table
 
 
 def build_features_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
@@ -47,6 +23,8 @@ def build_features_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, validated: TableSlice, lakehouse: Lakehouse
     ) -> dg.Output[TableSlice]:
         rows = lakehouse.read_slice(validated)
+        from mlops_pipelines.lib.features import feature_table  # pandas loads in the step, not at import
+
         table = feature_table(rows, spec)
         piece = lakehouse.write_partitions(spec.name, "features", table, list(validated.partitions))
         return dg.Output(

@@ -16,18 +16,6 @@ from mlops_pipelines.resources import Lakehouse, MlflowTracking
 from mlops_pipelines.spec import ProjectSpec
 
 
-def score_rows(spec: ProjectSpec, pipeline: Any, features: Any) -> Any:
-    """Prediction-log predictions for a features frame, from a fitted sklearn pipeline."""
-    from mlops_pipelines.lib.features import feature_kinds
-    from mlops_pipelines.lib.prediction_log import Predictions
-
-    inputs = features[list(feature_kinds(spec))]
-    if spec.task.is_classification:
-        proba = pipeline.predict_proba(inputs)
-        return Predictions.classification(proba, [str(c) for c in pipeline.classes_], spec.task, spec.classes)
-    return Predictions.regression(pipeline.predict(inputs))
-
-
 def build_predictions_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=asset_key(spec, "predictions"),
@@ -45,7 +33,7 @@ def build_predictions_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         tracking: MlflowTracking,
     ) -> dg.Output[TableSlice]:
         from mlops_pipelines.lib.model_loading import load_model
-        from mlops_pipelines.lib.prediction_log import build_log_frame
+        from mlops_pipelines.lib.prediction_log import build_log_frame, predict_frame
         from mlops_pipelines.lib.registry import get_alias
 
         cfg = tracking.config()
@@ -56,7 +44,7 @@ def build_predictions_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
             return dg.Output(empty, metadata={"champion_version": "none", "rows": 0})
         loaded = load_model(cfg, spec.name, champion.version)
         rows = lakehouse.read_slice(features)
-        scored = score_rows(spec, loaded.model.get_raw_model(), rows)
+        scored = predict_frame(spec, loaded.model.get_raw_model(), rows)
         request_ids = (rows["_partition"].astype(str) + ":" + rows["_row"].astype(str)).tolist()
         log = build_log_frame(spec, rows, scored, "batch", champion.version, request_ids, 0.0)
         piece = lakehouse.write_partitions(

@@ -10,7 +10,7 @@ from typing import Literal
 
 import pandas as pd
 
-from mlops_pipelines.lib.frames import EVENT_TIME
+from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION, ROW_ID
 from mlops_pipelines.spec import ProjectSpec
 
 FeatureKind = Literal["numeric", "categorical"]
@@ -71,3 +71,20 @@ def build_target(frame: pd.DataFrame, spec: ProjectSpec) -> pd.Series:
     if spec.task.is_classification:
         return target.astype("str")
     return pd.to_numeric(target, errors="raise").astype("float64")
+
+
+def feature_table(validated: pd.DataFrame, spec: ProjectSpec) -> pd.DataFrame:
+    """The features table: model input plus what training and evaluation need beside it
+    (label, slice and sensitive columns, event time, partition and row id)."""
+    table = build_features(validated, spec)
+    context_columns = [
+        c for c in dict.fromkeys([*spec.sensitive_attributes, *spec.slices]) if c not in table.columns
+    ]
+    for column in context_columns:
+        table[column] = validated[column]
+    table[spec.target] = validated[spec.target]
+    table[EVENT_TIME] = event_times(validated, spec)
+    table[PARTITION] = validated[PARTITION]
+    # A total order (time, partition, row) makes every later read and training run repeatable.
+    table[ROW_ID] = validated[ROW_ID]
+    return table

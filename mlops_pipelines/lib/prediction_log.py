@@ -245,3 +245,14 @@ def build_log_frame(
     for name in spec.feature_columns:
         out[name] = _feature_column(spec, rows, name)
     return out.reset_index(drop=True)
+
+
+def predict_frame(spec: ProjectSpec, pipeline: Any, features: pd.DataFrame) -> Predictions:
+    """Predictions of a fitted sklearn pipeline for rows of the features table (batch scoring)."""
+    from mlops_pipelines.lib.features import feature_kinds
+
+    inputs = features[list(feature_kinds(spec))]
+    if spec.task.is_classification:
+        proba = pipeline.predict_proba(inputs)
+        return Predictions.classification(proba, [str(c) for c in pipeline.classes_], spec.task, spec.classes)
+    return Predictions.regression(pipeline.predict(inputs))
