@@ -9,20 +9,7 @@ import dagster as dg
 
 from mlops_pipelines.definitions import build_definitions, defs
 from mlops_pipelines.spec import ProjectSpec
-
-EXPECTED_DEPS = {
-    "raw": set(),
-    "validated": {"raw"},
-    "quarantine": {"raw"},
-    "features": {"validated"},
-    "model": {"features"},
-    "evaluation": {"model"},
-    "champion": {"model", "evaluation"},
-    "predictions": {"features"},
-    "drift": {"features"},
-    "performance": {"predictions", "features"},
-    "deployment": {"champion"},
-}
+from mlops_pipelines_tests.lineage import EXPECTED_DEPS
 
 
 def test_every_project_has_its_whole_lineage(specs: dict[str, ProjectSpec]) -> None:

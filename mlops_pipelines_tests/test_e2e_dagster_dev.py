@@ -25,6 +25,7 @@ from mlops_pipelines_tests.dagster_dev import (
     port_is_open,
     start_dagster_dev,
 )
+from mlops_pipelines_tests.lineage import EXPECTED_DEPS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -36,18 +37,7 @@ RUN_TIMEOUT_S = 240.0
 STOP_TIMEOUT_S = 90.0
 
 # Every project gets the same graph; an asset's upstream keys within its project.
-EXPECTED_LINEAGE = {
-    "raw": set(),
-    "validated": {"raw"},
-    "quarantine": {"raw"},
-    "features": {"validated"},
-    "model": {"features"},
-    "evaluation": {"model"},
-    "champion": {"model", "evaluation"},
-    "predictions": {"features"},
-    "drift": {"features"},
-    "performance": {"predictions", "features"},
-}
+EXPECTED_LINEAGE = EXPECTED_DEPS
 
 ASSET_NODES_QUERY = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
 REPOSITORIES_QUERY = """
