@@ -234,6 +234,9 @@ class ServingSpec(_Model):
     canary_max_error_rate: float = Field(default=0.05, ge=0, le=1)
     canary_max_p99_ms: float = Field(default=250.0, gt=0)
     baking_requests: int = Field(default=500, ge=1)
+    # auto: compile to ONNX when it matches scikit-learn on the model's input example, else
+    # scikit-learn; onnx: refuse a version that does not compile; sklearn: never compile.
+    runtime: Literal["auto", "onnx", "sklearn"] = "auto"
 
 
 class ProjectSpec(_Model):

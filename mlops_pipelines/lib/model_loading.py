@@ -77,23 +77,30 @@ def load_model(cfg: TrackingConfig, project: str, alias_or_version: str) -> Load
     with open_client(cfg) as client, tempfile.TemporaryDirectory(prefix="mlops-load-") as tmp:
         ref, local = _download_verified(client, cfg, project, str(alias_or_version), Path(tmp))
         model = _pyfunc(ref, local)
+        example = _input_example(local)
     return LoadedModel(
         model=model,
         name=ref.name,
         version=ref.version,
         run_id=ref.run_id,
         artifact_sha256=str(ref.artifact_sha256),
+        input_example=example,
     )
+
+
+def _input_example(local: Path) -> Any:
+    """The input example logged with the model (a feature frame), or None when none was logged."""
+    from mlflow.models import Model
+
+    return Model.load(str(local)).load_input_example(str(local))
 
 
 def verify_loadable(cfg: TrackingConfig, project: str, version: str) -> None:
     """Raise unless the version passes the integrity check, loads, and predicts its stored example."""
-    from mlflow.models import Model
-
     with open_client(cfg) as client, tempfile.TemporaryDirectory(prefix="mlops-verify-") as tmp:
         ref, local = _download_verified(client, cfg, project, str(version), Path(tmp))
         model = _pyfunc(ref, local)
-        example = Model.load(str(local)).load_input_example(str(local))
+        example = _input_example(local)
         if example is None:
             raise ModelLoadError(f"{project} version {ref.version}: no input example stored to test with")
         try:

@@ -72,6 +72,7 @@ class LoadedModel:
     version: str
     run_id: str | None
     artifact_sha256: str
+    input_example: Any = field(default=None, repr=False)  # the feature frame logged with the model
 
 
 def utc_now() -> str:

@@ -17,13 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import numpy as np
-
 from mlops_pipelines.lib.prediction_log import Predictions
+from mlops_pipelines.serving.runtime import FeatureColumns, Runtime, RuntimeMode, build_predictor
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from mlops_pipelines.spec import ProjectSpec
 
 log = logging.getLogger(__name__)
@@ -56,55 +53,25 @@ class ModelSource(Protocol):
 
 @dataclass(frozen=True)
 class ServingModel:
-    """One loaded, verified model version, ready to score feature frames."""
+    """One loaded, verified model version, ready to score feature columns."""
 
     version: str
     artifact_sha256: str
     loaded_at: datetime
-    predict: Callable[[pd.DataFrame], Predictions] = field(repr=False)
+    predict: Callable[[FeatureColumns], Predictions] = field(repr=False)
     classes: tuple[str, ...] = ()
+    runtime: Runtime = field(default_factory=lambda: Runtime("sklearn", ""))
 
 
-def _predictor(
-    pyfunc: Any, spec: ProjectSpec
-) -> tuple[Callable[[pd.DataFrame], Predictions], tuple[str, ...]]:
-    """Call the sklearn estimator directly when the pyfunc wraps one.
-
-    The pyfunc layer adds schema enforcement and copies per call; the request was already
-    validated more strictly from the spec, so the raw estimator gives the same numbers faster.
-    """
-    try:
-        raw = pyfunc.get_raw_model()
-    except NotImplementedError:
-        raw = None
-    task = spec.task
-    if not task.is_classification:
-        predict = raw.predict if raw is not None and hasattr(raw, "predict") else pyfunc.predict
-        return (lambda frame: Predictions.regression(np.asarray(predict(frame), dtype="float64"))), ()
-    if raw is not None and hasattr(raw, "predict_proba") and hasattr(raw, "classes_"):
-        classes = tuple(str(c) for c in raw.classes_)
-        proba_fn = raw.predict_proba
-    else:
-        # The pyfunc was logged with pyfunc_predict_fn='predict_proba': columns are sklearn's
-        # sorted classes.
-        classes = tuple(sorted(spec.classes or ()))
-        proba_fn = pyfunc.predict
-    declared = spec.classes
-
-    def classify(frame: pd.DataFrame) -> Predictions:
-        return Predictions.classification(np.asarray(proba_fn(frame)), classes, task, declared)
-
-    return classify, classes
-
-
-def serving_model(loaded: LoadedArtifact, spec: ProjectSpec) -> ServingModel:
-    predict, classes = _predictor(loaded.model, spec)
+def serving_model(loaded: LoadedArtifact, spec: ProjectSpec, mode: RuntimeMode = "auto") -> ServingModel:
+    predictor = build_predictor(loaded.model, getattr(loaded, "input_example", None), spec, mode)
     return ServingModel(
         version=str(loaded.version),
         artifact_sha256=loaded.artifact_sha256,
         loaded_at=datetime.now(UTC),
-        predict=predict,
-        classes=classes,
+        predict=predictor.predict,
+        classes=predictor.classes,
+        runtime=predictor.runtime,
     )
 
 
@@ -128,8 +95,10 @@ class ModelHolder:
         poll_seconds: float = 5.0,
         retry_seconds: float = 60.0,
         on_swap: Callable[[Alias, ServingModel | None], None] | None = None,
+        runtime: RuntimeMode | None = None,
     ) -> None:
         self._source = source
+        self._runtime: RuntimeMode = runtime or spec.serving.runtime
         self._spec = spec
         self.poll_seconds = poll_seconds
         self._retry_seconds = retry_seconds
@@ -193,7 +162,7 @@ class ModelHolder:
         if failed is not None and time.monotonic() - failed < self._retry_seconds:
             return
         try:
-            loaded = serving_model(self._source.load(wanted), self._spec)
+            loaded = serving_model(self._source.load(wanted), self._spec, self._runtime)
         except Exception as err:  # noqa: BLE001 - any load failure: keep the last good model
             self._failed_at[(alias, wanted)] = time.monotonic()
             serving = current.version if current else "nothing"

@@ -1,7 +1,7 @@
-"""Scoring a batch of requests with one model call: rows -> frame -> build_features -> model.
+"""Scoring a batch of requests with one model call: rows -> feature columns -> model.
 
-A batch holds the jobs (one per request and model) that waited together. One frame per model,
-one call of the shared `build_features` and one model call serve them all, and each job gets
+A batch holds the jobs (one per request and model) that waited together. One set of feature
+columns per model and one model call serve them all, and each job gets
 its slice back: pandas' and sklearn's fixed per-call costs are paid once per batch.
 """
 
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib.features import build_features, event_times
+from mlops_pipelines.lib.features import build_feature_arrays, event_times
 from mlops_pipelines.lib.frames import EVENT_TIME
 
 if TYPE_CHECKING:
@@ -93,13 +93,30 @@ def rows_frame(
     return frame
 
 
+def feature_inputs(
+    spec: ProjectSpec, rows: list[dict[str, Any]], request_times: list[datetime]
+) -> dict[str, np.ndarray]:
+    """The model's input columns for validated rows, without a DataFrame in between.
+
+    Columns go straight from the rows to typed arrays and through the shared
+    `build_feature_arrays`, the same function `build_features` ends in for training.
+    """
+    columns: dict[str, Any] = {}
+    for name in spec.feature_columns:
+        dtype = spec.columns[name].dtype
+        values = [row.get(name) for row in rows]
+        columns[name] = np.array(values, dtype=object) if dtype in ("str", "bool") else _column(values, dtype)
+    times = None
+    if spec.features.time_features:
+        times = rows_frame(spec, rows, request_times)[EVENT_TIME].to_numpy()
+    return build_feature_arrays(columns, spec, times)
+
+
 def score_rows(
     spec: ProjectSpec, model: ServingModel, rows: list[dict[str, Any]], request_times: list[datetime]
 ) -> Predictions:
-    """The one scoring path: rows -> conformed frame -> build_features -> model."""
-    # Only derived time features read the event time; skip building it otherwise.
-    frame = rows_frame(spec, rows, request_times, event_time=bool(spec.features.time_features))
-    return model.predict(build_features(frame, spec))
+    """The one scoring path: validated rows -> feature columns -> model (compiled or scikit-learn)."""
+    return model.predict(feature_inputs(spec, rows, request_times))
 
 
 class BatchScorer:

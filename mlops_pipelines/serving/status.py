@@ -42,6 +42,8 @@ def deployment_view(service: PredictionService) -> dict[str, Any]:
             "registry_version": state.wanted,
             "artifact_sha256": state.model.artifact_sha256 if state.model else None,
             "loaded_at": state.model.loaded_at.isoformat() if state.model else None,
+            "runtime": state.model.runtime.name if state.model else None,
+            "runtime_note": state.model.runtime.note if state.model else None,
             "error": state.error,
         }
 

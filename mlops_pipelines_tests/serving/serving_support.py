@@ -28,6 +28,8 @@ from mlops_pipelines.spec import ProjectSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROVENANCE = Provenance("a" * 40, False, "b" * 64, "3.11", {})
+# Served predictions come from the compiled ONNX pipeline (float32), held to this of scikit-learn.
+SERVED_RTOL = 1e-4
 SABOTAGE_ENV = "MLOPS_TEST_SABOTAGE"  # "fail" or "sleep:<ms>", read at predict time
 
 

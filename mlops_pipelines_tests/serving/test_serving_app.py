@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from serving_support import Registry, isolated, request_rows, serve, wait_for
+from serving_support import SERVED_RTOL, Registry, isolated, request_rows, serve, wait_for
 
 from mlops_pipelines.lib.features import build_features
 from mlops_pipelines.settings import Settings
@@ -42,9 +42,12 @@ def test_batches_and_single_rows_score_like_the_training_path(
     assert batch.status_code == 200, batch.text
     body = batch.json()
     assert body["route"] == "champion" and body["model_version"] == registry.plain
-    np.testing.assert_allclose(body["predictions"], expected, rtol=1e-12)
+    # The service answers from the compiled (float32 ONNX) pipeline, held to 1e-4 of scikit-learn.
+    assert bike_client.get("/v1/deployment").json()["models"]["champion"]["runtime"] == "onnx"
+    np.testing.assert_allclose(body["predictions"], expected, rtol=SERVED_RTOL)
+    assert not np.array_equal(body["predictions"], expected)  # it really is the compiled model
     single = _post(bike_client, {"row": rows[3]}).json()
-    assert single["predictions"] == pytest.approx([expected[3]], rel=1e-12)
+    assert single["predictions"] == pytest.approx([body["predictions"][3]], rel=1e-12)
 
 
 def test_target_and_excluded_columns_are_optional_but_accepted(
@@ -170,7 +173,11 @@ def test_classifier_answers_labels_and_probabilities(registry: Registry, tmp_pat
             ["<=50K", ">50K"][i] for i in expected.argmax(axis=1)
         ]
         got = [[p["probabilities"]["<=50K"], p["probabilities"][">50K"]] for p in body["predictions"]]
-        np.testing.assert_allclose(got, expected, rtol=1e-12)
+        np.testing.assert_allclose(got, expected, rtol=1e-12)  # categorical inputs: scikit-learn itself
+        champion = client.get("/v1/deployment").json()["models"]["champion"]
+        assert (
+            champion["runtime"] == "sklearn" and "non-numeric feature column(s)" in champion["runtime_note"]
+        )
         row = request_rows(sample.iloc[:1], spec)[0]
         unseen = _post(client, {"row": {**row, "sex": "Robot"}})
         assert unseen.status_code == 422

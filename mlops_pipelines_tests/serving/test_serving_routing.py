@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from serving_support import SABOTAGE_ENV, Registry, isolated, request_rows, serve, wait_for
+from serving_support import SABOTAGE_ENV, SERVED_RTOL, Registry, isolated, request_rows, serve, wait_for
 
 from mlops_pipelines.lib.features import build_features
 from mlops_pipelines.lib.lake import read
@@ -45,13 +45,13 @@ def test_shadow_never_changes_answers_and_logs_both_routes(registry: Registry, t
         answers.append(client.post("/v1/predict", json={"rows": rows[30:]}).json())
     assert {(a["route"], a["model_version"]) for a in answers} == {("champion", registry.plain)}
     served = [p for a in answers for p in a["predictions"]]
-    np.testing.assert_allclose(served, _expected(registry, registry.plain, sample), rtol=1e-12)
+    np.testing.assert_allclose(served, _expected(registry, registry.plain, sample), rtol=SERVED_RTOL)
     log = read(settings.table_uri("bike_sharing", "predictions"))
     assert log["route"].value_counts().to_dict() == {"champion": 40, "shadow": 40}
     for route, version in (("champion", registry.plain), ("shadow", registry.other)):
         part = log[log["route"] == route].sort_values("entity", key=lambda s: s.astype(int))
         assert set(part["model_version"]) == {version}
-        np.testing.assert_allclose(part["prediction"], _expected(registry, version, sample), rtol=1e-12)
+        np.testing.assert_allclose(part["prediction"], _expected(registry, version, sample), rtol=SERVED_RTOL)
     assert set(log.loc[log["route"] == "shadow", "request_id"]) == {a["request_id"] for a in answers}
 
 
@@ -81,7 +81,7 @@ def test_canary_split_matches_the_share_and_is_sticky(registry: Registry, tmp_pa
     expected = np.where(
         canary, _expected(registry, registry.other, sample), _expected(registry, registry.plain, sample)
     )
-    np.testing.assert_allclose(predictions, expected, rtol=1e-12)
+    np.testing.assert_allclose(predictions, expected, rtol=SERVED_RTOL)
 
 
 def _drive_until(client: TestClient, rows: list[dict[str, Any]], state: str) -> list[dict[str, Any]]:
@@ -115,7 +115,7 @@ def test_failing_canary_is_rolled_back_and_clients_never_notice(
     assert {a["route"] for a in answers + after} == {"champion"}
     served = [a["predictions"][0] for a in answers]
     np.testing.assert_allclose(
-        served, _expected(registry, registry.plain, sample.iloc[: len(answers)]), rtol=1e-12
+        served, _expected(registry, registry.plain, sample.iloc[: len(answers)]), rtol=SERVED_RTOL
     )
     assert deployment["canary"]["share"] == 0.0 and deployment["routes"]["canary"] is None
     [decision] = read_decisions(settings.home / "deployments" / "bike_sharing.jsonl")
