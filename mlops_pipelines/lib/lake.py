@@ -95,8 +95,11 @@ def write_partitions(
     return table_version(uri, storage_options)
 
 
-def append(uri: str, frame: pd.DataFrame, storage_options: dict[str, str] | None = None) -> int:
-    """Append rows in one atomic commit; return the new version."""
+def append(
+    uri: str, frame: pd.DataFrame, storage_options: dict[str, str] | None = None, with_version: bool = True
+) -> int:
+    """Append rows in one atomic commit; return the new version (-1 with `with_version=False`,
+    which spares re-opening the table: frequent writers such as the prediction log skip it)."""
     from deltalake import write_deltalake
 
     if "://" not in uri:
@@ -105,7 +108,7 @@ def append(uri: str, frame: pd.DataFrame, storage_options: dict[str, str] | None
         write_deltalake(uri, _to_arrow(frame), mode="append", storage_options=storage_options)
     except Exception as err:  # see write_partitions
         raise LakeError(f"{uri}: append of {len(frame)} rows failed: {err}") from err
-    return table_version(uri, storage_options)
+    return table_version(uri, storage_options) if with_version else -1
 
 
 def read(

@@ -44,8 +44,8 @@ class LoadedArtifact(Protocol):
 
 
 class ModelSource(Protocol):
-    def version_of(self, alias: Alias) -> str | None:
-        """The version the alias points at now, None when the alias is unset."""
+    def aliases(self) -> dict[str, str]:
+        """alias -> version for every alias set now (unset aliases are absent)."""
 
     def load(self, version: str) -> LoadedArtifact:
         """Load and verify one version; raises on a missing or corrupt artifact."""
@@ -136,13 +136,14 @@ class ModelHolder:
 
     def refresh(self) -> None:
         """One poll of both aliases; loads and swaps what moved."""
+        try:
+            found = self._source.aliases()
+        except Exception as err:  # noqa: BLE001 - registry down: keep serving what is loaded
+            self._registry_error = f"cannot read the aliases: {type(err).__name__}: {err}"
+            log.warning("model registry poll failed: %s", self._registry_error)
+            return
         for alias in ALIASES:
-            try:
-                wanted = self._source.version_of(alias)
-            except Exception as err:  # noqa: BLE001 - registry down: keep serving what is loaded
-                self._registry_error = f"cannot read alias '{alias}': {type(err).__name__}: {err}"
-                log.warning("model registry poll failed: %s", self._registry_error)
-                return
+            wanted = found.get(alias)
             self._wanted[alias] = wanted
             self._sync(alias, wanted)
         self._registry_error = None

@@ -1,9 +1,11 @@
 """The prediction-log writer: batched Delta appends off the request path.
 
 A request only appends its entry to a queue. A writer thread gathers entries and writes one
-Delta commit every `flush_rows` rows or `flush_seconds`, whichever comes first; `close()`
-drains the queue and writes the rest, so a graceful shutdown (SIGTERM) loses nothing. A failed
-write keeps its rows for the next attempt, up to `max_pending_rows`.
+Delta commit every `flush_rows` rows or `flush_seconds`, whichever comes first, through a
+sink (`logsink`: the service's is a child process, so building and writing rows does not take
+the event loop's GIL); `close()` drains the queue and writes the rest, so a graceful shutdown
+(SIGTERM) loses nothing. A failed write keeps its rows for the next attempt, up to
+`max_pending_rows`; rows that cannot be built at all are reported and dropped.
 """
 
 from __future__ import annotations
@@ -12,16 +14,15 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib.prediction_log import Predictions, Route, build_log_frame
-from mlops_pipelines.serving.scoring import rows_frame
+from mlops_pipelines.lib.prediction_log import Predictions, Route
+from mlops_pipelines.serving.columns import RequestRows
+from mlops_pipelines.serving.logsink import InProcessSink, LogRowsError, LogSink, LogWriteError, log_frame
 
 if TYPE_CHECKING:
     from mlops_pipelines.serving.metrics import ServingMetrics
@@ -34,20 +35,13 @@ log = logging.getLogger(__name__)
 class LogEntry:
     """Scored rows of one request on one route."""
 
-    rows: list[dict[str, Any]]
-    request_times: list[datetime]  # naive UTC, one per row
+    rows: RequestRows
     predictions: Predictions
     route: Route
     model_version: str
     request_id: str
     latency_ms: float
     logged_at: datetime
-
-
-def _default_append(uri: str, frame: pd.DataFrame) -> int:
-    from mlops_pipelines.lib.lake import append
-
-    return append(uri, frame)
 
 
 class PredictionLogWriter:
@@ -58,7 +52,7 @@ class PredictionLogWriter:
         flush_rows: int = 1000,
         flush_seconds: float = 1.0,
         metrics: ServingMetrics | None = None,
-        append: Callable[[str, pd.DataFrame], int] = _default_append,
+        sink: LogSink | None = None,
         max_pending_rows: int = 500_000,
     ) -> None:
         self._spec = spec
@@ -66,11 +60,11 @@ class PredictionLogWriter:
         self._flush_rows = flush_rows
         self._flush_seconds = flush_seconds
         self._metrics = metrics
-        self._append = append
+        self._sink: LogSink = sink if sink is not None else InProcessSink(spec, uri)
         self._max_pending_rows = max_pending_rows
         self._queue: queue.SimpleQueue[LogEntry | None] = queue.SimpleQueue()
         self._entries: list[LogEntry] = []
-        self._unwritten: list[pd.DataFrame] = []  # frames whose write failed, retried first
+        self._unwritten: list[LogEntry] = []  # entries whose write failed, retried first
         self._thread: threading.Thread | None = None
         self.rows_written = 0
         self.last_error: str | None = None
@@ -79,6 +73,9 @@ class PredictionLogWriter:
         self._queue.put(entry)
 
     def start(self) -> None:
+        start_sink = getattr(self._sink, "start", None)
+        if start_sink is not None:
+            start_sink()  # a child process starts now, not on the first flush
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
             self._thread.start()
@@ -88,15 +85,17 @@ class PredictionLogWriter:
         if self._thread is None:
             self._drain_into_entries()
             self._flush()
+            self._sink.close()
             return
         self._queue.put(None)
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.error("prediction log writer did not finish within %.0f s", timeout)
         self._thread = None
+        self._sink.close()
 
     def _pending_rows(self) -> int:
-        return sum(len(e.rows) for e in self._entries) + sum(len(f) for f in self._unwritten)
+        return sum(len(e.rows) for e in self._entries) + sum(len(e.rows) for e in self._unwritten)
 
     def _accept(self, entry: LogEntry) -> None:
         self._entries.append(entry)
@@ -138,54 +137,43 @@ class PredictionLogWriter:
         return self._drain_into_entries()
 
     def frame(self, entries: list[LogEntry]) -> pd.DataFrame:
-        """The log rows of `entries`, built once for the whole batch."""
-        rows = [row for e in entries for row in e.rows]
-        times = [t for e in entries for t in e.request_times]
-        counts = [len(e.rows) for e in entries]
-
-        def spread(values: list[Any], dtype: Any = object) -> Any:
-            return np.repeat(np.array(values, dtype=dtype), counts)
-
-        # With a time column, build_log_frame derives the event time from it; arrival-ordered
-        # projects take the request time, which rows_frame adds.
-        frame = rows_frame(self._spec, rows, times, event_time=self._spec.time.column is None)
-        return build_log_frame(
-            self._spec,
-            frame,
-            Predictions.concat([e.predictions for e in entries]),
-            route=spread([e.route for e in entries]),
-            model_version=spread([e.model_version for e in entries]),
-            request_ids=spread([e.request_id for e in entries]),
-            latency_ms=spread([e.latency_ms for e in entries], "float64"),
-            logged_at=spread([e.logged_at for e in entries], "datetime64[us]"),
-        )
+        """The log rows `entries` become (what the sink writes)."""
+        return log_frame(self._spec, entries)
 
     def _flush(self) -> None:
-        if self._entries:
-            entries, self._entries = self._entries, []
-            try:
-                self._unwritten.append(self.frame(entries))
-            except Exception as err:  # noqa: BLE001 - a frame that cannot be built would fail forever: report, drop
-                self.last_error = f"cannot build log rows: {type(err).__name__}: {err}"
-                log.error("prediction log: dropped %d entries: %s", len(entries), self.last_error)
-                if self._metrics is not None:
-                    self._metrics.log_errors.inc()
-        if not self._unwritten:
+        batch, self._unwritten, self._entries = [*self._unwritten, *self._entries], [], []
+        if not batch:
             return
-        frame = (
-            pd.concat(self._unwritten, ignore_index=True) if len(self._unwritten) > 1 else self._unwritten[0]
-        )
         try:
-            self._append(self.uri, frame)
-        except Exception as err:  # noqa: BLE001 - the lake is down or busy: keep the rows and retry on the next flush
-            self.last_error = f"{type(err).__name__}: {err}"
-            log.error("prediction log: write of %d rows to %s failed: %s", len(frame), self.uri, err)
+            written = self._sink.write(batch)
+        except LogRowsError as err:  # would fail forever: report and drop
+            self.last_error = str(err)
+            log.error("prediction log: dropped %d entries: %s", len(batch), err)
             if self._metrics is not None:
                 self._metrics.log_errors.inc()
-            self._unwritten = [frame.iloc[-self._max_pending_rows :]] if len(frame) else []
             return
-        self._unwritten = []
-        self.rows_written += len(frame)
+        except LogWriteError as err:  # the lake is down or busy: keep the rows and retry on the next flush
+            self.last_error = str(err)
+            rows = sum(len(e.rows) for e in batch)
+            log.error("prediction log: write of %d rows to %s failed: %s", rows, self.uri, err)
+            if self._metrics is not None:
+                self._metrics.log_errors.inc()
+            self._unwritten = _newest(batch, self._max_pending_rows)
+            return
+        self.rows_written += written
         self.last_error = None
         if self._metrics is not None:
-            self._metrics.log_rows.inc(len(frame))
+            self._metrics.log_rows.inc(written)
+
+
+def _newest(entries: list[LogEntry], max_rows: int) -> list[LogEntry]:
+    """The newest entries holding at most `max_rows` rows (an outage longer than that drops the oldest)."""
+    kept: list[LogEntry] = []
+    rows = 0
+    for entry in reversed(entries):
+        rows += len(entry.rows)
+        if rows > max_rows:
+            log.error("prediction log: over %d unwritten rows; dropping the oldest", max_rows)
+            break
+        kept.append(entry)
+    return kept[::-1]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops_pipelines.lib.prediction_log import Predictions, Route
+from mlops_pipelines.serving.columns import RequestRows
 from mlops_pipelines.serving.predlog import LogEntry
 from mlops_pipelines.serving.schemas import RequestError
 from mlops_pipelines.serving.scoring import Job, Outcome
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 # Rows, their predictions and the model that made them, per route of one request.
-Parts = dict[Route, tuple[list[dict[str, Any]], Predictions, "ServingModel"]]
+Parts = dict[Route, tuple[RequestRows, Predictions, "ServingModel"]]
 
 
 class ScoringError(RuntimeError):
@@ -50,19 +51,7 @@ class PredictionService:
     metrics: ServingMetrics
     shadow: bool
 
-    def _entities(self, rows: list[dict[str, Any]], request_id: str) -> list[str]:
-        key = self.spec.serving.entity_key
-        if key is None:
-            return [request_id] * len(rows)
-        return [request_id if row.get(key) is None else str(row[key]) for row in rows]
-
-    async def _score(
-        self,
-        engine: ThreadEngine,
-        model: ServingModel,
-        rows: list[dict[str, Any]],
-        times: list[datetime],
-    ) -> Outcome:
+    async def _score(self, engine: ThreadEngine, model: ServingModel, rows: RequestRows) -> Outcome:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
 
@@ -73,13 +62,11 @@ class PredictionService:
         def done(outcome: Outcome) -> None:  # runs on the scoring thread
             loop.call_soon_threadsafe(settle, outcome)
 
-        engine.submit(Job(rows, times, model, done))
+        engine.submit(Job(rows, model, done))
         return await future
 
-    async def _champion(
-        self, model: ServingModel, rows: list[dict[str, Any]], times: list[datetime]
-    ) -> Predictions:
-        outcome = await self._score(self.engine, model, rows, times)
+    async def _champion(self, model: ServingModel, rows: RequestRows) -> Predictions:
+        outcome = await self._score(self.engine, model, rows)
         self.metrics.model_latency.labels("champion").observe(outcome.latency_ms / 1000)
         if outcome.predictions is None:
             self.metrics.model_errors.labels("champion").inc()
@@ -93,52 +80,37 @@ class PredictionService:
             raise RequestError(503, "not_ready", "no champion model is loaded yet")
         challenger = self.holder.challenger
         now = datetime.now(UTC).replace(tzinfo=None)
-        times = [now] * len(rows)
-        mask = self.router.canary_rows(self._entities(rows, request_id)) if challenger is not None else None
+        batch = RequestRows.from_rows(self.spec, rows, now)
+        mask = None
+        if challenger is not None and self.router.share > 0:
+            mask = self.router.canary_rows(batch.entities(self.spec, request_id))
         row_routes: list[Route] | None = None
         if mask is None or challenger is None:
-            predictions = await self._champion(champion, rows, times)
-            parts: Parts = {"champion": (rows, predictions, champion)}
+            predictions = await self._champion(champion, batch)
+            parts: Parts = {"champion": (batch, predictions, champion)}
         else:
-            predictions, parts, row_routes = await self._split(champion, challenger, rows, times, mask)
+            predictions, parts, row_routes = await self._split(champion, challenger, batch, np.asarray(mask))
         latency_ms = (time.perf_counter() - started) * 1000
-        for route, (part_rows, part_predictions, model) in parts.items():
-            self.metrics.rows.labels(route).inc(len(part_rows))
-            entry = LogEntry(
-                part_rows,
-                times[: len(part_rows)],
-                part_predictions,
-                route,
-                model.version,
-                request_id,
-                latency_ms,
-                now,
+        for route, (part, part_predictions, model) in parts.items():
+            self.metrics.rows.labels(route).inc(len(part))
+            self.writer.submit(
+                LogEntry(part, part_predictions, route, model.version, request_id, latency_ms, now)
             )
-            self.writer.submit(entry)
         if self.shadow and challenger is not None and "champion" in parts:
             self._shadow(challenger, parts["champion"][0], request_id, now)
         return self._response(request_id, predictions, row_routes, champion, challenger)
 
     async def _split(
-        self,
-        champion: ServingModel,
-        challenger: ServingModel,
-        rows: list[dict[str, Any]],
-        times: list[datetime],
-        mask: list[bool],
+        self, champion: ServingModel, challenger: ServingModel, batch: RequestRows, mask: np.ndarray
     ) -> tuple[Predictions, Parts, list[Route]]:
         """Champion and canary score their rows side by side; returns predictions in row order."""
-        canary_idx = [i for i, m in enumerate(mask) if m]
-        champion_idx = [i for i, m in enumerate(mask) if not m]
-        canary_rows = [rows[i] for i in canary_idx]
-        champion_rows = [rows[i] for i in champion_idx]
-        canary_task = asyncio.ensure_future(
-            self._score(self.engine, challenger, canary_rows, times[: len(canary_rows)])
-        )
+        canary_idx, champion_idx = np.flatnonzero(mask), np.flatnonzero(~mask)
+        canary_rows, champion_rows = batch.take(canary_idx), batch.take(champion_idx)
+        canary_task = asyncio.ensure_future(self._score(self.engine, challenger, canary_rows))
         parts: Parts = {}
-        if champion_rows:
+        if len(champion_rows):
             try:
-                answered = await self._champion(champion, champion_rows, times[: len(champion_rows)])
+                answered = await self._champion(champion, champion_rows)
             except BaseException:
                 canary_task.cancel()  # the request fails: nobody waits for the canary's half
                 raise
@@ -151,23 +123,21 @@ class PredictionService:
         else:
             # A failing canary must not fail the client: the champion answers those rows.
             self.metrics.model_errors.labels("canary").inc()
-            fallback = await self._champion(champion, canary_rows, times[: len(canary_rows)])
+            fallback = await self._champion(champion, canary_rows)
             if "champion" in parts:
                 merged = Predictions.concat([parts["champion"][1], fallback])
-                parts["champion"] = (champion_rows + canary_rows, merged, champion)
+                parts["champion"] = (RequestRows.concat([champion_rows, canary_rows]), merged, champion)
             else:
                 parts["champion"] = (canary_rows, fallback, champion)
-            champion_idx, canary_idx = champion_idx + canary_idx, []
-        order = np.argsort(np.asarray(champion_idx + canary_idx), kind="stable")
+            champion_idx, canary_idx = np.concatenate([champion_idx, canary_idx]), canary_idx[:0]
+        order = np.argsort(np.concatenate([champion_idx, canary_idx]), kind="stable")
         joined = Predictions.concat([part[1] for part in parts.values()])
         champion_routes: list[Route] = ["champion"] * len(champion_idx)
         canary_routes: list[Route] = ["canary"] * len(canary_idx)
         routes = champion_routes + canary_routes
         return joined.take(order), parts, [routes[i] for i in order]
 
-    def _shadow(
-        self, challenger: ServingModel, rows: list[dict[str, Any]], request_id: str, now: datetime
-    ) -> None:
+    def _shadow(self, challenger: ServingModel, rows: RequestRows, request_id: str, now: datetime) -> None:
         def done(outcome: Outcome) -> None:
             self.metrics.model_latency.labels("shadow").observe(outcome.latency_ms / 1000)
             if outcome.predictions is None:
@@ -177,7 +147,6 @@ class PredictionService:
             self.writer.submit(
                 LogEntry(
                     rows,
-                    [now] * len(rows),
                     outcome.predictions,
                     "shadow",
                     challenger.version,
@@ -187,7 +156,7 @@ class PredictionService:
                 )
             )
 
-        if not self.shadow_engine.submit(Job(rows, [now] * len(rows), challenger, done)):
+        if not self.shadow_engine.submit(Job(rows, challenger, done)):
             self.metrics.shadow_dropped.inc(len(rows))
 
     def _response(

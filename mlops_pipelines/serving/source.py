@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.registry import LoadedModel
-    from mlops_pipelines.serving.holder import Alias
     from mlops_pipelines.settings import Settings
 
 
@@ -19,11 +18,12 @@ class RegistrySource:
         self.project = project
         self.config = TrackingConfig(settings.tracking_uri, settings.registry_uri, settings.artifact_root)
 
-    def version_of(self, alias: Alias) -> str | None:
-        from mlops_pipelines.lib.registry import get_alias
+    def aliases(self) -> dict[str, str]:
+        # One read of the registered model per poll: it carries every alias. The poll runs
+        # under the GIL beside the request path, so it is kept to one query.
+        from mlops_pipelines.lib.registry import get_aliases
 
-        ref = get_alias(self.config, self.project, alias)
-        return None if ref is None else ref.version
+        return get_aliases(self.config, self.project)
 
     def load(self, version: str) -> LoadedModel:
         # By version, never by alias: the alias may have moved since `version_of` read it.

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlops_pipelines.lib.features import build_feature_arrays, build_features
+from mlops_pipelines.serving.columns import RequestRows
 from mlops_pipelines.serving.schemas import build_request_schema
-from mlops_pipelines.serving.scoring import feature_inputs, rows_frame
 from mlops_pipelines.spec import ProjectSpec
 
 # Every dtype, nulls, and derived time features: what no shipped project combines in one spec.
@@ -66,9 +66,8 @@ def _same(service: dict[str, np.ndarray], training: pd.DataFrame) -> None:
 @given(rows=st.lists(row, min_size=1, max_size=6))
 def test_request_columns_match_the_dataframe_path(rows: list[dict[str, Any]]) -> None:
     validated = build_request_schema(SYNTHETIC).parse(json.dumps({"rows": rows}).encode())
-    times = [datetime.now(UTC).replace(tzinfo=None)] * len(validated)
-    service = feature_inputs(SYNTHETIC, validated, times)
-    _same(service, build_features(rows_frame(SYNTHETIC, validated, times), SYNTHETIC))
+    request = RequestRows.from_rows(SYNTHETIC, validated, datetime.now(UTC).replace(tzinfo=None))
+    _same(request.features(SYNTHETIC), build_features(request.frame(SYNTHETIC), SYNTHETIC))
 
 
 def test_every_shipped_project_builds_the_same_features_both_ways(specs: dict[str, ProjectSpec]) -> None:
@@ -76,10 +75,8 @@ def test_every_shipped_project_builds_the_same_features_both_ways(specs: dict[st
         rows = [{name: _example(spec, name) for name in spec.columns} for _ in range(3)]
         rows[1] = {k: (None if spec.columns[k].nullable else v) for k, v in rows[1].items()}
         validated = build_request_schema(spec).parse(json.dumps({"rows": rows}).encode())
-        times = [datetime(2024, 5, 6, 7)] * 3
-        _same(
-            feature_inputs(spec, validated, times), build_features(rows_frame(spec, validated, times), spec)
-        )
+        request = RequestRows.from_rows(spec, validated, datetime(2024, 5, 6, 7))
+        _same(request.features(spec), build_features(request.frame(spec), spec))
 
 
 def _example(spec: ProjectSpec, name: str) -> Any:

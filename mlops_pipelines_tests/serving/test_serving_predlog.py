@@ -15,6 +15,7 @@ from serving_support import bike_frame, request_rows, wait_for
 
 from mlops_pipelines.lib.lake import append, read, table_exists, write_partitions
 from mlops_pipelines.lib.prediction_log import Predictions, build_log_frame
+from mlops_pipelines.serving.columns import RequestRows
 from mlops_pipelines.serving.predlog import LogEntry, PredictionLogWriter
 from mlops_pipelines.serving.schemas import build_request_schema
 from mlops_pipelines.spec import ProjectSpec
@@ -36,12 +37,11 @@ def parsed(frame: pd.DataFrame, spec: ProjectSpec) -> list[dict[str, Any]]:
     return build_request_schema(spec).parse(body)
 
 
-def _entries(rows: list[dict[str, Any]], size: int, prefix: str = "r") -> list[LogEntry]:
+def _entries(spec: ProjectSpec, rows: list[dict[str, Any]], size: int, prefix: str = "r") -> list[LogEntry]:
     now = datetime.now(UTC).replace(tzinfo=None)
     return [
         LogEntry(
-            rows[i : i + size],
-            [now] * len(rows[i : i + size]),
+            RequestRows.from_rows(spec, rows[i : i + size], now),
             Predictions.regression(np.arange(i, i + len(rows[i : i + size]), dtype="float64")),
             "champion",
             "1",
@@ -59,7 +59,7 @@ def test_rows_are_written_in_batches_and_the_rest_on_close(
     uri = str(tmp_path / "predictions")
     writer = PredictionLogWriter(spec, uri, flush_rows=20, flush_seconds=60)
     writer.start()
-    entries = _entries(parsed[:30], 5)
+    entries = _entries(spec, parsed[:30], 5)
     for entry in entries[:3]:
         writer.submit(entry)
     time.sleep(0.3)
@@ -82,7 +82,7 @@ def test_a_lake_outage_keeps_the_rows_for_the_next_flush(
     uri = str(blocker / "bike_sharing" / "predictions")
     writer = PredictionLogWriter(spec, uri, flush_rows=1000, flush_seconds=0.1)
     writer.start()
-    for entry in _entries(parsed[:10], 5):
+    for entry in _entries(spec, parsed[:10], 5):
         writer.submit(entry)
     wait_for(lambda: writer.last_error is not None, what="the failed write")
     assert writer.rows_written == 0 and not table_exists(uri)
@@ -101,7 +101,7 @@ def test_service_rows_have_the_batch_routes_schema(
     ints = [c for c, col in spec.columns.items() if col.dtype == "int"]
     conformed[ints] = conformed[ints].astype("Int64")
     batch = build_log_frame(spec, conformed, Predictions.regression(np.ones(24)), "batch", "1", "b", 0.0)
-    online = PredictionLogWriter(spec, "unused").frame(_entries(parsed[24:30], 6))
+    online = PredictionLogWriter(spec, "unused").frame(_entries(spec, parsed[24:30], 6))
     assert batch.dtypes.to_dict() == online.dtypes.to_dict()
     uri = str(tmp_path / "predictions")
     write_partitions(uri, batch, "_partition", sorted(set(batch["_partition"])))
