@@ -36,7 +36,9 @@ def event_times(frame: pd.DataFrame, spec: ProjectSpec) -> pd.Series:
         # Already timestamps (the usual case): to_datetime would walk the values again.
         return times if pd.api.types.is_datetime64_any_dtype(times) else pd.to_datetime(times)
     if spec.time.column and spec.time.column in frame.columns:
-        times = pd.to_datetime(frame[spec.time.column])
+        times = frame[spec.time.column]
+        if not pd.api.types.is_datetime64_any_dtype(times):
+            times = pd.to_datetime(times)  # on timestamps it would walk the values to decide on a cache
         if spec.time.hour_column and spec.time.hour_column in frame.columns:
             times = times + pd.to_timedelta(frame[spec.time.hour_column].astype("int64"), unit="h")
         return times

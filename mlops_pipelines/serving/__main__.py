@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     shadow.add_argument("--shadow", dest="shadow", action="store_true", default=None)
     shadow.add_argument("--no-shadow", dest="shadow", action="store_false")
     parser.add_argument("--log-flush-seconds", type=float, default=1.0)
-    parser.add_argument("--log-flush-rows", type=int, default=5000)
+    parser.add_argument("--log-flush-rows", type=int, default=20_000)
     parser.add_argument("--batch-linger-ms", type=float, default=1.0, help="batching wait under concurrency")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)

@@ -64,7 +64,7 @@ class ServiceOptions:
     retry_seconds: float = 60.0  # before re-trying a version that failed to load
     canary_share: float | None = None
     shadow: bool | None = None
-    log_flush_rows: int = 5000
+    log_flush_rows: int = 20_000  # a Delta commit costs ~20 ms fixed: fewer, larger commits (and files)
     log_flush_seconds: float = 1.0
     shadow_queue: int = 1000  # pending shadow requests; beyond this shadow scoring is skipped
     shadow_collect_seconds: float = 0.2  # shadow scores in batches gathered this long

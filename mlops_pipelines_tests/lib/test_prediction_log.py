@@ -59,6 +59,17 @@ def test_partition_key_follows_the_grain(stamp: datetime, grain: str, key: str) 
     )
 
 
+@pytest.mark.parametrize("grain", ["daily", "hourly", "weekly"])
+def test_partition_keys_of_many_rows_match_the_scalar_key(grain: str) -> None:
+    rng = np.random.default_rng(7)
+    stamps = pd.Series(pd.Timestamp("1999-12-27") + pd.to_timedelta(rng.integers(0, 10**7, 5000), unit="min"))
+    stamps.iloc[[3, 4000]] = pd.NaT
+    keys = partition_keys(stamps, grain)
+    expected = [None if pd.isna(t) else partition_key(t, grain) for t in stamps]
+    assert [None if pd.isna(k) else k for k in keys] == expected
+    assert keys.index.equals(stamps.index) and keys.nunique() > 50
+
+
 def test_partition_key_rejects_an_unknown_grain() -> None:
     with pytest.raises(ValueError, match="monthly"):
         partition_key(datetime(2024, 1, 1), "monthly")
