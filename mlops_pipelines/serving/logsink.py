@@ -126,6 +126,12 @@ class ProcessSink:
         self._process: Any = None
         self._conn: Connection | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The writer process's PID while it runs."""
+        process = self._process
+        return int(process.pid) if process is not None and process.is_alive() else None
+
     def start(self) -> None:
         with self._lock:
             self._ensure_child()

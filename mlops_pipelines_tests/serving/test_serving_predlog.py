@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from serving_support import bike_frame, request_rows, wait_for
 from mlops_pipelines.lib.lake import append, read, table_exists, write_partitions
 from mlops_pipelines.lib.prediction_log import Predictions, build_log_frame
 from mlops_pipelines.serving.columns import RequestRows
+from mlops_pipelines.serving.logsink import InProcessSink, LogSink, ProcessSink
 from mlops_pipelines.serving.predlog import LogEntry, PredictionLogWriter
 from mlops_pipelines.serving.schemas import build_request_schema
 from mlops_pipelines.spec import ProjectSpec
@@ -53,11 +57,16 @@ def _entries(spec: ProjectSpec, rows: list[dict[str, Any]], size: int, prefix: s
     ]
 
 
+def _sink(kind: str, spec: ProjectSpec, uri: str) -> LogSink:
+    return ProcessSink(spec, uri) if kind == "process" else InProcessSink(spec, uri)
+
+
+@pytest.mark.parametrize("sink", ["process", "thread"])
 def test_rows_are_written_in_batches_and_the_rest_on_close(
-    tmp_path: Path, spec: ProjectSpec, parsed: list[dict[str, Any]]
+    tmp_path: Path, spec: ProjectSpec, parsed: list[dict[str, Any]], sink: str
 ) -> None:
     uri = str(tmp_path / "predictions")
-    writer = PredictionLogWriter(spec, uri, flush_rows=20, flush_seconds=60)
+    writer = PredictionLogWriter(spec, uri, flush_rows=20, flush_seconds=60, sink=_sink(sink, spec, uri))
     writer.start()
     entries = _entries(spec, parsed[:30], 5)
     for entry in entries[:3]:
@@ -74,13 +83,14 @@ def test_rows_are_written_in_batches_and_the_rest_on_close(
     assert sorted(log["prediction"]) == list(range(30))
 
 
+@pytest.mark.parametrize("sink", ["process", "thread"])
 def test_a_lake_outage_keeps_the_rows_for_the_next_flush(
-    tmp_path: Path, spec: ProjectSpec, parsed: list[dict[str, Any]]
+    tmp_path: Path, spec: ProjectSpec, parsed: list[dict[str, Any]], sink: str
 ) -> None:
     blocker = tmp_path / "lake"
     blocker.write_text("a file where the lake directory should be")
     uri = str(blocker / "bike_sharing" / "predictions")
-    writer = PredictionLogWriter(spec, uri, flush_rows=1000, flush_seconds=0.1)
+    writer = PredictionLogWriter(spec, uri, flush_rows=1000, flush_seconds=0.1, sink=_sink(sink, spec, uri))
     writer.start()
     for entry in _entries(spec, parsed[:10], 5):
         writer.submit(entry)
@@ -90,6 +100,67 @@ def test_a_lake_outage_keeps_the_rows_for_the_next_flush(
     wait_for(lambda: writer.rows_written == 10, what="the retried write")
     writer.close()
     assert len(read(uri)) == 10 and writer.last_error is None
+
+
+def test_a_dead_writer_process_is_replaced_and_its_batch_retried(
+    tmp_path: Path, spec: ProjectSpec, parsed: list[dict[str, Any]]
+) -> None:
+    uri = str(tmp_path / "predictions")
+    sink = ProcessSink(spec, uri)
+    writer = PredictionLogWriter(spec, uri, flush_rows=1000, flush_seconds=0.1, sink=sink)
+    writer.start()
+    entries = _entries(spec, parsed[:20], 5)
+    writer.submit(entries[0])
+    wait_for(lambda: writer.rows_written == 5, what="the first write")
+    first = sink.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    for entry in entries[1:]:
+        writer.submit(entry)
+    wait_for(lambda: writer.rows_written == 20, what="writes through a new process")
+    writer.close()
+    assert sink.pid is None and len(read(uri)) == 20
+    assert sorted(read(uri)["prediction"]) == list(range(20))
+
+
+def test_the_writer_process_ignores_sigint_until_the_last_flush(
+    tmp_path: Path, spec: ProjectSpec, parsed: list[dict[str, Any]]
+) -> None:
+    """Ctrl-C reaches the whole process group: the child must outlive it to take the final batch."""
+    uri = str(tmp_path / "predictions")
+    sink = ProcessSink(spec, uri)
+    writer = PredictionLogWriter(spec, uri, flush_rows=1000, flush_seconds=60, sink=sink)
+    writer.start()
+    wait_for(lambda: sink.pid is not None, what="the writer process")
+    time.sleep(1.0)  # its signal handlers are set once it runs
+    child = sink.pid
+    assert child is not None
+    os.kill(child, signal.SIGINT)
+    time.sleep(0.5)
+    assert sink.pid == child  # still the same process: it ignored the signal
+    for entry in _entries(spec, parsed[:10], 5):
+        writer.submit(entry)
+    writer.close()
+    assert writer.rows_written == 10 and len(read(uri)) == 10
+
+
+def test_rows_that_cannot_be_built_are_dropped_not_retried_forever(
+    tmp_path: Path, spec: ProjectSpec, parsed: list[dict[str, Any]]
+) -> None:
+    uri = str(tmp_path / "predictions")
+    writer = PredictionLogWriter(spec, uri, flush_rows=1000, flush_seconds=0.1, sink=ProcessSink(spec, uri))
+    writer.start()
+    good = _entries(spec, parsed[:10], 5)
+    broken = replace(good[0], predictions=Predictions.regression(np.zeros(2)))  # 2 predictions, 5 rows
+    writer.submit(broken)
+    wait_for(lambda: writer.last_error is not None, what="the refused batch")
+    assert "cannot build log rows" in str(writer.last_error) and "2 prediction(s) for 5 row(s)" in str(
+        writer.last_error
+    )
+    for entry in good:
+        writer.submit(entry)
+    writer.close()
+    assert writer.rows_written == 10 and len(read(uri)) == 10
 
 
 def test_service_rows_have_the_batch_routes_schema(
