@@ -16,14 +16,18 @@ What it does, all on loopback and in a temporary MLOPS_HOME:
    round and the ratios service / mlflow, and the p50 cost of shadow mode.
 
 The payloads differ only as the APIs require: this service takes raw spec rows and validates
-them, builds features with the shared `build_features`, routes, logs every row to Delta and
-counts metrics; mlflow takes the model's ready-made feature frame (`dataframe_split`) and does
-none of that. The numbers are printed as measured.
+them, builds features with the shared `build_feature_arrays`, routes, logs every row to Delta
+(in its writer process) and counts metrics; mlflow takes the model's ready-made feature frame
+(`dataframe_split`) and does none of that. Both serve the same registered version: this
+service with its default runtime (the version compiled to ONNX, accepted because it matched
+scikit-learn within 1e-4 on the logged input example; its /v1/deployment says so and the run
+prints it), mlflow with the scikit-learn flavour. The numbers are printed as measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import subprocess
@@ -216,12 +220,22 @@ def main() -> None:
             env,
             home,
         )
+        for server in (service, shadow):
+            print(f"{server.name}: {runtime_of(server.port)}", flush=True)
         try:
             results = interleaved([service, mlflow, shadow], frame, args)
         finally:
             for process in processes:
                 stop(process)
     report(results, args.concurrency)
+
+
+def runtime_of(port: int) -> str:
+    """What answers on this service instance: the champion's runtime and its parity note."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/v1/deployment")
+    champion = json.loads(conn.getresponse().read())["models"]["champion"]
+    return f"champion v{champion['version']} on {champion['runtime']} ({champion['runtime_note']})"
 
 
 def report(results: dict[tuple[str, int, int], Result], concurrency: list[int]) -> None:
