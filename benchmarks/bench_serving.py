@@ -264,6 +264,7 @@ def report(results: dict[tuple[str, int, int], Result], concurrency: list[int]) 
         f"shadow on (challenger scored off the response path), 1 row, c=1: p50 {shadow.p50_ms:.2f} ms "
         f"vs {base.p50_ms:.2f} ms off (cost {shadow.p50_ms - base.p50_ms:+.2f} ms)"
     )
+    goals.append(("p50 shadow on / off, 1 row, 1 client", shadow.p50_ms / base.p50_ms, 1.10))
     print(f"non-200 answers: {sum(r.errors for r in results.values())}")
     print("(median of the rounds by throughput; ratios are service / mlflow)")
     verdicts = print_goals(goals)

@@ -190,9 +190,9 @@ def build_log_frame(
     spec: ProjectSpec,
     rows: pd.DataFrame,
     predictions: Predictions,
-    route: Route | Sequence[Route],
-    model_version: str | Sequence[str],
-    request_ids: str | Sequence[str],
+    route: Route | Sequence[Route] | np.ndarray,
+    model_version: str | Sequence[str] | np.ndarray,
+    request_ids: str | Sequence[str] | np.ndarray,
     latency_ms: float | Sequence[float] | np.ndarray,
     logged_at: datetime | Sequence[datetime] | np.ndarray | None = None,
 ) -> pd.DataFrame:

@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-flush-seconds", type=float, default=1.0)
     parser.add_argument("--log-flush-rows", type=int, default=20_000)
     parser.add_argument("--batch-linger-ms", type=float, default=1.0, help="batching wait under concurrency")
+    parser.add_argument(
+        "--runtime", choices=["auto", "onnx", "sklearn"], default=None, help="overrides spec.serving.runtime"
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     # Before numpy/sklearn load their OpenMP runtime: per-request batches are small, and
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         log_flush_seconds=args.log_flush_seconds,
         log_flush_rows=args.log_flush_rows,
         batch_linger_seconds=args.batch_linger_ms / 1000,
+        runtime=args.runtime,
     )
     run_server(args.project, args.host, args.port, options=options, log_level=args.log_level)
 

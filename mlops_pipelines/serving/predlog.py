@@ -22,7 +22,14 @@ import pandas as pd
 
 from mlops_pipelines.lib.prediction_log import Predictions, Route
 from mlops_pipelines.serving.columns import RequestRows
-from mlops_pipelines.serving.logsink import InProcessSink, LogRowsError, LogSink, LogWriteError, log_frame
+from mlops_pipelines.serving.logsink import (
+    InProcessSink,
+    LogBatch,
+    LogRowsError,
+    LogSink,
+    LogWriteError,
+    log_frame,
+)
 
 if TYPE_CHECKING:
     from mlops_pipelines.serving.metrics import ServingMetrics
@@ -138,7 +145,7 @@ class PredictionLogWriter:
 
     def frame(self, entries: list[LogEntry]) -> pd.DataFrame:
         """The log rows `entries` become (what the sink writes)."""
-        return log_frame(self._spec, entries)
+        return log_frame(self._spec, LogBatch.pack(entries))
 
     def _flush(self) -> None:
         batch, self._unwritten, self._entries = [*self._unwritten, *self._entries], [], []

@@ -69,6 +69,8 @@ def build_predictor(pyfunc: Any, example: Any, spec: ProjectSpec, mode: RuntimeM
             runtime = Runtime("onnx", f"max deviation from scikit-learn {compiled.max_deviation:.3g}")
             return _wrap(compiled.predict, compiled.classes, spec, runtime)
     elif raw is None:
+        if mode == "onnx":
+            raise CompileError("the model is not a scikit-learn estimator: nothing to compile")
         fallback = Runtime("pyfunc", "the model is not a scikit-learn estimator")
     else:
         fallback = Runtime("sklearn", "runtime: sklearn in the spec")
