@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -58,6 +57,8 @@ class ThreadEngine:
         self._max_rows = max_batch_rows
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._queued_rows = 0
 
     @property
     def pending(self) -> int:
@@ -74,6 +75,11 @@ class ThreadEngine:
             self._queue.put_nowait(job)
         except queue.Full:
             return False
+        if self._collect:
+            # A hint, not a count: a lost update only means the window runs its full length.
+            self._queued_rows += len(job.rows)
+            if self._queued_rows >= self._max_rows:
+                self._wake.set()
         return True
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -81,6 +87,7 @@ class ThreadEngine:
         if self._thread is None:
             return
         self._queue.put(None)
+        self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.error("%s scoring thread did not finish within %.0f s", self._name, timeout)
@@ -112,22 +119,23 @@ class ThreadEngine:
         """Background work (shadow): gather for `collect_seconds` or a full batch, whichever first.
 
         Few big model calls cost far less CPU than many small ones, and CPU taken here is
-        CPU the answering path does not get.
+        CPU the answering path does not get. The thread sleeps through the window rather than
+        waking for each job: every wake-up is a GIL hand-off the answering path pays for
+        (`submit` wakes it early once a full batch is queued, `stop` at once).
         """
-        deadline = time.monotonic() + self._collect
+        self._wake.wait(self._collect)
+        self._wake.clear()
         rows = sum(len(job.rows) for job in waiting)
         while rows < self._max_rows:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
             try:
-                job = self._queue.get(timeout=remaining)
+                job = self._queue.get_nowait()
             except queue.Empty:
                 break
             if job is None:
                 return waiting, True
             waiting.append(job)
             rows += len(job.rows)
+        self._queued_rows = 0
         return waiting, False
 
     def _run(self) -> None:

@@ -73,11 +73,18 @@ class PredictionLogWriter:
         self._entries: list[LogEntry] = []
         self._unwritten: list[LogEntry] = []  # entries whose write failed, retried first
         self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._submitted_rows = 0  # since the last flush; a wake-up hint, not an exact count
         self.rows_written = 0
         self.last_error: str | None = None
 
     def submit(self, entry: LogEntry) -> None:
         self._queue.put(entry)
+        # The writer sleeps until its flush is due; it is woken early only for a full batch,
+        # never per request (each wake-up is a GIL hand-off the request path pays for).
+        self._submitted_rows += len(entry.rows)
+        if self._submitted_rows >= self._flush_rows:
+            self._wake.set()
 
     def start(self) -> None:
         start_sink = getattr(self._sink, "start", None)
@@ -95,6 +102,7 @@ class PredictionLogWriter:
             self._sink.close()
             return
         self._queue.put(None)
+        self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.error("prediction log writer did not finish within %.0f s", timeout)
@@ -123,25 +131,17 @@ class PredictionLogWriter:
     def _run(self) -> None:
         deadline = time.monotonic() + self._flush_seconds
         while True:
-            stopping = self._wait_for_entries(deadline)
+            self._wake.wait(max(0.0, deadline - time.monotonic()))
+            self._wake.clear()
+            stopping = self._drain_into_entries()
             if stopping or time.monotonic() >= deadline or self._pending_rows() >= self._flush_rows:
+                self._submitted_rows = 0
                 self._flush()
                 deadline = time.monotonic() + self._flush_seconds
             if self._metrics is not None:
                 self._metrics.log_pending.set(self._pending_rows())
             if stopping:
                 return
-
-    def _wait_for_entries(self, deadline: float) -> bool:
-        """Take what arrives until `deadline`; True when the stop sentinel was seen."""
-        try:
-            first = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            return False
-        if first is None:
-            return True
-        self._accept(first)
-        return self._drain_into_entries()
 
     def frame(self, entries: list[LogEntry]) -> pd.DataFrame:
         """The log rows `entries` become (what the sink writes)."""

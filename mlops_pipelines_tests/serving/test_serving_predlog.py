@@ -102,13 +102,20 @@ def test_a_lake_outage_keeps_the_rows_for_the_next_flush(
     assert len(read(uri)) == 10 and writer.last_error is None
 
 
+def _process_writer(
+    spec: ProjectSpec, tmp_path: Path, flush_seconds: float
+) -> tuple[str, ProcessSink, PredictionLogWriter]:
+    uri = str(tmp_path / "predictions")
+    sink = ProcessSink(spec, uri)
+    writer = PredictionLogWriter(spec, uri, flush_rows=1000, flush_seconds=flush_seconds, sink=sink)
+    writer.start()
+    return uri, sink, writer
+
+
 def test_a_dead_writer_process_is_replaced_and_its_batch_retried(
     tmp_path: Path, spec: ProjectSpec, parsed: list[dict[str, Any]]
 ) -> None:
-    uri = str(tmp_path / "predictions")
-    sink = ProcessSink(spec, uri)
-    writer = PredictionLogWriter(spec, uri, flush_rows=1000, flush_seconds=0.1, sink=sink)
-    writer.start()
+    uri, sink, writer = _process_writer(spec, tmp_path, 0.1)
     entries = _entries(spec, parsed[:20], 5)
     writer.submit(entries[0])
     wait_for(lambda: writer.rows_written == 5, what="the first write")
@@ -118,6 +125,7 @@ def test_a_dead_writer_process_is_replaced_and_its_batch_retried(
     for entry in entries[1:]:
         writer.submit(entry)
     wait_for(lambda: writer.rows_written == 20, what="writes through a new process")
+    assert sink.pid not in (None, first)
     writer.close()
     assert sink.pid is None and len(read(uri)) == 20
     assert sorted(read(uri)["prediction"]) == list(range(20))
@@ -127,10 +135,7 @@ def test_the_writer_process_ignores_sigint_until_the_last_flush(
     tmp_path: Path, spec: ProjectSpec, parsed: list[dict[str, Any]]
 ) -> None:
     """Ctrl-C reaches the whole process group: the child must outlive it to take the final batch."""
-    uri = str(tmp_path / "predictions")
-    sink = ProcessSink(spec, uri)
-    writer = PredictionLogWriter(spec, uri, flush_rows=1000, flush_seconds=60, sink=sink)
-    writer.start()
+    uri, sink, writer = _process_writer(spec, tmp_path, 60)
     wait_for(lambda: sink.pid is not None, what="the writer process")
     time.sleep(1.0)  # its signal handlers are set once it runs
     child = sink.pid
