@@ -1,6 +1,6 @@
 """This service vs `mlflow models serve`: same registered model, same client, one run.
 
-    .venv/bin/python benchmarks/bench_serving.py [--requests 1500] [--concurrency 1 8] [--rounds 3]
+    .venv/bin/python benchmarks/bench_serving.py [--requests 1500] [--concurrency 1 8] [--rounds 5] [--quick]
 
 What it does, all on loopback and in a temporary MLOPS_HOME:
 1. trains the bike_sharing pipeline (lib.training) on 4,000 real rows, logs and registers it
@@ -13,7 +13,8 @@ What it does, all on loopback and in a temporary MLOPS_HOME:
 3. drives them with the same small threaded client (one persistent http.client connection
    per thread) with 1-row and 100-row requests at each concurrency, alternating servers round
    after round so the machine's drifting background load hits both alike; prints the median
-   round and the ratios service / mlflow, and the p50 cost of shadow mode.
+   over rounds, and as ratios the median of each round's service / mlflow ratio (the two
+   servers of a round ran back to back, under the same load), and the p50 cost of shadow mode.
 
 The payloads differ only as the APIs require: this service takes raw spec rows and validates
 them, builds features with the shared `build_feature_arrays`, routes, logs every row to Delta
@@ -27,18 +28,20 @@ prints it), mlflow with the scikit-learn flavour. The numbers are printed as mea
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from operator import attrgetter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from bench_serving_client import REPO, Result, free_port, measure, start, stop, wait_ready
+from bench_serving_client import REPO, Result, free_port, measure, runtime_of, start, stop, wait_ready
 
 DATA = REPO.parent / "shared" / "data"
 PROJECT = "bike_sharing"
@@ -143,11 +146,11 @@ def launch(
 
 def interleaved(
     servers: list[Server], frame: pd.DataFrame, args: argparse.Namespace
-) -> dict[tuple[str, int, int], Result]:
+) -> dict[tuple[str, int, int], list[Result]]:
     """Every scenario on every server, round after round, alternating servers.
 
-    The machine's background load drifts; alternating spreads the drift over both servers,
-    and the median round is reported.
+    The machine's background load drifts; alternating spreads the drift over both servers.
+    Returns every round's result per (server, rows, concurrency), in round order.
     """
     scenarios = [(rows, c) for rows in (1, 100) for c in args.concurrency]
     bodies = {(s.ours, rows): bodies_for(frame, rows, s.ours) for s in servers for rows in (1, 100)}
@@ -174,7 +177,7 @@ def interleaved(
                     f"errors {result.errors}",
                     flush=True,
                 )
-    return {key: sorted(results, key=lambda r: r.rps)[len(results) // 2] for key, results in runs.items()}
+    return runs
 
 
 def main() -> None:
@@ -185,7 +188,7 @@ def main() -> None:
         "--requests", type=int, default=1500, help="1-row requests per scenario (100-row: a fifth)"
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are reported")
     parser.add_argument("--quick", action="store_true", help="400 requests, one round")
     args = parser.parse_args()
     if args.quick:
@@ -223,23 +226,34 @@ def main() -> None:
         for server in (service, shadow):
             print(f"{server.name}: {runtime_of(server.port)}", flush=True)
         try:
-            results = interleaved([service, mlflow, shadow], frame, args)
+            runs = interleaved([service, mlflow, shadow], frame, args)
         finally:
             for process in processes:
                 stop(process)
-    report(results, args.concurrency)
+    report(runs, args.concurrency)
 
 
-def runtime_of(port: int) -> str:
-    """What answers on this service instance: the champion's runtime and its parity note."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", "/v1/deployment")
-    champion = json.loads(conn.getresponse().read())["models"]["champion"]
-    return f"champion v{champion['version']} on {champion['runtime']} ({champion['runtime_note']})"
+_rps, _p50, _p99 = attrgetter("rps"), attrgetter("p50_ms"), attrgetter("p99_ms")
 
 
-def report(results: dict[tuple[str, int, int], Result], concurrency: list[int]) -> None:
+def _median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+def report(runs: dict[tuple[str, int, int], list[Result]], concurrency: list[int]) -> None:
+    """Numbers: the median over rounds. Ratios: the median of each round's own ratio.
+
+    A round measures both servers back to back, under the same background load; pairing
+    them keeps a noisy minute on this shared machine from landing on one side only.
+    """
     from common import print_goals, save_results
+
+    def paired(a: str, b: str, rows: int, c: int, value: Callable[[Result], float]) -> float:
+        pairs = zip(runs[(a, rows, c)], runs[(b, rows, c)], strict=True)
+        return _median([value(x) / value(y) for x, y in pairs])
+
+    def med(name: str, rows: int, c: int, value: Callable[[Result], float]) -> float:
+        return _median([value(r) for r in runs[(name, rows, c)]])
 
     print()
     header = f"{'rows':>4} {'conc':>4} | {'service req/s':>13} {'p50 ms':>7} {'p99 ms':>7} | "
@@ -249,28 +263,35 @@ def report(results: dict[tuple[str, int, int], Result], concurrency: list[int]) 
     goals: list[tuple[str, float | None, float]] = []
     for rows in (1, 100):
         for c in concurrency:
-            a, b = results[("service", rows, c)], results[("mlflow", rows, c)]
+            cells = [
+                med(name, rows, c, metric) for name in ("service", "mlflow") for metric in (_rps, _p50, _p99)
+            ]
+            speedup = paired("service", "mlflow", rows, c, _rps)
+            p99_ratio = paired("service", "mlflow", rows, c, _p99)
             print(
-                f"{rows:>4} {c:>4} | {a.rps:>13.1f} {a.p50_ms:>7.2f} {a.p99_ms:>7.2f} | "
-                f"{b.rps:>12.1f} {b.p50_ms:>7.2f} {b.p99_ms:>7.2f} | "
-                f"{a.rps / b.rps:>12.2f} {a.p99_ms / b.p99_ms:>9.2f}"
+                f"{rows:>4} {c:>4} | {cells[0]:>13.1f} {cells[1]:>7.2f} {cells[2]:>7.2f} | "
+                f"{cells[3]:>12.1f} {cells[4]:>7.2f} {cells[5]:>7.2f} | {speedup:>12.2f} {p99_ratio:>9.2f}"
             )
             # Goals: >= 3x mlflow's throughput and <= half its p99, as lower-is-better ratios.
-            goals.append((f"throughput mlflow/service, {rows} row(s), {c} client(s)", b.rps / a.rps, 1 / 3))
-            goals.append((f"p99 service/mlflow, {rows} row(s), {c} client(s)", a.p99_ms / b.p99_ms, 0.5))
-    base, shadow = results[("service", 1, 1)], results[("shadow", 1, 1)]
+            goals.append((f"throughput mlflow/service, {rows} row(s), {c} client(s)", 1 / speedup, 1 / 3))
+            goals.append((f"p99 service/mlflow, {rows} row(s), {c} client(s)", p99_ratio, 0.5))
+    shadow_cost = paired("shadow", "service", 1, 1, _p50)
     print()
     print(
-        f"shadow on (challenger scored off the response path), 1 row, c=1: p50 {shadow.p50_ms:.2f} ms "
-        f"vs {base.p50_ms:.2f} ms off (cost {shadow.p50_ms - base.p50_ms:+.2f} ms)"
+        f"shadow on (challenger scored off the response path), 1 row, c=1: p50 "
+        f"{med('shadow', 1, 1, _p50):.2f} ms vs {med('service', 1, 1, _p50):.2f} ms off "
+        f"(paired ratio {shadow_cost:.2f})"
     )
-    goals.append(("p50 shadow on / off, 1 row, 1 client", shadow.p50_ms / base.p50_ms, 1.10))
-    print(f"non-200 answers: {sum(r.errors for r in results.values())}")
-    print("(median of the rounds by throughput; ratios are service / mlflow)")
+    goals.append(("p50 shadow on / off, 1 row, 1 client", shadow_cost, 1.10))
+    print(f"non-200 answers: {sum(r.errors for results in runs.values() for r in results)}")
+    print("(numbers: median over rounds; ratios: median of per-round service / mlflow ratios)")
     verdicts = print_goals(goals)
     save_results(
         "serving",
-        {"results": [asdict(r) | {"rps": r.rps} for r in results.values()], "goals": verdicts},
+        {
+            "results": [asdict(r) | {"rps": r.rps} for results in runs.values() for r in results],
+            "goals": verdicts,
+        },
     )
 
 

@@ -6,6 +6,7 @@ One persistent `http.client` connection per thread, the same for every server me
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -131,3 +132,11 @@ def measure(
         float(np.percentile(ms, 99)),
         errors,
     )
+
+
+def runtime_of(port: int) -> str:
+    """What answers on this service instance: the champion's runtime and its parity note."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/v1/deployment")
+    champion = json.loads(conn.getresponse().read())["models"]["champion"]
+    return f"champion v{champion['version']} on {champion['runtime']} ({champion['runtime_note']})"
