@@ -10,11 +10,11 @@ What it does, all on loopback and in a temporary MLOPS_HOME:
    and `mlflow models serve -m models:/bike_sharing@champion --env-manager local`: one
    uvicorn worker each, all with OMP_NUM_THREADS=1 (OpenMP thread teams on a 2-core box shared
    with the client only add contention; every server gets the same setting);
-3. drives them with the same small threaded client (one persistent http.client connection
-   per thread) with 1-row and 100-row requests at each concurrency, alternating servers round
-   after round so the machine's drifting background load hits both alike; prints the median
-   over rounds, and as ratios the median of each round's service / mlflow ratio (the two
-   servers of a round ran back to back, under the same load), and the p50 cost of shadow mode.
+3. drives them with one small threaded client (a persistent http.client connection per
+   thread), 1-row and 100-row requests at each concurrency, servers alternating in an order
+   that rotates each round, after an idle pause, so drifting background load and one
+   server's leftovers hit all alike. It prints medians over rounds and, as ratios, the
+   median of each round's own service / mlflow ratio, and the p50 cost of shadow mode.
 
 The payloads differ only as the APIs require: this service takes raw spec rows and validates
 them, builds features with the shared `build_feature_arrays`, routes, logs every row to Delta
@@ -156,11 +156,16 @@ def interleaved(
     bodies = {(s.ours, rows): bodies_for(frame, rows, s.ours) for s in servers for rows in (1, 100)}
     runs: dict[tuple[str, int, int], list[Result]] = {}
     for round_no in range(args.rounds):
+        # The order rotates: whoever runs right after another server inherits its leftovers
+        # (a log flush, a collection), so no server may always sit in the same place.
+        turn = round_no % len(servers)
+        order = servers[turn:] + servers[:turn]
         for rows, concurrency in scenarios:
             requests = args.requests if rows == 1 else max(100, args.requests // 5)
-            for server in servers:
+            for server in order:
                 if server.name == "shadow" and (rows, concurrency) != (1, 1):
                     continue
+                time.sleep(args.settle)  # past the service's 1 s log flush and the previous run
                 result = measure(
                     server.name,
                     server.port,
@@ -189,6 +194,7 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; medians are reported")
+    parser.add_argument("--settle", type=float, default=2.0, help="idle seconds before each measurement")
     parser.add_argument("--quick", action="store_true", help="400 requests, one round")
     args = parser.parse_args()
     if args.quick:

@@ -99,7 +99,9 @@ def _components(
     def on_swap(alias: Alias, model: ServingModel | None) -> None:
         gc.freeze()  # the new model and the libraries it imported: long-lived, see _freeze_heap
         metrics.set_version(
-            "champion" if alias == "champion" else "challenger", model.version if model else None
+            "champion" if alias == "champion" else "challenger",
+            model.version if model else None,
+            model.runtime.name if model else "",
         )
         router.on_challenger(holder.challenger.version if holder.challenger else None)
         metrics.canary_share.set(router.share)

@@ -56,8 +56,8 @@ class ServingMetrics:
         )
         self.model_version = Gauge(
             "mlops_serving_model_version_info",
-            "1 for the model version serving each route",
-            ["route", "version"],
+            "1 for the model version serving each route, and the runtime that scores it",
+            ["route", "version", "runtime"],
             registry=r,
         )
         self.predictions = Histogram(
@@ -98,15 +98,15 @@ class ServingMetrics:
         self.log_pending = Gauge(
             "mlops_serving_log_pending_rows", "Rows waiting for the next log write", registry=r
         )
-        self._versions: dict[str, str] = {}
+        self._versions: dict[str, tuple[str, str]] = {}
 
-    def set_version(self, route: str, version: str | None) -> None:
+    def set_version(self, route: str, version: str | None, runtime: str = "") -> None:
         old = self._versions.pop(route, None)
         if old is not None:
-            self.model_version.remove(route, old)
+            self.model_version.remove(route, *old)
         if version is not None:
-            self._versions[route] = version
-            self.model_version.labels(route, version).set(1)
+            self._versions[route] = (version, runtime)
+            self.model_version.labels(route, version, runtime).set(1)
 
     def batch_observer(self, engine: str) -> Callable[[int, int, float], None]:
         requests, seconds = self.batch_requests.labels(engine), self.batch_seconds.labels(engine)
