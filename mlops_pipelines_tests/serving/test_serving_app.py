@@ -227,7 +227,7 @@ def test_metrics_deployment_and_docs(
     text = bike_client.get("/metrics").text
     assert 'mlops_serving_requests_total{route="champion",status="200"}' in text
     assert 'mlops_serving_requests_total{route="none",status="422"}' in text
-    champion = f'route="champion",version="{registry.plain}",runtime="onnx"'
+    champion = f'route="champion",runtime="onnx",version="{registry.plain}"'
     assert f"mlops_serving_model_version_info{{{champion}}} 1.0" in text
     assert "mlops_serving_request_latency_seconds_bucket" in text
     deployment = bike_client.get("/v1/deployment").json()
