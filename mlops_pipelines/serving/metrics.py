@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from mlops_pipelines.serving.histogram import ArrayHistogram
+
 if TYPE_CHECKING:
     from mlops_pipelines.lib.prediction_log import Predictions
     from mlops_pipelines.spec import ProjectSpec
@@ -60,11 +62,11 @@ class ServingMetrics:
             ["route", "version", "runtime"],
             registry=r,
         )
-        self.predictions = Histogram(
+        self.predictions = ArrayHistogram(
             "mlops_serving_prediction",
             "Predicted value (regression) or score (classification), by route",
-            ["route"],
-            buckets=prediction_buckets(spec),
+            "route",
+            prediction_buckets(spec),
             registry=r,
         )
         self.batch_requests = Histogram(
@@ -121,10 +123,7 @@ class ServingMetrics:
         values = predictions.value if predictions.value is not None else predictions.score
         if values is None:
             return
-        child = self.predictions.labels(route)
-        for value in values.tolist():
-            if value == value:  # NaN never lands in a bucket
-                child.observe(value)
+        self.predictions.observe_many(route, values)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
