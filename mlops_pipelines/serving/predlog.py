@@ -147,17 +147,27 @@ class PredictionLogWriter:
         """The log rows `entries` become (what the sink writes)."""
         return log_frame(self._spec, LogBatch.pack(entries))
 
+    def _buildable(self, entry: LogEntry) -> bool:
+        """Whether one entry alone makes log rows (a rare check, on the failure path only)."""
+        try:
+            log_frame(self._spec, LogBatch.pack([entry]))
+        except Exception:  # noqa: BLE001 - any failure means this entry is the one at fault
+            return False
+        return True
+
     def _flush(self) -> None:
         batch, self._unwritten, self._entries = [*self._unwritten, *self._entries], [], []
         if not batch:
             return
         try:
             written = self._sink.write(batch)
-        except LogRowsError as err:  # would fail forever: report and drop
+        except LogRowsError as err:  # would fail forever: drop the entries at fault, keep the rest
             self.last_error = str(err)
-            log.error("prediction log: dropped %d entries: %s", len(batch), err)
+            bad = {id(e) for e in batch if not self._buildable(e)} or {id(e) for e in batch}
+            log.error("prediction log: dropped %d of %d entries: %s", len(bad), len(batch), err)
             if self._metrics is not None:
                 self._metrics.log_errors.inc()
+            self._unwritten = [e for e in batch if id(e) not in bad]  # written on the next flush
             return
         except LogWriteError as err:  # the lake is down or busy: keep the rows and retry on the next flush
             self.last_error = str(err)

@@ -168,6 +168,24 @@ def test_rows_that_cannot_be_built_are_dropped_not_retried_forever(
     assert writer.rows_written == 10 and len(read(uri)) == 10
 
 
+def test_a_broken_entry_does_not_take_the_good_rows_of_its_batch_with_it(
+    tmp_path: Path, spec: ProjectSpec, parsed: list[dict[str, Any]]
+) -> None:
+    uri = str(tmp_path / "predictions")
+    writer = PredictionLogWriter(spec, uri, flush_rows=1000, flush_seconds=60, sink=ProcessSink(spec, uri))
+    good = _entries(spec, parsed[:15], 5)
+    broken = replace(good[0], predictions=Predictions.regression(np.zeros(2)), request_id="broken")
+    for entry in [good[0], broken, good[1], good[2]]:  # one flush, one batch
+        writer.submit(entry)
+    writer.close()  # never started: one drain, one flush of all four entries as one batch
+    assert "17 prediction(s) for 20 row(s)" in str(writer.last_error)  # the batch, refused whole
+    assert writer.rows_written == 0 and not table_exists(uri)
+    writer.start()
+    writer.close()  # the next flush writes the good entries kept from that batch
+    log = read(uri)
+    assert writer.rows_written == 15 and len(log) == 15 and "broken" not in set(log["request_id"])
+
+
 def test_service_rows_have_the_batch_routes_schema(
     tmp_path: Path, spec: ProjectSpec, frame: pd.DataFrame, parsed: list[dict[str, Any]]
 ) -> None:
