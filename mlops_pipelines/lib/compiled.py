@@ -70,7 +70,7 @@ def compile_pipeline(
     or predictions that differ from scikit-learn's beyond `tolerance`.
     """
     tolerance = tolerance or Tolerance()
-    if example is None or len(example) == 0:
+    if example is None or len(example) == 0 or len(example.columns) == 0:
         raise CompileError("no input example to check the compiled model against")
     non_numeric = [str(c) for c in example.columns if not pd.api.types.is_numeric_dtype(example[c])]
     if non_numeric:
@@ -132,7 +132,10 @@ def _session(model: Any) -> Any:
 
 def _deviation(pipeline: Any, compiled: CompiledPipeline, frame: pd.DataFrame, tolerance: Tolerance) -> float:
     columns = {name: frame[name].to_numpy() for name in compiled.inputs}
-    got = compiled.predict(columns)
+    try:
+        got = compiled.predict(columns)
+    except Exception as err:  # onnxruntime's errors have no importable base class
+        raise CompileError(f"the ONNX model failed on the example: {type(err).__name__}: {err}") from err
     if compiled.classes:
         expected = np.asarray(pipeline.predict_proba(frame), dtype="float64")
         if got.shape != expected.shape:

@@ -1,7 +1,8 @@
 """Feature construction shared by training, batch scoring and the HTTP service.
 
-One function turns conformed rows into the model's input frame, so training and serving
-cannot drift apart: the service calls exactly this on each request.
+One function types the model's input columns, so training and serving cannot drift apart:
+`build_features` (training, batch scoring) frames what `build_feature_arrays` returns, and
+the service calls `build_feature_arrays` on each request's columns.
 """
 
 from __future__ import annotations

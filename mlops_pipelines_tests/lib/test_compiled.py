@@ -117,6 +117,8 @@ def test_an_empty_example_or_an_unknown_estimator_is_refused(bike: tuple[pd.Data
 
     with pytest.raises(CompileError, match="no input example"):
         compile_pipeline(Mean().fit(features, target), features.iloc[:0])
+    with pytest.raises(CompileError, match="no input example"):
+        compile_pipeline(Mean().fit(features, target), features.iloc[:5, :0])
     with pytest.raises(CompileError, match="no ONNX conversion"):
         compile_pipeline(Mean().fit(features, target), features.iloc[:20])
 
