@@ -83,12 +83,6 @@ def get_alias(cfg: TrackingConfig, project: str, alias: str) -> ModelVersionRef 
         return ref_of(read_version(client, project, found[alias])) if alias in found else None
 
 
-def get_aliases(cfg: TrackingConfig, project: str) -> dict[str, str]:
-    """Every alias of the project's registered model -> version, in one registry read."""
-    with open_client(cfg) as client:
-        return read_aliases(client, project) or {}
-
-
 def get_version(cfg: TrackingConfig, project: str, alias_or_version: str) -> ModelVersionRef:
     with open_client(cfg) as client:
         return ref_of(resolve_version(client, project, alias_or_version))

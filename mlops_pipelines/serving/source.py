@@ -21,9 +21,9 @@ class RegistrySource:
     def aliases(self) -> dict[str, str]:
         # One read of the registered model per poll: it carries every alias. The poll runs
         # under the GIL beside the request path, so it is kept to one query.
-        from mlops_pipelines.lib.registry import get_aliases
+        from mlops_pipelines.lib.registry import aliases
 
-        return get_aliases(self.config, self.project)
+        return aliases(self.config, self.project)
 
     def load(self, version: str) -> LoadedModel:
         # By version, never by alias: the alias may have moved since `version_of` read it.
