@@ -103,8 +103,8 @@ def group_data_steps(timings: dict[str, float]) -> dict[str, float]:
 
 def _plain_raw(spec: ProjectSpec, key: str, lap: _Laps) -> int:
     from mlops_pipelines.lib import lake, sources
-    from mlops_pipelines.lib.conform import conform
     from mlops_pipelines.lib.frames import PARTITION, ROW_ID
+    from mlops_pipelines.lib.ingestion.conform import conform
     from mlops_pipelines.settings import load_settings
 
     settings = load_settings()
@@ -128,8 +128,8 @@ def _plain_validate(spec: ProjectSpec, key: str, raw_version: int, lap: _Laps) -
     import pandas as pd
 
     from mlops_pipelines.lib import lake
-    from mlops_pipelines.lib.conform import conform
     from mlops_pipelines.lib.frames import PARTITION
+    from mlops_pipelines.lib.ingestion.conform import conform
     from mlops_pipelines.lib.validation import validate_partitions
     from mlops_pipelines.settings import load_settings
 

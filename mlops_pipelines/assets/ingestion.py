@@ -49,7 +49,7 @@ def build_raw_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
     ) -> dg.Output[TableSlice] | Any:
         import pandas as pd
 
-        from mlops_pipelines.lib.conform import conform, quarantine_whole_batch
+        from mlops_pipelines.lib.ingestion.conform import conform, quarantine_whole_batch
 
         keys = run_partition_keys(context)
         typed: list[pd.DataFrame] = []

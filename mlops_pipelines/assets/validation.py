@@ -56,7 +56,7 @@ def build_validation_assets(spec: ProjectSpec) -> dg.AssetsDefinition:
     def validate(context: dg.AssetExecutionContext, raw: TableSlice, lakehouse: Lakehouse) -> Iterator[Any]:
         import pandas as pd
 
-        from mlops_pipelines.lib.conform import conform
+        from mlops_pipelines.lib.ingestion.conform import conform
         from mlops_pipelines.lib.validation import validate_partitions
 
         keys = list(raw.partitions)

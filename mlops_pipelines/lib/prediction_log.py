@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib.conform import TARGET_DTYPES
 from mlops_pipelines.lib.features import event_times
 from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION
+from mlops_pipelines.lib.ingestion.conform import TARGET_DTYPES
 from mlops_pipelines.lib.metrics import positive_label
 from mlops_pipelines.spec import Grain, Task
 

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib.conform import TARGET_DTYPES, quarantine_frame, row_ids, row_payloads
 from mlops_pipelines.lib.expectations import ROW_LEVEL, SUITE_KEY, build_expectations
 from mlops_pipelines.lib.frames import PARTITION, ROW_ID
+from mlops_pipelines.lib.ingestion.conform import TARGET_DTYPES, quarantine_frame, row_ids, row_payloads
 from mlops_pipelines.lib.validation_batches import index_partitions, partition_aware, partition_verdicts
 from mlops_pipelines.lib.validation_outcome import (
     DUPLICATE_CHECKS,

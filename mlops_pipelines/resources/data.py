@@ -28,7 +28,7 @@ class DataSource(dg.ConfigurableResource):
         return self.data_dir or settings.data_dir, Path(self.cache_dir or settings.cache_dir)
 
     def read_window(self, spec: ProjectSpec, start: datetime, end: datetime) -> pd.DataFrame:
-        from mlops_pipelines.lib import sources
+        from mlops_pipelines.lib.ingestion import sources
 
         data_dir, cache_dir = self._dirs()
         return sources.read_partition(spec, start, end, sources.resolve_data_dir(spec, data_dir), cache_dir)

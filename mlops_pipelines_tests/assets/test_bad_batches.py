@@ -15,7 +15,7 @@ import pytest
 
 from mlops_pipelines.definitions import build_definitions
 from mlops_pipelines.lib import lake
-from mlops_pipelines.lib.simulate import bad_batch_fault
+from mlops_pipelines.lib.ingestion.simulate import bad_batch_fault
 from mlops_pipelines.runner import run_job
 from mlops_pipelines.spec import ProjectSpec
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from mlops_pipelines.lib.frames import EVENT_TIME
-from mlops_pipelines.lib.source_files import download, read_file, resolve_pattern
-from mlops_pipelines.lib.sources import SourceError, clear_source_cache, read_source
+from mlops_pipelines.lib.ingestion.source_files import download, read_file, resolve_pattern
+from mlops_pipelines.lib.ingestion.sources import SourceError, clear_source_cache, read_source
 from mlops_pipelines.spec import ProjectSpec, parse_spec
 
 TINY_CSV = "when,x,y\n2024-01-01 00:00,1,2\n2024-01-01 01:00,3,4\n"

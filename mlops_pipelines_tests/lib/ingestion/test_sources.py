@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from mlops_pipelines.lib import sources
 from mlops_pipelines.lib.frames import EVENT_TIME
-from mlops_pipelines.lib.sources import (
+from mlops_pipelines.lib.ingestion import sources
+from mlops_pipelines.lib.ingestion.sources import (
     SourceError,
     clear_source_cache,
     normalize_column_name,

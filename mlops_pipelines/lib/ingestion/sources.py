@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_pipelines.lib.frames import EVENT_TIME
-from mlops_pipelines.lib.source_files import SourceError, download, read_file, resolve_pattern
+from mlops_pipelines.lib.ingestion.source_files import SourceError, download, read_file, resolve_pattern
 
 if TYPE_CHECKING:
     from mlops_pipelines.spec import ProjectSpec
@@ -201,7 +201,7 @@ def _parse(spec: ProjectSpec, data_dir: Path | None, cache_dir: Path) -> _Parsed
 
 
 def _simulated(spec: ProjectSpec, start: datetime | None, end: datetime | None) -> pd.DataFrame:
-    from mlops_pipelines.lib.simulate import simulate, simulation_bounds
+    from mlops_pipelines.lib.ingestion.simulate import simulate, simulation_bounds
 
     sim = spec.source.simulator
     assert sim is not None  # the spec fills in a default simulator

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_pipelines.lib.conform import (
+from mlops_pipelines.lib.frames import EVENT_TIME, ROW_ID
+from mlops_pipelines.lib.ingestion.conform import (
     QUARANTINE_COLUMNS,
     TARGET_DTYPES,
     Conformed,
@@ -17,7 +18,6 @@ from mlops_pipelines.lib.conform import (
     conform,
     quarantine_whole_batch,
 )
-from mlops_pipelines.lib.frames import EVENT_TIME, ROW_ID
 from mlops_pipelines.spec import ProjectSpec, parse_spec
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_pipelines.lib.faults import FAULT_KINDS, inject_fault, unseen_value
+from mlops_pipelines.lib.ingestion.faults import FAULT_KINDS, inject_fault, unseen_value
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib.faults import FaultKind, inject_fault
+from mlops_pipelines.lib.ingestion.faults import FaultKind, inject_fault
 from mlops_pipelines.spec import SimulatorSpec
 
 COLUMNS = (

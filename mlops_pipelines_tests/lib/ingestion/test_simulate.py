@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_pipelines.lib.faults import unseen_value
-from mlops_pipelines.lib.simulate import (
+from mlops_pipelines.lib.ingestion.faults import unseen_value
+from mlops_pipelines.lib.ingestion.simulate import (
     BAD_BATCH_FAULTS,
     COLUMNS,
     STATIONS,
