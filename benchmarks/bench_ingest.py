@@ -130,7 +130,7 @@ def _plain_validate(spec: ProjectSpec, key: str, raw_version: int, lap: _Laps) -
     from mlops_pipelines.lib import lake
     from mlops_pipelines.lib.frames import PARTITION
     from mlops_pipelines.lib.ingestion.conform import conform
-    from mlops_pipelines.lib.validation import validate_partitions
+    from mlops_pipelines.lib.validation.gx import validate_partitions
     from mlops_pipelines.settings import load_settings
 
     settings = load_settings()

@@ -1,7 +1,7 @@
 """Validated rows and the quarantine, from one Great Expectations run over the run's raw partitions.
 
 The suite is generated from the spec; each partition is judged as if validated alone
-(`lib.validation.validate_partitions`), so a backfill pays GX's fixed cost once, not per day.
+(`lib.validation.gx.validate_partitions`), so a backfill pays GX's fixed cost once, not per day.
 Rows that fail a row-level expectation go to the quarantine table with their reasons;
 batch-level failures (row count, all-null column, too many rejected rows, an expectation that
 errored) fail the blocking `expectations` check with ERROR, so features, training and scoring
@@ -57,7 +57,7 @@ def build_validation_assets(spec: ProjectSpec) -> dg.AssetsDefinition:
         import pandas as pd
 
         from mlops_pipelines.lib.ingestion.conform import conform
-        from mlops_pipelines.lib.validation import validate_partitions
+        from mlops_pipelines.lib.validation.gx import validate_partitions
 
         keys = list(raw.partitions)
         if not keys:

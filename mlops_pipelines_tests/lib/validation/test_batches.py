@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION, ROW_ID
 from mlops_pipelines.lib.ingestion.conform import conform
 from mlops_pipelines.lib.ingestion.faults import inject_fault
-from mlops_pipelines.lib.validation import ValidationOutcome, validate_batch, validate_partitions
-from mlops_pipelines.lib.validation_batches import index_partitions
+from mlops_pipelines.lib.validation.batches import index_partitions
+from mlops_pipelines.lib.validation.gx import ValidationOutcome, validate_batch, validate_partitions
 from mlops_pipelines.spec import ProjectSpec, load_specs
 
 SPECS = load_specs()

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib.expectations import ROW_LEVEL
+from mlops_pipelines.lib.validation.suite import ROW_LEVEL
 from mlops_pipelines.spec import ProjectSpec
 
 DUPLICATE_CHECKS = ("expect_compound_columns_to_be_unique", "expect_column_values_to_be_unique")

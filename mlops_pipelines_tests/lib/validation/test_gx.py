@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_pipelines.lib.expectations import build_expectations
 from mlops_pipelines.lib.frames import EVENT_TIME, ROW_ID
 from mlops_pipelines.lib.ingestion.conform import QUARANTINE_COLUMNS, conform
-from mlops_pipelines.lib.validation import ValidationOutcome, validate_batch
+from mlops_pipelines.lib.validation.gx import ValidationOutcome, validate_batch
+from mlops_pipelines.lib.validation.suite import build_expectations
 from mlops_pipelines.spec import ProjectSpec, ValidationSpec, load_specs
 
 SPECS = load_specs()

@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib.expectations import ROW_LEVEL
-from mlops_pipelines.lib.validation_outcome import (
+from mlops_pipelines.lib.validation.outcome import (
     COLUMN_SET,
     DUPLICATE_CHECKS,
     NON_NULL_SHARE,
@@ -35,6 +34,7 @@ from mlops_pipelines.lib.validation_outcome import (
     row_messages,
     verdict_of,
 )
+from mlops_pipelines.lib.validation.suite import ROW_LEVEL
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation

@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib.expectations import ROW_LEVEL, SUITE_KEY, build_expectations
 from mlops_pipelines.lib.frames import PARTITION, ROW_ID
 from mlops_pipelines.lib.ingestion.conform import TARGET_DTYPES, quarantine_frame, row_ids, row_payloads
-from mlops_pipelines.lib.validation_batches import index_partitions, partition_aware, partition_verdicts
-from mlops_pipelines.lib.validation_outcome import (
+from mlops_pipelines.lib.validation.batches import index_partitions, partition_aware, partition_verdicts
+from mlops_pipelines.lib.validation.outcome import (
     DUPLICATE_CHECKS,
     ExpectationOutcome,
     ValidationOutcome,
@@ -38,6 +37,7 @@ from mlops_pipelines.lib.validation_outcome import (
     share_problem,
     verdict_of,
 )
+from mlops_pipelines.lib.validation.suite import ROW_LEVEL, SUITE_KEY, build_expectations
 from mlops_pipelines.spec import ProjectSpec
 
 if TYPE_CHECKING:
