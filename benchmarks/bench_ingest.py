@@ -223,7 +223,7 @@ def child(task: dict[str, Any]) -> dict[str, Any]:
 
 def features_digest(project: str) -> dict[str, Any]:
     from mlops_pipelines.lib import lake
-    from mlops_pipelines.lib.lineage import frame_sha256, ordered
+    from mlops_pipelines.lib.training.window import frame_sha256, ordered
     from mlops_pipelines.settings import load_settings
 
     frame = lake.read(load_settings().table_uri(project, "features"))

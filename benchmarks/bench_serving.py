@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_serving.py [--requests 1500] [--concurrency 1 8] [--rounds 5] [--quick]
 
 What it does, all on loopback and in a temporary MLOPS_HOME:
-1. trains the bike_sharing pipeline (lib.training) on 4,000 real rows, logs and registers it
+1. trains the bike_sharing pipeline (lib.training.search) on 4,000 real rows, logs and registers it
    through lib.tracking / lib.registry and makes it the champion (a second version is the
    challenger, scored by the shadow instance);
 2. starts this service twice (`python -m mlops_pipelines.serving`, shadow off and shadow on)
@@ -57,7 +57,7 @@ def prepare(home: Path) -> tuple[dict[str, str], pd.DataFrame]:
     from mlops_pipelines.lib.provenance import Provenance
     from mlops_pipelines.lib.registry import register_challenger
     from mlops_pipelines.lib.tracking import log_training_run
-    from mlops_pipelines.lib.training import build_pipeline
+    from mlops_pipelines.lib.training.search import build_pipeline
     from mlops_pipelines.settings import load_settings
     from mlops_pipelines.spec import load_specs
 

@@ -87,11 +87,11 @@ def _plain_model(spec: ProjectSpec, settings: Settings, cfg: TrackingConfig) -> 
     """The `model` asset's calls."""
     from mlops_pipelines.lib import lake
     from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.lib.lineage import ModelArtifact, select_window, split_features
     from mlops_pipelines.lib.provenance import collect_provenance
     from mlops_pipelines.lib.registry import register_challenger
     from mlops_pipelines.lib.tracking import log_training_run
-    from mlops_pipelines.lib.training import train_model
+    from mlops_pipelines.lib.training.search import train_model
+    from mlops_pipelines.lib.training.window import ModelArtifact, select_window, split_features
 
     uri = settings.table_uri(spec.name, "features")
     version = lake.table_version(uri)
@@ -168,11 +168,11 @@ def _plain_evaluation(spec: ProjectSpec, settings: Settings, cfg: TrackingConfig
     from mlops_pipelines.lib import lake
     from mlops_pipelines.lib.evaluation import check_kpis, evaluate_model
     from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.lib.lineage import split_features
     from mlops_pipelines.lib.model_card import model_card
     from mlops_pipelines.lib.model_loading import load_model, verify_loadable
     from mlops_pipelines.lib.plots import render_plots
     from mlops_pipelines.lib.tracking import log_evaluation
+    from mlops_pipelines.lib.training.window import split_features
 
     verify_loadable(cfg, spec.name, model.version)
     loaded = load_model(cfg, spec.name, model.version)

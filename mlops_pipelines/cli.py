@@ -158,7 +158,7 @@ _KNOWN_ERRORS = (
     ("mlops_pipelines.spec", "SpecError"),
     ("mlops_pipelines.lib.registry_lookup", "RegistryError"),  # RollbackError, ModelIntegrityError, ...
     ("mlops_pipelines.lib.mlflow_session", "TrackingUnavailable"),
-    ("mlops_pipelines.lib.lineage", "TrainingWindowError"),
+    ("mlops_pipelines.lib.training.window", "TrainingWindowError"),
     ("mlops_pipelines.lib.reproduction_record", "ReproductionError"),
     ("mlops_pipelines.demo", "DemoError"),
 )

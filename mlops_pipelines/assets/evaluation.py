@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 
 from mlops_pipelines.assets.common import asset_key, md_table
-from mlops_pipelines.lib.lineage import ModelArtifact
+from mlops_pipelines.lib.training.window import ModelArtifact
 from mlops_pipelines.resources import Lakehouse, MlflowTracking, ReportStore
 from mlops_pipelines.spec import ProjectSpec
 
@@ -89,11 +89,11 @@ def build_evaluation_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         reports: ReportStore,
     ):
         from mlops_pipelines.lib.evaluation import check_kpis, evaluate_model
-        from mlops_pipelines.lib.lineage import split_features
         from mlops_pipelines.lib.model_card import model_card
         from mlops_pipelines.lib.model_loading import load_model, verify_loadable
         from mlops_pipelines.lib.plots import render_plots
         from mlops_pipelines.lib.tracking import log_evaluation
+        from mlops_pipelines.lib.training.window import split_features
 
         cfg = tracking.config()
         loadable_error = None

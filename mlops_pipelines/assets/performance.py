@@ -42,9 +42,9 @@ def build_performance_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
     ):
         from mlops_pipelines.lib.drift import target_drift
         from mlops_pipelines.lib.evaluation import check_kpis, evaluate_model
-        from mlops_pipelines.lib.lineage import split_features
         from mlops_pipelines.lib.model_loading import load_model
         from mlops_pipelines.lib.monitoring import current_window, kpi_breaches
+        from mlops_pipelines.lib.training.window import split_features
 
         cfg = tracking.config()
         _, reference, keys = _reference(spec, lakehouse, cfg, features.version)

@@ -12,7 +12,7 @@ import dagster as dg
 
 from mlops_pipelines.assets.common import asset_key
 from mlops_pipelines.assets.evaluation import EvaluationArtifact
-from mlops_pipelines.lib.lineage import ModelArtifact
+from mlops_pipelines.lib.training.window import ModelArtifact
 from mlops_pipelines.resources import Lakehouse, MlflowTracking, ReportStore
 from mlops_pipelines.spec import ProjectSpec
 
@@ -23,9 +23,9 @@ def _champion_scores(
     spec: ProjectSpec, version: str, model: ModelArtifact, lakehouse: Lakehouse, cfg: Any
 ) -> Any:
     from mlops_pipelines.lib.evaluation import evaluate_model
-    from mlops_pipelines.lib.lineage import split_features
     from mlops_pipelines.lib.model_loading import load_model
     from mlops_pipelines.lib.promotion import ModelScores
+    from mlops_pipelines.lib.training.window import split_features
 
     loaded = load_model(cfg, spec.name, version)
     rows = lakehouse.read(

@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 
 from mlops_pipelines.assets.common import asset_key
-from mlops_pipelines.lib.lineage import ModelArtifact
+from mlops_pipelines.lib.training.window import ModelArtifact
 from mlops_pipelines.resources import Lakehouse, MlflowTracking
 from mlops_pipelines.spec import ProjectSpec
 
@@ -39,11 +39,11 @@ def build_model_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         lakehouse: Lakehouse,
         tracking: MlflowTracking,
     ) -> dg.Output[ModelArtifact]:
-        from mlops_pipelines.lib.lineage import select_window, split_features
         from mlops_pipelines.lib.provenance import collect_provenance
         from mlops_pipelines.lib.registry import register_challenger
         from mlops_pipelines.lib.tracking import log_training_run
-        from mlops_pipelines.lib.training import train_model
+        from mlops_pipelines.lib.training.search import train_model
+        from mlops_pipelines.lib.training.window import select_window, split_features
 
         # Pin one version of the features table: everything below reads exactly it.
         version = lakehouse.version(spec.name, "features")

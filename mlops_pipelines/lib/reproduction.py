@@ -178,10 +178,10 @@ def reproduce(
     gone, a lineage tag is missing); a replay that runs but differs is a report with reasons.
     """
     from mlops_pipelines.lib.evaluation import evaluate_model
-    from mlops_pipelines.lib.lineage import split_features
     from mlops_pipelines.lib.model_loading import load_model
     from mlops_pipelines.lib.registry_lookup import ModelIntegrityError, ModelLoadError
-    from mlops_pipelines.lib.training import train_model
+    from mlops_pipelines.lib.training.search import train_model
+    from mlops_pipelines.lib.training.window import split_features
 
     record = read_record(cfg, spec.name, version)
     plan = search_plan(spec, record)

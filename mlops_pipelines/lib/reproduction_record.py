@@ -188,7 +188,7 @@ def planned_candidates(space: dict[str, list[Any]], iterations: int, seed: int) 
     """The candidates train_model's search tries, in its order (grid, or seeded sample of it)."""
     from sklearn.model_selection import ParameterGrid, ParameterSampler
 
-    from mlops_pipelines.lib.training import grid_size
+    from mlops_pipelines.lib.training.search import grid_size
 
     if grid_size(space) <= iterations:
         return list(ParameterGrid(space))

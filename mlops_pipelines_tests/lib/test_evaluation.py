@@ -16,7 +16,7 @@ from mlops_pipelines.lib.frames import EVENT_TIME
 from mlops_pipelines.lib.metrics import Predictions, compute_metrics, higher_is_better
 from mlops_pipelines.lib.model_card import model_card
 from mlops_pipelines.lib.plots import render_plots
-from mlops_pipelines.lib.training import train_model
+from mlops_pipelines.lib.training.search import train_model
 from mlops_pipelines.spec import KPI, ProjectSpec, Task, parse_spec
 
 PNG = b"\x89PNG\r\n\x1a\n"

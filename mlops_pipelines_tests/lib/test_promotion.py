@@ -17,7 +17,7 @@ from mlops_pipelines.lib.features import build_features, build_target
 from mlops_pipelines.lib.frames import EVENT_TIME
 from mlops_pipelines.lib.metrics import Predictions, compute_metrics
 from mlops_pipelines.lib.promotion import DecisionRecord, ModelScores, decide_promotion
-from mlops_pipelines.lib.training import build_pipeline, train_model
+from mlops_pipelines.lib.training.search import build_pipeline, train_model
 from mlops_pipelines.spec import ProjectSpec, Task
 
 DECIDED_AT = datetime(2011, 3, 15, 6, 0, tzinfo=UTC)

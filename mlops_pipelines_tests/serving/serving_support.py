@@ -55,7 +55,7 @@ def adult_frame(data_dir: Path, spec: ProjectSpec) -> pd.DataFrame:
 def fit_pipeline(spec: ProjectSpec, frame: pd.DataFrame, params: dict[str, Any]) -> Any:
     from threadpoolctl import threadpool_limits
 
-    from mlops_pipelines.lib.training import build_pipeline
+    from mlops_pipelines.lib.training.search import build_pipeline
 
     pipeline = build_pipeline(spec, params)
     # OpenMP thread teams on a busy 2-core machine turn a 0.1 s fit into seconds.
