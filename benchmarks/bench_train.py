@@ -166,11 +166,11 @@ def _plain_model(spec: ProjectSpec, settings: Settings, cfg: TrackingConfig) -> 
 def _plain_evaluation(spec: ProjectSpec, settings: Settings, cfg: TrackingConfig, model: Any) -> Any:
     """The `evaluation` asset's calls."""
     from mlops_pipelines.lib import lake
-    from mlops_pipelines.lib.evaluation import check_kpis, evaluate_model
+    from mlops_pipelines.lib.evaluation.holdout import check_kpis, evaluate_model
+    from mlops_pipelines.lib.evaluation.model_card import model_card
+    from mlops_pipelines.lib.evaluation.plots import render_plots
     from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.lib.model_card import model_card
     from mlops_pipelines.lib.model_loading import load_model, verify_loadable
-    from mlops_pipelines.lib.plots import render_plots
     from mlops_pipelines.lib.tracking import log_evaluation
     from mlops_pipelines.lib.training.window import split_features
 

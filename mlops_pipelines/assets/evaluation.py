@@ -14,7 +14,7 @@ from mlops_pipelines.spec import ProjectSpec
 @dataclass(frozen=True)
 class EvaluationArtifact:
     version: str
-    evaluation: Any  # lib.evaluation.Evaluation (kept untyped here so loading Dagster stays cheap)
+    evaluation: Any  # lib.evaluation.holdout.Evaluation (kept untyped here so loading Dagster stays cheap)
     kpis: list[Any]
     model_card_path: str
     loadable_error: str | None
@@ -88,10 +88,10 @@ def build_evaluation_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         tracking: MlflowTracking,
         reports: ReportStore,
     ):
-        from mlops_pipelines.lib.evaluation import check_kpis, evaluate_model
-        from mlops_pipelines.lib.model_card import model_card
+        from mlops_pipelines.lib.evaluation.holdout import check_kpis, evaluate_model
+        from mlops_pipelines.lib.evaluation.model_card import model_card
+        from mlops_pipelines.lib.evaluation.plots import render_plots
         from mlops_pipelines.lib.model_loading import load_model, verify_loadable
-        from mlops_pipelines.lib.plots import render_plots
         from mlops_pipelines.lib.tracking import log_evaluation
         from mlops_pipelines.lib.training.window import split_features
 

@@ -22,7 +22,7 @@ PROMOTION_POOL = "mlops_promotion"
 def _champion_scores(
     spec: ProjectSpec, version: str, model: ModelArtifact, lakehouse: Lakehouse, cfg: Any
 ) -> Any:
-    from mlops_pipelines.lib.evaluation import evaluate_model
+    from mlops_pipelines.lib.evaluation.holdout import evaluate_model
     from mlops_pipelines.lib.model_loading import load_model
     from mlops_pipelines.lib.promotion import ModelScores
     from mlops_pipelines.lib.training.window import split_features

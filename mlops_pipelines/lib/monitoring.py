@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mlops_pipelines.lib.evaluation import KpiResult
+    from mlops_pipelines.lib.evaluation.holdout import KpiResult
     from mlops_pipelines.spec import ProjectSpec
 
 

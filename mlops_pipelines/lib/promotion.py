@@ -14,8 +14,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from mlops_pipelines.lib.bootstrap import paired_improvements
-from mlops_pipelines.lib.evaluation import Evaluation, KpiResult, check_kpis
-from mlops_pipelines.lib.fairness import FAIRNESS_METRICS
+from mlops_pipelines.lib.evaluation.fairness import FAIRNESS_METRICS
+from mlops_pipelines.lib.evaluation.holdout import Evaluation, KpiResult, check_kpis
 from mlops_pipelines.lib.metrics import Predictions, higher_is_better
 
 if TYPE_CHECKING:

@@ -177,7 +177,7 @@ def reproduce(
     Raises ReproductionError when the lineage cannot be replayed (the recorded table version is
     gone, a lineage tag is missing); a replay that runs but differs is a report with reasons.
     """
-    from mlops_pipelines.lib.evaluation import evaluate_model
+    from mlops_pipelines.lib.evaluation.holdout import evaluate_model
     from mlops_pipelines.lib.model_loading import load_model
     from mlops_pipelines.lib.registry_lookup import ModelIntegrityError, ModelLoadError
     from mlops_pipelines.lib.training.search import train_model

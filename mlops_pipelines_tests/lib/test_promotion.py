@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from mlops_pipelines.lib.bootstrap import paired_improvements, weighted_metric
-from mlops_pipelines.lib.evaluation import Evaluation, evaluate_model
+from mlops_pipelines.lib.evaluation.holdout import Evaluation, evaluate_model
 from mlops_pipelines.lib.features import build_features, build_target
 from mlops_pipelines.lib.frames import EVENT_TIME
 from mlops_pipelines.lib.metrics import Predictions, compute_metrics

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_pipelines.lib.evaluation import Evaluation, check_kpis, evaluate_model, primary_score
+from mlops_pipelines.lib.evaluation.holdout import Evaluation, check_kpis, evaluate_model, primary_score
+from mlops_pipelines.lib.evaluation.model_card import model_card
+from mlops_pipelines.lib.evaluation.plots import render_plots
 from mlops_pipelines.lib.features import build_features, build_target
 from mlops_pipelines.lib.frames import EVENT_TIME
 from mlops_pipelines.lib.metrics import Predictions, compute_metrics, higher_is_better
-from mlops_pipelines.lib.model_card import model_card
-from mlops_pipelines.lib.plots import render_plots
 from mlops_pipelines.lib.training.search import train_model
 from mlops_pipelines.spec import KPI, ProjectSpec, Task, parse_spec
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from mlops_pipelines.lib.evaluation import Evaluation
+    from mlops_pipelines.lib.evaluation.holdout import Evaluation
     from mlops_pipelines.lib.metrics import Predictions
 
 MAX_IMPORTANCE_BARS = 20

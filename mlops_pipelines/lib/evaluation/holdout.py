@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib.fairness import FairnessReport, fairness_report, group_labels
+from mlops_pipelines.lib.evaluation.fairness import FairnessReport, fairness_report, group_labels
 from mlops_pipelines.lib.features import feature_kinds
 from mlops_pipelines.lib.metrics import (
     Predictions,

@@ -6,11 +6,11 @@ import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops_pipelines.lib.evaluation import check_kpis
+from mlops_pipelines.lib.evaluation.holdout import check_kpis
 from mlops_pipelines.lib.metrics import higher_is_better
 
 if TYPE_CHECKING:
-    from mlops_pipelines.lib.evaluation import Evaluation, KpiResult
+    from mlops_pipelines.lib.evaluation.holdout import Evaluation, KpiResult
     from mlops_pipelines.spec import ProjectSpec
 
 MIN_SLICE_ROWS = 30  # below this a slice's metrics are anecdotes, and the card says so
