@@ -201,7 +201,7 @@ def _plain_champion(
     spec: ProjectSpec, settings: Settings, cfg: TrackingConfig, model: Any, evaluation: Any
 ) -> Any:
     """The `champion` asset's calls, for a registry without a champion (as in every sample)."""
-    from mlops_pipelines.lib.promotion import ModelScores, decide_promotion
+    from mlops_pipelines.lib.promotion.gate import ModelScores, decide_promotion
     from mlops_pipelines.lib.registry import get_alias, promote, record_rejection, retire_old_versions
 
     lock = settings.locks_dir / f"{spec.name}.promotion.lock"

@@ -24,7 +24,7 @@ def _champion_scores(
 ) -> Any:
     from mlops_pipelines.lib.evaluation.holdout import evaluate_model
     from mlops_pipelines.lib.model_loading import load_model
-    from mlops_pipelines.lib.promotion import ModelScores
+    from mlops_pipelines.lib.promotion.gate import ModelScores
     from mlops_pipelines.lib.training.window import split_features
 
     loaded = load_model(cfg, spec.name, version)
@@ -66,7 +66,7 @@ def build_promotion_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         tracking: MlflowTracking,
         reports: ReportStore,
     ) -> dg.Output[Any]:
-        from mlops_pipelines.lib.promotion import ModelScores, decide_promotion
+        from mlops_pipelines.lib.promotion.gate import ModelScores, decide_promotion
         from mlops_pipelines.lib.registry import get_alias, promote, record_rejection, retire_old_versions
 
         cfg = tracking.config()

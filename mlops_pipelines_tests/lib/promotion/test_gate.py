@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_pipelines.lib.bootstrap import paired_improvements, weighted_metric
 from mlops_pipelines.lib.evaluation.holdout import Evaluation, evaluate_model
 from mlops_pipelines.lib.features import build_features, build_target
 from mlops_pipelines.lib.frames import EVENT_TIME
 from mlops_pipelines.lib.metrics import Predictions, compute_metrics
-from mlops_pipelines.lib.promotion import DecisionRecord, ModelScores, decide_promotion
+from mlops_pipelines.lib.promotion.bootstrap import paired_improvements, weighted_metric
+from mlops_pipelines.lib.promotion.gate import DecisionRecord, ModelScores, decide_promotion
 from mlops_pipelines.lib.training.search import build_pipeline, train_model
 from mlops_pipelines.spec import ProjectSpec, Task
 

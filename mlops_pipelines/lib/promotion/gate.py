@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from mlops_pipelines.lib.bootstrap import paired_improvements
 from mlops_pipelines.lib.evaluation.fairness import FAIRNESS_METRICS
 from mlops_pipelines.lib.evaluation.holdout import Evaluation, KpiResult, check_kpis
 from mlops_pipelines.lib.metrics import Predictions, higher_is_better
+from mlops_pipelines.lib.promotion.bootstrap import paired_improvements
 
 if TYPE_CHECKING:
     from mlops_pipelines.spec import ProjectSpec
