@@ -4,7 +4,7 @@
 
 What it does, all on loopback and in a temporary MLOPS_HOME:
 1. trains the bike_sharing pipeline (lib.training.search) on 4,000 real rows, logs and registers it
-   through lib.tracking / lib.registry and makes it the champion (a second version is the
+   through lib.registry.tracking / lib.registry.aliases and makes it the champion (a second version is the
    challenger, scored by the shadow instance);
 2. starts this service twice (`python -m mlops_pipelines.serving`, shadow off and shadow on)
    and `mlflow models serve -m models:/bike_sharing@champion --env-manager local`: one
@@ -53,10 +53,10 @@ def prepare(home: Path) -> tuple[dict[str, str], pd.DataFrame]:
 
     from mlops_pipelines.lib.features import build_features, build_target
     from mlops_pipelines.lib.frames import EVENT_TIME
-    from mlops_pipelines.lib.mlflow_session import TrackingConfig, open_client
-    from mlops_pipelines.lib.provenance import Provenance
-    from mlops_pipelines.lib.registry import register_challenger
-    from mlops_pipelines.lib.tracking import log_training_run
+    from mlops_pipelines.lib.registry.aliases import register_challenger
+    from mlops_pipelines.lib.registry.provenance import Provenance
+    from mlops_pipelines.lib.registry.session import TrackingConfig, open_client
+    from mlops_pipelines.lib.registry.tracking import log_training_run
     from mlops_pipelines.lib.training.search import build_pipeline
     from mlops_pipelines.settings import load_settings
     from mlops_pipelines.spec import load_specs

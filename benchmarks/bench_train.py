@@ -56,7 +56,7 @@ from common import (
 )
 
 if TYPE_CHECKING:
-    from mlops_pipelines.lib.mlflow_session import TrackingConfig
+    from mlops_pipelines.lib.registry.session import TrackingConfig
     from mlops_pipelines.settings import Settings
     from mlops_pipelines.spec import ProjectSpec
 
@@ -72,7 +72,7 @@ def bike_spec() -> ProjectSpec:
 
 def tracking_config(settings: Settings) -> TrackingConfig:
     """What `resources.tracking.LocalMlflowTracking().config()` gives, without Dagster."""
-    from mlops_pipelines.lib.mlflow_session import TrackingConfig
+    from mlops_pipelines.lib.registry.session import TrackingConfig
 
     return TrackingConfig(settings.tracking_uri, settings.registry_uri, settings.artifact_root)
 
@@ -87,9 +87,9 @@ def _plain_model(spec: ProjectSpec, settings: Settings, cfg: TrackingConfig) -> 
     """The `model` asset's calls."""
     from mlops_pipelines.lib import lake
     from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.lib.provenance import collect_provenance
-    from mlops_pipelines.lib.registry import register_challenger
-    from mlops_pipelines.lib.tracking import log_training_run
+    from mlops_pipelines.lib.registry.aliases import register_challenger
+    from mlops_pipelines.lib.registry.provenance import collect_provenance
+    from mlops_pipelines.lib.registry.tracking import log_training_run
     from mlops_pipelines.lib.training.search import train_model
     from mlops_pipelines.lib.training.window import ModelArtifact, select_window, split_features
 
@@ -170,8 +170,8 @@ def _plain_evaluation(spec: ProjectSpec, settings: Settings, cfg: TrackingConfig
     from mlops_pipelines.lib.evaluation.model_card import model_card
     from mlops_pipelines.lib.evaluation.plots import render_plots
     from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.lib.model_loading import load_model, verify_loadable
-    from mlops_pipelines.lib.tracking import log_evaluation
+    from mlops_pipelines.lib.registry.model_loading import load_model, verify_loadable
+    from mlops_pipelines.lib.registry.tracking import log_evaluation
     from mlops_pipelines.lib.training.window import split_features
 
     verify_loadable(cfg, spec.name, model.version)
@@ -202,7 +202,7 @@ def _plain_champion(
 ) -> Any:
     """The `champion` asset's calls, for a registry without a champion (as in every sample)."""
     from mlops_pipelines.lib.promotion.gate import ModelScores, decide_promotion
-    from mlops_pipelines.lib.registry import get_alias, promote, record_rejection, retire_old_versions
+    from mlops_pipelines.lib.registry.aliases import get_alias, promote, record_rejection, retire_old_versions
 
     lock = settings.locks_dir / f"{spec.name}.promotion.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)

@@ -90,7 +90,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
-    from mlops_pipelines.lib.registry import rollback
+    from mlops_pipelines.lib.registry.aliases import rollback
     from mlops_pipelines.resources import resources_for
 
     tracking = resources_for("local")["tracking"]
@@ -156,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
 # Errors whose message says everything a user needs: printed without a traceback, exit code 1.
 _KNOWN_ERRORS = (
     ("mlops_pipelines.spec", "SpecError"),
-    ("mlops_pipelines.lib.registry_lookup", "RegistryError"),  # RollbackError, ModelIntegrityError, ...
-    ("mlops_pipelines.lib.mlflow_session", "TrackingUnavailable"),
+    ("mlops_pipelines.lib.registry.lookup", "RegistryError"),  # RollbackError, ModelIntegrityError, ...
+    ("mlops_pipelines.lib.registry.session", "TrackingUnavailable"),
     ("mlops_pipelines.lib.training.window", "TrainingWindowError"),
     ("mlops_pipelines.lib.reproduction_record", "ReproductionError"),
     ("mlops_pipelines.demo", "DemoError"),

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from mlops_pipelines import cli
-from mlops_pipelines.lib.mlflow_session import open_client
+from mlops_pipelines.lib.registry.session import open_client
 from mlops_pipelines.resources.tracking import LocalMlflowTracking
 from mlops_pipelines.spec import PACKAGED_PROJECTS
 

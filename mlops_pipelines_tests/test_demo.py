@@ -24,7 +24,7 @@ def replay_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data_dir
 
 def mae_on_2012(home: Path, version: str) -> float:
     from mlops_pipelines.lib.lake import read
-    from mlops_pipelines.lib.model_loading import load_model
+    from mlops_pipelines.lib.registry.model_loading import load_model
     from mlops_pipelines.lib.training.window import split_features
     from mlops_pipelines.resources.tracking import LocalMlflowTracking
     from mlops_pipelines.spec import load_specs

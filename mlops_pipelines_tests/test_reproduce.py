@@ -20,8 +20,8 @@ from mlops_pipelines import cli
 from mlops_pipelines.definitions import build_definitions
 from mlops_pipelines.lib import lake
 from mlops_pipelines.lib.frames import PARTITION
-from mlops_pipelines.lib.mlflow_session import TrackingConfig, open_client
-from mlops_pipelines.lib.registry import list_versions
+from mlops_pipelines.lib.registry.aliases import list_versions
+from mlops_pipelines.lib.registry.session import TrackingConfig, open_client
 from mlops_pipelines.lib.reproduction import MetricPair, ReproductionError
 from mlops_pipelines.lib.reproduction_record import (
     TrainingRecord,

@@ -25,7 +25,7 @@ def build_deployment_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         description="Serving state: champion/challenger versions, canary share and the guard's recorded decisions.",
     )
     def deployment(context: dg.AssetExecutionContext, tracking: MlflowTracking) -> dg.MaterializeResult:
-        from mlops_pipelines.lib.registry import aliases
+        from mlops_pipelines.lib.registry.aliases import aliases
         from mlops_pipelines.serving.router import decisions_path, read_decisions
         from mlops_pipelines.settings import load_settings
 

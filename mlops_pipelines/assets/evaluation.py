@@ -91,8 +91,8 @@ def build_evaluation_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         from mlops_pipelines.lib.evaluation.holdout import check_kpis, evaluate_model
         from mlops_pipelines.lib.evaluation.model_card import model_card
         from mlops_pipelines.lib.evaluation.plots import render_plots
-        from mlops_pipelines.lib.model_loading import load_model, verify_loadable
-        from mlops_pipelines.lib.tracking import log_evaluation
+        from mlops_pipelines.lib.registry.model_loading import load_model, verify_loadable
+        from mlops_pipelines.lib.registry.tracking import log_evaluation
         from mlops_pipelines.lib.training.window import split_features
 
         cfg = tracking.config()

@@ -26,7 +26,7 @@ class DriftConfig(dg.Config):
 
 def _reference(spec: ProjectSpec, lakehouse: Lakehouse, cfg: Any, version: int) -> Any:
     from mlops_pipelines.lib.monitoring import reference_window
-    from mlops_pipelines.lib.registry import get_alias
+    from mlops_pipelines.lib.registry.aliases import get_alias
 
     champion = get_alias(cfg, spec.name, "champion")
     tags = champion.tags if champion else {}

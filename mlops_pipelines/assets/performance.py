@@ -42,8 +42,8 @@ def build_performance_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
     ):
         from mlops_pipelines.lib.drift import target_drift
         from mlops_pipelines.lib.evaluation.holdout import check_kpis, evaluate_model
-        from mlops_pipelines.lib.model_loading import load_model
         from mlops_pipelines.lib.monitoring import current_window, kpi_breaches
+        from mlops_pipelines.lib.registry.model_loading import load_model
         from mlops_pipelines.lib.training.window import split_features
 
         cfg = tracking.config()

@@ -23,8 +23,8 @@ def _champion_scores(
     spec: ProjectSpec, version: str, model: ModelArtifact, lakehouse: Lakehouse, cfg: Any
 ) -> Any:
     from mlops_pipelines.lib.evaluation.holdout import evaluate_model
-    from mlops_pipelines.lib.model_loading import load_model
     from mlops_pipelines.lib.promotion.gate import ModelScores
+    from mlops_pipelines.lib.registry.model_loading import load_model
     from mlops_pipelines.lib.training.window import split_features
 
     loaded = load_model(cfg, spec.name, version)
@@ -67,7 +67,12 @@ def build_promotion_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         reports: ReportStore,
     ) -> dg.Output[Any]:
         from mlops_pipelines.lib.promotion.gate import ModelScores, decide_promotion
-        from mlops_pipelines.lib.registry import get_alias, promote, record_rejection, retire_old_versions
+        from mlops_pipelines.lib.registry.aliases import (
+            get_alias,
+            promote,
+            record_rejection,
+            retire_old_versions,
+        )
 
         cfg = tracking.config()
         lock = tracking.lock_path(spec.name)

@@ -39,9 +39,9 @@ def build_model_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         lakehouse: Lakehouse,
         tracking: MlflowTracking,
     ) -> dg.Output[ModelArtifact]:
-        from mlops_pipelines.lib.provenance import collect_provenance
-        from mlops_pipelines.lib.registry import register_challenger
-        from mlops_pipelines.lib.tracking import log_training_run
+        from mlops_pipelines.lib.registry.aliases import register_challenger
+        from mlops_pipelines.lib.registry.provenance import collect_provenance
+        from mlops_pipelines.lib.registry.tracking import log_training_run
         from mlops_pipelines.lib.training.search import train_model
         from mlops_pipelines.lib.training.window import select_window, split_features
 

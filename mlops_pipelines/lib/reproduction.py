@@ -24,7 +24,7 @@ from mlops_pipelines.lib.reproduction_record import (
 )
 
 if TYPE_CHECKING:
-    from mlops_pipelines.lib.mlflow_session import TrackingConfig
+    from mlops_pipelines.lib.registry.session import TrackingConfig
     from mlops_pipelines.spec import ProjectSpec
 
 __all__ = ["MetricPair", "Reproduction", "ReproductionError", "reproduce"]
@@ -129,7 +129,7 @@ def compare_predictions(
 
 
 def _code_report(record: TrainingRecord, repo_dir: Path | None) -> dict[str, Any]:
-    from mlops_pipelines.lib.provenance import collect_provenance
+    from mlops_pipelines.lib.registry.provenance import collect_provenance
 
     now = collect_provenance(repo_dir)
     recorded_libs = {
@@ -178,8 +178,8 @@ def reproduce(
     gone, a lineage tag is missing); a replay that runs but differs is a report with reasons.
     """
     from mlops_pipelines.lib.evaluation.holdout import evaluate_model
-    from mlops_pipelines.lib.model_loading import load_model
-    from mlops_pipelines.lib.registry_lookup import ModelIntegrityError, ModelLoadError
+    from mlops_pipelines.lib.registry.lookup import ModelIntegrityError, ModelLoadError
+    from mlops_pipelines.lib.registry.model_loading import load_model
     from mlops_pipelines.lib.training.search import train_model
     from mlops_pipelines.lib.training.window import split_features
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlops_pipelines.lib.mlflow_session import TrackingConfig
+    from mlops_pipelines.lib.registry.session import TrackingConfig
     from mlops_pipelines.spec import ProjectSpec
 
 CV_RESULTS_ARTIFACT = "cv_results.csv"
@@ -31,7 +31,7 @@ class ReproductionError(RuntimeError):
 
 
 def param_text(value: Any) -> str:
-    """A parameter value as MLflow stores it (the same rendering as lib.tracking)."""
+    """A parameter value as MLflow stores it (the same rendering as lib.registry.tracking)."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict | list | tuple):
@@ -122,8 +122,8 @@ def read_record(cfg: TrackingConfig, project: str, version: str) -> TrainingReco
     import pandas as pd
     from mlflow.exceptions import MlflowException
 
-    from mlops_pipelines.lib.mlflow_session import open_client
-    from mlops_pipelines.lib.registry_lookup import ref_of, resolve_version
+    from mlops_pipelines.lib.registry.lookup import ref_of, resolve_version
+    from mlops_pipelines.lib.registry.session import open_client
 
     with open_client(cfg) as client, tempfile.TemporaryDirectory(prefix="mlops-repro-") as tmp:
         ref = ref_of(resolve_version(client, project, str(version)))

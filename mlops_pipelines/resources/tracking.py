@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 if TYPE_CHECKING:
-    from mlops_pipelines.lib.tracking import TrackingConfig
+    from mlops_pipelines.lib.registry.tracking import TrackingConfig
 
 
 class MlflowTracking(dg.ConfigurableResource):
@@ -25,7 +25,7 @@ class MlflowTracking(dg.ConfigurableResource):
     http_timeout_seconds: int = 10
 
     def config(self) -> TrackingConfig:
-        from mlops_pipelines.lib.tracking import TrackingConfig
+        from mlops_pipelines.lib.registry.tracking import TrackingConfig
         from mlops_pipelines.settings import load_settings
 
         settings = load_settings()

@@ -30,7 +30,7 @@ ALIASES: tuple[Alias, ...] = ("champion", "challenger")
 
 
 class LoadedArtifact(Protocol):
-    """What a model source hands back (lib.registry.LoadedModel fits).
+    """What a model source hands back (lib.registry.aliases.LoadedModel fits).
 
     An `input_example` attribute (the feature frame logged with the model), when present,
     is what the compiled runtime is checked against; without it the version is not compiled.

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from mlops_pipelines.definitions import build_definitions
-from mlops_pipelines.lib.registry import aliases, rollback
+from mlops_pipelines.lib.registry.aliases import aliases, rollback
 from mlops_pipelines.resources.tracking import LocalMlflowTracking
 from mlops_pipelines.runner import run_job
 from mlops_pipelines.spec import ProjectSpec

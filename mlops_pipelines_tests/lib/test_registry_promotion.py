@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_pipelines.lib.provenance import Provenance
-from mlops_pipelines.lib.registry import (
+from mlops_pipelines.lib.registry.aliases import (
     PromotionConflict,
     RegistryError,
     RollbackError,
@@ -25,8 +24,9 @@ from mlops_pipelines.lib.registry import (
     retire_old_versions,
     rollback,
 )
-from mlops_pipelines.lib.registry_support import TAG_VALUE_LIMIT
-from mlops_pipelines.lib.tracking import LoggedModel, TrackingConfig, log_training_run
+from mlops_pipelines.lib.registry.decisions import TAG_VALUE_LIMIT
+from mlops_pipelines.lib.registry.provenance import Provenance
+from mlops_pipelines.lib.registry.tracking import LoggedModel, TrackingConfig, log_training_run
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ def _empty_store(template_dir: Path, target: Path) -> None:
     Creating MLflow's tables runs dozens of migrations (seconds to tens of seconds on a busy
     machine); the empty result is the same every time, so it is built once per test session.
     """
-    from mlops_pipelines.lib.mlflow_session import TrackingConfig, open_client
+    from mlops_pipelines.lib.registry.session import TrackingConfig, open_client
 
     template = template_dir / "mlflow.db"
     if not template.is_file():

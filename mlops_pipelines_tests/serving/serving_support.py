@@ -21,8 +21,8 @@ from fastapi.testclient import TestClient
 
 from mlops_pipelines.lib.features import build_features, build_target
 from mlops_pipelines.lib.frames import EVENT_TIME
-from mlops_pipelines.lib.mlflow_session import TrackingConfig
-from mlops_pipelines.lib.provenance import Provenance
+from mlops_pipelines.lib.registry.provenance import Provenance
+from mlops_pipelines.lib.registry.session import TrackingConfig
 from mlops_pipelines.settings import Settings
 from mlops_pipelines.spec import ProjectSpec
 
@@ -107,8 +107,8 @@ def register(settings: Settings, spec: ProjectSpec, model: Any, example: pd.Data
     """Log a training run for `model` and register it (as the challenger); returns the version."""
     import cloudpickle
 
-    from mlops_pipelines.lib.registry import register_challenger
-    from mlops_pipelines.lib.tracking import log_training_run
+    from mlops_pipelines.lib.registry.aliases import register_challenger
+    from mlops_pipelines.lib.registry.tracking import log_training_run
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     logged = log_training_run(
@@ -129,7 +129,7 @@ def register(settings: Settings, spec: ProjectSpec, model: Any, example: pd.Data
 
 
 def set_alias(settings: Settings, project: str, alias: str, version: str | None) -> None:
-    from mlops_pipelines.lib.mlflow_session import open_client
+    from mlops_pipelines.lib.registry.session import open_client
 
     with open_client(tracking_config(settings)) as client:
         if version is None:
@@ -141,7 +141,7 @@ def set_alias(settings: Settings, project: str, alias: str, version: str | None)
 
 
 def artifact_dir(settings: Settings, project: str, version: str) -> Path:
-    from mlops_pipelines.lib.mlflow_session import open_client
+    from mlops_pipelines.lib.registry.session import open_client
 
     with open_client(tracking_config(settings)) as client:
         source = client.get_model_version(project, version).source

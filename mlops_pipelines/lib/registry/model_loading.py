@@ -12,20 +12,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_pipelines.lib.integrity import sha256_tree
-from mlops_pipelines.lib.mlflow_session import (
-    TrackingConfig,
-    download_artifact_dir,
-    is_unavailable,
-    open_client,
-)
-from mlops_pipelines.lib.model_logging import ARTIFACT_SHA_TAG
-from mlops_pipelines.lib.registry_lookup import (
+from mlops_pipelines.lib.registry.lookup import (
     LoadedModel,
     ModelIntegrityError,
     ModelLoadError,
     ModelVersionRef,
     ref_of,
     resolve_version,
+)
+from mlops_pipelines.lib.registry.model_logging import ARTIFACT_SHA_TAG
+from mlops_pipelines.lib.registry.session import (
+    TrackingConfig,
+    download_artifact_dir,
+    is_unavailable,
+    open_client,
 )
 
 if TYPE_CHECKING:

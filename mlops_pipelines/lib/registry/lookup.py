@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlops_pipelines.lib.model_logging import ARTIFACT_SHA_TAG
+from mlops_pipelines.lib.registry.model_logging import ARTIFACT_SHA_TAG
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mlops_pipelines.lib.mlflow_session import TrackingConfig, TrackingUnavailable, open_client
-from mlops_pipelines.lib.model_loading import load_model, verify_loadable
-from mlops_pipelines.lib.registry_lookup import (
+from mlops_pipelines.lib.registry.decisions import alias_lock, attach_decision
+from mlops_pipelines.lib.registry.lookup import (
     CHALLENGER,
     CHAMPION,
     PREVIOUS_CHAMPION,
@@ -36,8 +35,9 @@ from mlops_pipelines.lib.registry_lookup import (
     resolve_version,
     utc_now,
 )
-from mlops_pipelines.lib.registry_support import alias_lock, attach_decision
-from mlops_pipelines.lib.tracking import ARTIFACT_SHA_TAG, LoggedModel
+from mlops_pipelines.lib.registry.model_loading import load_model, verify_loadable
+from mlops_pipelines.lib.registry.session import TrackingConfig, TrackingUnavailable, open_client
+from mlops_pipelines.lib.registry.tracking import ARTIFACT_SHA_TAG, LoggedModel
 
 __all__ = [
     "CHALLENGER",

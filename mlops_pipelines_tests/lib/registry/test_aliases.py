@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_pipelines.lib.provenance import Provenance
-from mlops_pipelines.lib.registry import (
+from mlops_pipelines.lib.registry.aliases import (
     ModelIntegrityError,
     RegistryError,
     aliases,
@@ -22,8 +21,14 @@ from mlops_pipelines.lib.registry import (
     register_challenger,
     verify_loadable,
 )
-from mlops_pipelines.lib.registry_support import AliasLockTimeoutError, alias_lock
-from mlops_pipelines.lib.tracking import LoggedModel, TrackingConfig, TrackingUnavailable, log_training_run
+from mlops_pipelines.lib.registry.decisions import AliasLockTimeoutError, alias_lock
+from mlops_pipelines.lib.registry.provenance import Provenance
+from mlops_pipelines.lib.registry.tracking import (
+    LoggedModel,
+    TrackingConfig,
+    TrackingUnavailable,
+    log_training_run,
+)
 
 PROVENANCE = Provenance(None, None, None, "3.11.7", {})
 FEATURES = ["a", "b", "c"]

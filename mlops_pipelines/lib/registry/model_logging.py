@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_pipelines.lib.integrity import sha256_tree
-from mlops_pipelines.lib.mlflow_session import TrackingConfig, download_artifact_dir
+from mlops_pipelines.lib.registry.session import TrackingConfig, download_artifact_dir
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -16,21 +16,21 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_pipelines.lib.mlflow_session import (
+from mlops_pipelines.lib.registry.model_logging import ARTIFACT_SHA_TAG, log_model
+from mlops_pipelines.lib.registry.session import (
     TrackingConfig,
     TrackingUnavailable,
     download_artifact_dir,
     is_unavailable,
     open_client,
 )
-from mlops_pipelines.lib.model_logging import ARTIFACT_SHA_TAG, log_model
 
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
     from sklearn.pipeline import Pipeline
 
-    from mlops_pipelines.lib.provenance import Provenance
+    from mlops_pipelines.lib.registry.provenance import Provenance
 
 __all__ = [
     "ARTIFACT_SHA_TAG",

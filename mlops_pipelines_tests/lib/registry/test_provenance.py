@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlops_pipelines.lib.integrity import sha256_file
-from mlops_pipelines.lib.provenance import LOCK_FILE, Provenance, collect_provenance
+from mlops_pipelines.lib.registry.provenance import LOCK_FILE, Provenance, collect_provenance
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from mlops_pipelines.lib.integrity import sha256_tree
-from mlops_pipelines.lib.mlflow_session import redact_uri
-from mlops_pipelines.lib.provenance import Provenance
-from mlops_pipelines.lib.tracking import (
+from mlops_pipelines.lib.registry.provenance import Provenance
+from mlops_pipelines.lib.registry.session import redact_uri
+from mlops_pipelines.lib.registry.tracking import (
     ARTIFACT_SHA_TAG,
     TrackingConfig,
     TrackingUnavailable,
