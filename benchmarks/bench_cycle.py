@@ -114,9 +114,9 @@ def _plain_predictions(spec: ProjectSpec, key: str, features_version: int) -> fl
 
     from mlops_pipelines.lib import lake
     from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.lib.prediction_log import build_log_frame, predict_frame
     from mlops_pipelines.lib.registry.aliases import get_alias
     from mlops_pipelines.lib.registry.model_loading import load_model
+    from mlops_pipelines.lib.scoring.prediction_log import build_log_frame, predict_frame
     from mlops_pipelines.settings import load_settings
 
     settings = load_settings()

@@ -32,9 +32,9 @@ def build_predictions_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         lakehouse: Lakehouse,
         tracking: MlflowTracking,
     ) -> dg.Output[TableSlice]:
-        from mlops_pipelines.lib.prediction_log import build_log_frame, predict_frame
         from mlops_pipelines.lib.registry.aliases import get_alias
         from mlops_pipelines.lib.registry.model_loading import load_model
+        from mlops_pipelines.lib.scoring.prediction_log import build_log_frame, predict_frame
 
         cfg = tracking.config()
         champion = get_alias(cfg, spec.name, "champion")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from mlops_pipelines.lib.prediction_log import Predictions
+from mlops_pipelines.lib.scoring.prediction_log import Predictions
 from mlops_pipelines.serving.runtime import FeatureColumns, Runtime, RuntimeMode, build_predictor
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from mlops_pipelines.lib.prediction_log import Predictions, build_log_frame
+from mlops_pipelines.lib.scoring.prediction_log import Predictions, build_log_frame
 from mlops_pipelines.serving.columns import RequestRows
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from mlops_pipelines.serving.histogram import ArrayHistogram
 
 if TYPE_CHECKING:
-    from mlops_pipelines.lib.prediction_log import Predictions
+    from mlops_pipelines.lib.scoring.prediction_log import Predictions
     from mlops_pipelines.spec import ProjectSpec
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mlops_pipelines.lib.prediction_log import Predictions, Route
+from mlops_pipelines.lib.scoring.prediction_log import Predictions, Route
 from mlops_pipelines.serving.columns import RequestRows
 from mlops_pipelines.serving.logsink import (
     InProcessSink,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib.prediction_log import Predictions
+from mlops_pipelines.lib.scoring.prediction_log import Predictions
 
 if TYPE_CHECKING:
     from mlops_pipelines.spec import ProjectSpec
@@ -54,7 +54,7 @@ def build_predictor(pyfunc: Any, example: Any, spec: ProjectSpec, mode: RuntimeM
     validated more strictly from the spec, so the raw estimator (or its compiled form) gives
     the same numbers faster. Raises CompileError when `mode` is 'onnx' and compiling fails.
     """
-    from mlops_pipelines.lib.compiled import CompileError, compile_pipeline
+    from mlops_pipelines.lib.scoring.compiled import CompileError, compile_pipeline
 
     raw = _raw_model(pyfunc)
     if mode != "sklearn" and raw is not None:

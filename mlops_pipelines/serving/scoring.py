@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from mlops_pipelines.serving.columns import RequestRows
 
 if TYPE_CHECKING:
-    from mlops_pipelines.lib.prediction_log import Predictions
+    from mlops_pipelines.lib.scoring.prediction_log import Predictions
     from mlops_pipelines.serving.holder import ServingModel
     from mlops_pipelines.spec import ProjectSpec
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlops_pipelines.lib.prediction_log import Predictions, Route
+from mlops_pipelines.lib.scoring.prediction_log import Predictions, Route
 from mlops_pipelines.serving.columns import RequestRows
 from mlops_pipelines.serving.predlog import LogEntry
 from mlops_pipelines.serving.schemas import RequestError

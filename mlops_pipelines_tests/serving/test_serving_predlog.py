@@ -17,7 +17,7 @@ import pytest
 from serving_support import bike_frame, request_rows, wait_for
 
 from mlops_pipelines.lib.lake import append, read, table_exists, write_partitions
-from mlops_pipelines.lib.prediction_log import Predictions, build_log_frame
+from mlops_pipelines.lib.scoring.prediction_log import Predictions, build_log_frame
 from mlops_pipelines.serving.columns import RequestRows
 from mlops_pipelines.serving.logsink import InProcessSink, LogSink, ProcessSink
 from mlops_pipelines.serving.predlog import LogEntry, PredictionLogWriter

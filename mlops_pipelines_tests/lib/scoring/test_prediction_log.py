@@ -11,7 +11,7 @@ import pytest
 
 from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION
 from mlops_pipelines.lib.lake import append, read
-from mlops_pipelines.lib.prediction_log import (
+from mlops_pipelines.lib.scoring.prediction_log import (
     LOG_COLUMNS,
     Predictions,
     build_log_frame,

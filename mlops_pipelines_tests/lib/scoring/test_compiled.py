@@ -14,8 +14,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlops_pipelines.lib.compiled import CompileError, Tolerance, compile_pipeline, with_nulls
 from mlops_pipelines.lib.features import build_features, build_target
+from mlops_pipelines.lib.scoring.compiled import CompileError, Tolerance, compile_pipeline, with_nulls
 from mlops_pipelines.lib.training.search import build_pipeline
 from mlops_pipelines.spec import ProjectSpec
 
