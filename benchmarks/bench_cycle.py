@@ -139,10 +139,10 @@ def _plain_drift(spec: ProjectSpec, key: str, features_version: int) -> dict[str
     from bench_train import tracking_config
 
     from mlops_pipelines.lib import lake
-    from mlops_pipelines.lib.drift import compute_drift, data_quality
     from mlops_pipelines.lib.features import feature_kinds
     from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.lib.monitoring import current_window, reference_window
+    from mlops_pipelines.lib.monitoring.drift import compute_drift, data_quality
+    from mlops_pipelines.lib.monitoring.windows import current_window, reference_window
     from mlops_pipelines.lib.registry.aliases import get_alias
     from mlops_pipelines.settings import load_settings
 
@@ -168,7 +168,7 @@ def _plain_drift(spec: ProjectSpec, key: str, features_version: int) -> dict[str
     result = compute_drift(ref_rows, current, kinds, spec.drift)
     data_quality(rows[rows[PARTITION] == key][list(kinds)], kinds)
     if result.has_verdict:
-        from mlops_pipelines.lib.reports import render_drift_report
+        from mlops_pipelines.lib.monitoring.reports import render_drift_report
 
         path = settings.reports_dir / spec.name / "drift" / f"{key}.html"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -108,7 +108,7 @@ def child(task: dict) -> dict:
     if task["what"] == "floor":
         numpy_floor(reference, current)
     elif task["what"] == "ours":
-        from mlops_pipelines.lib.drift import compute_drift
+        from mlops_pipelines.lib.monitoring.drift import compute_drift
 
         result = compute_drift(reference, current, kinds(), spec)
         out["drifted"] = {c.column: c.drifted for c in result.columns}
@@ -118,7 +118,7 @@ def child(task: dict) -> dict:
 
         out["import_s"] = time.perf_counter() - t0
         started, cpu_started = time.perf_counter(), cpu_s()
-        from mlops_pipelines.lib import reports
+        from mlops_pipelines.lib.monitoring.windows import reports
 
         with tempfile.TemporaryDirectory() as tmp:
             if task["what"] == "evidently":
@@ -126,7 +126,7 @@ def child(task: dict) -> dict:
                 full.snapshot.save_html(str(Path(tmp) / "full.html"))
                 out["drifted"] = dict(full.drifted)
             else:
-                from mlops_pipelines.lib.drift import compute_drift
+                from mlops_pipelines.lib.monitoring.drift import compute_drift
 
                 compute_drift(reference, current, kinds(), spec)
                 out["verdict_s"] = time.perf_counter() - started

@@ -1,5 +1,5 @@
 """The retraining sensor: reads every monitoring result since its cursor, asks the pure policy
-(`lib.policy.should_retrain`) and requests the retrain job with a run key derived from the
+(`lib.monitoring.policy.should_retrain`) and requests the retrain job with a run key derived from the
 triggering partition and attempt.
 
 Dagster's `@asset_sensor` sees only the latest event between ticks, so this sensor walks the
@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 
 from mlops_pipelines.jobs import retrain_job_name
-from mlops_pipelines.lib.policy import MonitoringObservation, RetrainRecord, should_retrain
+from mlops_pipelines.lib.monitoring.policy import MonitoringObservation, RetrainRecord, should_retrain
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.resources import AlertSink
 from mlops_pipelines.spec import ProjectSpec

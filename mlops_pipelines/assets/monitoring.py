@@ -25,7 +25,7 @@ class DriftConfig(dg.Config):
 
 
 def _reference(spec: ProjectSpec, lakehouse: Lakehouse, cfg: Any, version: int) -> Any:
-    from mlops_pipelines.lib.monitoring import reference_window
+    from mlops_pipelines.lib.monitoring.windows import reference_window
     from mlops_pipelines.lib.registry.aliases import get_alias
 
     champion = get_alias(cfg, spec.name, "champion")
@@ -86,9 +86,9 @@ def build_drift_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         tracking: MlflowTracking,
         reports: ReportStore,
     ):
-        from mlops_pipelines.lib.drift import compute_drift, data_quality
         from mlops_pipelines.lib.features import feature_kinds
-        from mlops_pipelines.lib.monitoring import current_window
+        from mlops_pipelines.lib.monitoring.drift import compute_drift, data_quality
+        from mlops_pipelines.lib.monitoring.windows import current_window
 
         champion, reference, keys = _reference(spec, lakehouse, tracking.config(), features.version)
         kinds = {c: k for c, k in feature_kinds(spec).items() if c not in spec.drift.exclude}
@@ -153,7 +153,7 @@ def build_drift_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         )
         target = _report_partition(config.report, summary, SEVERITY)
         if target is not None:
-            from mlops_pipelines.lib.reports import render_drift_report
+            from mlops_pipelines.lib.monitoring.reports import render_drift_report
 
             current = rows[rows[PARTITION].isin(windows[target])][list(kinds)]
             path = reports.path(spec.name, "drift", f"{target}.html")

@@ -40,9 +40,9 @@ def build_performance_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         lakehouse: Lakehouse,
         tracking: MlflowTracking,
     ):
-        from mlops_pipelines.lib.drift import target_drift
         from mlops_pipelines.lib.evaluation.holdout import check_kpis, evaluate_model
-        from mlops_pipelines.lib.monitoring import current_window, kpi_breaches
+        from mlops_pipelines.lib.monitoring.drift import target_drift
+        from mlops_pipelines.lib.monitoring.windows import current_window, kpi_breaches
         from mlops_pipelines.lib.registry.model_loading import load_model
         from mlops_pipelines.lib.training.window import split_features
 

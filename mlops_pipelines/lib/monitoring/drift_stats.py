@@ -1,4 +1,4 @@
-"""Exact two-sample drift statistics on numpy arrays: the kernels behind `lib.drift`.
+"""Exact two-sample drift statistics on numpy arrays: the kernels behind `lib.monitoring.drift`.
 
 Numeric kernels take sorted, NaN-free float arrays (one sort per column serves every
 statistic); categorical kernels take aligned per-category counts.

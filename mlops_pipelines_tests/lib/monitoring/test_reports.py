@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_pipelines.lib.drift import compute_drift
 from mlops_pipelines.lib.features import FeatureKind
-from mlops_pipelines.lib.reports import (
+from mlops_pipelines.lib.monitoring.drift import compute_drift
+from mlops_pipelines.lib.monitoring.reports import (
     ReportError,
     ReportInfo,
     prepare_columns,

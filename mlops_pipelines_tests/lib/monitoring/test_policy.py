@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_pipelines.lib.policy import (
+from mlops_pipelines.lib.monitoring.policy import (
     MAX_RETRIES,
     MonitoringObservation,
     RetrainRecord,

@@ -1,6 +1,6 @@
 """Evidently HTML reports on a bounded, seeded sample: the human-readable side of monitoring.
 
-The verdict comes from `lib.drift` on every row; the report is for people, so it runs on at
+The verdict comes from `lib.monitoring.drift` on every row; the report is for people, so it runs on at
 most `sample_rows` rows per side and costs the same whatever the partition size. Methods and
 thresholds come from the spec's DriftSpec; where Evidently's built-in test of the same name
 means something else, a test with our definition is registered so report and verdict agree.
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib import drift_stats as stats
-from mlops_pipelines.lib.drift import is_drifted
+from mlops_pipelines.lib.monitoring.drift import is_drifted
+from mlops_pipelines.lib.monitoring.windows import drift_stats as stats
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.features import FeatureKind
