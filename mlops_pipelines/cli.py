@@ -159,7 +159,7 @@ _KNOWN_ERRORS = (
     ("mlops_pipelines.lib.registry.lookup", "RegistryError"),  # RollbackError, ModelIntegrityError, ...
     ("mlops_pipelines.lib.registry.session", "TrackingUnavailable"),
     ("mlops_pipelines.lib.training.window", "TrainingWindowError"),
-    ("mlops_pipelines.lib.reproduction_record", "ReproductionError"),
+    ("mlops_pipelines.lib.reproduction.record", "ReproductionError"),
     ("mlops_pipelines.demo", "DemoError"),
 )
 

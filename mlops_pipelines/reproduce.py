@@ -19,7 +19,7 @@ def reproduce_version(
     `specs` replaces the spec directories (tests pass the spec they trained with). The report
     always has `project`, `version`, `match` and `metrics` ({name: {recorded, reproduced}}).
     """
-    from mlops_pipelines.lib.reproduction import reproduce
+    from mlops_pipelines.lib.reproduction.replay import reproduce
     from mlops_pipelines.resources.lakehouse import LocalLakehouse
     from mlops_pipelines.resources.tracking import LocalMlflowTracking
     from mlops_pipelines.spec import SpecError, load_specs

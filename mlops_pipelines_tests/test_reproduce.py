@@ -22,13 +22,13 @@ from mlops_pipelines.lib import lake
 from mlops_pipelines.lib.frames import PARTITION
 from mlops_pipelines.lib.registry.aliases import list_versions
 from mlops_pipelines.lib.registry.session import TrackingConfig, open_client
-from mlops_pipelines.lib.reproduction import MetricPair, ReproductionError
-from mlops_pipelines.lib.reproduction_record import (
+from mlops_pipelines.lib.reproduction.record import (
     TrainingRecord,
     planned_candidates,
     rendered_candidates,
     search_plan,
 )
+from mlops_pipelines.lib.reproduction.replay import MetricPair, ReproductionError
 from mlops_pipelines.reproduce import reproduce_version
 from mlops_pipelines.resources.tracking import LocalMlflowTracking
 from mlops_pipelines.runner import run_job

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_pipelines.lib.reproduction_record import (
+from mlops_pipelines.lib.reproduction.record import (
     ReproductionError,
     TrainingRecord,
     read_features,

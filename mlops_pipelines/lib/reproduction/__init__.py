@@ -1,0 +1,4 @@
+"""Reproduction: rebuild a registered version from its recorded lineage and compare it exactly.
+
+Imports nothing heavy: each module loads its own libraries when called.
+"""
