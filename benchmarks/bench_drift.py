@@ -118,7 +118,7 @@ def child(task: dict) -> dict:
 
         out["import_s"] = time.perf_counter() - t0
         started, cpu_started = time.perf_counter(), cpu_s()
-        from mlops_pipelines.lib.monitoring.windows import reports
+        from mlops_pipelines.lib.monitoring import reports
 
         with tempfile.TemporaryDirectory() as tmp:
             if task["what"] == "evidently":

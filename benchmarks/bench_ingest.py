@@ -102,8 +102,9 @@ def group_data_steps(timings: dict[str, float]) -> dict[str, float]:
 
 
 def _plain_raw(spec: ProjectSpec, key: str, lap: _Laps) -> int:
-    from mlops_pipelines.lib import lake, sources
+    from mlops_pipelines.lib import lake
     from mlops_pipelines.lib.frames import PARTITION, ROW_ID
+    from mlops_pipelines.lib.ingestion import sources
     from mlops_pipelines.lib.ingestion.conform import conform
     from mlops_pipelines.settings import load_settings
 

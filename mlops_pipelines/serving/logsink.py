@@ -20,11 +20,12 @@ import os
 import signal
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from mlops_pipelines.lib.scoring.prediction_log import Predictions, build_log_frame
+from mlops_pipelines.lib.scoring.prediction_log import Predictions, Route, build_log_frame
 from mlops_pipelines.serving.columns import RequestRows
 
 if TYPE_CHECKING:
@@ -32,13 +33,25 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from mlops_pipelines.serving.predlog import LogEntry
     from mlops_pipelines.spec import ProjectSpec
 
 log = logging.getLogger(__name__)
 
 CHILD_NICENESS = 10
 REPLY_TIMEOUT_SECONDS = 300.0  # a Delta commit on a slow store; past this the child is replaced
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """Scored rows of one request on one route."""
+
+    rows: RequestRows
+    predictions: Predictions
+    route: Route
+    model_version: str
+    request_id: str
+    latency_ms: float
+    logged_at: datetime
 
 
 class LogWriteError(RuntimeError):

@@ -14,17 +14,14 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mlops_pipelines.lib.scoring.prediction_log import Predictions, Route
-from mlops_pipelines.serving.columns import RequestRows
 from mlops_pipelines.serving.logsink import (
     InProcessSink,
     LogBatch,
+    LogEntry,
     LogRowsError,
     LogSink,
     LogWriteError,
@@ -36,19 +33,6 @@ if TYPE_CHECKING:
     from mlops_pipelines.spec import ProjectSpec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """Scored rows of one request on one route."""
-
-    rows: RequestRows
-    predictions: Predictions
-    route: Route
-    model_version: str
-    request_id: str
-    latency_ms: float
-    logged_at: datetime
 
 
 class PredictionLogWriter:

@@ -17,7 +17,7 @@ import numpy as np
 
 from mlops_pipelines.lib.scoring.prediction_log import Predictions, Route
 from mlops_pipelines.serving.columns import RequestRows
-from mlops_pipelines.serving.predlog import LogEntry
+from mlops_pipelines.serving.logsink import LogEntry
 from mlops_pipelines.serving.schemas import RequestError
 from mlops_pipelines.serving.scoring import Job, Outcome
 

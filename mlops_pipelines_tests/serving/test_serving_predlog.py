@@ -19,8 +19,8 @@ from serving_support import bike_frame, request_rows, wait_for
 from mlops_pipelines.lib.lake import append, read, table_exists, write_partitions
 from mlops_pipelines.lib.scoring.prediction_log import Predictions, build_log_frame
 from mlops_pipelines.serving.columns import RequestRows
-from mlops_pipelines.serving.logsink import InProcessSink, LogSink, ProcessSink
-from mlops_pipelines.serving.predlog import LogEntry, PredictionLogWriter
+from mlops_pipelines.serving.logsink import InProcessSink, LogEntry, LogSink, ProcessSink
+from mlops_pipelines.serving.predlog import PredictionLogWriter
 from mlops_pipelines.serving.schemas import build_request_schema
 from mlops_pipelines.spec import ProjectSpec
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib.monitoring.windows import drift_stats as stats
+from mlops_pipelines.lib.monitoring import drift_stats as stats
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.features import FeatureKind

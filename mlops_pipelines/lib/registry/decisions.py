@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from mlops_pipelines.lib.registry.aliases import ModelVersionRef
+    from mlops_pipelines.lib.registry.lookup import ModelVersionRef
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
 from mlops_pipelines.lib.features import FeatureKind
+from mlops_pipelines.lib.monitoring import drift_stats as stats
 from mlops_pipelines.lib.monitoring.drift import compute_drift, data_quality, prediction_drift, target_drift
-from mlops_pipelines.lib.monitoring.windows import drift_stats as stats
 from mlops_pipelines.spec import DriftSpec
 
 ADULT_COLUMNS = [
