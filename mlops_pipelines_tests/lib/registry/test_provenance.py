@@ -10,7 +10,7 @@ import pytest
 from mlops_pipelines.lib.integrity import sha256_file
 from mlops_pipelines.lib.registry.provenance import LOCK_FILE, Provenance, collect_provenance
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _git(repo: Path, *args: str) -> str:

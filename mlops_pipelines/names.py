@@ -1,0 +1,100 @@
+"""Every name the parts of the system agree on, spelled once.
+
+Asset, check, op, job, schedule and sensor names; Dagster run tags; MLflow tags; the metadata
+keys that monitoring writes and the sensor, the demo and the UI read. A rename here is a
+rename everywhere, and `mlops_pipelines_tests/test_names.py` fails on a stray literal of any
+of them elsewhere in the package. Imports nothing: every module may import it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- Assets: the last part of each asset key (the first part is the project name) ---
+RAW: Final = "raw"
+VALIDATED: Final = "validated"
+QUARANTINE: Final = "quarantine"
+FEATURES: Final = "features"
+MODEL: Final = "model"
+EVALUATION: Final = "evaluation"
+CHAMPION: Final = "champion"
+PREDICTIONS: Final = "predictions"
+DRIFT: Final = "drift"
+PERFORMANCE: Final = "performance"
+DEPLOYMENT: Final = "deployment"
+
+# --- Asset checks ---
+SCHEMA_CHECK: Final = "schema"
+EXPECTATIONS_CHECK: Final = "expectations"
+PROMOTABLE_CHECK: Final = "promotable"
+DRIFT_CHECK: Final = "drift"
+KPI_CHECK: Final = "kpis"
+
+# --- Ops, jobs, schedules, sensors: "<project>__<suffix>" ---
+VALIDATE_OP: Final = "validate"  # the multi-asset writing validated + quarantine
+DATA_JOB: Final = "data"
+DAILY_JOB: Final = "daily"
+LABELS_JOB: Final = "labels"
+RETRAIN_JOB: Final = "retrain"
+ROLLBACK_JOB: Final = "rollback"
+DAILY_SCHEDULE: Final = "daily_schedule"
+LABELS_SCHEDULE: Final = "labels_schedule"
+FALLBACK_SCHEDULE: Final = "retrain_fallback"
+RETRAIN_SENSOR: Final = "retrain_on_drift"
+PROMOTION_POOL: Final = "mlops_promotion"
+
+
+def scoped(project: str, suffix: str) -> str:
+    """The name of a project's op, job, schedule or sensor."""
+    return f"{project}__{suffix}"
+
+
+# --- Dagster run tags ---
+RUN_KEY_TAG: Final = "dagster/run_key"
+PARTITION_TAG: Final = "dagster/partition"
+RANGE_START_TAG: Final = "dagster/asset_partition_range_start"
+RANGE_END_TAG: Final = "dagster/asset_partition_range_end"
+KIND_TAG: Final = "mlops/kind"  # bootstrap | retrain | scheduled | rollback
+TRIGGER_TAG: Final = "mlops/trigger_partition"
+AS_OF_TAG: Final = "mlops/as_of"
+REASON_TAG: Final = "mlops/reason"
+ATTEMPT_TAG: Final = "mlops/attempt"
+TRIGGERING_EVENTS_TAG: Final = "mlops/triggering_events"
+
+# --- MLflow run and model-version tags ---
+ML_PROJECT: Final = "mlops.project"
+ML_REASON: Final = "mlops.reason"
+ML_FEATURES_URI: Final = "mlops.features_uri"
+ML_FEATURES_VERSION: Final = "mlops.features_version"
+ML_TRAIN_PARTITIONS: Final = "mlops.train_partitions"
+ML_HOLDOUT_PARTITIONS: Final = "mlops.holdout_partitions"
+ML_AS_OF: Final = "mlops.as_of"
+ML_DATA_SHA: Final = "mlops.data_sha256"
+ML_SEED: Final = "mlops.seed"
+ML_MODEL_ID: Final = "mlops.model_id"
+ML_KIND: Final = "mlops.kind"
+ML_EVALUATED: Final = "mlops.evaluated"
+ML_REFIT_OF: Final = "mlops.refit_of"  # a go-live refit names the evaluated version it refits
+ML_DAGSTER_RUN: Final = "dagster.run_id"
+ML_DAGSTER_ASSET: Final = "dagster.asset_key"
+
+# --- Metadata keys the sensor, the demo and the UI read back ---
+META_STATUS: Final = "status"
+META_DRIFT_SHARE: Final = "drift_share"
+META_DRIFTED_COLUMNS: Final = "drifted_columns"
+META_KPI_BREACH: Final = "kpi_breach"
+META_KPI_BREACHES: Final = "kpi_breaches"
+META_CHAMPION_VERSION: Final = "champion_version"
+META_MODEL_VERSION: Final = "model_version"
+META_VERDICT: Final = "verdict"
+META_CHALLENGER_VERSION: Final = "challenger_version"
+META_CHAMPION_BEFORE: Final = "champion_before"
+META_CHAMPION_AFTER: Final = "champion_after"
+META_METRIC: Final = "metric"
+META_CHALLENGER_SCORE: Final = "challenger_score"
+META_CHAMPION_SCORE: Final = "champion_score"
+META_AS_OF: Final = "as_of"
+META_REPORT: Final = "evidently_report"
+META_ESTIMATED: Final = "estimated_metric"
+META_REALIZED: Final = "realized_metric"
+META_PERFORMANCE_STATUS: Final = "performance_status"
