@@ -49,6 +49,9 @@ def scoped(project: str, suffix: str) -> str:
     return f"{project}__{suffix}"
 
 
+# AssetIn metadata: the input may not exist yet (the champion before the first promotion).
+OPTIONAL_INPUT: Final = "mlops/optional_input"
+
 # --- Dagster run tags ---
 RUN_KEY_TAG: Final = "dagster/run_key"
 PARTITION_TAG: Final = "dagster/partition"

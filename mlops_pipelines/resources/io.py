@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 
 from mlops_pipelines.lib.frames import TableSlice
+from mlops_pipelines.names import OPTIONAL_INPUT
 
 
 def merge_slices(pieces: list[TableSlice]) -> TableSlice:
@@ -81,6 +82,10 @@ class HandleIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> Any:
         key = context.asset_key
         if not context.has_asset_partitions:
+            # An input declared optional (the champion before the first promotion) loads as None.
+            optional = bool((context.definition_metadata or {}).get(OPTIONAL_INPUT))
+            if optional and not self._path(key, None).exists():
+                return None
             return self._load(key, None)
         partitions = list(context.asset_partition_keys)
         values = [self._load(key, p) for p in partitions]
