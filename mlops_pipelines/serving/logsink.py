@@ -206,7 +206,14 @@ class ProcessSink:
         process = context.Process(
             target=_child, args=(child, self._spec, self._uri), name="prediction-log-writer", daemon=True
         )
-        process.start()
+        # Blocked from before the child exists: a Ctrl-C to the process group while the child is
+        # still importing (seconds on a busy machine) must not kill it before its handlers are set.
+        # The mask is inherited through spawn's exec; `_child` then ignores both signals.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         child.close()
         self._process, self._conn = process, parent
         return parent
