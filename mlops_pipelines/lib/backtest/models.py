@@ -1,0 +1,114 @@
+"""The models a replay serves: one fit per as-of partition, cached, fitted in parallel.
+
+Every strategy (static, periodic, oracle, the project's policy) serves models of one kind: the
+spec's pipeline with the hyperparameters chosen once at bootstrap, fitted on the labelled
+window ending at an as-of partition. Two strategies that retrain at the same partition serve
+the same model, so each fit is made once; the oracle needs a fit at every partition, and those
+are made up front on worker processes (fork: the workers inherit the history, nothing large is
+pickled but the fitted pipelines coming back).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlops_pipelines.lib.training.fit import fit_pipeline
+
+if TYPE_CHECKING:
+    from mlops_pipelines.lib.backtest.history import History
+    from mlops_pipelines.lib.metrics import Predictions
+
+
+@dataclass(frozen=True)
+class FitWindow:
+    as_of: int  # index of the newest partition the model may know of
+    first: int  # first labelled partition it learns from
+    last: int  # last labelled partition it learns from (as_of minus the label delay)
+
+
+def fit_window(history: History, as_of: int) -> FitWindow | None:
+    """The window a model trained at `as_of` learns from: the spec's training window plus its
+    evaluation partitions, all labelled by then. None when too few partitions are labelled."""
+    spec = history.spec
+    last = as_of - spec.monitoring.label_delay_partitions
+    span = spec.training.window_partitions + spec.training.holdout_partitions
+    first = max(0, last - span + 1)
+    if last - first + 1 < spec.training.holdout_partitions + max(2, spec.training.cv_folds):
+        return None
+    return FitWindow(as_of, first, last)
+
+
+_SHARED: dict[str, Any] = {}  # the history and parameters, inherited by forked workers
+
+
+def _fit(as_of: int) -> tuple[int, Any]:
+    history: History = _SHARED["history"]
+    window = fit_window(history, as_of)
+    assert window is not None  # callers only ask for fittable partitions
+    return as_of, fit_pipeline(
+        history.features(window.first, window.last),
+        history.target(window.first, window.last),
+        history.spec,
+        _SHARED["params"],
+    )
+
+
+class ModelBank:
+    """Fitted pipelines by as-of index, and their predictions by (as-of, partition)."""
+
+    def __init__(self, history: History, params: Mapping[str, Any], workers: int | None = None) -> None:
+        self.history = history
+        self.params = dict(params)
+        self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self._models: dict[int, Any] = {}
+        self._predictions: dict[tuple[int, int], Predictions] = {}
+        self.fits = 0
+
+    def fittable(self, as_of: int) -> bool:
+        return fit_window(self.history, as_of) is not None
+
+    def prefit(self, as_ofs: Iterable[int]) -> None:
+        """Fit every missing model of `as_ofs`, on worker processes when there are several."""
+        todo = sorted({a for a in as_ofs if a not in self._models and self.fittable(a)})
+        if not todo:
+            return
+        _SHARED.update(history=self.history, params=self.params)
+        if self.workers <= 1 or len(todo) < 4:
+            results = [_fit(a) for a in todo]
+        else:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+                results = list(pool.map(_fit, todo, chunksize=max(1, len(todo) // (self.workers * 8))))
+        for as_of, model in results:
+            self._models[as_of] = model
+        self.fits += len(results)
+
+    def model(self, as_of: int) -> Any:
+        if as_of not in self._models:
+            if not self.fittable(as_of):
+                raise ValueError(
+                    f"{self.history.spec.name}: too few labelled partitions to fit a model as of "
+                    f"{self.history.keys[as_of]}"
+                )
+            self.prefit([as_of])
+        return self._models[as_of]
+
+    def predict(self, as_of: int, partition: int) -> Predictions:
+        """The predictions of the model fitted at `as_of` on partition `partition`'s rows."""
+        from mlops_pipelines.lib.metrics import predict
+
+        key = (as_of, partition)
+        if key not in self._predictions:
+            history = self.history
+            self._predictions[key] = predict(
+                self.model(as_of),
+                history.features(partition, partition),
+                history.target(partition, partition),
+                history.spec,
+            )
+        return self._predictions[key]
