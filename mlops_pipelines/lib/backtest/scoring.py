@@ -37,7 +37,7 @@ def concat(parts: Sequence[Predictions]) -> Predictions:
     if not parts:
         raise ValueError("no predictions to pool")
     first = parts[0]
-    proba = None if first.proba is None else np.concatenate([p.proba for p in parts])  # type: ignore[misc]
+    proba = None if first.proba is None else np.concatenate([p.proba for p in parts if p.proba is not None])
     return Predictions(
         pd.Index(np.concatenate([np.asarray(p.index) for p in parts])),
         np.concatenate([p.y_true for p in parts]),
