@@ -63,6 +63,10 @@ AS_OF_TAG: Final = "mlops/as_of"
 REASON_TAG: Final = "mlops/reason"
 ATTEMPT_TAG: Final = "mlops/attempt"
 TRIGGERING_EVENTS_TAG: Final = "mlops/triggering_events"
+# Values of KIND_TAG: why a run of the retrain job started
+KIND_BOOTSTRAP: Final = "bootstrap"
+KIND_RETRAIN: Final = "retrain"
+KIND_SCHEDULED: Final = "scheduled"
 
 # --- MLflow run and model-version tags ---
 ML_PROJECT: Final = "mlops.project"
