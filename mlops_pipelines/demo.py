@@ -17,9 +17,9 @@ import dagster as dg
 
 from mlops_pipelines.definitions import build_definitions
 from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_name
+from mlops_pipelines.names import TRIGGER_TAG
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.runner import run_job
-from mlops_pipelines.sensors import TRIGGER_TAG
 from mlops_pipelines.settings import load_settings
 from mlops_pipelines.spec import ProjectSpec, load_specs
 
