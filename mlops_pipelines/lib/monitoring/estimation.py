@@ -1,0 +1,175 @@
+"""Label-free performance estimation: what the champion's metric probably is on unlabelled rows.
+
+Labels arrive late (or never), so the loop cannot wait for them to see a model getting worse.
+Two methods, fitted once on the champion's OUT-OF-SAMPLE predictions on labelled rows (its
+evaluation rows) and applied to each monitored window:
+- classifiers, CBPE (confidence-based, as NannyML's): the scores are calibrated on the reference
+  (isotonic), and the window's metric is its EXPECTED value given those calibrated probabilities
+  (`estimation_cbpe`);
+- regression, DLE (direct loss estimation, as NannyML's): a small "nanny" model learns each
+  row's loss from the features and the prediction; the window's metric is the mean predicted
+  loss (`estimation_dle`).
+
+Both assume P(label | features) is the one thing that does not change: they see covariate shift
+(the rows move to where the model is worse or better) but are blind to concept shift (the same
+rows get other labels). Realized performance, once labels arrive, covers that blind spot.
+Fitting costs a few isotonic fits (CBPE) or three small gradient-boosting fits (DLE, about a
+second on 5k rows); the fitted estimator pickles to a few hundred kB at most.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from mlops_pipelines.lib.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from mlops_pipelines.spec import Task
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_pipelines.lib.metrics import Predictions
+    from mlops_pipelines.lib.monitoring.estimation_cbpe import CbpeModel
+    from mlops_pipelines.lib.monitoring.estimation_dle import DleModel
+
+# Below this many reference rows neither the isotonic calibration nor the nanny model is worth
+# trusting: the estimate's error would be of the order of the changes it is meant to detect.
+MIN_REFERENCE_ROWS = 200
+
+EstimationMethod = Literal["cbpe", "dle"]
+
+
+class EstimationError(ValueError):
+    """The estimator cannot be fitted or applied to these inputs; the message names why."""
+
+
+@dataclass(frozen=True)
+class ReferencePredictions:
+    """A model's OUT-OF-SAMPLE output on labelled rows (never its training rows: in-sample
+    scores are overconfident, and the estimator would learn that overconfidence).
+
+    `scores`: binary, the positive-class probability per row; multiclass, a (rows, classes)
+    probability matrix in `classes` order. `values`: regression, the predicted value per row.
+    """
+
+    features: pd.DataFrame
+    y_true: np.ndarray  # str labels (classification) or float64 (regression)
+    scores: np.ndarray | None = None
+    values: np.ndarray | None = None
+    classes: tuple[str, ...] = ()  # classification: the model's classes in its output order
+    positive: str | None = None  # binary only
+
+    def __len__(self) -> int:
+        return len(self.y_true)
+
+    @classmethod
+    def from_predictions(cls, features: pd.DataFrame, pred: Predictions) -> ReferencePredictions:
+        """From evaluation's `metrics.Predictions` on the same rows (e.g. the holdout)."""
+        if pred.proba is None:
+            return cls(features, pred.y_true, values=pred.y_pred)
+        scores = pred.positive_scores if pred.positive is not None else pred.proba
+        return cls(features, pred.y_true, scores=scores, classes=pred.classes, positive=pred.positive)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    metric: str
+    value: float | None  # None: not estimable here (see `reason`)
+    n_rows: int
+    reason: str | None  # why there is no value, or a caveat on the value; None: a plain estimate
+
+
+@dataclass(frozen=True)
+class PerformanceEstimator:
+    """A fitted estimator for one metric of one model; picklable, kept beside the champion."""
+
+    task: Task
+    metric: str
+    method: EstimationMethod
+    feature_columns: tuple[str, ...]
+    n_reference: int
+    reference_value: float | None  # the realized metric on the reference rows
+    reference_estimate: float | None  # the estimator's own estimate there (cross-fitted for DLE)
+    notes: tuple[str, ...]  # caveats found while fitting (e.g. raw scores used uncalibrated)
+    model: CbpeModel | DleModel = field(repr=False)
+
+    def estimate(self, features: pd.DataFrame, scores_or_values: np.ndarray) -> Estimate:
+        """The estimated metric on a monitored window (features and the model's output on it)."""
+        missing = [c for c in self.feature_columns if c not in features.columns]
+        if missing:
+            raise EstimationError(
+                f"monitored features lack column(s) {missing} the estimator was fitted on "
+                f"({len(self.feature_columns)} columns expected)"
+            )
+        outputs = np.asarray(scores_or_values, dtype="float64")
+        if len(outputs) != len(features):
+            raise EstimationError(
+                f"{len(outputs)} model output row(s) for {len(features)} feature row(s): they must align"
+            )
+        if len(features) == 0:
+            return Estimate(self.metric, None, 0, "no estimate: the window has no rows")
+        value, reason = self.model.estimate(features[list(self.feature_columns)], outputs)
+        if value is not None and not np.isfinite(value):
+            raise EstimationError(f"estimated {self.metric} is not finite ({value}): {reason}")
+        caveats = dict.fromkeys(r for r in (reason, *self.notes) if r)  # ordered, without repeats
+        return Estimate(self.metric, value, len(features), "; ".join(caveats) or None)
+
+
+def fit_estimator(
+    task: Task, metric: str, reference: ReferencePredictions, *, seed: int
+) -> PerformanceEstimator:
+    """Fit CBPE (classification) or DLE (regression) for `metric` on the reference predictions.
+
+    Raises EstimationError when the reference is too small, has a single class, or its parts
+    do not align; a metric that cannot be estimated (r2) gives an estimator whose estimates
+    are None with the reason.
+    """
+    known = CLASSIFICATION_METRICS if task.is_classification else REGRESSION_METRICS
+    if metric not in known:
+        raise EstimationError(f"metric '{metric}' is not defined for a {task.value} task; use one of {known}")
+    n_rows = len(reference)
+    if n_rows < MIN_REFERENCE_ROWS:
+        raise EstimationError(
+            f"reference too small: {n_rows} row(s), at least {MIN_REFERENCE_ROWS} needed to fit an estimator"
+        )
+    if len(reference.features) != n_rows:
+        raise EstimationError(f"reference has {len(reference.features)} feature rows for {n_rows} labels")
+    columns = tuple(str(c) for c in reference.features.columns)
+    if task.is_classification:
+        from mlops_pipelines.lib.monitoring.estimation_cbpe import fit_cbpe
+
+        fitted = fit_cbpe(task, metric, reference)
+    else:
+        from mlops_pipelines.lib.monitoring.estimation_dle import fit_dle
+
+        fitted = fit_dle(metric, reference, seed=seed)
+    return PerformanceEstimator(
+        task=task,
+        metric=metric,
+        method="cbpe" if task.is_classification else "dle",
+        feature_columns=columns,
+        n_reference=n_rows,
+        reference_value=fitted.reference_value,
+        reference_estimate=fitted.reference_estimate,
+        notes=fitted.notes,
+        model=fitted.model,
+    )
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """What a method's fit hands back to `fit_estimator`."""
+
+    model: CbpeModel | DleModel
+    reference_value: float | None
+    reference_estimate: float | None
+    notes: tuple[str, ...]
+
+
+def check_finite(name: str, values: np.ndarray) -> None:
+    """Raise naming `name` and the count when `values` hold NaN or infinity."""
+    bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise EstimationError(f"{name} hold {bad} missing or infinite value(s)")
