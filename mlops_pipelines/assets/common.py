@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
 
+from mlops_pipelines import names
 from mlops_pipelines.lib.frames import TableSlice
 from mlops_pipelines.spec import ProjectSpec
+
+# Problems a check's description lists before the metadata table takes over.
+DESCRIBED_PROBLEMS = 5
 
 
 def asset_key(spec: ProjectSpec, name: str) -> dg.AssetKey:
@@ -24,25 +30,41 @@ def run_partition_keys(context: dg.AssetExecutionContext) -> list[str]:
 
 
 def slice_metadata(piece: TableSlice) -> dict[str, Any]:
+    """Where a slice lives and what it pins. A handle that wrote nothing (version -1) or whose
+    row count is unknown (-1) shows None there, as does a slice without partitions."""
     return {
-        "table": piece.table,
-        "table_uri": dg.MetadataValue.path(piece.uri),
-        "table_version": piece.version,
-        "rows": piece.rows,
-        "partitions": len(piece.partitions),
-        "first_partition": piece.partitions[0] if piece.partitions else "",
-        "last_partition": piece.partitions[-1] if piece.partitions else "",
+        names.META_TABLE: piece.table,
+        names.META_TABLE_URI: dg.MetadataValue.path(piece.uri),
+        names.META_TABLE_VERSION: piece.version if piece.version >= 0 else None,
+        names.META_ROWS: piece.rows if piece.rows >= 0 else None,
+        names.META_PARTITIONS: len(piece.partitions),
+        names.META_FIRST_PARTITION: piece.partitions[0] if piece.partitions else None,
+        names.META_LAST_PARTITION: piece.partitions[-1] if piece.partitions else None,
     }
 
 
-def md_table(rows: list[dict[str, Any]], limit: int = 50) -> dg.MetadataValue:
-    """A Markdown table for metadata; long tables are cut with a count of what was left out."""
+def md_table(rows: Sequence[dict[str, Any]], limit: int = 50) -> dg.MetadataValue:
+    """A Markdown table for metadata; long tables are cut with a count of what was left out.
+
+    A None value shows as an empty cell."""
     if not rows:
         return dg.MetadataValue.md("_none_")
     headers = list(rows[0])
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows[:limit]:
-        lines.append("| " + " | ".join(str(row.get(h, "")).replace("|", "\\|") for h in headers) + " |")
+        cells = ("" if row.get(h) is None else str(row[h]) for h in headers)
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     if len(rows) > limit:
         lines.append(f"\n_{len(rows) - limit} more rows not shown_")
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def records_table(records: Sequence[Any], limit: int = 50) -> dg.MetadataValue:
+    """`md_table` of frozen dataclass records: one column per field, in field order."""
+    return md_table([dataclasses.asdict(record) for record in records], limit)
+
+
+def problems_text(problems: Sequence[tuple[str, str]]) -> str | None:
+    """A check description from (partition, problem) pairs: the first few, or None when none."""
+    shown = [f"{partition}: {problem}" for partition, problem in problems[:DESCRIBED_PROBLEMS]]
+    return "; ".join(shown) or None

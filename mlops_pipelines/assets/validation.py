@@ -1,51 +1,53 @@
 """Validated rows and the quarantine, from one Great Expectations run over the run's raw partitions.
 
-The suite is generated from the spec; each partition is judged as if validated alone
-(`lib.validation.gx.validate_partitions`), so a backfill pays GX's fixed cost once, not per day.
-Rows that fail a row-level expectation go to the quarantine table with their reasons;
-batch-level failures (row count, all-null column, too many rejected rows, an expectation that
-errored) fail the blocking `expectations` check with ERROR, so features, training and scoring
-never see that batch.
+The stage work is `lib.validation.stage.validate_raw_slice`: the suite is generated from the
+spec and each partition is judged as if validated alone, in one GX run per step. Rows that
+fail a row-level expectation go to the quarantine table with their reasons; batch-level
+failures (row count, all-null column, too many rejected rows, an expectation that errored)
+fail the blocking `expectations` check with ERROR, so features, training and scoring never
+see that batch. A raw slice that cannot be validated at all fails the step.
 """
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from mlops_pipelines.assets.common import asset_key, md_table, slice_metadata
-from mlops_pipelines.assets.ingestion import QUARANTINE_STAGE, quarantine_rows
+from mlops_pipelines import names
+from mlops_pipelines.assets.common import asset_key, problems_text, records_table, slice_metadata
 from mlops_pipelines.lib.frames import TableSlice
 from mlops_pipelines.partitions import partitions_for
 from mlops_pipelines.resources import Lakehouse
 from mlops_pipelines.spec import ProjectSpec
 
+if TYPE_CHECKING:
+    from mlops_pipelines.lib.validation.stage import ValidationResult
+
 
 def build_validation_assets(spec: ProjectSpec) -> dg.AssetsDefinition:
-    validated_key = asset_key(spec, "validated")
-    quarantine_key = asset_key(spec, "quarantine")
+    validated_key = asset_key(spec, names.VALIDATED)
 
     @dg.multi_asset(
-        name=f"{spec.name}__validate",
+        name=names.scoped(spec.name, names.VALIDATE_OP),
         group_name=spec.name,
         partitions_def=partitions_for(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
-        ins={"raw": dg.AssetIn(asset_key(spec, "raw"))},
+        ins={names.RAW: dg.AssetIn(asset_key(spec, names.RAW))},
         outs={
-            "validated": dg.AssetOut(
+            names.VALIDATED: dg.AssetOut(
                 key=validated_key,
                 kinds={"pandas", "delta", "great_expectations"},
                 description="Rows that passed every expectation of the spec's suite.",
             ),
-            "quarantine": dg.AssetOut(
-                key=quarantine_key,
+            names.QUARANTINE: dg.AssetOut(
+                key=asset_key(spec, names.QUARANTINE),
                 kinds={"delta"},
                 description="Every rejected row with its reasons and original payload; nothing is dropped.",
             ),
         },
         check_specs=[
             dg.AssetCheckSpec(
-                "expectations",
+                names.EXPECTATIONS_CHECK,
                 asset=validated_key,
                 blocking=True,
                 description="Great Expectations suite from the spec: row count, nulls, ranges, "
@@ -54,87 +56,46 @@ def build_validation_assets(spec: ProjectSpec) -> dg.AssetsDefinition:
         ],
     )
     def validate(context: dg.AssetExecutionContext, raw: TableSlice, lakehouse: Lakehouse) -> Iterator[Any]:
-        import pandas as pd
+        from mlops_pipelines.lib.validation.stage import ValidationStageError, validate_raw_slice
 
-        from mlops_pipelines.lib.ingestion.conform import conform
-        from mlops_pipelines.lib.validation.gx import validate_partitions
-
-        keys = list(raw.partitions)
-        if not keys:
-            raise dg.Failure(
-                f"{spec.name}: raw holds no typed partition for this run; see the raw schema check"
-            )
-        # Re-typing after the Delta round trip (int64 -> Int64, us -> ns) is cheap and exact.
-        conformed = conform(lakehouse.read_slice(raw), spec)
-        if conformed.frame is None:
-            problems = "; ".join(p.message for p in conformed.problems)
-            raise dg.Failure(
-                f"{spec.name} raw partitions {keys[0]}..{keys[-1]} no longer conform to the spec: {problems}"
-            )
-        frame = conformed.frame
-        # One GX run for the whole run's partitions: GX's fixed cost per run dominates daily batches.
-        outcomes = validate_partitions(frame, spec, keys)
-        valid: list[pd.DataFrame] = []
-        rejected: list[pd.DataFrame] = []
-        failures: list[dict[str, Any]] = []
-        expectations: list[dict[str, Any]] = []
-        for key in keys:
-            outcome = outcomes[key]
-            valid.append(outcome.valid)
-            rejected.append(quarantine_rows(outcome.quarantine, "expectations"))
-            failures.extend({"partition": key, "problem": p} for p in outcome.batch_problems)
-            expectations.extend(
-                {
-                    "partition": key,
-                    "expectation": e.name,
-                    "column": e.column or "",
-                    "unexpected": e.unexpected_count,
-                }
-                for e in outcome.expectations
-                if not e.success
-            )
-        valid_frame = pd.concat(valid, ignore_index=True)
-        rejected_frame = pd.concat(rejected, ignore_index=True)
-        validated = lakehouse.write_partitions(spec.name, "validated", valid_frame, keys)
-        quarantine = lakehouse.write_partitions(
-            spec.name, "quarantine", rejected_frame, keys, where={QUARANTINE_STAGE: "expectations"}
-        )
-        rows_in = len(frame)
+        try:
+            result = validate_raw_slice(spec, raw, lakehouse)
+        except ValidationStageError as err:
+            raise dg.Failure(str(err)) from err
+        yield dg.Output(result.validated, output_name=names.VALIDATED, metadata=validated_metadata(result))
         yield dg.Output(
-            validated,
-            output_name="validated",
+            result.quarantine,
+            output_name=names.QUARANTINE,
             metadata={
-                **slice_metadata(validated),
-                "rows_in": rows_in,
-                "rows_quarantined": len(rejected_frame),
-                "quarantine_share": round(len(rejected_frame) / rows_in, 6) if rows_in else 0.0,
-                "raw_version": raw.version,
+                **slice_metadata(result.quarantine),
+                names.META_QUARANTINE_REASONS: records_table(result.reasons),
             },
         )
-        reasons = _reason_counts(rejected_frame)
-        yield dg.Output(
-            quarantine,
-            output_name="quarantine",
-            metadata={**slice_metadata(quarantine), "reasons": md_table(reasons)},
-        )
-        yield dg.AssetCheckResult(
-            check_name="expectations",
-            asset_key=validated_key,
-            passed=not failures,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description="; ".join(f"{f['partition']}: {f['problem']}" for f in failures[:5]) or None,
-            metadata={
-                "batch_failures": md_table(failures),
-                "failed_expectations": md_table(expectations),
-                "rows_quarantined": len(rejected_frame),
-            },
-        )
+        yield expectations_check(result, validated_key)
 
     return validate
 
 
-def _reason_counts(rejected: Any) -> list[dict[str, Any]]:
-    if rejected.empty:
-        return []
-    counts = rejected["reasons"].str.split("; ").explode().value_counts().head(20)
-    return [{"reason": reason, "rows": int(n)} for reason, n in counts.items()]
+def validated_metadata(result: "ValidationResult") -> dict[str, Any]:
+    return {
+        **slice_metadata(result.validated),
+        names.META_ROWS_IN: result.rows_in,
+        names.META_ROWS_QUARANTINED: result.rows_quarantined,
+        names.META_QUARANTINE_SHARE: result.quarantine_share,
+        names.META_RAW_VERSION: result.raw_version,
+    }
+
+
+def expectations_check(result: "ValidationResult", validated_key: dg.AssetKey) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=names.EXPECTATIONS_CHECK,
+        asset_key=validated_key,
+        passed=result.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=problems_text([(f.partition, f.problem) for f in result.failures]),
+        metadata={
+            names.META_BATCH_FAILURES: records_table(result.failures),
+            names.META_FAILED_EXPECTATIONS: records_table(result.failed_expectations),
+            names.META_ROWS_QUARANTINED: result.rows_quarantined,
+        },
+    )

@@ -8,13 +8,18 @@ the service calls `build_feature_arrays` on each request's columns.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION, ROW_ID
+from mlops_pipelines import names
+from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION, ROW_ID, TableSlice
 from mlops_pipelines.spec import ProjectSpec
+
+if TYPE_CHECKING:
+    from mlops_pipelines.lib.ports import TableStore
 
 FeatureKind = Literal["numeric", "categorical"]
 
@@ -138,3 +143,23 @@ def feature_table(validated: pd.DataFrame, spec: ProjectSpec) -> pd.DataFrame:
     # A total order (time, partition, row) makes every later read and training run repeatable.
     table[ROW_ID] = validated[ROW_ID]
     return table
+
+
+@dataclass(frozen=True)
+class FeaturesResult:
+    """What the features stage stored."""
+
+    features: TableSlice
+    validated_version: int  # the validated table version the features were built from
+    feature_columns: tuple[str, ...]  # the table's spec columns, label excluded, in table order
+
+
+def build_features_slice(spec: ProjectSpec, validated: TableSlice, tables: TableStore) -> FeaturesResult:
+    """The features stage: the rows `validated` pins -> `feature_table` -> the features table.
+
+    Replaces exactly the validated slice's partitions, so a re-run of a day replaces that day.
+    """
+    table = feature_table(tables.read_slice(validated), spec)
+    piece = tables.write_partitions(spec.name, names.FEATURES, table, list(validated.partitions))
+    columns = tuple(str(c) for c in table.columns if not str(c).startswith("_") and c != spec.target)
+    return FeaturesResult(features=piece, validated_version=validated.version, feature_columns=columns)
