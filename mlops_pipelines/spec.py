@@ -91,6 +91,46 @@ class SimulatorSpec(_Model):
     rows_per_hour: int = Field(default=4, ge=1)
     concept_change: date = date(2024, 4, 15)
     bad_batch_every: int = Field(default=0, ge=0, description="every Nth day is corrupted; 0 disables")
+    # Which drift the stream carries (lib/ingestion/scenarios.py documents each): "sudden" is the
+    # original stream (one abrupt change at concept_change), "gradual" morphs the concept over
+    # ramp_days from concept_change, "recurring" alternates two regimes every season_days, and
+    # "none" is a stationary control whose days arrive in blocks dominated by one station.
+    scenario: Literal["sudden", "gradual", "recurring", "none"] = "sudden"
+    ramp_days: int = Field(default=60, ge=1, description="gradual: days the concept takes to move")
+    season_days: int = Field(default=45, ge=7, description="recurring: days each regime lasts")
+    group_block_days: int = Field(default=7, ge=1, description="none: days one station dominates")
+    group_share: float = Field(default=0.8, gt=1 / 3, le=1.0, description="none: that station's row share")
+
+    @model_validator(mode="after")
+    def _scenario_fits(self) -> SimulatorSpec:
+        # A parameter of another scenario would be ignored without a word: refuse it instead.
+        owners = {"ramp_days": "gradual", "season_days": "recurring"}
+        owners |= {"group_block_days": "none", "group_share": "none"}
+        for field, owner in owners.items():
+            if field in self.model_fields_set and owner != self.scenario:
+                raise ValueError(f"{field} is read only by scenario '{owner}', not '{self.scenario}'")
+        end = self.start + timedelta(days=self.days)
+        if self.scenario == "gradual":
+            if not self.start <= self.concept_change < end:
+                raise ValueError(f"concept_change ({self.concept_change}) must fall in [{self.start}, {end})")
+            ramp_end = self.concept_change + timedelta(days=self.ramp_days)
+            if ramp_end > end:
+                raise ValueError(
+                    f"ramp_days ({self.ramp_days}) from concept_change ({self.concept_change}) ends on "
+                    f"{ramp_end}, after the simulation ends ({end}, start + days)"
+                )
+        if self.scenario == "recurring" and self.days < 3 * self.season_days:
+            raise ValueError(
+                f"season_days ({self.season_days}) leaves fewer than 3 seasons in days ({self.days}): "
+                "a regime must come back to recur"
+            )
+        # 3 = the simulator's stations (lib/ingestion/simulate.STATIONS; a test pins the two).
+        if self.scenario == "none" and self.days < 3 * self.group_block_days:
+            raise ValueError(
+                f"group_block_days ({self.group_block_days}) x 3 stations is longer than days "
+                f"({self.days}): the blocks must cycle through every station"
+            )
+        return self
 
 
 class SourceSpec(_Model):

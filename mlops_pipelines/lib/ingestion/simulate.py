@@ -8,6 +8,8 @@ What the stream contains, and why:
 - daily seasonality (commute peaks on working days, a midday hump on weekends and holidays),
   a weekly pattern, a yearly temperature cycle (temp drifts through the season: slow,
   expected covariate shift), a growth trend, and multiplicative noise;
+- `sim.scenario` picks how the concept moves (lib/ingestion/scenarios.py: sudden, gradual,
+  recurring, or none, a group-ordered no-drift control); the default, "sudden", is:
 - an abrupt concept change at midnight of `sim.concept_change`: the demand level jumps 1.6x,
   demand starts to fall with heat instead of rise with it, the hourly profile moves
   (late-morning and late-evening peaks), and bad weather stops mattering; mean demand about
@@ -32,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_pipelines.lib.ingestion.faults import FaultKind, inject_fault
+from mlops_pipelines.lib.ingestion.scenarios import blend, day_regime
 from mlops_pipelines.spec import SimulatorSpec
 
 COLUMNS = (
@@ -62,7 +65,6 @@ _WEATHER_EFFECT = {False: np.array([1.0, 0.85, 0.55, 0.4]), True: np.array([1.0,
 _SPELL_WEIGHTS = np.array([0.6, 0.5, 0.4, 0.3]) / np.sqrt(0.86)
 _BASE_DEMAND = 40.0
 _LEVEL_JUMP = 1.6
-_GROWTH_PER_DAY = 0.0025
 _HUMIDITY_SHIFT = 0.18
 _HOURS = np.arange(24)
 
@@ -110,7 +112,11 @@ def _bump(hours: np.ndarray, center: float, width: float, height: float) -> np.n
     return height * np.exp(-(((hours - center) / width) ** 2))
 
 
-def _profile(hours: np.ndarray, working: bool, changed: bool) -> np.ndarray:
+def _profile(hours: np.ndarray, working: bool, concept: float) -> np.ndarray:
+    return blend(_concept_profile(hours, working, False), _concept_profile(hours, working, True), concept)
+
+
+def _concept_profile(hours: np.ndarray, working: bool, changed: bool) -> np.ndarray:
     if not working:
         return 0.15 + _bump(hours, 14.0, 3.5, 1.1) + (_bump(hours, 21.0, 2.0, 0.6) if changed else 0.0)
     if changed:
@@ -118,7 +124,11 @@ def _profile(hours: np.ndarray, working: bool, changed: bool) -> np.ndarray:
     return 0.15 + _bump(hours, 8.0, 1.3, 1.2) + _bump(hours, 17.5, 1.6, 1.5) + _bump(hours, 12.5, 2.5, 0.5)
 
 
-def _temp_effect(temp: np.ndarray, changed: bool) -> np.ndarray:
+def _temp_effect(temp: np.ndarray, concept: float) -> np.ndarray:
+    return blend(_concept_temp_effect(temp, False), _concept_temp_effect(temp, True), concept)
+
+
+def _concept_temp_effect(temp: np.ndarray, changed: bool) -> np.ndarray:
     if changed:
         return 0.85 - 0.4 * np.clip((temp - 5.0) / 25.0, 0.0, 1.0)
     return 0.6 + 0.4 * np.clip((temp + 5.0) / 30.0, 0.0, 1.0)
@@ -136,18 +146,16 @@ def _temp_anomaly(sim: SimulatorSpec, day: date) -> float:
 
 def _day_frame(sim: SimulatorSpec, day: date) -> pd.DataFrame:
     rng = np.random.default_rng(_seed(sim, day, 0))
-    changed = day >= sim.concept_change
+    regime = day_regime(sim, day, len(STATIONS))
+    concept = regime.concept
     working = day.weekday() < 5 and day not in holidays(day.year)
-    yearly = 2 * np.pi * (day.timetuple().tm_yday - 20) / 365.25
     # The hour's regional weather; rows below add each station's local variation.
-    temp = (
-        11.0 - 13.0 * np.cos(yearly) + _temp_anomaly(sim, day) + 6.0 * np.sin(2 * np.pi * (_HOURS - 9) / 24)
-    )
+    temp = 11.0 + regime.season_temp + _temp_anomaly(sim, day) + 6.0 * np.sin(2 * np.pi * (_HOURS - 9) / 24)
     temp = temp + rng.normal(0.0, 0.8, 24)
     humidity = 0.6 - 0.005 * (temp - 10.0) + 0.1 * np.cos(2 * np.pi * (_HOURS - 4) / 24)
     # Humidity varies little from day to day, so the regime change stands out against it.
     humidity = humidity + rng.normal(0.0, 0.02) + rng.normal(0.0, 0.03, 24)
-    humidity = humidity + (_HUMIDITY_SHIFT if changed else 0.0)
+    humidity = humidity + blend(0.0, _HUMIDITY_SHIFT, concept)
 
     rows = sim.rows_per_hour
     n = 24 * rows
@@ -155,7 +163,10 @@ def _day_frame(sim: SimulatorSpec, day: date) -> pd.DataFrame:
     slot = np.tile(np.arange(rows), 24)
     seconds = hour * 3600 + np.floor((slot + rng.random(n)) * 3600 / rows).astype(np.int64)
     timestamps = np.datetime64(day.isoformat(), "ns") + seconds.astype("timedelta64[s]")
-    station = rng.integers(0, len(STATIONS), n)
+    if regime.station_shares is None:
+        station = rng.integers(0, len(STATIONS), n)
+    else:
+        station = rng.choice(len(STATIONS), size=n, p=regime.station_shares)
     row_temp = np.clip(temp[hour] + _STATION_TEMP[station] + rng.normal(0.0, 0.7, n), -30.0, 50.0)
     row_humidity = np.clip(humidity[hour] + rng.normal(0.0, 0.03, n), 0.02, 1.0)
     # Weather as observed at the station: rows of one hour mostly, not always, agree.
@@ -163,10 +174,11 @@ def _day_frame(sim: SimulatorSpec, day: date) -> pd.DataFrame:
     weather = np.where(wetness < 0.65, 0, np.where(wetness < 0.8, 1, np.where(row_temp < 1.0, 3, 2)))
     windspeed = np.clip(rng.gamma(2.0, 0.07, n) + abs(rng.normal(0.0, 0.03)), 0.0, 1.0)
 
-    growth = 1.0 + _GROWTH_PER_DAY * (day - sim.start).days
-    level = _BASE_DEMAND * growth * (_LEVEL_JUMP if changed else 1.0) * (1.08 if day.weekday() == 4 else 1.0)
-    effect = _profile(hour.astype(float), working, changed) * _temp_effect(row_temp, changed)
-    effect = effect * _WEATHER_EFFECT[changed][weather] * _STATION_SCALE[station]
+    jump = blend(1.0, _LEVEL_JUMP, concept)
+    level = _BASE_DEMAND * regime.growth * jump * (1.08 if day.weekday() == 4 else 1.0)
+    effect = _profile(hour.astype(float), working, concept) * _temp_effect(row_temp, concept)
+    weather_effect = blend(_WEATHER_EFFECT[False], _WEATHER_EFFECT[True], concept)
+    effect = effect * weather_effect[weather] * _STATION_SCALE[station]
     mean = level * effect * rng.gamma(25.0, 1 / 25.0, n)
     frame = pd.DataFrame(
         {
