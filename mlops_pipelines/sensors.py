@@ -3,45 +3,36 @@
 triggering partition and attempt.
 
 Dagster's `@asset_sensor` sees only the latest event between ticks, so this sensor walks the
-event log itself. Its cursor keeps the storage ids it has read up to and the recent
-per-partition results, so a restart from a stored cursor decides exactly as before.
+event log itself. Its cursor (`SensorCursor`, JSON `{"v":1,...}`) keeps the storage ids it has
+read up to and the recent per-partition results, so a restart from a stored cursor decides
+exactly as before. The unversioned cursor written before v1 still loads.
+
+A cursor that cannot be read (corrupt, or written by a newer version) starts the sensor afresh,
+with a warning in the tick's log: the cursor only caches what the event log and the run history
+hold, so re-reading them from the start decides the same, and run keys stop any duplicate run.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import replace
 from typing import Any
 
 import dagster as dg
 
+from mlops_pipelines import names
 from mlops_pipelines.jobs import retrain_job_name
 from mlops_pipelines.lib.monitoring.policy import MonitoringObservation, RetrainRecord, should_retrain
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.resources import AlertSink
+from mlops_pipelines.sensor_cursor import CursorError, PartitionResult, SensorCursor
 from mlops_pipelines.spec import ProjectSpec
 
-TRIGGER_TAG = "mlops/trigger_partition"
-KIND_TAG = "mlops/kind"
-REASON_TAG = "mlops/reason"
-HISTORY_LIMIT = 800  # per-partition results kept in the cursor (covers every policy window here)
+__all__ = ["CursorError", "PartitionResult", "SensorCursor", "absorb", "build_retrain_sensor", "rebased"]
+
 PAGE = 1000
-
-
-@dataclass
-class SensorState:
-    drift_after: int | None = None
-    performance_after: int | None = None
-    # partition -> [status, drift_share, kpi_breach, event_id]
-    results: dict[str, list[Any]] = field(default_factory=dict)
-
-    @classmethod
-    def from_cursor(cls, cursor: str | None) -> SensorState:
-        return cls(**json.loads(cursor)) if cursor else cls()
-
-    def to_cursor(self) -> str:
-        kept = dict(sorted(self.results.items())[-HISTORY_LIMIT:])
-        return json.dumps({**asdict(self), "results": kept}, sort_keys=True)
+NO_DATA = "insufficient_data"  # the status of a partition with a performance result but no drift yet
+UNREADABLE = "invalid"  # the status of a drift observation that carries none
 
 
 def _read_new(instance: dg.DagsterInstance, key: dg.AssetKey, after: int | None) -> list[Any]:
@@ -60,31 +51,52 @@ def _read_new(instance: dg.DagsterInstance, key: dg.AssetKey, after: int | None)
         cursor = page.cursor
 
 
-def _value(metadata: dict[str, Any], name: str, default: Any) -> Any:
+def _value(metadata: dict[str, Any], name: str) -> Any:
+    """A metadata value; None for a missing key and for a null value alike."""
     entry = metadata.get(name)
-    return default if entry is None else getattr(entry, "value", entry)
+    return None if entry is None else getattr(entry, "value", entry)
 
 
-def absorb(state: SensorState, spec: ProjectSpec, instance: dg.DagsterInstance) -> int:
-    """Fold every new drift and performance observation into the state; return how many."""
-    drift = _read_new(instance, dg.AssetKey([spec.name, "drift"]), state.drift_after)
+def _share(metadata: dict[str, Any]) -> float | None:
+    """The drift share, None when there is no verdict (a missing, null or NaN value; never 0.0)."""
+    value = _value(metadata, names.META_DRIFT_SHARE)
+    share = None if value is None else float(value)
+    return share if share is not None and math.isfinite(share) else None
+
+
+def absorb(cursor: SensorCursor, spec: ProjectSpec, instance: dg.DagsterInstance) -> tuple[SensorCursor, int]:
+    """The cursor with every new drift and performance observation folded in, and how many."""
+    results = {r.partition: r for r in cursor.results}
+    drift_after, performance_after = cursor.drift_after, cursor.performance_after
+    drift = _read_new(instance, dg.AssetKey([spec.name, names.DRIFT]), drift_after)
     for record in drift:
         obs = record.event_log_entry.asset_observation
-        entry = state.results.setdefault(obs.partition, ["insufficient_data", 0.0, False, record.storage_id])
-        entry[0] = str(_value(obs.metadata, "status", "invalid"))
-        entry[1] = float(_value(obs.metadata, "drift_share", 0.0))
-        entry[3] = record.storage_id
-        state.drift_after = record.storage_id
-    performance = _read_new(instance, dg.AssetKey([spec.name, "performance"]), state.performance_after)
+        drift_after = record.storage_id
+        if obs.partition is None:
+            continue  # an unpartitioned observation has no place in the partition-ordered policy
+        status = _value(obs.metadata, names.META_STATUS)
+        entry = results.get(obs.partition) or PartitionResult(obs.partition, NO_DATA, None, False, 0)
+        results[obs.partition] = replace(
+            entry,
+            status=UNREADABLE if status is None else str(status),
+            drift_share=_share(obs.metadata),
+            event_id=record.storage_id,
+        )
+    performance = _read_new(instance, dg.AssetKey([spec.name, names.PERFORMANCE]), performance_after)
     for record in performance:
         obs = record.event_log_entry.asset_observation
-        entry = state.results.setdefault(obs.partition, ["insufficient_data", 0.0, False, record.storage_id])
-        entry[2] = bool(_value(obs.metadata, "kpi_breach", False))
-        state.performance_after = record.storage_id
-    return len(drift) + len(performance)
+        performance_after = record.storage_id
+        if obs.partition is None:
+            continue
+        entry = results.get(obs.partition) or PartitionResult(
+            obs.partition, NO_DATA, None, False, record.storage_id
+        )
+        results[obs.partition] = replace(entry, kpi_breach=bool(_value(obs.metadata, names.META_KPI_BREACH)))
+    updated = SensorCursor.of(drift_after, performance_after, results.values())
+    return updated, len(drift) + len(performance)
 
 
-def rebased(state: SensorState, history: list[RetrainRecord]) -> list[MonitoringObservation]:
+def rebased(cursor: SensorCursor, history: list[RetrainRecord]) -> list[MonitoringObservation]:
     """Observations the policy should judge: only those after the last successful retrain.
 
     A successful retrain re-bases monitoring on a new reference (its own training window), so
@@ -93,9 +105,9 @@ def rebased(state: SensorState, history: list[RetrainRecord]) -> list[Monitoring
     done = [r.partition for r in history if r.succeeded]
     since = max(done) if done else ""
     return [
-        MonitoringObservation(partition, status, share, breach, event)
-        for partition, (status, share, breach, event) in sorted(state.results.items())
-        if partition > since
+        MonitoringObservation(r.partition, r.status, r.drift_share, r.kpi_breach, r.event_id)
+        for r in cursor.results
+        if r.partition > since
     ]
 
 
@@ -104,7 +116,7 @@ def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[Ret
     runs = instance.get_runs(dg.RunsFilter(job_name=retrain_job_name(spec)))
     history = []
     for run in runs:
-        if TRIGGER_TAG not in run.tags:
+        if names.TRIGGER_TAG not in run.tags:
             continue
         status = run.status
         succeeded = (
@@ -112,16 +124,27 @@ def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[Ret
             if status == dg.DagsterRunStatus.SUCCESS
             else (False if status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED) else None)
         )
-        history.append(RetrainRecord(run.tags[TRIGGER_TAG], run.tags.get("dagster/run_key", ""), succeeded))
+        history.append(
+            RetrainRecord(run.tags[names.TRIGGER_TAG], run.tags.get(names.RUN_KEY_TAG, ""), succeeded)
+        )
     return sorted(history, key=lambda r: r.partition)
+
+
+def load_cursor(context: dg.SensorEvaluationContext) -> SensorCursor:
+    """The stored cursor; an unreadable one starts afresh (see the module docstring for why)."""
+    try:
+        return SensorCursor.from_json(context.cursor)
+    except CursorError as err:
+        context.log.warning(f"unreadable sensor cursor, re-reading the event log from the start: {err}")
+        return SensorCursor()
 
 
 def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
     keys = partition_keys(spec)
-    model_op = f"{spec.name}__model"
+    model_op = names.scoped(spec.name, names.MODEL)
 
     @dg.sensor(
-        name=f"{spec.name}__retrain_on_drift",
+        name=names.scoped(spec.name, names.RETRAIN_SENSOR),
         job_name=retrain_job_name(spec),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=60,
@@ -132,14 +155,13 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
         ),
     )
     def retrain_on_drift(context: dg.SensorEvaluationContext, alerts: AlertSink) -> dg.SensorResult:
-        state = SensorState.from_cursor(context.cursor)
-        absorbed = absorb(state, spec, context.instance)
+        cursor, absorbed = absorb(load_cursor(context), spec, context.instance)
         history = retrain_history(spec, context.instance)
-        decision = should_retrain(rebased(state, history), history, spec.retraining, keys)
-        cursor = state.to_cursor()
+        decision = should_retrain(rebased(cursor, history), history, spec.retraining, keys)
+        stored = cursor.to_json()
         if not decision.retrain or decision.run_key is None:
-            return dg.SensorResult(skip_reason=f"{decision.reason} ({absorbed} new results)", cursor=cursor)
-        newest = max(state.results)
+            return dg.SensorResult(skip_reason=f"{decision.reason} ({absorbed} new results)", cursor=stored)
+        newest = cursor.results[-1].partition
         alerts.send(
             spec.name,
             "warning",
@@ -150,13 +172,13 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
             run_key=decision.run_key,
             run_config={"ops": {model_op: {"config": {"as_of": newest, "reason": decision.reason[:200]}}}},
             tags={
-                KIND_TAG: "retrain",
-                TRIGGER_TAG: decision.trigger_partition or newest,
-                REASON_TAG: decision.reason[:250],
-                "mlops/attempt": str(decision.attempt),
-                "mlops/triggering_events": ",".join(map(str, decision.triggering_events))[:250],
+                names.KIND_TAG: names.KIND_RETRAIN,
+                names.TRIGGER_TAG: decision.trigger_partition or newest,
+                names.REASON_TAG: decision.reason[:250],
+                names.ATTEMPT_TAG: str(decision.attempt),
+                names.TRIGGERING_EVENTS_TAG: ",".join(map(str, decision.triggering_events))[:250],
             },
         )
-        return dg.SensorResult(run_requests=[request], cursor=cursor)
+        return dg.SensorResult(run_requests=[request], cursor=stored)
 
     return retrain_on_drift

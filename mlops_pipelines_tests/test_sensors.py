@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
 
 from mlops_pipelines.jobs import retrain_job_name
+from mlops_pipelines.names import DRIFT, KIND_TAG, TRIGGER_TAG
 from mlops_pipelines.resources.alerts import FileAlertSink
-from mlops_pipelines.sensors import KIND_TAG, TRIGGER_TAG, build_retrain_sensor
+from mlops_pipelines.sensors import SensorCursor, build_retrain_sensor
 from mlops_pipelines.spec import ProjectSpec
 
 DAYS = [f"2011-03-{d:02d}" for d in range(1, 31)]
@@ -144,3 +146,95 @@ def test_no_verdict_or_no_drift_never_retrains(
     result = tick(instance, spec, None, tmp_path)
     assert not result.run_requests
     assert result.skip_reason
+
+
+# --- The cursor: an old stored cursor, a corrupt one, and "no verdict" kept as None ---
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_the_unversioned_cursor_of_the_old_code_loads_and_decides_the_same(
+    spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    # Written by the sensor before the v1 cursor (drift on 03-02..03-03, a KPI breach on 03-05);
+    # that code decided "retrain:2011-03-03:1", then, after that retrain succeeded, "cooldown".
+    old = (FIXTURES / "sensor_cursor_unversioned.json").read_text(encoding="utf-8")
+    loaded = SensorCursor.from_json(old)
+    assert (loaded.drift_after, loaded.performance_after) == (9, 10)
+    assert [(r.partition, r.status, r.drift_share) for r in loaded.results][1:4] == [
+        (DAYS[1], "warn", 0.4),
+        (DAYS[2], "error", 0.75),
+        (DAYS[3], "insufficient_data", None),  # the old writer's 0.0 meant "no share"
+    ]
+    first = tick(instance, spec, old, tmp_path)
+    request = (first.run_requests or [])[0]
+    assert request.run_key == f"retrain:{DAYS[2]}:1"
+    assert first.cursor is not None and first.cursor.startswith('{"v":1,')
+    assert SensorCursor.from_json(first.cursor) == loaded  # nothing new read: the same record
+
+    record_run(instance, spec, request, dg.DagsterRunStatus.SUCCESS)
+    after = tick(instance, spec, old, tmp_path)
+    assert not after.run_requests and after.skip_reason
+    assert f"KPI breach at '{DAYS[4]}' inside the 5-partition cooldown" in (
+        after.skip_reason.skip_message or ""
+    )
+
+
+@pytest.mark.parametrize("corrupt", ["{not json", '{"v": 7, "results": []}', '["a list"]'])
+def test_a_corrupt_cursor_starts_afresh_from_the_event_log_with_a_warning(
+    corrupt: str,
+    spec: ProjectSpec,
+    instance: dg.DagsterInstance,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    for day in DAYS[:3]:
+        observe(instance, spec, day, "warn")
+    result = tick(instance, spec, corrupt, tmp_path)
+    # The same decision as a first tick: every observation is re-read from the event log.
+    assert [r.run_key for r in result.run_requests or []] == [f"retrain:{DAYS[1]}:1"]
+    # The tick's own logger (shown with the tick in the UI) writes to stderr here.
+    warning = [line for line in capfd.readouterr().err.splitlines() if "unreadable sensor cursor" in line]
+    assert len(warning) == 1 and "WARNING" in warning[0] and "sensor cursor" in warning[0]
+    assert result.cursor is not None and len(SensorCursor.from_json(result.cursor).results) == 3
+
+
+def test_a_readable_cursor_gives_no_warning(
+    spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    observe(instance, spec, DAYS[0], "ok")
+    first = tick(instance, spec, None, tmp_path)
+    again = tick(instance, spec, first.cursor, tmp_path)
+    assert "unreadable sensor cursor" not in capfd.readouterr().err
+    assert again.cursor == first.cursor
+
+
+def _report_drift(
+    instance: dg.DagsterInstance, spec: ProjectSpec, day: str, metadata: dict[str, Any]
+) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetObservation([spec.name, DRIFT], partition=day, metadata=metadata)
+    )
+
+
+def test_a_drift_result_without_a_verdict_keeps_its_share_as_none(
+    spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    _report_drift(instance, spec, DAYS[0], {"status": "invalid", "drift_share": None})  # a null value
+    _report_drift(instance, spec, DAYS[1], {"status": "insufficient_data"})  # the key left out
+    _report_drift(instance, spec, DAYS[2], {"status": "warn", "drift_share": 0.5})
+    result = tick(instance, spec, None, tmp_path)
+    assert result.cursor is not None
+    shares = {r.partition: r.drift_share for r in SensorCursor.from_json(result.cursor).results}
+    assert shares == {DAYS[0]: None, DAYS[1]: None, DAYS[2]: 0.5}
+
+
+def test_a_drift_result_without_a_status_is_invalid_not_a_verdict(
+    spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    for day in DAYS[:4]:
+        _report_drift(instance, spec, day, {"drift_share": 0.9})
+    result = tick(instance, spec, None, tmp_path)
+    assert not result.run_requests
+    assert result.cursor is not None
+    assert {r.status for r in SensorCursor.from_json(result.cursor).results} == {"invalid"}

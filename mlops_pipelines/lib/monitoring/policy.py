@@ -40,7 +40,7 @@ EventId = int | str
 class MonitoringObservation:
     partition: str
     status: str  # a DriftStatus: ok | warn | error | insufficient_data | invalid
-    drift_share: float
+    drift_share: float | None  # None: no verdict; the rules read the status, never the share
     kpi_breach: bool
     event_id: EventId
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from mlops_pipelines.lib.monitoring.policy import (
@@ -18,9 +20,11 @@ STATUS = {"o": "ok", "w": "warn", "e": "error", "i": "insufficient_data", "x": "
 
 
 def observe(pattern: str, kpi: tuple[int, ...] = ()) -> list[MonitoringObservation]:
-    """One observation per character: o ok, w warn, e error, i insufficient_data, x invalid."""
+    """One observation per character: o ok, w warn, e error, i insufficient_data, x invalid.
+    A no-verdict status carries no drift share (None), as the sensor passes it."""
+    share = {"w": 0.5, "e": 0.5, "o": 0.0}
     return [
-        MonitoringObservation(KEYS[i], STATUS[c], 0.5 if c in "we" else 0.0, i in kpi, event_id=i)
+        MonitoringObservation(KEYS[i], STATUS[c], share.get(c), i in kpi, event_id=i)
         for i, c in enumerate(pattern.replace(" ", ""))
     ]
 
@@ -110,6 +114,17 @@ def test_burst_triggering_events_are_the_streak() -> None:
     decision = should_retrain(observe("o w i w w w"), [], policy(consecutive_drift=2), KEYS)
     assert decision.trigger_partition == "p03"
     assert decision.triggering_events == (1, 3)
+
+
+@pytest.mark.parametrize("pattern", ["o w i w w w", "ww x ww", "o i i i", "x x x x"])
+def test_the_decision_reads_statuses_never_the_drift_share(pattern: str) -> None:
+    """Rules unchanged by the type: the same decision whether a share is None, 0.0 or 1.0."""
+    observations = observe(pattern)
+    decisions = {
+        str(should_retrain([replace(o, drift_share=share) for o in observations], [], policy(), KEYS))
+        for share in (None, 0.0, 1.0)
+    }
+    assert len(decisions) == 1 and next(iter(decisions))
 
 
 def test_run_key_is_stable_as_later_results_arrive() -> None:

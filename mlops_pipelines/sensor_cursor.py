@@ -1,0 +1,156 @@
+"""The retraining sensor's cursor: a frozen, typed, versioned record and its compact JSON.
+
+v1 is `{"v":1,"drift_after":ID|null,"performance_after":ID|null,"results":[[partition, status,
+drift_share|null, kpi_breach, event_id], ...]}`, rows in partition order: arrays, not objects,
+keep HISTORY_LIMIT rows at about 40 bytes each. The unversioned cursor written before v1
+(`results` a dict of partition -> [status, drift_share, kpi_breach, event_id]) still loads;
+its writer spelled "no share" 0.0, so a no-verdict status loads with drift_share None.
+
+Loading checks every field: anything else is a CursorError that says what is wrong. Pure: no
+dagster, so it is tested without an instance.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from mlops_pipelines.lib.monitoring.policy import NO_VERDICT_STATUSES
+
+CURSOR_VERSION: Final = 1
+HISTORY_LIMIT: Final = 800  # per-partition results kept (covers every policy window here)
+_V1_KEYS = frozenset({"v", "drift_after", "performance_after", "results"})
+_UNVERSIONED_KEYS = frozenset({"drift_after", "performance_after", "results"})
+
+
+class CursorError(ValueError):
+    """A stored cursor that cannot be read; the message names the problem."""
+
+
+@dataclass(frozen=True)
+class PartitionResult:
+    partition: str
+    status: str  # a DriftStatus: ok | warn | error | insufficient_data | invalid
+    drift_share: float | None  # None: no verdict, or no drift observation yet
+    kpi_breach: bool
+    event_id: int  # storage id of the observation that set it last
+
+
+@dataclass(frozen=True)
+class SensorCursor:
+    version: int = CURSOR_VERSION
+    drift_after: int | None = None  # storage ids read up to (None: nothing read yet)
+    performance_after: int | None = None
+    results: tuple[PartitionResult, ...] = ()  # one per partition, in partition order
+
+    def __post_init__(self) -> None:
+        if self.version != CURSOR_VERSION:
+            raise CursorError(
+                f"a SensorCursor is version {CURSOR_VERSION}; older forms load through from_json"
+            )
+
+    @classmethod
+    def of(
+        cls, drift_after: int | None, performance_after: int | None, results: Iterable[PartitionResult]
+    ) -> SensorCursor:
+        """A current-version cursor; results are put in partition order, one per partition."""
+        ordered = tuple(sorted(results, key=lambda r: r.partition))
+        seen = [r.partition for r in ordered]
+        if len(set(seen)) != len(seen):
+            duplicated = sorted({p for p in seen if seen.count(p) > 1})
+            raise CursorError(f"more than one result for partition(s) {duplicated}")
+        return cls(CURSOR_VERSION, drift_after, performance_after, ordered)
+
+    def to_json(self) -> str:
+        """Compact JSON of the newest HISTORY_LIMIT results (older ones never change a decision)."""
+        rows = [
+            [r.partition, r.status, r.drift_share, r.kpi_breach, r.event_id]
+            for r in self.results[-HISTORY_LIMIT:]
+        ]
+        body = {
+            "v": self.version,
+            "drift_after": self.drift_after,
+            "performance_after": self.performance_after,
+            "results": rows,
+        }
+        return json.dumps(body, separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> SensorCursor:
+        """The cursor in `text`; None or "" (no cursor yet) is a fresh one."""
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise CursorError(f"sensor cursor is not JSON ({err}): {text[:80]!r}") from err
+        if not isinstance(data, dict):
+            raise CursorError(f"sensor cursor must be a JSON object, got {type(data).__name__}")
+        if "v" not in data:
+            return _unversioned(data)
+        if data["v"] != CURSOR_VERSION:
+            raise CursorError(
+                f"sensor cursor version {data['v']!r}: this code reads version {CURSOR_VERSION} "
+                "and the unversioned format"
+            )
+        _exact_keys(data, _V1_KEYS, f"v{CURSOR_VERSION}")
+        rows = data["results"]
+        if not isinstance(rows, list):
+            raise CursorError(f"sensor cursor 'results' must be a list, got {type(rows).__name__}")
+        results = [_result(row[0] if isinstance(row, list) and row else None, row, 1) for row in rows]
+        return cls.of(_storage_id(data, "drift_after"), _storage_id(data, "performance_after"), results)
+
+
+def _unversioned(data: dict[str, Any]) -> SensorCursor:
+    _exact_keys(data, _UNVERSIONED_KEYS, "unversioned")
+    rows = data["results"]
+    if not isinstance(rows, dict):
+        raise CursorError(f"unversioned sensor cursor 'results' must be an object, got {type(rows).__name__}")
+    results = []
+    for partition, row in rows.items():
+        result = _result(partition, [partition, *row] if isinstance(row, list) else row, 0)
+        if result.status in NO_VERDICT_STATUSES:
+            result = PartitionResult(partition, result.status, None, result.kpi_breach, result.event_id)
+        results.append(result)
+    return SensorCursor.of(_storage_id(data, "drift_after"), _storage_id(data, "performance_after"), results)
+
+
+def _exact_keys(data: dict[str, Any], expected: frozenset[str], form: str) -> None:
+    if set(data) != expected:
+        missing, extra = sorted(expected - set(data)), sorted(set(data) - expected)
+        raise CursorError(f"{form} sensor cursor: missing keys {missing}, unexpected keys {extra}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _storage_id(data: dict[str, Any], key: str) -> int | None:
+    value = data[key]
+    if value is None or _is_int(value):
+        return value
+    raise CursorError(f"sensor cursor '{key}' must be a storage id or null, got {value!r}")
+
+
+def _result(partition: Any, row: Any, version: int) -> PartitionResult:
+    """One row [partition, status, drift_share, kpi_breach, event_id], every field checked."""
+    where = f"sensor cursor (v{version}) result for {partition!r}"
+    if not (isinstance(row, list) and len(row) == 5):
+        raise CursorError(
+            f"{where}: expected [partition, status, drift_share, kpi_breach, event_id], got {row!r}"
+        )
+    name, status, share, breach, event = row
+    if not isinstance(name, str) or not name:
+        raise CursorError(f"{where}: partition must be a non-empty string")
+    if not isinstance(status, str):
+        raise CursorError(f"{where}: status must be a string, got {status!r}")
+    if share is not None and not (_is_int(share) or (isinstance(share, float) and math.isfinite(share))):
+        raise CursorError(f"{where}: drift_share must be a finite number or null, got {share!r}")
+    if not isinstance(breach, bool):
+        raise CursorError(f"{where}: kpi_breach must be true or false, got {breach!r}")
+    if not _is_int(event):
+        raise CursorError(f"{where}: event_id must be a storage id, got {event!r}")
+    return PartitionResult(name, status, None if share is None else float(share), breach, event)

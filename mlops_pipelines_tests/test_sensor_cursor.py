@@ -1,0 +1,102 @@
+"""The sensor cursor's record and JSON: round trip, the old format, and every malformed field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlops_pipelines.sensor_cursor import (
+    CURSOR_VERSION,
+    HISTORY_LIMIT,
+    CursorError,
+    PartitionResult,
+    SensorCursor,
+)
+
+RESULTS = (
+    PartitionResult("2011-03-01", "ok", 0.05, False, 1),
+    PartitionResult("2011-03-02", "invalid", None, True, 3),
+    PartitionResult("2011-03-03", "warn", 0.4, False, 5),
+)
+
+
+def test_a_cursor_round_trips_through_compact_versioned_json() -> None:
+    cursor = SensorCursor.of(5, 6, reversed(RESULTS))  # put in partition order on the way in
+    text = cursor.to_json()
+    assert text.startswith('{"v":1,') and " " not in text
+    assert json.loads(text)["results"][1] == ["2011-03-02", "invalid", None, True, 3]
+    assert SensorCursor.from_json(text) == cursor
+    assert cursor.results == RESULTS and cursor.version == CURSOR_VERSION
+
+
+def test_no_cursor_yet_is_a_fresh_one() -> None:
+    assert SensorCursor.from_json(None) == SensorCursor.from_json("") == SensorCursor()
+    assert SensorCursor().to_json() == '{"v":1,"drift_after":null,"performance_after":null,"results":[]}'
+
+
+def test_only_the_newest_results_are_kept() -> None:
+    many = [PartitionResult(f"p{i:04d}", "ok", 0.0, False, i) for i in range(HISTORY_LIMIT + 5)]
+    kept = SensorCursor.from_json(SensorCursor.of(None, None, many).to_json()).results
+    assert len(kept) == HISTORY_LIMIT and kept[0].partition == "p0005"
+
+
+def test_the_unversioned_format_loads_with_no_share_for_no_verdict() -> None:
+    old = {
+        "drift_after": 9,
+        "performance_after": None,
+        "results": {"2011-03-02": ["warn", 0.4, False, 3], "2011-03-01": ["invalid", 0.0, True, 1]},
+    }
+    cursor = SensorCursor.from_json(json.dumps(old))
+    assert cursor.results == (
+        PartitionResult("2011-03-01", "invalid", None, True, 1),
+        PartitionResult("2011-03-02", "warn", 0.4, False, 3),
+    )
+    assert (cursor.drift_after, cursor.performance_after) == (9, None)
+
+
+def _v1(**changes: object) -> str:
+    body: dict[str, object] = {"v": 1, "drift_after": 1, "performance_after": 2, "results": []}
+    body.update(changes)
+    return json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{not json", "not JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        (_v1(v=2), "version 2"),
+        (_v1(extra=1), "unexpected keys ['extra']"),
+        (json.dumps({"v": 1, "results": []}), "missing keys ['drift_after', 'performance_after']"),
+        (_v1(drift_after="9"), "'drift_after' must be a storage id or null"),
+        (_v1(performance_after=True), "'performance_after' must be a storage id or null"),
+        (_v1(results={}), "'results' must be a list"),
+        (_v1(results=[["p1", "ok", 0.1, False]]), "expected [partition, status, drift_share"),
+        (_v1(results=[["", "ok", 0.1, False, 1]]), "partition must be a non-empty string"),
+        (_v1(results=[["p1", 3, 0.1, False, 1]]), "status must be a string"),
+        (_v1(results=[["p1", "ok", "0.1", False, 1]]), "drift_share must be a finite number or null"),
+        ('{"v":1,"drift_after":1,"performance_after":2,"results":[["p1","ok",NaN,false,1]]}', "finite"),
+        (_v1(results=[["p1", "ok", 0.1, 0, 1]]), "kpi_breach must be true or false"),
+        (_v1(results=[["p1", "ok", 0.1, False, "1"]]), "event_id must be a storage id"),
+        (_v1(results=[["p1", "ok", 0.1, False, 1], ["p1", "warn", 0.2, False, 2]]), "['p1']"),
+        (
+            json.dumps({"drift_after": 1, "performance_after": 2, "results": []}),
+            "'results' must be an object",
+        ),
+        (json.dumps({"drift_after": 1, "results": {}}), "missing keys ['performance_after']"),
+        (
+            json.dumps({"drift_after": 1, "performance_after": 2, "results": {"p1": ["ok", 0.1]}}),
+            "result for 'p1'",
+        ),
+    ],
+)
+def test_a_malformed_cursor_is_an_error_naming_the_problem(text: str, problem: str) -> None:
+    with pytest.raises(CursorError) as info:
+        SensorCursor.from_json(text)
+    assert problem in str(info.value)
+
+
+def test_a_cursor_record_is_always_the_current_version() -> None:
+    with pytest.raises(CursorError, match="older forms load through from_json"):
+        SensorCursor(version=0)
