@@ -4,28 +4,30 @@ from __future__ import annotations
 
 import dagster as dg
 
+from mlops_pipelines import names
 from mlops_pipelines.partitions import partitions_for
 from mlops_pipelines.spec import ProjectSpec
 
-DATA_ASSETS = ("raw", "validated", "quarantine", "features")
-DAILY_ASSETS = (*DATA_ASSETS, "predictions", "drift")
-RETRAIN_ASSETS = ("model", "evaluation", "champion")
+DATA_ASSETS = (names.RAW, names.VALIDATED, names.QUARANTINE, names.FEATURES)
+DAILY_ASSETS = (*DATA_ASSETS, names.PREDICTIONS, names.DRIFT)
+LABELS_ASSETS = (names.PERFORMANCE,)
+RETRAIN_ASSETS = (names.MODEL, names.EVALUATION, names.CHAMPION)
 
 
 def data_job_name(spec: ProjectSpec) -> str:
-    return f"{spec.name}__data"
+    return names.scoped(spec.name, names.DATA_JOB)
 
 
 def daily_job_name(spec: ProjectSpec) -> str:
-    return f"{spec.name}__daily"
+    return names.scoped(spec.name, names.DAILY_JOB)
 
 
 def labels_job_name(spec: ProjectSpec) -> str:
-    return f"{spec.name}__labels"
+    return names.scoped(spec.name, names.LABELS_JOB)
 
 
 def retrain_job_name(spec: ProjectSpec) -> str:
-    return f"{spec.name}__retrain"
+    return names.scoped(spec.name, names.RETRAIN_JOB)
 
 
 def _keys(spec: ProjectSpec, names: tuple[str, ...]) -> dg.AssetSelection:
@@ -49,7 +51,7 @@ def build_project_jobs(spec: ProjectSpec) -> list[dg.UnresolvedAssetJobDefinitio
         ),
         dg.define_asset_job(
             labels_job_name(spec),
-            selection=_keys(spec, ("performance",)),
+            selection=_keys(spec, LABELS_ASSETS),
             partitions_def=partitions,
             description=f"Join late labels of {spec.name} to logged predictions: performance and KPI checks.",
         ),

@@ -11,8 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
+from mlops_pipelines.names import RANGE_END_TAG, RANGE_START_TAG
 
 
 def run_job(

@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 
+from mlops_pipelines import names
 from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_name
 from mlops_pipelines.partitions import partitions_for
 from mlops_pipelines.spec import Grain, ProjectSpec
@@ -20,16 +21,17 @@ CRON = {Grain.HOURLY: "15 * * * *", Grain.DAILY: "30 0 * * *", Grain.WEEKLY: "30
 def build_schedules(spec: ProjectSpec, jobs: dict[str, dg.UnresolvedAssetJobDefinition]) -> list[Any]:
     partitions = partitions_for(spec)
     delay = spec.monitoring.label_delay_partitions
+    model_op = names.scoped(spec.name, names.MODEL)  # the model asset's op, whose config takes the reason
 
     daily = dg.build_schedule_from_partitioned_job(
         jobs[daily_job_name(spec)],
-        name=f"{spec.name}__daily_schedule",
+        name=names.scoped(spec.name, names.DAILY_SCHEDULE),
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Ingest, validate, build features, score and monitor the partition that just closed.",
     )
 
     @dg.schedule(
-        name=f"{spec.name}__labels_schedule",
+        name=names.scoped(spec.name, names.LABELS_SCHEDULE),
         job=jobs[labels_job_name(spec)],
         cron_schedule=CRON[spec.partitions.grain],
         default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -43,7 +45,7 @@ def build_schedules(spec: ProjectSpec, jobs: dict[str, dg.UnresolvedAssetJobDefi
         return dg.RunRequest(partition_key=keys[-1], run_key=f"labels:{keys[-1]}")
 
     @dg.schedule(
-        name=f"{spec.name}__retrain_fallback",
+        name=names.scoped(spec.name, names.FALLBACK_SCHEDULE),
         job=jobs[retrain_job_name(spec)],
         cron_schedule=spec.retraining.fallback_cron,
         default_status=dg.DefaultScheduleStatus.RUNNING,
@@ -51,8 +53,8 @@ def build_schedules(spec: ProjectSpec, jobs: dict[str, dg.UnresolvedAssetJobDefi
     )
     def fallback(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         return dg.RunRequest(
-            run_config={"ops": {f"{spec.name}__model": {"config": {"reason": "scheduled fallback"}}}},
-            tags={"mlops/kind": "scheduled"},
+            run_config={"ops": {model_op: {"config": {"reason": "scheduled fallback"}}}},
+            tags={names.KIND_TAG: names.KIND_SCHEDULED},
         )
 
     return [daily, labels, fallback]
