@@ -1,0 +1,101 @@
+"""The raw asset materialized for real (Dagster + Delta tables), alone and as the head of the data job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlops_pipelines import names
+from mlops_pipelines.lib import lake
+from mlops_pipelines.lib.frames import PARTITION
+from mlops_pipelines.spec import ProjectSpec
+from mlops_pipelines_tests.assets.data_job import (
+    check,
+    checks,
+    materialized,
+    metadata,
+    quarantine,
+    run_days,
+    table_uri,
+    with_bad_batches,
+)
+
+
+@pytest.mark.parametrize(
+    ("project", "first", "last"),
+    [
+        ("bike_sharing", "2011-01-01", "2011-01-03"),
+        ("adult_income", "2024-01-01", "2024-01-02"),
+        ("wine_quality", "2024-01-01", "2024-01-02"),
+        ("demand_sim", "2024-01-01", "2024-01-03"),
+    ],
+)
+def test_data_stage_materializes_each_example_project(
+    project: str,
+    first: str,
+    last: str,
+    specs: dict[str, ProjectSpec],
+    mlops_home: Path,
+    instance: dg.DagsterInstance,
+) -> None:
+    result = run_days(specs[project], instance, first, last)
+    assert result.success
+    assert check(result, [project, "raw"], "schema").passed
+    assert check(result, [project, "validated"], "expectations").passed
+
+    raw = lake.read(table_uri(mlops_home, project, "raw"))
+    validated = lake.read(table_uri(mlops_home, project, "validated"))
+    features = lake.read(table_uri(mlops_home, project, "features"))
+    assert sorted(raw[PARTITION].unique()) == sorted(set(raw[PARTITION]))
+    assert raw[PARTITION].min() == first and raw[PARTITION].max() == last
+    assert len(raw) > 0 and len(features) == len(validated)
+    quarantined = lake.read(table_uri(mlops_home, project, "quarantine"))
+    # Nothing silently dropped: every raw row is either validated or quarantined.
+    assert len(validated) + len(quarantined) == len(raw)
+    spec = specs[project]
+    assert not set(spec.features.exclude) & set(features.columns) - {*spec.slices, *spec.sensitive_attributes}
+    materialization = result.asset_materializations_for_node(f"{project}__validate")[0]
+    assert materialization.metadata["rows_in"].value == len(raw)
+    recorded = metadata(result, names.RAW)
+    assert recorded[names.META_ROWS_READ] == len(raw) and recorded[names.META_PARTITIONS_REJECTED] == 0
+    assert recorded[names.META_FIRST_PARTITION] == first and recorded[names.META_LAST_PARTITION] == last
+
+
+def test_rematerializing_a_partition_replaces_it(
+    specs: dict[str, ProjectSpec], mlops_home: Path, instance: dg.DagsterInstance
+) -> None:
+    spec = specs["bike_sharing"]
+    assert run_days(spec, instance, "2011-01-01", "2011-01-02").success
+    uri = table_uri(mlops_home, "bike_sharing", "raw")
+    first_version = lake.table_version(uri)
+    before = lake.read(uri).sort_values(["_partition", "_row"]).reset_index(drop=True)
+    assert run_days(spec, instance, "2011-01-02", "2011-01-02").success
+    after = lake.read(uri).sort_values(["_partition", "_row"]).reset_index(drop=True)
+    assert lake.table_version(uri) == first_version + 1
+    assert len(after) == len(before)  # replaced, not appended
+    # The previous version stays readable (time travel).
+    assert len(lake.read(uri, version=first_version)) == len(before)
+
+
+def test_a_retyped_column_fails_the_schema_check_and_keeps_every_row(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance, mlops_home: Path
+) -> None:
+    faulty = with_bad_batches(specs["demand_sim"])
+    result = run_days(faulty, instance, "2024-01-05", "2024-01-05")
+    assert not result.success
+    verdict = checks(result)["schema"]
+    assert not verdict.passed and "windspeed" in (verdict.description or "")
+    assert verdict.severity == dg.AssetCheckSeverity.ERROR
+    assert verdict.metadata[names.META_PROBLEM_COUNT].value == 1
+    assert materialized(result) == {"raw"}  # stored (empty for that partition); nothing downstream ran
+    rejected = quarantine(mlops_home, "demand_sim", "2024-01-05")
+    assert len(rejected) == faulty.source.simulator.rows_per_hour * 24  # type: ignore[union-attr]
+    assert all(r["_stage"] == "schema" and "retyped" in r["reasons"] for r in rejected)
+    # The raw handle pins nothing: "no partition" and "no version" read None, not "" or -1.
+    recorded = metadata(result, names.RAW)
+    assert recorded[names.META_FIRST_PARTITION] is None and recorded[names.META_LAST_PARTITION] is None
+    assert recorded[names.META_TABLE_VERSION] is None and recorded[names.META_ROWS] == 0
+    assert recorded[names.META_ROWS_READ] == len(rejected) == recorded[names.META_ROWS_PER_PARTITION]
+    assert recorded[names.META_PARTITIONS_REJECTED] == 1
