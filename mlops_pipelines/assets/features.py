@@ -1,7 +1,15 @@
 """Model-ready features per partition, built by the same pure function the HTTP service calls.
 
-The stage work is `lib.features.build_features_slice`: the validated slice's rows through
-`feature_table` (model input, label, slice columns, event time) into the features table.
+The stage work is `lib.features.build_features_slice`: exactly the rows the validated handle
+pins (its partitions at its Delta version) through `feature_table` (model input, label, slice
+and sensitive columns, event time, partition and row id) into the features table, replacing
+those partitions. Training, batch scoring and monitoring read features only through the handle
+this asset returns, so a later re-run of a day cannot change what a running step sees.
+Run before its validated partitions exist, the step fails naming them (`resources.io`).
+
+Metadata: the stored slice (table, version, partitions), the validated version the rows came
+from (lineage down to a Delta version, without the UI graph), and the model's input columns
+in model order: what training fits on and what the service must receive per request.
 """
 
 import dagster as dg
