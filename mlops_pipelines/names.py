@@ -106,6 +106,28 @@ META_ESTIMATED: Final = "estimated_metric"
 META_REALIZED: Final = "realized_metric"
 META_PERFORMANCE_STATUS: Final = "performance_status"
 
+# --- Metadata keys of scoring and monitoring (predictions, drift, performance, deployment) ---
+META_MEAN_PREDICTION: Final = "mean_prediction"
+META_MEAN_SCORE: Final = "mean_score"
+META_WORST_STATUS: Final = "worst_status"
+META_REFERENCE: Final = "reference"  # where the reference window came from
+META_ROWS_CURRENT: Final = "rows_current"
+META_ROWS_REFERENCE: Final = "rows_reference"
+META_QUALITY_PROBLEMS: Final = "quality_problems"
+META_SCORE_PREFIX: Final = "score_"  # + a column: its drift score
+META_EVIDENTLY_DRIFT_SHARE: Final = "evidently_drift_share"
+META_TARGET_DRIFT_STATUS: Final = "target_drift_status"
+META_TARGET_DRIFT_SCORE: Final = "target_drift_score"
+META_PREVIOUS_CHAMPION_VERSION: Final = "previous_champion_version"
+META_CANARY_SHARE: Final = "configured_canary_share"
+META_SHADOW: Final = "shadow"
+META_DECISIONS: Final = "decisions"
+META_ROLLBACKS: Final = "rollbacks"
+META_PROMOTE_RECOMMENDED: Final = "promote_recommended"
+META_LAST_DECISION: Final = "last_decision"
+META_LAST_REASON: Final = "last_reason"
+META_HISTORY: Final = "history"
+
 # --- Metadata keys of a stored table slice (assets.common.slice_metadata) ---
 META_TABLE: Final = "table"
 META_TABLE_URI: Final = "table_uri"
