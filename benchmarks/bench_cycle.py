@@ -39,7 +39,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from common import (
+from harness import (
     BENCH_DIR,
     Sample,
     Summary,

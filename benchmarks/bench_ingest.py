@@ -11,11 +11,12 @@ suite, so every step does its full work.
 
 (a) Dagster: `run_job(build_definitions({name: spec}), "demand_sim__data", instance, key, key)`
     in a fresh process with a fresh MLOPS_HOME and an existing SQLite instance without runs
-    (`common.instance_template`; console log level WARNING, every event still goes to the
+    (`harness.instance_template`; console log level WARNING, every event still goes to the
     instance's event log).
-(b) Plain: the same library calls in one fresh process without Dagster: read the partition,
-    conform, write raw, read back, conform, validate_partitions (one GX run), write validated +
-    quarantine, feature_table, write features (see `plain_data_stage`).
+(b) Plain: the assets' own stage functions in one fresh process without Dagster:
+    `ingest_partitions`, `validate_raw_slice`, `build_features_slice`, over the Dagster-free
+    ports `lib.stores.DeltaTables` and `lib.stores.SourceFiles` (see `plain_data_stage`).
+    The assets call exactly these functions, so the difference is Dagster's own cost.
 Both pay the Great Expectations import (~4-8 s). The features table each path wrote is hashed
 afterwards (untimed) to show both did the same work. Goal: (a) <= 1.5x (b), wall time.
 """
@@ -31,7 +32,7 @@ import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from common import (
+from harness import (
     Sample,
     fresh_dir,
     instance_template,
@@ -89,99 +90,44 @@ class _Laps:
         self.since = now
 
 
-# The plain path's timed parts, grouped like the data job's steps.
-DATA_STEPS = {
-    "raw": ("read_source", "conform", "write_raw"),
-    "validate": ("read_raw+conform", "validate", "write_validated+quarantine"),
-    "features": ("read_validated+features", "write_features"),
-}
+# The data job's steps; the plain path times the one stage function of each under its name.
+DATA_STEPS = ("raw", "validate", "features")
 
 
 def group_data_steps(timings: dict[str, float]) -> dict[str, float]:
-    return {step: sum(timings.get(part, 0.0) for part in parts) for step, parts in DATA_STEPS.items()}
-
-
-def _plain_raw(spec: ProjectSpec, key: str, lap: _Laps) -> int:
-    from mlops_pipelines.lib import lake
-    from mlops_pipelines.lib.frames import PARTITION, ROW_ID
-    from mlops_pipelines.lib.ingestion import sources
-    from mlops_pipelines.lib.ingestion.conform import conform
-    from mlops_pipelines.settings import load_settings
-
-    settings = load_settings()
-    start, end = daily_window(key)
-    data_dir = sources.resolve_data_dir(spec, settings.data_dir)
-    batch = sources.read_partition(spec, start, end, data_dir, settings.cache_dir)
-    lap("read_source")
-    result = conform(batch, spec)
-    if result.frame is None:
-        raise RuntimeError(f"{spec.name} {key}: batch does not conform: {result.problems}")
-    frame = result.frame.copy()
-    frame[PARTITION] = key
-    frame[ROW_ID] = range(len(frame))
-    lap("conform")
-    version = lake.write_partitions(settings.table_uri(spec.name, "raw"), frame, PARTITION, [key])
-    lap("write_raw")
-    return version
-
-
-def _plain_validate(spec: ProjectSpec, key: str, raw_version: int, lap: _Laps) -> tuple[int, int, int]:
-    import pandas as pd
-
-    from mlops_pipelines.lib import lake
-    from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.lib.ingestion.conform import conform
-    from mlops_pipelines.lib.validation.gx import validate_partitions
-    from mlops_pipelines.settings import load_settings
-
-    settings = load_settings()
-    rows = lake.read(settings.table_uri(spec.name, "raw"), raw_version, PARTITION, [key])
-    conformed = conform(rows, spec)
-    if conformed.frame is None:
-        raise RuntimeError(f"{spec.name} {key}: raw no longer conforms: {conformed.problems}")
-    lap("read_raw+conform")
-    outcome = validate_partitions(conformed.frame, spec, [key])[key]
-    lap("validate")
-    valid = pd.concat([outcome.valid], ignore_index=True)
-    rejected = pd.concat([outcome.quarantine.assign(_stage="expectations")], ignore_index=True)
-    version = lake.write_partitions(settings.table_uri(spec.name, "validated"), valid, PARTITION, [key])
-    lake.write_partitions(
-        settings.table_uri(spec.name, "quarantine"),
-        rejected,
-        PARTITION,
-        [key],
-        where={"_stage": "expectations"},
-    )
-    lap("write_validated+quarantine")
-    return version, len(valid), len(rejected)
-
-
-def _plain_features(spec: ProjectSpec, key: str, validated_version: int, lap: _Laps) -> int:
-    from mlops_pipelines.lib import lake
-    from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.settings import load_settings
-
-    settings = load_settings()
-    rows = lake.read(settings.table_uri(spec.name, "validated"), validated_version, PARTITION, [key])
-    from mlops_pipelines.lib.features import feature_table
-
-    table = feature_table(rows, spec)
-    lap("read_validated+features")
-    version = lake.write_partitions(settings.table_uri(spec.name, "features"), table, PARTITION, [key])
-    lap("write_features")
-    return version
+    """The plain path's seconds per data-job step (bench_cycle's plain daily cycle reports them too)."""
+    return {step: timings.get(step, 0.0) for step in DATA_STEPS}
 
 
 def plain_data_stage(spec: ProjectSpec, key: str, timings: dict[str, float]) -> dict[str, Any]:
-    """raw -> validated + quarantine -> features for one partition, as the three assets do it.
+    """raw -> validated + quarantine -> features for one partition: the three assets' stage functions.
 
-    One function per asset, so each step's frames are freed when it returns, as in a run.
+    Each result holds only handles and counts, so each step's frames are freed when its
+    function returns, as in a run.
     """
+    from mlops_pipelines.lib.features import build_features_slice
+    from mlops_pipelines.lib.ingestion.stage import ingest_partitions
+    from mlops_pipelines.lib.stores import DeltaTables, SourceFiles
+    from mlops_pipelines.lib.validation.stage import validate_raw_slice
+    from mlops_pipelines.settings import load_settings
+
+    settings = load_settings()
+    tables = DeltaTables(settings.lake_root)
+    source = SourceFiles(settings.data_dir, settings.cache_dir)
     lap = _Laps(timings)
-    raw_version = _plain_raw(spec, key, lap)
-    validated_version, valid, quarantined = _plain_validate(spec, key, raw_version, lap)
-    features_version = _plain_features(spec, key, validated_version, lap)
-    return {"valid": valid, "quarantined": quarantined, "features_version": features_version}
+    ingested = ingest_partitions(spec, {key: daily_window(key)}, source, tables)
+    if not ingested.passed:
+        raise RuntimeError(f"{spec.name} {key}: batch does not conform: {ingested.issues}")
+    lap("raw")
+    validated = validate_raw_slice(spec, ingested.raw, tables)
+    lap("validate")
+    features = build_features_slice(spec, validated.validated, tables)
+    lap("features")
+    return {
+        "valid": validated.validated.rows,
+        "quarantined": validated.rows_quarantined,
+        "features_version": features.features.version,
+    }
 
 
 def child(task: dict[str, Any]) -> dict[str, Any]:
@@ -284,17 +230,9 @@ def main() -> None:
     dagster_steps, plain_steps = step_medians(dagster), step_medians(plain)
     grouped = group_data_steps(plain_steps)
     print_table(
-        "By step, medians (Dagster's from the instance's step stats; plain parts = the plain path's timed pieces)",
-        ["step", "Dagster s", "plain s", "plain parts"],
-        [
-            (
-                name,
-                dagster_steps.get(f"{PROJECT}__{name}"),
-                grouped[name],
-                ", ".join(f"{part} {plain_steps.get(part, 0.0):.2f}" for part in parts),
-            )
-            for name, parts in DATA_STEPS.items()
-        ],
+        "By step, medians (Dagster's from the instance's step stats; plain = the same stage function, timed)",
+        ["step", "Dagster s", "plain s"],
+        [(name, dagster_steps.get(f"{PROJECT}__{name}"), grouped[name]) for name in DATA_STEPS],
     )
     print(
         f"\nsame output: {'yes' if same else 'NO'} (features table sha256 "

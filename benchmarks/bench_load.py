@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import functools
 
-from common import (
+from harness import (
     clean_env,
     interleaved,
     measure,

@@ -252,7 +252,7 @@ def report(runs: dict[tuple[str, int, int], list[Result]], concurrency: list[int
     A round measures both servers back to back, under the same background load; pairing
     them keeps a noisy minute on this shared machine from landing on one side only.
     """
-    from common import print_goals, save_results
+    from harness import print_goals, save_results
 
     def paired(a: str, b: str, rows: int, c: int, value: Callable[[Result], float]) -> float:
         pairs = zip(runs[(a, rows, c)], runs[(b, rows, c)], strict=True)

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from common import (
+from harness import (
     REPO,
     Sample,
     cached_setup,

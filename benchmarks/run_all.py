@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import BENCH_DIR, REPO, fmt, print_table
+from harness import BENCH_DIR, REPO, fmt, print_table
 
-# Lines the benchmarks print about their goals (see common.print_goals).
+# Lines the benchmarks print about their goals (see harness.report.print_goals).
 GOAL_PREFIXES = ("GOAL ", "(reported, no goal)")
 
 
