@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Errors whose message says everything a user needs: printed without a traceback, exit code 1.
 _KNOWN_ERRORS = (
     ("mlops_pipelines.spec", "SpecError"),
+    ("mlops_pipelines.settings", "EnvironmentConfigError"),  # unknown MLOPS_ENV, a missing variable
     ("mlops_pipelines.lib.registry.lookup", "RegistryError"),  # RollbackError, ModelIntegrityError, ...
     ("mlops_pipelines.lib.registry.session", "TrackingUnavailable"),
     ("mlops_pipelines.lib.training.window", "TrainingWindowError"),

@@ -2,18 +2,17 @@
 
 Only assembles. The set of projects is the graph, so the spec directories (packaged examples
 plus MLOPS_PROJECTS_DIR) are read when the code location loads; every path and secret is
-resolved later, when a step runs.
+resolved later, when a step runs. Resources and executor come from `environment_for`, the same
+function the CLI and serving use.
 """
 
 from __future__ import annotations
-
-import os
 
 import dagster as dg
 
 from mlops_pipelines.assets import build_project_assets
 from mlops_pipelines.jobs import build_project_jobs
-from mlops_pipelines.resources import resources_for
+from mlops_pipelines.resources.environment import environment_for
 from mlops_pipelines.schedules import build_schedules
 from mlops_pipelines.sensors import build_retrain_sensor
 from mlops_pipelines.spec import ProjectSpec, load_specs
@@ -23,9 +22,7 @@ def build_definitions(
     specs: dict[str, ProjectSpec] | None = None, environment: str | None = None
 ) -> dg.Definitions:
     specs = load_specs() if specs is None else specs
-    env = environment or os.environ.get("MLOPS_ENV", "local")
-    if env not in ("local", "production"):
-        raise ValueError(f"MLOPS_ENV must be 'local' or 'production', got {env!r}")
+    env = environment_for(environment)
     assets: list[dg.AssetsDefinition] = []
     jobs: list[dg.UnresolvedAssetJobDefinition] = []
     schedules: list[dg.ScheduleDefinition] = []
@@ -41,9 +38,8 @@ def build_definitions(
         jobs=jobs,
         schedules=schedules,
         sensors=sensors,
-        resources=resources_for(env),  # type: ignore[arg-type]
-        # One process per run: each step would otherwise pay seconds of imports again.
-        executor=dg.in_process_executor,
+        resources=dict(env.resources),
+        executor=env.executor,
     )
 
 

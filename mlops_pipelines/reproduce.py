@@ -18,20 +18,21 @@ def reproduce_version(
 
     `specs` replaces the spec directories (tests pass the spec they trained with). The report
     always has `project`, `version`, `match` and `metrics` ({name: {recorded, reproduced}}).
+    The registry and lake are MLOPS_ENV's: the same resources the training step used.
     """
     from mlops_pipelines.lib.reproduction.replay import reproduce
-    from mlops_pipelines.resources.lakehouse import LocalLakehouse
-    from mlops_pipelines.resources.tracking import LocalMlflowTracking
+    from mlops_pipelines.resources.environment import environment_for
     from mlops_pipelines.spec import SpecError, load_specs
 
     specs = load_specs() if specs is None else specs
     if project not in specs:
         raise SpecError(f"project '{project}' has no spec (known: {', '.join(sorted(specs)) or 'none'})")
+    env = environment_for()
     report = reproduce(
         specs[project],
-        LocalMlflowTracking().config(),
+        env.tracking_config(),
         str(version),
-        storage_options=LocalLakehouse().storage_options(),
+        storage_options=env.lakehouse().storage_options(),
         repo_dir=REPO_DIR,
     )
     return report.to_dict()

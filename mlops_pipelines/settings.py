@@ -8,22 +8,55 @@ artifact store, and Delta tables, all under one state directory (`MLOPS_HOME`, d
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Final, Literal, cast, get_args
 
-Environment = Literal["local", "production"]
+if TYPE_CHECKING:
+    from mlops_pipelines.lib.registry.session import TrackingConfig
+
+EnvironmentName = Literal["local", "production"]
+ENVIRONMENT_VAR: Final = "MLOPS_ENV"
+ENVIRONMENTS: Final[tuple[EnvironmentName, ...]] = get_args(EnvironmentName)
+DEFAULT_ENVIRONMENT: Final[EnvironmentName] = "local"
+
+
+class EnvironmentConfigError(ValueError):
+    """The environment is unknown, or a variable it reads is missing; the message names it."""
+
+
+def environment_name(name: str | None = None, environ: Mapping[str, str] | None = None) -> EnvironmentName:
+    """`name`, else MLOPS_ENV (default 'local'), checked against the known environments."""
+    env = os.environ if environ is None else environ
+    chosen = name if name is not None else env.get(ENVIRONMENT_VAR, DEFAULT_ENVIRONMENT)
+    if chosen not in ENVIRONMENTS:
+        allowed = ", ".join(repr(e) for e in ENVIRONMENTS)
+        raise EnvironmentConfigError(
+            f"unknown environment {chosen!r}: set {ENVIRONMENT_VAR} to one of {allowed}"
+        )
+    return cast(EnvironmentName, chosen)
 
 
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    environment: Environment
+    environment: EnvironmentName
     data_dir: str | None
     tracking_uri: str
     registry_uri: str
     artifact_root: str
     lake_root: str
+    # The tracking resource's own config when these settings came from an Environment (so a
+    # consumer gets its retry bounds too); None: built from the three URIs above.
+    tracking: TrackingConfig | None = None
+
+    def tracking_config(self) -> TrackingConfig:
+        from mlops_pipelines.lib.registry.session import TrackingConfig
+
+        if self.tracking is not None:
+            return self.tracking
+        return TrackingConfig(self.tracking_uri, self.registry_uri, self.artifact_root)
 
     @property
     def dagster_home(self) -> Path:
@@ -49,16 +82,14 @@ class Settings:
         return f"{self.lake_root.rstrip('/')}/{project}/{table}"
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = dict(os.environ if environ is None else environ)
     home = Path(env.get("MLOPS_HOME", ".mlops")).resolve()
-    environment = env.get("MLOPS_ENV", "local")
-    if environment not in ("local", "production"):
-        raise ValueError(f"MLOPS_ENV must be 'local' or 'production', got {environment!r}")
+    environment = environment_name(environ=env)
     tracking = env.get("MLOPS_TRACKING_URI") or f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
     return Settings(
         home=home,
-        environment=environment,  # type: ignore[arg-type]
+        environment=environment,
         data_dir=env.get("MLOPS_DATA_DIR") or None,
         tracking_uri=tracking,
         registry_uri=env.get("MLOPS_REGISTRY_URI") or tracking,

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -11,6 +17,7 @@ from mlops_pipelines import cli
 from mlops_pipelines.lib.registry.session import open_client
 from mlops_pipelines.resources.tracking import LocalMlflowTracking
 from mlops_pipelines.spec import PACKAGED_PROJECTS
+from mlops_pipelines_tests.production_env import closed_port, use_production
 
 
 @pytest.fixture
@@ -112,3 +119,92 @@ def test_reproduce_of_an_unknown_project_names_the_known_ones(
     err = capsys.readouterr().err
     assert "no_such_project" in err and "bike_sharing" in err
     assert "Traceback" not in err
+
+
+# --- One environment: reproduce and serve use MLOPS_ENV's resources, as the Dagster steps do ---
+
+
+def test_reproduce_in_production_asks_the_production_registry(
+    state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    variables = use_production(monkeypatch, tmp_path / "prod")
+    assert cli.main(["reproduce", "--project", "bike_sharing", "--version", "3"]) == 1
+    err = capsys.readouterr().err
+    # The server in MLOPS_TRACKING_URI is down: the error names it, so that is where it asked.
+    assert f"MLflow store {variables['MLOPS_TRACKING_URI']} is unreachable" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "prod" / "home" / "mlflow").exists()  # never the embedded store
+
+
+@pytest.mark.parametrize(
+    "command", [["reproduce", "--version", "3"], ["serve", "--port", str(closed_port())]]
+)
+def test_a_missing_production_variable_is_one_line_naming_it(
+    command: list[str],
+    state: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    use_production(monkeypatch, tmp_path / "prod")
+    monkeypatch.delenv("MLOPS_LOCKS_DIR")
+    assert (
+        cli.main([command[0], "--project", "bike_sharing", *command[1:]]) == 1
+    )  # serve returns: never started
+    err = capsys.readouterr().err
+    assert f"mlops-pipelines {command[0]}: MLOPS_ENV=production" in err and "MLOPS_LOCKS_DIR" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "command", [["reproduce", "--version", "3"], ["serve", "--port", str(closed_port())]]
+)
+def test_an_unknown_environment_is_one_line_naming_mlops_env(
+    command: list[str], state: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MLOPS_ENV", "prod")
+    assert cli.main([command[0], "--project", "bike_sharing", *command[1:]]) == 1
+    err = capsys.readouterr().err
+    assert "unknown environment 'prod': set MLOPS_ENV to one of 'local', 'production'" in err
+    assert "Traceback" not in err
+
+
+# Over 10 s: the server process imports the serving stack and polls the registry before it answers.
+@pytest.mark.slow
+def test_serve_in_production_reads_the_production_registry(
+    state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    variables = use_production(monkeypatch, tmp_path / "prod")
+    port = closed_port()
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "mlops_pipelines.cli", "serve", "--project", "bike_sharing"]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], env=dict(os.environ), stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        reasons = _registry_reasons(f"http://127.0.0.1:{port}/readyz", process, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    # Not ready (no registry), and the registry it polled is MLOPS_TRACKING_URI's.
+    assert any(f"MLflow store {variables['MLOPS_TRACKING_URI']} is unreachable" in r for r in reasons), (
+        reasons
+    )
+
+
+def _registry_reasons(url: str, process: subprocess.Popen[bytes], log: Path) -> list[str]:
+    """/readyz's reasons once the first registry poll has failed (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            body = httpx.get(url, timeout=2).json()
+        except httpx.HTTPError:
+            body = {}
+        reasons = [str(r) for r in body.get("reasons", [])]
+        if any(r.startswith("registry:") for r in reasons):
+            return reasons
+        time.sleep(0.2)
+    raise AssertionError(f"no registry verdict on {url} within 60 s: {log.read_text()[-2000:]}")

@@ -27,6 +27,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def service_settings(settings: Settings | None = None) -> Settings:
+    """`settings`, else MLOPS_ENV's: registry and lake from the resources the Dagster steps use."""
+    if settings is not None:
+        return settings
+    from mlops_pipelines.resources.environment import environment_for
+
+    return environment_for().settings()
+
+
 def run_server(
     project: str,
     host: str = "127.0.0.1",
@@ -37,6 +46,7 @@ def run_server(
     log_level: str = "info",
 ) -> None:
     """Serve `project` until SIGTERM/SIGINT; in-flight requests finish and the log is flushed."""
+    settings = service_settings(settings)  # first: a missing variable fails before any import
     import uvicorn
 
     from mlops_pipelines.serving.app import TOKEN_ENV, create_app

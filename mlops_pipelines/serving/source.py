@@ -13,10 +13,9 @@ class RegistrySource:
     """Reads aliases from and loads verified models out of the project's registered model."""
 
     def __init__(self, settings: Settings, project: str) -> None:
-        from mlops_pipelines.lib.registry.session import TrackingConfig
-
         self.project = project
-        self.config = TrackingConfig(settings.tracking_uri, settings.registry_uri, settings.artifact_root)
+        # From an Environment, this is the tracking resource's own config (what the steps use).
+        self.config = settings.tracking_config()
 
     def aliases(self) -> dict[str, str]:
         # One read of the registered model per poll: it carries every alias. The poll runs

@@ -1,0 +1,154 @@
+"""One environment (local | production) picks every resource and the executor, in this one place.
+
+`environment_for()` reads MLOPS_ENV when it is called, never at import. The Dagster code location
+takes its resources and executor from it; the entry points outside Dagster (the CLI's reproduce,
+serve and rollback, `reproduce.py`, serving) take their TrackingConfig, promotion lock path and
+lake root from the SAME resources through the methods below, so a rollback takes the lock the
+promotion step takes and serving reads the registry the steps write.
+
+`local` needs no server: empty fields resolve under MLOPS_HOME when used. `production` reads
+every location and secret through `dg.EnvVar`, resolved when used: by Dagster when a step
+starts, by `Environment.resolved` when code outside Dagster asks. A variable that is missing
+(or empty: an empty MLOPS_TRACKING_URI would silently mean the embedded SQLite store) is an
+EnvironmentConfigError naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+from mlops_pipelines.resources.alerts import FileAlertSink, WebhookAlertSink
+from mlops_pipelines.resources.data import DataSource
+from mlops_pipelines.resources.io import HandleIOManager
+from mlops_pipelines.resources.lakehouse import Lakehouse, LocalLakehouse, ObjectStoreLakehouse
+from mlops_pipelines.resources.reports import ReportStore
+from mlops_pipelines.resources.tracking import LocalMlflowTracking, MlflowTracking, ServerMlflowTracking
+from mlops_pipelines.settings import (
+    ENVIRONMENT_VAR,
+    EnvironmentConfigError,
+    EnvironmentName,
+    Settings,
+    environment_name,
+    load_settings,
+)
+
+if TYPE_CHECKING:
+    from mlops_pipelines.lib.registry.session import TrackingConfig
+
+TRACKING = "tracking"
+LAKEHOUSE = "lakehouse"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What one environment runs with. `resources` is the dict Dagster gets, as declared
+    (EnvVar fields unresolved); the methods resolve a resource the way a step would."""
+
+    name: EnvironmentName
+    resources: Mapping[str, Any]
+    executor: dg.ExecutorDefinition
+
+    def resolved(self, key: str) -> Any:
+        """Resource `key` with every EnvVar field read from the environment now."""
+        if key not in self.resources:
+            raise KeyError(
+                f"environment {self.name!r} has no resource {key!r} (it has {sorted(self.resources)})"
+            )
+        resource = self.resources[key]
+        variables = [
+            value.env_var_name
+            for field in type(resource).model_fields
+            if isinstance(value := getattr(resource, field), dg.EnvVar)
+        ]
+        missing = [name for name in variables if not os.environ.get(name)]
+        if missing:
+            raise EnvironmentConfigError(
+                f"{ENVIRONMENT_VAR}={self.name}: the {key!r} resource reads "
+                f"{', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not set (or empty)"
+            )
+        return resource.process_config_and_initialize() if variables else resource
+
+    def tracking(self) -> MlflowTracking:
+        tracking: MlflowTracking = self.resolved(TRACKING)
+        return tracking
+
+    def lakehouse(self) -> Lakehouse:
+        lakehouse: Lakehouse = self.resolved(LAKEHOUSE)
+        return lakehouse
+
+    def tracking_config(self) -> TrackingConfig:
+        """The MLflow configuration every step of this environment uses."""
+        return self.tracking().config()
+
+    def lock_path(self, project: str) -> Path:
+        """The file lock the promotion step holds while it moves `project`'s aliases."""
+        return self.tracking().lock_path(project)
+
+    def settings(self) -> Settings:
+        """Settings for code outside Dagster (serving): tracking and lake values from the resources."""
+        config = self.tracking_config()
+        base = load_settings({**os.environ, ENVIRONMENT_VAR: self.name})
+        return replace(
+            base,
+            tracking_uri=config.tracking_uri,
+            registry_uri=config.resolved_registry_uri,
+            artifact_root=config.artifact_root,
+            lake_root=self.lakehouse().resolved_root(),
+            tracking=config,
+        )
+
+
+def _local() -> dict[str, Any]:
+    return {
+        "io_manager": HandleIOManager(),
+        "data_source": DataSource(),
+        "reports": ReportStore(),
+        LAKEHOUSE: LocalLakehouse(),
+        TRACKING: LocalMlflowTracking(),
+        "alerts": FileAlertSink(),
+    }
+
+
+def _production() -> dict[str, Any]:
+    return {
+        "io_manager": HandleIOManager(base_dir=dg.EnvVar("MLOPS_HANDLES_DIR")),
+        "data_source": DataSource(data_dir=dg.EnvVar("MLOPS_DATA_DIR")),
+        "reports": ReportStore(root=dg.EnvVar("MLOPS_REPORTS_ROOT")),
+        LAKEHOUSE: ObjectStoreLakehouse(
+            root=dg.EnvVar("MLOPS_LAKE_ROOT"),
+            access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+            secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+            region=dg.EnvVar("AWS_REGION"),
+        ),
+        TRACKING: ServerMlflowTracking(
+            tracking_uri=dg.EnvVar("MLOPS_TRACKING_URI"),
+            artifact_root=dg.EnvVar("MLOPS_ARTIFACT_ROOT"),
+            locks_dir=dg.EnvVar("MLOPS_LOCKS_DIR"),
+            token=dg.EnvVar("MLFLOW_TRACKING_TOKEN"),
+        ),
+        "alerts": WebhookAlertSink(url=dg.EnvVar("MLOPS_ALERT_WEBHOOK_URL")),
+    }
+
+
+# Both run every step of a run in one process: each step would otherwise pay seconds of
+# imports again (STACK-NOTES), and production isolates runs through its run launcher. A new
+# executor (Dask, Celery) is one entry here; it applies to runs launched as reconstructable jobs.
+_BUILDERS = {"local": _local, "production": _production}
+_EXECUTORS: dict[EnvironmentName, dg.ExecutorDefinition] = {
+    "local": dg.in_process_executor,
+    "production": dg.in_process_executor,
+}
+
+
+def environment_for(name: str | None = None) -> Environment:
+    """The environment `name`, else MLOPS_ENV (default 'local'); an unknown name is an
+    EnvironmentConfigError (a ValueError) naming MLOPS_ENV and the allowed values."""
+    chosen = environment_name(name)
+    return Environment(chosen, MappingProxyType(_BUILDERS[chosen]()), _EXECUTORS[chosen])
