@@ -1,130 +1,114 @@
-"""Champion/challenger promotion: the gate decides, the registry aliases move only on `promote`.
+"""The `champion` asset: the serving champion after every gate decision and every rollback.
 
-The challenger is the model produced upstream in this lineage; the champion is re-scored on
-the same fresh holdout. The alias move is compare-and-set under a lock, and the asset runs in
-a Dagster pool, so two promotions at once leave exactly one champion.
+Its value is a `ChampionRef` that scoring, drift and performance take as input. After a
+retrain it runs the gate (`lib.promotion.stage`): KPI floors, a paired bootstrap against the
+champion on the same holdout, no slice or fairness regression; the aliases move only on
+`promote`, compare-and-set under a lock, and the asset runs in a Dagster pool, so two
+promotions at once leave exactly one champion. The rollback job materializes it with
+`action: rollback` under the same lock.
 """
 
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 
+from mlops_pipelines import names
 from mlops_pipelines.assets.common import asset_key
-from mlops_pipelines.assets.evaluation import EvaluationArtifact
-from mlops_pipelines.lib.training.window import ModelArtifact
+from mlops_pipelines.lib.evaluation.stage import EvaluationReport
+from mlops_pipelines.lib.promotion.champion import ChampionRef
+from mlops_pipelines.lib.promotion.stage import ChampionUpdate
+from mlops_pipelines.lib.training.artifact import ModelArtifact
 from mlops_pipelines.resources import Lakehouse, MlflowTracking, ReportStore
 from mlops_pipelines.spec import ProjectSpec
 
-PROMOTION_POOL = "mlops_promotion"
+
+class ChampionConfig(dg.Config):
+    """gate: judge the challenger upstream (after a retrain); rollback: back to previous-champion."""
+
+    action: Literal["gate", "rollback"] = "gate"
 
 
-def _champion_scores(
-    spec: ProjectSpec, version: str, model: ModelArtifact, lakehouse: Lakehouse, cfg: Any
-) -> Any:
-    from mlops_pipelines.lib.evaluation.holdout import evaluate_model
-    from mlops_pipelines.lib.promotion.gate import ModelScores
-    from mlops_pipelines.lib.registry.model_loading import load_model
-    from mlops_pipelines.lib.training.window import split_features
-
-    loaded = load_model(cfg, spec.name, version)
-    rows = lakehouse.read(
-        spec.name, "features", keys=list(model.window.holdout), version=model.features_version
-    )
-    holdout = split_features(rows, spec)
-    result = evaluate_model(
-        loaded.model.get_raw_model(),
-        holdout.features,
-        holdout.target,
-        spec,
-        context=holdout.context,
-        importance_rows=0,
-    )
-    return ModelScores(version, result)
+def champion_metadata(update: ChampionUpdate, link: Any) -> dict[str, Any]:
+    """The decision (for a gate) and the ChampionRef fields; None where there is no value."""
+    ref = update.champion
+    metadata: dict[str, Any] = {
+        names.META_ACTION: update.action,
+        names.META_CHAMPION_BEFORE: update.champion_before,
+        names.META_CHAMPION_AFTER: ref.version,
+        names.META_CHAMPION_VERSION: ref.version,
+        names.META_CHAMPION_SOURCE: ref.source,
+        names.META_CHAMPION_RUN_ID: ref.run_id,
+        names.META_CHAMPION_FEATURES_VERSION: ref.features_version,
+        names.META_CHAMPION_TRAIN_RANGE: None if ref.train_range is None else "..".join(ref.train_range),
+        names.META_CHAMPION_AS_OF: ref.as_of,
+        names.META_CHAMPION_METRIC: ref.metric,
+        names.META_CHAMPION_EVALUATED_SCORE: ref.evaluated_score,
+        names.META_DECIDED_AT: ref.decided_at,
+    }
+    outcome = update.outcome
+    if outcome is None:
+        return metadata
+    decision = outcome.decision
+    return {
+        names.META_VERDICT: decision.verdict,
+        names.META_REASONS: dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons) or "_none_"),
+        names.META_CHALLENGER_VERSION: decision.challenger_version,
+        **metadata,
+        names.META_METRIC: decision.metric,
+        names.META_CHALLENGER_SCORE: decision.challenger_score,
+        names.META_CHAMPION_SCORE: decision.champion_score,
+        names.META_CI_LOW: decision.ci_low,
+        names.META_CI_HIGH: decision.ci_high,
+        names.META_RETIRED_VERSIONS: ", ".join(outcome.retired_versions) or None,
+        names.META_DECISION_RECORD: link,
+    }
 
 
 def build_promotion_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
+    optional = {names.OPTIONAL_INPUT: True}  # a rollback needs neither; the gate checks both are there
+
     @dg.asset(
-        key=asset_key(spec, "champion"),
+        key=asset_key(spec, names.CHAMPION),
         group_name=spec.name,
         ins={
-            "model": dg.AssetIn(asset_key(spec, "model")),
-            "evaluation": dg.AssetIn(asset_key(spec, "evaluation")),
+            names.MODEL: dg.AssetIn(asset_key(spec, names.MODEL), metadata=optional),
+            names.EVALUATION: dg.AssetIn(asset_key(spec, names.EVALUATION), metadata=optional),
         },
         kinds={"mlflow"},
-        pool=PROMOTION_POOL,
+        pool=names.PROMOTION_POOL,
         description=(
-            "Promotion decision: KPI floors, a paired bootstrap test on the primary metric against the champion "
-            "on the same holdout, no slice or fairness regression beyond tolerance. Moves `champion` on success."
+            "The serving champion. After a retrain: KPI floors, a paired bootstrap test on the primary metric "
+            "against the champion on the same holdout, no slice or fairness regression beyond tolerance; moves "
+            "`champion` on success. With action=rollback: champion <- previous-champion."
         ),
     )
     def champion(
-        context: dg.AssetExecutionContext,
-        model: ModelArtifact,
-        evaluation: EvaluationArtifact,
+        config: ChampionConfig,
+        model: ModelArtifact | None,
+        evaluation: EvaluationReport | None,
         lakehouse: Lakehouse,
         tracking: MlflowTracking,
         reports: ReportStore,
-    ) -> dg.Output[Any]:
-        from mlops_pipelines.lib.promotion.gate import ModelScores, decide_promotion
-        from mlops_pipelines.lib.registry.aliases import (
-            get_alias,
-            promote,
-            record_rejection,
-            retire_old_versions,
-        )
+    ) -> dg.Output[ChampionRef]:
+        from pathlib import Path
 
-        cfg = tracking.config()
-        lock = tracking.lock_path(spec.name)
-        current = get_alias(cfg, spec.name, "champion")
-        champion_scores = None
-        notes: list[str] = []
-        if current is not None and current.version != model.version:
-            try:
-                champion_scores = _champion_scores(spec, current.version, model, lakehouse, cfg)
-            except Exception as err:  # noqa: BLE001 - a champion that no longer loads cannot defend its title
-                notes.append(
-                    f"champion v{current.version} could not be re-scored ({type(err).__name__}: {err})"
-                )
-                context.log.warning(notes[-1])
-        decision = decide_promotion(
-            ModelScores(model.version, evaluation.evaluation),
-            champion_scores,
+        from mlops_pipelines.lib.promotion.stage import champion_stage
+
+        update = champion_stage(
+            config.action,
             spec,
-            decided_at=datetime.now(UTC),
+            model,
+            evaluation,
+            lakehouse,
+            tracking.config(),
+            tracking.lock_path(spec.name),
+            reports,
         )
-        if notes:
-            decision = decision.model_copy(update={"reasons": [*decision.reasons, *notes]})
-        if decision.verdict == "promote":
-            promote(
-                cfg,
-                spec.name,
-                model.version,
-                decision.to_json(),
-                lock,
-                expected_champion=current.version if current else None,
-            )
-        else:
-            record_rejection(cfg, spec.name, model.version, decision.to_json())
-        retired = retire_old_versions(cfg, spec.name, spec.promotion.keep_versions, lock)
-        record_path = reports.path(spec.name, "decisions", f"v{model.version}.json")
-        record_path.write_text(decision.to_json(), encoding="utf-8")
-        after = get_alias(cfg, spec.name, "champion")
-        metadata: dict[str, Any] = {
-            "verdict": decision.verdict,
-            "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons) or "_none_"),
-            "challenger_version": model.version,
-            "champion_before": current.version if current else "none",
-            "champion_after": after.version if after else "none",
-            "metric": decision.metric,
-            "challenger_score": decision.challenger_score,
-            "champion_score": decision.champion_score,
-            "ci_low": decision.ci_low,
-            "ci_high": decision.ci_high,
-            "retired_versions": ", ".join(retired) or "none",
-            "decision_record": dg.MetadataValue.url(reports.link(record_path)),
-            "reason_for_training": model.reason,
-        }
-        return dg.Output(decision, metadata={k: v for k, v in metadata.items() if v is not None})
+        record = None if update.outcome is None else update.outcome.decision_record_path
+        link = None if record is None else dg.MetadataValue.url(reports.link(Path(record)))
+        metadata = champion_metadata(update, link)
+        if model is not None and update.outcome is not None:
+            metadata[names.META_REASON_FOR_TRAINING] = model.reason
+        return dg.Output(update.champion, metadata=metadata)
 
     return champion

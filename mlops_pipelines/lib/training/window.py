@@ -1,14 +1,18 @@
-"""What a trained model was built from: the typed handle that travels model -> evaluation -> promotion.
+"""Which rows a model learns from and is judged on: the training window and the labelled rows.
 
-`ModelArtifact` pins everything needed to rebuild the model (table version, partitions,
-parameters, seed, code), so `reproduce` can retrain it and compare metrics exactly.
+`select_window` picks the newest labelled partitions at or before `as_of` (the records it
+returns live in `artifact`, with the `ModelArtifact` that carries them on); `split_features`
+turns rows of the features table into model input, label, slice context and event time in
+one total order, with a content hash for lineage.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlops_pipelines.lib.training.artifact import TrainingWindow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,34 +22,6 @@ if TYPE_CHECKING:
 
 class TrainingWindowError(ValueError):
     """Not enough labelled partitions to train and hold out; the message gives the counts."""
-
-
-@dataclass(frozen=True)
-class TrainingWindow:
-    train: tuple[str, ...]
-    holdout: tuple[str, ...]
-    as_of: str
-
-
-@dataclass(frozen=True)
-class ModelArtifact:
-    project: str
-    version: str  # registry version
-    run_id: str
-    model_uri: str
-    artifact_sha256: str
-    features_uri: str
-    features_version: int
-    window: TrainingWindow
-    best_params: dict[str, Any]
-    seed: int
-    primary_metric: str
-    cv_score: float
-    data_sha256: str
-    n_train_rows: int
-    reason: str
-    run_url: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 def select_window(available: Sequence[str], spec: ProjectSpec, as_of: str | None = None) -> TrainingWindow:

@@ -1,0 +1,87 @@
+"""The serving champion as a `ChampionRef`, read from its registry version, and the rollback.
+
+Everything a `ChampionRef` says about what the champion learned from comes from the tags its
+registry version carries: the lineage tags written at training (features version, training
+partitions, as-of) and the promotion decision the registry attached when it became champion
+(the primary metric and the score it reached on its own holdout). A version without those
+tags (registered by hand) gives None for each, never a guess.
+
+A rollback is the other way the champion moves: champion <- previous-champion, under the same
+lock and compare-and-set as a promotion.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from mlops_pipelines import names
+from mlops_pipelines.lib.promotion.champion import ChampionRef, ChampionSource
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mlops_pipelines.lib.registry.lookup import ModelVersionRef
+    from mlops_pipelines.lib.registry.session import TrackingConfig
+
+
+def _promotion_decision(ref: ModelVersionRef) -> dict[str, Any]:
+    """The decision that made `ref` champion, as the registry tagged it ({} when it has none)."""
+    text = ref.tags.get(names.ML_PROMOTION_DECISION)
+    if text is None:
+        return {}
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{ref.name} version {ref.version}: tag {names.ML_PROMOTION_DECISION} is not JSON: {err}"
+        ) from err
+    return document if isinstance(document, dict) else {}
+
+
+def _train_range(span: str | None) -> tuple[str, str] | None:
+    if span is None or ".." not in span:
+        return None
+    first, last = span.split("..", 1)
+    return first, last
+
+
+def champion_ref_of(
+    project: str, ref: ModelVersionRef, source: ChampionSource, decided_at: str | None
+) -> ChampionRef:
+    """`ref` as the serving champion, named by a decision or rollback at `decided_at`."""
+    tags = ref.tags
+    features_version = tags.get(names.ML_FEATURES_VERSION)
+    decision = _promotion_decision(ref)
+    score = decision.get("challenger_score")  # the score it reached when it won: on its own holdout
+    metric = decision.get("metric")
+    return ChampionRef(
+        project=project,
+        version=ref.version,
+        run_id=ref.run_id,
+        features_version=None if features_version is None else int(features_version),
+        train_range=_train_range(tags.get(names.ML_TRAIN_PARTITIONS)),
+        as_of=tags.get(names.ML_AS_OF),
+        metric=None if metric is None else str(metric),
+        evaluated_score=None if score is None else float(score),
+        source=source,
+        decided_at=decided_at,
+    )
+
+
+def rollback_champion(
+    project: str, tracking: TrackingConfig, lock_path: Path
+) -> tuple[str | None, ChampionRef]:
+    """champion <- previous-champion (compare-and-set on the champion read just before, under the
+    promotion lock). Returns the champion rolled back from and the restored one.
+
+    Raises RollbackError when there is no previous champion (or no registered model), and
+    PromotionConflict when the champion moved between the read and the rollback.
+    """
+    from mlops_pipelines.lib.registry.aliases import CHAMPION, get_alias, rollback
+    from mlops_pipelines.lib.registry.lookup import utc_now
+
+    current = get_alias(tracking, project, CHAMPION)
+    before = None if current is None else current.version
+    restored = rollback(tracking, project, lock_path, expected_champion=before)
+    return before, champion_ref_of(project, restored, "rollback", utc_now())
