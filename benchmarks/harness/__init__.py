@@ -1,12 +1,14 @@
 """The benchmarks' harness: fresh-process measurements, their medians, tables and results.
 
     probe    the small process around each measured command (wall, peak RSS, CPU of its tree)
-    measure  run a command under the probe, samples, medians, what a measured process reports
-    report   tables with ratios to a baseline, GOAL lines (PASS / MISS), results/<name>.json
+    measure  run a command under the probe, samples and their medians
+    report   a measured process's own numbers (`report`), tables with ratios to a baseline,
+             GOAL lines (PASS / MISS), results/<name>.json
     state    paths, the environment of a measured process, instances, cached setups
 
 Standard library only. The benchmarks import everything from here (`from harness import ...`);
-the names below are the harness's public surface.
+the names below are the harness's public surface. `report` is the function: importing it
+from `harness.report` after that module has loaded binds the name over the submodule.
 """
 
 from harness.measure import (
@@ -18,7 +20,6 @@ from harness.measure import (
     interleaved,
     measure,
     median,
-    report,
     self_peak_mb,
     step_medians,
     step_seconds,
@@ -31,6 +32,7 @@ from harness.report import (
     print_goals,
     print_table,
     ratio,
+    report,
     save_results,
     verdict,
 )

@@ -1,8 +1,7 @@
 """Fresh-process measurements: run a command under the probe, collect samples, take medians.
 
 A measured command reports its own numbers by printing one line `BENCH_RESULT {json}`
-(`report`); `measure` reads it beside the probe's line (`probe.PROBE_PREFIX`) and returns a
-`Sample`. `interleaved` takes repeated samples of several measurements in turn, so the
+(`harness.report.report`); `measure` reads it beside the probe's line and returns a `Sample`. `interleaved` takes repeated samples of several measurements in turn, so the
 drifting background load of a shared machine hits all of them alike; `Summary` holds their
 medians. Standard library only.
 """
@@ -184,17 +183,6 @@ def step_medians(summary: Summary, key: str = "steps") -> dict[str, float]:
     """Median over the samples of each step's seconds (reported by the processes under `key`)."""
     names = dict.fromkeys(name for s in summary.samples for name in s.result.get(key, {}))
     return {name: median(s.result.get(key, {}).get(name) for s in summary.samples) or 0.0 for name in names}
-
-
-def report(result: Mapping[str, Any]) -> None:
-    """What a measured process prints last: its own numbers, for the parent to read.
-
-    With the probe's clock readings these split the wall time into interpreter start-up (before
-    the harness was imported), the process's own code, and shutdown (after this line: atexit
-    handlers, threads, garbage collection).
-    """
-    stamps = {"t_code_start": PROCESS_STARTED, "t_report": time.time()}
-    print(RESULT_PREFIX + json.dumps({**result, **stamps}, default=str), flush=True)
 
 
 def self_peak_mb() -> float:

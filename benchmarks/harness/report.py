@@ -1,4 +1,5 @@
-"""What a benchmark prints and keeps: tables of medians and ratios, goal verdicts, result files.
+"""What a benchmark prints and keeps: tables of medians and ratios, goal verdicts, result files,
+and the one line a measured process reports its own numbers with (`report`).
 
 A missed goal is reported (PASS / MISS), never a failure of the process: run_all.py reads the
 `GOAL ...` lines back to summarize. Standard library only.
@@ -14,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.measure import Summary
+from harness.measure import PROCESS_STARTED, RESULT_PREFIX, Summary
 from harness.state import REPO, RESULTS_DIR
 
 COLUMNS_LEGEND = (
@@ -22,6 +23,17 @@ COLUMNS_LEGEND = (
     "instance;\nwork = the run, or the library calls; CPU = user + system of the whole process tree; "
     "peak MB = largest single process (ru_maxrss)"
 )
+
+
+def report(result: Mapping[str, Any]) -> None:
+    """What a measured process prints last: its own numbers, for the parent to read.
+
+    With the probe's clock readings these split the wall time into interpreter start-up (before
+    the harness was imported), the process's own code, and shutdown (after this line: atexit
+    handlers, threads, garbage collection).
+    """
+    stamps = {"t_code_start": PROCESS_STARTED, "t_report": time.time()}
+    print(RESULT_PREFIX + json.dumps({**result, **stamps}, default=str), flush=True)
 
 
 def ratio(value: float | None, baseline: float | None) -> float | None:
