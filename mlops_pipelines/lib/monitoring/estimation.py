@@ -25,60 +25,30 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from mlops_pipelines.lib.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from mlops_pipelines.lib.monitoring.estimation_cbpe import fit_cbpe
+from mlops_pipelines.lib.monitoring.estimation_dle import fit_dle
+from mlops_pipelines.lib.monitoring.estimation_records import (
+    MIN_REFERENCE_ROWS,
+    Estimate,
+    EstimationError,
+    ReferencePredictions,
+    WindowModel,
+)
 from mlops_pipelines.spec import Task
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlops_pipelines.lib.metrics import Predictions
-    from mlops_pipelines.lib.monitoring.estimation_cbpe import CbpeModel
-    from mlops_pipelines.lib.monitoring.estimation_dle import DleModel
-
-# Below this many reference rows neither the isotonic calibration nor the nanny model is worth
-# trusting: the estimate's error would be of the order of the changes it is meant to detect.
-MIN_REFERENCE_ROWS = 200
+__all__ = [
+    "MIN_REFERENCE_ROWS",
+    "Estimate",
+    "EstimationError",
+    "PerformanceEstimator",
+    "ReferencePredictions",
+    "fit_estimator",
+]
 
 EstimationMethod = Literal["cbpe", "dle"]
-
-
-class EstimationError(ValueError):
-    """The estimator cannot be fitted or applied to these inputs; the message names why."""
-
-
-@dataclass(frozen=True)
-class ReferencePredictions:
-    """A model's OUT-OF-SAMPLE output on labelled rows (never its training rows: in-sample
-    scores are overconfident, and the estimator would learn that overconfidence).
-
-    `scores`: binary, the positive-class probability per row; multiclass, a (rows, classes)
-    probability matrix in `classes` order. `values`: regression, the predicted value per row.
-    """
-
-    features: pd.DataFrame
-    y_true: np.ndarray  # str labels (classification) or float64 (regression)
-    scores: np.ndarray | None = None
-    values: np.ndarray | None = None
-    classes: tuple[str, ...] = ()  # classification: the model's classes in its output order
-    positive: str | None = None  # binary only
-
-    def __len__(self) -> int:
-        return len(self.y_true)
-
-    @classmethod
-    def from_predictions(cls, features: pd.DataFrame, pred: Predictions) -> ReferencePredictions:
-        """From evaluation's `metrics.Predictions` on the same rows (e.g. the holdout)."""
-        if pred.proba is None:
-            return cls(features, pred.y_true, values=pred.y_pred)
-        scores = pred.positive_scores if pred.positive is not None else pred.proba
-        return cls(features, pred.y_true, scores=scores, classes=pred.classes, positive=pred.positive)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    metric: str
-    value: float | None  # None: not estimable here (see `reason`)
-    n_rows: int
-    reason: str | None  # why there is no value, or a caveat on the value; None: a plain estimate
 
 
 @dataclass(frozen=True)
@@ -93,7 +63,7 @@ class PerformanceEstimator:
     reference_value: float | None  # the realized metric on the reference rows
     reference_estimate: float | None  # the estimator's own estimate there (cross-fitted for DLE)
     notes: tuple[str, ...]  # caveats found while fitting (e.g. raw scores used uncalibrated)
-    model: CbpeModel | DleModel = field(repr=False)
+    model: WindowModel = field(repr=False)  # estimation_cbpe.CbpeModel or estimation_dle.DleModel
 
     def estimate(self, features: pd.DataFrame, scores_or_values: np.ndarray) -> Estimate:
         """The estimated metric on a monitored window (features and the model's output on it)."""
@@ -137,18 +107,12 @@ def fit_estimator(
     if len(reference.features) != n_rows:
         raise EstimationError(f"reference has {len(reference.features)} feature rows for {n_rows} labels")
     columns = tuple(str(c) for c in reference.features.columns)
-    if task.is_classification:
-        from mlops_pipelines.lib.monitoring.estimation_cbpe import fit_cbpe
-
-        fitted = fit_cbpe(task, metric, reference)
-    else:
-        from mlops_pipelines.lib.monitoring.estimation_dle import fit_dle
-
-        fitted = fit_dle(metric, reference, seed=seed)
+    classify = task.is_classification
+    fitted = fit_cbpe(task, metric, reference) if classify else fit_dle(metric, reference, seed=seed)
     return PerformanceEstimator(
         task=task,
         metric=metric,
-        method="cbpe" if task.is_classification else "dle",
+        method="cbpe" if classify else "dle",
         feature_columns=columns,
         n_reference=n_rows,
         reference_value=fitted.reference_value,
@@ -156,20 +120,3 @@ def fit_estimator(
         notes=fitted.notes,
         model=fitted.model,
     )
-
-
-@dataclass(frozen=True)
-class FittedModel:
-    """What a method's fit hands back to `fit_estimator`."""
-
-    model: CbpeModel | DleModel
-    reference_value: float | None
-    reference_estimate: float | None
-    notes: tuple[str, ...]
-
-
-def check_finite(name: str, values: np.ndarray) -> None:
-    """Raise naming `name` and the count when `values` hold NaN or infinity."""
-    bad = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
-    if bad:
-        raise EstimationError(f"{name} hold {bad} missing or infinite value(s)")

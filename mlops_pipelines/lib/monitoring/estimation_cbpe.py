@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlops_pipelines.lib.metrics import UndefinedMetricError, metric_value
-from mlops_pipelines.lib.monitoring.estimation import EstimationError, FittedModel, check_finite
+from mlops_pipelines.lib.monitoring.estimation_records import EstimationError, FittedModel, check_finite
 from mlops_pipelines.spec import Task
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlops_pipelines.lib.monitoring.estimation import ReferencePredictions
+    from mlops_pipelines.lib.monitoring.estimation_records import ReferencePredictions
 
 # An isotonic map fitted on fewer rows of a class (or of its complement) than this follows the
 # noise of a handful of labels; the raw scores are the better guess then.

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops_pipelines.lib.metrics import UndefinedMetricError, metric_value
-from mlops_pipelines.lib.monitoring.estimation import EstimationError, FittedModel, check_finite
+from mlops_pipelines.lib.monitoring.estimation_records import EstimationError, FittedModel, check_finite
 from mlops_pipelines.spec import Task
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlops_pipelines.lib.monitoring.estimation import ReferencePredictions
+    from mlops_pipelines.lib.monitoring.estimation_records import ReferencePredictions
 
 NANNY_FOLDS = 3
 # Small on purpose: the loss is noisy, the reference a few thousand rows, and the estimator is
@@ -210,7 +210,11 @@ def _encoding(features: pd.DataFrame) -> Encoding:
 
 def _labels(column: pd.Series) -> pd.Series:
     """Category labels as strings, nulls kept null (the nanny reads them as missing)."""
-    return column.astype(object).where(column.notna(), None).map(lambda v: None if v is None else str(v))
+    import pandas as pd
+
+    labels = column.astype(str).to_numpy(dtype=object)
+    labels[column.isna().to_numpy()] = None
+    return pd.Series(labels, index=column.index, dtype=object)
 
 
 def _realized(metric: str, y_true: np.ndarray, values: np.ndarray) -> float | None:

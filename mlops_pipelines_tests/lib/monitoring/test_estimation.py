@@ -255,6 +255,39 @@ def test_dle_underestimates_red_to_white_wine_and_says_where_it_extrapolates(
     assert held_out_red.reason is None
 
 
+def test_dle_reads_categories_including_unseen_and_null_ones() -> None:
+    """Controlled shift: the noise is 4x larger for 'red' rows; a window of mostly red rows must
+    show a larger estimated MAE, and an unseen or null category must not break the estimate."""
+    rng = np.random.default_rng(5)
+
+    def rows(n: int, red_share: float, colours: tuple[str | None, ...] = ("red", "blue")) -> pd.DataFrame:
+        colour = np.where(rng.uniform(0, 1, n) < red_share, colours[0], colours[1]).astype(object)
+        x = rng.normal(0, 1, n)
+        noise = rng.normal(0, 1, n) * np.where(colour == "red", 4.0, 1.0)
+        return pd.DataFrame({"x": x, "colour": colour, "y": 2 * x + noise})
+
+    reference = rows(1500, 0.3)
+    features = reference[["x", "colour"]]
+    estimator = fit_estimator(
+        Task.REGRESSION,
+        "mae",
+        ReferencePredictions(features, reference["y"].to_numpy(), values=2 * reference["x"].to_numpy()),
+        seed=1,
+    )
+    for red_share in (0.1, 0.9):
+        window = rows(2000, red_share)
+        estimated = estimator.estimate(window[["x", "colour"]], 2 * window["x"].to_numpy()).value
+        realized = float(np.mean(np.abs(window["y"] - 2 * window["x"])))
+        assert estimated is not None and abs(estimated - realized) / realized <= 0.1, (
+            red_share,
+            estimated,
+            realized,
+        )
+    unseen = rows(300, 0.5, ("green", None))
+    estimate = estimator.estimate(unseen[["x", "colour"]], 2 * unseen["x"].to_numpy())
+    assert estimate.value is not None and estimate.value > 0
+
+
 def test_r2_is_not_estimated_and_says_why(bike: Fitted) -> None:
     estimator = fit_estimator(Task.REGRESSION, "r2", bike.reference, seed=0)
     window = bike.windows["2011-06-13"]
