@@ -13,8 +13,9 @@ evaluation rows) and applied to each monitored window:
 Both assume P(label | features) is the one thing that does not change: they see covariate shift
 (the rows move to where the model is worse or better) but are blind to concept shift (the same
 rows get other labels). Realized performance, once labels arrive, covers that blind spot.
-Fitting costs a few isotonic fits (CBPE) or three small gradient-boosting fits (DLE, about a
-second on 5k rows); the fitted estimator pickles to a few hundred kB at most.
+Fitting costs a few isotonic fits (CBPE, milliseconds) or three small gradient-boosting fits
+(DLE, under a second on 1k reference rows); the fitted estimator pickles to a few kB (CBPE) or
+about 300 kB (DLE). The records both methods share live in `estimation_records`.
 """
 
 from __future__ import annotations

@@ -352,6 +352,22 @@ def test_few_rows_of_a_class_keep_raw_scores_and_say_so() -> None:
     assert estimate.value is not None and estimate.reason == estimator.notes[0]
 
 
+def test_binary_positive_class_listed_first_estimates_the_same() -> None:
+    """The positive class may come first in the model's classes (a declared order): same numbers."""
+    reference = synthetic_reference(400)
+    flipped = replace(reference, classes=("yes", "no"))
+    scores = np.asarray(reference.scores)
+    for metric in ("accuracy", "f1", "roc_auc", "brier"):
+        usual = fit_estimator(Task.BINARY, metric, reference, seed=0).estimate(reference.features, scores)
+        first = fit_estimator(Task.BINARY, metric, flipped, seed=0).estimate(reference.features, scores)
+        assert first.value == pytest.approx(usual.value), metric
+    with pytest.raises(
+        EstimationError,
+        match=r"two classes and its positive one: got classes \['no', 'yes'\], positive 'maybe'",
+    ):
+        fit_estimator(Task.BINARY, "accuracy", replace(reference, positive="maybe"), seed=0)
+
+
 def test_monitored_window_missing_feature_columns_is_a_clear_error() -> None:
     reference = synthetic_reference(400)
     estimator = fit_estimator(Task.BINARY, "f1", reference, seed=0)
