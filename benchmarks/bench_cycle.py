@@ -16,7 +16,7 @@ run, then `bike_sharing__retrain` (as_of partition 134) makes version 1 the cham
       - with the code location's own executor (in_process_executor, the product's setting);
       - with `multiprocess_executor` (Dagster's default, one process per step), from a factory
         that rebuilds the same Definitions with that executor;
-      - and a plain process doing the same library calls without Dagster (`plain_daily`).
+      - and a plain process calling the same stage functions without Dagster (`plain_daily`).
     In-process and plain alternate (median of --repeats); the multiprocess run, about twice as
     long and reported without a goal, runs --multiprocess-repeats times after them. All runs
     use a throw-away copy of the cached state. Goal: in-process run <= 2x plain (wall).
@@ -35,6 +35,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,9 @@ from harness import (
 if TYPE_CHECKING:
     import dagster as dg
 
+    from mlops_pipelines.lib.frames import TableSlice
+    from mlops_pipelines.lib.promotion.champion import ChampionRef
+    from mlops_pipelines.settings import Settings
     from mlops_pipelines.spec import ProjectSpec
 
 CYCLE_GOAL = 2.0
@@ -108,84 +112,78 @@ def daily_job_multiprocess() -> dg.JobDefinition:
     return rebuilt.resolve_job_def(DAILY_JOB)
 
 
-def _plain_predictions(spec: ProjectSpec, key: str, features_version: int) -> float | None:
-    """The `predictions` asset's calls."""
+@dataclass(frozen=True)
+class _ReportDir:
+    """`ReportFiles` without Dagster: what `resources.reports.ReportStore` does under MLOPS_HOME."""
+
+    root: Path
+
+    def path(self, project: str, kind: str, name: str) -> Path:
+        target = self.root / project / kind / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def link(self, path: Path) -> str:
+        return path.resolve().as_uri()
+
+
+def _plain_champion(settings: Settings) -> ChampionRef:
+    """The champion as the `champion` asset hands it on, read from the registry version it names."""
     from bench_train import tracking_config
 
-    from mlops_pipelines.lib import lake
-    from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.lib.registry.aliases import get_alias
-    from mlops_pipelines.lib.registry.model_loading import load_model
-    from mlops_pipelines.lib.scoring.prediction_log import build_log_frame, predict_frame
+    from mlops_pipelines.lib.promotion.refs import champion_ref_of
+    from mlops_pipelines.lib.registry.aliases import CHAMPION, get_alias
+
+    current = get_alias(tracking_config(settings), PROJECT, CHAMPION)
+    if current is None:
+        raise RuntimeError(f"{PROJECT}: no champion; the setup should have made one")
+    return champion_ref_of(PROJECT, current, "promotion", None)
+
+
+def _plain_predictions(spec: ProjectSpec, features: TableSlice, champion: ChampionRef) -> float | None:
+    """The `predictions` asset's stage function."""
+    from bench_train import tracking_config
+
+    from mlops_pipelines.lib.scoring.stage import score_partitions
+    from mlops_pipelines.lib.stores import DeltaTables
     from mlops_pipelines.settings import load_settings
 
     settings = load_settings()
-    cfg = tracking_config(settings)
-    champion = get_alias(cfg, spec.name, "champion")
-    if champion is None:
-        raise RuntimeError(f"{spec.name}: no champion; the setup should have made one")
-    loaded = load_model(cfg, spec.name, champion.version)
-    rows = lake.read(settings.table_uri(spec.name, "features"), features_version, PARTITION, [key])
-    scored = predict_frame(spec, loaded.model.get_raw_model(), rows)
-    request_ids = (rows["_partition"].astype(str) + ":" + rows["_row"].astype(str)).tolist()
-    log = build_log_frame(spec, rows, scored, "batch", champion.version, request_ids, 0.0)
-    uri = settings.table_uri(spec.name, "predictions")
-    lake.write_partitions(uri, log, PARTITION, [key], where={"route": "batch"})
-    return float(scored.value.mean()) if scored.value is not None and len(scored) else None
+    tables = DeltaTables(settings.lake_root)
+    return score_partitions(spec, features, champion, tables, tracking_config(settings)).mean_prediction
 
 
-def _plain_drift(spec: ProjectSpec, key: str, features_version: int) -> dict[str, Any]:
-    """The `drift` asset's calls for one partition (report mode "always", the default)."""
-    from bench_train import tracking_config
-
-    from mlops_pipelines.lib import lake
-    from mlops_pipelines.lib.features import feature_kinds
-    from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.lib.monitoring.drift import compute_drift, data_quality
-    from mlops_pipelines.lib.monitoring.windows import current_window, reference_window
-    from mlops_pipelines.lib.registry.aliases import get_alias
+def _plain_drift(spec: ProjectSpec, features: TableSlice, champion: ChampionRef) -> dict[str, Any]:
+    """The `drift` asset's stage function for one partition (report mode "always", the default)."""
+    from mlops_pipelines.lib.monitoring.stage import monitor_drift
+    from mlops_pipelines.lib.stores import DeltaTables
     from mlops_pipelines.settings import load_settings
 
     settings = load_settings()
-    uri = settings.table_uri(spec.name, "features")
-    champion = get_alias(tracking_config(settings), spec.name, "champion")
-    tags = champion.tags if champion else {}
-    keys = lake.partition_keys(uri, PARTITION, features_version)
-    trained_version = tags.get("mlops.features_version")
-    reference = reference_window(
-        keys,
-        spec,
-        champion.version if champion else None,
-        tags.get("mlops.train_partitions"),
-        int(trained_version) if trained_version else None,
-        features_version,
-    )
-    kinds = {c: k for c, k in feature_kinds(spec).items() if c not in spec.drift.exclude}
-    ref_rows = lake.read(uri, reference.features_version, PARTITION, list(reference.partitions), list(kinds))
-    window = current_window(keys, key, spec.drift.current_window_partitions)
-    rows = lake.read(uri, features_version, PARTITION, sorted(window), [*kinds, PARTITION])
-    current = rows[rows[PARTITION].isin(window)][list(kinds)]
-    result = compute_drift(ref_rows, current, kinds, spec.drift)
-    data_quality(rows[rows[PARTITION] == key][list(kinds)], kinds)
-    if result.has_verdict:
-        from mlops_pipelines.lib.monitoring.reports import render_drift_report
-
-        path = settings.reports_dir / spec.name / "drift" / f"{key}.html"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        render_drift_report(ref_rows, current, kinds, spec.drift, path, spec.drift.report_sample_rows, seed=0)
-    return {"drift_share": result.drift_share if result.has_verdict else -1.0, "status": result.status}
+    tables = DeltaTables(settings.lake_root)
+    report = monitor_drift(spec, features, champion, tables, _ReportDir(settings.reports_dir), "always")
+    [row] = report.rows
+    return {"drift_share": row.drift_share, "status": row.status}
 
 
 def plain_daily(spec: ProjectSpec, key: str, timings: dict[str, float]) -> dict[str, Any]:
     """raw -> validated -> features -> predictions -> drift for one partition, without Dagster."""
     from bench_ingest import plain_data_stage
 
+    from mlops_pipelines.lib.frames import TableSlice
+    from mlops_pipelines.lib.stores import DeltaTables
+    from mlops_pipelines.settings import load_settings
+
     data = plain_data_stage(spec, key, timings)
+    settings = load_settings()
+    uri = DeltaTables(settings.lake_root).uri(spec.name, "features")
+    features = TableSlice(f"{spec.name}/features", uri, data["features_version"], (key,), -1)
     t = time.perf_counter()
-    mean_prediction = _plain_predictions(spec, key, data["features_version"])
+    champion = _plain_champion(settings)
+    mean_prediction = _plain_predictions(spec, features, champion)
     timings["predictions"] = time.perf_counter() - t
     t = time.perf_counter()
-    drift = _plain_drift(spec, key, data["features_version"])
+    drift = _plain_drift(spec, features, champion)
     timings["drift"] = time.perf_counter() - t
     return {"mean_prediction": mean_prediction, **drift}
 
@@ -307,7 +305,7 @@ def cycle_env(home: Path) -> dict[str, str]:
 VARIANTS = {
     "in_process": "Dagster run, in_process_executor (the product's)",
     "multiprocess": "Dagster run, multiprocess_executor",
-    "plain": "plain process, same library calls",
+    "plain": "plain process, same stage functions",
 }
 STEPS = ("raw", "validate", "features", "predictions", "drift")
 

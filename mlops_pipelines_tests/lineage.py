@@ -10,8 +10,8 @@ EXPECTED_DEPS: dict[str, set[str]] = {
     "model": {"features"},
     "evaluation": {"model"},
     "champion": {"model", "evaluation"},
-    "predictions": {"features"},
-    "drift": {"features"},
-    "performance": {"predictions", "features"},
+    "predictions": {"features", "champion"},
+    "drift": {"features", "champion"},
+    "performance": {"predictions", "features", "champion"},
     "deployment": {"champion"},
 }

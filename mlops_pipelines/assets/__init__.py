@@ -8,8 +8,7 @@ from mlops_pipelines.assets.deployment import build_deployment_asset
 from mlops_pipelines.assets.evaluation import build_evaluation_asset
 from mlops_pipelines.assets.features import build_features_asset
 from mlops_pipelines.assets.ingestion import build_raw_asset
-from mlops_pipelines.assets.monitoring import build_drift_asset
-from mlops_pipelines.assets.performance import build_performance_asset
+from mlops_pipelines.assets.monitoring import build_drift_asset, build_performance_asset
 from mlops_pipelines.assets.promotion import build_promotion_asset
 from mlops_pipelines.assets.scoring import build_predictions_asset
 from mlops_pipelines.assets.training import build_model_asset

@@ -1,65 +1,68 @@
 """The deployment as Dagster sees it: what the HTTP service serves and what its canary guard decided.
 
 The service records every guard decision (automatic rollback, promote-recommended after a
-healthy baking period) as a JSON line under MLOPS_HOME/deployments/. This asset turns that
-record and the registry aliases into metadata, so deployment history sits in the lineage
-next to the promotion that produced the champion. It never moves an alias itself: only the
-promotion gate does.
+healthy baking period) as a JSON line under MLOPS_HOME/deployments/. The stage function
+`lib.scoring.deployments.deployment_state` reads that record and the registry aliases; this
+asset turns them into metadata, so deployment history sits in the lineage next to the
+promotion that produced the champion. It never moves an alias itself: only the promotion
+gate does. A value that is not there (an alias not set, no decision yet) is None.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from mlops_pipelines import names
 from mlops_pipelines.assets.common import asset_key, md_table
 from mlops_pipelines.resources import MlflowTracking
 from mlops_pipelines.spec import ProjectSpec
 
+if TYPE_CHECKING:
+    from mlops_pipelines.lib.scoring.deployments import DeploymentState
+
+
+def deployment_metadata(state: "DeploymentState") -> dict[str, Any]:
+    from mlops_pipelines.lib.scoring.deployments import PROMOTE_RECOMMENDED, ROLLBACK
+
+    last = state.last
+    history = [
+        {
+            "at": e.at,
+            "decision": e.decision,
+            "challenger": e.challenger_version,
+            "share": e.canary_share,
+            "reason": e.reason,
+        }
+        for e in state.history
+    ]
+    return {
+        names.META_CHAMPION_VERSION: state.champion_version,
+        names.META_CHALLENGER_VERSION: state.challenger_version,
+        names.META_PREVIOUS_CHAMPION_VERSION: state.previous_champion_version,
+        names.META_CANARY_SHARE: state.configured_canary_share,
+        names.META_SHADOW: state.shadow,
+        names.META_DECISIONS: len(state.decisions),
+        names.META_ROLLBACKS: state.count(ROLLBACK),
+        names.META_PROMOTE_RECOMMENDED: state.count(PROMOTE_RECOMMENDED),
+        names.META_LAST_DECISION: None if last is None else last.decision,
+        names.META_LAST_REASON: None if last is None else last.reason,
+        names.META_HISTORY: md_table(history),
+    }
+
 
 def build_deployment_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
     @dg.asset(
-        key=asset_key(spec, "deployment"),
+        key=asset_key(spec, names.DEPLOYMENT),
         group_name=spec.name,
-        deps=[asset_key(spec, "champion")],
+        deps=[asset_key(spec, names.CHAMPION)],
         kinds={"fastapi"},
         description="Serving state: champion/challenger versions, canary share and the guard's recorded decisions.",
     )
-    def deployment(context: dg.AssetExecutionContext, tracking: MlflowTracking) -> dg.MaterializeResult:
-        from mlops_pipelines.lib.registry.aliases import aliases
-        from mlops_pipelines.serving.router import decisions_path, read_decisions
+    def deployment(tracking: MlflowTracking) -> dg.MaterializeResult:
+        from mlops_pipelines.lib.scoring.deployments import deployment_state
         from mlops_pipelines.settings import load_settings
 
-        current = aliases(tracking.config(), spec.name)
-        decisions = read_decisions(decisions_path(load_settings().home, spec.name))
-        counts: dict[str, int] = {}
-        for entry in decisions:
-            counts[entry["decision"]] = counts.get(entry["decision"], 0) + 1
-        last: dict[str, Any] = decisions[-1] if decisions else {}
-        return dg.MaterializeResult(
-            metadata={
-                "champion_version": current.get("champion", "none"),
-                "challenger_version": current.get("challenger", "none"),
-                "previous_champion_version": current.get("previous-champion", "none"),
-                "configured_canary_share": spec.serving.canary_share,
-                "shadow": spec.serving.shadow,
-                "decisions": len(decisions),
-                "rollbacks": counts.get("rollback", 0),
-                "promote_recommended": counts.get("promote-recommended", 0),
-                "last_decision": last.get("decision", "none"),
-                "last_reason": last.get("reason", ""),
-                "history": md_table(
-                    [
-                        {
-                            "at": e.get("at"),
-                            "decision": e.get("decision"),
-                            "challenger": e.get("challenger_version"),
-                            "share": e.get("canary_share"),
-                            "reason": e.get("reason"),
-                        }
-                        for e in decisions[-20:]
-                    ]
-                ),
-            }
-        )
+        state = deployment_state(spec, tracking.config(), load_settings().home)
+        return dg.MaterializeResult(metadata=deployment_metadata(state))
 
     return deployment

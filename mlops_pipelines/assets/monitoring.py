@@ -1,72 +1,102 @@
-"""Monitoring per time partition: data drift (exact statistics + Evidently report) and, once
-labels have arrived, performance, target drift and prediction drift.
+"""Monitoring per time partition: data drift, and performance once labels have arrived.
+
+The stage work is `lib.monitoring.stage` (`monitor_drift`, `monitor_performance`); both take
+the `champion` asset's value (a `ChampionRef`) as an input, so the reference window is the
+champion's own training window and each materialization names the champion it used.
 
 A range run (single-run backfill) still judges every partition on its own: each gets an
 AssetObservation with its numbers, which the Dagster UI plots over time and which the
-retraining sensor reads from the event log.
+retraining sensor reads from the event log (`status`, `drift_share`, `kpi_breach`). Labels
+arrive `monitoring.label_delay_partitions` after their partition, so schedules (and the demo)
+materialize performance for older partitions than the daily cycle. The drift check WARNs on
+moderate drift and ERRORs on severe drift; the KPI check ERRORs on a breach.
 """
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from mlops_pipelines import names
 from mlops_pipelines.assets.common import asset_key, md_table
-from mlops_pipelines.lib.frames import PARTITION, TableSlice
+from mlops_pipelines.assets.scoring import champion_input
+from mlops_pipelines.lib.frames import TableSlice
+from mlops_pipelines.lib.monitoring.stage import ReportMode
+from mlops_pipelines.lib.promotion.champion import ChampionRef
 from mlops_pipelines.partitions import partitions_for
 from mlops_pipelines.resources import Lakehouse, MlflowTracking, ReportStore
 from mlops_pipelines.spec import ProjectSpec
 
-SEVERITY = {"ok": 0, "insufficient_data": 0, "warn": 1, "invalid": 2, "error": 2}
+if TYPE_CHECKING:
+    from mlops_pipelines.lib.monitoring.stage import (
+        DriftReport,
+        DriftRow,
+        PerformanceReport,
+        PerformanceRow,
+    )
 
 
 class DriftConfig(dg.Config):
     # Evidently renders charts inside run(): keep it off the hot path of long replays.
-    report: Literal["always", "drifted", "never"] = "always"
+    report: ReportMode = "always"
 
 
-def _reference(spec: ProjectSpec, lakehouse: Lakehouse, cfg: Any, version: int) -> Any:
-    from mlops_pipelines.lib.monitoring.windows import reference_window
-    from mlops_pipelines.lib.registry.aliases import get_alias
+def drift_observation(report: "DriftReport", row: "DriftRow") -> dict[str, Any]:
+    """What the sensor and the UI read per partition; None where there is no value."""
+    return {
+        names.META_STATUS: row.status,
+        names.META_DRIFT_SHARE: row.drift_share,
+        names.META_DRIFTED_COLUMNS: ", ".join(row.drifted_columns) or None,
+        names.META_ROWS_CURRENT: row.rows_current,
+        names.META_ROWS_REFERENCE: row.rows_reference,
+        names.META_REFERENCE: report.reference.origin,
+        names.META_CHAMPION_VERSION: report.champion_version,
+        names.META_QUALITY_PROBLEMS: "; ".join(row.quality_problems) or None,
+        **{f"{names.META_SCORE_PREFIX}{c}": round(s, 5) for c, s in row.column_scores.items()},
+    }
 
-    champion = get_alias(cfg, spec.name, "champion")
-    tags = champion.tags if champion else {}
-    keys = lakehouse.partitions(spec.name, "features", version)
-    features_version = tags.get("mlops.features_version")
-    return (
-        champion,
-        reference_window(
-            keys,
-            spec,
-            champion.version if champion else None,
-            tags.get("mlops.train_partitions"),
-            int(features_version) if features_version else None,
-            version,
-        ),
-        keys,
+
+def drift_table(report: "DriftReport") -> dg.MetadataValue:
+    return md_table(
+        [
+            {
+                "partition": r.partition,
+                "status": r.status,
+                "drift_share": r.drift_share,
+                "drifted": ", ".join(r.drifted_columns) or "-",
+                "reasons": "; ".join(r.reasons),
+            }
+            for r in report.rows
+        ]
     )
 
 
-def _check(asset: dg.AssetKey, name: str, worst: str, rows: list[dict[str, Any]]) -> dg.AssetCheckResult:
-    level = SEVERITY.get(worst, 2)
-    return dg.AssetCheckResult(
-        asset_key=asset,
-        check_name=name,
-        passed=level == 0,
-        severity=dg.AssetCheckSeverity.WARN if level <= 1 else dg.AssetCheckSeverity.ERROR,
-        description=f"worst status: {worst}",
-        metadata={"partitions": md_table(rows)},
-    )
+def drift_metadata(report: "DriftReport") -> dict[str, Any]:
+    """The run's summary: the table, the worst status, the last partition's verdict, the report."""
+    last, rendered = report.last, report.report
+    return {
+        names.META_PARTITIONS: drift_table(report),
+        names.META_WORST_STATUS: report.worst_status,
+        names.META_REFERENCE: report.reference.origin,
+        names.META_CHAMPION_VERSION: report.champion_version,
+        names.META_DRIFT_SHARE: None if last is None else last.drift_share,
+        names.META_STATUS: None if last is None else last.status,
+        names.META_REPORT: None if rendered is None else dg.MetadataValue.url(rendered.link),
+        names.META_EVIDENTLY_DRIFT_SHARE: None if rendered is None else rendered.evidently_drift_share,
+    }
 
 
 def build_drift_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
-    key = asset_key(spec, "drift")
+    key = asset_key(spec, names.DRIFT)
 
     @dg.asset(
         key=key,
         group_name=spec.name,
         partitions_def=partitions_for(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
-        ins={"features": dg.AssetIn(asset_key(spec, "features"))},
+        ins={
+            names.FEATURES: dg.AssetIn(asset_key(spec, names.FEATURES)),
+            names.CHAMPION: champion_input(spec),
+        },
         kinds={"evidently", "pandas"},
         description=(
             f"Data drift of each partition's rolling window ({spec.drift.current_window_partitions} partition(s)) "
@@ -74,7 +104,7 @@ def build_drift_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         ),
         check_specs=[
             dg.AssetCheckSpec(
-                "drift", asset=key, description="WARN on moderate drift, ERROR on severe drift."
+                names.DRIFT_CHECK, asset=key, description="WARN on moderate drift, ERROR on severe drift."
             )
         ],
     )
@@ -82,100 +112,108 @@ def build_drift_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         config: DriftConfig,
         features: TableSlice,
+        champion: ChampionRef | None,
         lakehouse: Lakehouse,
-        tracking: MlflowTracking,
         reports: ReportStore,
     ):
-        from mlops_pipelines.lib.features import feature_kinds
-        from mlops_pipelines.lib.monitoring.drift import compute_drift, data_quality
-        from mlops_pipelines.lib.monitoring.windows import current_window
+        from mlops_pipelines.lib.monitoring.stage import monitor_drift
 
-        champion, reference, keys = _reference(spec, lakehouse, tracking.config(), features.version)
-        kinds = {c: k for c, k in feature_kinds(spec).items() if c not in spec.drift.exclude}
-        ref_rows = lakehouse.read(
-            spec.name,
-            "features",
-            keys=list(reference.partitions),
-            version=reference.features_version,
-            columns=list(kinds),
+        report = monitor_drift(spec, features, champion, lakehouse, reports, config.report)
+        for row in report.rows:
+            metadata = drift_observation(report, row)
+            context.log_event(dg.AssetObservation(key, partition=row.partition, metadata=metadata))
+        yield dg.Output(report, metadata=drift_metadata(report))
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=names.DRIFT_CHECK,
+            passed=report.level == 0,
+            severity=dg.AssetCheckSeverity.WARN if report.level <= 1 else dg.AssetCheckSeverity.ERROR,
+            description=f"worst status: {report.worst_status}",
+            metadata={names.META_PARTITIONS: drift_table(report)},
         )
-        windows = {
-            p: current_window(keys, p, spec.drift.current_window_partitions) for p in features.partitions
-        }
-        needed = sorted({k for w in windows.values() for k in w})
-        rows = lakehouse.read(
-            spec.name, "features", keys=needed, version=features.version, columns=[*kinds, PARTITION]
-        )
-        summary, table = {}, []
-        for partition, window in windows.items():
-            current = rows[rows[PARTITION].isin(window)][list(kinds)]
-            result = compute_drift(ref_rows, current, kinds, spec.drift)
-            quality = data_quality(rows[rows[PARTITION] == partition][list(kinds)], kinds)
-            summary[partition] = result
-            share = result.drift_share if result.has_verdict else None
-            numbers = {
-                "status": result.status,
-                "drift_share": share,
-                "drifted_columns": ", ".join(result.drifted_columns),
-                "rows_current": result.n_current,
-                "rows_reference": result.n_reference,
-                "reference": reference.origin,
-                "quality_problems": "; ".join(quality.problems),
-                **{f"score_{c.column}": round(c.score, 5) for c in result.columns},
-            }
-            context.log_event(
-                dg.AssetObservation(
-                    key, partition=partition, metadata={k: v for k, v in numbers.items() if v is not None}
-                )
-            )
-            table.append(
-                {
-                    "partition": partition,
-                    "status": result.status,
-                    "drift_share": share,
-                    "drifted": ", ".join(result.drifted_columns) or "-",
-                    "reasons": "; ".join(result.reasons),
-                }
-            )
-        worst = max((r.status for r in summary.values()), key=lambda s: SEVERITY.get(s, 2), default="ok")
-        metadata: dict[str, Any] = {
-            "partitions": md_table(table),
-            "worst_status": worst,
-            "reference": reference.origin,
-            "champion_version": champion.version if champion else "none",
-        }
-        last = features.partitions[-1]
-        metadata.update(
-            {
-                "drift_share": summary[last].drift_share if summary[last].has_verdict else -1.0,
-                "status": summary[last].status,
-            }
-        )
-        target = _report_partition(config.report, summary, SEVERITY)
-        if target is not None:
-            from mlops_pipelines.lib.monitoring.reports import render_drift_report
-
-            current = rows[rows[PARTITION].isin(windows[target])][list(kinds)]
-            path = reports.path(spec.name, "drift", f"{target}.html")
-            info = render_drift_report(
-                ref_rows, current, kinds, spec.drift, path, spec.drift.report_sample_rows, seed=0
-            )
-            metadata["evidently_report"] = dg.MetadataValue.url(reports.link(info.path))
-            metadata["evidently_drift_share"] = info.evidently_drift_share
-        yield dg.Output(summary, metadata=metadata)
-        yield _check(key, "drift", worst, table)
 
     return drift
 
 
-def _report_partition(mode: str, summary: dict[str, Any], severity: dict[str, int]) -> str | None:
-    """At most one report per run, so the cost is bounded whatever the range."""
-    if mode == "never" or not summary:
-        return None
-    drifted = [p for p, r in summary.items() if severity.get(r.status, 2) >= 1 and r.has_verdict]
-    if drifted:
-        return drifted[-1]
-    if mode == "always":
-        last = list(summary)[-1]
-        return last if summary[last].has_verdict else None
-    return None
+def performance_observation(row: "PerformanceRow") -> dict[str, Any]:
+    """What the sensor and the UI read for a scored partition; None where there is no value."""
+    return {
+        names.META_MODEL_VERSION: row.model_version,
+        names.META_ROWS: row.rows,
+        **row.metrics,
+        names.META_KPI_BREACH: row.kpi_breach,
+        names.META_KPI_BREACHES: "; ".join(row.breaches) or None,
+        names.META_TARGET_DRIFT_STATUS: row.target_drift_status,
+        names.META_TARGET_DRIFT_SCORE: row.target_drift_score,
+    }
+
+
+def performance_table(report: "PerformanceReport") -> dg.MetadataValue:
+    metric = report.primary_metric
+    return md_table(
+        [
+            {
+                "partition": r.partition,
+                "status": r.status,
+                "model": r.model_version,
+                metric: None if metric not in r.metrics else round(r.metrics[metric], 4),
+                "breaches": "; ".join(r.breaches) or "-",
+                "target_drift": r.target_drift_status,
+            }
+            for r in report.rows
+        ]
+    )
+
+
+def build_performance_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
+    key = asset_key(spec, names.PERFORMANCE)
+
+    @dg.asset(
+        key=key,
+        group_name=spec.name,
+        partitions_def=partitions_for(spec),
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        ins={
+            names.PREDICTIONS: dg.AssetIn(asset_key(spec, names.PREDICTIONS)),
+            names.FEATURES: dg.AssetIn(asset_key(spec, names.FEATURES)),
+            names.CHAMPION: champion_input(spec),
+        },
+        kinds={"scikitlearn", "pandas"},
+        description="Metrics of the logged predictions against late labels, target drift and KPI breaches.",
+        check_specs=[
+            dg.AssetCheckSpec(names.KPI_CHECK, asset=key, description="ERROR when a spec KPI is breached.")
+        ],
+    )
+    def performance(
+        context: dg.AssetExecutionContext,
+        predictions: TableSlice,
+        features: TableSlice,
+        champion: ChampionRef | None,
+        lakehouse: Lakehouse,
+        tracking: MlflowTracking,
+    ):
+        from mlops_pipelines.lib.monitoring.stage import monitor_performance
+
+        report = monitor_performance(spec, predictions, features, champion, lakehouse, tracking.config())
+        for row in report.rows:
+            if row.scored:  # a partition without predictions has nothing for the sensor to read
+                metadata = performance_observation(row)
+                context.log_event(dg.AssetObservation(key, partition=row.partition, metadata=metadata))
+        table = performance_table(report)
+        yield dg.Output(
+            report,
+            metadata={
+                names.META_PARTITIONS: table,
+                names.META_KPI_BREACH: report.kpi_breach,
+                names.META_CHAMPION_VERSION: report.champion_version,
+            },
+        )
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=names.KPI_CHECK,
+            passed=not report.kpi_breach,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={names.META_PARTITIONS: table},
+        )
+
+    return performance

@@ -1,60 +1,68 @@
-"""Batch scoring per partition with the model aliased `champion`, into the prediction log.
+"""Batch scoring per partition with the champion the lineage hands on, into the prediction log.
 
-The champion is resolved when the step runs and its version is recorded on every row and in
-the metadata. The HTTP service appends to the same Delta table with routes champion, shadow
-and canary; this asset only ever replaces its own `batch` rows of its partitions.
+The stage work is `lib.scoring.stage.score_partitions`. The `champion` asset's value (a
+`ChampionRef`) is an input, so each materialization names the champion version it used (None
+before the first promotion, when nothing is scored) and the graph shows the hop. The HTTP
+service appends to the same Delta table with routes champion, shadow and canary; this asset
+only ever replaces its own `batch` rows of its partitions.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from mlops_pipelines import names
 from mlops_pipelines.assets.common import asset_key, slice_metadata
 from mlops_pipelines.lib.frames import TableSlice
+from mlops_pipelines.lib.promotion.champion import ChampionRef
 from mlops_pipelines.partitions import partitions_for
 from mlops_pipelines.resources import Lakehouse, MlflowTracking
 from mlops_pipelines.spec import ProjectSpec
 
+if TYPE_CHECKING:
+    from mlops_pipelines.lib.scoring.stage import ScoringResult
+
+
+def champion_input(spec: ProjectSpec) -> dg.AssetIn:
+    """The `champion` asset as an input: None until the first promotion materializes it."""
+    return dg.AssetIn(asset_key(spec, names.CHAMPION), metadata={names.OPTIONAL_INPUT: True})
+
+
+def scoring_metadata(result: "ScoringResult") -> dict[str, Any]:
+    """Metadata of a `ScoringResult`: the slice written, the champion used, mean outputs."""
+    return {
+        **slice_metadata(result.predictions),
+        names.META_CHAMPION_VERSION: result.champion_version,
+        names.META_MEAN_PREDICTION: result.mean_prediction,
+        names.META_MEAN_SCORE: result.mean_score,
+    }
+
 
 def build_predictions_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
     @dg.asset(
-        key=asset_key(spec, "predictions"),
+        key=asset_key(spec, names.PREDICTIONS),
         group_name=spec.name,
         partitions_def=partitions_for(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
-        ins={"features": dg.AssetIn(asset_key(spec, "features"))},
+        ins={
+            names.FEATURES: dg.AssetIn(asset_key(spec, names.FEATURES)),
+            names.CHAMPION: champion_input(spec),
+        },
         kinds={"pandas", "delta", "mlflow"},
         description="The champion's predictions for each partition, appended to the prediction log (route 'batch').",
     )
     def predictions(
         context: dg.AssetExecutionContext,
         features: TableSlice,
+        champion: ChampionRef | None,
         lakehouse: Lakehouse,
         tracking: MlflowTracking,
     ) -> dg.Output[TableSlice]:
-        from mlops_pipelines.lib.registry.aliases import get_alias
-        from mlops_pipelines.lib.registry.model_loading import load_model
-        from mlops_pipelines.lib.scoring.prediction_log import build_log_frame, predict_frame
+        from mlops_pipelines.lib.scoring.stage import score_partitions
 
-        cfg = tracking.config()
-        champion = get_alias(cfg, spec.name, "champion")
-        if champion is None:
+        result = score_partitions(spec, features, champion, lakehouse, tracking.config())
+        if result.champion_version is None:
             context.log.info(f"{spec.name}: no champion yet, nothing to score")
-            empty = TableSlice(f"{spec.name}/predictions", lakehouse.uri(spec.name, "predictions"), -1, (), 0)
-            return dg.Output(empty, metadata={"champion_version": "none", "rows": 0})
-        loaded = load_model(cfg, spec.name, champion.version)
-        rows = lakehouse.read_slice(features)
-        scored = predict_frame(spec, loaded.model.get_raw_model(), rows)
-        request_ids = (rows["_partition"].astype(str) + ":" + rows["_row"].astype(str)).tolist()
-        log = build_log_frame(spec, rows, scored, "batch", champion.version, request_ids, 0.0)
-        piece = lakehouse.write_partitions(
-            spec.name, "predictions", log, list(features.partitions), where={"route": "batch"}
-        )
-        metadata: dict[str, Any] = {**slice_metadata(piece), "champion_version": champion.version}
-        if scored.value is not None and len(scored):
-            metadata["mean_prediction"] = float(scored.value.mean())
-        if scored.score is not None and len(scored):
-            metadata["mean_score"] = float(scored.score.mean())
-        return dg.Output(piece, metadata=metadata)
+        return dg.Output(result.predictions, metadata=scoring_metadata(result))
 
     return predictions

@@ -4,7 +4,8 @@ An entity goes to the canary when the blake2b hash of its key falls under the ca
 so the same entity keeps seeing the same model for as long as the share holds. The guard
 watches the canary's recent errors and p99 latency: a breach sets the share to 0 and records
 a 'rollback' decision; enough healthy requests record 'promote-recommended'. Decisions are
-JSON lines in `<home>/deployments/<project>.jsonl`, which the lead's deployment asset reads.
+JSON lines in `<home>/deployments/<project>.jsonl`, which the lead's deployment asset reads
+(the record's path and reader live in lib/scoring/deployments.py, imported here).
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mlops_pipelines.lib.scoring import deployments
+from mlops_pipelines.lib.scoring.deployments import Decision, read_decisions
+
 log = logging.getLogger(__name__)
+# serving.app takes the record's path from here; it lives with its reader in lib/scoring.
+decisions_path = deployments.decisions_path
 
 GuardState = Literal["inactive", "canary", "rolled-back", "promote-recommended"]
-Decision = Literal["rollback", "promote-recommended"]
 _HASH_SCALE = float(2**64)
 
 
@@ -222,14 +227,3 @@ class CanaryRouter:
 
     def snapshot_dict(self) -> dict[str, Any]:
         return asdict(self.snapshot())
-
-
-def decisions_path(home: Path, project: str) -> Path:
-    return home / "deployments" / f"{project}.jsonl"
-
-
-def read_decisions(path: Path) -> list[dict[str, Any]]:
-    """Every recorded decision, oldest first (empty when none was recorded)."""
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

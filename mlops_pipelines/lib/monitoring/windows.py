@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.evaluation.holdout import KpiResult
+    from mlops_pipelines.lib.promotion.champion import ChampionRef
     from mlops_pipelines.spec import ProjectSpec
 
 
@@ -29,34 +30,30 @@ def current_window(all_keys: Sequence[str], partition: str, size: int) -> list[s
     return keys[max(0, end - size) : end]
 
 
-def parse_range(text: str) -> tuple[str, str]:
-    first, sep, last = text.partition("..")
-    if not sep or not first or not last:
-        raise ValueError(f"expected 'first..last', got {text!r}")
-    return first, last
-
-
 def reference_window(
-    all_keys: Sequence[str],
-    spec: ProjectSpec,
-    champion_version: str | None,
-    champion_train_range: str | None,
-    champion_features_version: int | None,
-    current_version: int,
+    all_keys: Sequence[str], spec: ProjectSpec, champion: ChampionRef | None, current_version: int
 ) -> Reference:
     """The newest `reference_partitions` of the champion's training window, else the first ones.
 
-    Bounded on purpose: monitoring one partition costs the same at partition 700 as at 10.
+    The champion's training range and features version come with the `ChampionRef` the lineage
+    hands on, so no registry is asked. Bounded on purpose: monitoring one partition costs the
+    same at partition 700 as at 10. A champion that does not say what it trained on (no range
+    or no features version, e.g. registered by hand) falls back to the first partitions.
     """
     size = spec.drift.reference_partitions
-    if champion_version and champion_train_range and champion_features_version is not None:
-        first, last = parse_range(champion_train_range)
+    if (
+        champion is not None
+        and champion.version is not None
+        and champion.train_range is not None
+        and champion.features_version is not None
+    ):
+        first, last = champion.train_range
         trained_on = [k for k in all_keys if first <= k <= last]
         if trained_on:
             return Reference(
                 tuple(trained_on[-size:]),
-                champion_features_version,
-                f"champion v{champion_version} training window",
+                champion.features_version,
+                f"champion v{champion.version} training window",
             )
     return Reference(tuple(list(all_keys)[:size]), current_version, "first partitions (no champion yet)")
 

@@ -1,0 +1,219 @@
+"""The monitoring stage without Dagster: the reference window from the ChampionRef, drift and
+performance per partition on real bike_sharing features, a really trained version, real MLflow
+and Delta tables. No registry is asked who the champion is: the tests hand it over."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mlops_pipelines import names
+from mlops_pipelines.lib.frames import PARTITION
+from mlops_pipelines.lib.monitoring.stage import (
+    NO_PREDICTIONS,
+    DriftRow,
+    monitor_drift,
+    monitor_performance,
+    report_partition,
+    severity,
+)
+from mlops_pipelines.lib.monitoring.windows import reference_window
+from mlops_pipelines.lib.promotion.champion import ChampionRef
+from mlops_pipelines.lib.scoring.stage import BATCH_ROUTE, ModelVersionLoadError, score_partitions
+from mlops_pipelines.lib.stores import DeltaTables
+from mlops_pipelines.spec import KPI, ProjectSpec
+from mlops_pipelines_tests.lib.model_support import ReportDir
+from mlops_pipelines_tests.lib.scoring.champion_support import Served, features_slice, nothing_scored
+
+DAYS = ("2011-01-23", "2011-01-24")
+KEYS = [f"2011-01-{d:02d}" for d in range(1, 25)]
+
+
+def ref(
+    version: str | None, train_range: tuple[str, str] | None, features_version: int | None
+) -> ChampionRef:
+    return ChampionRef("bike_sharing", version, features_version=features_version, train_range=train_range)
+
+
+@pytest.mark.parametrize(
+    ("champion", "partitions", "version", "origin"),
+    [
+        (ref("3", ("2011-01-05", "2011-01-20"), 2), KEYS[4:20], 2, "champion v3 training window"),
+        (None, KEYS[:20], 9, "first partitions (no champion yet)"),
+        (ChampionRef.absent("bike_sharing"), KEYS[:20], 9, "first partitions (no champion yet)"),
+        (ref("3", None, 2), KEYS[:20], 9, "first partitions (no champion yet)"),  # registered by hand
+        (ref("3", ("2011-01-05", "2011-01-20"), None), KEYS[:20], 9, "first partitions (no champion yet)"),
+        (ref("3", ("2010-01-01", "2010-12-31"), 2), KEYS[:20], 9, "first partitions (no champion yet)"),
+    ],
+    ids=["champion", "none", "no-version", "no-range", "no-features-version", "range-not-stored"],
+)
+def test_the_reference_window_comes_from_the_champion_ref(
+    bike_spec: ProjectSpec, champion: ChampionRef | None, partitions: list[str], version: int, origin: str
+) -> None:
+    spec = bike_spec.model_copy(
+        update={"drift": bike_spec.drift.model_copy(update={"reference_partitions": 20})}
+    )
+    reference = reference_window(KEYS, spec, champion, current_version=9)
+    assert (list(reference.partitions), reference.features_version, reference.origin) == (
+        partitions,
+        version,
+        origin,
+    )
+
+
+def row(partition: str, status: str, share: float | None) -> DriftRow:
+    return DriftRow(partition, status, share, (), {}, 100, 100, (), ())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("mode", "rows", "chosen"),
+    [
+        ("never", [row("a", "error", 0.9)], None),
+        ("drifted", [row("a", "warn", 0.4), row("b", "ok", 0.0)], "a"),
+        ("always", [row("a", "error", 0.9), row("b", "warn", 0.3), row("c", "ok", 0.0)], "b"),
+        ("always", [row("a", "ok", 0.0), row("b", "ok", 0.1)], "b"),
+        ("drifted", [row("a", "ok", 0.0)], None),
+        ("always", [row("a", "ok", 0.0), row("b", "insufficient_data", None)], None),
+        ("always", [], None),
+    ],
+)
+def test_at_most_one_report_the_newest_drifted_partition_first(
+    mode: str, rows: list[DriftRow], chosen: str | None
+) -> None:
+    assert report_partition(mode, rows) == chosen  # type: ignore[arg-type]
+
+
+def test_an_unknown_status_is_as_severe_as_an_error() -> None:
+    assert [severity(s) for s in ("ok", "insufficient_data", "warn", "error", "invalid", "???")] == [
+        0,
+        0,
+        1,
+        2,
+        2,
+        2,
+    ]
+
+
+def test_drift_is_judged_against_the_champions_training_window(
+    bike_spec: ProjectSpec, bike_tables: DeltaTables, served: Served, reports: ReportDir
+) -> None:
+    features = features_slice(bike_spec, bike_tables, *DAYS)
+    report = monitor_drift(bike_spec, features, served.champion, bike_tables, reports, "always")
+    assert served.champion.train_range is not None
+    assert report.champion_version == served.champion.version
+    assert report.reference.origin == f"champion v{served.champion.version} training window"
+    first, last = served.champion.train_range
+    assert report.reference.partitions[0] >= first and report.reference.partitions[-1] == last
+    assert [r.partition for r in report.rows] == list(DAYS)
+    for r in report.rows:
+        assert r.status in ("ok", "warn", "error") and r.has_verdict
+        assert r.drift_share is not None and 0.0 <= r.drift_share <= 1.0
+        assert set(r.drifted_columns) <= set(r.column_scores) and r.column_scores
+        assert r.rows_current > r.rows_reference / 10 and r.quality_problems == ()
+    assert report.report is not None and report.report.partition in DAYS
+    assert Path(report.report.link.removeprefix("file://")).is_file()
+
+
+def test_without_a_champion_drift_compares_with_the_first_partitions(
+    bike_spec: ProjectSpec, bike_tables: DeltaTables, reports: ReportDir
+) -> None:
+    report = monitor_drift(
+        bike_spec, features_slice(bike_spec, bike_tables, *DAYS), None, bike_tables, reports, "never"
+    )
+    assert report.champion_version is None and report.report is None
+    assert report.reference.origin == "first partitions (no champion yet)"
+    assert report.reference.partitions[0] == "2011-01-01"
+
+
+def test_a_window_below_min_rows_has_no_verdict_and_no_share(
+    bike_spec: ProjectSpec, bike_tables: DeltaTables, served: Served, reports: ReportDir
+) -> None:
+    spec = bike_spec.model_copy(update={"drift": bike_spec.drift.model_copy(update={"min_rows": 100_000})})
+    report = monitor_drift(
+        spec, features_slice(spec, bike_tables, *DAYS), served.champion, bike_tables, reports
+    )
+    assert [(r.status, r.drift_share, r.drifted_columns) for r in report.rows] == [
+        ("insufficient_data", None, ())
+    ] * 2
+    assert "min_rows is 100000" in report.rows[0].reasons[0]
+    assert report.report is None  # "always", but nothing has a verdict to show
+    assert (report.worst_status, report.level) == ("insufficient_data", 0)
+
+
+def test_shifted_features_drift_severely(
+    bike_spec: ProjectSpec, bike_tables: DeltaTables, served: Served, reports: ReportDir, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    shutil.copytree(bike_tables.root, lake)
+    tables = DeltaTables(str(lake))
+    rows = tables.read(bike_spec.name, names.FEATURES, keys=["2011-01-24"])
+    for column in ("temp", "atemp", "hum", "windspeed"):
+        rows[column] = rows[column] + 5.0
+    for key in ("2011-01-25", "2011-01-26"):
+        tables.write_partitions(bike_spec.name, names.FEATURES, rows.assign(**{PARTITION: key}), [key])
+    spec = bike_spec.model_copy(
+        update={"drift": bike_spec.drift.model_copy(update={"current_window_partitions": 2, "min_rows": 30})}
+    )
+    shifted = features_slice(spec, tables, "2011-01-26")
+    report = monitor_drift(spec, shifted, served.champion, tables, reports, "drifted")
+    [only] = report.rows
+    assert only.status in ("warn", "error") and {"temp", "atemp"} <= set(only.drifted_columns)
+    assert report.level >= 1 and report.report is not None and report.report.partition == "2011-01-26"
+
+
+def test_performance_per_scored_partition_against_its_labels(
+    bike_spec: ProjectSpec, bike_tables: DeltaTables, served: Served
+) -> None:
+    features = features_slice(bike_spec, bike_tables, *DAYS)
+    scored = score_partitions(bike_spec, features, served.champion, bike_tables, served.tracking)
+    report = monitor_performance(
+        bike_spec, scored.predictions, features, served.champion, bike_tables, served.tracking
+    )
+    assert report.champion_version == served.champion.version and report.primary_metric == "mae"
+    for r in report.rows:
+        assert r.scored and r.status == "scored" and r.model_version == served.champion.version
+        assert r.rows is not None and r.rows > 0 and r.metrics["mae"] > 0
+        assert r.target_drift_status is not None
+    assert report.kpi_breach == any(r.breaches for r in report.rows)
+
+    strict = bike_spec.model_copy(update={"kpis": [KPI(metric="mae", ceiling=0.001)]})
+    breached = monitor_performance(
+        strict, scored.predictions, features, served.champion, bike_tables, served.tracking
+    )
+    assert breached.kpi_breach and all(r.kpi_breach for r in breached.rows)
+    assert "mae" in breached.rows[0].breaches[0] and "<= 0.001" in breached.rows[0].breaches[0]
+
+
+def test_performance_before_any_prediction_reports_no_predictions_and_no_breach(
+    bike_spec: ProjectSpec, bike_tables: DeltaTables, tracking: object
+) -> None:
+    features = features_slice(bike_spec, bike_tables, *DAYS)
+    report = monitor_performance(
+        bike_spec,
+        nothing_scored(bike_spec, bike_tables),
+        features,
+        None,
+        bike_tables,
+        tracking,  # type: ignore[arg-type]
+    )
+    assert [(r.partition, r.status, r.model_version, r.rows) for r in report.rows] == [
+        (day, NO_PREDICTIONS, None, None) for day in DAYS
+    ]
+    assert not report.kpi_breach and report.champion_version is None
+
+
+def test_performance_fails_naming_a_scoring_version_that_no_longer_loads(
+    bike_spec: ProjectSpec, bike_tables: DeltaTables, served: Served, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    shutil.copytree(bike_tables.root, lake)
+    tables = DeltaTables(str(lake))
+    features = features_slice(bike_spec, tables, "2011-01-24")
+    scored = score_partitions(bike_spec, features, served.champion, tables, served.tracking)
+    log = tables.read_slice(scored.predictions).assign(model_version="42")  # a version since deleted
+    where = {"route": BATCH_ROUTE}
+    relogged = tables.write_partitions(bike_spec.name, names.PREDICTIONS, log, ["2011-01-24"], where=where)
+    with pytest.raises(ModelVersionLoadError, match=r"the model that scored 2011-01-24 \(version 42\)"):
+        monitor_performance(bike_spec, relogged, features, served.champion, tables, served.tracking)
