@@ -10,6 +10,7 @@ import pytest
 
 from mlops_pipelines.definitions import build_definitions
 from mlops_pipelines.resources.environment import environment_for
+from mlops_pipelines.resources.tracking import MlflowTracking
 from mlops_pipelines.serving.server import service_settings
 from mlops_pipelines.serving.source import RegistrySource
 from mlops_pipelines.settings import EnvironmentConfigError, load_settings
@@ -17,10 +18,12 @@ from mlops_pipelines.spec import ProjectSpec
 from mlops_pipelines_tests.production_env import use_production
 
 
-def _as_a_step_sees_it(defs: dg.Definitions) -> dg.ConfigurableResource:
+def _as_a_step_sees_it(defs: dg.Definitions) -> MlflowTracking:
     """The tracking resource exactly as Dagster initialises it for the promotion step."""
+    assert defs.resources is not None
     with dg.build_resources({"tracking": defs.resources["tracking"]}) as resources:
-        return resources.tracking  # type: ignore[no-any-return]
+        tracking: MlflowTracking = resources.tracking
+        return tracking
 
 
 def test_local_is_the_default_and_everything_lives_under_the_home(
@@ -38,7 +41,7 @@ def test_local_is_the_default_and_everything_lives_under_the_home(
     assert settings.lake_root == str(tmp_path / "lake") and settings.environment == "local"
     assert settings.tracking_config() == env.tracking_config()
     step = _as_a_step_sees_it(build_definitions(specs))
-    assert step.lock_path("bike_sharing") == env.lock_path("bike_sharing")  # type: ignore[attr-defined]
+    assert step.lock_path("bike_sharing") == env.lock_path("bike_sharing")
 
 
 def test_production_gives_every_entry_point_the_promotion_steps_config(
@@ -49,11 +52,11 @@ def test_production_gives_every_entry_point_the_promotion_steps_config(
     step = _as_a_step_sees_it(defs)
     env = environment_for()
     assert env.name == "production"
-    expected = step.config()  # type: ignore[attr-defined]
+    expected = step.config()
     assert expected.tracking_uri == variables["MLOPS_TRACKING_URI"]
     assert expected.artifact_root == variables["MLOPS_ARTIFACT_ROOT"]
     lock = Path(variables["MLOPS_LOCKS_DIR"]) / "bike_sharing.promotion.lock"
-    assert step.lock_path("bike_sharing") == env.lock_path("bike_sharing") == lock  # type: ignore[attr-defined]
+    assert step.lock_path("bike_sharing") == env.lock_path("bike_sharing") == lock
     # The CLI and reproduce.py call these; serving gets its settings from the same place.
     assert env.tracking_config() == expected
     settings = service_settings()
