@@ -22,6 +22,7 @@ from mlops_pipelines.lib.monitoring import drift_stats as stats
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.features import FeatureKind
+    from mlops_pipelines.lib.monitoring.calibration import DriftCalibration
     from mlops_pipelines.spec import DriftSpec
 
 DriftStatus = Literal["ok", "warn", "error", "insufficient_data", "invalid"]
@@ -40,6 +41,7 @@ class ColumnDrift:
     cur_rows: int
     null_share_ref: float
     null_share_cur: float
+    calibrated: bool = False  # `threshold` came from a DriftCalibration, not the spec
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class DriftResult:
     n_reference: int
     n_current: int
     skipped_columns: tuple[str, ...] = ()
+    # The drift shares the status was judged against (calibrated or the spec's); None: no verdict.
+    warn_share: float | None = None
+    error_share: float | None = None
 
     @property
     def has_verdict(self) -> bool:
@@ -119,7 +124,12 @@ class _Outcome:
 
 
 def _compare_column(
-    name: str, kind: FeatureKind, reference: pd.Series, current: pd.Series, spec: DriftSpec
+    name: str,
+    kind: FeatureKind,
+    reference: pd.Series,
+    current: pd.Series,
+    spec: DriftSpec,
+    calibrated: float | None = None,
 ) -> _Outcome:
     if kind == "numeric":
         ref_values, cur_values = stats.numeric_values(reference), stats.numeric_values(current)
@@ -145,6 +155,7 @@ def _compare_column(
     numeric = kind == "numeric"
     method = spec.numeric_method if numeric else spec.categorical_method
     threshold = spec.numeric_threshold if numeric else spec.categorical_threshold
+    threshold = threshold if calibrated is None else calibrated
     score = (
         _numeric_score(method, ref_sorted, cur_sorted)
         if numeric
@@ -161,6 +172,7 @@ def _compare_column(
         cur_rows=cur_rows,
         null_share_ref=1.0 - ref_rows / len(reference),
         null_share_cur=1.0 - cur_rows / len(current),
+        calibrated=calibrated is not None,
     )
     return _Outcome(drift=drift)
 
@@ -175,11 +187,14 @@ def compute_drift(
     kinds: Mapping[str, FeatureKind],
     spec_drift: DriftSpec,
     workers: int | None = None,
+    calibration: DriftCalibration | None = None,
 ) -> DriftResult:
     """Per-column drift of `current` against `reference` and the window's status.
 
     Columns run on `workers` threads (default: one per CPU, at most 4): numpy sorts release
-    the GIL, so this roughly divides the wall time by the core count.
+    the GIL, so this roughly divides the wall time by the core count. A `calibration`
+    (lib/monitoring/calibration.py) replaces each column's fixed threshold and the warn/error
+    shares with the ones calibrated on the reference; a column it never saw keeps the spec's.
     """
     n_ref, n_cur = len(reference), len(current)
     if n_ref < spec_drift.min_rows or n_cur < spec_drift.min_rows:
@@ -198,9 +213,13 @@ def compute_drift(
 
     # Columns are pulled out here: pandas' column cache is not safe to fill from several threads.
     pairs = [(name, kind, reference[name], current[name]) for name, kind in kinds.items()]
+    used = calibration if calibration is not None and calibration.calibrated else None
+    bars = {name: used.threshold(name) if used else None for name in kinds}
     threads = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        outcomes = list(pool.map(lambda p: _compare_column(p[0], p[1], p[2], p[3], spec_drift), pairs))
+        outcomes = list(
+            pool.map(lambda p: _compare_column(p[0], p[1], p[2], p[3], spec_drift, bars[p[0]]), pairs)
+        )
     invalid = [o.invalid for o in outcomes if o.invalid]
     skipped = [o.skipped for o in outcomes if o.skipped]
     if invalid:
@@ -211,13 +230,35 @@ def compute_drift(
         return _no_verdict("insufficient_data", ["no column could be compared", *skipped], n_ref, n_cur)
     drifted = tuple(c.column for c in columns if c.drifted)
     share = len(drifted) / len(columns)
+    warn_share, error_share = (
+        (calibration.warn_share, calibration.error_share)
+        if calibration
+        else (spec_drift.warn_share, spec_drift.error_share)
+    )
     status: DriftStatus = "ok"
-    if share >= spec_drift.error_share:
+    if share >= error_share:
         status = "error"
-    elif share >= spec_drift.warn_share:
+    elif share >= warn_share:
         status = "warn"
     summary = f"{len(drifted)} of {len(columns)} columns drifted (share {share:.3f})"
-    return DriftResult(columns, share, drifted, status, (summary, *skipped), n_ref, n_cur, skipped_names)
+    if calibration:
+        summary += (
+            f"; calibrated on {calibration.windows} reference windows"
+            if calibration.calibrated
+            else f"; {calibration.note}"
+        )
+    return DriftResult(
+        columns,
+        share,
+        drifted,
+        status,
+        (summary, *skipped),
+        n_ref,
+        n_cur,
+        skipped_names,
+        warn_share,
+        error_share,
+    )
 
 
 def _single(
