@@ -53,6 +53,8 @@ from harness import (
     step_seconds,
 )
 
+from mlops_pipelines import names
+
 if TYPE_CHECKING:
     from mlops_pipelines.spec import ProjectSpec
 
@@ -90,8 +92,9 @@ class _Laps:
         self.since = now
 
 
-# The data job's steps; the plain path times the one stage function of each under its name.
-DATA_STEPS = ("raw", "validate", "features")
+# The data job's steps (op names without the project); the plain path times the one stage
+# function of each under that name.
+DATA_STEPS = (names.RAW, names.VALIDATE_OP, names.FEATURES)
 
 
 def group_data_steps(timings: dict[str, float]) -> dict[str, float]:
@@ -118,11 +121,11 @@ def plain_data_stage(spec: ProjectSpec, key: str, timings: dict[str, float]) -> 
     ingested = ingest_partitions(spec, {key: daily_window(key)}, source, tables)
     if not ingested.passed:
         raise RuntimeError(f"{spec.name} {key}: batch does not conform: {ingested.issues}")
-    lap("raw")
+    lap(names.RAW)
     validated = validate_raw_slice(spec, ingested.raw, tables)
-    lap("validate")
+    lap(names.VALIDATE_OP)
     features = build_features_slice(spec, validated.validated, tables)
-    lap("features")
+    lap(names.FEATURES)
     return {
         "valid": validated.validated.rows,
         "quarantined": validated.rows_quarantined,
@@ -146,7 +149,12 @@ def child(task: dict[str, Any]) -> dict[str, Any]:
             out["setup_s"] = time.perf_counter() - started
             began = time.perf_counter()
             result = run_job(
-                defs, f"{spec.name}__data", instance, task["key"], task["key"], log_level="WARNING"
+                defs,
+                names.scoped(spec.name, names.DATA_JOB),
+                instance,
+                task["key"],
+                task["key"],
+                log_level="WARNING",
             )
             out["work_s"] = time.perf_counter() - began
             if not result.success:
@@ -173,7 +181,7 @@ def features_digest(project: str) -> dict[str, Any]:
     from mlops_pipelines.lib.training.window import frame_sha256, ordered
     from mlops_pipelines.settings import load_settings
 
-    frame = lake.read(load_settings().table_uri(project, "features"))
+    frame = lake.read(load_settings().table_uri(project, names.FEATURES))
     return {"features_rows": len(frame), "features_sha256": frame_sha256(ordered(frame))}
 
 
@@ -232,7 +240,7 @@ def main() -> None:
     print_table(
         "By step, medians (Dagster's from the instance's step stats; plain = the same stage function, timed)",
         ["step", "Dagster s", "plain s"],
-        [(name, dagster_steps.get(f"{PROJECT}__{name}"), grouped[name]) for name in DATA_STEPS],
+        [(name, dagster_steps.get(names.scoped(PROJECT, name)), grouped[name]) for name in DATA_STEPS],
     )
     print(
         f"\nsame output: {'yes' if same else 'NO'} (features table sha256 "
