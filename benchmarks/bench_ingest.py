@@ -106,8 +106,9 @@ def plain_data_stage(spec: ProjectSpec, key: str, timings: dict[str, float]) -> 
     """raw -> validated + quarantine -> features for one partition: the three assets' stage functions.
 
     Each result holds only handles and counts, so each step's frames are freed when its
-    function returns, as in a run.
+    function returns, as in a run. The imports count towards "raw", as in the run's first step.
     """
+    lap = _Laps(timings)
     from mlops_pipelines.lib.features import build_features_slice
     from mlops_pipelines.lib.ingestion.stage import ingest_partitions
     from mlops_pipelines.lib.stores import DeltaTables, SourceFiles
@@ -117,7 +118,6 @@ def plain_data_stage(spec: ProjectSpec, key: str, timings: dict[str, float]) -> 
     settings = load_settings()
     tables = DeltaTables(settings.lake_root)
     source = SourceFiles(settings.data_dir, settings.cache_dir)
-    lap = _Laps(timings)
     ingested = ingest_partitions(spec, {key: daily_window(key)}, source, tables)
     if not ingested.passed:
         raise RuntimeError(f"{spec.name} {key}: batch does not conform: {ingested.issues}")
