@@ -40,7 +40,10 @@ def test_guard_decisions_become_metadata(
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["rollbacks"].value == 1 and meta["promote_recommended"].value == 1
     assert meta["last_decision"].value == "promote-recommended"
-    assert meta["champion_version"].value == "none"
+    assert meta["champion_version"].value is None  # no registered model: None, not "none"
+    assert meta["challenger_version"].value is None and meta["previous_champion_version"].value is None
+    assert meta["last_reason"].value == "500 healthy requests"
+    assert "canary p99 412 ms" in meta["history"].value
 
 
 def test_no_decisions_yet_is_reported_as_such(
@@ -49,4 +52,5 @@ def test_no_decisions_yet_is_reported_as_such(
     asset = build_deployment_asset(specs["bike_sharing"])
     result = dg.materialize([asset], instance=instance, resources={"tracking": LocalMlflowTracking()})
     meta = result.get_asset_materialization_events()[0].materialization.metadata
-    assert meta["decisions"].value == 0 and meta["last_decision"].value == "none"
+    assert meta["decisions"].value == 0 and meta["last_decision"].value is None  # None, not "none"
+    assert meta["last_reason"].value is None and meta["rollbacks"].value == 0

@@ -1,0 +1,178 @@
+"""Drift, performance and the champion hop for real: Dagster runs of the data, retrain, daily and
+labels jobs on real bike_sharing data, MLflow on SQLite, Delta tables, Evidently.
+
+The champion reaches scoring and monitoring as an asset input (a ChampionRef): each
+materialization names the version it used, and the retraining sensor reads the per-partition
+observations (`status`, `drift_share`, `kpi_breach`) these runs leave in the event log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from mlops_pipelines import names
+from mlops_pipelines.definitions import build_definitions
+from mlops_pipelines.lib.registry.session import open_client
+from mlops_pipelines.resources.tracking import LocalMlflowTracking
+from mlops_pipelines.sensor_cursor import SensorCursor
+from mlops_pipelines.sensors import absorb
+from mlops_pipelines.spec import KPI, ProjectSpec
+from mlops_pipelines_tests.assets.monitoring_job import (
+    NEXT,
+    check,
+    failure,
+    metadata,
+    observations,
+    prepared,
+    run,
+    small,
+)
+
+VERDICTS = ("ok", "warn", "error")
+FIRST_PARTITIONS = "first partitions (no champion yet)"
+
+
+def test_the_champion_is_an_input_of_scoring_drift_and_performance(specs: dict[str, ProjectSpec]) -> None:
+    graph = build_definitions({"bike_sharing": specs["bike_sharing"]}).resolve_asset_graph()
+    champion = dg.AssetKey(["bike_sharing", names.CHAMPION])
+    for asset in (names.PREDICTIONS, names.DRIFT, names.PERFORMANCE):
+        assert champion in graph.get(dg.AssetKey(["bike_sharing", asset])).parent_keys, asset
+
+
+def test_drift_and_predictions_use_the_promoted_champion(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance
+) -> None:
+    spec = small(specs["bike_sharing"])
+    prepared(spec, instance, champion=True)
+    result = run(spec, names.DAILY_JOB, instance, *NEXT)
+    assert result.success
+    predictions = metadata(result, names.PREDICTIONS)
+    assert predictions[names.META_CHAMPION_VERSION] == "1"
+    assert predictions[names.META_ROWS] > 0 and predictions[names.META_MEAN_PREDICTION] > 0
+    assert predictions[names.META_MEAN_SCORE] is None  # regression
+    drift = metadata(result, names.DRIFT)
+    assert drift[names.META_CHAMPION_VERSION] == "1"
+    assert drift[names.META_REFERENCE] == "champion v1 training window"
+    assert drift[names.META_STATUS] in VERDICTS and 0.0 <= drift[names.META_DRIFT_SHARE] <= 1.0
+    assert (
+        drift[names.META_REPORT].startswith("file://") and drift[names.META_EVIDENTLY_DRIFT_SHARE] is not None
+    )
+    seen = observations(instance, spec, names.DRIFT)
+    assert sorted(seen) == list(NEXT)
+    for numbers in seen.values():
+        assert numbers[names.META_STATUS] in VERDICTS and numbers[names.META_CHAMPION_VERSION] == "1"
+        assert isinstance(numbers[names.META_DRIFT_SHARE], float)
+        assert (
+            numbers[names.META_ROWS_CURRENT] > 0
+            and numbers[names.META_REFERENCE] == drift[names.META_REFERENCE]
+        )
+        assert any(key.startswith(names.META_SCORE_PREFIX) for key in numbers)
+    assert check(result, names.DRIFT_CHECK).passed == (drift[names.META_WORST_STATUS] == "ok")
+
+
+def test_without_a_champion_nothing_is_scored_and_drift_uses_the_first_partitions(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance
+) -> None:
+    spec = small(specs["bike_sharing"])
+    prepared(spec, instance, champion=False)
+    result = run(spec, names.DAILY_JOB, instance, *NEXT)
+    assert result.success
+    predictions = metadata(result, names.PREDICTIONS)
+    assert predictions[names.META_CHAMPION_VERSION] is None and predictions[names.META_ROWS] == 0
+    assert predictions[names.META_TABLE_VERSION] is None and predictions[names.META_MEAN_PREDICTION] is None
+    drift = metadata(result, names.DRIFT)
+    assert drift[names.META_CHAMPION_VERSION] is None and drift[names.META_REFERENCE] == FIRST_PARTITIONS
+    assert {o[names.META_CHAMPION_VERSION] for o in observations(instance, spec, names.DRIFT).values()} == {
+        None
+    }
+
+
+def test_a_window_below_min_rows_is_insufficient_data_with_no_share(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    spec = small(specs["bike_sharing"], min_rows=100_000)
+    prepared(spec, instance, champion=False)
+    result = run(spec, names.DAILY_JOB, instance, *NEXT)
+    assert result.success
+    drift = metadata(result, names.DRIFT)
+    assert drift[names.META_STATUS] == "insufficient_data" and drift[names.META_DRIFT_SHARE] is None
+    assert drift[names.META_REPORT] is None and drift[names.META_EVIDENTLY_DRIFT_SHARE] is None
+    seen = observations(instance, spec, names.DRIFT)
+    for numbers in seen.values():
+        assert numbers[names.META_STATUS] == "insufficient_data"
+        assert names.META_DRIFT_SHARE in numbers and numbers[names.META_DRIFT_SHARE] is None
+        assert numbers[names.META_DRIFTED_COLUMNS] is None
+    assert check(result, names.DRIFT_CHECK).passed  # no verdict is not drift
+    cursor, read = absorb(SensorCursor(), spec, instance)  # the retraining sensor reads them so
+    assert read == 2
+    assert [(r.partition, r.status, r.drift_share) for r in cursor.results] == [
+        (day, "insufficient_data", None) for day in NEXT
+    ]
+
+
+def test_performance_of_the_champions_predictions_against_late_labels(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance
+) -> None:
+    spec = small(specs["bike_sharing"])
+    prepared(spec, instance, champion=True)
+    assert run(spec, names.DAILY_JOB, instance, *NEXT).success
+    result = run(spec, names.LABELS_JOB, instance, *NEXT)
+    assert result.success
+    performance = metadata(result, names.PERFORMANCE)
+    assert performance[names.META_CHAMPION_VERSION] == "1"
+    seen = observations(instance, spec, names.PERFORMANCE)
+    assert sorted(seen) == list(NEXT)
+    for numbers in seen.values():
+        assert numbers[names.META_MODEL_VERSION] == "1" and numbers[names.META_ROWS] > 0
+        assert numbers["mae"] > 0 and numbers[names.META_TARGET_DRIFT_STATUS] is not None
+        assert isinstance(numbers[names.META_KPI_BREACH], bool)
+    breached = any(n[names.META_KPI_BREACH] for n in seen.values())
+    assert (
+        performance[names.META_KPI_BREACH] == breached and check(result, names.KPI_CHECK).passed != breached
+    )
+
+    strict = spec.model_copy(update={"kpis": [KPI(metric="mae", ceiling=0.001)]})
+    again = run(strict, names.LABELS_JOB, instance, *NEXT)
+    assert metadata(again, names.PERFORMANCE)[names.META_KPI_BREACH] is True
+    kpis = check(again, names.KPI_CHECK)
+    assert not kpis.passed and kpis.severity == dg.AssetCheckSeverity.ERROR
+    assert {o[names.META_KPI_BREACH] for o in observations(instance, spec, names.PERFORMANCE).values()} == {
+        True
+    }
+    cursor, _ = absorb(SensorCursor(), spec, instance)
+    assert [r.kpi_breach for r in cursor.results] == [True, True]
+
+
+def test_performance_before_any_prediction_reports_no_predictions_and_no_breach(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance
+) -> None:
+    spec = small(specs["bike_sharing"])
+    prepared(spec, instance, champion=False)
+    assert run(spec, names.DAILY_JOB, instance, *NEXT).success  # scores nothing: no champion
+    result = run(spec, names.LABELS_JOB, instance, *NEXT)
+    assert result.success
+    performance = metadata(result, names.PERFORMANCE)
+    assert performance[names.META_KPI_BREACH] is False and performance[names.META_CHAMPION_VERSION] is None
+    assert performance[names.META_PARTITIONS].count("no predictions (no champion yet)") == 2
+    assert observations(instance, spec, names.PERFORMANCE) == {}  # nothing for the sensor to read
+    assert check(result, names.KPI_CHECK).passed
+
+
+def test_a_champion_whose_version_no_longer_loads_fails_scoring_naming_it(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance
+) -> None:
+    spec = small(specs["bike_sharing"])
+    prepared(spec, instance, champion=True)
+    with open_client(LocalMlflowTracking().config()) as client:
+        client.delete_model_version(spec.name, "1")  # the champion asset still names version 1
+    result = run(spec, names.DAILY_JOB, instance, *NEXT)
+    message = failure(result, spec, names.PREDICTIONS)
+    assert "bike_sharing: the champion (version 1) cannot be loaded" in message
+    assert "does not exist" in message
+    drift = metadata(result, names.DRIFT)  # drift loads no model: it still judges against v1's window
+    assert (
+        drift[names.META_CHAMPION_VERSION] == "1"
+        and drift[names.META_REFERENCE] == "champion v1 training window"
+    )

@@ -1,0 +1,55 @@
+"""The predictions asset for real: the champion the lineage hands on scores each partition into the
+prediction log (route `batch`), beside the rows the HTTP service logged, which it never touches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from mlops_pipelines import names
+from mlops_pipelines.lib.frames import PARTITION
+from mlops_pipelines.lib.scoring.stage import BATCH_ROUTE
+from mlops_pipelines.lib.stores import DeltaTables
+from mlops_pipelines.spec import ProjectSpec
+from mlops_pipelines_tests.assets.monitoring_job import NEXT, failure, metadata, prepared, run, small
+
+SERVICE_ROUTE = "champion"  # a row the HTTP service logged
+
+
+def test_batch_rows_name_the_champion_and_a_rerun_replaces_only_them(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance, mlops_home: Path
+) -> None:
+    spec = small(specs["bike_sharing"])
+    prepared(spec, instance, champion=True)
+    first = run(spec, names.DAILY_JOB, instance, *NEXT)
+    assert first.success
+    scored = metadata(first, names.PREDICTIONS)
+    assert scored[names.META_CHAMPION_VERSION] == "1"
+    assert (scored[names.META_FIRST_PARTITION], scored[names.META_LAST_PARTITION]) == NEXT
+    tables = DeltaTables(str(mlops_home / "lake"))
+    log = tables.read(spec.name, names.PREDICTIONS)
+    assert len(log) == scored[names.META_ROWS] > 0
+    assert set(log["route"]) == {BATCH_ROUTE} and set(log["model_version"]) == {"1"}
+    assert sorted(set(log[PARTITION])) == list(NEXT)
+
+    served = log.head(1).assign(route=SERVICE_ROUTE)
+    tables.write_partitions(spec.name, names.PREDICTIONS, served, [NEXT[0]], where={"route": SERVICE_ROUTE})
+    assert run(spec, names.DAILY_JOB, instance, *NEXT).success
+    after = tables.read(spec.name, names.PREDICTIONS)
+    assert (after["route"] == BATCH_ROUTE).sum() == len(log)  # replaced, not appended
+    assert (after["route"] == SERVICE_ROUTE).sum() == 1  # the service's row survives
+
+
+def test_a_champion_whose_artifact_changed_is_refused_naming_the_version(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance, mlops_home: Path
+) -> None:
+    spec = small(specs["bike_sharing"])
+    prepared(spec, instance, champion=True)
+    [pickle] = list((mlops_home / "mlflow").rglob("model.pkl"))
+    pickle.write_bytes(pickle.read_bytes()[:-10] + b"tampered!!")
+    result = run(spec, names.DAILY_JOB, instance, *NEXT)
+    message = failure(result, spec, names.PREDICTIONS)
+    assert "bike_sharing: the champion (version 1) cannot be loaded" in message
+    assert "sha256" in message
+    assert names.PREDICTIONS not in {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
