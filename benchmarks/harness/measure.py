@@ -1,7 +1,8 @@
 """Fresh-process measurements: run a command under the probe, collect samples, take medians.
 
 A measured command reports its own numbers by printing one line `BENCH_RESULT {json}`
-(`harness.report.report`); `measure` reads it beside the probe's line and returns a `Sample`. `interleaved` takes repeated samples of several measurements in turn, so the
+(`harness.report.report`); `measure` reads it beside the probe's line and returns a
+`Sample`. `interleaved` takes repeated samples of several measurements in turn, so the
 drifting background load of a shared machine hits all of them alike; `Summary` holds their
 medians. Standard library only.
 """
