@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,6 @@ from mlops_pipelines.lib.monitoring import drift_stats as stats
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.features import FeatureKind
-    from mlops_pipelines.lib.monitoring.calibration import DriftCalibration
     from mlops_pipelines.spec import DriftSpec
 
 DriftStatus = Literal["ok", "warn", "error", "insufficient_data", "invalid"]
@@ -61,6 +60,23 @@ class DriftResult:
     @property
     def has_verdict(self) -> bool:
         return self.status in VERDICT_STATUSES
+
+
+class Calibration(Protocol):
+    """Thresholds calibrated on the reference (lib/monitoring/calibration.DriftCalibration); a
+    Protocol so that this module does not import the one that builds on it."""
+
+    @property
+    def calibrated(self) -> bool: ...
+    @property
+    def windows(self) -> int: ...
+    @property
+    def note(self) -> str | None: ...
+    @property
+    def warn_share(self) -> float: ...
+    @property
+    def error_share(self) -> float: ...
+    def threshold(self, column: str) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -187,7 +203,7 @@ def compute_drift(
     kinds: Mapping[str, FeatureKind],
     spec_drift: DriftSpec,
     workers: int | None = None,
-    calibration: DriftCalibration | None = None,
+    calibration: Calibration | None = None,
 ) -> DriftResult:
     """Per-column drift of `current` against `reference` and the window's status.
 
@@ -247,17 +263,9 @@ def compute_drift(
             if calibration.calibrated
             else f"; {calibration.note}"
         )
+    reasons = (summary, *skipped)
     return DriftResult(
-        columns,
-        share,
-        drifted,
-        status,
-        (summary, *skipped),
-        n_ref,
-        n_cur,
-        skipped_names,
-        warn_share,
-        error_share,
+        columns, share, drifted, status, reasons, n_ref, n_cur, skipped_names, warn_share, error_share
     )
 
 
