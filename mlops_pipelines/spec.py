@@ -103,21 +103,22 @@ class SimulatorSpec(_Model):
 
     @model_validator(mode="after")
     def _scenario_fits(self) -> SimulatorSpec:
-        # A parameter of another scenario would be ignored without a word: refuse it instead.
+        # Another scenario's parameter would be ignored without a word: refuse it unless it is
+        # at its default (so a dumped spec, which spells out every field, still loads).
         owners = {"ramp_days": "gradual", "season_days": "recurring"}
         owners |= {"group_block_days": "none", "group_share": "none"}
         for field, owner in owners.items():
-            if field in self.model_fields_set and owner != self.scenario:
+            if owner != self.scenario and getattr(self, field) != type(self).model_fields[field].default:
                 raise ValueError(f"{field} is read only by scenario '{owner}', not '{self.scenario}'")
         end = self.start + timedelta(days=self.days)
         if self.scenario == "gradual":
             if not self.start <= self.concept_change < end:
                 raise ValueError(f"concept_change ({self.concept_change}) must fall in [{self.start}, {end})")
             ramp_end = self.concept_change + timedelta(days=self.ramp_days)
-            if ramp_end > end:
+            if ramp_end >= end:
                 raise ValueError(
                     f"ramp_days ({self.ramp_days}) from concept_change ({self.concept_change}) ends on "
-                    f"{ramp_end}, after the simulation ends ({end}, start + days)"
+                    f"{ramp_end}, not before the simulation ends ({end}, start + days)"
                 )
         if self.scenario == "recurring" and self.days < 3 * self.season_days:
             raise ValueError(

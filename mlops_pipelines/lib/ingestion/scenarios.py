@@ -11,11 +11,13 @@ barely matters, 1.6x the level, a wetter climate). `concept` is the NEW concept'
 - "gradual": as sudden, but the weight climbs linearly from 0 at `concept_change` to 1 at
   `concept_change + ramp_days`: the hourly profile, the temperature and weather responses,
   the level and the humidity all morph, so every day is slightly unlike the last one.
-- "recurring": a winter regime (the old concept) and a summer regime (the new one) alternate
-  every `season_days`, starting with winter. The temperature cycle is compressed to match (one
-  "year" = two seasons, coldest mid-winter), so a regime's weather comes back with it, and
-  there is no growth trend: a model trained on one winter is good again the next winter and
-  bad in every summer. (The real calendar still drives weekdays and holidays.)
+- "recurring": a winter regime (the old concept: commuters, warmth attracts) and a summer
+  regime (the new one: leisure riders, heat deters, 1.6x the level) alternate every
+  `season_days`, starting with winter. Each season has its own steady climate (5 C on average
+  in winter, 17 C in summer, the summer wetter) and there is no growth trend, so the drift sits
+  at the switches alone and a regime's weather comes back with it: a model trained on one
+  winter is bad in every summer and good again the next winter. (The real calendar still
+  drives weekdays and holidays.)
 - "none": the no-drift control. The old concept, a stationary climate (no yearly cycle) and
   no growth, so the relationship between features and demand never changes. But the rows
   arrive ordered by station: days come in blocks of `group_block_days`, each block dominated
@@ -36,6 +38,7 @@ from mlops_pipelines.spec import SimulatorSpec
 
 _GROWTH_PER_DAY = 0.0025
 _SEASON_SWING = 13.0  # degrees C between the mean and the coldest (or warmest) day
+_SEASON_STEP = 6.0  # recurring: degrees C a summer is above, a winter below, the mean
 _YEAR_DAYS = 365.25
 
 
@@ -75,11 +78,10 @@ def _season_temp(sim: SimulatorSpec, day: date) -> float:
     if sim.scenario == "none":
         return 0.0
     if sim.scenario == "recurring":
-        # Coldest in the middle of each winter (even seasons), warmest mid-summer.
-        angle = 2 * np.pi * ((day - sim.start).days - sim.season_days / 2) / (2 * sim.season_days)
-    else:
-        # Spelled as the original stream computes it, so "sudden" stays bit-identical.
-        angle = 2 * np.pi * (day.timetuple().tm_yday - 20) / _YEAR_DAYS
+        # A season's climate is steady and comes back with it: drift happens at the switches only.
+        return _SEASON_STEP if concept_weight(sim, day) == 1.0 else -_SEASON_STEP
+    # Spelled as the original stream computes it, so "sudden" stays bit-identical.
+    angle = 2 * np.pi * (day.timetuple().tm_yday - 20) / _YEAR_DAYS
     return float(-(_SEASON_SWING * np.cos(angle)))
 
 
