@@ -37,6 +37,12 @@ class SliceMetrics:
     value: str  # the group's value as text; nulls are "<missing>", binned numbers "(a, b]"
     n: int
     metrics: dict[str, float]
+    # Row positions of the slice in the evaluation's predictions: the gate bootstraps a slice's
+    # comparison on exactly these rows. Not part of the JSON summary.
+    positions: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {"column": self.column, "value": self.value, "n": self.n, "metrics": dict(self.metrics)}
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ class Evaluation:
             "n_rows": self.n_rows,
             "classes": list(self.predictions.classes),
             "metrics": dict(self.metrics),
-            "slices": [asdict(s) for s in self.slices],
+            "slices": [s.summary() for s in self.slices],
             "fairness": None if self.fairness is None else asdict(self.fairness),
             "importance": [asdict(i) for i in self.importance],
             "confusion_matrix": self.confusion_matrix,
@@ -175,7 +181,7 @@ def slice_metrics(
         for value in sorted(set(groups)):
             mask = groups == value
             metrics, _ = compute_metrics(pred.subset(mask), task)
-            out.append(SliceMetrics(column, str(value), int(mask.sum()), metrics))
+            out.append(SliceMetrics(column, str(value), int(mask.sum()), metrics, np.flatnonzero(mask)))
     return out
 
 

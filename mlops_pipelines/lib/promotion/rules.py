@@ -1,0 +1,165 @@
+"""The gate's rules, one function each: non-inferiority, KPIs judged against the champion, slices.
+
+- Non-inferiority with a margin: a fresh model does not have to be significantly better, it
+  must not be worse. The lower bound of the paired bootstrap interval of the improvement must
+  clear minus `margin` times the champion's score. On a few hundred evaluation rows a
+  superiority test has almost no power, so it kept stale champions serving; this one promotes a
+  fresh model unless the evidence says it is worse by more than the margin.
+- KPI floors and ceilings judged against the champion: a challenger's breach blocks only if
+  the champion does not breach that KPI too, or does so less badly. Every breach is still
+  reported (flagged), whoever is promoted.
+- Slices: a slice blocks only when the challenger is confidently worse there by more than the
+  tolerance (the whole bootstrap interval beyond it), not on a noisy point estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mlops_pipelines.lib.metrics import higher_is_better
+from mlops_pipelines.lib.promotion.bootstrap import paired_improvements
+
+if TYPE_CHECKING:
+    from mlops_pipelines.lib.evaluation.holdout import Evaluation, KpiResult
+    from mlops_pipelines.lib.metrics import Predictions
+
+MIN_SLICE_ROWS = 30  # smaller slices are too noisy to veto a model
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class KpiJudgement:
+    metric: str
+    challenger: float | None
+    champion: float | None
+    challenger_breaches: bool
+    champion_breaches: bool
+    blocks: bool  # the breach stops the promotion
+    text: str
+
+
+def improvement_interval(
+    challenger: Predictions, champion: Predictions, metric: str, samples: int, confidence: float, seed: int
+) -> Interval:
+    """Two-sided `confidence` interval of the challenger's improvement (positive = better)."""
+    diffs = paired_improvements(challenger, champion, metric, samples, seed)
+    tail = (1.0 - confidence) / 2.0
+    low, high = (float(v) for v in np.quantile(diffs, [tail, 1.0 - tail]))
+    return Interval(low, high)
+
+
+def non_inferior(interval: Interval, champion_score: float, margin: float, min_improvement: float) -> bool:
+    """True when the improvement's lower bound clears -margin x |champion score| (and, if a
+    positive `min_improvement` is asked for, clears that instead: a superiority gate)."""
+    if min_improvement > 0:
+        return interval.low > min_improvement
+    return interval.low > -margin * abs(champion_score)
+
+
+def _breaches(kpi: KpiResult) -> bool:
+    return kpi.value is not None and not kpi.passed
+
+
+def _worse(metric: str, ours: float, theirs: float) -> bool:
+    return ours < theirs if higher_is_better(metric) else ours > theirs
+
+
+def judge_kpis(challenger: list[KpiResult], champion: list[KpiResult] | None) -> list[KpiJudgement]:
+    """Each KPI: does the challenger breach it, does the champion, and does that block?"""
+    theirs = {k.metric: k for k in champion or []}
+    out = []
+    for kpi in challenger:
+        other = theirs.get(kpi.metric)
+        ours_bad = _breaches(kpi) or kpi.value is None
+        their_bad = other is not None and _breaches(other)
+        if not ours_bad:
+            out.append(
+                KpiJudgement(
+                    kpi.metric,
+                    kpi.value,
+                    other.value if other else None,
+                    False,
+                    their_bad,
+                    False,
+                    f"KPI {kpi.metric} {kpi.value:.4g} met",
+                )
+            )
+            continue
+        if kpi.value is None:
+            blocks, text = True, f"KPI {kpi.metric} is undefined on the evaluation rows"
+        elif other is None:
+            blocks, text = False, f"KPI {kpi.metric} {kpi.value:.4g} breached (no champion to compare with)"
+        elif not their_bad:
+            blocks, text = True, f"KPI {kpi.metric} {kpi.value:.4g} breached while the champion meets it"
+        elif other.value is not None and _worse(kpi.metric, kpi.value, other.value):
+            blocks = True
+            text = f"KPI {kpi.metric} {kpi.value:.4g} breached, worse than the champion's {other.value:.4g}"
+        else:
+            blocks = False
+            text = (
+                f"KPI {kpi.metric} {kpi.value:.4g} breached, but the champion breaches it worse "
+                f"({other.value if other.value is None else round(other.value, 4)}): flagged"
+            )
+        out.append(
+            KpiJudgement(kpi.metric, kpi.value, other.value if other else None, True, their_bad, blocks, text)
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class SliceJudgement:
+    column: str
+    value: str
+    n: int
+    challenger: float
+    champion: float
+    interval: Interval  # improvement on the slice's rows (positive = better)
+
+
+def slice_regressions(
+    challenger: Evaluation,
+    champion: Evaluation,
+    metric: str,
+    tolerance: float,
+    samples: int,
+    confidence: float,
+    seed: int,
+) -> list[SliceJudgement]:
+    """Slices where the challenger is confidently worse than the champion by more than
+    `tolerance` (relative): the whole improvement interval lies below -tolerance x |champion|."""
+    out = []
+    for ours in challenger.slices:
+        theirs = champion.slice(ours.column, ours.value)
+        if theirs is None or ours.n < MIN_SLICE_ROWS:
+            continue
+        if metric not in ours.metrics or metric not in theirs.metrics:
+            continue
+        mask = ours.positions
+        if mask is None or len(mask) < MIN_SLICE_ROWS:
+            continue
+        try:
+            interval = improvement_interval(
+                challenger.predictions.subset(mask),
+                champion.predictions.subset(mask),
+                metric,
+                samples,
+                confidence,
+                seed,
+            )
+        except ValueError:  # the metric is undefined on most resamples of this slice: no verdict
+            continue
+        if interval.high < -tolerance * abs(theirs.metrics[metric]):
+            out.append(
+                SliceJudgement(
+                    ours.column, ours.value, ours.n, ours.metrics[metric], theirs.metrics[metric], interval
+                )
+            )
+    return out
