@@ -23,6 +23,12 @@ class ChampionRef:
     as_of: str | None = None  # newest partition its training data could use
     metric: str | None = None  # the primary metric of its evaluation
     evaluated_score: float | None = None  # its own evaluated level of that metric
+    evaluated_rows: int | None = None  # how many out-of-sample rows that level was measured on
+    evaluated_noise: float | None = None  # bootstrap standard error of that level (metric units)
+    # The label-free performance estimator (CBPE / DLE) fitted on its out-of-sample evaluation
+    # predictions, stored as an artifact beside the version and pinned by its sha256.
+    estimator_uri: str | None = None
+    estimator_sha256: str | None = None
     source: ChampionSource = "none"
     decided_at: str | None = None  # ISO time of the decision or rollback that named it
 
