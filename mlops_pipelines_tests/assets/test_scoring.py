@@ -33,7 +33,7 @@ def test_batch_rows_name_the_champion_and_a_rerun_replaces_only_them(
     assert set(log["route"]) == {BATCH_ROUTE} and set(log["model_version"]) == {"1"}
     assert sorted(set(log[PARTITION])) == list(NEXT)
 
-    served = log.head(1).assign(route=SERVICE_ROUTE)
+    served = log[log[PARTITION] == NEXT[0]].head(1).assign(route=SERVICE_ROUTE)
     tables.write_partitions(spec.name, names.PREDICTIONS, served, [NEXT[0]], where={"route": SERVICE_ROUTE})
     assert run(spec, names.DAILY_JOB, instance, *NEXT).success
     after = tables.read(spec.name, names.PREDICTIONS)
