@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from threadpoolctl import threadpool_limits
 
 from mlops_pipelines import cli
 from mlops_pipelines.lib.ingestion.scenarios import concept_switches, concept_weight, day_regime
@@ -72,7 +74,6 @@ class Model:
 
     def __init__(self, train: pd.DataFrame) -> None:
         from sklearn.ensemble import HistGradientBoostingRegressor
-        from threadpoolctl import threadpool_limits
 
         # One thread: OpenMP threads spin against each other on the shared 2 cores (0.25 s vs 2-5 s).
         with threadpool_limits(1):
@@ -81,8 +82,6 @@ class Model:
             ).fit(design(train), train["demand"])
 
     def mae(self, frame: pd.DataFrame) -> float:
-        from threadpoolctl import threadpool_limits
-
         with threadpool_limits(1):
             return float(np.abs(self.model.predict(design(frame)) - frame["demand"]).mean())
 
@@ -97,8 +96,6 @@ def frame_digest(frame: pd.DataFrame) -> str:
 
 
 # --- the default stays the original stream -------------------------------------------------
-
-
 @pytest.mark.parametrize(("rows_per_hour", "bad_batch_every"), sorted(ORIGINAL_STREAMS))
 def test_the_default_scenario_is_the_original_stream_byte_for_byte(
     specs: dict[str, ProjectSpec], rows_per_hour: int, bad_batch_every: int
@@ -106,10 +103,8 @@ def test_the_default_scenario_is_the_original_stream_byte_for_byte(
     sim = specs["demand_sim"].source.simulator
     assert sim is not None and sim.scenario == "sudden"
     sim = sim.model_copy(update={"rows_per_hour": rows_per_hour, "bad_batch_every": bad_batch_every})
-    assert (
-        frame_digest(simulate(sim, *simulation_bounds(sim)))
-        == ORIGINAL_STREAMS[(rows_per_hour, bad_batch_every)]
-    )
+    digest = frame_digest(simulate(sim, *simulation_bounds(sim)))
+    assert digest == ORIGINAL_STREAMS[(rows_per_hour, bad_batch_every)]
 
 
 def test_another_scenario_on_the_same_seed_is_another_stream(specs: dict[str, ProjectSpec]) -> None:
@@ -122,27 +117,22 @@ def test_another_scenario_on_the_same_seed_is_another_stream(specs: dict[str, Pr
 
 
 # --- the packaged scenario specs --------------------------------------------------------------
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_scenario_specs_load_and_cover_their_stream(name: str) -> None:
     spec, sim = scenario(name), sim_of(name)
     assert spec.name == name and spec.partitions.grain.value == "daily"
-    assert spec.partitions.start == sim.start
-    assert spec.partitions.end == sim.start + timedelta(days=sim.days)
+    assert (spec.partitions.start, spec.partitions.end) == (sim.start, sim.start + timedelta(days=sim.days))
     assert 200 <= sim.days <= 365 and 2 <= sim.rows_per_hour <= 4
     assert spec.training.window_partitions + spec.training.holdout_partitions < 60
 
 
-def test_scenario_specs_stay_out_of_the_code_location(specs: dict[str, ProjectSpec]) -> None:
-    assert not set(NAMES) & set(specs)
-    assert len({scenario(name).name for name in NAMES}) == len(NAMES)
-
-
-def test_label_delay_is_the_sudden_stream_with_late_labels() -> None:
+def test_scenario_specs_stay_out_of_the_code_location_and_label_delay_is_late_sudden(
+    specs: dict[str, ProjectSpec],
+) -> None:
+    assert not set(NAMES) & set(specs) and len({scenario(name).name for name in NAMES}) == len(NAMES)
     assert sim_of("sim_label_delay") == sim_of("sim_sudden")
-    assert scenario("sim_label_delay").monitoring.label_delay_partitions == 7
-    assert scenario("sim_sudden").monitoring.label_delay_partitions == 1
+    delays = {name: scenario(name).monitoring.label_delay_partitions for name in NAMES}
+    assert delays == dict.fromkeys(NAMES, 1) | {"sim_label_delay": 7}
 
 
 def test_validate_spec_accepts_every_scenario(
@@ -157,8 +147,6 @@ def test_validate_spec_accepts_every_scenario(
 
 
 # --- seeded and window-independent ---------------------------------------------------------------
-
-
 # 60 days across each scenario's first switch (the ramp's start, the first summer; the control's
 # first blocks).
 @pytest.mark.parametrize(
@@ -177,30 +165,22 @@ def test_partitions_generated_one_by_one_equal_the_whole(name: str, offset: int)
 
 
 # --- the scenario functions ---------------------------------------------------------------------
+def weights(name: str, offsets: tuple[int, ...], since: date | None = None) -> list[float]:
+    sim = sim_of(name)
+    return [concept_weight(sim, (since or sim.start) + timedelta(days=d)) for d in offsets]
 
 
 def test_concept_weight_per_scenario() -> None:
-    gradual = sim_of("sim_gradual")  # ramp 2024-04-01 .. 2024-05-31 (60 days)
-    ramp = [
-        concept_weight(gradual, gradual.concept_change + timedelta(days=d)) for d in (-1, 0, 15, 30, 60, 90)
-    ]
+    ramp = weights("sim_gradual", (-1, 0, 15, 30, 60, 90), date(2024, 4, 1))  # a 60-day ramp
     assert ramp == [0.0, 0.0, 0.25, 0.5, 1.0, 1.0]
-    recurring = sim_of("sim_recurring")  # 45-day seasons from 2024-01-01, winter first
-    weights = [
-        concept_weight(recurring, recurring.start + timedelta(days=d)) for d in (0, 44, 45, 89, 90, 135)
-    ]
-    assert weights == [0.0, 0.0, 1.0, 1.0, 0.0, 1.0]
-    assert concept_switches(recurring) == tuple(
-        date(2024, 1, 1) + timedelta(days=45 * k) for k in range(1, 8)
-    )
-    sudden = sim_of("sim_sudden")
-    assert concept_switches(sudden) == (date(2024, 5, 1),)
-    assert (
-        concept_weight(sudden, date(2024, 4, 30)) == 0.0 and concept_weight(sudden, date(2024, 5, 1)) == 1.0
-    )
-    control = sim_of("sim_ordered_groups")
-    assert concept_switches(control) == ()
-    assert {concept_weight(control, control.start + timedelta(days=d)) for d in range(control.days)} == {0.0}
+    assert weights("sim_recurring", (0, 44, 45, 89, 90, 135)) == [0.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+    assert weights("sim_sudden", (-1, 0, 100), date(2024, 5, 1)) == [0.0, 1.0, 1.0]
+    assert set(weights("sim_ordered_groups", tuple(range(240)))) == {0.0}
+    seasons = tuple(date(2024, 1, 1) + timedelta(days=45 * k) for k in range(1, 8))
+    assert concept_switches(sim_of("sim_recurring")) == seasons
+    assert concept_switches(sim_of("sim_sudden")) == concept_switches(sim_of("sim_label_delay"))
+    assert concept_switches(sim_of("sim_gradual")) == (date(2024, 4, 1),)
+    assert concept_switches(sim_of("sim_ordered_groups")) == ()
 
 
 def test_regimes_carry_the_climate_trend_and_station_mix() -> None:
@@ -217,8 +197,6 @@ def test_regimes_carry_the_climate_trend_and_station_mix() -> None:
 
 
 # --- the claims, measured with a plain model -------------------------------------------------------
-
-
 def test_sudden_change_hurts_a_stale_model_and_retraining_recovers() -> None:
     frame, sim = stream("sim_sudden"), sim_of("sim_sudden")
     change = (sim.concept_change - sim.start).days
@@ -252,10 +230,8 @@ def test_recurring_regimes_hurt_then_return() -> None:
     frame, season = stream("sim_recurring"), sim_of("sim_recurring").season_days
     winter = Model(days(frame, 0, 28))  # the first winter
     holdout = days(frame, 28, season)
-    summer_late, next_winter_late = (
-        days(frame, season + 28, 2 * season),
-        days(frame, 3 * season - 17, 3 * season),
-    )
+    summer_late = days(frame, season + 28, 2 * season)
+    next_winter_late = days(frame, 3 * season - 17, 3 * season)
     summer = Model(days(frame, season, season + 28))
     assert winter.mae(summer_late) > 1.8 * summer.mae(summer_late)  # bad in the other regime
     assert winter.mae(summer_late) > 1.8 * winter.mae(holdout)
@@ -289,48 +265,36 @@ def test_ordered_groups_move_the_mix_but_not_the_error() -> None:
 
 
 # --- refusals -------------------------------------------------------------------------------------------
-
-
 def scenario_data(name: str, **simulator: object) -> dict[str, object]:
-    import yaml
-
     data = yaml.safe_load((SCENARIOS / f"{name}.yaml").read_text(encoding="utf-8"))
     data["source"]["simulator"] |= simulator
     return data
 
 
-@pytest.mark.parametrize(
-    ("name", "change", "field", "problem"),
-    [
-        ("sim_sudden", {"scenario": "seasonal"}, "scenario", "'sudden', 'gradual', 'recurring' or 'none'"),
-        ("sim_gradual", {"ramp_days": 400}, "ramp_days (400)", "not before the simulation ends (2024-09-27"),
-        ("sim_gradual", {"concept_change": "2023-12-01"}, "concept_change (2023-12-01)", "must fall in"),
-        ("sim_recurring", {"season_days": 150}, "season_days (150)", "fewer than 3 seasons in days (360)"),
-        ("sim_ordered_groups", {"group_block_days": 90}, "group_block_days (90)", "longer than days (240)"),
-        ("sim_ordered_groups", {"group_share": 0.3}, "group_share", "greater than 0.333"),
-        ("sim_sudden", {"ramp_days": 30}, "ramp_days", "read only by scenario 'gradual', not 'sudden'"),
-        (
-            "sim_recurring",
-            {"group_share": 0.9},
-            "group_share",
-            "read only by scenario 'none', not 'recurring'",
-        ),
-    ],
-)
+REFUSED = [
+    ("sim_sudden", {"scenario": "seasonal"}, "scenario", "'sudden', 'gradual', 'recurring' or 'none'"),
+    ("sim_gradual", {"ramp_days": 400}, "ramp_days (400)", "not before the simulation ends (2024-09-27"),
+    ("sim_gradual", {"concept_change": "2023-12-01"}, "concept_change (2023-12-01)", "must fall in"),
+    ("sim_recurring", {"season_days": 150}, "season_days (150)", "fewer than 3 seasons in days (360)"),
+    ("sim_ordered_groups", {"group_block_days": 90}, "group_block_days (90)", "longer than days (240)"),
+    ("sim_ordered_groups", {"group_share": 0.3}, "group_share", "greater than 0.333"),
+    ("sim_sudden", {"ramp_days": 30}, "ramp_days", "read only by scenario 'gradual', not 'sudden'"),
+    ("sim_recurring", {"group_share": 0.9}, "group_share", "read only by scenario 'none', not 'recurring'"),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "field", "problem"), REFUSED)
 def test_a_bad_scenario_is_refused_naming_the_field(
     name: str, change: dict[str, object], field: str, problem: str
 ) -> None:
     with pytest.raises(SpecError) as refused:
         parse_spec(scenario_data(name, **change), f"{name}.yaml")
     message = str(refused.value)
-    assert (
-        message.startswith(f"{name}.yaml: field 'source.simulator")
-        and field in message
-        and problem in message
-    )
+    assert message.startswith(f"{name}.yaml: field 'source.simulator") and field in message, message
+    assert problem in message, message
 
 
-def test_the_spec_counts_the_simulators_stations() -> None:
-    # spec.py checks group blocks against 3 stations without importing the simulator.
+def test_the_spec_counts_the_simulators_stations() -> None:  # without importing the simulator
     assert len(STATIONS) == 3
-    parse_spec(scenario_data("sim_ordered_groups", group_block_days=80), "ok.yaml")  # 3 x 80 = 240 days fit
+    spec = parse_spec(scenario_data("sim_ordered_groups", group_block_days=80), "ok.yaml")  # 3 x 80 = 240
+    assert spec.source.simulator is not None and spec.source.simulator.group_block_days == 80
