@@ -52,7 +52,9 @@ def prepared(spec: ProjectSpec, instance: dg.DagsterInstance, champion: bool) ->
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
     """The plain values of the (last) materialization of `asset` in the run."""
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == asset]
+    events = [
+        e for e in result.get_asset_materialization_events() if e.materialization.asset_key.path[-1] == asset
+    ]
     assert events, f"{asset} was not materialized"
     return {k: getattr(v, "value", v) for k, v in events[-1].materialization.metadata.items()}
 

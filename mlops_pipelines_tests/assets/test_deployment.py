@@ -43,7 +43,7 @@ def test_guard_decisions_become_metadata(
     assert meta["champion_version"].value is None  # no registered model: None, not "none"
     assert meta["challenger_version"].value is None and meta["previous_champion_version"].value is None
     assert meta["last_reason"].value == "500 healthy requests"
-    assert "canary p99 412 ms" in meta["history"].value
+    assert "canary p99 412 ms" in str(meta["history"].value)
 
 
 def test_no_decisions_yet_is_reported_as_such(

@@ -52,4 +52,6 @@ def test_a_champion_whose_artifact_changed_is_refused_naming_the_version(
     message = failure(result, spec, names.PREDICTIONS)
     assert "bike_sharing: the champion (version 1) cannot be loaded" in message
     assert "sha256" in message
-    assert names.PREDICTIONS not in {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert names.PREDICTIONS not in {
+        e.materialization.asset_key.path[-1] for e in result.get_asset_materialization_events()
+    }

@@ -213,7 +213,7 @@ def test_performance_fails_naming_a_scoring_version_that_no_longer_loads(
     features = features_slice(bike_spec, tables, "2011-01-24")
     scored = score_partitions(bike_spec, features, served.champion, tables, served.tracking)
     log = tables.read_slice(scored.predictions).assign(model_version="42")  # a version since deleted
-    where = {"route": BATCH_ROUTE}
+    where: dict[str, str] = {"route": BATCH_ROUTE}
     relogged = tables.write_partitions(bike_spec.name, names.PREDICTIONS, log, ["2011-01-24"], where=where)
     with pytest.raises(ModelVersionLoadError, match=r"the model that scored 2011-01-24 \(version 42\)"):
         monitor_performance(bike_spec, relogged, features, served.champion, tables, served.tracking)
