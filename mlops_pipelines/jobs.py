@@ -1,6 +1,8 @@
-"""Jobs per project: the data stage, the daily cycle, the late-label cycle and retraining."""
+"""Jobs per project: the data stage, the daily cycle, the late-label cycle, retraining and rollback."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import dagster as dg
 
@@ -28,6 +30,15 @@ def labels_job_name(spec: ProjectSpec) -> str:
 
 def retrain_job_name(spec: ProjectSpec) -> str:
     return names.scoped(spec.name, names.RETRAIN_JOB)
+
+
+def rollback_job_name(spec: ProjectSpec) -> str:
+    return names.scoped(spec.name, names.ROLLBACK_JOB)
+
+
+def rollback_run_config(spec: ProjectSpec) -> dict[str, Any]:
+    """The champion asset's config that selects a rollback instead of the gate."""
+    return {"ops": {names.scoped(spec.name, names.CHAMPION): {"config": {"action": "rollback"}}}}
 
 
 def _keys(spec: ProjectSpec, names: tuple[str, ...]) -> dg.AssetSelection:
@@ -59,5 +70,13 @@ def build_project_jobs(spec: ProjectSpec) -> list[dg.UnresolvedAssetJobDefinitio
             retrain_job_name(spec),
             selection=_keys(spec, RETRAIN_ASSETS),
             description=f"Train, evaluate and (if the gate passes) promote a new {spec.name} model.",
+        ),
+        # A rollback is a lineage event of the champion asset, under the promotion lock and pool.
+        dg.define_asset_job(
+            rollback_job_name(spec),
+            selection=_keys(spec, (names.CHAMPION,)),
+            config=rollback_run_config(spec),
+            tags={names.KIND_TAG: names.KIND_ROLLBACK},
+            description=f"Move the {spec.name} champion back to the previous champion.",
         ),
     ]
