@@ -90,12 +90,33 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
-    from mlops_pipelines.lib.registry.aliases import rollback
-    from mlops_pipelines.resources import resources_for
+    import dagster as dg
 
-    tracking = resources_for("local")["tracking"]
-    ref = rollback(tracking.config(), args.project, tracking.lock_path(args.project))
-    print(f"{args.project}: champion is now version {ref.version}")
+    from mlops_pipelines import names
+    from mlops_pipelines.definitions import build_definitions
+    from mlops_pipelines.jobs import rollback_job_name, rollback_run_config
+    from mlops_pipelines.runner import run_job
+    from mlops_pipelines.spec import SpecError, load_specs
+
+    specs = load_specs()
+    if args.project not in specs:
+        raise SpecError(f"unknown project {args.project!r}; known: {sorted(specs)}")
+    spec = specs[args.project]
+    # A run of the rollback job, recorded on the instance like any lineage event, with the
+    # resources of the current environment (MLOPS_ENV), so it takes the promotion lock too.
+    # raise_on_error re-raises the step's own error (RollbackError, ...): a known error below.
+    defs = build_definitions(specs)
+    with dg.DagsterInstance.get() as instance:
+        result = run_job(
+            defs,
+            rollback_job_name(spec),
+            instance,
+            run_config=rollback_run_config(spec),
+            raise_on_error=True,
+            log_level="CRITICAL",
+        )
+    champion = result.output_for_node(names.scoped(spec.name, names.CHAMPION))
+    print(f"{args.project}: champion is now version {champion.version}")
     return 0
 
 
