@@ -15,6 +15,7 @@ from typing import Any
 
 import dagster as dg
 
+from mlops_pipelines import names
 from mlops_pipelines.definitions import build_definitions
 from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_name
 from mlops_pipelines.names import TRIGGER_TAG
@@ -37,16 +38,17 @@ def _failure(result: dg.ExecuteInProcessResult, what: str) -> DemoError:
 
 
 def _promotion(result: dg.ExecuteInProcessResult, spec: ProjectSpec) -> dict[str, Any] | None:
+    """The gate's decision as the champion materialization of a retrain run records it."""
     for event in result.get_asset_materialization_events():
-        if event.asset_key == dg.AssetKey([spec.name, "champion"]):
+        if event.asset_key == dg.AssetKey([spec.name, names.CHAMPION]):
             meta = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
             return {
-                "version": meta.get("challenger_version"),
-                "verdict": meta.get("verdict"),
-                "metric": meta.get("metric"),
-                "before": meta.get("champion_score"),
-                "after": meta.get("challenger_score"),
-                "champion_version": meta.get("champion_after"),
+                "version": meta.get(names.META_CHALLENGER_VERSION),
+                "verdict": meta.get(names.META_VERDICT),
+                "metric": meta.get(names.META_METRIC),
+                "before": meta.get(names.META_CHAMPION_SCORE),
+                "after": meta.get(names.META_CHALLENGER_SCORE),
+                "champion_version": meta.get(names.META_CHAMPION_AFTER),
             }
     return None
 
@@ -57,7 +59,7 @@ class Replay:
         self.instance = instance
         self.echo = echo
         self.defs = build_definitions({spec.name: spec})
-        self.sensor = self.defs.resolve_sensor_def(f"{spec.name}__retrain_on_drift")
+        self.sensor = self.defs.resolve_sensor_def(names.scoped(spec.name, names.RETRAIN_SENSOR))
         self.cursor: str | None = None
         self.summary: dict[str, Any] = {
             "project": spec.name,
@@ -91,19 +93,21 @@ class Replay:
         tags: dict[str, str] | None = None,
     ) -> None:
         config = run_config or {
-            "ops": {f"{self.spec.name}__model": {"config": {"as_of": partition, "reason": reason}}}
+            "ops": {
+                names.scoped(self.spec.name, names.MODEL): {"config": {"as_of": partition, "reason": reason}}
+            }
         }
         bootstrap = {
-            "mlops/kind": "bootstrap",
+            names.KIND_TAG: names.KIND_BOOTSTRAP,
             TRIGGER_TAG: partition,
-            "dagster/run_key": f"bootstrap:{partition}",
+            names.RUN_KEY_TAG: f"bootstrap:{partition}",
         }
         result = self.run(retrain_job_name(self.spec), run_config=config, tags=tags or bootstrap)
         self.summary["retrains"].append({"run_id": result.run_id, "reason": reason, "partition": partition})
         promotion = _promotion(result, self.spec)
         if promotion is not None:
             self.summary["promotions"].append(promotion)
-            if promotion["champion_version"] not in (None, "none"):
+            if promotion["champion_version"] is not None:
                 self.summary["champion_version"] = promotion["champion_version"]
             before = promotion["before"]
             self.say(
@@ -119,11 +123,11 @@ class Replay:
             daily_job_name(self.spec),
             partition,
             partition,
-            run_config={"ops": {f"{self.spec.name}__drift": {"config": {"report": "always"}}}},
-            asset_selection=[dg.AssetKey([self.spec.name, "drift"])],
+            run_config={"ops": {names.scoped(self.spec.name, names.DRIFT): {"config": {"report": "always"}}}},
+            asset_selection=[dg.AssetKey([self.spec.name, names.DRIFT])],
         )
         for event in result.get_asset_materialization_events():
-            link = event.materialization.metadata.get("evidently_report")
+            link = event.materialization.metadata.get(names.META_REPORT)
             if link is not None:
                 self.summary["reports"].append(
                     {"partition": partition, "report": getattr(link, "value", link)}
@@ -137,13 +141,13 @@ class Replay:
         data = self.sensor.evaluate_tick(context)
         self.cursor = data.cursor
         for request in data.run_requests or []:
-            tags = {**request.tags, "dagster/run_key": request.run_key or ""}
+            tags = {**request.tags, names.RUN_KEY_TAG: request.run_key or ""}
             if request.run_key and self.instance.get_runs(
-                dg.RunsFilter(tags={"dagster/run_key": request.run_key})
+                dg.RunsFilter(tags={names.RUN_KEY_TAG: request.run_key})
             ):
                 continue  # a consumed run key never runs twice, as with the daemon
-            reason = tags.get("mlops/reason", "sensor")
-            trigger = tags.get("mlops/trigger_partition", "")
+            reason = tags.get(names.REASON_TAG, "sensor")
+            trigger = tags.get(TRIGGER_TAG, "")
             self.report(trigger)
             self.retrain(
                 reason,
@@ -186,7 +190,9 @@ def run_demo(
                     daily_job_name(spec),
                     block[0],
                     block[-1],
-                    run_config={"ops": {f"{spec.name}__drift": {"config": {"report": "never"}}}},
+                    run_config={
+                        "ops": {names.scoped(spec.name, names.DRIFT): {"config": {"report": "never"}}}
+                    },
                 )
             except DemoError as err:
                 # A blocked batch stops its own run (blocking checks), not the product: record it, go on.
@@ -228,7 +234,7 @@ def run_demo(
 
 def _recent_drift(instance: dg.DagsterInstance, spec: ProjectSpec, block: list[str]) -> list[dict[str, Any]]:
     records = instance.fetch_observations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey([spec.name, "drift"]), asset_partitions=block),
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey([spec.name, names.DRIFT]), asset_partitions=block),
         limit=len(block) * 4,
     ).records
     latest: dict[str, Any] = {}
@@ -240,10 +246,10 @@ def _recent_drift(instance: dg.DagsterInstance, spec: ProjectSpec, block: list[s
     return [
         {
             "partition": p,
-            "status": m.get("status"),
-            "drift_share": m.get("drift_share"),
-            "drifted_columns": [c for c in str(m.get("drifted_columns", "")).split(", ") if c],
+            "status": m.get(names.META_STATUS),
+            "drift_share": m.get(names.META_DRIFT_SHARE),
+            "drifted_columns": [c for c in str(m.get(names.META_DRIFTED_COLUMNS) or "").split(", ") if c],
         }
         for p, m in sorted(latest.items())
-        if m.get("status") in ("warn", "error")
+        if m.get(names.META_STATUS) in ("warn", "error")
     ]
