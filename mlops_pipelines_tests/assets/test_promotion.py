@@ -1,0 +1,133 @@
+"""The champion asset in real Dagster runs: the gate after a retrain, MLflow (SQLite + files),
+the ChampionRef it hands on, and the rollback job (also from the command line)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlops_pipelines import cli, names
+from mlops_pipelines.definitions import build_definitions
+from mlops_pipelines.lib.promotion.champion import ChampionRef
+from mlops_pipelines.lib.registry.aliases import RollbackError, aliases, rollback
+from mlops_pipelines.resources.tracking import LocalMlflowTracking
+from mlops_pipelines.runner import run_job
+from mlops_pipelines.spec import ProjectSpec
+from mlops_pipelines_tests.assets.model_runs import LAST, meta, prepare_bike, retrain, small, weak
+
+CHAMPION_OP = names.scoped("bike_sharing", names.CHAMPION)
+ROLLBACK_JOB = names.scoped("bike_sharing", names.ROLLBACK_JOB)
+
+
+def decision(result: dg.ExecuteInProcessResult) -> dict:
+    return meta(result, names.CHAMPION)
+
+
+@pytest.fixture
+def bike(specs: dict[str, ProjectSpec], instance: dg.DagsterInstance) -> ProjectSpec:
+    return prepare_bike(specs, instance)
+
+
+def test_first_model_is_tracked_registered_and_promoted(
+    bike: ProjectSpec, instance: dg.DagsterInstance, mlops_home: Path
+) -> None:
+    result = retrain(bike, instance)
+    assert result.success
+    verdict = decision(result)
+    assert verdict["verdict"] == "promote" and verdict["champion_after"] == "1"
+    assert verdict[names.META_CHAMPION_BEFORE] is None and verdict[names.META_RETIRED_VERSIONS] is None
+    cfg = LocalMlflowTracking().config()
+    assert aliases(cfg, "bike_sharing")["champion"] == "1"
+    record = json.loads((mlops_home / "reports/bike_sharing/decisions/v1.json").read_text())
+    assert record["verdict"] == "promote" and record["champion_version"] is None
+    assert verdict[names.META_DECISION_RECORD].endswith("decisions/v1.json")
+    champion = result.output_for_node(CHAMPION_OP)
+    assert isinstance(champion, ChampionRef)
+    assert (champion.version, champion.source, champion.metric) == ("1", "promotion", "mae")
+    assert champion.evaluated_score == verdict["challenger_score"]
+    assert champion.train_range == ("2011-01-06", "2011-01-17") and champion.as_of == LAST
+    assert verdict[names.META_CHAMPION_SOURCE] == "promotion"
+    assert verdict[names.META_CHAMPION_TRAIN_RANGE] == "2011-01-06..2011-01-17"
+
+
+def test_worse_challenger_is_rejected_and_champion_kept(
+    bike: ProjectSpec, instance: dg.DagsterInstance
+) -> None:
+    assert retrain(bike, instance).success
+    result = retrain(weak(bike), instance)
+    verdict = decision(result)
+    assert verdict["verdict"] == "reject"
+    assert verdict["champion_after"] == "1"
+    assert "CI" in verdict["reasons"] or "KPI" in verdict["reasons"]
+    assert aliases(LocalMlflowTracking().config(), "bike_sharing")["champion"] == "1"
+    champion = result.output_for_node(CHAMPION_OP)
+    assert (champion.version, champion.source) == ("1", "kept")
+
+
+def test_better_challenger_is_promoted_and_rollback_restores(
+    bike: ProjectSpec, instance: dg.DagsterInstance
+) -> None:
+    relaxed = weak(bike).model_copy(update={"kpis": []})  # let the weak model become the first champion
+    assert decision(retrain(relaxed, instance))["verdict"] == "promote"
+    verdict = decision(retrain(bike, instance))
+    assert verdict["verdict"] == "promote", verdict["reasons"]
+    assert verdict["challenger_score"] < verdict["champion_score"]  # MAE: lower is better
+    cfg = LocalMlflowTracking().config()
+    assert {"champion": "2", "previous-champion": "1"}.items() <= aliases(cfg, "bike_sharing").items()
+    restored = rollback(cfg, "bike_sharing", LocalMlflowTracking().lock_path("bike_sharing"))
+    assert restored.version == "1" and aliases(cfg, "bike_sharing")["champion"] == "1"
+
+
+def test_rollback_job_moves_the_champion_back_as_a_lineage_event(
+    bike: ProjectSpec, instance: dg.DagsterInstance, capsys: pytest.CaptureFixture[str]
+) -> None:
+    relaxed = weak(bike).model_copy(update={"kpis": []})
+    assert decision(retrain(relaxed, instance))["verdict"] == "promote"
+    assert decision(retrain(bike, instance))["verdict"] == "promote"
+    capsys.readouterr()
+    # The command line runs the rollback job on the same instance (DAGSTER_HOME) and registry.
+    assert cli.main(["rollback", "--project", "bike_sharing"]) == 0
+    assert capsys.readouterr().out.strip() == "bike_sharing: champion is now version 1"
+    [run] = instance.get_runs(dg.RunsFilter(job_name=ROLLBACK_JOB))
+    assert run.is_success and run.tags[names.KIND_TAG] == names.KIND_ROLLBACK
+    defs = build_definitions({bike.name: bike})
+    champion = defs.load_asset_value(["bike_sharing", names.CHAMPION], instance=instance)
+    assert isinstance(champion, ChampionRef)
+    assert (champion.version, champion.source) == ("1", "rollback")
+    assert champion.decided_at is not None and champion.metric == "mae"
+    assert aliases(LocalMlflowTracking().config(), "bike_sharing")["champion"] == "1"
+    event = instance.get_latest_materialization_event(dg.AssetKey(["bike_sharing", names.CHAMPION]))
+    assert event is not None and event.asset_materialization is not None
+    restored = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    assert restored[names.META_ACTION] == "rollback" and restored[names.META_CHAMPION_SOURCE] == "rollback"
+    assert (restored["champion_before"], restored["champion_after"]) == ("2", "1")
+    assert names.META_VERDICT not in restored  # a rollback is not a gate decision
+
+    # The rolled-back version is no rollback target: a second rollback fails, by job or by CLI.
+    again = run_job(defs, ROLLBACK_JOB, instance)
+    assert not again.success
+    with pytest.raises(RollbackError, match="bike_sharing: no previous champion to roll back to"):
+        run_job(defs, ROLLBACK_JOB, instance, raise_on_error=True)
+    capsys.readouterr()
+    assert cli.main(["rollback", "--project", "bike_sharing"]) == 1
+    err = capsys.readouterr().err
+    assert "mlops-pipelines rollback: bike_sharing: no previous champion to roll back to" in err
+    assert "Traceback" not in err
+    assert len(instance.get_runs(dg.RunsFilter(job_name=ROLLBACK_JOB))) == 4  # each one on record
+    assert aliases(LocalMlflowTracking().config(), "bike_sharing")["champion"] == "1"
+
+
+def test_gate_without_a_model_upstream_fails_naming_it(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance
+) -> None:
+    result = retrain(
+        small(specs["bike_sharing"]), instance, asset_selection=[dg.AssetKey(["bike_sharing", "champion"])]
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    cause = failure.step_failure_data.error.cause if failure.step_failure_data.error else None
+    assert cause is not None and cause.cls_name == "GateInputError"
+    assert "bike_sharing: the gate needs the model upstream" in cause.message
