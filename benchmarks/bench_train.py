@@ -6,16 +6,14 @@ Setup (untimed, cached under benchmarks/results/cache/train/): the `bike_sharing
 materializes the spec's training window (120 train + 14 holdout + 1 unlabelled partition,
 2011-01-01..2011-05-15) into a Delta lake. Every timed process then gets its own MLOPS_HOME
 (a fresh MLflow SQLite store and artifact root; for Dagster, an existing instance without
-runs, see `common.instance_template`) and reads features from that same lake
+runs, see `harness.instance_template`) and reads features from that same lake
 (MLOPS_LAKE_ROOT), which the retrain never writes.
 
 (a) Dagster: `run_job(defs, "bike_sharing__retrain", instance)` (model -> evaluation ->
     champion, in-process executor as configured), in a fresh process.
-(b) Plain: the calls the three assets make, in one fresh process without Dagster: read the
-    pinned features version, select_window, split_features, train_model, log_training_run,
-    register_challenger; verify_loadable, load_model, evaluate_model, model card, plots,
-    log_evaluation; get_alias, decide_promotion, promote, retire_old_versions
-    (see `plain_retrain`).
+(b) Plain: the stage functions the three assets call, in one fresh process without Dagster:
+    `train_challenger`, `evaluate_challenger`, `decide_and_promote`, over the plain ports
+    `lib.stores.DeltaTables` and a report directory (see `plain_retrain`).
 Both find no champion (a fresh registry), so both promote version 1 without re-scoring one.
 The CV score and holdout metrics of both are compared to show they trained the same model.
 Goal: (a) <= 1.3x (b), wall time.
@@ -28,12 +26,11 @@ import functools
 import json
 import sys
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import (
-    REPO,
     Sample,
     cached_setup,
     fresh_dir,
@@ -77,193 +74,78 @@ def tracking_config(settings: Settings) -> TrackingConfig:
     return TrackingConfig(settings.tracking_uri, settings.registry_uri, settings.artifact_root)
 
 
-def report_path(settings: Settings, project: str, kind: str, name: str) -> Path:
-    target = settings.reports_dir / project / kind / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return target
+@dataclass(frozen=True)
+class ReportDir:
+    """`lib.ports.ReportFiles` under the state directory's reports/, as `resources.ReportStore` does."""
 
+    root: Path
 
-def _plain_model(spec: ProjectSpec, settings: Settings, cfg: TrackingConfig) -> Any:
-    """The `model` asset's calls."""
-    from mlops_pipelines.lib import lake
-    from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.lib.registry.aliases import register_challenger
-    from mlops_pipelines.lib.registry.provenance import collect_provenance
-    from mlops_pipelines.lib.registry.tracking import log_training_run
-    from mlops_pipelines.lib.training.search import train_model
-    from mlops_pipelines.lib.training.window import ModelArtifact, select_window, split_features
+    def path(self, project: str, kind: str, name: str) -> Path:
+        target = self.root / project / kind / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
 
-    uri = settings.table_uri(spec.name, "features")
-    version = lake.table_version(uri)
-    window = select_window(lake.partition_keys(uri, PARTITION, version), spec, None)
-    rows = lake.read(uri, version, PARTITION, list(window.train))
-    labelled = split_features(rows, spec)
-    trained = train_model(labelled.features, labelled.target, spec, event_time=labelled.event_time)
-    tags = {
-        "mlops.project": spec.name,
-        "mlops.reason": "benchmark",
-        "mlops.features_uri": uri,
-        "mlops.features_version": str(version),
-        "mlops.train_partitions": f"{window.train[0]}..{window.train[-1]}",
-        "mlops.holdout_partitions": f"{window.holdout[0]}..{window.holdout[-1]}",
-        "mlops.as_of": window.as_of,
-        "mlops.data_sha256": labelled.sha256,
-        "mlops.seed": str(spec.training.seed),
-    }
-    best = trained.cv_results.best
-    logged = log_training_run(
-        cfg,
-        spec.name,
-        pipeline=trained.pipeline,
-        params={
-            **trained.best_params,
-            "family": spec.training.family,
-            "seed": spec.training.seed,
-            "cv_folds": spec.training.cv_folds,
-            "search_iterations": spec.training.search_iterations,
-            "search_space": json.dumps(spec.training.search_space, sort_keys=True),
-            "primary_metric": spec.training.primary_metric,
-            "window_partitions": spec.training.window_partitions,
-            "holdout_partitions": spec.training.holdout_partitions,
-        },
-        metrics={
-            f"cv_{trained.primary_metric}": best.mean_score,
-            f"cv_{trained.primary_metric}_std": best.std_score,
-            "n_train_rows": float(trained.n_train_rows),
-            "training_seconds": trained.training_seconds,
-        },
-        cv_results=trained.cv_results.records(),
-        figures={},
-        input_example=labelled.features.head(5),
-        task_is_classification=spec.task.is_classification,
-        tags=tags,
-        extra_json={"lineage": {**tags, "train": list(window.train), "holdout": list(window.holdout)}},
-        provenance=collect_provenance(REPO),
-        run_name=f"{spec.name}-benchmark-{window.as_of}",
-    )
-    ref = register_challenger(cfg, spec.name, logged, tags)
-    return ModelArtifact(
-        project=spec.name,
-        version=ref.version,
-        run_id=logged.run_id,
-        model_uri=f"models:/{spec.name}/{ref.version}",
-        artifact_sha256=logged.artifact_sha256,
-        features_uri=uri,
-        features_version=version,
-        window=window,
-        best_params=dict(trained.best_params),
-        seed=spec.training.seed,
-        primary_metric=trained.primary_metric,
-        cv_score=best.mean_score,
-        data_sha256=labelled.sha256,
-        n_train_rows=trained.n_train_rows,
-        reason="benchmark",
-        run_url=logged.run_url,
-        tags=tags,
-    )
-
-
-def _plain_evaluation(spec: ProjectSpec, settings: Settings, cfg: TrackingConfig, model: Any) -> Any:
-    """The `evaluation` asset's calls."""
-    from mlops_pipelines.lib import lake
-    from mlops_pipelines.lib.evaluation.holdout import check_kpis, evaluate_model
-    from mlops_pipelines.lib.evaluation.model_card import model_card
-    from mlops_pipelines.lib.evaluation.plots import render_plots
-    from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.lib.registry.model_loading import load_model, verify_loadable
-    from mlops_pipelines.lib.registry.tracking import log_evaluation
-    from mlops_pipelines.lib.training.window import split_features
-
-    verify_loadable(cfg, spec.name, model.version)
-    loaded = load_model(cfg, spec.name, model.version)
-    rows = lake.read(model.features_uri, model.features_version, PARTITION, list(model.window.holdout))
-    holdout = split_features(rows, spec)
-    result = evaluate_model(
-        loaded.model.get_raw_model(), holdout.features, holdout.target, spec, context=holdout.context
-    )
-    check_kpis(result, spec)
-    card = model_card(
-        spec, result, lineage={**model.tags, "model_version": model.version, "run_id": model.run_id}
-    )
-    report_path(settings, spec.name, "model_cards", f"v{model.version}.md").write_text(card.markdown, "utf-8")
-    report_path(settings, spec.name, "model_cards", f"v{model.version}.json").write_text(card.json, "utf-8")
-    log_evaluation(
-        cfg,
-        model.run_id,
-        metrics={f"holdout_{k}": float(v) for k, v in result.metrics.items()},
-        figures=render_plots(result),
-        json_artifacts={"evaluation": result.to_dict(), "model_card": card.data},
-    )
-    return result
-
-
-def _plain_champion(
-    spec: ProjectSpec, settings: Settings, cfg: TrackingConfig, model: Any, evaluation: Any
-) -> Any:
-    """The `champion` asset's calls, for a registry without a champion (as in every sample)."""
-    from mlops_pipelines.lib.promotion.gate import ModelScores, decide_promotion
-    from mlops_pipelines.lib.registry.aliases import get_alias, promote, record_rejection, retire_old_versions
-
-    lock = settings.locks_dir / f"{spec.name}.promotion.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    current = get_alias(cfg, spec.name, "champion")
-    if current is not None:
-        raise RuntimeError(f"{spec.name}: the plain path expects a fresh registry, found champion {current}")
-    decision = decide_promotion(
-        ModelScores(model.version, evaluation), None, spec, decided_at=datetime.now(UTC)
-    )
-    if decision.verdict == "promote":
-        promote(cfg, spec.name, model.version, decision.to_json(), lock, expected_champion=None)
-    else:
-        record_rejection(cfg, spec.name, model.version, decision.to_json())
-    retire_old_versions(cfg, spec.name, spec.promotion.keep_versions, lock)
-    report_path(settings, spec.name, "decisions", f"v{model.version}.json").write_text(
-        decision.to_json(), "utf-8"
-    )
-    after = get_alias(cfg, spec.name, "champion")
-    return decision, after
+    def link(self, path: Path) -> str:
+        return path.resolve().as_uri()
 
 
 def plain_retrain(spec: ProjectSpec, timings: dict[str, float]) -> dict[str, Any]:
-    """model -> evaluation -> champion, one function per asset (frames are freed between them)."""
+    """model -> evaluation -> champion: the three stage functions the assets call, timed one by one."""
+    from mlops_pipelines.lib.evaluation.stage import evaluate_challenger
+    from mlops_pipelines.lib.promotion.stage import decide_and_promote
+    from mlops_pipelines.lib.stores import DeltaTables
+    from mlops_pipelines.lib.training.stage import train_challenger
     from mlops_pipelines.settings import load_settings
 
     settings = load_settings()
     cfg = tracking_config(settings)
+    tables = DeltaTables(settings.lake_root)
+    reports = ReportDir(settings.reports_dir)
+    lock = settings.locks_dir / f"{spec.name}.promotion.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    model = _plain_model(spec, settings, cfg)
+    model = train_challenger(spec, tables, cfg, as_of=None, reason="benchmark")
     timings["model"] = time.perf_counter() - t
     t = time.perf_counter()
-    evaluation = _plain_evaluation(spec, settings, cfg, model)
+    evaluation = evaluate_challenger(spec, model, tables, cfg, reports)
     timings["evaluation"] = time.perf_counter() - t
+    if evaluation.evaluation is None:
+        raise RuntimeError(f"{spec.name}: the challenger did not load: {evaluation.load_error}")
     t = time.perf_counter()
-    decision, after = _plain_champion(spec, settings, cfg, model, evaluation)
+    outcome = decide_and_promote(spec, model, evaluation, tables, cfg, lock, reports)
     timings["champion"] = time.perf_counter() - t
+    if outcome.champion_before is not None:
+        raise RuntimeError(
+            f"{spec.name}: expected a fresh registry, found champion {outcome.champion_before}"
+        )
     return {
         "cv_score": model.cv_score,
-        "holdout": {k: float(v) for k, v in evaluation.metrics.items()},
-        "verdict": decision.verdict,
-        "champion_after": after.version if after else None,
+        "holdout": {k: float(v) for k, v in evaluation.evaluation.metrics.items()},
+        "verdict": outcome.decision.verdict,
+        "champion_after": outcome.champion_after,
         "train_rows": model.n_train_rows,
     }
 
 
 def _dagster_outcome(result: Any, spec: ProjectSpec) -> dict[str, Any]:
+    from mlops_pipelines import names
+
     meta = {}
     for event in result.get_asset_materialization_events():
         values = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
         meta[event.asset_key.path[-1]] = values
-    metric = spec.training.primary_metric
+    model, evaluation, champion = meta[names.MODEL], meta[names.EVALUATION], meta[names.CHAMPION]
+    prefix = names.META_HOLDOUT_PREFIX
     return {
-        "cv_score": meta["model"][f"cv_{metric}"],
+        "cv_score": model[f"{names.META_CV_PREFIX}{spec.training.primary_metric}"],
         "holdout": {
-            k[len("holdout_") :]: v
-            for k, v in meta["evaluation"].items()
-            if k.startswith("holdout_") and k != "holdout_rows"
+            k[len(prefix) :]: v
+            for k, v in evaluation.items()
+            if k.startswith(prefix) and k != names.META_HOLDOUT_ROWS
         },
-        "verdict": meta["champion"]["verdict"],
-        "champion_after": meta["champion"]["champion_after"],
-        "train_rows": meta["model"]["train_rows"],
+        "verdict": champion[names.META_VERDICT],
+        "champion_after": champion[names.META_CHAMPION_AFTER],
+        "train_rows": model[names.META_TRAIN_ROWS],
     }
 
 

@@ -43,6 +43,7 @@ def champion_metadata(update: ChampionUpdate, link: Any) -> dict[str, Any]:
         names.META_CHAMPION_AS_OF: ref.as_of,
         names.META_CHAMPION_METRIC: ref.metric,
         names.META_CHAMPION_EVALUATED_SCORE: ref.evaluated_score,
+        names.META_CHAMPION_EVALUATED_ROWS: ref.evaluated_rows,
         names.META_DECIDED_AT: ref.decided_at,
     }
     outcome = update.outcome

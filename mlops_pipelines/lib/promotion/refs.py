@@ -3,8 +3,9 @@
 Everything a `ChampionRef` says about what the champion learned from comes from the tags its
 registry version carries: the lineage tags written at training (features version, training
 partitions, as-of) and the promotion decision the registry attached when it became champion
-(the primary metric and the score it reached on its own holdout). A version without those
-tags (registered by hand) gives None for each, never a guess.
+(the primary metric, the score it reached on its own holdout and that holdout's size; the
+evaluation noise and the performance estimator are left to the stage that computes them). A
+version without those tags (registered by hand) gives None for each, never a guess.
 
 A rollback is the other way the champion moves: champion <- previous-champion, under the same
 lock and compare-and-set as a promotion.
@@ -55,6 +56,7 @@ def champion_ref_of(
     decision = _promotion_decision(ref)
     score = decision.get("challenger_score")  # the score it reached when it won: on its own holdout
     metric = decision.get("metric")
+    rows = decision.get("n_rows")  # the size of that holdout
     return ChampionRef(
         project=project,
         version=ref.version,
@@ -64,6 +66,7 @@ def champion_ref_of(
         as_of=tags.get(names.ML_AS_OF),
         metric=None if metric is None else str(metric),
         evaluated_score=None if score is None else float(score),
+        evaluated_rows=None if rows is None else int(rows),
         source=source,
         decided_at=decided_at,
     )

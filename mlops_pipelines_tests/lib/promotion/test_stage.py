@@ -55,6 +55,7 @@ def test_first_model_is_promoted_and_named_champion_from_its_tags(
     assert ref.metric == "mae" and ref.evaluated_score == outcome.decision.challenger_score
     assert evaluation.evaluation is not None
     assert ref.evaluated_score == evaluation.evaluation.metrics["mae"]
+    assert ref.evaluated_rows == evaluation.evaluation.n_rows
     assert ref.decided_at == outcome.decision.decided_at.isoformat()
 
 
