@@ -261,7 +261,20 @@ class DriftSpec(_Model):
 class PromotionSpec(_Model):
     bootstrap_samples: int = Field(default=500, ge=50)
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    # 0 (default): non-inferiority, the gate of a loop that retrains on fresh data. Above 0: the
+    # improvement's lower bound must clear it (a superiority gate, in the metric's units).
     min_improvement: float = Field(default=0.0, ge=0)
+    # How much worse than the champion (relative to its score) the challenger may be at the
+    # lower bound of the improvement interval and still be promoted.
+    non_inferiority_margin: float = Field(default=0.01, ge=0, lt=1)
+    # Evaluation rows needed to judge a challenger against a champion; fewer: "insufficient
+    # evidence", the champion is kept.
+    min_rows: int = Field(default=200, ge=1)
+    # Rolling-origin folds over the holdout partitions: each fold is predicted by a model fitted
+    # on everything before it, so the challenger is judged as it will serve (freshly trained).
+    backtest_folds: int = Field(default=3, ge=1)
+    # Refit the winner on the whole window, evaluation partitions included, before it goes live.
+    refit: bool = True
     slice_tolerance: float = Field(default=0.05, ge=0)
     fairness_tolerance: float = Field(default=0.05, ge=0)
     keep_versions: int = Field(default=5, ge=2)
@@ -273,6 +286,18 @@ class RetrainingSpec(_Model):
     max_retrains: int = Field(default=3, ge=1)
     per_partitions: int = Field(default=90, ge=1)
     fallback_cron: str = "0 3 * * 0"
+    # Performance signals (lib/monitoring/signals.py): a window counts as degraded when its metric
+    # is worse than its baseline by more than this share AND by more than `performance_z` times
+    # its bootstrap standard error.
+    performance_margin: float = Field(default=0.05, ge=0, lt=1)
+    performance_z: float = Field(default=2.5, gt=0)
+    # Labelled partitions in a row with degraded realized performance that trigger a retrain.
+    performance_consecutive: int = Field(default=2, ge=1)
+    # Rows a window needs before a performance signal gives a verdict.
+    performance_min_rows: int = Field(default=30, ge=1)
+    # True: drift triggers only with some performance signal degraded; False: drift triggers
+    # unless every partition of the streak has a performance verdict and none is degraded.
+    drift_requires_performance: bool = False
 
 
 class MonitoringSpec(_Model):
