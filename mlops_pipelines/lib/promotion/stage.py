@@ -186,7 +186,7 @@ def decide_and_promote(
     return apply_decision(spec, judgement, tracking, lock_path, reports)
 
 
-def champion_after(outcome: PromotionOutcome) -> ChampionRef:
+def serving_champion(outcome: PromotionOutcome) -> ChampionRef:
     """The serving champion after the gate: "promotion" when the challenger won, "kept" when it
     lost to an existing champion, "none" when there is still no champion."""
     decision = outcome.decision
@@ -214,4 +214,4 @@ def champion_stage(
         missing = "model" if model is None else "evaluation"
         raise GateInputError(f"{spec.name}: the gate needs the {missing} upstream; materialize it first")
     outcome = decide_and_promote(spec, model, evaluation, tables, tracking, lock_path, reports)
-    return ChampionUpdate(action, champion_after(outcome), outcome.champion_before, outcome)
+    return ChampionUpdate(action, serving_champion(outcome), outcome.champion_before, outcome)

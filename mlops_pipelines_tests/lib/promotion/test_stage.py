@@ -12,10 +12,10 @@ from mlops_pipelines.lib.evaluation.stage import EvaluationReport, evaluate_chal
 from mlops_pipelines.lib.promotion.stage import (
     GateInputError,
     apply_decision,
-    champion_after,
     champion_stage,
     decide_and_promote,
     judge_challenger,
+    serving_champion,
 )
 from mlops_pipelines.lib.registry.aliases import PromotionConflict, RollbackError, aliases
 from mlops_pipelines.lib.registry.session import TrackingConfig
@@ -47,7 +47,7 @@ def test_first_model_is_promoted_and_named_champion_from_its_tags(
     assert (outcome.champion_before, outcome.champion_after) == (None, "1")
     record = json.loads(Path(outcome.decision_record_path).read_text())
     assert record["verdict"] == "promote" and record["champion_version"] is None
-    ref = champion_after(outcome)
+    ref = serving_champion(outcome)
     assert (ref.version, ref.source, ref.run_id) == ("1", "promotion", model.run_id)
     assert ref.features_version == model.features_version
     assert ref.train_range == (model.window.train[0], model.window.train[-1])
@@ -68,7 +68,7 @@ def test_worse_challenger_is_rejected_and_the_champion_kept(
     outcome = decide_and_promote(weak(bike_spec), worse, worse_eval, bike_tables, tracking, lock, reports)
     assert outcome.decision.verdict == "reject" and outcome.decision.champion_version == "1"
     assert (outcome.champion_before, outcome.champion_after) == ("1", "1")
-    ref = champion_after(outcome)
+    ref = serving_champion(outcome)
     assert (ref.version, ref.source, ref.run_id) == ("1", "kept", first.run_id)
     assert aliases(tracking, "bike_sharing")["champion"] == "1"
 
@@ -80,7 +80,7 @@ def test_rejected_first_model_leaves_no_champion(
     model, evaluation = trained(strict, bike_tables, tracking, reports)
     outcome = decide_and_promote(strict, model, evaluation, bike_tables, tracking, lock, reports)
     assert outcome.decision.verdict == "reject" and outcome.champion_after is None
-    ref = champion_after(outcome)
+    ref = serving_champion(outcome)
     assert (ref.version, ref.source, ref.exists) == (None, "none", False)
 
 
