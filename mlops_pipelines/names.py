@@ -192,3 +192,7 @@ META_CHAMPION_METRIC: Final = "champion_metric"
 META_CHAMPION_EVALUATED_SCORE: Final = "champion_evaluated_score"
 META_CHAMPION_EVALUATED_ROWS: Final = "champion_evaluated_rows"
 META_DECIDED_AT: Final = "decided_at"
+
+# --- Performance signals on monitoring observations (the retraining sensor reads them) ---
+META_ESTIMATED_DEGRADED: Final = "estimated_degraded"  # drift observations: bool, or None (no verdict)
+META_REALIZED_DEGRADED: Final = "realized_degraded"  # performance observations: bool, or None
