@@ -196,3 +196,14 @@ META_DECIDED_AT: Final = "decided_at"
 # --- Performance signals on monitoring observations (the retraining sensor reads them) ---
 META_ESTIMATED_DEGRADED: Final = "estimated_degraded"  # drift observations: bool, or None (no verdict)
 META_REALIZED_DEGRADED: Final = "realized_degraded"  # performance observations: bool, or None
+META_ESTIMATED_REASON: Final = "estimated_reason"  # why the estimated verdict is what it is (or none)
+META_REALIZED_REASON: Final = "realized_reason"
+META_EXPECTED: Final = "expected_metric"  # the estimate for the labelled rows: what the champion should reach
+META_KPI_BREACH_EXPLAINED: Final = "kpi_breach_explained"  # breaches the estimate expected too (not counted)
+
+# --- Calibrated drift thresholds on drift observations (lib/monitoring/calibration.py) ---
+META_CALIBRATED: Final = "calibrated"  # bool: calibrated thresholds applied (False: the spec's fixed ones)
+META_CALIBRATION_NOTE: Final = "calibration_note"  # why the fixed thresholds apply, when they do
+META_WARN_SHARE: Final = "warn_share"  # the drift share that warns, as applied
+META_ERROR_SHARE: Final = "error_share"
+META_THRESHOLD_PREFIX: Final = "threshold_"  # + a column: its drift threshold, as applied
