@@ -1,10 +1,13 @@
 """The retraining sensor's cursor: a frozen, typed, versioned record and its compact JSON.
 
-v1 is `{"v":1,"drift_after":ID|null,"performance_after":ID|null,"results":[[partition, status,
-drift_share|null, kpi_breach, event_id], ...]}`, rows in partition order: arrays, not objects,
-keep HISTORY_LIMIT rows at about 40 bytes each. The unversioned cursor written before v1
-(`results` a dict of partition -> [status, drift_share, kpi_breach, event_id]) still loads;
-its writer spelled "no share" 0.0, so a no-verdict status loads with drift_share None.
+v2 is `{"v":2,"drift_after":ID|null,"performance_after":ID|null,"results":[[partition, status,
+drift_share|null, kpi_breach, event_id, estimated_degraded|null, realized_degraded|null,
+champion_version|null], ...]}`, rows in partition order: arrays, not objects, keep
+HISTORY_LIMIT rows at about 55 bytes each.
+Older cursors still load, their performance verdicts None (not judged yet): v1 (the same rows
+without the last two fields) and the unversioned cursor written before v1 (`results` a dict of
+partition -> [status, drift_share, kpi_breach, event_id]), whose writer spelled "no share" 0.0,
+so a no-verdict status loads with drift_share None.
 
 Loading checks every field: anything else is a CursorError that says what is wrong. Pure: no
 dagster, so it is tested without an instance.
@@ -20,9 +23,10 @@ from typing import Any, Final
 
 from mlops_pipelines.lib.monitoring.policy import NO_VERDICT_STATUSES
 
-CURSOR_VERSION: Final = 1
+CURSOR_VERSION: Final = 2
 HISTORY_LIMIT: Final = 800  # per-partition results kept (covers every policy window here)
-_V1_KEYS = frozenset({"v", "drift_after", "performance_after", "results"})
+_VERSIONED_KEYS = frozenset({"v", "drift_after", "performance_after", "results"})
+_ROW_FIELDS = {1: 5, 2: 8}  # fields of one result row per cursor version
 _UNVERSIONED_KEYS = frozenset({"drift_after", "performance_after", "results"})
 
 
@@ -37,6 +41,9 @@ class PartitionResult:
     drift_share: float | None  # None: no verdict, or no drift observation yet
     kpi_breach: bool
     event_id: int  # storage id of the observation that set it last
+    estimated_degraded: bool | None = None  # label-free estimate of the window worse than expected
+    realized_degraded: bool | None = None  # realized performance worse than expected (labels in)
+    champion_version: str | None = None  # the champion the drift observation judged
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,16 @@ class SensorCursor:
     def to_json(self) -> str:
         """Compact JSON of the newest HISTORY_LIMIT results (older ones never change a decision)."""
         rows = [
-            [r.partition, r.status, r.drift_share, r.kpi_breach, r.event_id]
+            [
+                r.partition,
+                r.status,
+                r.drift_share,
+                r.kpi_breach,
+                r.event_id,
+                r.estimated_degraded,
+                r.realized_degraded,
+                r.champion_version,
+            ]
             for r in self.results[-HISTORY_LIMIT:]
         ]
         body = {
@@ -91,16 +107,17 @@ class SensorCursor:
             raise CursorError(f"sensor cursor must be a JSON object, got {type(data).__name__}")
         if "v" not in data:
             return _unversioned(data)
-        if data["v"] != CURSOR_VERSION:
+        version = data["v"]
+        if version not in _ROW_FIELDS or isinstance(version, bool):
             raise CursorError(
-                f"sensor cursor version {data['v']!r}: this code reads version {CURSOR_VERSION} "
+                f"sensor cursor version {version!r}: this code reads versions {sorted(_ROW_FIELDS)} "
                 "and the unversioned format"
             )
-        _exact_keys(data, _V1_KEYS, f"v{CURSOR_VERSION}")
+        _exact_keys(data, _VERSIONED_KEYS, f"v{version}")
         rows = data["results"]
         if not isinstance(rows, list):
             raise CursorError(f"sensor cursor 'results' must be a list, got {type(rows).__name__}")
-        results = [_result(row[0] if isinstance(row, list) and row else None, row, 1) for row in rows]
+        results = [_result(row[0] if isinstance(row, list) and row else None, row, version) for row in rows]
         return cls.of(_storage_id(data, "drift_after"), _storage_id(data, "performance_after"), results)
 
 
@@ -136,13 +153,21 @@ def _storage_id(data: dict[str, Any], key: str) -> int | None:
 
 
 def _result(partition: Any, row: Any, version: int) -> PartitionResult:
-    """One row [partition, status, drift_share, kpi_breach, event_id], every field checked."""
+    """One row [partition, status, drift_share, kpi_breach, event_id(, estimated_degraded,
+    realized_degraded)], every field checked; version 0 is the unversioned form."""
     where = f"sensor cursor (v{version}) result for {partition!r}"
-    if not (isinstance(row, list) and len(row) == 5):
-        raise CursorError(
-            f"{where}: expected [partition, status, drift_share, kpi_breach, event_id], got {row!r}"
-        )
-    name, status, share, breach, event = row
+    fields = _ROW_FIELDS.get(version, 5)
+    if not (isinstance(row, list) and len(row) == fields):
+        shape = "[partition, status, drift_share, kpi_breach, event_id"
+        shape += ", estimated_degraded, realized_degraded, champion_version]" if fields == 8 else "]"
+        raise CursorError(f"{where}: expected {shape}, got {row!r}")
+    name, status, share, breach, event = row[:5]
+    estimated, realized, champion = (row[5], row[6], row[7]) if fields == 8 else (None, None, None)
+    if champion is not None and not isinstance(champion, str):
+        raise CursorError(f"{where}: champion_version must be a string or null, got {champion!r}")
+    for label, flag in (("estimated_degraded", estimated), ("realized_degraded", realized)):
+        if flag is not None and not isinstance(flag, bool):
+            raise CursorError(f"{where}: {label} must be true, false or null, got {flag!r}")
     if not isinstance(name, str) or not name:
         raise CursorError(f"{where}: partition must be a non-empty string")
     if not isinstance(status, str):
@@ -153,4 +178,5 @@ def _result(partition: Any, row: Any, version: int) -> PartitionResult:
         raise CursorError(f"{where}: kpi_breach must be true or false, got {breach!r}")
     if not _is_int(event):
         raise CursorError(f"{where}: event_id must be a storage id, got {event!r}")
-    return PartitionResult(name, status, None if share is None else float(share), breach, event)
+    share_value = None if share is None else float(share)
+    return PartitionResult(name, status, share_value, breach, event, estimated, realized, champion)

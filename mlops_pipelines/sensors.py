@@ -22,7 +22,12 @@ import dagster as dg
 
 from mlops_pipelines import names
 from mlops_pipelines.jobs import retrain_job_name
-from mlops_pipelines.lib.monitoring.policy import MonitoringObservation, RetrainRecord, should_retrain
+from mlops_pipelines.lib.monitoring.policy import (
+    MonitoringObservation,
+    RetrainDecision,
+    RetrainRecord,
+    should_retrain,
+)
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.resources import AlertSink
 from mlops_pipelines.sensor_cursor import CursorError, PartitionResult, SensorCursor
@@ -57,6 +62,17 @@ def _value(metadata: dict[str, Any], name: str) -> Any:
     return None if entry is None else getattr(entry, "value", entry)
 
 
+def _text(metadata: dict[str, Any], name: str) -> str | None:
+    value = _value(metadata, name)
+    return None if value is None else str(value)
+
+
+def _verdict(metadata: dict[str, Any], name: str) -> bool | None:
+    """A performance verdict: True, False, or None when there is none (missing or null)."""
+    value = _value(metadata, name)
+    return None if value is None else bool(value)
+
+
 def _share(metadata: dict[str, Any]) -> float | None:
     """The drift share, None when there is no verdict (a missing, null or NaN value; never 0.0)."""
     value = _value(metadata, names.META_DRIFT_SHARE)
@@ -81,6 +97,8 @@ def absorb(cursor: SensorCursor, spec: ProjectSpec, instance: dg.DagsterInstance
             status=UNREADABLE if status is None else str(status),
             drift_share=_share(obs.metadata),
             event_id=record.storage_id,
+            estimated_degraded=_verdict(obs.metadata, names.META_ESTIMATED_DEGRADED),
+            champion_version=_text(obs.metadata, names.META_CHAMPION_VERSION),
         )
     performance = _read_new(instance, dg.AssetKey([spec.name, names.PERFORMANCE]), performance_after)
     for record in performance:
@@ -91,23 +109,38 @@ def absorb(cursor: SensorCursor, spec: ProjectSpec, instance: dg.DagsterInstance
         entry = results.get(obs.partition) or PartitionResult(
             obs.partition, NO_DATA, None, False, record.storage_id
         )
-        results[obs.partition] = replace(entry, kpi_breach=bool(_value(obs.metadata, names.META_KPI_BREACH)))
+        results[obs.partition] = replace(
+            entry,
+            kpi_breach=bool(_value(obs.metadata, names.META_KPI_BREACH)),
+            realized_degraded=_verdict(obs.metadata, names.META_REALIZED_DEGRADED),
+        )
     updated = SensorCursor.of(drift_after, performance_after, results.values())
     return updated, len(drift) + len(performance)
 
 
 def rebased(cursor: SensorCursor, history: list[RetrainRecord]) -> list[MonitoringObservation]:
-    """Observations the policy should judge: only those after the last successful retrain.
+    """Observations the policy should judge: only those after the newest successful retrain's as-of.
 
-    A successful retrain re-bases monitoring on a new reference (its own training window), so
-    drift that persists after it is a new episode (still subject to cooldown and the cap).
+    A successful retrain re-bases monitoring on a new champion (its own training window and
+    expectations). Results that name the champion they judged are left to the policy, which
+    keeps the current champion's; results that name none (older observations) are cut at the
+    newest successful retrain's as-of.
     """
-    done = [r.partition for r in history if r.succeeded]
+    done = [r.anchor for r in history if r.succeeded]
     since = max(done) if done else ""
     return [
-        MonitoringObservation(r.partition, r.status, r.drift_share, r.kpi_breach, r.event_id)
+        MonitoringObservation(
+            r.partition,
+            r.status,
+            r.drift_share,
+            r.kpi_breach,
+            r.event_id,
+            r.estimated_degraded,
+            r.realized_degraded,
+            r.champion_version,
+        )
         for r in cursor.results
-        if r.partition > since
+        if r.champion_version is not None or r.partition > since
     ]
 
 
@@ -125,7 +158,12 @@ def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[Ret
             else (False if status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED) else None)
         )
         history.append(
-            RetrainRecord(run.tags[names.TRIGGER_TAG], run.tags.get(names.RUN_KEY_TAG, ""), succeeded)
+            RetrainRecord(
+                run.tags[names.TRIGGER_TAG],
+                run.tags.get(names.RUN_KEY_TAG, ""),
+                succeeded,
+                run.tags.get(names.AS_OF_TAG),
+            )
         )
     return sorted(history, key=lambda r: r.partition)
 
@@ -139,6 +177,23 @@ def load_cursor(context: dg.SensorEvaluationContext) -> SensorCursor:
         return SensorCursor()
 
 
+def decision_as_of(decision: RetrainDecision, keys: list[str], delay: int, newest: str) -> str:
+    """The partition the retrain trains up to: where its signals were all known.
+
+    A drift or estimate is known when its partition closes; a realized-performance or KPI
+    signal only once that partition's labels have arrived, `delay` partitions later. Never past
+    the newest partition the sensor has seen, so a sensor that runs as each partition closes
+    trains up to the newest one, and a replay that catches up on many partitions at once trains
+    up to where a timely sensor would have.
+    """
+    trigger = decision.trigger_partition or newest
+    if trigger not in keys:
+        return newest
+    wait = delay if set(decision.signals) & {"realized", "kpi"} else 0
+    known = keys[min(keys.index(trigger) + wait, len(keys) - 1)]
+    return min(known, newest)
+
+
 def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
     keys = partition_keys(spec)
     model_op = names.scoped(spec.name, names.MODEL)
@@ -149,9 +204,12 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=60,
         description=(
-            f"Retrain {spec.name} on drift in {spec.retraining.consecutive_drift} consecutive partitions or a "
-            f"KPI breach; cooldown {spec.retraining.cooldown_partitions} partitions, at most "
-            f"{spec.retraining.max_retrains} per {spec.retraining.per_partitions}; failed retrains are retried."
+            f"Retrain {spec.name} when realized performance is worse than expected on "
+            f"{spec.retraining.performance_consecutive} labelled partitions in a row, on an unexplained KPI "
+            f"breach, or on calibrated drift in {spec.retraining.consecutive_drift} consecutive partitions "
+            f"that the performance signals do not contradict; cooldown {spec.retraining.cooldown_partitions} "
+            f"partitions after the last retrain's as-of, at most {spec.retraining.max_retrains} per "
+            f"{spec.retraining.per_partitions}; failed retrains are retried."
         ),
     )
     def retrain_on_drift(context: dg.SensorEvaluationContext, alerts: AlertSink) -> dg.SensorResult:
@@ -160,20 +218,27 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
         decision = should_retrain(rebased(cursor, history), history, spec.retraining, keys)
         stored = cursor.to_json()
         if not decision.retrain or decision.run_key is None:
-            return dg.SensorResult(skip_reason=f"{decision.reason} ({absorbed} new results)", cursor=stored)
+            for warning in decision.warnings[-1:]:
+                context.log.warning(warning)
+            note = f"; {decision.warnings[-1]}" if decision.warnings else ""
+            return dg.SensorResult(
+                skip_reason=f"{decision.reason}{note} ({absorbed} new results)", cursor=stored
+            )
         newest = cursor.results[-1].partition
+        as_of = decision_as_of(decision, keys, spec.monitoring.label_delay_partitions, newest)
         alerts.send(
             spec.name,
             "warning",
             f"retraining: {decision.reason}",
-            {"trigger_partition": decision.trigger_partition, "run_key": decision.run_key},
+            {"trigger_partition": decision.trigger_partition, "as_of": as_of, "run_key": decision.run_key},
         )
         request = dg.RunRequest(
             run_key=decision.run_key,
-            run_config={"ops": {model_op: {"config": {"as_of": newest, "reason": decision.reason[:200]}}}},
+            run_config={"ops": {model_op: {"config": {"as_of": as_of, "reason": decision.reason[:200]}}}},
             tags={
                 names.KIND_TAG: names.KIND_RETRAIN,
                 names.TRIGGER_TAG: decision.trigger_partition or newest,
+                names.AS_OF_TAG: as_of,
                 names.REASON_TAG: decision.reason[:250],
                 names.ATTEMPT_TAG: str(decision.attempt),
                 names.TRIGGERING_EVENTS_TAG: ",".join(map(str, decision.triggering_events))[:250],

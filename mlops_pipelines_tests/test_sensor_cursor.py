@@ -24,21 +24,49 @@ RESULTS = (
 def test_a_cursor_round_trips_through_compact_versioned_json() -> None:
     cursor = SensorCursor.of(5, 6, reversed(RESULTS))  # put in partition order on the way in
     text = cursor.to_json()
-    assert text.startswith('{"v":1,') and " " not in text
-    assert json.loads(text)["results"][1] == ["2011-03-02", "invalid", None, True, 3]
+    assert text.startswith('{"v":2,') and " " not in text
+    assert json.loads(text)["results"][1] == ["2011-03-02", "invalid", None, True, 3, None, None, None]
     assert SensorCursor.from_json(text) == cursor
     assert cursor.results == RESULTS and cursor.version == CURSOR_VERSION
 
 
 def test_no_cursor_yet_is_a_fresh_one() -> None:
     assert SensorCursor.from_json(None) == SensorCursor.from_json("") == SensorCursor()
-    assert SensorCursor().to_json() == '{"v":1,"drift_after":null,"performance_after":null,"results":[]}'
+    assert SensorCursor().to_json() == '{"v":2,"drift_after":null,"performance_after":null,"results":[]}'
 
 
 def test_only_the_newest_results_are_kept() -> None:
     many = [PartitionResult(f"p{i:04d}", "ok", 0.0, False, i) for i in range(HISTORY_LIMIT + 5)]
     kept = SensorCursor.from_json(SensorCursor.of(None, None, many).to_json()).results
     assert len(kept) == HISTORY_LIMIT and kept[0].partition == "p0005"
+
+
+def test_performance_verdicts_and_the_champion_round_trip() -> None:
+    judged = PartitionResult("2011-03-04", "warn", 0.6, False, 7, True, None, "3")
+    cursor = SensorCursor.of(7, None, [*RESULTS, judged])
+    assert SensorCursor.from_json(cursor.to_json()).results[-1] == judged
+
+
+def test_a_v1_cursor_stored_by_the_previous_release_loads_without_verdicts() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent / "fixtures" / "sensor_cursor_v1.json").read_text(
+        encoding="utf-8"
+    )
+    cursor = SensorCursor.from_json(text)
+    assert [r.partition for r in cursor.results][:2] == ["2011-03-01", "2011-03-02"]
+    assert all(
+        r.estimated_degraded is r.realized_degraded is r.champion_version is None for r in cursor.results
+    )
+    assert cursor.results[3].drift_share is None and cursor.results[4].kpi_breach is True
+
+
+def test_a_v2_row_with_a_bad_verdict_is_an_error_naming_it() -> None:
+    row = ["2011-03-01", "ok", 0.0, False, 1, "yes", None, None]
+    with pytest.raises(CursorError, match="estimated_degraded must be true, false or null"):
+        SensorCursor.from_json(
+            json.dumps({"v": 2, "drift_after": 1, "performance_after": None, "results": [row]})
+        )
 
 
 def test_the_unversioned_format_loads_with_no_share_for_no_verdict() -> None:
@@ -66,7 +94,7 @@ def _v1(**changes: object) -> str:
     [
         ("{not json", "not JSON"),
         ("[1, 2]", "must be a JSON object"),
-        (_v1(v=2), "version 2"),
+        (_v1(v=3), "version 3"),
         (_v1(extra=1), "unexpected keys ['extra']"),
         (json.dumps({"v": 1, "results": []}), "missing keys ['drift_after', 'performance_after']"),
         (_v1(drift_after="9"), "'drift_after' must be a storage id or null"),

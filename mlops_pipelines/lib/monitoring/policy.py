@@ -1,28 +1,39 @@
 """The retraining policy: a pure function from monitoring history to one decision.
 
-The sensor that calls it owns all state (cursor, event log, run history); this module only
-replays what it is given, so a burst of results arriving at once, a re-run and a restart
-all give the same answer and the same run key.
+The sensor that calls it owns all state (cursor, event log, run history) and the offline
+backtest replays the same function partition by partition, so the loop and its backtest decide
+alike. A burst of results arriving at once, a re-run and a restart all give the same answer and
+the same run key.
 
-Rules, applied while replaying the observations in partition order:
-- A drift episode is a run of partitions whose status is 'warn' or 'error', ended by an
-  'ok'. 'insufficient_data' and 'invalid' carry no verdict, so they neither count as drift
-  nor end the streak or the episode: a gap in the data cannot reset (or fake) an alarm.
-- An episode triggers one retrain, at the partition where its drift streak first reaches
-  `consecutive_drift`. A KPI breach triggers on its own partition.
-- Cooldown: no trigger within `cooldown_partitions` partitions after the trigger partition
-  of the last successful retrain. A failed retrain starts no cooldown: it is retried with a
-  new run key (attempt suffix) up to MAX_RETRIES times; then the episode is given up.
-- At most `max_retrains` distinct triggers in any `per_partitions` partitions.
-- While a retrain is still running (`succeeded is None`) nothing new starts.
-The trigger partition is where the condition first held, not the newest partition, so the
-run key stays the same however many later results arrive before the sensor acts.
+Signals per partition (each observation carries them; `None` means no verdict yet):
+- drift status, from thresholds calibrated on the champion's own training data (`calibration`);
+- estimated performance (CBPE / DLE) degraded against the champion's evaluated level;
+- realized performance degraded against what the champion expected for the same rows (once
+  labels arrive), and a KPI breach the estimate does not explain.
+
+Rules, replayed in partition order over the partitions after the newest successful retrain's
+as-of (those partitions are the current champion's):
+- realized: `performance_consecutive` labelled partitions in a row with realized performance
+  degraded trigger a retrain;
+- KPI: an unexplained KPI breach triggers a retrain;
+- drift: `consecutive_drift` partitions in a row with calibrated drift trigger a retrain, unless
+  the performance signals contradict it: every partition of the streak has a performance verdict
+  and none says degraded. Contradicted drift is a warning (in the decision's `warnings`), not a
+  retrain. With `drift_requires_performance`, drift only triggers when some performance signal
+  of the streak says degraded;
+- cooldown: no trigger within `cooldown_partitions` partitions after the as-of of the newest
+  successful retrain; at most `max_retrains` retrains whose as-of falls in any `per_partitions`;
+- a failed retrain is retried with a new run key (attempt suffix) up to MAX_RETRIES times;
+- while a retrain is still running nothing new starts.
+The trigger partition is where the condition first held, so the run key stays the same however
+many later results arrive before the sensor acts; every reason names its signals, partitions
+and the as-of the model will be trained to.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -39,10 +50,13 @@ EventId = int | str
 @dataclass(frozen=True)
 class MonitoringObservation:
     partition: str
-    status: str  # a DriftStatus: ok | warn | error | insufficient_data | invalid
+    status: str  # drift status: ok | warn | error | insufficient_data | invalid
     drift_share: float | None  # None: no verdict; the rules read the status, never the share
-    kpi_breach: bool
+    kpi_breach: bool  # a realized KPI breach the champion's estimate does not explain
     event_id: EventId
+    estimated_degraded: bool | None = None  # None: no estimate (no estimator, too few rows)
+    realized_degraded: bool | None = None  # None: labels not in yet, or too few rows
+    champion_version: str | None = None  # the champion the observation judged (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,11 @@ class RetrainRecord:
     partition: str  # the trigger partition of that retrain
     run_key: str
     succeeded: bool | None  # None: still running
+    as_of: str | None = None  # the newest partition its model could use (None: unknown, use partition)
+
+    @property
+    def anchor(self) -> str:
+        return self.as_of or self.partition
 
 
 @dataclass(frozen=True)
@@ -60,6 +79,8 @@ class RetrainDecision:
     run_key: str | None = None
     triggering_events: tuple[EventId, ...] = ()
     attempt: int = 0
+    signals: tuple[str, ...] = ()  # what caused it: realized, kpi, drift, retry
+    warnings: tuple[str, ...] = ()  # drift the performance signals contradict, and the like
 
 
 def run_key_for(trigger_partition: str, attempt: int) -> str:
@@ -98,14 +119,9 @@ def attempt_of(record: RetrainRecord) -> int:
     return int(suffix) if suffix.isdigit() else 0
 
 
-def _retry(
-    history: Sequence[RetrainRecord],
-    index: Callable[[str], int],
-    ordered: list[tuple[int, MonitoringObservation]],
-) -> RetrainDecision | None:
+def _retry(history: Sequence[RetrainRecord], index: Callable[[str], int]) -> RetrainDecision | None:
     """A retry of the newest trigger if its latest attempt failed and retries remain."""
     newest = max(history, key=lambda r: index(r.partition))
-    # Ordered by the attempt in the run key, not by list position: callers list runs in any order.
     attempts = sorted((r for r in history if r.partition == newest.partition), key=attempt_of)
     if attempts[-1].succeeded is not False:
         return None
@@ -113,15 +129,89 @@ def _retry(
     if made > MAX_RETRIES:
         return None
     attempt = made + 1
-    events = tuple(o.event_id for i, o in ordered if i == index(newest.partition))
     return RetrainDecision(
         retrain=True,
         reason=f"retry {attempt - 1} of {MAX_RETRIES}: retrain '{attempts[-1].run_key}' failed",
         trigger_partition=newest.partition,
         run_key=run_key_for(newest.partition, attempt),
-        triggering_events=events,
         attempt=attempt,
+        signals=("retry",),
     )
+
+
+def _span(observations: Sequence[MonitoringObservation]) -> str:
+    first, last = observations[0].partition, observations[-1].partition
+    return first if first == last else f"{first}..{last}"
+
+
+def _contradicted(streak: Sequence[MonitoringObservation]) -> bool:
+    verdicts = [(o.estimated_degraded, o.realized_degraded) for o in streak]
+    every_partition_judged = all(e is not None or r is not None for e, r in verdicts)
+    return every_partition_judged and not any(e or r for e, r in verdicts)
+
+
+@dataclass
+class _Replay:
+    """Running state of one replay over the current champion's partitions.
+
+    An episode is a streak of drift (or of degraded realized performance) ended by a partition
+    that says otherwise ('ok' drift, realized not degraded). An episode that already triggered a
+    retrain does not trigger again: the gate judged its challenger, and a rejected one keeps the
+    champion it was judged against. A new champion starts with no episode.
+    """
+
+    policy: RetrainingSpec
+    last_trigger: int | None
+    drift: list[tuple[int, MonitoringObservation]] = field(default_factory=list)
+    realized: list[tuple[int, MonitoringObservation]] = field(default_factory=list)
+    warned: dict[int, str] = field(default_factory=dict)  # episode start -> its warning
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(self.warned[start] for start in sorted(self.warned))
+
+    def _handled(self, streak: list[tuple[int, MonitoringObservation]]) -> bool:
+        return bool(streak) and self.last_trigger is not None and self.last_trigger >= streak[0][0]
+
+    def step(
+        self, i: int, obs: MonitoringObservation
+    ) -> tuple[str, str, tuple[MonitoringObservation, ...]] | None:
+        """(signal, cause, observations) when partition `i` completes a trigger condition."""
+        if obs.status == "ok":
+            self.drift = []
+        elif obs.status in DRIFT_STATUSES:
+            self.drift.append((i, obs))
+        if obs.realized_degraded is True:
+            self.realized.append((i, obs))
+        elif obs.realized_degraded is False:
+            self.realized = []
+        if len(self.realized) >= self.policy.performance_consecutive and not self._handled(self.realized):
+            streak = tuple(o for _, o in self.realized)
+            cause = f"realized performance worse than expected on {len(streak)} labelled partitions ({_span(streak)})"
+            return "realized", cause, streak
+        if obs.kpi_breach:
+            return "kpi", f"KPI breach at '{obs.partition}' that the estimate does not explain", (obs,)
+        if len(self.drift) < self.policy.consecutive_drift or self._handled(self.drift):
+            return None
+        streak = tuple(o for _, o in self.drift)
+        hurt = any(o.estimated_degraded or o.realized_degraded for o in streak)
+        if _contradicted(streak) or (self.policy.drift_requires_performance and not hurt):
+            # One warning per episode, naming all of it so far.
+            self.warned[self.drift[0][0]] = (
+                f"drift on {_span(streak)} not confirmed by performance: warning only"
+            )
+            return None
+        why = "with performance degraded" if hurt else "with no performance verdict against it"
+        return "drift", f"drift on {len(streak)} partitions ({_span(streak)}) {why}", streak
+
+
+def _judged(ordered: list[tuple[int, MonitoringObservation]]) -> list[tuple[int, MonitoringObservation]]:
+    """The current champion's observations: those that name the champion of the newest one
+    (observations that name none are all kept: the caller has cut them already)."""
+    current = ordered[-1][1].champion_version if ordered else None
+    if current is None:
+        return ordered
+    return [(i, o) for i, o in ordered if o.champion_version == current]
 
 
 def should_retrain(
@@ -132,63 +222,48 @@ def should_retrain(
 ) -> RetrainDecision:
     """Whether to start a retrain now, which partition triggers it and its run key.
 
-    `observations` are all monitoring results since the sensor's cursor plus enough history
-    to see the current streak; `history` lists earlier retrains in any order (attempts are
-    read from their run keys).
+    `observations` are the monitoring results the caller knows (each partition's latest wins);
+    `history` lists earlier retrains in any order (attempts are read from their run keys).
     """
     index = _indexer(partition_index)
     ordered = _latest_per_partition(observations, index)
     running = [r.run_key for r in history if r.succeeded is None]
     if running:
         return RetrainDecision(False, f"retrain {running} still running")
-    if history and (retry := _retry(history, index, ordered)) is not None:
+    if history and (retry := _retry(history, index)) is not None:
         return retry
-    if not ordered:
-        return RetrainDecision(False, "no monitoring observations")
-
-    triggers = sorted({index(r.partition) for r in history})
-    newest_trigger = triggers[-1] if triggers else None
-    successes = [index(r.partition) for r in history if r.succeeded]
-    last_success = max(successes) if successes else None
-    streak: list[MonitoringObservation] = []
-    episode_start: int | None = None
-    blocked = f"no drift streak of {policy.consecutive_drift} partitions and no KPI breach"
-    for i, obs in ordered:
-        if obs.status == "ok":
-            streak, episode_start = [], None
-        elif obs.status in DRIFT_STATUSES:
-            episode_start = i if episode_start is None else episode_start
-            streak.append(obs)
-        episode_handled = (
-            episode_start is not None and newest_trigger is not None and newest_trigger >= episode_start
-        )
-        drift_due = len(streak) >= policy.consecutive_drift and not episode_handled
-        if not (drift_due or obs.kpi_breach):
+    done = [index(r.anchor) for r in history if r.succeeded]
+    since = max(done) if done else None
+    current = _judged(ordered)
+    if not current:
+        return RetrainDecision(False, "no monitoring observations of the current champion yet")
+    anchors = sorted({index(r.anchor) for r in history})
+    # A trigger at or before an earlier one's partition would reuse a consumed run key.
+    last_trigger = max((index(r.partition) for r in history), default=None)
+    replay = _Replay(policy, last_trigger)
+    blocked = "no trigger: no drift streak, no degraded performance, no KPI breach"
+    for i, obs in current:
+        fired = replay.step(i, obs)
+        if fired is None:
             continue
-        cause = f"drift on {len(streak)} partitions" if drift_due else "KPI breach"
-        if newest_trigger is not None and i <= newest_trigger:
-            continue  # a retrain at or after this partition already happened
-        if last_success is not None and i - last_success <= policy.cooldown_partitions:
-            blocked = (
-                f"{cause} at '{obs.partition}' inside the {policy.cooldown_partitions}-partition cooldown"
-            )
+        signal, cause, streak = fired
+        if last_trigger is not None and i <= last_trigger:
             continue
-        recent = [t for t in triggers if i - policy.per_partitions < t <= i]
+        if since is not None and i - since <= policy.cooldown_partitions:
+            blocked = f"{cause} inside the {policy.cooldown_partitions}-partition cooldown"
+            continue
+        recent = [a for a in anchors if i - policy.per_partitions < a <= i]
         if len(recent) >= policy.max_retrains:
-            blocked = (
-                f"{cause} at '{obs.partition}': cap of {policy.max_retrains} retrains "
-                f"per {policy.per_partitions} partitions reached"
-            )
+            blocked = f"{cause}: cap of {policy.max_retrains} retrains per {policy.per_partitions} partitions"
             continue
-        events = tuple(o.event_id for o in streak) if drift_due else ()
-        if obs.kpi_breach and obs.event_id not in events:
-            events += (obs.event_id,)
         return RetrainDecision(
             retrain=True,
-            reason=f"{cause} (up to '{obs.partition}')",
+            reason=cause,
             trigger_partition=obs.partition,
             run_key=run_key_for(obs.partition, 1),
-            triggering_events=events,
+            triggering_events=tuple(dict.fromkeys(o.event_id for o in streak)),
             attempt=1,
+            signals=(signal,),
+            warnings=replay.warnings,
         )
-    return RetrainDecision(False, blocked)
+    return RetrainDecision(False, blocked, warnings=replay.warnings)

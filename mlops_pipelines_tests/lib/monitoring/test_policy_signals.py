@@ -1,0 +1,99 @@
+"""The policy's performance signals: realized degradation, drift the performance contradicts, and
+observations judged per champion. Partitions are p00, p01, ... in order."""
+
+from __future__ import annotations
+
+from mlops_pipelines.lib.monitoring.policy import MonitoringObservation, RetrainRecord, should_retrain
+from mlops_pipelines.spec import RetrainingSpec
+
+KEYS = [f"p{i:02d}" for i in range(40)]
+STATUS = {"o": "ok", "w": "warn", "i": "insufficient_data"}
+VERDICT = {"+": True, "-": False, ".": None}
+
+
+def observe(
+    drift: str, estimated: str = "", realized: str = "", champion: str | None = None
+) -> list[MonitoringObservation]:
+    """drift: o ok, w warn, i insufficient; estimated/realized: + degraded, - fine, . no verdict."""
+    out = []
+    for i, status in enumerate(drift):
+        est = VERDICT[estimated[i]] if i < len(estimated) else None
+        real = VERDICT[realized[i]] if i < len(realized) else None
+        out.append(MonitoringObservation(KEYS[i], STATUS[status], None, False, i, est, real, champion))
+    return out
+
+
+def policy(**overrides: object) -> RetrainingSpec:
+    values: dict[str, object] = {
+        "consecutive_drift": 2,
+        "cooldown_partitions": 0,
+        "max_retrains": 10,
+        "per_partitions": 30,
+        "performance_consecutive": 2,
+    }
+    values.update(overrides)
+    return RetrainingSpec(**values)  # type: ignore[arg-type]
+
+
+def test_realized_degradation_on_consecutive_partitions_triggers() -> None:
+    decision = should_retrain(observe("oooooo", realized="..-++."), [], policy(), KEYS)
+    assert decision.retrain and decision.trigger_partition == "p04"
+    assert decision.signals == ("realized",)
+    assert "realized performance worse than expected on 2 labelled partitions (p03..p04)" in decision.reason
+
+
+def test_one_degraded_partition_is_not_enough_and_a_fine_one_resets() -> None:
+    assert not should_retrain(observe("oooooo", realized="+-+-+-"), [], policy(), KEYS).retrain
+    assert not should_retrain(observe("oooo", realized="...+"), [], policy(), KEYS).retrain
+
+
+def test_drift_contradicted_by_performance_is_only_a_warning() -> None:
+    decision = should_retrain(observe("owww", estimated="----"), [], policy(), KEYS)
+    assert not decision.retrain
+    assert decision.warnings == ("drift on p01..p03 not confirmed by performance: warning only",)
+
+
+def test_drift_with_an_estimated_degradation_triggers() -> None:
+    decision = should_retrain(observe("owww", estimated="--+-"), [], policy(), KEYS)
+    assert decision.retrain and decision.trigger_partition == "p02"
+    assert decision.signals == ("drift",) and "with performance degraded" in decision.reason
+
+
+def test_drift_with_no_performance_verdict_triggers_unless_performance_is_required() -> None:
+    uninformed = observe("oww")
+    decision = should_retrain(uninformed, [], policy(), KEYS)
+    assert decision.retrain and "no performance verdict against it" in decision.reason
+    strict = should_retrain(uninformed, [], policy(drift_requires_performance=True), KEYS)
+    assert not strict.retrain and strict.warnings
+
+
+def test_a_partly_judged_streak_is_not_contradicted() -> None:
+    # p02 has no verdict: the performance signals do not cover the whole streak.
+    assert should_retrain(observe("oww", estimated="--."), [], policy(), KEYS).retrain
+
+
+def test_only_the_current_champions_observations_are_judged() -> None:
+    old = observe("owww", champion="1")
+    new = [
+        MonitoringObservation(KEYS[i], "ok" if i == 4 else "warn", None, False, i, None, None, "2")
+        for i in range(4, 6)
+    ]
+    # v1's streak (p01..p03) triggered before; v2 has only one drifted partition so far.
+    history = [RetrainRecord("p02", "retrain:p02:1", True, as_of="p03")]
+    decision = should_retrain([*old, *new], history, policy(), KEYS)
+    assert not decision.retrain
+
+
+def test_a_new_champion_starts_a_new_episode_and_cooldown_counts_from_the_as_of() -> None:
+    history = [RetrainRecord("p02", "retrain:p02:1", True, as_of="p05")]
+    observations = [*observe("owww", champion="1"), *observe("oooooowwww", champion="2")[6:]]
+    blocked = should_retrain(observations, history, policy(cooldown_partitions=4), KEYS)
+    assert not blocked.retrain and "inside the 4-partition cooldown" in blocked.reason
+    decision = should_retrain(observations, history, policy(cooldown_partitions=2), KEYS)
+    assert decision.retrain and decision.trigger_partition == "p08"
+
+
+def test_a_rejected_challenger_keeps_the_episode_handled() -> None:
+    """The same champion after a retrain (the gate said no): its episode does not fire twice."""
+    history = [RetrainRecord("p02", "retrain:p02:1", True, as_of="p02")]
+    assert not should_retrain(observe("owwwwww", champion="1"), history, policy(), KEYS).retrain
