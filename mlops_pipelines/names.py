@@ -207,3 +207,4 @@ META_CALIBRATION_NOTE: Final = "calibration_note"  # why the fixed thresholds ap
 META_WARN_SHARE: Final = "warn_share"  # the drift share that warns, as applied
 META_ERROR_SHARE: Final = "error_share"
 META_THRESHOLD_PREFIX: Final = "threshold_"  # + a column: its drift threshold, as applied
+META_REFIT_VERSION: Final = "refit_version"  # champion: the go-live refit of the evaluated challenger
