@@ -48,14 +48,19 @@ def _cmd_validate_spec(args: argparse.Namespace) -> int:
     return status
 
 
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mlops_pipelines.demo import run_demo
 
+    # The timeline goes to stderr with --json, so stdout keeps the one JSON object.
     summary = run_demo(
         project=args.project,
         until=args.until,
         chunk=args.chunk,
-        echo=None if args.json else print,
+        echo=_to_stderr if args.json else print,
     )
     if args.json:
         print(json.dumps(summary, default=str, indent=2))

@@ -1,73 +1,70 @@
 """`mlops-pipelines demo`: replay a project partition by partition through the closed loop.
 
 Everything runs through the real Dagster instance under MLOPS_HOME: the daily cycle and the
-late-label cycle as partition-range runs, then one tick of the real retraining sensor
-(`SensorDefinition.evaluate_tick` against that instance, its cursor stored between ticks),
-whose run requests are executed as retrain runs with their run keys. Afterwards `dagster dev`
-on the same instance shows every run, materialization, check and observation.
+late-label cycle as partition-range runs, ticks of the real retraining sensor
+(`SensorDefinition.evaluate_tick` against that instance, its cursor kept between ticks), and its
+run requests executed as retrain runs with their run keys. Afterwards `dagster dev` on the same
+instance shows every run, materialization, check and observation.
+
+Blocks of partitions keep Dagster's per-run cost down, yet the loop decides as if the sensor
+ran as each partition closed: the sensor names the partition its signals were known at (the
+retrain's as-of), the retrain trains up to it, and the partitions of the block after it are
+scored and monitored again by the new champion before the sensor looks again. The first model
+is trained as of a fixed partition (half a training window, the holdout and the label delay),
+whatever the block size.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 import dagster as dg
 
 from mlops_pipelines import names
 from mlops_pipelines.definitions import build_definitions
+from mlops_pipelines.demo_events import DemoError, drift_events, failure, gate_decision, report_link
 from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_name
-from mlops_pipelines.names import TRIGGER_TAG
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.runner import run_job
 from mlops_pipelines.settings import load_settings
 from mlops_pipelines.spec import ProjectSpec, load_specs
 
+__all__ = ["DemoError", "Replay", "bootstrap_count", "run_demo"]
+
 Echo = Callable[[str], Any] | None
+MAX_TICKS_PER_BLOCK = 50  # each tick that retrains re-scores the block's tail; this bounds a runaway loop
 
 
-class DemoError(RuntimeError):
-    """The replay cannot go on; the message names the run and step that failed."""
-
-
-def _failure(result: dg.ExecuteInProcessResult, what: str) -> DemoError:
-    failed = [e for e in result.all_events if e.is_step_failure]
-    detail = failed[0].message if failed else "run failed"
-    return DemoError(f"{what}: {detail}")
-
-
-def _promotion(result: dg.ExecuteInProcessResult, spec: ProjectSpec) -> dict[str, Any] | None:
-    """The gate's decision as the champion materialization of a retrain run records it."""
-    for event in result.get_asset_materialization_events():
-        if event.asset_key == dg.AssetKey([spec.name, names.CHAMPION]):
-            meta = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
-            return {
-                "version": meta.get(names.META_CHALLENGER_VERSION),
-                "verdict": meta.get(names.META_VERDICT),
-                "metric": meta.get(names.META_METRIC),
-                "before": meta.get(names.META_CHAMPION_SCORE),
-                "after": meta.get(names.META_CHALLENGER_SCORE),
-                "champion_version": meta.get(names.META_CHAMPION_AFTER),
-            }
-    return None
+def bootstrap_count(spec: ProjectSpec) -> int:
+    """Partitions that must have arrived before the first model: half a training window, the
+    holdout and the label delay (the offline backtest uses the same rule)."""
+    return (
+        spec.training.window_partitions // 2
+        + spec.training.holdout_partitions
+        + spec.monitoring.label_delay_partitions
+    )
 
 
 class Replay:
-    def __init__(self, spec: ProjectSpec, instance: dg.DagsterInstance, echo: Echo) -> None:
-        self.spec = spec
-        self.instance = instance
-        self.echo = echo
+    def __init__(self, spec: ProjectSpec, instance: dg.DagsterInstance, keys: list[str], echo: Echo) -> None:
+        self.spec, self.instance, self.keys, self.echo = spec, instance, keys, echo
         self.defs = build_definitions({spec.name: spec})
         self.sensor = self.defs.resolve_sensor_def(names.scoped(spec.name, names.RETRAIN_SENSOR))
         self.cursor: str | None = None
+        self.pending_as_of = ""  # the as-of of the retrain the last tick started
         self.summary: dict[str, Any] = {
             "project": spec.name,
             "partitions": 0,
             "drift_events": [],
             "retrains": [],
             "promotions": [],
+            "decisions": [],
+            "warnings": [],
             "champion_version": None,
+            "champion_as_of": None,
             "runs": 0,
             "reports": [],
         }
@@ -76,85 +73,125 @@ class Replay:
         if self.echo is not None:
             self.echo(text)
 
-    def run(
-        self, job: str, first: str | None = None, last: str | None = None, **kwargs: Any
-    ) -> dg.ExecuteInProcessResult:
+    def run(self, job: str, first: str | None = None, last: str | None = None, **kwargs: Any) -> Any:
         result = run_job(self.defs, job, self.instance, first, last, log_level="CRITICAL", **kwargs)
         self.summary["runs"] += 1
         if not result.success:
-            raise _failure(result, f"{job} {first or ''}..{last or ''} (run {result.run_id})")
+            raise failure(result, f"{job} {first or ''}..{last or ''} (run {result.run_id})")
         return result
 
-    def retrain(
-        self,
-        reason: str,
-        partition: str,
-        run_config: dict[str, Any] | None = None,
-        tags: dict[str, str] | None = None,
-    ) -> None:
-        config = run_config or {
-            "ops": {
-                names.scoped(self.spec.name, names.MODEL): {"config": {"as_of": partition, "reason": reason}}
-            }
-        }
-        bootstrap = {
+    def drift_config(self, report: str) -> dict[str, Any]:
+        return {"ops": {names.scoped(self.spec.name, names.DRIFT): {"config": {"report": report}}}}
+
+    def retrain(self, reason: str, trigger: str, as_of: str, tags: dict[str, str], config: Any) -> None:
+        result = self.run(retrain_job_name(self.spec), run_config=config, tags=tags)
+        entry = {"run_id": result.run_id, "reason": reason, "partition": trigger, "as_of": as_of}
+        self.summary["retrains"].append(entry)
+        decision = gate_decision(result, self.spec, as_of)
+        if decision is None:
+            return
+        self.summary["decisions"].append(decision)
+        if decision["verdict"] == "promote":
+            self.summary["promotions"].append(decision)
+        if decision["champion_version"] is not None:
+            self.summary["champion_version"] = decision["champion_version"]
+            self.summary["champion_as_of"] = as_of if decision["verdict"] == "promote" else None
+        before, after = decision["before"], decision["after"]
+        self.say(
+            f"  retrain as of {as_of} ({reason}): v{decision['version']} {str(decision['verdict']).upper()}"
+            f" — {decision['metric']} champion {None if before is None else round(before, 4)}"
+            f" -> challenger {None if after is None else round(after, 4)}"
+            + (f", live as v{decision['refit_version']}" if decision.get("refit_version") else "")
+        )
+
+    def bootstrap(self, as_of: str) -> None:
+        model_op = names.scoped(self.spec.name, names.MODEL)
+        reason = "bootstrap: first model"
+        tags = {
             names.KIND_TAG: names.KIND_BOOTSTRAP,
-            TRIGGER_TAG: partition,
-            names.RUN_KEY_TAG: f"bootstrap:{partition}",
+            names.TRIGGER_TAG: as_of,
+            names.AS_OF_TAG: as_of,
+            names.RUN_KEY_TAG: f"bootstrap:{as_of}",
         }
-        result = self.run(retrain_job_name(self.spec), run_config=config, tags=tags or bootstrap)
-        self.summary["retrains"].append({"run_id": result.run_id, "reason": reason, "partition": partition})
-        promotion = _promotion(result, self.spec)
-        if promotion is not None:
-            self.summary["promotions"].append(promotion)
-            if promotion["champion_version"] is not None:
-                self.summary["champion_version"] = promotion["champion_version"]
-            before = promotion["before"]
-            self.say(
-                f"  retrain at {partition} ({reason}): v{promotion['version']} {promotion['verdict'].upper()}"
-                f" — {promotion['metric']} champion {before if before is None else round(before, 4)}"
-                f" -> challenger {round(promotion['after'], 4) if promotion['after'] is not None else None}"
-            )
+        config = {"ops": {model_op: {"config": {"as_of": as_of, "reason": reason}}}}
+        self.retrain(reason, as_of, as_of, tags, config)
 
     def report(self, partition: str) -> None:
-        """The Evidently report of the partition that triggered a retrain, against the champion it
-        is about to challenge: rendered only here, so HTML stays off the replay's hot path."""
+        """The Evidently report of a partition that triggered a retrain, against the champion it is
+        about to challenge: rendered only here, so HTML stays off the replay's hot path."""
         result = self.run(
             daily_job_name(self.spec),
             partition,
             partition,
-            run_config={"ops": {names.scoped(self.spec.name, names.DRIFT): {"config": {"report": "always"}}}},
+            run_config=self.drift_config("always"),
             asset_selection=[dg.AssetKey([self.spec.name, names.DRIFT])],
         )
-        for event in result.get_asset_materialization_events():
-            link = event.materialization.metadata.get(names.META_REPORT)
-            if link is not None:
-                self.summary["reports"].append(
-                    {"partition": partition, "report": getattr(link, "value", link)}
-                )
-                self.say(f"  drift report for {partition}: {getattr(link, 'value', link)}")
+        link = report_link(result)
+        if link is not None:
+            self.summary["reports"].append({"partition": partition, "report": link})
 
-    def tick(self) -> None:
+    def rescore(self, after: str, last: str) -> None:
+        """Score and monitor the partitions after `after` up to `last` again, with the champion
+        that a timely retrain would have put in place before they arrived."""
+        tail = [k for k in self.keys if after < k <= last]
+        if not tail:
+            return
+        selection = [dg.AssetKey([self.spec.name, n]) for n in (names.PREDICTIONS, names.DRIFT)]
+        config = self.drift_config("never")
+        self.run(daily_job_name(self.spec), tail[0], tail[-1], run_config=config, asset_selection=selection)
+        newest_labelled = self.keys.index(last) - self.spec.monitoring.label_delay_partitions
+        labelled = [k for k in tail if self.keys.index(k) <= newest_labelled]
+        if labelled:
+            self.run(labels_job_name(self.spec), labelled[0], labelled[-1])
+
+    def labelled(self, block: list[str]) -> list[str]:
+        """The partitions whose labels arrive with `block` (each `delay` partitions after its own)."""
+        delay = self.spec.monitoring.label_delay_partitions
+        first, last = self.keys.index(block[0]), self.keys.index(block[-1])
+        return self.keys[max(0, first - delay) : max(0, last + 1 - delay)]
+
+    def tick(self) -> bool:
+        """One sensor tick; True when it started a retrain."""
         context = dg.build_sensor_context(
             instance=self.instance, cursor=self.cursor, definitions=self.defs, resources=self.defs.resources
         )
         data = self.sensor.evaluate_tick(context)
         self.cursor = data.cursor
+        message = data.skip_message or ""
+        if "not confirmed by performance" in message:
+            warning = message.split("; ", 1)[-1].rsplit(" (", 1)[0]
+            if warning not in self.summary["warnings"]:
+                self.summary["warnings"].append(warning)
+        started = False
         for request in data.run_requests or []:
             tags = {**request.tags, names.RUN_KEY_TAG: request.run_key or ""}
             if request.run_key and self.instance.get_runs(
                 dg.RunsFilter(tags={names.RUN_KEY_TAG: request.run_key})
             ):
                 continue  # a consumed run key never runs twice, as with the daemon
-            reason = tags.get(names.REASON_TAG, "sensor")
-            trigger = tags.get(TRIGGER_TAG, "")
+            trigger = tags.get(names.TRIGGER_TAG, "")
+            as_of = tags.get(names.AS_OF_TAG, trigger)
             self.report(trigger)
-            self.retrain(
-                reason,
-                trigger,
-                run_config=dict(request.run_config),
-                tags=tags,
-            )
+            self.retrain(tags.get(names.REASON_TAG, "sensor"), trigger, as_of, tags, dict(request.run_config))
+            started = True
+            self.pending_as_of = as_of
+        return started
+
+    def settle(self, block: list[str]) -> None:
+        """Tick until the sensor asks for nothing more, re-scoring the block after each retrain."""
+        for _ in range(MAX_TICKS_PER_BLOCK):
+            if not self.tick():
+                return
+            self.rescore(self.pending_as_of, block[-1])
+        raise DemoError(
+            f"the sensor kept retraining in block {block[0]}..{block[-1]}: {MAX_TICKS_PER_BLOCK} ticks"
+        )
+
+
+def _blocks(keys: list[str], chunk: int, boot: int) -> list[list[str]]:
+    """Blocks of at most `chunk` partitions, one of them ending exactly at the bootstrap point."""
+    cuts = sorted({*range(0, len(keys), chunk), min(boot, len(keys)), len(keys)})
+    return [keys[a:b] for a, b in pairwise(cuts) if b > a]
 
 
 def run_demo(
@@ -169,87 +206,45 @@ def run_demo(
     keys = [k for k in partition_keys(spec) if until is None or k <= until]
     # Dagster pays a fixed cost per run; long replays take bigger steps between sensor ticks.
     chunk = chunk or (28 if len(keys) > 365 else 14)
+    boot = bootstrap_count(spec)
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        replay = Replay(spec, instance, echo)
+        replay = Replay(spec, instance, keys, echo)
         replay.say(
             f"{spec.name}: replaying {len(keys)} {spec.partitions.grain.value} partitions "
             f"({keys[0]}..{keys[-1]}) on {settings.home}"
         )
-        bootstrap_at = (
-            spec.training.window_partitions // 2
-            + spec.training.holdout_partitions
-            + spec.monitoring.label_delay_partitions
-        )
-        delay = spec.monitoring.label_delay_partitions
-        champion = False
-        for start in range(0, len(keys), chunk):
-            block = keys[start : start + chunk]
+        for block in _blocks(keys, chunk, boot):
+            done = keys.index(block[-1]) + 1
             try:
-                replay.run(
-                    daily_job_name(spec),
-                    block[0],
-                    block[-1],
-                    run_config={
-                        "ops": {names.scoped(spec.name, names.DRIFT): {"config": {"report": "never"}}}
-                    },
-                )
+                replay.run(daily_job_name(spec), block[0], block[-1], run_config=replay.drift_config("never"))
             except DemoError as err:
                 # A blocked batch stops its own run (blocking checks), not the product: record it, go on.
                 replay.summary.setdefault("blocked", []).append(
                     {"partitions": f"{block[0]}..{block[-1]}", "error": str(err)}
                 )
-                replay.say(f"[{start + len(block):>4}/{len(keys)}] {block[0]}..{block[-1]}  BLOCKED: {err}")
+                replay.say(f"[{done:>4}/{len(keys)}] {block[0]}..{block[-1]}  BLOCKED: {err}")
                 continue
-            labelled = keys[max(0, start - delay) : max(0, start + len(block) - delay)]
-            if champion and labelled:
+            has_champion = replay.summary["champion_version"] is not None
+            labelled = replay.labelled(block)
+            if has_champion and labelled:
                 replay.run(labels_job_name(spec), labelled[0], labelled[-1])
-            replay.summary["partitions"] = start + len(block)
-            if not champion and start + len(block) >= bootstrap_at:
-                replay.retrain("bootstrap: first model", block[-1])
-                champion = replay.summary["champion_version"] is not None
+            replay.summary["partitions"] = done
+            if not has_champion:
+                if done >= boot:
+                    replay.bootstrap(keys[boot - 1])
                 continue
-            before = len(replay.summary["drift_events"])
-            # Drift events are read back from the instance's event log by the sensor; the
-            # timeline shows them from the same observations.
-            replay.summary["drift_events"].extend(_recent_drift(instance, spec, block))
-            new = replay.summary["drift_events"][before:]
+            replay.settle(block)
+            events = drift_events(instance, spec, block)
+            replay.summary["drift_events"].extend(events)
+            drifted = ", ".join(e["partition"] for e in events)
             replay.say(
-                f"[{start + len(block):>4}/{len(keys)}] {block[0]}..{block[-1]}"
-                + (
-                    f"  drift in {len(new)} partition(s): " + ", ".join(e["partition"] for e in new)
-                    if new
-                    else "  no drift"
-                )
+                f"[{done:>4}/{len(keys)}] {block[0]}..{block[-1]}  "
+                + (f"drift in {len(events)} partition(s): {drifted}" if events else "no drift")
             )
-            if champion:
-                replay.tick()
         replay.summary["seconds"] = round(time.monotonic() - started, 1)
         replay.say(
             f"done in {replay.summary['seconds']} s: {len(replay.summary['retrains'])} retrain(s), "
             f"champion v{replay.summary['champion_version']}"
         )
         return replay.summary
-
-
-def _recent_drift(instance: dg.DagsterInstance, spec: ProjectSpec, block: list[str]) -> list[dict[str, Any]]:
-    records = instance.fetch_observations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey([spec.name, names.DRIFT]), asset_partitions=block),
-        limit=len(block) * 4,
-    ).records
-    latest: dict[str, Any] = {}
-    for record in sorted(records, key=lambda r: r.storage_id):
-        observation = record.event_log_entry.asset_observation
-        if observation is None or observation.partition is None:
-            continue
-        latest[observation.partition] = {k: getattr(v, "value", v) for k, v in observation.metadata.items()}
-    return [
-        {
-            "partition": p,
-            "status": m.get(names.META_STATUS),
-            "drift_share": m.get(names.META_DRIFT_SHARE),
-            "drifted_columns": [c for c in str(m.get(names.META_DRIFTED_COLUMNS) or "").split(", ") if c],
-        }
-        for p, m in sorted(latest.items())
-        if m.get(names.META_STATUS) in ("warn", "error")
-    ]

@@ -64,7 +64,7 @@ def test_bike_sharing_replay_detects_the_2012_shift_and_the_new_champion_beats_t
     # On 2012 data, the champion the loop ends with beats the first (early-2011) champion.
     first, final = mae_on_2012(replay_home, "1"), mae_on_2012(replay_home, summary["champion_version"])
     assert final < first, (final, first)
-    assert any("retrain at 2012" in line for line in lines)
+    assert any("retrain as of 2012" in line for line in lines)
 
     with dg.DagsterInstance.get() as instance:  # afterwards the instance holds it all for `dagster dev`
         drift = instance.fetch_observations(dg.AssetKey(["bike_sharing", "drift"]), limit=1000).records

@@ -1,0 +1,81 @@
+"""What the demo reads back from its runs and the instance: gate decisions, drift events, failures.
+
+Kept apart from the replay loop (demo.py) so each reads in one sitting; everything here reads
+the Dagster event log or a finished in-process run, nothing writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from mlops_pipelines import names
+from mlops_pipelines.spec import ProjectSpec
+
+
+class DemoError(RuntimeError):
+    """The replay cannot go on; the message names the run and step that failed."""
+
+
+def failure(result: dg.ExecuteInProcessResult, what: str) -> DemoError:
+    failed = [e for e in result.all_events if e.is_step_failure]
+    detail = failed[0].message if failed else "run failed"
+    return DemoError(f"{what}: {detail}")
+
+
+def _meta(event: Any) -> dict[str, Any]:
+    return {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+
+
+def gate_decision(result: dg.ExecuteInProcessResult, spec: ProjectSpec, as_of: str) -> dict[str, Any] | None:
+    """The gate's decision as the champion materialization of a retrain run records it."""
+    for event in result.get_asset_materialization_events():
+        if event.asset_key == dg.AssetKey([spec.name, names.CHAMPION]):
+            meta = _meta(event)
+            return {
+                "version": meta.get(names.META_CHALLENGER_VERSION),
+                "refit_version": meta.get(names.META_REFIT_VERSION),
+                "verdict": meta.get(names.META_VERDICT),
+                "metric": meta.get(names.META_METRIC),
+                "before": meta.get(names.META_CHAMPION_SCORE),
+                "after": meta.get(names.META_CHALLENGER_SCORE),
+                "champion_version": meta.get(names.META_CHAMPION_AFTER),
+                "as_of": as_of,
+            }
+    return None
+
+
+def report_link(result: dg.ExecuteInProcessResult) -> str | None:
+    """The Evidently report a drift run rendered, if it rendered one."""
+    for event in result.get_asset_materialization_events():
+        link = _meta(event).get(names.META_REPORT)
+        if link is not None:
+            return str(link)
+    return None
+
+
+def drift_events(instance: dg.DagsterInstance, spec: ProjectSpec, block: list[str]) -> list[dict[str, Any]]:
+    """The newest drift observation of each partition in `block` that found drift."""
+    records = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey([spec.name, names.DRIFT]), asset_partitions=block),
+        limit=len(block) * 8,
+    ).records
+    latest: dict[str, Any] = {}
+    for record in sorted(records, key=lambda r: r.storage_id):
+        observation = record.event_log_entry.asset_observation
+        if observation is None or observation.partition is None:
+            continue
+        latest[observation.partition] = {k: getattr(v, "value", v) for k, v in observation.metadata.items()}
+    return [
+        {
+            "partition": p,
+            "status": m.get(names.META_STATUS),
+            "drift_share": m.get(names.META_DRIFT_SHARE),
+            "drifted_columns": [c for c in str(m.get(names.META_DRIFTED_COLUMNS) or "").split(", ") if c],
+            "estimated_degraded": m.get(names.META_ESTIMATED_DEGRADED),
+            "champion_version": m.get(names.META_CHAMPION_VERSION),
+        }
+        for p, m in sorted(latest.items())
+        if m.get(names.META_STATUS) in ("warn", "error")
+    ]
