@@ -2,14 +2,18 @@
 
 The stage work is `lib.monitoring.stage` (`monitor_drift`, `monitor_performance`); both take
 the `champion` asset's value (a `ChampionRef`) as an input, so the reference window is the
-champion's own training window and each materialization names the champion it used.
+champion's own training window, the expectation is its own estimator and evaluated level, and
+each materialization names the champion it used.
 
 A range run (single-run backfill) still judges every partition on its own: each gets an
 AssetObservation with its numbers, which the Dagster UI plots over time and which the
-retraining sensor reads from the event log (`status`, `drift_share`, `kpi_breach`). Labels
-arrive `monitoring.label_delay_partitions` after their partition, so schedules (and the demo)
-materialize performance for older partitions than the daily cycle. The drift check WARNs on
-moderate drift and ERRORs on severe drift; the KPI check ERRORs on a breach.
+retraining sensor reads from the event log (drift: `status`, `drift_share`,
+`estimated_degraded`; performance: `kpi_breach`, `realized_degraded`; a verdict is True, False
+or None for none). Drift thresholds are calibrated on the reference, and each observation
+carries the thresholds applied. Labels arrive `monitoring.label_delay_partitions` after their
+partition, so schedules (and the demo) materialize performance for older partitions than the
+daily cycle. The drift check WARNs on moderate drift and ERRORs on severe drift; the KPI check
+ERRORs on a breach the champion's expectation for the same rows does not explain.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -51,7 +55,15 @@ def drift_observation(report: "DriftReport", row: "DriftRow") -> dict[str, Any]:
         names.META_REFERENCE: report.reference.origin,
         names.META_CHAMPION_VERSION: report.champion_version,
         names.META_QUALITY_PROBLEMS: "; ".join(row.quality_problems) or None,
+        names.META_CALIBRATED: row.calibrated,
+        names.META_CALIBRATION_NOTE: row.calibration_note,
+        names.META_WARN_SHARE: row.warn_share,
+        names.META_ERROR_SHARE: row.error_share,
+        names.META_ESTIMATED: row.estimated_metric,
+        names.META_ESTIMATED_DEGRADED: row.estimated_degraded,
+        names.META_ESTIMATED_REASON: row.estimated_reason,
         **{f"{names.META_SCORE_PREFIX}{c}": round(s, 5) for c, s in row.column_scores.items()},
+        **{f"{names.META_THRESHOLD_PREFIX}{c}": round(t, 5) for c, t in row.column_thresholds.items()},
     }
 
 
@@ -63,6 +75,8 @@ def drift_table(report: "DriftReport") -> dg.MetadataValue:
                 "status": r.status,
                 "drift_share": r.drift_share,
                 "drifted": ", ".join(r.drifted_columns) or "-",
+                "estimated": None if r.estimated_metric is None else round(r.estimated_metric, 4),
+                "estimated_degraded": r.estimated_degraded,
                 "reasons": "; ".join(r.reasons),
             }
             for r in report.rows
@@ -71,8 +85,9 @@ def drift_table(report: "DriftReport") -> dg.MetadataValue:
 
 
 def drift_metadata(report: "DriftReport") -> dict[str, Any]:
-    """The run's summary: the table, the worst status, the last partition's verdict, the report."""
-    last, rendered = report.last, report.report
+    """The run's summary: the table, the worst status, the last partition's verdicts, the
+    thresholds applied, the report."""
+    last, rendered, calibration = report.last, report.report, report.calibration
     return {
         names.META_PARTITIONS: drift_table(report),
         names.META_WORST_STATUS: report.worst_status,
@@ -82,6 +97,12 @@ def drift_metadata(report: "DriftReport") -> dict[str, Any]:
         names.META_STATUS: None if last is None else last.status,
         names.META_REPORT: None if rendered is None else dg.MetadataValue.url(rendered.link),
         names.META_EVIDENTLY_DRIFT_SHARE: None if rendered is None else rendered.evidently_drift_share,
+        names.META_CALIBRATED: None if calibration is None else calibration.calibrated,
+        names.META_CALIBRATION_NOTE: None if calibration is None else calibration.note,
+        names.META_WARN_SHARE: None if calibration is None else calibration.warn_share,
+        names.META_ERROR_SHARE: None if calibration is None else calibration.error_share,
+        names.META_ESTIMATED: None if last is None else last.estimated_metric,
+        names.META_ESTIMATED_DEGRADED: None if last is None else last.estimated_degraded,
     }
 
 
@@ -97,10 +118,11 @@ def build_drift_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
             names.FEATURES: dg.AssetIn(asset_key(spec, names.FEATURES)),
             names.CHAMPION: champion_input(spec),
         },
-        kinds={"evidently", "pandas"},
+        kinds={"evidently", "pandas", "mlflow"},
         description=(
             f"Data drift of each partition's rolling window ({spec.drift.current_window_partitions} partition(s)) "
-            f"against the champion's training data: {spec.drift.numeric_method} / {spec.drift.categorical_method}."
+            f"against the champion's training data: {spec.drift.numeric_method} / {spec.drift.categorical_method}, "
+            "thresholds calibrated on that data; and the champion's label-free estimated performance."
         ),
         check_specs=[
             dg.AssetCheckSpec(
@@ -115,10 +137,13 @@ def build_drift_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         champion: ChampionRef | None,
         lakehouse: Lakehouse,
         reports: ReportStore,
+        tracking: MlflowTracking,
     ):
         from mlops_pipelines.lib.monitoring.stage import monitor_drift
 
-        report = monitor_drift(spec, features, champion, lakehouse, reports, config.report)
+        report = monitor_drift(
+            spec, features, champion, lakehouse, reports, config.report, tracking=tracking.config()
+        )
         for row in report.rows:
             metadata = drift_observation(report, row)
             context.log_event(dg.AssetObservation(key, partition=row.partition, metadata=metadata))
@@ -143,6 +168,12 @@ def performance_observation(row: "PerformanceRow") -> dict[str, Any]:
         **row.metrics,
         names.META_KPI_BREACH: row.kpi_breach,
         names.META_KPI_BREACHES: "; ".join(row.breaches) or None,
+        names.META_KPI_BREACH_EXPLAINED: "; ".join(row.explained_breaches) or None,
+        names.META_REALIZED: row.realized_metric,
+        names.META_EXPECTED: row.expected_metric,
+        names.META_REALIZED_DEGRADED: row.realized_degraded,
+        names.META_REALIZED_REASON: row.realized_reason,
+        names.META_PERFORMANCE_STATUS: row.performance_status,
         names.META_TARGET_DRIFT_STATUS: row.target_drift_status,
         names.META_TARGET_DRIFT_SCORE: row.target_drift_score,
     }
@@ -157,7 +188,10 @@ def performance_table(report: "PerformanceReport") -> dg.MetadataValue:
                 "status": r.status,
                 "model": r.model_version,
                 metric: None if metric not in r.metrics else round(r.metrics[metric], 4),
+                "expected": None if r.expected_metric is None else round(r.expected_metric, 4),
+                "performance": r.performance_status,
                 "breaches": "; ".join(r.breaches) or "-",
+                "explained": "; ".join(r.explained_breaches) or "-",
                 "target_drift": r.target_drift_status,
             }
             for r in report.rows
@@ -179,9 +213,16 @@ def build_performance_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
             names.CHAMPION: champion_input(spec),
         },
         kinds={"scikitlearn", "pandas"},
-        description="Metrics of the logged predictions against late labels, target drift and KPI breaches.",
+        description=(
+            "Metrics of the logged predictions against late labels and against what the champion "
+            "was expected to reach on the same rows, target drift and KPI breaches."
+        ),
         check_specs=[
-            dg.AssetCheckSpec(names.KPI_CHECK, asset=key, description="ERROR when a spec KPI is breached.")
+            dg.AssetCheckSpec(
+                names.KPI_CHECK,
+                asset=key,
+                description="ERROR when a spec KPI is breached beyond what the expectation explains.",
+            )
         ],
     )
     def performance(

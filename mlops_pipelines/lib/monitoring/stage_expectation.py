@@ -1,0 +1,148 @@
+"""What the champion is expected to reach on rows whose labels have not arrived: its estimator.
+
+Both monitoring stages need the champion's fitted `PerformanceEstimator` (CBPE or DLE,
+`lib.monitoring.estimation`) and the level it reached on its own out-of-sample evaluation:
+drift judges the label-free estimate of every monitored window against that level, and
+performance judges realized metrics against the estimate for the very same rows (a window of
+harder rows is expected to score worse; only a gap beyond that expectation is degradation).
+
+`champion_expectation` loads the estimator once per run, by the URI and sha256 the
+`ChampionRef` pins. A champion without one (none yet, or registered before estimators existed)
+has no expectation: its estimated verdicts are None with the reason, never "fine".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mlops_pipelines.lib.metrics import Predictions as LabelledPredictions
+    from mlops_pipelines.lib.monitoring.estimation import Estimate, PerformanceEstimator
+    from mlops_pipelines.lib.monitoring.signals import PerformanceCheck
+    from mlops_pipelines.lib.promotion.champion import ChampionRef
+    from mlops_pipelines.lib.registry.session import TrackingConfig
+    from mlops_pipelines.lib.scoring.prediction_log import Predictions
+    from mlops_pipelines.spec import RetrainingSpec, Task
+
+
+class ExpectationError(ValueError):
+    """The champion's estimator cannot be used as pinned; the message names the version and why."""
+
+
+class EstimatorLoader(Protocol):
+    """Loads a pinned estimator artifact and checks its sha256 (the registry's `load_estimator`)."""
+
+    def __call__(self, tracking: TrackingConfig, uri: str, sha256: str) -> PerformanceEstimator: ...
+
+
+def registry_estimator(tracking: TrackingConfig, uri: str, sha256: str) -> PerformanceEstimator:
+    """The estimator stored beside a registered version (download, verify the sha256, unpickle)."""
+    from mlops_pipelines.lib.registry.estimators import load_estimator
+
+    return load_estimator(tracking, uri, sha256)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """The champion's estimator and its evaluated level of the estimator's metric."""
+
+    version: str  # the champion version the estimator was fitted for
+    estimator: PerformanceEstimator
+    evaluated: float | None  # None: the champion records no level of this metric
+    evaluated_rows: int | None  # rows that level was measured on
+    evaluated_noise: float | None  # its bootstrap standard error, metric units
+
+    @property
+    def metric(self) -> str:
+        return self.estimator.metric
+
+    def noise(self, rows: int) -> float | None:
+        """The evaluated level's standard error scaled to a window of `rows`: an error shrinks
+        as 1 / sqrt(rows), so a small window must be worse by more before it counts."""
+        if self.evaluated_noise is None or self.evaluated_rows is None or rows <= 0:
+            return None
+        return self.evaluated_noise * math.sqrt(self.evaluated_rows / rows)
+
+    def judge(self, estimate: Estimate, retraining: RetrainingSpec) -> PerformanceCheck:
+        """The estimated verdict on one window against the evaluated level; the estimator's
+        caveat (extrapolation, raw scores) rides along in the reason."""
+        from mlops_pipelines.lib.monitoring.signals import estimated_check
+
+        check = estimated_check(
+            estimate.value,
+            estimate.n_rows,
+            self.metric,
+            evaluated=self.evaluated,
+            noise=self.noise(estimate.n_rows),
+            margin=retraining.performance_margin,
+            z=retraining.performance_z,
+            min_rows=retraining.performance_min_rows,
+        )
+        return replace(check, reason=with_caveat(check.reason, estimate.reason))
+
+
+def with_caveat(reason: str, caveat: str | None) -> str:
+    return reason if not caveat else f"{reason}; {caveat}"
+
+
+def no_expectation(champion: ChampionRef | None) -> str:
+    """Why there is no estimate: the reason a row carries instead of a verdict."""
+    if champion is None or champion.version is None:
+        return "no estimate: no champion yet"
+    return f"no estimate: champion v{champion.version} has no performance estimator"
+
+
+def champion_expectation(
+    champion: ChampionRef | None, tracking: TrackingConfig | None, loader: EstimatorLoader
+) -> Expectation | None:
+    """The champion's expectation, loaded once; None when it has no estimator.
+
+    Raises ExpectationError when the champion pins an estimator without its sha256 (an
+    unverified pickle is never loaded) or when no tracking store was given to load it from;
+    the loader's own errors (missing artifact, sha mismatch) propagate unchanged.
+    """
+    if champion is None or champion.version is None or champion.estimator_uri is None:
+        return None
+    if champion.estimator_sha256 is None:
+        raise ExpectationError(
+            f"{champion.project}: champion v{champion.version} names estimator {champion.estimator_uri} "
+            "without its sha256; an unverified pickle is never loaded"
+        )
+    if tracking is None:
+        raise ExpectationError(
+            f"{champion.project}: champion v{champion.version} has an estimator, but no tracking store "
+            "was given to load it (and the model) from"
+        )
+    estimator = loader(tracking, champion.estimator_uri, champion.estimator_sha256)
+    same_metric = champion.metric == estimator.metric
+    return Expectation(
+        version=champion.version,
+        estimator=estimator,
+        evaluated=champion.evaluated_score if same_metric else None,
+        evaluated_rows=champion.evaluated_rows,
+        evaluated_noise=champion.evaluated_noise if same_metric else None,
+    )
+
+
+def scored_outputs(task: Task, pred: Predictions) -> np.ndarray:
+    """What an estimator reads from batch scoring's output: the predicted values, the
+    positive-class score (binary) or the probability matrix (multiclass)."""
+    from mlops_pipelines.spec import Task
+
+    if pred.value is not None:
+        return pred.value
+    outputs = pred.score if task is Task.BINARY else pred.proba
+    if outputs is None:
+        raise ExpectationError(f"a {task.value} model's predictions carry no scores to estimate from")
+    return outputs
+
+
+def labelled_outputs(pred: LabelledPredictions) -> np.ndarray:
+    """The same, from evaluation's predictions on labelled rows."""
+    if pred.proba is None:
+        return pred.y_pred
+    return pred.positive_scores if pred.positive is not None else pred.proba

@@ -1,0 +1,264 @@
+"""The performance stage: once labels arrive, each window's realized metric against what the
+champion was expected to reach on those same rows.
+
+A window's realized metric alone says little: a week of busy summer days has a higher MAE than
+the champion's evaluation without the model being any worse. So each labelled window is
+compared with the champion's label-free estimate for its own rows (its estimator, CBPE or DLE,
+fed the rows' features and the model's output); without an estimator, with the level the
+champion reached in its evaluation, and the reason says which. A KPI breach counts only when
+the expectation for the same rows does not breach that KPI too: a breach the estimate
+foresaw is the rows, not the model, and is reported as explained.
+
+The window is the `drift.current_window_partitions` partitions ending at the labelled one,
+restricted to partitions scored by the same model version, which is loaded by version. Only
+the champion's own partitions are held to its expectation and evaluated level; a partition
+an older version scored gets its metrics, and no verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from mlops_pipelines import names
+from mlops_pipelines.lib.frames import PARTITION, TableSlice
+from mlops_pipelines.lib.monitoring.stage_expectation import (
+    EstimatorLoader,
+    Expectation,
+    champion_expectation,
+    labelled_outputs,
+    no_expectation,
+    registry_estimator,
+    with_caveat,
+)
+from mlops_pipelines.lib.monitoring.windows import Reference, kpi_breaches, reference_window
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_pipelines.lib.evaluation.holdout import KpiResult
+    from mlops_pipelines.lib.features import FeatureKind
+    from mlops_pipelines.lib.metrics import Predictions
+    from mlops_pipelines.lib.monitoring.drift import DriftStatus
+    from mlops_pipelines.lib.monitoring.signals import PerformanceCheck
+    from mlops_pipelines.lib.ports import TableStore
+    from mlops_pipelines.lib.promotion.champion import ChampionRef
+    from mlops_pipelines.lib.registry.session import TrackingConfig
+    from mlops_pipelines.spec import ProjectSpec
+
+NO_PREDICTIONS = "no predictions (no champion yet)"
+SCORED = "scored"
+
+
+@dataclass(frozen=True)
+class PerformanceRow:
+    """One partition's performance against its labels; model_version None: nothing was scored."""
+
+    partition: str
+    model_version: str | None  # the version on the partition's logged batch rows
+    rows: int | None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    breaches: tuple[str, ...] = ()  # KPI breaches that count (unexplained), readable
+    explained_breaches: tuple[str, ...] = ()  # breaches the expectation shares, each with why
+    target_drift_status: DriftStatus | None = None
+    target_drift_score: float | None = None
+    realized_metric: float | None = None  # the primary metric on the window's labels
+    expected_metric: float | None = None  # the estimate for the same rows; None: no expectation
+    realized_degraded: bool | None = None  # None: no verdict (too few rows, no baseline)
+    realized_reason: str | None = None  # None only when nothing was scored
+
+    @property
+    def scored(self) -> bool:
+        return self.model_version is not None
+
+    @property
+    def status(self) -> str:
+        return SCORED if self.scored else NO_PREDICTIONS
+
+    @property
+    def kpi_breach(self) -> bool:
+        return bool(self.breaches)
+
+    @property
+    def performance_status(self) -> str | None:
+        """'degraded', 'ok' or 'no_verdict'; None when nothing was scored."""
+        if not self.scored:
+            return None
+        return {True: "degraded", False: "ok", None: "no_verdict"}[self.realized_degraded]
+
+
+@dataclass(frozen=True)
+class PerformanceReport:
+    rows: tuple[PerformanceRow, ...]  # in run order
+    reference: Reference  # the target drift's reference window
+    champion_version: str | None
+    primary_metric: str
+
+    @property
+    def kpi_breach(self) -> bool:
+        return any(r.kpi_breach for r in self.rows)
+
+
+def batch_versions(tables: TableStore, predictions: TableSlice) -> dict[str, frozenset[str]]:
+    """The model versions on each partition's logged batch rows; empty before anything was scored."""
+    from mlops_pipelines.lib.scoring.stage import BATCH_ROUTE
+
+    if predictions.version < 0:
+        return {}
+    logged = tables.read_slice(predictions, columns=[PARTITION, "model_version", "route"])
+    batch = logged[logged["route"] == BATCH_ROUTE]
+    grouped = batch.groupby(PARTITION)["model_version"]
+    return {str(p): frozenset(str(v) for v in versions) for p, versions in grouped.unique().items()}
+
+
+def newest(versions: frozenset[str]) -> str:
+    """The newest of a partition's versions (registry versions count up: "10" after "9")."""
+    return max(versions, key=lambda v: (len(v), v))
+
+
+def same_version(window: Sequence[str], versions: Mapping[str, frozenset[str]], version: str) -> list[str]:
+    """The window's partitions scored by `version`: other models' rows say nothing of it.
+
+    Batch scoring replaces a partition's rows whole, so a partition has one version; one with
+    several (rows logged some other way) counts for each of them.
+    """
+    return [p for p in window if version in versions.get(p, frozenset())]
+
+
+def split_breaches(
+    kpis: Sequence[KpiResult], metric: str, expected: float | None
+) -> tuple[list[str], list[str]]:
+    """(counted, explained) KPI breaches: a breach of `metric` that the expected value for the
+    same rows breaches too is explained by the rows; every other breach counts."""
+    counted: list[str] = []
+    explained: list[str] = []
+    for kpi in kpis:
+        foreseen = (
+            expected is not None
+            and kpi.metric == metric
+            and (
+                (kpi.floor is not None and expected < kpi.floor)
+                or (kpi.ceiling is not None and expected > kpi.ceiling)
+            )
+        )
+        for text in kpi_breaches([kpi]):  # nothing when the KPI holds or has no value
+            if foreseen:
+                explained.append(f"{text}, as expected: the estimate for these rows is {expected:.4g}")
+            else:
+                counted.append(text)
+    return counted, explained
+
+
+def realized_verdict(
+    spec: ProjectSpec,
+    pred: Predictions,
+    features: pd.DataFrame,
+    champion: ChampionRef | None,
+    expectation: Expectation | None,
+    version: str,
+) -> tuple[PerformanceCheck, float | None]:
+    """The realized check of one window and the expected value it was held to (None: none)."""
+    from mlops_pipelines.lib.monitoring.signals import realized_check
+
+    metric = spec.training.primary_metric
+    champions_own = champion is not None and champion.version == version
+    expected: float | None = None
+    why_not: str | None = no_expectation(champion)
+    if not champions_own:
+        why_not = f"scored by v{version}, not the champion: neither its expectation nor its level applies"
+    elif expectation is not None and expectation.metric != metric:
+        why_not = f"the estimator estimates {expectation.metric}, not the primary metric {metric}"
+    elif expectation is not None:
+        estimate = expectation.estimator.estimate(features, labelled_outputs(pred))
+        expected, why_not = estimate.value, estimate.reason
+    evaluated = None
+    if champions_own and champion is not None and champion.metric == metric:
+        evaluated = champion.evaluated_score
+    retraining = spec.retraining
+    check = realized_check(
+        pred,
+        spec.task,
+        metric,
+        expected=expected,
+        evaluated=evaluated,
+        margin=retraining.performance_margin,
+        z=retraining.performance_z,
+        min_rows=retraining.performance_min_rows,
+        seed=spec.training.seed,
+    )
+    caveat = None if expected is not None else f"no expectation for these rows ({why_not})"
+    return replace(check, reason=with_caveat(check.reason, caveat)), expected
+
+
+def monitor_performance(
+    spec: ProjectSpec,
+    predictions: TableSlice,
+    features: TableSlice,
+    champion: ChampionRef | None,
+    tables: TableStore,
+    tracking: TrackingConfig,
+    *,
+    estimators: EstimatorLoader = registry_estimator,
+) -> PerformanceReport:
+    """Metrics, realized-vs-expected verdict, KPI breaches and target drift of each partition's
+    logged predictions.
+
+    Raises lib.scoring.stage.ModelVersionLoadError when the version that scored a partition
+    cannot be loaded, stage_expectation.ExpectationError when the champion's estimator cannot be
+    used; a partition without logged batch rows gets a NO_PREDICTIONS row.
+    """
+    from mlops_pipelines.lib.evaluation.holdout import check_kpis, evaluate_model
+    from mlops_pipelines.lib.monitoring.drift import target_drift
+    from mlops_pipelines.lib.monitoring.stage_drift import windows_of
+    from mlops_pipelines.lib.scoring.stage import load_version
+    from mlops_pipelines.lib.training.window import split_features
+
+    keys = tables.partitions(spec.name, names.FEATURES, features.version)
+    reference = reference_window(keys, spec, champion, features.version)
+    target_kind: FeatureKind = "categorical" if spec.task.is_classification else "numeric"
+    ref_target = tables.read(
+        spec.name, names.FEATURES, list(reference.partitions), reference.features_version, [spec.target]
+    )[spec.target]
+    versions = batch_versions(tables, predictions)
+    windows = windows_of(keys, features, spec.drift.current_window_partitions)
+    needed = sorted({k for w in windows.values() for k in w})
+    rows = tables.read(spec.name, names.FEATURES, needed, features.version)
+    expectation = champion_expectation(champion, tracking, estimators)
+    metric = spec.training.primary_metric
+    models: dict[str, object] = {}
+    results = []
+    for partition, window in windows.items():
+        if partition not in versions:
+            results.append(PerformanceRow(partition, None, None))
+            continue
+        version = newest(versions[partition])
+        if version not in models:
+            models[version] = load_version(tracking, spec, version, f"the model that scored {partition}")
+        labelled = split_features(rows[rows[PARTITION].isin(same_version(window, versions, version))], spec)
+        result = evaluate_model(
+            models[version], labelled.features, labelled.target, spec, labelled.context, importance_rows=0
+        )
+        check, expected = realized_verdict(
+            spec, result.predictions, labelled.features, champion, expectation, version
+        )
+        counted, explained = split_breaches(check_kpis(result, spec), metric, expected)
+        target = target_drift(ref_target, labelled.target, target_kind, spec.drift)
+        results.append(
+            PerformanceRow(
+                partition=partition,
+                model_version=version,
+                rows=result.n_rows,
+                metrics={k: float(v) for k, v in result.metrics.items()},
+                breaches=tuple(counted),
+                explained_breaches=tuple(explained),
+                target_drift_status=target.status,
+                target_drift_score=float(target.columns[0].score) if target.columns else None,
+                realized_metric=result.metrics.get(metric),
+                expected_metric=expected,
+                realized_degraded=check.degraded,
+                realized_reason=check.reason,
+            )
+        )
+    used = None if champion is None else champion.version
+    return PerformanceReport(tuple(results), reference, used, metric)
