@@ -208,3 +208,35 @@ META_WARN_SHARE: Final = "warn_share"  # the drift share that warns, as applied
 META_ERROR_SHARE: Final = "error_share"
 META_THRESHOLD_PREFIX: Final = "threshold_"  # + a column: its drift threshold, as applied
 META_REFIT_VERSION: Final = "refit_version"  # champion: the go-live refit of the evaluated challenger
+
+# --- The gate: rolling-origin evaluation, non-inferiority, refit before go-live, the estimator ---
+# MLflow run and model-version tags
+ML_TRAINING_KEY: Final = "mlops.training_key"  # hash of what a training saw: an identical retry reuses it
+ML_BEST_PARAMS: Final = "mlops.best_params"  # the chosen hyperparameters as JSON (typed, for a refit)
+ML_REFIT_VERSION: Final = "mlops.refit_version"  # on an evaluated version: the refit that went live
+ML_EVALUATED_PARTITIONS: Final = "mlops.evaluated_partitions"  # 'first..last' of the gate's evaluation
+ML_EVALUATED_METRIC: Final = "mlops.evaluated_metric"
+ML_EVALUATED_SCORE: Final = "mlops.evaluated_score"  # pooled out-of-sample level of that metric
+ML_EVALUATED_ROWS: Final = "mlops.evaluated_rows"
+ML_EVALUATED_NOISE: Final = "mlops.evaluated_noise"  # its bootstrap standard error
+ML_ESTIMATOR_URI: Final = "mlops.estimator_uri"  # the pickled PerformanceEstimator on the version's run
+ML_ESTIMATOR_SHA: Final = "mlops.estimator_sha256"
+# Decision tags the registry writes ("<kind>_decision", lib.registry.decisions)
+ML_REJECTION_DECISION: Final = "rejection_decision"
+ML_GATE_DECISION: Final = "gate_decision"  # the gate's verdict on a version that went live as a refit
+# Metadata keys of the evaluation and the champion
+META_POOLED_PREFIX: Final = "pooled_"  # + a metric: its pooled rolling-origin out-of-sample value
+META_POOLED_ROWS: Final = "pooled_rows"
+META_FOLDS: Final = "folds"
+META_EVALUATED_PARTITIONS: Final = "evaluated_partitions"
+META_EVALUATED_VERSION: Final = "evaluated_version"
+META_MARGIN: Final = "margin"
+META_MIN_IMPROVEMENT: Final = "min_improvement"
+META_COMPARED_ROWS: Final = "compared_rows"
+META_EXCLUDED_PARTITIONS: Final = "excluded_partitions"
+META_IMPROVEMENT: Final = "improvement"
+META_KPI_FLAGS: Final = "kpi_flags"
+META_NEEDS_ATTENTION: Final = "needs_attention"  # bool: promoted with a KPI breach (alerted)
+META_CHAMPION_EVALUATED_NOISE: Final = "champion_evaluated_noise"
+META_CHAMPION_ESTIMATOR_URI: Final = "champion_estimator_uri"
+META_CHAMPION_ESTIMATOR_SHA: Final = "champion_estimator_sha256"
