@@ -112,6 +112,14 @@ def test_drift_is_judged_against_the_champions_training_window(
         assert r.drift_share is not None and 0.0 <= r.drift_share <= 1.0
         assert set(r.drifted_columns) <= set(r.column_scores) and r.column_scores
         assert r.rows_current > r.rows_reference / 10 and r.quality_problems == ()
+        assert report.calibration is not None and r.calibrated == report.calibration.calibrated
+        assert set(r.column_thresholds) == set(r.column_scores)
+        # This champion has no performance estimator: no estimate, no verdict, and why.
+        assert (r.estimated_metric, r.estimated_degraded) == (None, None)
+        assert (
+            r.estimated_reason
+            == f"no estimate: champion v{served.champion.version} has no performance estimator"
+        )
     assert report.report is not None and report.report.partition in DAYS
     assert Path(report.report.link.removeprefix("file://")).is_file()
 
@@ -125,6 +133,7 @@ def test_without_a_champion_drift_compares_with_the_first_partitions(
     assert report.champion_version is None and report.report is None
     assert report.reference.origin == "first partitions (no champion yet)"
     assert report.reference.partitions[0] == "2011-01-01"
+    assert {r.estimated_reason for r in report.rows} == {"no estimate: no champion yet"}
 
 
 def test_a_window_below_min_rows_has_no_verdict_and_no_share(
@@ -176,6 +185,15 @@ def test_performance_per_scored_partition_against_its_labels(
         assert r.scored and r.status == "scored" and r.model_version == served.champion.version
         assert r.rows is not None and r.rows > 0 and r.metrics["mae"] > 0
         assert r.target_drift_status is not None
+        # Neither an estimator nor an evaluated level on this ChampionRef: nothing to hold it to.
+        assert r.realized_metric == r.metrics["mae"] and r.expected_metric is None
+        assert r.realized_degraded is None and r.performance_status == "no_verdict"
+        assert r.realized_reason is not None and r.realized_reason.startswith("no realized verdict: ")
+    # Only partitions the same version scored make up a window: the first holds one day.
+    assert [r.rows for r in report.rows] == [23, 46] and "fewer than 30" in str(
+        report.rows[0].realized_reason
+    )
+    assert "no evaluated baseline" in str(report.rows[1].realized_reason)
     assert report.kpi_breach == any(r.breaches for r in report.rows)
 
     strict = bike_spec.model_copy(update={"kpis": [KPI(metric="mae", ceiling=0.001)]})
