@@ -24,8 +24,9 @@ from mlops_pipelines import names
 from mlops_pipelines.lib.frames import PARTITION, TableSlice
 from mlops_pipelines.lib.monitoring.stage_expectation import (
     EstimatorLoader,
+    Signal,
     champion_expectation,
-    no_expectation,
+    no_signal,
     registry_estimator,
     scored_outputs,
 )
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from mlops_pipelines.lib.features import FeatureKind
     from mlops_pipelines.lib.monitoring.calibration import DriftCalibration
     from mlops_pipelines.lib.monitoring.drift import DataQuality, DriftResult, DriftStatus
-    from mlops_pipelines.lib.monitoring.signals import PerformanceCheck
     from mlops_pipelines.lib.monitoring.stage_expectation import Expectation
     from mlops_pipelines.lib.ports import ReportFiles, TableStore
     from mlops_pipelines.lib.promotion.champion import ChampionRef
@@ -124,10 +124,9 @@ def drift_row(
     result: DriftResult,
     quality: DataQuality,
     calibration: DriftCalibration | None = None,
-    estimated: PerformanceCheck | None = None,
-    no_estimate: str | None = None,
+    estimated: Signal | None = None,
 ) -> DriftRow:
-    """A partition's row; `no_estimate` says why there is no `estimated` check."""
+    """A partition's row; `estimated` None: no estimated performance (and no reason given)."""
     verdict = result.has_verdict
     return DriftRow(
         partition=partition,
@@ -146,7 +145,7 @@ def drift_row(
         error_share=result.error_share,
         estimated_metric=None if estimated is None else estimated.value,
         estimated_degraded=None if estimated is None else estimated.degraded,
-        estimated_reason=no_estimate if estimated is None else estimated.reason,
+        estimated_reason=None if estimated is None else estimated.reason,
     )
 
 
@@ -251,12 +250,11 @@ def monitor_drift(
         current = rows[in_window]
         result = compute_drift(ref_rows, current[columns], kinds, spec.drift, calibration=calibration)
         quality = data_quality(rows[rows[PARTITION] == partition][columns], kinds)
-        estimated = None
+        estimated = no_signal(champion)
         if expectation is not None and outputs is not None:
             estimate = expectation.estimator.estimate(current, outputs[in_window])
-            estimated = expectation.judge(estimate, spec.retraining)
-        no_estimate = None if estimated is not None else no_expectation(champion)
-        results.append(drift_row(partition, result, quality, calibration, estimated, no_estimate))
+            estimated = expectation.signal(estimate, spec.retraining)
+        results.append(drift_row(partition, result, quality, calibration, estimated))
     target = report_partition(report_mode, results)
     rendered = None
     if target is not None:

@@ -47,6 +47,15 @@ def registry_estimator(tracking: TrackingConfig, uri: str, sha256: str) -> Perfo
 
 
 @dataclass(frozen=True)
+class Signal:
+    """A window's estimated performance as a row carries it."""
+
+    value: float | None  # the estimate; None: not estimable here, or no estimator
+    degraded: bool | None  # None: no verdict (too few rows, no baseline, no estimator)
+    reason: str  # why the verdict is what it is
+
+
+@dataclass(frozen=True)
 class Expectation:
     """The champion's estimator and its evaluated level of the estimator's metric."""
 
@@ -84,6 +93,11 @@ class Expectation:
         )
         return replace(check, reason=with_caveat(check.reason, estimate.reason))
 
+    def signal(self, estimate: Estimate, retraining: RetrainingSpec) -> Signal:
+        """The estimate and its verdict; the value is kept even when too few rows give no verdict."""
+        check = self.judge(estimate, retraining)
+        return Signal(estimate.value, check.degraded, check.reason)
+
 
 def with_caveat(reason: str, caveat: str | None) -> str:
     return reason if not caveat else f"{reason}; {caveat}"
@@ -94,6 +108,10 @@ def no_expectation(champion: ChampionRef | None) -> str:
     if champion is None or champion.version is None:
         return "no estimate: no champion yet"
     return f"no estimate: champion v{champion.version} has no performance estimator"
+
+
+def no_signal(champion: ChampionRef | None) -> Signal:
+    return Signal(None, None, no_expectation(champion))
 
 
 def champion_expectation(
