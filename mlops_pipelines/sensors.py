@@ -144,8 +144,29 @@ def rebased(cursor: SensorCursor, history: list[RetrainRecord]) -> list[Monitori
     ]
 
 
+def paid_off(spec: ProjectSpec, instance: dg.DagsterInstance, run_id: str) -> bool | None:
+    """Whether a finished retrain run paid off: its champion step promoted the challenger and it
+    scored better than the champion it was judged against (what the policy's follow-up reads).
+    None when the run has no gate decision against a champion (the first model, a failure)."""
+    from mlops_pipelines.assets.common import asset_key
+
+    key = asset_key(spec, names.CHAMPION)
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        event = entry.dagster_event
+        materialization = None if event is None else event.event_specific_data.materialization  # type: ignore[union-attr]
+        if materialization is None or materialization.asset_key != key:
+            continue
+        metadata = dict(materialization.metadata)
+        verdict, improvement = _value(metadata, names.META_VERDICT), _value(metadata, names.META_IMPROVEMENT)
+        if verdict is None or improvement is None:
+            return None
+        return verdict == "promote" and float(improvement) > 0
+    return None
+
+
 def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[RetrainRecord]:
-    """Every retrain run that names the partition it trained up to (drift-triggered or bootstrap)."""
+    """Every retrain run that names the partition it trained up to (drift-triggered or bootstrap),
+    and for a finished one whether it paid off."""
     runs = instance.get_runs(dg.RunsFilter(job_name=retrain_job_name(spec)))
     history = []
     for run in runs:
@@ -163,6 +184,7 @@ def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[Ret
                 run.tags.get(names.RUN_KEY_TAG, ""),
                 succeeded,
                 run.tags.get(names.AS_OF_TAG),
+                paid_off(spec, instance, run.run_id) if succeeded else None,
             )
         )
     return sorted(history, key=lambda r: r.partition)

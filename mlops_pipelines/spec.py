@@ -265,8 +265,10 @@ class PromotionSpec(_Model):
     # improvement's lower bound must clear it (a superiority gate, in the metric's units).
     min_improvement: float = Field(default=0.0, ge=0)
     # How much worse than the champion (relative to its score) the challenger may be at the
-    # lower bound of the improvement interval and still be promoted.
-    non_inferiority_margin: float = Field(default=0.01, ge=0, lt=1)
+    # lower bound of the improvement interval and still be promoted. 5 %: at 1 % a few hundred
+    # rows rejected fresh challengers whose point estimate was better (bootstrap intervals are
+    # wider than 1 % there), and on moving data the fresher model is the safer bet.
+    non_inferiority_margin: float = Field(default=0.05, ge=0, lt=1)
     # Evaluation rows needed to judge a challenger against a champion; fewer: "insufficient
     # evidence", the champion is kept.
     min_rows: int = Field(default=200, ge=1)
@@ -298,6 +300,15 @@ class RetrainingSpec(_Model):
     # True: drift triggers only with some performance signal degraded; False: drift triggers
     # unless every partition of the streak has a performance verdict and none is degraded.
     drift_requires_performance: bool = False
+    # Follow-ups: after a retrain, retrain again this many partitions after its as-of while
+    # retraining pays off (the challenger beat the champion it was judged against: the data is
+    # moving and the window is catching up). Each retrain that did not pay off doubles the wait;
+    # after `follow_up_misses` of them in a row the chain stops until a signal starts a new one.
+    # The first model starts no chain. 0 turns follow-ups off.
+    follow_up_partitions: int = Field(default=7, ge=0)
+    follow_up_misses: int = Field(default=2, ge=0)
+    # Labelled partitions the realized-performance window spans (more rows, less noise).
+    performance_window_partitions: int = Field(default=7, ge=1)
 
 
 class MonitoringSpec(_Model):

@@ -1,7 +1,8 @@
-"""Evaluation of the model produced upstream, on its time-based holdout; the model card.
+"""Evaluation of the model produced upstream: rolling-origin over its evaluation partitions; the card.
 
 The work is `lib.evaluation.stage.evaluate_challenger`; this wires it and turns its report
-into metadata and the blocking `promotable` check.
+into metadata (pooled out-of-sample metrics, the folds, the evaluated partitions, and the
+registered challenger's own holdout metrics) and the blocking `promotable` check.
 """
 
 from collections.abc import Iterator
@@ -35,10 +36,23 @@ def evaluation_metadata(report: EvaluationReport, card_link: str | None) -> dict
         {"feature": i.feature, "mean": round(i.mean, 5), "std": round(i.std, 5)}
         for i in evaluation.importance[:15]
     ]
+    folds = [
+        {
+            "partitions": f"{f.partitions[0]}..{f.partitions[-1]}",
+            "rows": f.rows,
+            "model": f.model,
+            "trained_on": f"{f.train[0]}..{f.train[-1]} ({len(f.train)})" if f.train else None,
+        }
+        for f in report.folds
+    ]
     metadata: dict[str, Any] = {
         names.META_MODEL_VERSION: report.version,
         names.META_HOLDOUT_ROWS: evaluation.n_rows,
-        **{f"{names.META_HOLDOUT_PREFIX}{k}": float(v) for k, v in evaluation.metrics.items()},
+        **{f"{names.META_HOLDOUT_PREFIX}{k}": float(v) for k, v in report.holdout_metrics.items()},
+        names.META_POOLED_ROWS: evaluation.n_rows,
+        **{f"{names.META_POOLED_PREFIX}{k}": float(v) for k, v in evaluation.metrics.items()},
+        names.META_EVALUATED_PARTITIONS: ", ".join(report.partitions),
+        names.META_FOLDS: md_table(folds),
         names.META_KPIS: md_table(kpis),
         names.META_SLICES: md_table(slices, limit=30),
         names.META_IMPORTANCE: md_table(importance),
@@ -70,7 +84,10 @@ def build_evaluation_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         group_name=spec.name,
         ins={names.MODEL: dg.AssetIn(asset_key(spec, names.MODEL))},
         kinds={"scikitlearn", "mlflow"},
-        description="Holdout metrics, slices, fairness, permutation importance and a model card for the model upstream.",
+        description=(
+            "Rolling-origin evaluation of the model upstream (each fold predicted by a model as fresh as the one "
+            "that will serve): pooled out-of-sample metrics, slices, fairness, importance and a model card."
+        ),
         check_specs=[
             dg.AssetCheckSpec(
                 names.PROMOTABLE_CHECK,

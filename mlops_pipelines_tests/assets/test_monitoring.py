@@ -3,7 +3,9 @@ labels jobs on real bike_sharing data, MLflow on SQLite, Delta tables, Evidently
 
 The champion reaches scoring and monitoring as an asset input (a ChampionRef): each
 materialization names the version it used, and the retraining sensor reads the per-partition
-observations (`status`, `drift_share`, `kpi_breach`) these runs leave in the event log.
+observations these runs leave in the event log (drift: `status`, `drift_share`,
+`estimated_degraded`; performance: `kpi_breach`, `realized_degraded`). Each drift observation
+carries the calibrated thresholds it was judged by.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import dagster as dg
 
 from mlops_pipelines import names
 from mlops_pipelines.definitions import build_definitions
+from mlops_pipelines.lib.registry.aliases import CHAMPION, get_alias
 from mlops_pipelines.lib.registry.session import open_client
 from mlops_pipelines.resources.tracking import LocalMlflowTracking
 from mlops_pipelines.sensor_cursor import SensorCursor
@@ -34,6 +37,17 @@ VERDICTS = ("ok", "warn", "error")
 FIRST_PARTITIONS = "first partitions (no champion yet)"
 
 
+def served_version(spec: ProjectSpec) -> str:
+    """The version the registry's champion alias names after the retrain job promoted one."""
+    served = get_alias(LocalMlflowTracking().config(), spec.name, CHAMPION)
+    assert served is not None, "the retrain job promoted no champion"
+    return served.version
+
+
+def columns_of(numbers: dict[str, object], prefix: str) -> set[str]:
+    return {key.removeprefix(prefix) for key in numbers if key.startswith(prefix)}
+
+
 def test_the_champion_is_an_input_of_scoring_drift_and_performance(specs: dict[str, ProjectSpec]) -> None:
     graph = build_definitions({"bike_sharing": specs["bike_sharing"]}).resolve_asset_graph()
     champion = dg.AssetKey(["bike_sharing", names.CHAMPION])
@@ -46,30 +60,42 @@ def test_drift_and_predictions_use_the_promoted_champion(
 ) -> None:
     spec = small(specs["bike_sharing"])
     prepared(spec, instance, champion=True)
+    version = served_version(spec)
     result = run(spec, names.DAILY_JOB, instance, *NEXT)
     assert result.success
     predictions = metadata(result, names.PREDICTIONS)
-    assert predictions[names.META_CHAMPION_VERSION] == "1"
+    assert predictions[names.META_CHAMPION_VERSION] == version
     assert predictions[names.META_ROWS] > 0 and predictions[names.META_MEAN_PREDICTION] > 0
     assert predictions[names.META_MEAN_SCORE] is None  # regression
     drift = metadata(result, names.DRIFT)
-    assert drift[names.META_CHAMPION_VERSION] == "1"
-    assert drift[names.META_REFERENCE] == "champion v1 training window"
+    assert drift[names.META_CHAMPION_VERSION] == version
+    assert drift[names.META_REFERENCE] == f"champion v{version} training window"
     assert drift[names.META_STATUS] in VERDICTS and 0.0 <= drift[names.META_DRIFT_SHARE] <= 1.0
     assert (
         drift[names.META_REPORT].startswith("file://") and drift[names.META_EVIDENTLY_DRIFT_SHARE] is not None
     )
+    assert isinstance(drift[names.META_CALIBRATED], bool)
+    assert drift[names.META_WARN_SHARE] >= spec.drift.warn_share
     seen = observations(instance, spec, names.DRIFT)
     assert sorted(seen) == list(NEXT)
     for numbers in seen.values():
-        assert numbers[names.META_STATUS] in VERDICTS and numbers[names.META_CHAMPION_VERSION] == "1"
+        assert numbers[names.META_STATUS] in VERDICTS and numbers[names.META_CHAMPION_VERSION] == version
         assert isinstance(numbers[names.META_DRIFT_SHARE], float)
         assert (
             numbers[names.META_ROWS_CURRENT] > 0
             and numbers[names.META_REFERENCE] == drift[names.META_REFERENCE]
         )
-        assert any(key.startswith(names.META_SCORE_PREFIX) for key in numbers)
+        scored = columns_of(numbers, names.META_SCORE_PREFIX)
+        assert scored and scored == columns_of(numbers, names.META_THRESHOLD_PREFIX)
+        assert numbers[names.META_CALIBRATED] is drift[names.META_CALIBRATED]
+        assert numbers[names.META_WARN_SHARE] == drift[names.META_WARN_SHARE]
+        assert numbers[names.META_ERROR_SHARE] >= numbers[names.META_WARN_SHARE]
+        # A 6-partition holdout is too small to fit an estimator on: no estimate, and why.
+        assert numbers[names.META_ESTIMATED] is None and numbers[names.META_ESTIMATED_DEGRADED] is None
+        assert "has no performance estimator" in numbers[names.META_ESTIMATED_REASON]
     assert check(result, names.DRIFT_CHECK).passed == (drift[names.META_WORST_STATUS] == "ok")
+    cursor, _ = absorb(SensorCursor(), spec, instance)  # the sensor reads "no verdict", not "fine"
+    assert [r.estimated_degraded for r in cursor.results] == [None, None]
 
 
 def test_without_a_champion_nothing_is_scored_and_drift_uses_the_first_partitions(
@@ -117,21 +143,35 @@ def test_performance_of_the_champions_predictions_against_late_labels(
 ) -> None:
     spec = small(specs["bike_sharing"])
     prepared(spec, instance, champion=True)
+    version = served_version(spec)
     assert run(spec, names.DAILY_JOB, instance, *NEXT).success
     result = run(spec, names.LABELS_JOB, instance, *NEXT)
     assert result.success
     performance = metadata(result, names.PERFORMANCE)
-    assert performance[names.META_CHAMPION_VERSION] == "1"
+    assert performance[names.META_CHAMPION_VERSION] == version
     seen = observations(instance, spec, names.PERFORMANCE)
     assert sorted(seen) == list(NEXT)
     for numbers in seen.values():
-        assert numbers[names.META_MODEL_VERSION] == "1" and numbers[names.META_ROWS] > 0
+        assert numbers[names.META_MODEL_VERSION] == version and numbers[names.META_ROWS] > 0
         assert numbers["mae"] > 0 and numbers[names.META_TARGET_DRIFT_STATUS] is not None
         assert isinstance(numbers[names.META_KPI_BREACH], bool)
+        assert numbers[names.META_REALIZED] == numbers["mae"] and numbers[names.META_EXPECTED] is None
+        assert numbers[names.META_KPI_BREACH_EXPLAINED] is None  # no estimator: nothing explains a breach
+    # The window holds only partitions this version scored: one day (24 rows) gives no verdict,
+    # two days are held to the champion's evaluated level (it has no estimator).
+    first, second = seen[NEXT[0]], seen[NEXT[1]]
+    assert (
+        first[names.META_REALIZED_DEGRADED] is None and first[names.META_PERFORMANCE_STATUS] == "no_verdict"
+    )
+    assert "fewer than 30" in first[names.META_REALIZED_REASON]
+    assert isinstance(second[names.META_REALIZED_DEGRADED], bool)
+    assert "than the evaluated" in second[names.META_REALIZED_REASON]
     breached = any(n[names.META_KPI_BREACH] for n in seen.values())
     assert (
         performance[names.META_KPI_BREACH] == breached and check(result, names.KPI_CHECK).passed != breached
     )
+    cursor, _ = absorb(SensorCursor(), spec, instance)
+    assert [r.realized_degraded for r in cursor.results] == [None, second[names.META_REALIZED_DEGRADED]]
 
     strict = spec.model_copy(update={"kpis": [KPI(metric="mae", ceiling=0.001)]})
     again = run(strict, names.LABELS_JOB, instance, *NEXT)
@@ -165,14 +205,16 @@ def test_a_champion_whose_version_no_longer_loads_fails_scoring_naming_it(
 ) -> None:
     spec = small(specs["bike_sharing"])
     prepared(spec, instance, champion=True)
+    version = served_version(spec)
     with open_client(LocalMlflowTracking().config()) as client:
-        client.delete_model_version(spec.name, "1")  # the champion asset still names version 1
+        client.delete_model_version(spec.name, version)  # the champion asset still names it
     result = run(spec, names.DAILY_JOB, instance, *NEXT)
     message = failure(result, spec, names.PREDICTIONS)
-    assert "bike_sharing: the champion (version 1) cannot be loaded" in message
+    assert f"bike_sharing: the champion (version {version}) cannot be loaded" in message
     assert "does not exist" in message
-    drift = metadata(result, names.DRIFT)  # drift loads no model: it still judges against v1's window
+    # Without an estimator drift loads no model: it still judges against the champion's window.
+    drift = metadata(result, names.DRIFT)
     assert (
-        drift[names.META_CHAMPION_VERSION] == "1"
-        and drift[names.META_REFERENCE] == "champion v1 training window"
+        drift[names.META_CHAMPION_VERSION] == version
+        and drift[names.META_REFERENCE] == f"champion v{version} training window"
     )

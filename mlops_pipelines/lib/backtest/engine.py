@@ -44,6 +44,7 @@ class BacktestReport:
     seconds: float
     fits: int
     notes: tuple[str, ...] = field(default=())
+    keys: tuple[str, ...] = field(default=())  # every partition of the history (schedules index it)
 
     def result(self, strategy: str) -> StrategyResult:
         for r in self.results:
@@ -105,14 +106,18 @@ def run_backtest(
     periods: Sequence[int] = (),
     workers: int | None = None,
     params: dict[str, Any] | None = None,
+    bank: ModelBank | None = None,
 ) -> BacktestReport:
     """Static, oracle, the policy (if given), periodic at the policy's retrain count, and any
-    extra `periods`; every score pooled over the same scored partitions."""
+    extra `periods`; every score pooled over the same scored partitions. A `bank` passed in is
+    used (and filled) instead of a new one, so a caller can reuse its fits afterwards."""
     started = time.perf_counter()
     boot = bootstrap_index(history)
     scored = range(boot + 1, len(history.keys))
-    chosen = params if params is not None else bootstrap_params(history, boot)
-    bank = ModelBank(history, chosen, workers)
+    if bank is None:
+        chosen = params if params is not None else bootstrap_params(history, boot)
+        bank = ModelBank(history, chosen, workers)
+    chosen = bank.params
     oracle = schedules.oracle(boot, scored)
     bank.prefit([boot, *oracle.retrains])
     plans: list[Schedule] = [schedules.static(boot, scored), oracle]
@@ -140,4 +145,5 @@ def run_backtest(
         seconds=round(time.perf_counter() - started, 2),
         fits=bank.fits,
         notes=tuple(notes),
+        keys=history.keys,
     )

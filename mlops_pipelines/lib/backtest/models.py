@@ -14,7 +14,7 @@ import multiprocessing
 import os
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mlops_pipelines.lib.training.fit import fit_pipeline
@@ -22,6 +22,7 @@ from mlops_pipelines.lib.training.fit import fit_pipeline
 if TYPE_CHECKING:
     from mlops_pipelines.lib.backtest.history import History
     from mlops_pipelines.lib.metrics import Predictions
+    from mlops_pipelines.spec import ProjectSpec
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,15 @@ class ModelBank:
         self._models: dict[int, Any] = {}
         self._predictions: dict[tuple[int, int], Predictions] = {}
         self.fits = 0
+
+    def with_spec(self, spec: ProjectSpec) -> ModelBank:
+        """The same rows under other monitoring, retraining or gate settings, sharing every fit
+        and prediction (fits depend only on the training settings, which must not differ)."""
+        if spec.training != self.history.spec.training:
+            raise ValueError(f"{spec.name}: a bank's fits cannot be shared across training settings")
+        other = ModelBank(replace(self.history, spec=spec), self.params, self.workers)
+        other._models, other._predictions = self._models, self._predictions
+        return other
 
     def fittable(self, as_of: int) -> bool:
         return fit_window(self.history, as_of) is not None

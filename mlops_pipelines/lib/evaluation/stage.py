@@ -1,26 +1,36 @@
-"""The evaluation stage: the challenger on its own holdout, its KPIs and its model card.
+"""The evaluation stage: the challenger judged out of sample, as it will serve; its KPIs and card.
 
-`evaluate_challenger` is everything the `evaluation` asset does, without Dagster. A challenger
-that fails the integrity check or cannot load and predict its stored example is not an error
-of the stage: it is the stage's finding, recorded as `EvaluationReport.load_error`, which makes
-the blocking `promotable` check fail so the champion gate never sees it.
+`evaluate_challenger` is everything the `evaluation` asset does, without Dagster. The evidence
+is a rolling-origin backtest over the evaluation partitions (`backtest`): fold 1 predicted by
+the registered challenger, each later fold by the same hyperparameters fitted on the window
+just before it; the pooled out-of-sample predictions are what the gate judges, the champion
+is re-scored on and the performance estimator is fitted on. The registered challenger's own
+score on every evaluation row is kept too (`holdout_metrics`, logged as `holdout_*`): it is
+what `reproduce` rebuilds. A challenger that fails the integrity check or cannot load and
+predict its stored example is not an error of the stage: it is the stage's finding, recorded
+as `EvaluationReport.load_error`, which makes the blocking `promotable` check fail so the
+champion gate never sees it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mlops_pipelines import names
 
 if TYPE_CHECKING:
-    from mlops_pipelines.lib.evaluation.holdout import Evaluation, KpiResult
+    from mlops_pipelines.lib.evaluation.backtest import Backtest, EvaluationRows, Fold
+    from mlops_pipelines.lib.evaluation.holdout import Evaluation, FeatureImportance, KpiResult
+    from mlops_pipelines.lib.metrics import Predictions
     from mlops_pipelines.lib.ports import ReportFiles, TableStore
     from mlops_pipelines.lib.registry.session import TrackingConfig
     from mlops_pipelines.lib.training.artifact import ModelArtifact
     from mlops_pipelines.spec import ProjectSpec
 
 MODEL_CARDS = "model_cards"  # the report kind model cards are filed under
+IMPORTANCE_ROWS = 2000
+IMPORTANCE_REPEATS = 3
 
 
 @dataclass(frozen=True)
@@ -30,47 +40,45 @@ class EvaluationReport:
     version: str
     run_id: str
     artifact_sha256: str
-    evaluation: Evaluation | None  # None when the model did not load (see load_error)
-    kpis: tuple[KpiResult, ...]
+    evaluation: Evaluation | None  # pooled rolling-origin predictions; None when the model did not load
+    kpis: tuple[KpiResult, ...]  # on the pooled evaluation
     model_card_path: str | None  # the Markdown card; None when the model did not load
     load_error: str | None  # "ErrorType: message" when the model failed to load, else None
+    partitions: tuple[str, ...] = ()  # the evaluated partitions, oldest first
+    folds: tuple[Fold, ...] = ()
+    features_version: int | None = None  # the features table version the rows were read at
+    # The registered challenger alone on every evaluated row (what `reproduce` rebuilds).
+    holdout_metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def promotable(self) -> bool:
         return self.load_error is None and self.evaluation is not None
 
+    def mismatch(self, model: ModelArtifact) -> str | None:
+        """How this report is not about `model` (version, run or artifact differ), or None."""
+        ours = (self.version, self.run_id, self.artifact_sha256)
+        theirs = (model.version, model.run_id, model.artifact_sha256)
+        if ours == theirs:
+            return None
+        return (
+            f"the evaluation is of version {self.version} (run {self.run_id}, artifact "
+            f"{self.artifact_sha256[:12]}), the challenger is version {model.version} (run {model.run_id}, "
+            f"artifact {model.artifact_sha256[:12]})"
+        )
 
-def holdout_scores(
-    spec: ProjectSpec,
-    version: str,
-    model: ModelArtifact,
-    tables: TableStore,
-    tracking: TrackingConfig,
-    *,
-    importance_rows: int = 2000,
-) -> Evaluation:
-    """Registered `version` scored on `model`'s holdout: its partitions at its features version.
 
-    The champion gate scores the serving champion with this too, so both models are judged on
-    exactly the same rows.
+def score_version(
+    spec: ProjectSpec, version: str, rows: EvaluationRows, tracking: TrackingConfig
+) -> Predictions:
+    """Registered `version` (integrity-checked) scored on the evaluation rows, in their order.
+
+    The gate re-scores the serving champion with this, so both models face the same rows.
     """
-    from mlops_pipelines.lib.evaluation.holdout import evaluate_model
+    from mlops_pipelines.lib.metrics import predict
     from mlops_pipelines.lib.registry.model_loading import load_model
-    from mlops_pipelines.lib.training.window import split_features
 
-    loaded = load_model(tracking, spec.name, version)
-    rows = tables.read(
-        spec.name, names.FEATURES, keys=list(model.window.holdout), version=model.features_version
-    )
-    holdout = split_features(rows, spec)
-    return evaluate_model(
-        loaded.model.get_raw_model(),
-        holdout.features,
-        holdout.target,
-        spec,
-        context=holdout.context,
-        importance_rows=importance_rows,
-    )
+    pipeline = load_model(tracking, spec.name, version).model.get_raw_model()
+    return predict(pipeline, rows.labelled.features, rows.labelled.target, spec)
 
 
 def load_failure(tracking: TrackingConfig, project: str, version: str) -> str | None:
@@ -84,6 +92,24 @@ def load_failure(tracking: TrackingConfig, project: str, version: str) -> str | 
     return None
 
 
+def _importance(pipeline: object, backtest: Backtest, spec: ProjectSpec) -> list[FeatureImportance]:
+    """Permutation importance of the registered challenger on fold 1 (the rows it predicts itself)."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from mlops_pipelines.lib.evaluation.holdout import permutation_importance_of
+
+    first = np.flatnonzero(backtest.rows.mask(backtest.folds[0].partitions))
+    if not len(first):
+        return []
+    labelled = backtest.rows.labelled
+    features, target = labelled.features.iloc[first], labelled.target.iloc[first]
+    with threadpool_limits(limits=1):
+        return permutation_importance_of(
+            pipeline, features, target, spec, IMPORTANCE_ROWS, IMPORTANCE_REPEATS
+        )
+
+
 def evaluate_challenger(
     spec: ProjectSpec,
     model: ModelArtifact,
@@ -91,11 +117,16 @@ def evaluate_challenger(
     tracking: TrackingConfig,
     reports: ReportFiles,
 ) -> EvaluationReport:
-    """Holdout metrics, slices, fairness, importance, KPIs and a model card for `model`, logged to
-    its MLflow run; a model that does not load gives a report with `load_error` and nothing else."""
+    """Rolling-origin metrics, slices, fairness, importance, KPIs and a model card for `model`,
+    logged to its MLflow run; a model that does not load gives a report with `load_error` only."""
+    from dataclasses import asdict
+
+    from mlops_pipelines.lib.evaluation.backtest import evaluation_of, rolling_origin
     from mlops_pipelines.lib.evaluation.holdout import check_kpis
     from mlops_pipelines.lib.evaluation.model_card import model_card
     from mlops_pipelines.lib.evaluation.plots import render_plots
+    from mlops_pipelines.lib.metrics import compute_metrics
+    from mlops_pipelines.lib.registry.model_loading import load_model
     from mlops_pipelines.lib.registry.tracking import log_evaluation
 
     failure = load_failure(tracking, spec.name, model.version)
@@ -103,7 +134,10 @@ def evaluate_challenger(
         return EvaluationReport(
             model.version, model.run_id, model.artifact_sha256, None, (), None, load_error=failure
         )
-    result = holdout_scores(spec, model.version, model, tables, tracking)
+    pipeline = load_model(tracking, spec.name, model.version).model.get_raw_model()
+    backtest = rolling_origin(spec, model, pipeline, tables)
+    result = evaluation_of(backtest.predictions, backtest.rows, spec, _importance(pipeline, backtest, spec))
+    alone, _ = compute_metrics(backtest.challenger, spec.task)
     kpis = check_kpis(result, spec)
     card = model_card(
         spec, result, lineage={**model.tags, "model_version": model.version, "run_id": model.run_id}
@@ -114,9 +148,16 @@ def evaluate_challenger(
     log_evaluation(
         tracking,
         model.run_id,
-        metrics={f"holdout_{k}": float(v) for k, v in result.metrics.items()},
+        metrics={
+            **{f"{names.META_HOLDOUT_PREFIX}{k}": float(v) for k, v in alone.items()},
+            **{f"{names.META_POOLED_PREFIX}{k}": float(v) for k, v in result.metrics.items()},
+        },
         figures=render_plots(result),
-        json_artifacts={"evaluation": result.to_dict(), "model_card": card.data},
+        json_artifacts={
+            "evaluation": result.to_dict(),
+            "model_card": card.data,
+            "folds": [asdict(f) for f in backtest.folds],
+        },
     )
     return EvaluationReport(
         version=model.version,
@@ -126,4 +167,8 @@ def evaluate_challenger(
         kpis=tuple(kpis),
         model_card_path=str(card_md),
         load_error=None,
+        partitions=model.window.holdout,
+        folds=backtest.folds,
+        features_version=model.features_version,
+        holdout_metrics=dict(alone),
     )

@@ -165,7 +165,13 @@ def fit_dle(metric: str, reference: ReferencePredictions, *, seed: int) -> Fitte
                 f"mape: the nanny learns from the {int(keep.sum())} reference rows with a nonzero label"
             )
     error = y_true[keep] - values[keep]
-    loss = {"mae": np.abs(error), "rmse": error**2}.get(metric, np.abs(error) / np.abs(y_true[keep]))
+    # Per metric, not a dict of all three: the mape quotient would divide by zero labels under mae.
+    if metric == "mae":
+        loss = np.abs(error)
+    elif metric == "rmse":
+        loss = error**2
+    else:
+        loss = np.abs(error) / np.abs(y_true[keep])
     matrix = encoding.matrix(reference.features.iloc[np.flatnonzero(keep)], values[keep])
     nannies, out_of_fold = _cross_fit(matrix, loss, encoding.categorical_mask, seed)
     model = DleModel(metric, encoding.with_ranges(matrix), nannies)

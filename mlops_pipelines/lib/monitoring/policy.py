@@ -21,6 +21,10 @@ as-of (those partitions are the current champion's):
   and none says degraded. Contradicted drift is a warning (in the decision's `warnings`), not a
   retrain. With `drift_requires_performance`, drift only triggers when some performance signal
   of the streak says degraded;
+- follow-up: `follow_up_partitions` after a retrain's as-of, another one, while retraining pays
+  off (the window is catching up with moving data); each retrain in a row that did not pay off
+  doubles the wait, and after `follow_up_misses` of them the chain stops until a signal starts
+  a new one. A retrain with no verdict on that (the first model) starts no chain;
 - cooldown: no trigger within `cooldown_partitions` partitions after the as-of of the newest
   successful retrain; at most `max_retrains` retrains whose as-of falls in any `per_partitions`;
 - a failed retrain is retried with a new run key (attempt suffix) up to MAX_RETRIES times;
@@ -65,6 +69,7 @@ class RetrainRecord:
     run_key: str
     succeeded: bool | None  # None: still running
     as_of: str | None = None  # the newest partition its model could use (None: unknown, use partition)
+    improved: bool | None = None  # it paid off: promoted, and better than the champion it was judged against
 
     @property
     def anchor(self) -> str:
@@ -214,6 +219,23 @@ def _judged(ordered: list[tuple[int, MonitoringObservation]]) -> list[tuple[int,
     return [(i, o) for i, o in ordered if o.champion_version == current]
 
 
+def _follow_up(
+    history: Sequence[RetrainRecord], index: Callable[[str], int], policy: RetrainingSpec
+) -> tuple[RetrainRecord | None, int | None]:
+    """The newest successful retrain and the partition index its follow-up is due at (None: none)."""
+    done = sorted((r for r in history if r.succeeded), key=lambda r: index(r.anchor))
+    if not done or policy.follow_up_partitions == 0 or done[-1].improved is None:
+        return (done[-1] if done else None), None
+    misses = 0
+    for record in reversed(done):
+        if record.improved is not False:
+            break
+        misses += 1
+    if misses > policy.follow_up_misses:
+        return done[-1], None
+    return done[-1], index(done[-1].anchor) + policy.follow_up_partitions * 2**misses
+
+
 def should_retrain(
     observations: Sequence[MonitoringObservation],
     history: Sequence[RetrainRecord],
@@ -242,8 +264,13 @@ def should_retrain(
     last_trigger = max((index(r.partition) for r in history), default=None)
     replay = _Replay(policy, last_trigger)
     blocked = "no trigger: no drift streak, no degraded performance, no KPI breach"
+    newest, follow_up = _follow_up(history, index, policy)
     for i, obs in current:
         fired = replay.step(i, obs)
+        if fired is None and follow_up is not None and i >= follow_up:
+            anchor = newest.anchor if newest else ""
+            cause = f"follow-up {i - index(anchor)} partitions after the retrain as of '{anchor}'"
+            fired = ("follow-up", cause, (obs,))
         if fired is None:
             continue
         signal, cause, streak = fired

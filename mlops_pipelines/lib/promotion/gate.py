@@ -1,32 +1,61 @@
-"""The champion/challenger gate: promote a new model only when it is measurably better.
+"""The champion/challenger gate: promote a fresh model unless the evidence says it is worse.
 
-Both models are scored on the same fresh holdout rows, so the improvement is judged with a
-paired bootstrap: the noise of "which rows happened to be in the holdout" cancels out.
+Both models are judged on the same rows: the challenger's pooled rolling-origin predictions
+(`evaluation.backtest`) and the champion re-scored on those rows, minus the partitions inside
+the champion's own training range (it would be scored in sample there). The rules live in
+`rules`: non-inferiority within a margin on a paired bootstrap interval (a superiority test
+has no power on a few hundred rows and kept stale champions serving), KPIs judged against the
+champion, slices that block only when confidently worse; fairness gaps as before. Too few
+comparable rows is its own verdict, `insufficient_evidence`: the champion stays, and the
+record says why. Without a champion the challenger is promoted (the loop needs a model to
+serve and monitor); a KPI it breaches is flagged and the record asks for attention.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from mlops_pipelines.lib.evaluation.fairness import FAIRNESS_METRICS
 from mlops_pipelines.lib.evaluation.holdout import Evaluation, KpiResult, check_kpis
 from mlops_pipelines.lib.metrics import Predictions, higher_is_better
-from mlops_pipelines.lib.promotion.bootstrap import paired_improvements
+from mlops_pipelines.lib.promotion import rules
+from mlops_pipelines.lib.promotion.decision import (
+    DecisionRecord,
+    FairnessRegression,
+    SliceRegression,
+    Verdict,
+)
+from mlops_pipelines.lib.promotion.reasons import (
+    first_model_reason,
+    improvement_reason,
+    insufficient_reason,
+    slice_reason,
+)
 
 if TYPE_CHECKING:
     from mlops_pipelines.spec import ProjectSpec
 
-MIN_SLICE_ROWS = 30  # smaller slices are too noisy to veto a model on a point estimate
+__all__ = [
+    "DecisionRecord",
+    "Evidence",
+    "FairnessRegression",
+    "ModelScores",
+    "SliceRegression",
+    "Verdict",
+    "decide_promotion",
+    "evidence_of",
+    "fairness_regressions",
+    "same_rows",
+]
 
 
 @dataclass(frozen=True)
 class ModelScores:
-    """One model version's evaluation on the shared holdout (its per-row predictions included)."""
+    """One model version's evaluation on the compared rows (its per-row predictions included)."""
 
     version: str
     evaluation: Evaluation
@@ -36,89 +65,60 @@ class ModelScores:
         return self.evaluation.predictions
 
 
-class SliceRegression(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    column: str
-    value: str
-    n: int
-    metric: str
-    challenger: float
-    champion: float
-    relative_worsening: float  # 0.12 = 12% worse than the champion
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate judges: the challenger's pooled evaluation and, against a champion, both
+    models on the rows they can be compared on (None when no row is comparable)."""
 
-
-class FairnessRegression(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    attribute: str
-    metric: str
-    challenger: float
-    champion: float
-    increase: float  # absolute; every fairness metric here is a gap, lower is better
-
-
-class DecisionRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    project: str
     challenger_version: str
-    champion_version: str | None
-    metric: str
-    higher_is_better: bool
-    n_rows: int
-    challenger_score: float | None
-    champion_score: float | None
-    improvement: float | None  # challenger - champion, sign-adjusted: positive is better
-    ci_low: float | None
-    ci_high: float | None
-    confidence: float
-    bootstrap_samples: int
-    min_improvement: float
-    kpis: list[KpiResult]
-    slice_regressions: list[SliceRegression]
-    fairness_regressions: list[FairnessRegression]
-    verdict: Literal["promote", "reject"]
-    reasons: list[str]
-    decided_at: datetime
+    evaluated: Evaluation  # the challenger on every evaluated row (pooled, out of sample)
+    evaluated_partitions: tuple[str, ...] = ()
+    champion_version: str | None = None  # None: there is no champion
+    challenger: Evaluation | None = None  # on the compared rows
+    champion: Evaluation | None = None  # on the same rows
+    excluded_partitions: tuple[str, ...] = ()  # inside the champion's training range
 
-    def to_json(self) -> str:
-        return self.model_dump_json(indent=2)
+    @property
+    def compared_rows(self) -> int | None:
+        if self.champion_version is None:
+            return None
+        return 0 if self.challenger is None else self.challenger.n_rows
 
 
-def _kpi_reason(kpi: KpiResult) -> str:
-    if kpi.value is None:
-        return f"KPI {kpi.metric} is undefined on the holdout"
-    if kpi.floor is not None:
-        return f"KPI {kpi.metric} {kpi.value:.4g} is below its floor {kpi.floor:g}"
-    return f"KPI {kpi.metric} {kpi.value:.4g} is above its ceiling {kpi.ceiling:g}"
+def same_rows(challenger: ModelScores, champion: ModelScores) -> None:
+    """Raise unless both were scored on the same rows (index and labels) of the same task."""
+    ours, theirs = challenger.predictions, champion.predictions
+    if not ours.index.equals(theirs.index) or not np.array_equal(ours.y_true, theirs.y_true):
+        raise ValueError(
+            f"challenger {challenger.version} and champion {champion.version} were not scored on the "
+            "same holdout rows (index or labels differ): a paired comparison is impossible"
+        )
+    if challenger.evaluation.task is not champion.evaluation.task:
+        raise ValueError(
+            f"challenger and champion solve different tasks: {challenger.evaluation.task.value} "
+            f"vs {champion.evaluation.task.value}"
+        )
 
 
-def slice_regressions(
-    challenger: Evaluation, champion: Evaluation, metric: str, tolerance: float
-) -> list[SliceRegression]:
-    """Slices (with enough rows) where the challenger is worse by more than `tolerance`, relative."""
-    sign = 1.0 if higher_is_better(metric) else -1.0
-    out = []
-    for ours in challenger.slices:
-        theirs = champion.slice(ours.column, ours.value)
-        if theirs is None or ours.n < MIN_SLICE_ROWS:
-            continue
-        if metric not in ours.metrics or metric not in theirs.metrics:
-            continue
-        new, old = ours.metrics[metric], theirs.metrics[metric]
-        worsening = sign * (old - new)
-        relative = worsening / abs(old) if old != 0 else (np.inf if worsening > 0 else 0.0)
-        if relative > tolerance:
-            out.append(
-                SliceRegression(
-                    column=ours.column,
-                    value=ours.value,
-                    n=ours.n,
-                    metric=metric,
-                    challenger=new,
-                    champion=old,
-                    relative_worsening=float(relative),
-                )
-            )
-    return out
+def evidence_of(
+    challenger: ModelScores,
+    champion: ModelScores | None,
+    *,
+    evaluated: Evaluation | None = None,
+    evaluated_partitions: tuple[str, ...] = (),
+) -> Evidence:
+    """Evidence from two models scored on the same rows (`evaluated`: the challenger's pooled
+    evaluation when it covers more rows than the compared ones)."""
+    if champion is not None:
+        same_rows(challenger, champion)
+    return Evidence(
+        challenger_version=challenger.version,
+        evaluated=evaluated or challenger.evaluation,
+        evaluated_partitions=evaluated_partitions,
+        champion_version=None if champion is None else champion.version,
+        challenger=None if champion is None else challenger.evaluation,
+        champion=None if champion is None else champion.evaluation,
+    )
 
 
 def fairness_regressions(
@@ -145,98 +145,124 @@ def fairness_regressions(
     return out
 
 
-def _check_same_holdout(challenger: ModelScores, champion: ModelScores) -> None:
-    ours, theirs = challenger.predictions, champion.predictions
-    if not ours.index.equals(theirs.index) or not np.array_equal(ours.y_true, theirs.y_true):
-        raise ValueError(
-            f"challenger {challenger.version} and champion {champion.version} were not scored on the "
-            "same holdout rows (index or labels differ): a paired comparison is impossible"
+def _slices(found: list[rules.SliceJudgement], metric: str) -> list[SliceRegression]:
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    out = []
+    for s in found:
+        worse = sign * (s.champion - s.challenger)
+        relative = worse / abs(s.champion) if s.champion != 0 else (np.inf if worse > 0 else 0.0)
+        out.append(
+            SliceRegression(
+                column=s.column,
+                value=s.value,
+                n=s.n,
+                metric=metric,
+                challenger=s.challenger,
+                champion=s.champion,
+                relative_worsening=float(relative),
+                ci_low=s.interval.low,
+                ci_high=s.interval.high,
+            )
         )
-    if challenger.evaluation.task is not champion.evaluation.task:
-        raise ValueError(
-            f"challenger and champion solve different tasks: {challenger.evaluation.task.value} "
-            f"vs {champion.evaluation.task.value}"
-        )
+    return out
 
 
-def _improvement_reason(
-    metric: str, new: float, old: float, ci: tuple[float, float], conf: float, floor: float
-) -> str:
-    low, high = ci
-    interval = f"{conf:.0%} CI of improvement [{low:.4g}, {high:.4g}]"
-    compared = f"than champion {metric} {old:.4g}"
-    if low > floor:
-        return f"challenger {metric} {new:.4g} better {compared}: {interval} lies above {floor:g}"
-    where = f"includes {floor:g}" if high >= floor else f"lies below {floor:g}"
-    return f"challenger {metric} {new:.4g} not better {compared}: {interval} {where}"
+@dataclass(frozen=True)
+class _Comparison:
+    """The parts of a decision that only exist against a champion."""
+
+    verdict: Verdict
+    reasons: list[str]
+    kpis: list[KpiResult]
+    flags: list[str]
+    new: float | None = None
+    old: float | None = None
+    interval: rules.Interval | None = None
+    slices: tuple[SliceRegression, ...] = ()
+    fairness: tuple[FairnessRegression, ...] = ()
 
 
-def decide_promotion(
-    challenger: ModelScores, champion: ModelScores | None, spec: ProjectSpec, *, decided_at: datetime
-) -> DecisionRecord:
-    """Promote iff KPIs pass and, against a champion, the improvement's CI lower bound clears
-    `promotion.min_improvement` with no slice or fairness regression beyond tolerance."""
-    rules = spec.promotion
-    metric = spec.training.primary_metric
-    kpis = check_kpis(challenger.evaluation, spec)
-    reasons = [_kpi_reason(k) for k in kpis if not k.passed]
-    rejected = bool(reasons)
-    new = challenger.evaluation.metrics.get(metric)
-    old = improvement = low = high = None
-    slices: list[SliceRegression] = []
-    fairness: list[FairnessRegression] = []
-    if champion is None:
-        reasons.append(
-            f"no champion: challenger {'misses' if rejected else 'meets'} the KPIs ({len(kpis)} declared)"
-        )
-    else:
-        _check_same_holdout(challenger, champion)
-        old = champion.evaluation.metrics.get(metric)
+def _compare(evidence: Evidence, spec: ProjectSpec) -> _Comparison:
+    gate, metric = spec.promotion, spec.training.primary_metric
+    rows, version = evidence.compared_rows or 0, str(evidence.champion_version)
+    ours, theirs = evidence.challenger, evidence.champion
+    if ours is None or theirs is None or rows < gate.min_rows:
+        reason = insufficient_reason(rows, gate.min_rows, version, evidence.excluded_partitions)
+        return _Comparison("insufficient_evidence", [reason], [], [])
+    new, old = ours.metrics.get(metric), theirs.metrics.get(metric)
+    kpis = check_kpis(ours, spec)
+    judged = rules.judge_kpis(kpis, check_kpis(theirs, spec))
+    flags = [j.text for j in judged if j.challenger_breaches]
+    try:
         if new is None or old is None:
-            raise ValueError(f"primary metric '{metric}' is undefined on the holdout: cannot compare models")
-        diffs = paired_improvements(
-            challenger.predictions, champion.predictions, metric, rules.bootstrap_samples, spec.training.seed
+            raise ValueError(f"{metric} is undefined on the compared rows")
+        seed = spec.training.seed
+        interval = rules.improvement_interval(
+            ours.predictions, theirs.predictions, metric, gate.bootstrap_samples, gate.confidence, seed
         )
-        tail = (1.0 - rules.confidence) / 2.0
-        low, high = (float(v) for v in np.quantile(diffs, [tail, 1.0 - tail]))
-        improvement = (new - old) * (1.0 if higher_is_better(metric) else -1.0)
-        reasons.append(
-            _improvement_reason(metric, new, old, (low, high), rules.confidence, rules.min_improvement)
-        )
-        rejected |= low <= rules.min_improvement
-        slices = slice_regressions(challenger.evaluation, champion.evaluation, metric, rules.slice_tolerance)
-        reasons += [
-            f"slice {s.column}={s.value} (n={s.n}): challenger {metric} {s.challenger:.4g} is "
-            f"{s.relative_worsening:.1%} worse than champion {s.champion:.4g} "
-            f"(tolerance {rules.slice_tolerance:.1%})"
-            for s in slices
-        ]
-        fairness = fairness_regressions(challenger.evaluation, champion.evaluation, rules.fairness_tolerance)
-        reasons += [
-            f"fairness {f.attribute} {f.metric}: challenger {f.challenger:.3f} vs champion {f.champion:.3f}, "
-            f"+{f.increase:.3f} exceeds tolerance {rules.fairness_tolerance:g}"
-            for f in fairness
-        ]
-        rejected |= bool(slices) or bool(fairness)
+    except ValueError as err:  # the metric has no value on these rows: no evidence either way
+        reason = insufficient_reason(rows, gate.min_rows, version, evidence.excluded_partitions, str(err))
+        return _Comparison("insufficient_evidence", [reason], kpis, flags, new, old)
+    ok = rules.non_inferior(interval, old, gate.non_inferiority_margin, gate.min_improvement)
+    found = rules.slice_regressions(
+        ours, theirs, metric, gate.slice_tolerance, gate.bootstrap_samples, gate.confidence, seed
+    )
+    slices = _slices(found, metric)
+    fairness = fairness_regressions(ours, theirs, gate.fairness_tolerance)
+    reasons = [improvement_reason(metric, new, old, rows, interval, ok, gate)]
+    reasons += [j.text for j in judged if j.blocks or j.challenger_breaches]
+    reasons += [slice_reason(s, gate.slice_tolerance) for s in slices]
+    reasons += [
+        f"fairness {f.attribute} {f.metric}: challenger {f.challenger:.3f} vs champion {f.champion:.3f}, "
+        f"+{f.increase:.3f} exceeds tolerance {gate.fairness_tolerance:g}"
+        for f in fairness
+    ]
+    passes = ok and not any(j.blocks for j in judged) and not slices and not fairness
+    verdict: Verdict = "promote" if passes else "reject"
+    return _Comparison(verdict, reasons, kpis, flags, new, old, interval, tuple(slices), tuple(fairness))
+
+
+def _first_model(evidence: Evidence, spec: ProjectSpec) -> _Comparison:
+    kpis = check_kpis(evidence.evaluated, spec)
+    flags = [j.text for j in rules.judge_kpis(kpis, None) if j.challenger_breaches]
+    metric = spec.training.primary_metric
+    reasons = [first_model_reason(len(kpis), flags), *flags]
+    return _Comparison("promote", reasons, kpis, flags, evidence.evaluated.metrics.get(metric))
+
+
+def decide_promotion(evidence: Evidence, spec: ProjectSpec, *, decided_at: datetime) -> DecisionRecord:
+    """The verdict on the challenger (see the module docstring), with every number behind it."""
+    gate, metric = spec.promotion, spec.training.primary_metric
+    found = _first_model(evidence, spec) if evidence.champion_version is None else _compare(evidence, spec)
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    improvement = None if found.new is None or found.old is None else sign * (found.new - found.old)
     return DecisionRecord(
         project=spec.name,
-        challenger_version=challenger.version,
-        champion_version=None if champion is None else champion.version,
+        challenger_version=evidence.challenger_version,
+        champion_version=evidence.champion_version,
         metric=metric,
         higher_is_better=higher_is_better(metric),
-        n_rows=challenger.evaluation.n_rows,
-        challenger_score=new,
-        champion_score=old,
+        n_rows=evidence.evaluated.n_rows,
+        challenger_score=found.new,
+        champion_score=found.old,
         improvement=improvement,
-        ci_low=low,
-        ci_high=high,
-        confidence=rules.confidence,
-        bootstrap_samples=rules.bootstrap_samples,
-        min_improvement=rules.min_improvement,
-        kpis=kpis,
-        slice_regressions=slices,
-        fairness_regressions=fairness,
-        verdict="reject" if rejected else "promote",
-        reasons=reasons,
+        ci_low=None if found.interval is None else found.interval.low,
+        ci_high=None if found.interval is None else found.interval.high,
+        confidence=gate.confidence,
+        bootstrap_samples=gate.bootstrap_samples,
+        min_improvement=gate.min_improvement,
+        kpis=found.kpis,
+        slice_regressions=list(found.slices),
+        fairness_regressions=list(found.fairness),
+        verdict=found.verdict,
+        reasons=found.reasons,
         decided_at=decided_at,
+        margin=gate.non_inferiority_margin,
+        compared_rows=evidence.compared_rows,
+        evaluated_score=evidence.evaluated.metrics.get(metric),
+        evaluated_partitions=list(evidence.evaluated_partitions),
+        excluded_partitions=list(evidence.excluded_partitions),
+        kpi_flags=found.flags,
+        needs_attention=found.verdict == "promote" and bool(found.flags),
+        evaluated_version=evidence.challenger_version,
     )

@@ -1,11 +1,12 @@
 """The serving champion as a `ChampionRef`, read from its registry version, and the rollback.
 
-Everything a `ChampionRef` says about what the champion learned from comes from the tags its
-registry version carries: the lineage tags written at training (features version, training
-partitions, as-of) and the promotion decision the registry attached when it became champion
-(the primary metric, the score it reached on its own holdout and that holdout's size; the
-evaluation noise and the performance estimator are left to the stage that computes them). A
-version without those tags (registered by hand) gives None for each, never a guess.
+Everything a `ChampionRef` says comes from the tags its registry version carries: the lineage
+tags written at training (features version, training partitions, as-of) and the evidence the
+gate wrote when it went live (the primary metric, its pooled out-of-sample level, on how many
+rows, its bootstrap noise, and the pinned performance estimator). Versions promoted before
+that evidence was tagged fall back to their promotion decision (metric, score, rows); a
+version without those tags (registered by hand) gives None for each, never a guess. So a
+rollback restores the older version with its own estimator and evaluated level.
 
 A rollback is the other way the champion moves: champion <- previous-champion, under the same
 lock and compare-and-set as a promotion.
@@ -53,10 +54,21 @@ def champion_ref_of(
     """`ref` as the serving champion, named by a decision or rollback at `decided_at`."""
     tags = ref.tags
     features_version = tags.get(names.ML_FEATURES_VERSION)
-    decision = _promotion_decision(ref)
-    score = decision.get("challenger_score")  # the score it reached when it won: on its own holdout
-    metric = decision.get("metric")
-    rows = decision.get("n_rows")  # the size of that holdout
+    evidence: dict[str, Any] = {
+        "metric": tags.get(names.ML_EVALUATED_METRIC),
+        "score": tags.get(names.ML_EVALUATED_SCORE),
+        "rows": tags.get(names.ML_EVALUATED_ROWS),
+        "noise": tags.get(names.ML_EVALUATED_NOISE),
+    }
+    if evidence["metric"] is None:  # promoted before the gate tagged its evidence: what it won with
+        decision = _promotion_decision(ref)
+        evidence = {
+            "metric": decision.get("metric"),
+            "score": decision.get("challenger_score"),
+            "rows": decision.get("n_rows"),
+            "noise": None,
+        }
+    metric, score, rows, noise = (evidence[k] for k in ("metric", "score", "rows", "noise"))
     return ChampionRef(
         project=project,
         version=ref.version,
@@ -67,6 +79,9 @@ def champion_ref_of(
         metric=None if metric is None else str(metric),
         evaluated_score=None if score is None else float(score),
         evaluated_rows=None if rows is None else int(rows),
+        evaluated_noise=None if noise is None else float(noise),
+        estimator_uri=tags.get(names.ML_ESTIMATOR_URI),
+        estimator_sha256=tags.get(names.ML_ESTIMATOR_SHA),
         source=source,
         decided_at=decided_at,
     )

@@ -1,12 +1,16 @@
 """The champion stage: the gate decides, the registry aliases move only on `promote`.
 
 `decide_and_promote` is what the `champion` asset does after a retrain, without Dagster. The
-challenger is the model produced upstream in this lineage; the serving champion is re-scored
-on the same fresh holdout (`judge_challenger`), then the verdict is applied with a
-compare-and-set under the promotion lock (`apply_decision`): if the champion moved while the
-gate was scoring, the move fails with PromotionConflict instead of overwriting a newer
-decision. `champion_stage` is the asset's one call: the gate, or a rollback under the same
-lock, each ending in the `ChampionRef` of whichever version serves afterwards.
+challenger is the model produced upstream in this lineage; its evaluation must be of exactly
+that model (version, run and artifact). The serving champion is re-scored on the same
+evaluation rows (`evidence`); if that fails the stage alerts and raises (fail closed). The
+verdict (`gate`) is applied by `apply_decision`: on promote, the winner is refit on the whole
+window and the refit version, carrying its evaluated level and performance estimator
+(`golive`), becomes champion with a compare-and-set under the promotion lock (if the champion
+moved while the gate was scoring, PromotionConflict instead of overwriting a newer decision);
+a rejection or insufficient evidence is recorded on the challenger and the champion stays.
+`champion_stage` is the asset's one call: the gate, or a rollback under the same lock, each
+ending in the `ChampionRef` of whichever version serves afterwards.
 """
 
 from __future__ import annotations
@@ -14,30 +18,47 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from mlops_pipelines import names
 from mlops_pipelines.lib.promotion.champion import ChampionRef, ChampionSource
+from mlops_pipelines.lib.promotion.evidence import (
+    ChampionRescoreError,
+    EvaluationMismatchError,
+    GateInputError,
+)
 from mlops_pipelines.lib.promotion.refs import champion_ref_of, rollback_champion
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from mlops_pipelines.lib.evaluation.backtest import EvaluationRows
     from mlops_pipelines.lib.evaluation.stage import EvaluationReport
-    from mlops_pipelines.lib.ports import ReportFiles, TableStore
-    from mlops_pipelines.lib.promotion.gate import DecisionRecord, ModelScores
+    from mlops_pipelines.lib.ports import Alerts, ReportFiles, TableStore
+    from mlops_pipelines.lib.promotion.decision import DecisionRecord
     from mlops_pipelines.lib.registry.lookup import ModelVersionRef
     from mlops_pipelines.lib.registry.session import TrackingConfig
-    from mlops_pipelines.lib.training.artifact import ModelArtifact
+    from mlops_pipelines.lib.training.artifact import ModelArtifact, RunContext
     from mlops_pipelines.spec import ProjectSpec
+
+__all__ = [
+    "ChampionRescoreError",
+    "ChampionUpdate",
+    "EvaluationMismatchError",
+    "GateInputError",
+    "Judgement",
+    "PromotionOutcome",
+    "apply_decision",
+    "champion_stage",
+    "decide_and_promote",
+    "judge_challenger",
+    "serving_champion",
+]
 
 log = logging.getLogger(__name__)
 
 ChampionAction = Literal["gate", "rollback"]
 DECISIONS = "decisions"  # the report kind decision records are filed under
-
-
-class GateInputError(ValueError):
-    """The gate cannot judge what it was given; the message names the version and the problem."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +67,10 @@ class Judgement:
 
     decision: DecisionRecord
     champion_before: str | None  # the version the aliases must still show when the verdict is applied
+    model: ModelArtifact
+    report: EvaluationReport
+    rows: EvaluationRows | None  # the evaluation rows (None when the verdict was applied already)
+    already_live: bool = False  # a retried step: the champion is already this model's refit
 
 
 @dataclass(frozen=True)
@@ -71,20 +96,6 @@ class ChampionUpdate:
     outcome: PromotionOutcome | None  # the gate's outcome; None for a rollback
 
 
-def _champion_scores(
-    spec: ProjectSpec, version: str, model: ModelArtifact, tables: TableStore, tracking: TrackingConfig
-) -> ModelScores | str:
-    """The champion scored on the challenger's holdout, or why it could not be."""
-    from mlops_pipelines.lib.evaluation.stage import holdout_scores
-    from mlops_pipelines.lib.promotion.gate import ModelScores
-
-    try:
-        result = holdout_scores(spec, version, model, tables, tracking, importance_rows=0)
-    except Exception as err:  # noqa: BLE001 - a champion that no longer loads cannot defend its title; the decision says so
-        return f"champion v{version} could not be re-scored ({type(err).__name__}: {err})"
-    return ModelScores(version, result)
-
-
 def judge_challenger(
     spec: ProjectSpec,
     model: ModelArtifact,
@@ -94,53 +105,91 @@ def judge_challenger(
     *,
     decided_at: datetime | None = None,
 ) -> Judgement:
-    """The gate's verdict on `model` against the current champion, both on the same holdout."""
-    from mlops_pipelines.lib.promotion.gate import ModelScores, decide_promotion
+    """The gate's verdict on `model` against the current champion, both on the same rows.
+
+    Raises EvaluationMismatchError (another model's evaluation), GateInputError (not promotable,
+    already champion) and ChampionRescoreError (the champion cannot be re-scored).
+    """
+    from mlops_pipelines.lib.promotion.evidence import applied_decision, gather_evidence
+    from mlops_pipelines.lib.promotion.gate import decide_promotion
     from mlops_pipelines.lib.registry.aliases import CHAMPION, get_alias
 
-    if evaluation.version != model.version or evaluation.artifact_sha256 != model.artifact_sha256:
-        raise GateInputError(
-            f"{spec.name}: the evaluation is of version {evaluation.version}, the challenger is "
-            f"version {model.version}: evaluate the challenger first"
-        )
+    mismatch = evaluation.mismatch(model)
+    if mismatch is not None:
+        raise EvaluationMismatchError(f"{spec.name}: {mismatch}: evaluate the challenger first")
     if evaluation.evaluation is None:
         raise GateInputError(
             f"{spec.name}: version {model.version} is not promotable: {evaluation.load_error}"
         )
     current = get_alias(tracking, spec.name, CHAMPION)
-    champion: ModelScores | None = None
-    notes: list[str] = []
-    if current is not None and current.version != model.version:
-        scored = _champion_scores(spec, current.version, model, tables, tracking)
-        if isinstance(scored, str):
-            log.warning("%s: %s", spec.name, scored)
-            notes.append(scored)
-        else:
-            champion = scored
-    decision = decide_promotion(
-        ModelScores(model.version, evaluation.evaluation),
-        champion,
-        spec,
-        decided_at=decided_at or datetime.now(UTC),
-    )
-    if notes:
-        decision = decision.model_copy(update={"reasons": [*decision.reasons, *notes]})
-    return Judgement(decision, None if current is None else current.version)
+    if current is not None and current.version == model.version:
+        raise GateInputError(f"{spec.name}: version {model.version} is already the champion")
+    if current is not None and current.tags.get(names.ML_REFIT_OF) == model.version:
+        decision = applied_decision(spec, current)
+        return Judgement(decision, current.version, model, evaluation, None, already_live=True)
+    gathered = gather_evidence(spec, evaluation, current, tables, tracking)
+    decision = decide_promotion(gathered.evidence, spec, decided_at=decided_at or datetime.now(UTC))
+    return Judgement(decision, None if current is None else current.version, model, evaluation, gathered.rows)
+
+
+def _promote(
+    spec: ProjectSpec,
+    judgement: Judgement,
+    tables: TableStore,
+    tracking: TrackingConfig,
+    lock_path: Path,
+    run_context: RunContext | None,
+) -> DecisionRecord:
+    """Refit, tag and alias the serving version; record the verdict on the evaluated version."""
+    from mlops_pipelines.lib.promotion.golive import go_live
+    from mlops_pipelines.lib.registry.aliases import promote
+    from mlops_pipelines.lib.registry.versions import record_decision, set_version_tags
+
+    model, decision = judgement.model, judgement.decision
+    live_version = decision.refit_version or model.version
+    if not judgement.already_live:
+        assert judgement.rows is not None and judgement.report.evaluation is not None
+        live = go_live(
+            spec,
+            model,
+            decision,
+            judgement.report.evaluation,
+            judgement.rows,
+            tables,
+            tracking,
+            run_context=run_context,
+        )
+        decision, live_version = live.decision, live.version
+        promote(
+            tracking,
+            spec.name,
+            live_version,
+            decision.to_json(),
+            lock_path,
+            expected_champion=judgement.champion_before,
+            settles=model.version,
+        )
+    if live_version != model.version:
+        record_decision(tracking, spec.name, model.version, "gate", decision.to_json())
+        set_version_tags(tracking, spec.name, model.version, {names.ML_REFIT_VERSION: live_version})
+    return decision
 
 
 def apply_decision(
     spec: ProjectSpec,
     judgement: Judgement,
+    tables: TableStore,
     tracking: TrackingConfig,
     lock_path: Path,
     reports: ReportFiles,
+    *,
+    run_context: RunContext | None = None,
 ) -> PromotionOutcome:
-    """Move `champion` on promote (compare-and-set against `judgement.champion_before`, under the
-    lock), tag a rejection, retire old versions, file the decision record."""
+    """Promote (refit first, compare-and-set against `judgement.champion_before`, under the lock)
+    or record the rejection / insufficient evidence; retire old versions, file the decision."""
     from mlops_pipelines.lib.registry.aliases import (
         CHAMPION,
         get_alias,
-        promote,
         record_rejection,
         retire_old_versions,
     )
@@ -148,14 +197,7 @@ def apply_decision(
     decision = judgement.decision
     version = decision.challenger_version
     if decision.verdict == "promote":
-        promote(
-            tracking,
-            spec.name,
-            version,
-            decision.to_json(),
-            lock_path,
-            expected_champion=judgement.champion_before,
-        )
+        decision = _promote(spec, judgement, tables, tracking, lock_path, run_context)
     else:
         record_rejection(tracking, spec.name, version, decision.to_json())
     retired = retire_old_versions(tracking, spec.name, spec.promotion.keep_versions, lock_path)
@@ -170,6 +212,13 @@ def apply_decision(
     )
 
 
+def _alert(alerts: Alerts | None, project: str, severity: str, title: str, details: dict[str, Any]) -> None:
+    if alerts is None:  # plain callers (benchmarks) without an alert sink: the log is all there is
+        log.warning("%s: %s (no alert sink)", project, title)
+        return
+    alerts.send(project, severity, title, details)
+
+
 def decide_and_promote(
     spec: ProjectSpec,
     model: ModelArtifact,
@@ -179,16 +228,33 @@ def decide_and_promote(
     lock_path: Path,
     reports: ReportFiles,
     *,
+    alerts: Alerts | None = None,
+    run_context: RunContext | None = None,
     decided_at: datetime | None = None,
 ) -> PromotionOutcome:
-    """The gate's verdict on `model`, applied to the registry."""
-    judgement = judge_challenger(spec, model, evaluation, tables, tracking, decided_at=decided_at)
-    return apply_decision(spec, judgement, tracking, lock_path, reports)
+    """The gate's verdict on `model`, applied to the registry.
+
+    A champion that cannot be re-scored is alerted (severity error) and ChampionRescoreError
+    raised: nothing moves. A promotion that needs attention (a KPI breached) is alerted too.
+    """
+    try:
+        judgement = judge_challenger(spec, model, evaluation, tables, tracking, decided_at=decided_at)
+    except ChampionRescoreError as err:
+        _alert(
+            alerts, spec.name, "error", "champion could not be re-scored: no promotion", {"error": str(err)}
+        )
+        raise
+    outcome = apply_decision(spec, judgement, tables, tracking, lock_path, reports, run_context=run_context)
+    decision = outcome.decision
+    if decision.needs_attention and not judgement.already_live:
+        details = {"version": outcome.champion_after, "kpi_flags": decision.kpi_flags}
+        _alert(alerts, spec.name, "warning", "promoted with KPI breaches", details)
+    return outcome
 
 
 def serving_champion(outcome: PromotionOutcome) -> ChampionRef:
     """The serving champion after the gate: "promotion" when the challenger won, "kept" when it
-    lost to an existing champion, "none" when there is still no champion."""
+    lost to (or could not be judged against) an existing champion, "none" when there is none."""
     decision = outcome.decision
     if outcome.after is None:
         return ChampionRef.absent(decision.project)
@@ -205,6 +271,9 @@ def champion_stage(
     tracking: TrackingConfig,
     lock_path: Path,
     reports: ReportFiles,
+    *,
+    alerts: Alerts | None = None,
+    run_context: RunContext | None = None,
 ) -> ChampionUpdate:
     """One move of the champion: the gate on the challenger upstream, or a rollback."""
     if action == "rollback":
@@ -213,5 +282,7 @@ def champion_stage(
     if model is None or evaluation is None:
         missing = "model" if model is None else "evaluation"
         raise GateInputError(f"{spec.name}: the gate needs the {missing} upstream; materialize it first")
-    outcome = decide_and_promote(spec, model, evaluation, tables, tracking, lock_path, reports)
+    outcome = decide_and_promote(
+        spec, model, evaluation, tables, tracking, lock_path, reports, alerts=alerts, run_context=run_context
+    )
     return ChampionUpdate(action, serving_champion(outcome), outcome.champion_before, outcome)

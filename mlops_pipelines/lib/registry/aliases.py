@@ -60,6 +60,7 @@ __all__ = [
     "promote",
     "record_rejection",
     "register_challenger",
+    "register_version",
     "retire_old_versions",
     "rollback",
     "verify_loadable",
@@ -103,6 +104,14 @@ def register_challenger(
     last step. If any step fails the new version is deleted, so nothing (neither an alias nor
     "the latest version") can point at a half-registered model.
     """
+    return register_version(cfg, project, logged, tags, alias=CHALLENGER)
+
+
+def register_version(
+    cfg: TrackingConfig, project: str, logged: LoggedModel, tags: dict[str, str], *, alias: str | None
+) -> ModelVersionRef:
+    """`register_challenger` with the alias to set (None: none, e.g. a go-live refit that the
+    promotion aliases itself)."""
     from mlflow.exceptions import MlflowException
 
     with open_client(cfg) as client:
@@ -127,7 +136,8 @@ def register_challenger(
                 raise RegistryError(f"{project}: version {version} is {current.status}, not READY")
             if (current.tags or {}).get(ARTIFACT_SHA_TAG) != logged.artifact_sha256:
                 raise RegistryError(f"{project}: version {version} lost its {ARTIFACT_SHA_TAG} tag")
-            client.set_registered_model_alias(project, CHALLENGER, version)
+            if alias is not None:
+                client.set_registered_model_alias(project, alias, version)
         except BaseException as err:
             try:
                 client.delete_model_version(project, version)
@@ -135,7 +145,7 @@ def register_challenger(
             except MlflowException as cleanup_err:
                 err.add_note(f"{project}: deleting half-registered version {version} failed: {cleanup_err}")
             raise
-        log.info("%s: version %s registered as %s (run %s)", project, version, CHALLENGER, logged.run_id)
+        log.info("%s: version %s registered as %s (run %s)", project, version, alias, logged.run_id)
         return ref_of(current)
 
 
@@ -147,12 +157,14 @@ def promote(
     lock_path: Path,
     *,
     expected_champion: str | None,
+    settles: str | None = None,
 ) -> PromotionResult:
     """Make `version` the champion if the champion is still `expected_champion` (compare-and-set).
 
     The old champion becomes `previous-champion`; a `challenger` alias on the promoted version
-    is removed (it is no longer a candidate). The decision record is stored as a run artifact
-    and a version tag on both versions before the aliases move.
+    (or on `settles`, the evaluated version a go-live refit stands for) is removed: it is no
+    longer a candidate. The decision record is stored as a run artifact and a version tag on
+    both versions before the aliases move.
     """
     version = str(version)
     with alias_lock(lock_path), open_client(cfg) as client:
@@ -183,7 +195,7 @@ def promote(
             client.set_model_version_tag(project, old.version, "superseded_at", promoted_at)
             client.set_registered_model_alias(project, PREVIOUS_CHAMPION, old.version)
         client.set_registered_model_alias(project, CHAMPION, version)
-        if current.get(CHALLENGER) == version:
+        if current.get(CHALLENGER) is not None and current.get(CHALLENGER) in (version, settles):
             client.delete_registered_model_alias(project, CHALLENGER)
         # Written last: its presence marks a promotion that completed.
         client.set_model_version_tag(project, version, "promoted_at", promoted_at)

@@ -101,7 +101,8 @@ def train_challenger(
     repo_dir: Path | None = None,
 ) -> ModelArtifact:
     """Train on the window ending at `as_of` (default: the newest features partition), log the run
-    and register the version as `challenger`.
+    and register the version as `challenger`. An identical training whose version no gate has
+    judged yet (a retried run) is handed on again instead of registering a duplicate (`reuse`).
 
     Raises TrainingWindowError when the features table does not exist or holds too few
     labelled partitions. `repo_dir` is the checkout provenance records (default: the one the
@@ -110,6 +111,7 @@ def train_challenger(
     from mlops_pipelines.lib.registry.aliases import register_challenger
     from mlops_pipelines.lib.registry.provenance import collect_provenance
     from mlops_pipelines.lib.registry.tracking import log_training_run
+    from mlops_pipelines.lib.training.reuse import reused_artifact, training_key, undecided_version
     from mlops_pipelines.lib.training.search import train_model
     from mlops_pipelines.lib.training.window import select_window, split_features
 
@@ -121,8 +123,20 @@ def train_challenger(
     window = select_window(tables.partitions(spec.name, names.FEATURES, version), spec, as_of)
     rows = tables.read(spec.name, names.FEATURES, keys=list(window.train), version=version)
     labelled = split_features(rows, spec)
-    trained = train_model(labelled.features, labelled.target, spec, event_time=labelled.event_time)
     features_uri = tables.uri(spec.name, names.FEATURES)
+    provenance = collect_provenance(repo_dir or package_repo_dir())
+    key = training_key(
+        spec,
+        window,
+        features_uri=features_uri,
+        features_version=version,
+        data_sha256=labelled.sha256,
+        provenance=provenance,
+    )
+    done = undecided_version(tracking, spec.name, key)
+    if done is not None:  # a retried run: the same rows, spec and code were trained already
+        return reused_artifact(spec, tracking, done, window)
+    trained = train_model(labelled.features, labelled.target, spec, event_time=labelled.event_time)
     tags = lineage_tags(
         spec,
         window,
@@ -132,6 +146,8 @@ def train_challenger(
         reason=reason,
         run_context=run_context,
     )
+    tags[names.ML_TRAINING_KEY] = key
+    tags[names.ML_BEST_PARAMS] = json.dumps(trained.best_params, sort_keys=True)
     logged = log_training_run(
         tracking,
         spec.name,
@@ -144,7 +160,7 @@ def train_challenger(
         task_is_classification=spec.task.is_classification,
         tags=tags,
         extra_json={"lineage": {**tags, "train": list(window.train), "holdout": list(window.holdout)}},
-        provenance=collect_provenance(repo_dir or package_repo_dir()),
+        provenance=provenance,
         run_name=f"{spec.name}-{reason}-{window.as_of}",
     )
     ref = register_challenger(tracking, spec.name, logged, tags)

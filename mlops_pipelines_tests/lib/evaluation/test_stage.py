@@ -1,4 +1,5 @@
-"""evaluate_challenger without Dagster: a real challenger on its real holdout, or one that fails to load."""
+"""evaluate_challenger without Dagster: a real challenger judged rolling-origin on its evaluation
+partitions, or one that fails to load."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from mlops_pipelines import names
-from mlops_pipelines.lib.evaluation.stage import EvaluationReport, evaluate_challenger, holdout_scores
+from mlops_pipelines.lib.evaluation.backtest import read_evaluation_rows
+from mlops_pipelines.lib.evaluation.stage import EvaluationReport, evaluate_challenger, score_version
+from mlops_pipelines.lib.metrics import compute_metrics
 from mlops_pipelines.lib.registry.session import TrackingConfig, open_client
 from mlops_pipelines.lib.stores import DeltaTables
 from mlops_pipelines.lib.training.artifact import ModelArtifact
@@ -22,7 +25,7 @@ def challenger(bike_spec: ProjectSpec, bike_tables: DeltaTables, tracking: Track
     return train_challenger(bike_spec, bike_tables, tracking, as_of=None, reason="test")
 
 
-def test_challenger_is_scored_on_its_holdout_with_kpis_and_a_model_card(
+def test_challenger_is_scored_out_of_sample_with_kpis_and_a_model_card(
     bike_spec: ProjectSpec,
     bike_tables: DeltaTables,
     tracking: TrackingConfig,
@@ -32,7 +35,7 @@ def test_challenger_is_scored_on_its_holdout_with_kpis_and_a_model_card(
     report = evaluate_challenger(bike_spec, challenger, bike_tables, tracking, reports)
     assert report.promotable and report.load_error is None
     assert (report.version, report.run_id) == (challenger.version, challenger.run_id)
-    assert report.artifact_sha256 == challenger.artifact_sha256
+    assert report.artifact_sha256 == challenger.artifact_sha256 and report.mismatch(challenger) is None
     assert report.evaluation is not None
     assert 0 < report.evaluation.metrics["mae"] < 120 and report.evaluation.metrics["r2"] > 0.5
     holdout = bike_tables.read(
@@ -42,6 +45,15 @@ def test_challenger_is_scored_on_its_holdout_with_kpis_and_a_model_card(
         version=challenger.features_version,
     )
     assert report.evaluation.n_rows == len(holdout) > 100
+    assert (
+        report.partitions == challenger.window.holdout
+        and report.features_version == challenger.features_version
+    )
+    # 6 evaluation partitions in 3 folds: the registered challenger predicts the first, refits the others.
+    assert [f.partitions for f in report.folds] == [challenger.window.holdout[i : i + 2] for i in (0, 2, 4)]
+    assert [f.model for f in report.folds] == ["challenger v1", "refit", "refit"]
+    assert sum(f.rows for f in report.folds) == report.evaluation.n_rows
+    assert report.evaluation.importance  # permutation importance of the challenger on fold 1
     assert [(k.metric, k.passed) for k in report.kpis] == [("r2", True), ("mae", True)]
     assert report.model_card_path is not None
     card = Path(report.model_card_path)
@@ -49,13 +61,13 @@ def test_challenger_is_scored_on_its_holdout_with_kpis_and_a_model_card(
     assert json.loads(card.with_suffix(".json").read_text())
     with open_client(tracking) as client:
         run = client.get_run(challenger.run_id)
-    assert run.data.metrics["holdout_mae"] == pytest.approx(report.evaluation.metrics["mae"])
+    assert run.data.metrics["pooled_mae"] == pytest.approx(report.evaluation.metrics["mae"])
+    assert run.data.metrics["holdout_mae"] == pytest.approx(report.holdout_metrics["mae"])
     assert run.data.tags["mlops.evaluated"] == "true"
-    # The gate's re-score of a model on the same holdout reproduces the evaluation's metrics.
-    again = holdout_scores(
-        bike_spec, challenger.version, challenger, bike_tables, tracking, importance_rows=0
-    )
-    assert again.metrics == report.evaluation.metrics and again.importance == []
+    # The gate's re-score of the registered version on the same rows reproduces its holdout metrics.
+    rows = read_evaluation_rows(bike_spec, bike_tables, report.partitions, challenger.features_version)
+    again = score_version(bike_spec, challenger.version, rows, tracking)
+    assert compute_metrics(again, bike_spec.task)[0] == report.holdout_metrics
 
 
 def test_challenger_that_fails_to_load_gives_a_report_with_its_error_and_nothing_else(
@@ -73,13 +85,17 @@ def test_challenger_that_fails_to_load_gives_a_report_with_its_error_and_nothing
     assert report.load_error is not None and report.load_error.startswith("ModelIntegrityError")
     assert f"version {challenger.version}" in report.load_error
     assert report.evaluation is None and report.kpis == () and report.model_card_path is None
+    assert report.folds == () and report.holdout_metrics == {}
     assert not (reports.root / "bike_sharing" / "model_cards").exists()
     with open_client(tracking) as client:
         assert "holdout_mae" not in client.get_run(challenger.run_id).data.metrics
 
 
-def test_a_report_is_frozen() -> None:
+def test_a_report_is_frozen_and_names_a_mismatched_model(challenger: ModelArtifact) -> None:
     report = EvaluationReport("1", "run", "sha", None, (), None, load_error="ModelLoadError: x")
     with pytest.raises(AttributeError):
         report.version = "2"  # type: ignore[misc]
     assert not report.promotable
+    mismatch = report.mismatch(challenger)
+    assert mismatch is not None and "evaluation is of version 1 (run run" in mismatch
+    assert f"the challenger is version 1 (run {challenger.run_id}" in mismatch

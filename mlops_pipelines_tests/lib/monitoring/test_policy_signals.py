@@ -97,3 +97,31 @@ def test_a_rejected_challenger_keeps_the_episode_handled() -> None:
     """The same champion after a retrain (the gate said no): its episode does not fire twice."""
     history = [RetrainRecord("p02", "retrain:p02:1", True, as_of="p02")]
     assert not should_retrain(observe("owwwwww", champion="1"), history, policy(), KEYS).retrain
+
+
+def _retrain(as_of: str, improved: bool | None, key: str = "") -> RetrainRecord:
+    return RetrainRecord(as_of, key or f"run-{as_of}", True, as_of, improved)
+
+
+def test_a_retrain_that_paid_off_is_followed_up() -> None:
+    calm = observe("o" * 20, estimated="-" * 20)
+    decision = should_retrain(calm, [_retrain("p05", True)], policy(follow_up_partitions=7), KEYS)
+    assert decision.retrain and decision.trigger_partition == "p12"
+    assert decision.signals == ("follow-up",)
+    assert "follow-up 7 partitions after the retrain as of 'p05'" in decision.reason
+
+
+def test_follow_ups_back_off_after_misses_and_stop() -> None:
+    calm = observe("o" * 40, estimated="-" * 40)
+    one_miss = [_retrain("p02", True), _retrain("p09", False)]
+    decision = should_retrain(calm, one_miss, policy(follow_up_partitions=7, follow_up_misses=2), KEYS)
+    assert decision.trigger_partition == "p23"  # 7 x 2 after the miss
+    misses = [_retrain("p02", True), _retrain("p09", False), _retrain("p23", False), _retrain("p30", False)]
+    stopped = should_retrain(calm, misses, policy(follow_up_partitions=7, follow_up_misses=2), KEYS)
+    assert not stopped.retrain
+
+
+def test_no_chain_without_a_verdict_or_when_turned_off() -> None:
+    calm = observe("o" * 20, estimated="-" * 20)
+    assert not should_retrain(calm, [_retrain("p05", None)], policy(follow_up_partitions=7), KEYS).retrain
+    assert not should_retrain(calm, [_retrain("p05", True)], policy(follow_up_partitions=0), KEYS).retrain

@@ -1,0 +1,134 @@
+"""The project's own policy, replayed partition by partition with the loop's own functions.
+
+After each partition closes: its calibrated drift and estimated performance are observed, the
+labels of the partition `label_delay` back arrive and its realized performance is observed,
+then `should_retrain` (the sensor's pure policy) decides with the retrain history so far. A
+retrain judges the challenger recipe the way the gate does (rolling-origin folds over the
+newest labelled partitions, against the champion on the same rows it did not train on) with
+the loop's own `decide_promotion` (`backtest.gate`) and, on "promote", the refit as of the
+decision partition serves from the next one.
+
+Differences from a Dagster replay, on purpose and documented: hyperparameters are searched once
+(at bootstrap) instead of at every retrain, and the gate's champion comparison runs on the
+backtest's cached fits; everything that decides WHEN to retrain is the loop's own code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlops_pipelines.lib.backtest.gate import insufficient, judge
+from mlops_pipelines.lib.backtest.schedules import ReplayEvent, Schedule
+from mlops_pipelines.lib.backtest.scoring import concat
+from mlops_pipelines.lib.backtest.signals import (
+    ReplayChampion,
+    champion_of,
+    drift_observation,
+    observation,
+    realized_observation,
+)
+from mlops_pipelines.lib.monitoring.policy import MonitoringObservation, RetrainRecord, should_retrain
+
+if TYPE_CHECKING:
+    from mlops_pipelines.lib.backtest.models import ModelBank
+    from mlops_pipelines.lib.metrics import Predictions
+
+
+@dataclass(frozen=True)
+class Challenge:
+    partitions: list[int]  # the evaluation partitions
+    pooled: Predictions  # the recipe's out-of-sample predictions on all of them (rolling origin)
+    comparable: list[int]  # the evaluation partitions the champion did not train on
+    challenger: Predictions  # the pooled predictions on the comparable partitions
+    champion: Predictions | None  # the champion there (None: no comparable partition)
+
+
+def rolling_origin(bank: ModelBank, as_of: int, champion: ReplayChampion | None) -> Challenge | None:
+    """The newest `holdout_partitions` labelled partitions as of `as_of`, split into folds, each
+    predicted by the recipe fitted on everything before it; None when none is labelled yet."""
+    spec = bank.history.spec
+    last = as_of - spec.monitoring.label_delay_partitions
+    k = spec.training.holdout_partitions
+    partitions = list(range(max(0, last - k + 1), last + 1))
+    if not partitions:
+        return None
+    folds = max(1, min(spec.promotion.backtest_folds, len(partitions)))
+    size = -(-len(partitions) // folds)
+    parts: list[Predictions] = []
+    for start in range(0, len(partitions), size):
+        fold = partitions[start : start + size]
+        # Fitted when the fold's first partition opens: labels up to the partition before it.
+        fit_as_of = fold[0] - 1 + spec.monitoring.label_delay_partitions
+        if not bank.fittable(fit_as_of):
+            return None
+        parts.extend(bank.predict(fit_as_of, p) for p in fold)
+    pooled = concat(parts)
+    if champion is None:
+        return Challenge(partitions, pooled, [], pooled, None)
+    trained_until = champion.model_at - spec.monitoring.label_delay_partitions
+    comparable = [p for p in partitions if p > trained_until]
+    if not comparable:
+        return Challenge(partitions, pooled, [], pooled, None)
+    ours = concat([parts[partitions.index(p)] for p in comparable])
+    theirs = concat([bank.predict(champion.model_at, p) for p in comparable])
+    return Challenge(partitions, pooled, comparable, ours, theirs)
+
+
+def replay_policy(bank: ModelBank, boot: int, scored: range) -> Schedule:
+    """The policy's schedule over `scored`, its retrains and the gate's decisions."""
+    history, spec = bank.history, bank.history.spec
+    keys = list(history.keys)
+    delay = spec.monitoring.label_delay_partitions
+    first = rolling_origin(bank, boot, None)
+    champion = champion_of(bank, "1", boot, None if first is None else (first.partitions, first.pooled))
+    observed: dict[str, MonitoringObservation] = {}
+    retrains: list[RetrainRecord] = []
+    serving: list[int] = []
+    went_live: list[int] = []
+    events: list[ReplayEvent] = []
+    trainings = 1
+    for i in scored:
+        serving.append(champion.model_at)
+        drift = drift_observation(bank, champion, i)
+        observed[keys[i]] = observation(keys[i], drift, None, i, champion.label)
+        q = i - delay
+        if q >= champion.first_served and keys[q] in observed:
+            realized = realized_observation(bank, champion, q)
+            old = observed[keys[q]]
+            observed[keys[q]] = observation(
+                keys[q],
+                (old.status, old.drift_share, old.estimated_degraded),
+                realized,
+                i,
+                old.champion_version or "",
+            )
+        decision = should_retrain(list(observed.values()), retrains, spec.retraining, keys)
+        if not decision.retrain or decision.run_key is None or i + 1 >= len(keys):
+            continue
+        trainings += 1
+        events.append(ReplayEvent(keys[i], "retrain", keys[i], decision.reason))
+        challenge = rolling_origin(bank, i, champion)
+        if challenge is None or challenge.champion is None:
+            outcome = insufficient("no labelled evaluation partition the champion did not train on")
+        else:
+            versions = (str(int(champion.label) + 1), champion.label)
+            outcome = judge(
+                bank,
+                challenge.partitions,
+                challenge.pooled,
+                challenge.comparable,
+                challenge.challenger,
+                challenge.champion,
+                versions,
+            )
+        trigger = decision.trigger_partition or keys[i]
+        retrains.append(RetrainRecord(trigger, decision.run_key, True, keys[i], outcome.improved))
+        kind = "promote" if outcome.verdict == "promote" else "reject"
+        events.append(ReplayEvent(keys[i], kind, keys[i], outcome.reason))
+        if outcome.verdict != "promote" or challenge is None:
+            continue
+        evaluation = (challenge.partitions, challenge.pooled)
+        champion = champion_of(bank, str(int(champion.label) + 1), i, evaluation)
+        went_live.append(i)
+    return Schedule("policy", tuple(serving), tuple(went_live), trainings, tuple(events))

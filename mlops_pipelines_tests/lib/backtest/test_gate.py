@@ -1,0 +1,48 @@
+"""The replay's gate is the loop's `decide_promotion` on the same rows: a fresh model after a
+concept change is promoted, a broken one rejected, too few rows is insufficient evidence."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from mlops_pipelines.lib.backtest.gate import judge
+from mlops_pipelines.lib.backtest.models import ModelBank
+from mlops_pipelines.lib.backtest.scoring import concat
+
+
+def _after_change(bank: ModelBank) -> list[int]:
+    keys = bank.history.keys
+    start = keys.index("2024-03-15")
+    return list(range(start, start + 7))
+
+
+def test_a_fresh_model_beats_a_stale_champion_after_the_change(short_bank: tuple[ModelBank, int]) -> None:
+    bank, boot = short_bank
+    parts = _after_change(bank)
+    fresh = concat([bank.predict(parts[0], p) for p in parts])  # labels up to the day before the fold
+    stale = concat([bank.predict(boot, p) for p in parts])
+    verdict = judge(bank, parts, fresh, parts, fresh, stale, ("2", "1"))
+    assert verdict.verdict == "promote" and verdict.improved
+    assert "not worse than the champion" in verdict.reason
+
+
+def test_a_broken_challenger_is_rejected(short_bank: tuple[ModelBank, int]) -> None:
+    bank = short_bank[0]
+    parts = _after_change(bank)
+    champion = concat([bank.predict(parts[0], p) for p in parts])
+    broken = replace(champion, y_pred=np.full_like(champion.y_pred, float(np.mean(champion.y_true))))
+    verdict = judge(bank, parts, broken, parts, broken, champion, ("3", "2"))
+    assert verdict.verdict == "reject" and not verdict.improved
+    assert "worse than the champion" in verdict.reason
+
+
+def test_too_few_rows_is_insufficient_evidence_not_a_promotion(short_bank: tuple[ModelBank, int]) -> None:
+    bank, boot = short_bank
+    parts = _after_change(bank)[:2]  # 2 partitions x 48 rows < min_rows 200
+    fresh = concat([bank.predict(parts[0], p) for p in parts])
+    stale = concat([bank.predict(boot, p) for p in parts])
+    verdict = judge(bank, parts, fresh, parts, fresh, stale, ("2", "1"))
+    assert verdict.verdict == "insufficient_evidence" and not verdict.improved
+    assert "200 needed" in verdict.reason
