@@ -46,8 +46,11 @@ def test_adult_income_without_drift_never_retrains(replay_home: Path) -> None:
     assert summary["partitions"] == 34
     assert [r["reason"] for r in summary["retrains"]] == ["bootstrap: first model"]
     assert drift_triggered(summary) == []
-    assert summary["champion_version"] == "1"
-    assert summary["promotions"][0]["verdict"] == "promote" and summary["promotions"][0]["after"] > 0.85
+    first = summary["promotions"][0]
+    assert first["verdict"] == "promote" and first["after"] > 0.85
+    # The first model goes live as its refit on the whole window (evaluation partitions included).
+    assert first["version"] == "1" and summary["champion_version"] == first["refit_version"] == "2"
+    assert summary["decisions"] == summary["promotions"]  # nothing else was judged
 
 
 @pytest.mark.slow
