@@ -130,3 +130,53 @@ def test_stage_subpackages_import_nothing_heavy() -> None:
     for init in (PACKAGE / "lib").glob("*/__init__.py"):
         tree = ast.parse(init.read_text(encoding="utf-8"))
         assert not [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)], init
+
+
+def _distinctive_names() -> dict[str, str]:
+    """Values of names.py that cannot be a plain English word: namespaced tags ("mlops/...",
+    "dagster/...", "mlops.<tag>"), key prefixes ("cv_", "holdout_", ...) and the pool."""
+    from mlops_pipelines import names
+
+    found = {}
+    for attr, value in vars(names).items():
+        if not (attr.isupper() and isinstance(value, str)):
+            continue
+        if "/" in value or "." in value or attr.endswith("_PREFIX") or attr.endswith("_POOL"):
+            found[value] = attr
+    return found
+
+
+def _string_constants(tree: ast.AST) -> list[ast.Constant]:
+    """String literals, f-string parts included, except docstrings."""
+    docstrings = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        first = body[0] if isinstance(body, list) and body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+            docstrings.add(id(first.value))
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings
+    ]
+
+
+def test_known_keys_are_spelled_only_in_names() -> None:
+    known = _distinctive_names()
+    assert "mlops/as_of" in known and "cv_" in known  # the scan looks for what it should
+    stray = []
+    for name, path in modules().items():
+        if name == "mlops_pipelines.names":
+            continue
+        for node in _string_constants(ast.parse(path.read_text(encoding="utf-8"))):
+            if node.value in known:
+                stray.append(
+                    f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.value!r} (names.{known[node.value]})"
+                )
+    assert not stray, "\n".join(stray)
+
+
+def test_the_stray_key_scan_finds_a_planted_literal() -> None:
+    known = _distinctive_names()
+    planted = ast.parse('tags = {"mlops/as_of": "2024-01-01"}\nkey = f"holdout_{metric}"\n')
+    assert [n.value for n in _string_constants(planted) if n.value in known] == ["mlops/as_of", "holdout_"]

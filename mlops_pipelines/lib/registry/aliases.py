@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from mlops_pipelines import names
 from mlops_pipelines.lib.registry.decisions import alias_lock, attach_decision
 from mlops_pipelines.lib.registry.lookup import (
     CHALLENGER,
@@ -116,11 +117,11 @@ def register_version(
 
     with open_client(cfg) as client:
         try:
-            client.create_registered_model(project, tags={"mlops.project": project})
+            client.create_registered_model(project, tags={names.ML_PROJECT: project})
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        version_tags = {**tags, ARTIFACT_SHA_TAG: logged.artifact_sha256, "mlops.model_id": logged.model_id}
+        version_tags = {**tags, ARTIFACT_SHA_TAG: logged.artifact_sha256, names.ML_MODEL_ID: logged.model_id}
         created = client.create_model_version(
             project,
             source=logged.artifact_location,  # a models:/ source makes the SQL store use global MLflow state

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_pipelines import names
 from mlops_pipelines.lib.registry.model_logging import ARTIFACT_SHA_TAG, log_model
 from mlops_pipelines.lib.registry.session import (
     TrackingConfig,
@@ -208,8 +209,8 @@ def log_training_run(
             run_tags = {
                 **provenance.as_tags(),
                 **{key: str(value) for key, value in tags.items()},
-                "mlops.project": project,
-                "mlops.kind": "training",
+                names.ML_PROJECT: project,
+                names.ML_KIND: "training",
             }
             if provenance.git_commit:
                 run_tags["mlflow.source.git.commit"] = provenance.git_commit
@@ -222,7 +223,7 @@ def log_training_run(
                     client, cfg, experiment_id, run_id, pipeline, input_example, task_is_classification
                 )
                 client.set_tag(run_id, ARTIFACT_SHA_TAG, stored.artifact_sha256)
-                client.set_tag(run_id, "mlops.model_id", stored.model_id)
+                client.set_tag(run_id, names.ML_MODEL_ID, stored.model_id)
                 client.set_terminated(run_id, "FINISHED")
             except BaseException as err:
                 if not is_unavailable(err):
@@ -263,5 +264,5 @@ def log_evaluation(
         _stage_files(staged, figures, json_artifacts)
         with open_client(cfg) as client:
             client.get_run(run_id)  # a wrong id fails here, before anything is written
-            _log_values(client, run_id, {}, metrics, {"mlops.evaluated": "true"})
+            _log_values(client, run_id, {}, metrics, {names.ML_EVALUATED: "true"})
             client.log_artifacts(run_id, str(staged), "evaluation")

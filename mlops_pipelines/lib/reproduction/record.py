@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlops_pipelines import names
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -69,7 +71,7 @@ class TrainingRecord:
 
     @property
     def features_uri(self) -> str:
-        return self.tag("mlops.features_uri")
+        return self.tag(names.ML_FEATURES_URI)
 
     def _int_tag(self, name: str) -> int:
         text = self.tag(name)
@@ -80,19 +82,22 @@ class TrainingRecord:
 
     @property
     def features_version(self) -> int:
-        return self._int_tag("mlops.features_version")
+        return self._int_tag(names.ML_FEATURES_VERSION)
 
     @property
     def data_sha256(self) -> str:
-        return self.tag("mlops.data_sha256")
+        return self.tag(names.ML_DATA_SHA)
 
     @property
     def seed(self) -> int:
-        return self._int_tag("mlops.seed")
+        return self._int_tag(names.ML_SEED)
 
     @property
     def primary_metric(self) -> str:
-        found = [k[3:] for k in self.metrics if k.startswith("cv_") and f"{k}_std" in self.metrics]
+        prefix = names.META_CV_PREFIX
+        found = [
+            k[len(prefix) :] for k in self.metrics if k.startswith(prefix) and f"{k}_std" in self.metrics
+        ]
         if len(found) != 1:
             raise ReproductionError(f"run {self.run_id}: expected one cv_<metric> metric, found {found}")
         return found[0]
@@ -104,14 +109,15 @@ class TrainingRecord:
 
     @property
     def holdout_metrics(self) -> dict[str, float]:
-        return {k: v for k, v in self.metrics.items() if k.startswith("holdout_")}
+        return {k: v for k, v in self.metrics.items() if k.startswith(names.META_HOLDOUT_PREFIX)}
 
     @property
     def compared_metrics(self) -> dict[str, float]:
         """Recorded metrics a rebuild must reproduce (training_seconds is wall time: left out)."""
         metric = self.primary_metric
-        names = [f"cv_{metric}", f"cv_{metric}_std", "n_train_rows"]
-        return {**{n: self.metrics[n] for n in names if n in self.metrics}, **self.holdout_metrics}
+        cv = f"{names.META_CV_PREFIX}{metric}"
+        wanted = [cv, f"{cv}_std", "n_train_rows"]
+        return {**{n: self.metrics[n] for n in wanted if n in self.metrics}, **self.holdout_metrics}
 
     def render_params(self, params: dict[str, Any]) -> dict[str, str]:
         return {k: param_text(v) for k, v in params.items()}

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_pipelines import names
 from mlops_pipelines.lib.reproduction.record import (
     ReproductionError,
     TrainingRecord,
@@ -212,14 +213,14 @@ def reproduce(
     metric = record.primary_metric
     best = trained.cv_results.best
     reproduced = {
-        f"cv_{metric}": best.mean_score,
-        f"cv_{metric}_std": best.std_score,
+        f"{names.META_CV_PREFIX}{metric}": best.mean_score,
+        f"{names.META_CV_PREFIX}{metric}_std": best.std_score,
         "n_train_rows": float(trained.n_train_rows),
-        **{f"holdout_{k}": float(v) for k, v in evaluation.metrics.items()},
+        **{f"{names.META_HOLDOUT_PREFIX}{k}": float(v) for k, v in evaluation.metrics.items()},
     }
     if not record.holdout_metrics:
         notes.append("the run has no holdout_* metrics (never evaluated): holdout metrics are not compared")
-        reproduced = {k: v for k, v in reproduced.items() if not k.startswith("holdout_")}
+        reproduced = {k: v for k, v in reproduced.items() if not k.startswith(names.META_HOLDOUT_PREFIX)}
     metrics = compare_metrics(record.compared_metrics, reproduced)
     reasons.extend(
         f"{name}: recorded {pair.recorded!r}, reproduced {pair.reproduced!r}"

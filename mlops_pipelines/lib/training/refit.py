@@ -151,8 +151,8 @@ def refit_challenger(
         pipeline=pipeline,
         params=params,
         metrics={
-            f"cv_{metric}": cv_mean,
-            f"cv_{metric}_std": cv_std,
+            f"{names.META_CV_PREFIX}{metric}": cv_mean,
+            f"{names.META_CV_PREFIX}{metric}_std": cv_std,
             "n_train_rows": float(len(labelled.features)),
         },
         cv_results=[{**model.best_params, f"mean_{metric}": cv_mean, f"std_{metric}": cv_std, "rank": 1}],

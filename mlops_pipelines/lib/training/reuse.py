@@ -108,7 +108,7 @@ def reused_artifact(
         best_params=best_params,
         seed=int(tags[names.ML_SEED]),
         primary_metric=metric,
-        cv_score=summary.metrics[f"cv_{metric}"],
+        cv_score=summary.metrics[f"{names.META_CV_PREFIX}{metric}"],
         data_sha256=tags[names.ML_DATA_SHA],
         n_train_rows=int(summary.metrics["n_train_rows"]),
         reason=tags[names.ML_REASON],

@@ -83,8 +83,8 @@ def run_params(spec: ProjectSpec, trained: TrainedPipeline) -> dict[str, Any]:
 def run_metrics(trained: TrainedPipeline) -> dict[str, float]:
     best = trained.cv_results.best
     return {
-        f"cv_{trained.primary_metric}": best.mean_score,
-        f"cv_{trained.primary_metric}_std": best.std_score,
+        f"{names.META_CV_PREFIX}{trained.primary_metric}": best.mean_score,
+        f"{names.META_CV_PREFIX}{trained.primary_metric}_std": best.std_score,
         "n_train_rows": float(trained.n_train_rows),
         "training_seconds": trained.training_seconds,
     }
