@@ -15,6 +15,9 @@ Rules, replayed in partition order over the partitions after the newest successf
 as-of (those partitions are the current champion's):
 - realized: `performance_consecutive` labelled partitions in a row with realized performance
   degraded trigger a retrain;
+- estimated: `performance_consecutive` partitions in a row whose label-free estimate is below
+  the champion's evaluated level (by the margin and z) trigger one before any label arrives:
+  covariate shift that hurts this model;
 - KPI: an unexplained KPI breach triggers a retrain;
 - drift: `consecutive_drift` partitions in a row with calibrated drift trigger a retrain, unless
   the performance signals contradict it: every partition of the streak has a performance verdict
@@ -43,53 +46,30 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mlops_pipelines.spec import RetrainingSpec
 
-MAX_RETRIES = 2
-DRIFT_STATUSES = frozenset({"warn", "error"})
-NO_VERDICT_STATUSES = frozenset({"insufficient_data", "invalid"})
-KNOWN_STATUSES = DRIFT_STATUSES | NO_VERDICT_STATUSES | {"ok"}
+from mlops_pipelines.lib.monitoring.policy_records import (
+    DRIFT_STATUSES,
+    KNOWN_STATUSES,
+    MAX_RETRIES,
+    NO_VERDICT_STATUSES,
+    EventId,
+    MonitoringObservation,
+    RetrainDecision,
+    RetrainRecord,
+    run_key_for,
+)
 
-EventId = int | str
-
-
-@dataclass(frozen=True)
-class MonitoringObservation:
-    partition: str
-    status: str  # drift status: ok | warn | error | insufficient_data | invalid
-    drift_share: float | None  # None: no verdict; the rules read the status, never the share
-    kpi_breach: bool  # a realized KPI breach the champion's estimate does not explain
-    event_id: EventId
-    estimated_degraded: bool | None = None  # None: no estimate (no estimator, too few rows)
-    realized_degraded: bool | None = None  # None: labels not in yet, or too few rows
-    champion_version: str | None = None  # the champion the observation judged (None: unknown)
-
-
-@dataclass(frozen=True)
-class RetrainRecord:
-    partition: str  # the trigger partition of that retrain
-    run_key: str
-    succeeded: bool | None  # None: still running
-    as_of: str | None = None  # the newest partition its model could use (None: unknown, use partition)
-    improved: bool | None = None  # it paid off: promoted, and better than the champion it was judged against
-
-    @property
-    def anchor(self) -> str:
-        return self.as_of or self.partition
-
-
-@dataclass(frozen=True)
-class RetrainDecision:
-    retrain: bool
-    reason: str
-    trigger_partition: str | None = None
-    run_key: str | None = None
-    triggering_events: tuple[EventId, ...] = ()
-    attempt: int = 0
-    signals: tuple[str, ...] = ()  # what caused it: realized, kpi, drift, retry
-    warnings: tuple[str, ...] = ()  # drift the performance signals contradict, and the like
-
-
-def run_key_for(trigger_partition: str, attempt: int) -> str:
-    return f"retrain:{trigger_partition}:{attempt}"
+__all__ = [
+    "DRIFT_STATUSES",
+    "KNOWN_STATUSES",
+    "MAX_RETRIES",
+    "NO_VERDICT_STATUSES",
+    "EventId",
+    "MonitoringObservation",
+    "RetrainDecision",
+    "RetrainRecord",
+    "run_key_for",
+    "should_retrain",
+]
 
 
 def _indexer(partition_index: Callable[[str], int] | Sequence[str]) -> Callable[[str], int]:
@@ -169,6 +149,7 @@ class _Replay:
     last_trigger: int | None
     drift: list[tuple[int, MonitoringObservation]] = field(default_factory=list)
     realized: list[tuple[int, MonitoringObservation]] = field(default_factory=list)
+    estimated: list[tuple[int, MonitoringObservation]] = field(default_factory=list)
     warned: dict[int, str] = field(default_factory=dict)  # episode start -> its warning
 
     @property
@@ -194,6 +175,17 @@ class _Replay:
             streak = tuple(o for _, o in self.realized)
             cause = f"realized performance worse than expected on {len(streak)} labelled partitions ({_span(streak)})"
             return "realized", cause, streak
+        if obs.estimated_degraded is True:
+            self.estimated.append((i, obs))
+        elif obs.estimated_degraded is False:
+            self.estimated = []
+        if len(self.estimated) >= self.policy.performance_consecutive and not self._handled(self.estimated):
+            streak = tuple(o for _, o in self.estimated)
+            cause = (
+                f"estimated performance below the champion's evaluated level on {len(streak)} partitions "
+                f"({_span(streak)})"
+            )
+            return "estimated", cause, streak
         if obs.kpi_breach:
             return "kpi", f"KPI breach at '{obs.partition}' that the estimate does not explain", (obs,)
         if len(self.drift) < self.policy.consecutive_drift or self._handled(self.drift):

@@ -125,3 +125,17 @@ def test_no_chain_without_a_verdict_or_when_turned_off() -> None:
     calm = observe("o" * 20, estimated="-" * 20)
     assert not should_retrain(calm, [_retrain("p05", None)], policy(follow_up_partitions=7), KEYS).retrain
     assert not should_retrain(calm, [_retrain("p05", True)], policy(follow_up_partitions=0), KEYS).retrain
+
+
+def test_estimated_degradation_on_consecutive_partitions_triggers_before_labels() -> None:
+    decision = should_retrain(observe("oooooo", estimated="--++.."), [], policy(), KEYS)
+    assert decision.retrain and decision.trigger_partition == "p03"
+    assert decision.signals == ("estimated",)
+    assert (
+        "estimated performance below the champion's evaluated level on 2 partitions (p02..p03)"
+        in decision.reason
+    )
+
+
+def test_an_isolated_estimated_dip_is_not_enough() -> None:
+    assert not should_retrain(observe("oooooo", estimated="+-+-+-"), [], policy(), KEYS).retrain

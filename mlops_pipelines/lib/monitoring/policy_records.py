@@ -1,0 +1,54 @@
+"""The records the retraining policy reads and returns: one observation per monitored
+partition, one record per earlier retrain, and the decision (with its run key)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_RETRIES = 2
+DRIFT_STATUSES = frozenset({"warn", "error"})
+NO_VERDICT_STATUSES = frozenset({"insufficient_data", "invalid"})
+KNOWN_STATUSES = DRIFT_STATUSES | NO_VERDICT_STATUSES | {"ok"}
+
+EventId = int | str
+
+
+@dataclass(frozen=True)
+class MonitoringObservation:
+    partition: str
+    status: str  # drift status: ok | warn | error | insufficient_data | invalid
+    drift_share: float | None  # None: no verdict; the rules read the status, never the share
+    kpi_breach: bool  # a realized KPI breach the champion's estimate does not explain
+    event_id: EventId
+    estimated_degraded: bool | None = None  # None: no estimate (no estimator, too few rows)
+    realized_degraded: bool | None = None  # None: labels not in yet, or too few rows
+    champion_version: str | None = None  # the champion the observation judged (None: unknown)
+
+
+@dataclass(frozen=True)
+class RetrainRecord:
+    partition: str  # the trigger partition of that retrain
+    run_key: str
+    succeeded: bool | None  # None: still running
+    as_of: str | None = None  # the newest partition its model could use (None: unknown, use partition)
+    improved: bool | None = None  # it paid off: promoted, and better than the champion it was judged against
+
+    @property
+    def anchor(self) -> str:
+        return self.as_of or self.partition
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    retrain: bool
+    reason: str
+    trigger_partition: str | None = None
+    run_key: str | None = None
+    triggering_events: tuple[EventId, ...] = ()
+    attempt: int = 0
+    signals: tuple[str, ...] = ()  # what caused it: realized, kpi, drift, retry
+    warnings: tuple[str, ...] = ()  # drift the performance signals contradict, and the like
+
+
+def run_key_for(trigger_partition: str, attempt: int) -> str:
+    return f"retrain:{trigger_partition}:{attempt}"
