@@ -1,8 +1,15 @@
-"""The champion/challenger gate on real models, and the vectorised paired bootstrap behind it."""
+"""The champion/challenger gate (v2) on real models, and the vectorised paired bootstrap behind it.
+
+The gate judges an `Evidence` record: non-inferiority within a margin of the champion's score
+on a paired bootstrap interval (a superiority gate only when `min_improvement` > 0), KPIs
+judged against the champion, slices that block only when confidently worse, fairness gaps, and
+`insufficient_evidence` when too few rows can be compared.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,20 +18,34 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_pipelines.lib.evaluation.holdout import Evaluation, evaluate_model
+from mlops_pipelines.lib.evaluation.holdout import evaluate_model, slice_metrics
 from mlops_pipelines.lib.features import build_features, build_target
 from mlops_pipelines.lib.frames import EVENT_TIME
 from mlops_pipelines.lib.metrics import Predictions, compute_metrics
 from mlops_pipelines.lib.promotion.bootstrap import paired_improvements, weighted_metric
-from mlops_pipelines.lib.promotion.gate import DecisionRecord, ModelScores, decide_promotion
+from mlops_pipelines.lib.promotion.gate import (
+    DecisionRecord,
+    Evidence,
+    ModelScores,
+    decide_promotion,
+    evidence_of,
+)
 from mlops_pipelines.lib.training.search import build_pipeline, train_model
-from mlops_pipelines.spec import ProjectSpec, Task
+from mlops_pipelines.spec import KPI, ProjectSpec, Task
 
 DECIDED_AT = datetime(2011, 3, 15, 6, 0, tzinfo=UTC)
 
 
 def tiny(spec: ProjectSpec, **training: Any) -> ProjectSpec:
     return spec.model_copy(update={"training": spec.training.model_copy(update=training)})
+
+
+def gated(spec: ProjectSpec, **promotion: Any) -> ProjectSpec:
+    return spec.model_copy(update={"promotion": spec.promotion.model_copy(update=promotion)})
+
+
+def decide(challenger: ModelScores, champion: ModelScores | None, spec: ProjectSpec) -> DecisionRecord:
+    return decide_promotion(evidence_of(challenger, champion), spec, decided_at=DECIDED_AT)
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +61,20 @@ def bike(shared_data_dir: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def bike_scores(bike: pd.DataFrame, bike_spec: ProjectSpec) -> dict[str, ModelScores]:
+def march(bike: pd.DataFrame) -> pd.DataFrame:
+    """Two fresh weeks of March 2011: the rows every bike model is scored on (about 330)."""
+    return bike[(bike[EVENT_TIME] >= "2011-03-01") & (bike[EVENT_TIME] < "2011-03-15")]
+
+
+@pytest.fixture(scope="module")
+def bike_scores(bike: pd.DataFrame, march: pd.DataFrame, bike_spec: ProjectSpec) -> dict[str, ModelScores]:
     """Four bike models scored on the same two fresh weeks of March 2011."""
     train = bike[bike[EVENT_TIME] < "2011-03-01"]
-    holdout = bike[(bike[EVENT_TIME] >= "2011-03-01") & (bike[EVENT_TIME] < "2011-03-15")]
-    features, target = build_features(holdout, bike_spec), build_target(holdout, bike_spec)
+    features, target = build_features(march, bike_spec), build_target(march, bike_spec)
 
     def scored(version: str, rows: pd.DataFrame) -> ModelScores:
         trained = train_model(build_features(rows, bike_spec), build_target(rows, bike_spec), bike_spec)
-        evaluation = evaluate_model(trained.pipeline, features, target, bike_spec, holdout, importance_rows=0)
+        evaluation = evaluate_model(trained.pipeline, features, target, bike_spec, march, importance_rows=0)
         return ModelScores(version, evaluation)
 
     from sklearn.dummy import DummyRegressor
@@ -61,15 +87,34 @@ def bike_scores(bike: pd.DataFrame, bike_spec: ProjectSpec) -> dict[str, ModelSc
         # Trained on working days only: better overall, worse than "small" on weekends.
         "weekdays": scored("weekdays", train[train["workingday"] == 1]),
         "dummy": ModelScores(
-            "dummy", evaluate_model(dummy, features, target, bike_spec, holdout, importance_rows=0)
+            "dummy", evaluate_model(dummy, features, target, bike_spec, march, importance_rows=0)
         ),
     }
+
+
+def errors_scaled(
+    scores: ModelScores, version: str, factor: float | np.ndarray, march: pd.DataFrame, spec: ProjectSpec
+) -> ModelScores:
+    """`scores` with every row's error multiplied by `factor` (one per row, or one for all): with
+    one factor its MAE is exactly `factor` x, on every bootstrap resample too, so the
+    improvement interval sits at -(factor - 1) x MAE."""
+    pred = scores.predictions
+    worse = Predictions(pred.index, pred.y_true, pred.y_true + factor * (pred.y_pred - pred.y_true), None)
+    metrics, notes = compute_metrics(worse, spec.task)
+    evaluation = replace(
+        scores.evaluation,
+        metrics=metrics,
+        notes=notes,
+        predictions=worse,
+        slices=slice_metrics(worse, march, list(spec.slices), spec.task),
+    )
+    return ModelScores(version, evaluation)
 
 
 def test_a_clearly_better_challenger_is_promoted(
     bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
 ) -> None:
-    record = decide_promotion(bike_scores["full"], bike_scores["small"], bike_spec, decided_at=DECIDED_AT)
+    record = decide(bike_scores["full"], bike_scores["small"], bike_spec)
     assert record.verdict == "promote", record.reasons
     assert record.champion_version == "small" and record.metric == "mae" and not record.higher_is_better
     assert record.ci_low is not None and record.ci_high is not None and record.improvement is not None
@@ -77,91 +122,202 @@ def test_a_clearly_better_challenger_is_promoted(
     assert record.challenger_score == bike_scores["full"].evaluation.metrics["mae"]
     assert record.champion_score is not None and record.challenger_score is not None
     assert record.improvement == pytest.approx(record.champion_score - record.challenger_score)
-    assert all(k.passed for k in record.kpis)
+    assert record.compared_rows == record.n_rows == bike_scores["full"].evaluation.n_rows >= 200
+    assert record.margin == 0.05 and record.evaluated_version == "full"
+    assert all(k.passed for k in record.kpis) and record.kpi_flags == [] and not record.needs_attention
     assert record.slice_regressions == [] and record.fairness_regressions == []
-    assert "lies above 0" in record.reasons[0]
+    assert record.reasons[0].endswith("(5.0% of the champion's score): not worse than the champion")
 
 
 def test_a_worse_challenger_is_rejected_with_its_interval(
     bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
 ) -> None:
-    record = decide_promotion(bike_scores["small"], bike_scores["full"], bike_spec, decided_at=DECIDED_AT)
+    record = decide(bike_scores["small"], bike_scores["full"], bike_spec)
     assert record.verdict == "reject"
-    assert record.ci_high is not None and record.ci_high < 0
-    assert any(r.startswith("challenger mae") and "not better than champion mae" in r for r in record.reasons)
-    assert any("95% CI of improvement [" in r and r.endswith("lies below 0") for r in record.reasons)
+    assert record.champion_score is not None and record.ci_low is not None and record.ci_high is not None
+    assert record.ci_low < record.ci_high < -0.05 * record.champion_score  # worse beyond the margin
+    assert record.reasons[0].startswith("challenger mae")
+    assert "95% CI of improvement [" in record.reasons[0]
+    assert record.reasons[0].endswith("possibly worse than the champion by more than the margin")
 
 
-def test_an_equal_challenger_is_rejected_because_the_interval_includes_zero(
+def test_an_equal_challenger_is_promoted_because_it_is_not_worse(
     bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
 ) -> None:
     twin = ModelScores("twin", bike_scores["full"].evaluation)
-    record = decide_promotion(twin, bike_scores["full"], bike_spec, decided_at=DECIDED_AT)
-    assert record.verdict == "reject"
-    assert record.ci_low == record.ci_high == 0.0
-    assert "[0, 0] includes 0" in record.reasons[0]
+    record = decide(twin, bike_scores["full"], bike_spec)
+    assert record.verdict == "promote", record.reasons
+    assert record.ci_low == record.ci_high == record.improvement == 0.0
+    assert "[0, 0] lies above the non-inferiority bound" in record.reasons[0]
 
 
-def test_required_improvement_can_veto_a_real_gain(
+def test_non_inferiority_tolerates_a_challenger_worse_within_the_margin_only(
+    bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec, march: pd.DataFrame
+) -> None:
+    full = bike_scores["full"]
+    slightly = decide(errors_scaled(full, "2% worse", 1.02, march, bike_spec), full, bike_spec)
+    assert slightly.verdict == "promote", slightly.reasons
+    assert slightly.ci_high is not None and slightly.ci_high < 0  # confidently worse, but within 5 %
+    clearly = decide(errors_scaled(full, "10% worse", 1.10, march, bike_spec), full, bike_spec)
+    assert clearly.verdict == "reject", clearly.reasons
+    assert clearly.champion_score is not None and clearly.ci_low is not None
+    assert clearly.ci_low < -0.05 * clearly.champion_score
+    assert "possibly worse than the champion by more than the margin" in clearly.reasons[0]
+    # A wider margin (and slice tolerance: it is 10% worse on every slice too) lets the 10% worse
+    # one through; a zero margin stops even the 2% one.
+    lenient = decide(
+        errors_scaled(full, "10% worse", 1.10, march, bike_spec),
+        full,
+        gated(bike_spec, non_inferiority_margin=0.2, slice_tolerance=0.2),
+    )
+    assert lenient.verdict == "promote"
+    strict = decide(
+        errors_scaled(full, "2% worse", 1.02, march, bike_spec),
+        full,
+        gated(bike_spec, non_inferiority_margin=0.0),
+    )
+    assert strict.verdict == "reject"
+
+
+def test_required_improvement_turns_the_gate_into_a_superiority_test(
     bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
 ) -> None:
-    demanding = bike_spec.model_copy(
-        update={"promotion": bike_spec.promotion.model_copy(update={"min_improvement": 50.0})}
-    )
-    record = decide_promotion(bike_scores["full"], bike_scores["small"], demanding, decided_at=DECIDED_AT)
-    assert record.verdict == "reject"
-    assert "lies below 50" in record.reasons[0]
+    full, small = bike_scores["full"], bike_scores["small"]
+    demanding = gated(bike_spec, min_improvement=50.0)
+    record = decide(full, small, demanding)
+    assert record.verdict == "reject" and record.min_improvement == 50.0
+    assert record.ci_low is not None and 0 < record.ci_low <= 50.0  # a real gain, not 50 better
+    assert record.reasons[0].endswith("does not clear the required improvement 50 (superiority gate)")
+    # A bar the gain clears promotes; an equal challenger never clears a positive bar.
+    modest = gated(bike_spec, min_improvement=record.ci_low / 2)
+    assert decide(full, small, modest).verdict == "promote"
+    twin = ModelScores("twin", full.evaluation)
+    assert decide(twin, full, gated(bike_spec, min_improvement=0.001)).verdict == "reject"
 
 
-def test_kpi_floors_gate_a_first_model(bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec) -> None:
-    record = decide_promotion(bike_scores["dummy"], None, bike_spec, decided_at=DECIDED_AT)
-    assert record.verdict == "reject"
-    assert record.champion_version is None and record.ci_low is None
-    assert any(r.startswith("KPI r2 ") and "is below its floor 0.5" in r for r in record.reasons)
-    first = decide_promotion(bike_scores["full"], None, bike_spec, decided_at=DECIDED_AT)
-    assert first.verdict == "promote"
-    assert first.reasons == ["no champion: challenger meets the KPIs (2 declared)"]
-
-
-def test_a_slice_regression_vetoes_an_overall_better_challenger(
+def test_too_few_comparable_rows_is_insufficient_evidence_and_the_champion_stays(
     bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
+) -> None:
+    full, small = bike_scores["full"], bike_scores["small"]
+    rows = full.evaluation.n_rows
+    record = decide(full, small, gated(bike_spec, min_rows=rows + 1))
+    assert record.verdict == "insufficient_evidence" and record.compared_rows == rows
+    assert record.ci_low is None and record.improvement is None and not record.needs_attention
+    assert record.reasons == [
+        f"insufficient evidence: {rows} comparable rows, {rows + 1} needed; champion vsmall kept"
+    ]
+    assert decide(full, small, gated(bike_spec, min_rows=rows)).verdict == "promote"  # just enough
+    # Every evaluated partition inside the champion's training range: no comparable row at all.
+    inside = ("2011-03-01", "2011-03-14")
+    evidence = Evidence("full", full.evaluation, inside, champion_version="small", excluded_partitions=inside)
+    nothing = decide_promotion(evidence, bike_spec, decided_at=DECIDED_AT)
+    assert nothing.verdict == "insufficient_evidence" and nothing.compared_rows == 0
+    assert nothing.evaluated_score == full.evaluation.metrics["mae"] and nothing.challenger_score is None
+    assert nothing.excluded_partitions == list(inside)
+    assert nothing.reasons[0].startswith(
+        "insufficient evidence: 0 comparable rows, 200 needed; champion vsmall kept"
+    )
+    assert "2011-03-01..2011-03-14 (2) lie inside the champion's training range" in nothing.reasons[0]
+
+
+def test_a_first_model_is_promoted_with_its_kpi_breaches_flagged(
+    bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
+) -> None:
+    record = decide(bike_scores["dummy"], None, bike_spec)
+    assert record.verdict == "promote" and record.needs_attention
+    assert record.champion_version is None and record.ci_low is None and record.compared_rows is None
+    assert any(
+        f.startswith("KPI r2 ") and "breached (no champion to compare with)" in f for f in record.kpi_flags
+    )
+    assert "flagged for attention" in record.reasons[0] and set(record.kpi_flags) <= set(record.reasons)
+    first = decide(bike_scores["full"], None, bike_spec)
+    assert first.verdict == "promote" and not first.needs_attention and first.kpi_flags == []
+    assert first.reasons == [
+        "no champion: the challenger is promoted as the first model (the loop needs a model to serve "
+        "and monitor); it meets the KPIs (2 declared)"
+    ]
+
+
+def test_a_challenger_beating_a_champion_in_breach_is_promoted_and_the_breach_flagged(
+    bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
+) -> None:
+    full, small = bike_scores["full"], bike_scores["small"]
+    assert full.evaluation.metrics["r2"] > small.evaluation.metrics["r2"]
+    unreachable = bike_spec.model_copy(update={"kpis": [KPI(metric="r2", floor=0.999)]})
+    record = decide(full, small, unreachable)
+    assert record.verdict == "promote" and record.needs_attention, record.reasons
+    (flag,) = record.kpi_flags
+    assert flag.startswith("KPI r2 ") and "but the champion breaches it worse" in flag
+    assert flag in record.reasons and not record.kpis[0].passed
+
+
+def test_a_kpi_breach_blocks_when_the_champion_meets_it_or_breaches_it_less(
+    bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec, march: pd.DataFrame
+) -> None:
+    full = bike_scores["full"]
+    near = errors_scaled(full, "2% worse", 1.02, march, bike_spec)  # non-inferior on its own
+    mae = full.evaluation.metrics["mae"]
+    assert decide(near, full, bike_spec).verdict == "promote"
+    between = bike_spec.model_copy(update={"kpis": [KPI(metric="mae", ceiling=mae * 1.01)]})
+    record = decide(near, full, between)
+    assert record.verdict == "reject" and record.kpi_flags and not record.needs_attention
+    assert any("breached while the champion meets it" in r for r in record.reasons)
+    below_both = bike_spec.model_copy(update={"kpis": [KPI(metric="mae", ceiling=mae * 0.5)]})
+    both = decide(near, full, below_both)
+    assert both.verdict == "reject"
+    assert any("worse than the champion's" in r for r in both.reasons)
+
+
+def test_a_noisy_slice_does_not_veto_but_a_confidently_worse_one_does(
+    bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec, march: pd.DataFrame
 ) -> None:
     weekdays, small = bike_scores["weekdays"], bike_scores["small"]
-    record = decide_promotion(weekdays, small, bike_spec, decided_at=DECIDED_AT)
+    record = decide(weekdays, small, bike_spec)
     assert record.ci_low is not None and record.ci_low > 0  # better overall...
-    assert record.verdict == "reject"  # ...but not on weekends
-    (regression,) = record.slice_regressions
-    assert (regression.column, regression.value) == ("workingday", "0")
-    assert regression.relative_worsening > bike_spec.promotion.slice_tolerance
-    assert any(r.startswith("slice workingday=0 (n=94): challenger mae") for r in record.reasons)
-    lenient = bike_spec.model_copy(
-        update={"promotion": bike_spec.promotion.model_copy(update={"slice_tolerance": 0.5})}
-    )
-    assert decide_promotion(weekdays, small, lenient, decided_at=DECIDED_AT).verdict == "promote"
+    ours, theirs = weekdays.evaluation.slice("workingday", "0"), small.evaluation.slice("workingday", "0")
+    assert ours is not None and theirs is not None and ours.n == 94
+    worse = ours.metrics["mae"] / theirs.metrics["mae"] - 1
+    assert worse > bike_spec.promotion.slice_tolerance  # ...worse on weekends by its point estimate...
+    assert record.verdict == "promote", record.reasons  # ...but on 94 rows that is noise, not evidence
+    assert record.slice_regressions == []
+    # The failure twin: errors 40% smaller on working days and 30% larger on weekends, on every
+    # row, so the weekend slice is worse on every resample.
+    full = bike_scores["full"]
+    weekend = (march.loc[full.predictions.index, "workingday"] == 0).to_numpy()
+    skewed = errors_scaled(full, "skewed", np.where(weekend, 1.3, 0.6), march, bike_spec)
+    vetoed = decide(skewed, full, bike_spec)
+    assert vetoed.ci_low is not None and vetoed.ci_low > 0  # better overall...
+    assert vetoed.verdict == "reject"  # ...but confidently worse on weekends
+    (regression,) = vetoed.slice_regressions
+    assert (regression.column, regression.value, regression.n) == ("workingday", "0", 94)
+    assert regression.relative_worsening == pytest.approx(0.3)
+    assert regression.ci_high is not None
+    assert regression.ci_high < -bike_spec.promotion.slice_tolerance * regression.champion
+    assert any(r.startswith("slice workingday=0 (n=94): challenger mae") for r in vetoed.reasons)
+    lenient = gated(bike_spec, slice_tolerance=0.5)
+    assert decide(skewed, full, lenient).verdict == "promote"
 
 
 def test_decision_record_round_trips_as_json(
     bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
 ) -> None:
-    record = decide_promotion(bike_scores["weekdays"], bike_scores["small"], bike_spec, decided_at=DECIDED_AT)
+    record = decide(bike_scores["weekdays"], bike_scores["small"], bike_spec)
     again = DecisionRecord.model_validate_json(record.to_json())
     assert again == record
     assert again.decided_at == DECIDED_AT
     # Same inputs, same seed: the same decision, interval included.
-    assert (
-        decide_promotion(bike_scores["weekdays"], bike_scores["small"], bike_spec, decided_at=DECIDED_AT)
-        == record
-    )
+    assert decide(bike_scores["weekdays"], bike_scores["small"], bike_spec) == record
 
 
 def test_models_scored_on_different_rows_cannot_be_compared(
-    bike: pd.DataFrame, bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
+    bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
 ) -> None:
     full = bike_scores["full"].evaluation
     shifted = Predictions(full.predictions.index + 1, full.predictions.y_true, full.predictions.y_pred, None)
-    other = ModelScores("other", Evaluation(**{**full.__dict__, "predictions": shifted}))
+    other = ModelScores("other", replace(full, predictions=shifted))
     with pytest.raises(ValueError, match="not scored on the same holdout rows"):
-        decide_promotion(other, bike_scores["small"], bike_spec, decided_at=DECIDED_AT)
+        evidence_of(other, bike_scores["small"])
+    evidence_of(ModelScores("same", full), bike_scores["small"])  # the same rows pair up
 
 
 def test_a_fairness_regression_vetoes_an_overall_better_challenger(
@@ -182,7 +338,7 @@ def test_a_fairness_regression_vetoes_an_overall_better_challenger(
     # A biased labelling process: half the women's high incomes are recorded as <=50K.
     under_reported = (large["sex"] == "Female") & (np.random.default_rng(0).random(len(large)) < 0.5)
     challenger = scored("biased", large, build_target(large, spec).where(~under_reported, "<=50K"))
-    record = decide_promotion(challenger, champion, spec, decided_at=DECIDED_AT)
+    record = decide(challenger, champion, spec)
     assert record.ci_low is not None and record.ci_low > 0  # better ROC-AUC overall...
     assert record.verdict == "reject"  # ...by missing high-earning women
     gaps = {(f.attribute, f.metric): f.increase for f in record.fairness_regressions}
@@ -190,7 +346,7 @@ def test_a_fairness_regression_vetoes_an_overall_better_challenger(
     assert any(r.startswith("fairness sex equal_opportunity_difference: challenger") for r in record.reasons)
     # The same rows with honest labels: no gender gap opens up.
     fair = scored("fair", large, build_target(large, spec))
-    fair_record = decide_promotion(fair, champion, spec, decided_at=DECIDED_AT)
+    fair_record = decide(fair, champion, spec)
     assert not [f for f in fair_record.fairness_regressions if f.attribute == "sex"]
 
 
