@@ -108,8 +108,14 @@ def test_evaluation_of_a_subset_keeps_slice_positions_and_refuses_zero_rows(
     keep = ~rows.mask(model.window.holdout[:2])
     subset = evaluation_of(pred.subset(keep), rows, bike_spec)
     assert subset.n_rows == int(keep.sum())
-    weekend = subset.slice("workingday", "0")
-    assert weekend is not None and weekend.positions is not None, [(s.column, s.value) for s in subset.slices]
+    # The features table stores workingday as a float64 feature, so its slice values read "0.0"/"1.0".
+    assert [s.value for s in subset.slices if s.column == "workingday"] == ["0.0", "1.0"]
+    weekend = subset.slice("workingday", "0.0")
+    assert weekend is not None and weekend.positions is not None
+    # The positions address the subset's rows: exactly its weekend rows, not those of every row.
+    kept_context = rows.labelled.context[keep]
+    assert np.array_equal(weekend.positions, np.flatnonzero(kept_context["workingday"].to_numpy() == 0))
+    assert weekend.n == len(weekend.positions) < subset.n_rows
     picked = pred.subset(keep).subset(weekend.positions)
     assert weekend.metrics == compute_metrics(picked, bike_spec.task)[0]
     with pytest.raises(ValueError, match="bike_sharing: cannot evaluate on zero rows"):
