@@ -12,10 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from mlops_pipelines import names
-from mlops_pipelines.lib.promotion.gate import Evidence, ModelScores, evidence_of
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.evaluation.backtest import EvaluationRows
@@ -23,6 +20,7 @@ if TYPE_CHECKING:
     from mlops_pipelines.lib.metrics import Predictions
     from mlops_pipelines.lib.ports import TableStore
     from mlops_pipelines.lib.promotion.decision import DecisionRecord
+    from mlops_pipelines.lib.promotion.gate import Evidence
     from mlops_pipelines.lib.registry.lookup import ModelVersionRef
     from mlops_pipelines.lib.registry.session import TrackingConfig
     from mlops_pipelines.spec import ProjectSpec
@@ -48,6 +46,8 @@ class Gathered:
 
 def _check_rows(spec: ProjectSpec, report: EvaluationReport, rows: EvaluationRows) -> None:
     """The rows read again are the rows the evaluation predicted (count and labels)."""
+    import numpy as np
+
     assert report.evaluation is not None
     pooled = report.evaluation.predictions
     target = rows.labelled.target
@@ -91,6 +91,7 @@ def gather_evidence(
 ) -> Gathered:
     """The evaluation rows again, and the evidence the gate decides on."""
     from mlops_pipelines.lib.evaluation.backtest import evaluation_of, read_evaluation_rows
+    from mlops_pipelines.lib.promotion.gate import Evidence, ModelScores, evidence_of
     from mlops_pipelines.lib.promotion.refs import champion_ref_of
 
     if report.evaluation is None or report.features_version is None or not report.partitions:
