@@ -60,9 +60,15 @@ def test_bike_sharing_replay_detects_the_2012_shift_and_the_new_champion_beats_t
     lines: list[str] = []
     summary = run_demo(project="bike_sharing", until="2012-02-29", chunk=14, echo=lines.append)
     assert summary["partitions"] == 425
-    assert any(e["partition"] >= "2012-01-01" for e in summary["drift_events"])
+    # Calibrated drift no longer flags nearly every day (it flagged 693 of 731 with fixed
+    # thresholds): seasonal weather the training window already covers is not an alarm.
+    assert 0 < len(summary["drift_events"]) < 0.5 * summary["partitions"]
+    # 2012's demand is a level shift (more riders in the same weather): the features barely
+    # move, the realized error does, and that signal retrains the model.
     in_2012 = [r for r in drift_triggered(summary) if r["partition"] >= "2012-01-01"]
     assert in_2012, summary["retrains"]
+    assert any("performance" in r["reason"] for r in in_2012), in_2012
+    assert all(r["as_of"] >= r["partition"] for r in summary["retrains"])
     assert summary["champion_version"] != "1"
     # On 2012 data, the champion the loop ends with beats the first (early-2011) champion.
     first, final = mae_on_2012(replay_home, "1"), mae_on_2012(replay_home, summary["champion_version"])
