@@ -16,11 +16,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from mlops_pipelines import cli
+from mlops_pipelines import cli, names
 from mlops_pipelines.definitions import build_definitions
 from mlops_pipelines.lib import lake
 from mlops_pipelines.lib.frames import PARTITION
-from mlops_pipelines.lib.registry.aliases import list_versions
+from mlops_pipelines.lib.registry.aliases import aliases, list_versions
 from mlops_pipelines.lib.registry.session import TrackingConfig, open_client
 from mlops_pipelines.lib.reproduction.record import (
     TrainingRecord,
@@ -57,9 +57,10 @@ class Trained:
     features_uri: str
     features_version: int
     first_train_partition: str
+    refit_version: str  # the go-live refit of `version` (the gate promoted it), the serving champion
 
-    def reproduce(self) -> dict:
-        return reproduce_version(PROJECT, self.version, {PROJECT: self.spec})
+    def reproduce(self, version: str | None = None) -> dict:
+        return reproduce_version(PROJECT, version or self.version, {PROJECT: self.spec})
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,12 @@ def trained(
             assert run_job(defs, f"{PROJECT}__data", instance, FIRST, LAST).success
             assert run_job(defs, f"{PROJECT}__retrain", instance).success
         cfg = LocalMlflowTracking().config()
-        (ref,) = list_versions(cfg, PROJECT)
+        # The retrain registers the trained (evaluated) version and, as the gate promotes it, its
+        # refit on the whole window, which goes live.
+        registered = list_versions(cfg, PROJECT)
+        (ref,) = [r for r in registered if names.ML_REFIT_OF not in r.tags]
+        (refit,) = [r for r in registered if r.tags.get(names.ML_REFIT_OF) == ref.version]
+        assert aliases(cfg, PROJECT)["champion"] == refit.version
         assert ref.run_id is not None
         tags = ref.tags
         yield Trained(
@@ -100,6 +106,7 @@ def trained(
             features_uri=tags["mlops.features_uri"],
             features_version=int(tags["mlops.features_version"]),
             first_train_partition=tags["mlops.train_partitions"].split("..")[0],
+            refit_version=refit.version,
         )
 
 
@@ -129,6 +136,30 @@ def test_registered_version_reproduces_exactly(trained: Trained) -> None:
     assert report["data"]["recorded_sha256"] == report["data"]["reproduced_sha256"]
     assert report["predictions"]["rows"] > 0 and report["predictions"]["differing_rows"] == 0
     assert report["code"]["recorded_commit"]  # the training run recorded where its code came from
+
+
+def test_go_live_refit_reproduces_from_its_own_lineage(trained: Trained) -> None:
+    """The refit is a fit of the evaluated version's best parameters on its whole window (train +
+    holdout partitions), recorded like any training run: it rebuilds exactly too."""
+    report = trained.reproduce(trained.refit_version)
+
+    assert report["match"] is True, report["reasons"]
+    assert (report["project"], report["version"]) == (PROJECT, trained.refit_version)
+    assert report["run_id"] != trained.run_id  # a run of its own
+    metrics = report["metrics"]
+    assert set(metrics) == {"cv_mae", "cv_mae_std", "n_train_rows"}  # a refit is never evaluated
+    for name, pair in metrics.items():
+        assert isinstance(pair["recorded"], float), name
+        assert pair["recorded"] == pair["reproduced"], name
+    assert any("no holdout_* metrics" in note for note in report["notes"])
+    assert report["search"] == "pinned"  # one candidate, the evaluated version's best parameters
+    data = report["data"]
+    assert data["version"] == trained.features_version
+    assert len(data["train_partitions"]) == 20 + 7 and len(data["holdout_partitions"]) == 7
+    assert data["train_partitions"][-7:] == data["holdout_partitions"]  # it learned from them too
+    assert data["train_partitions"][0] == trained.first_train_partition
+    assert data["recorded_sha256"] == data["reproduced_sha256"]
+    assert report["predictions"]["rows"] > 0 and report["predictions"]["differing_rows"] == 0
 
 
 def test_reproduction_time_travels_past_a_rewritten_partition(trained: Trained) -> None:

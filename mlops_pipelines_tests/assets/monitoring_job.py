@@ -44,7 +44,8 @@ def run(
 
 
 def prepared(spec: ProjectSpec, instance: dg.DagsterInstance, champion: bool) -> None:
-    """Features for FIRST..LAST and, when `champion`, a retrain that promotes version 1."""
+    """Features for FIRST..LAST and, when `champion`, a retrain that promotes version 1 (its refit,
+    version 2, is the champion that serves)."""
     assert run(spec, names.DATA_JOB, instance, FIRST, LAST).success
     if champion:
         assert run(spec, names.RETRAIN_JOB, instance).success
