@@ -90,6 +90,33 @@ def test_challenger_on_the_champions_own_window_is_insufficient_evidence_and_cha
     assert (champion.version, champion.source) == ("2", "kept")
 
 
+def test_champion_that_cannot_be_rescored_fails_the_gate_closed_with_an_alert(
+    bike: ProjectSpec, instance: dg.DagsterInstance, mlops_home: Path
+) -> None:
+    assert retrain(bike, instance).success
+    champion = refit_champion("bike_sharing", "1")
+    model_id = champion.tags[names.ML_MODEL_ID]
+    [pickle] = [p for p in (mlops_home / "mlflow").rglob("model.pkl") if model_id in p.parts]
+    pickle.write_bytes(pickle.read_bytes()[:-10] + b"tampered!!")  # the serving refit's artifact
+    result = retrain(bike, instance)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == CHAMPION_OP
+    error = failure.step_failure_data.error
+    chain = []
+    while error is not None:
+        chain.append(error)
+        error = error.cause
+    [cause] = [e for e in chain if e.cls_name == "ChampionRescoreError"]
+    assert f"bike_sharing: champion v{champion.version} could not be re-scored" in cause.message
+    assert "no promotion without a comparison" in cause.message
+    assert not [e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "champion"]
+    assert aliases(LocalMlflowTracking().config(), "bike_sharing")["champion"] == champion.version
+    sent = [json.loads(line) for line in (mlops_home / "alerts.jsonl").read_text().splitlines()]
+    errors = [(a["project"], a["title"]) for a in sent if a["severity"] == "error"]
+    assert errors == [("bike_sharing", "champion could not be re-scored: no promotion")]
+
+
 def test_worse_challenger_is_rejected_and_champion_kept(
     bike: ProjectSpec, instance: dg.DagsterInstance
 ) -> None:
