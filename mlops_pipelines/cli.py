@@ -137,6 +137,23 @@ def _backtest_spec(args: argparse.Namespace) -> Any:
     return specs[args.project]
 
 
+def _period(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a period of at least 1 partition, got {text!r}")
+    return int(text)
+
+
+def _share(text: str) -> float:
+    """A share of the oracle's quality, in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"a share of the oracle in (0, 1], got {value:g}")
+    return value
+
+
 def _cmd_backtest(args: argparse.Namespace) -> int:
     from mlops_pipelines.lib.backtest.output import report_lines
     from mlops_pipelines.lib.backtest.run import backtest_project, tune_json
@@ -230,12 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--data-dir", help="directory with the real datasets (else $MLOPS_DATA_DIR)")
     backtest.add_argument("--out", help="output directory (default: <home>/reports/<project>/backtest)")
     backtest.add_argument(
-        "--period", type=int, action="append", help="also replay blind retraining every N partitions"
+        "--period", type=_period, action="append", help="also replay blind retraining every N partitions"
     )
     backtest.add_argument(
         "--tune", action="store_true", help="search retraining settings on the first half, report the second"
     )
-    backtest.add_argument("--target", type=float, default=0.98, help="share of the oracle --tune aims for")
+    backtest.add_argument("--target", type=_share, default=0.98, help="share of the oracle --tune aims for")
     backtest.add_argument("--json", action="store_true", help="print the JSON document instead of the table")
     backtest.set_defaults(func=_cmd_backtest)
 

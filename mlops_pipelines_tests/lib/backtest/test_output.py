@@ -59,3 +59,22 @@ def test_cli_backtest_unknown_project_names_the_known_ones(
     assert main(["backtest", "--project", "no_such_project"]) == 1
     err = capsys.readouterr().err
     assert "unknown project 'no_such_project'" in err and "sim_sudden" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--target", "1.5"], "a share of the oracle in (0, 1], got 1.5"),
+        (["--target", "x"], "not a number: 'x'"),
+        (["--period", "0"], "a period of at least 1 partition, got '0'"),
+    ],
+)
+def test_cli_backtest_refuses_out_of_range_settings(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlops_pipelines.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["backtest", "--project", "sim_sudden", *argv])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
