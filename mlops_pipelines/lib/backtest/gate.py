@@ -30,7 +30,7 @@ REPLAY_DECIDED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 class GateVerdict:
     verdict: str  # promote | reject | insufficient_evidence
     reason: str
-    improved: bool  # promoted AND better than the champion on the compared rows
+    improved: bool | None  # promoted AND better than the champion; None: the gate could not judge
 
 
 def _rows(bank: ModelBank, partitions: list[int]) -> EvaluationRows:
@@ -81,9 +81,13 @@ def judge(
         excluded_partitions=excluded,
     )
     decision = decide_promotion(evidence, spec, decided_at=REPLAY_DECIDED_AT)
-    improved = decision.verdict == "promote" and decision.improvement is not None and decision.improvement > 0
-    return GateVerdict(decision.verdict, "; ".join(decision.reasons), bool(improved))
+    improved = None
+    if decision.verdict != "insufficient_evidence":
+        improved = (
+            decision.verdict == "promote" and decision.improvement is not None and decision.improvement > 0
+        )
+    return GateVerdict(decision.verdict, "; ".join(decision.reasons), improved)
 
 
 def insufficient(reason: str) -> GateVerdict:
-    return GateVerdict("insufficient_evidence", reason, False)
+    return GateVerdict("insufficient_evidence", reason, None)

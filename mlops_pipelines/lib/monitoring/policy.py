@@ -214,18 +214,25 @@ def _judged(ordered: list[tuple[int, MonitoringObservation]]) -> list[tuple[int,
 def _follow_up(
     history: Sequence[RetrainRecord], index: Callable[[str], int], policy: RetrainingSpec
 ) -> tuple[RetrainRecord | None, int | None]:
-    """The newest successful retrain and the partition index its follow-up is due at (None: none)."""
+    """The newest successful retrain and the partition index its follow-up is due at (None: none).
+
+    Only judged retrains (improved True or False) extend or break the chain; one the gate could
+    not judge (too few new rows: `improved` None) is no miss, it only pushes the next follow-up
+    `follow_up_partitions` past its own as-of, when more rows have arrived."""
     done = sorted((r for r in history if r.succeeded), key=lambda r: index(r.anchor))
-    if not done or policy.follow_up_partitions == 0 or done[-1].improved is None:
-        return (done[-1] if done else None), None
+    newest = done[-1] if done else None
+    judged = [r for r in done if r.improved is not None]
+    if newest is None or not judged or policy.follow_up_partitions == 0:
+        return newest, None
     misses = 0
-    for record in reversed(done):
-        if record.improved is not False:
+    for record in reversed(judged):
+        if record.improved:
             break
         misses += 1
     if misses > policy.follow_up_misses:
-        return done[-1], None
-    return done[-1], index(done[-1].anchor) + policy.follow_up_partitions * 2**misses
+        return newest, None
+    due = index(judged[-1].anchor) + policy.follow_up_partitions * 2**misses
+    return newest, max(due, index(newest.anchor) + policy.follow_up_partitions)
 
 
 def should_retrain(

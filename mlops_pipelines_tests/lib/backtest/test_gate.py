@@ -34,7 +34,7 @@ def test_a_broken_challenger_is_rejected(short_bank: tuple[ModelBank, int]) -> N
     champion = concat([bank.predict(parts[0], p) for p in parts])
     broken = replace(champion, y_pred=np.full_like(champion.y_pred, float(np.mean(champion.y_true))))
     verdict = judge(bank, parts, broken, parts, broken, champion, ("3", "2"))
-    assert verdict.verdict == "reject" and not verdict.improved
+    assert verdict.verdict == "reject" and verdict.improved is False
     assert "worse than the champion" in verdict.reason
 
 
@@ -44,5 +44,5 @@ def test_too_few_rows_is_insufficient_evidence_not_a_promotion(short_bank: tuple
     fresh = concat([bank.predict(parts[0], p) for p in parts])
     stale = concat([bank.predict(boot, p) for p in parts])
     verdict = judge(bank, parts, fresh, parts, fresh, stale, ("2", "1"))
-    assert verdict.verdict == "insufficient_evidence" and not verdict.improved
+    assert verdict.verdict == "insufficient_evidence" and verdict.improved is None
     assert "200 needed" in verdict.reason
