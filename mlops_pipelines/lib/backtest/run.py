@@ -86,6 +86,23 @@ def backtest_project(
     workers: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> BacktestRun:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # one thread per process: see `engine`
+        return _backtest_project(spec, data_dir, out_dir, cache_dir, periods, tune, target, workers, progress)
+
+
+def _backtest_project(
+    spec: ProjectSpec,
+    data_dir: str | None,
+    out_dir: Path,
+    cache_dir: Path,
+    periods: Sequence[int],
+    tune: bool,
+    target: float,
+    workers: int | None,
+    progress: Callable[[str], None] | None,
+) -> BacktestRun:
     from mlops_pipelines.lib.backtest import engine, output, schedules
     from mlops_pipelines.lib.backtest.history import load_history
     from mlops_pipelines.lib.backtest.policy import replay_policy
