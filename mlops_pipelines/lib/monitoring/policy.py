@@ -15,8 +15,9 @@ Rules, replayed in partition order over the partitions after the newest successf
 as-of (those partitions are the current champion's):
 - realized: `performance_consecutive` labelled partitions in a row with realized performance
   degraded trigger a retrain;
-- estimated: `performance_consecutive` partitions in a row whose label-free estimate is below
-  the champion's evaluated level (by the margin and z) trigger one before any label arrives:
+- estimated: a whole performance window (`performance_window_partitions`, at least
+  `performance_consecutive`) of partitions in a row whose label-free estimate is below the
+  champion's evaluated level (by the margin and z) triggers one before any label arrives:
   covariate shift that hurts this model;
 - KPI: an unexplained KPI breach triggers a retrain;
 - drift: `consecutive_drift` partitions in a row with calibrated drift trigger a retrain, unless
@@ -179,7 +180,10 @@ class _Replay:
             self.estimated.append((i, obs))
         elif obs.estimated_degraded is False:
             self.estimated = []
-        if len(self.estimated) >= self.policy.performance_consecutive and not self._handled(self.estimated):
+        # Estimates of neighbouring partitions share most of their window: only a whole window
+        # of them in a row is independent evidence (one window of a harder row mix is not).
+        needed = max(self.policy.performance_consecutive, self.policy.performance_window_partitions)
+        if len(self.estimated) >= needed and not self._handled(self.estimated):
             streak = tuple(o for _, o in self.estimated)
             cause = (
                 f"estimated performance below the champion's evaluated level on {len(streak)} partitions "

@@ -127,18 +127,21 @@ def test_no_chain_without_a_verdict_or_when_turned_off() -> None:
     assert not should_retrain(calm, [_retrain("p05", True)], policy(follow_up_partitions=0), KEYS).retrain
 
 
-def test_estimated_degradation_on_consecutive_partitions_triggers_before_labels() -> None:
-    decision = should_retrain(observe("oooooo", estimated="--++.."), [], policy(), KEYS)
-    assert decision.retrain and decision.trigger_partition == "p03"
+def test_estimated_degradation_over_a_whole_window_triggers_before_labels() -> None:
+    decision = should_retrain(observe("o" * 12, estimated="--+++++++..."), [], policy(), KEYS)
+    assert decision.retrain and decision.trigger_partition == "p08"  # a whole 7-partition window
     assert decision.signals == ("estimated",)
-    assert (
-        "estimated performance below the champion's evaluated level on 2 partitions (p02..p03)"
-        in decision.reason
+    assert "estimated performance below the champion's evaluated level on 7 partitions (p02..p08)" in (
+        decision.reason
     )
+    shorter = policy(performance_window_partitions=3)
+    assert should_retrain(observe("o" * 12, estimated="--+++"), [], shorter, KEYS).trigger_partition == "p04"
 
 
 def test_an_isolated_estimated_dip_is_not_enough() -> None:
     assert not should_retrain(observe("oooooo", estimated="+-+-+-"), [], policy(), KEYS).retrain
+    # Overlapping windows of a harder row mix, interrupted: no whole window in a row.
+    assert not should_retrain(observe("o" * 12, estimated="-++++++-++++"), [], policy(), KEYS).retrain
 
 
 def test_an_unjudged_retrain_is_no_miss_and_waits_for_more_rows() -> None:
