@@ -56,6 +56,8 @@ from mlops_pipelines.lib.monitoring.policy_records import (
     MonitoringObservation,
     RetrainDecision,
     RetrainRecord,
+    attempt_of,
+    retry_decision,
     run_key_for,
 )
 
@@ -68,6 +70,7 @@ __all__ = [
     "MonitoringObservation",
     "RetrainDecision",
     "RetrainRecord",
+    "attempt_of",
     "run_key_for",
     "should_retrain",
 ]
@@ -96,33 +99,6 @@ def _latest_per_partition(
             raise ValueError(f"event {obs.event_id!r}: unknown monitoring status '{obs.status}'")
         latest[obs.partition] = obs
     return sorted(((index(p), o) for p, o in latest.items()), key=lambda item: item[0])
-
-
-def attempt_of(record: RetrainRecord) -> int:
-    """The attempt number in a run key made by `run_key_for`; 0 for a key of another shape."""
-    prefix = f"retrain:{record.partition}:"
-    suffix = record.run_key[len(prefix) :] if record.run_key.startswith(prefix) else ""
-    return int(suffix) if suffix.isdigit() else 0
-
-
-def _retry(history: Sequence[RetrainRecord], index: Callable[[str], int]) -> RetrainDecision | None:
-    """A retry of the newest trigger if its latest attempt failed and retries remain."""
-    newest = max(history, key=lambda r: index(r.partition))
-    attempts = sorted((r for r in history if r.partition == newest.partition), key=attempt_of)
-    if attempts[-1].succeeded is not False:
-        return None
-    made = max(len(attempts), attempt_of(attempts[-1]))
-    if made > MAX_RETRIES:
-        return None
-    attempt = made + 1
-    return RetrainDecision(
-        retrain=True,
-        reason=f"retry {attempt - 1} of {MAX_RETRIES}: retrain '{attempts[-1].run_key}' failed",
-        trigger_partition=newest.partition,
-        run_key=run_key_for(newest.partition, attempt),
-        attempt=attempt,
-        signals=("retry",),
-    )
 
 
 def _span(observations: Sequence[MonitoringObservation]) -> str:
@@ -220,14 +196,19 @@ def _follow_up(
 ) -> tuple[RetrainRecord | None, int | None]:
     """The newest successful retrain and the partition index its follow-up is due at (None: none).
 
-    Only judged retrains (improved True or False) extend or break the chain; one the gate could
-    not judge (too few new rows: `improved` None) is no miss, it only pushes the next follow-up
-    `follow_up_partitions` past its own as-of, when more rows have arrived."""
+    Only judged retrains (improved True or False) extend or break the chain. One the gate could
+    not judge after a judged one (too few new rows since the champion: `improved` None) is no
+    miss, but it shows the spacing is too short for this data's rows per partition: the
+    spacing doubles for each such retrain in the history (up to 16x), and the next follow-up
+    waits that spacing past it."""
     done = sorted((r for r in history if r.succeeded), key=lambda r: index(r.anchor))
     newest = done[-1] if done else None
     judged = [r for r in done if r.improved is not None]
     if newest is None or not judged or policy.follow_up_partitions == 0:
         return newest, None
+    first_judged = done.index(judged[0])
+    too_soon = sum(1 for r in done[first_judged:] if r.improved is None)
+    spacing = policy.follow_up_partitions * 2 ** min(too_soon, 4)
     misses = 0
     for record in reversed(judged):
         if record.improved:
@@ -235,8 +216,8 @@ def _follow_up(
         misses += 1
     if misses > policy.follow_up_misses:
         return newest, None
-    due = index(judged[-1].anchor) + policy.follow_up_partitions * 2**misses
-    return newest, max(due, index(newest.anchor) + policy.follow_up_partitions)
+    due = index(judged[-1].anchor) + spacing * 2**misses
+    return newest, max(due, index(newest.anchor) + spacing)
 
 
 def should_retrain(
@@ -255,7 +236,7 @@ def should_retrain(
     running = [r.run_key for r in history if r.succeeded is None]
     if running:
         return RetrainDecision(False, f"retrain {running} still running")
-    if history and (retry := _retry(history, index)) is not None:
+    if history and (retry := retry_decision(history, index)) is not None:
         return retry
     done = [index(r.anchor) for r in history if r.succeeded]
     since = max(done) if done else None

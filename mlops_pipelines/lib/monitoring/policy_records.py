@@ -3,6 +3,7 @@ partition, one record per earlier retrain, and the decision (with its run key)."
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 MAX_RETRIES = 2
@@ -52,3 +53,30 @@ class RetrainDecision:
 
 def run_key_for(trigger_partition: str, attempt: int) -> str:
     return f"retrain:{trigger_partition}:{attempt}"
+
+
+def attempt_of(record: RetrainRecord) -> int:
+    """The attempt number in a run key made by `run_key_for`; 0 for a key of another shape."""
+    prefix = f"retrain:{record.partition}:"
+    suffix = record.run_key[len(prefix) :] if record.run_key.startswith(prefix) else ""
+    return int(suffix) if suffix.isdigit() else 0
+
+
+def retry_decision(history: Sequence[RetrainRecord], index: Callable[[str], int]) -> RetrainDecision | None:
+    """A retry of the newest trigger if its latest attempt failed and retries remain."""
+    newest = max(history, key=lambda r: index(r.partition))
+    attempts = sorted((r for r in history if r.partition == newest.partition), key=attempt_of)
+    if attempts[-1].succeeded is not False:
+        return None
+    made = max(len(attempts), attempt_of(attempts[-1]))
+    if made > MAX_RETRIES:
+        return None
+    attempt = made + 1
+    return RetrainDecision(
+        retrain=True,
+        reason=f"retry {attempt - 1} of {MAX_RETRIES}: retrain '{attempts[-1].run_key}' failed",
+        trigger_partition=newest.partition,
+        run_key=run_key_for(newest.partition, attempt),
+        attempt=attempt,
+        signals=("retry",),
+    )

@@ -146,10 +146,13 @@ def test_an_isolated_estimated_dip_is_not_enough() -> None:
 
 def test_an_unjudged_retrain_is_no_miss_and_waits_for_more_rows() -> None:
     calm = observe("o" * 30, estimated="-" * 30)
-    # Promoted at p05 (paid off), then too few new rows at p12 (no verdict): the chain goes on,
-    # undoubled, follow_up_partitions after the unjudged one.
-    history = [_retrain("p05", True), _retrain("p12", None)]
-    decision = should_retrain(calm, history, policy(follow_up_partitions=7), KEYS)
-    assert decision.retrain and decision.trigger_partition == "p19"
+    # The first model (no verdict), promoted at p05 (paid off), then too few new rows at p09
+    # (no verdict): the chain goes on, no miss counted.
+    history = [_retrain("p02", None), _retrain("p05", True), _retrain("p09", None)]
+    decision = should_retrain(calm, history, policy(follow_up_partitions=4), KEYS)
+    # The unjudged one shows 4 partitions hold too few rows: the spacing doubles to 8, past it.
+    assert decision.retrain and decision.trigger_partition == "p17"
+    again = [*history, _retrain("p17", True)]
+    assert should_retrain(calm, again, policy(follow_up_partitions=4), KEYS).trigger_partition == "p25"
     # Only unjudged retrains (the first model and no verdict since): no chain at all.
     assert not should_retrain(calm, [_retrain("p02", None), _retrain("p09", None)], policy(), KEYS).retrain
