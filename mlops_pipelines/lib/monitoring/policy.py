@@ -198,9 +198,9 @@ def _follow_up(
 
     Only judged retrains (improved True or False) extend or break the chain. One the gate could
     not judge after a judged one (too few new rows since the champion: `improved` None) is no
-    miss, but it shows the spacing is too short for this data's rows per partition: the
-    spacing doubles for each such retrain in the history (up to 16x), and the next follow-up
-    waits that spacing past it."""
+    miss, but it shows the spacing is too short for this data's rows per partition: from then
+    on the spacing is doubled (once: compounding it starved bike_sharing of retrains), and the
+    next follow-up waits that spacing past it."""
     done = sorted((r for r in history if r.succeeded), key=lambda r: index(r.anchor))
     newest = done[-1] if done else None
     judged = [r for r in done if r.improved is not None]
@@ -208,7 +208,7 @@ def _follow_up(
         return newest, None
     first_judged = done.index(judged[0])
     too_soon = sum(1 for r in done[first_judged:] if r.improved is None)
-    spacing = policy.follow_up_partitions * 2 ** min(too_soon, 4)
+    spacing = policy.follow_up_partitions * (2 if too_soon else 1)
     misses = 0
     for record in reversed(judged):
         if record.improved:
