@@ -237,3 +237,60 @@ def test_a_drift_result_without_a_status_is_invalid_not_a_verdict(
     assert not result.run_requests
     assert result.cursor is not None
     assert {r.status for r in SensorCursor.from_json(result.cursor).results} == {"invalid"}
+
+
+def _champion_run(instance: dg.DagsterInstance, spec: ProjectSpec, metadata: dict[str, Any]) -> str:
+    """A finished run that materialized the project's champion with the gate's metadata."""
+    from mlops_pipelines import names
+    from mlops_pipelines.assets.common import asset_key
+
+    @dg.op
+    def gate(context) -> None:  # unannotated: dagster cannot resolve a deferred (string) annotation here
+        context.log_event(
+            dg.AssetMaterialization(asset_key=asset_key(spec, names.CHAMPION), metadata=metadata)
+        )
+
+    @dg.job(name=f"gate_{uuid.uuid4().hex[:8]}")
+    def gate_job() -> None:
+        gate()
+
+    return gate_job.execute_in_process(instance=instance).run_id
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ({"verdict": "promote", "improvement": 2.5}, True),  # promoted and better: pays off
+        ({"verdict": "promote", "improvement": -0.4}, False),  # non-inferior but not better
+        ({"verdict": "reject", "improvement": -3.0}, False),
+        ({"verdict": "insufficient_evidence"}, None),  # the gate could not judge
+        ({"verdict": "promote"}, None),  # the first model: no champion to be better than
+    ],
+)
+def test_a_retrain_run_pays_off_only_when_its_gate_promoted_a_better_model(
+    instance: dg.DagsterInstance, spec: ProjectSpec, metadata: dict[str, Any], expected: bool | None
+) -> None:
+    from mlops_pipelines import names
+    from mlops_pipelines.sensors import paid_off
+
+    keys = {"verdict": names.META_VERDICT, "improvement": names.META_IMPROVEMENT}
+    run_id = _champion_run(instance, spec, {keys[k]: v for k, v in metadata.items()})
+    assert paid_off(spec, instance, run_id) is expected
+
+
+def test_a_run_without_a_champion_materialization_has_no_verdict(
+    instance: dg.DagsterInstance, spec: ProjectSpec
+) -> None:
+    from mlops_pipelines.sensors import paid_off
+
+    other = dg.AssetKey([spec.name, "not_the_champion"])
+
+    @dg.op
+    def elsewhere(context) -> None:
+        context.log_event(dg.AssetMaterialization(asset_key=other, metadata={"verdict": "promote"}))
+
+    @dg.job
+    def other_job() -> None:
+        elsewhere()
+
+    assert paid_off(spec, instance, other_job.execute_in_process(instance=instance).run_id) is None
