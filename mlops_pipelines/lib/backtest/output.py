@@ -36,6 +36,7 @@ def report_json(report: BacktestReport) -> dict[str, Any]:
                 "retrains": r.score.retrains,
                 "trainings": r.score.trainings,
                 "retrained_as_of": [report.keys[i] for i in r.schedule.retrains],
+                "drift_alarms": sum(e.kind == "alarm" for e in r.schedule.events),
                 "per_partition": list(r.score.per_partition),
                 "events": events,
             }

@@ -28,7 +28,12 @@ from mlops_pipelines.lib.backtest.signals import (
     observation,
     realized_observation,
 )
-from mlops_pipelines.lib.monitoring.policy import MonitoringObservation, RetrainRecord, should_retrain
+from mlops_pipelines.lib.monitoring.policy import (
+    DRIFT_STATUSES,
+    MonitoringObservation,
+    RetrainRecord,
+    should_retrain,
+)
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.backtest.models import ModelBank
@@ -92,6 +97,8 @@ def replay_policy(bank: ModelBank, boot: int, scored: range) -> Schedule:
         serving.append(champion.model_at)
         drift = drift_observation(bank, champion, i)
         observed[keys[i]] = observation(keys[i], drift, None, i, champion.label)
+        if drift[0] in DRIFT_STATUSES:  # a drift alarm, whether or not it leads to a retrain
+            events.append(ReplayEvent(keys[i], "alarm", None, f"drift {drift[0]}, share {drift[1]}"))
         q = i - delay
         if q >= champion.first_served and keys[q] in observed:
             realized = realized_observation(bank, champion, q)

@@ -26,7 +26,8 @@ def test_json_table_and_plot(
     assert {"static", "oracle", "policy"} <= set(strategies)
     policy = strategies["policy"]
     assert policy["retrains"] == len(policy["retrained_as_of"])
-    assert all(e["kind"] in ("retrain", "promote", "reject") for e in policy["events"])
+    assert policy["drift_alarms"] == sum(e["kind"] == "alarm" for e in policy["events"])
+    assert all(e["kind"] in ("alarm", "retrain", "promote", "reject") for e in policy["events"])
     assert all(v is None or math.isfinite(v) for v in policy["per_partition"])
     lines = report_lines(report)
     assert any(line.startswith("oracle") and "100.0 %" in line for line in lines)
