@@ -35,7 +35,6 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,21 +111,6 @@ def daily_job_multiprocess() -> dg.JobDefinition:
     return rebuilt.resolve_job_def(DAILY_JOB)
 
 
-@dataclass(frozen=True)
-class _ReportDir:
-    """`ReportFiles` without Dagster: what `resources.reports.ReportStore` does under MLOPS_HOME."""
-
-    root: Path
-
-    def path(self, project: str, kind: str, name: str) -> Path:
-        target = self.root / project / kind / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
-
-    def link(self, path: Path) -> str:
-        return path.resolve().as_uri()
-
-
 def _plain_champion(settings: Settings) -> ChampionRef:
     """The champion as the `champion` asset hands it on, read from the registry version it names."""
     from bench_train import tracking_config
@@ -156,12 +140,12 @@ def _plain_predictions(spec: ProjectSpec, features: TableSlice, champion: Champi
 def _plain_drift(spec: ProjectSpec, features: TableSlice, champion: ChampionRef) -> dict[str, Any]:
     """The `drift` asset's stage function for one partition (report mode "always", the default)."""
     from mlops_pipelines.lib.monitoring.stage import monitor_drift
-    from mlops_pipelines.lib.stores import DeltaTables
+    from mlops_pipelines.lib.stores import DeltaTables, ReportDir
     from mlops_pipelines.settings import load_settings
 
     settings = load_settings()
     tables = DeltaTables(settings.lake_root)
-    report = monitor_drift(spec, features, champion, tables, _ReportDir(settings.reports_dir), "always")
+    report = monitor_drift(spec, features, champion, tables, ReportDir(settings.reports_dir), "always")
     [row] = report.rows
     return {"drift_share": row.drift_share, "status": row.status}
 

@@ -26,7 +26,6 @@ import functools
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,26 +73,11 @@ def tracking_config(settings: Settings) -> TrackingConfig:
     return TrackingConfig(settings.tracking_uri, settings.registry_uri, settings.artifact_root)
 
 
-@dataclass(frozen=True)
-class ReportDir:
-    """`lib.ports.ReportFiles` under the state directory's reports/, as `resources.ReportStore` does."""
-
-    root: Path
-
-    def path(self, project: str, kind: str, name: str) -> Path:
-        target = self.root / project / kind / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
-
-    def link(self, path: Path) -> str:
-        return path.resolve().as_uri()
-
-
 def plain_retrain(spec: ProjectSpec, timings: dict[str, float]) -> dict[str, Any]:
     """model -> evaluation -> champion: the three stage functions the assets call, timed one by one."""
     from mlops_pipelines.lib.evaluation.stage import evaluate_challenger
     from mlops_pipelines.lib.promotion.stage import decide_and_promote
-    from mlops_pipelines.lib.stores import DeltaTables
+    from mlops_pipelines.lib.stores import DeltaTables, ReportDir
     from mlops_pipelines.lib.training.stage import train_challenger
     from mlops_pipelines.settings import load_settings
 

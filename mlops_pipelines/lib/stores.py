@@ -1,11 +1,12 @@
 """Plain implementations of the ports (`lib.ports`) for code that runs without Dagster.
 
-The Dagster resources (`resources.lakehouse.Lakehouse`, `resources.data.DataSource`) satisfy
-`TableStore` and `SourceReader` inside runs; the benchmarks' plain path, the backtest and the
-stage tests pass these instead, so a stage function behaves the same in and out of Dagster
-while only the Dagster path pays Dagster's import. Both delegate to the same lib functions the
-resources call (`lib.lake`, `lib.ingestion.sources`): there is one way to write a partition
-and one way to read a window.
+The Dagster resources (`resources.lakehouse.Lakehouse`, `resources.data.DataSource`,
+`resources.reports.ReportStore`) satisfy `TableStore`, `SourceReader` and `ReportFiles`
+inside runs; the benchmarks' plain path, the backtest and the stage tests pass these instead,
+so a stage function behaves the same in and out of Dagster while only the Dagster path pays
+Dagster's import. Both delegate to the same functions (`lib.lake`, `lib.ingestion.sources`,
+`ReportDir`): there is one way to write a partition, one way to read a window, one report
+layout.
 """
 
 from __future__ import annotations
@@ -91,3 +92,19 @@ class SourceFiles:
             return f"{spec.source.url} (sha256 {spec.source.sha256})"
         base = spec.data_dir or self.data_dir or "<MLOPS_DATA_DIR unset>"
         return ", ".join(f"{base}/{f.path}" for f in spec.source.files)
+
+
+@dataclass(frozen=True)
+class ReportDir:
+    """`ReportFiles` under `root` (<root>/<project>/<kind>/<name>), linked as file:// URIs: the
+    layout `resources.reports.ReportStore` uses inside runs."""
+
+    root: Path
+
+    def path(self, project: str, kind: str, name: str) -> Path:
+        target = self.root / project / kind / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def link(self, path: Path) -> str:
+        return path.resolve().as_uri()

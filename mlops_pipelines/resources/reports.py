@@ -6,16 +6,19 @@ from pathlib import Path
 
 import dagster as dg
 
+from mlops_pipelines.lib.stores import ReportDir
+
 
 class ReportStore(dg.ConfigurableResource):
     root: str = ""  # empty: the state directory's reports/, resolved when a step runs
 
-    def path(self, project: str, kind: str, name: str) -> Path:
+    def _dir(self) -> ReportDir:
         from mlops_pipelines.settings import load_settings
 
-        target = Path(self.root or load_settings().reports_dir) / project / kind / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
+        return ReportDir(Path(self.root or load_settings().reports_dir))
+
+    def path(self, project: str, kind: str, name: str) -> Path:
+        return self._dir().path(project, kind, name)
 
     def link(self, path: Path) -> str:
-        return path.resolve().as_uri()
+        return self._dir().link(path)

@@ -8,7 +8,6 @@ directory, and the small and deliberately weak training sections the tests compa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 
 from mlops_pipelines.lib.registry.session import TrackingConfig
-from mlops_pipelines.lib.stores import DeltaTables, SourceFiles
+from mlops_pipelines.lib.stores import DeltaTables, ReportDir, SourceFiles
 from mlops_pipelines.spec import ProjectSpec
 
 FIRST_DAY = datetime(2011, 1, 1)
@@ -38,21 +37,6 @@ def small(spec: ProjectSpec, **training: Any) -> ProjectSpec:
 def weak(spec: ProjectSpec) -> ProjectSpec:
     """A deliberately worse model: linear, trained on only the last 3 partitions."""
     return small(spec, family="linear", window_partitions=3, search_space={})
-
-
-@dataclass(frozen=True)
-class ReportDir:
-    """`ReportFiles` under a directory, linked as file:// URIs."""
-
-    root: Path
-
-    def path(self, project: str, kind: str, name: str) -> Path:
-        target = self.root / project / kind / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
-
-    def link(self, path: Path) -> str:
-        return path.resolve().as_uri()
 
 
 def build_bike_features(spec: ProjectSpec, data_dir: Path, root: Path) -> DeltaTables:
