@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mlops_pipelines.lib.monitoring.policy import NO_VERDICT_STATUSES
+from mlops_pipelines.lib.monitoring.policy import NO_VERDICT_STATUSES, MonitoringObservation
 
 CURSOR_VERSION: Final = 2
 HISTORY_LIMIT: Final = 800  # per-partition results kept (covers every policy window here)
@@ -44,6 +44,19 @@ class PartitionResult:
     estimated_degraded: bool | None = None  # label-free estimate of the window worse than expected
     realized_degraded: bool | None = None  # realized performance worse than expected (labels in)
     champion_version: str | None = None  # the champion the drift observation judged
+
+    def observation(self) -> MonitoringObservation:
+        """The policy's view of this partition."""
+        return MonitoringObservation(
+            self.partition,
+            self.status,
+            self.drift_share,
+            self.kpi_breach,
+            self.event_id,
+            self.estimated_degraded,
+            self.realized_degraded,
+            self.champion_version,
+        )
 
 
 @dataclass(frozen=True)

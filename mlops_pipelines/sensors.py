@@ -128,20 +128,7 @@ def rebased(cursor: SensorCursor, history: list[RetrainRecord]) -> list[Monitori
     """
     done = [r.anchor for r in history if r.succeeded]
     since = max(done) if done else ""
-    return [
-        MonitoringObservation(
-            r.partition,
-            r.status,
-            r.drift_share,
-            r.kpi_breach,
-            r.event_id,
-            r.estimated_degraded,
-            r.realized_degraded,
-            r.champion_version,
-        )
-        for r in cursor.results
-        if r.champion_version is not None or r.partition > since
-    ]
+    return [r.observation() for r in cursor.results if r.champion_version is not None or r.partition > since]
 
 
 def paid_off(spec: ProjectSpec, instance: dg.DagsterInstance, run_id: str) -> bool | None:
