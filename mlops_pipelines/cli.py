@@ -194,6 +194,7 @@ _KNOWN_ERRORS = (
     ("mlops_pipelines.demo", "DemoError"),
     ("mlops_pipelines.lib.backtest.engine", "BacktestError"),
     ("mlops_pipelines.lib.backtest.history", "HistoryError"),
+    ("mlops_pipelines.lib.ingestion.source_files", "SourceError"),  # a missing data directory or file
 )
 
 

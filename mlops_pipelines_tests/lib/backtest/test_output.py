@@ -79,3 +79,16 @@ def test_cli_backtest_refuses_out_of_range_settings(
         main(["backtest", "--project", "sim_sudden", *argv])
     assert exited.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_cli_backtest_without_its_data_names_the_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlops_pipelines.cli import main
+
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
+    missing = tmp_path / "no_data_here"
+    assert main(["backtest", "--project", "bike_sharing", "--data-dir", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert f"data directory {missing} does not exist" in err and "Traceback" not in err
+    assert not (tmp_path / "home" / "reports" / "bike_sharing" / "backtest").exists()  # nothing half-written
