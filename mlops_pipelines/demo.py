@@ -29,7 +29,7 @@ from mlops_pipelines.demo_events import DemoError, drift_events, failure, gate_d
 from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_name
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.runner import run_job
-from mlops_pipelines.settings import load_settings
+from mlops_pipelines.settings import Settings, load_settings
 from mlops_pipelines.spec import ProjectSpec, load_specs
 
 __all__ = ["DemoError", "Replay", "bootstrap_count", "run_demo"]
@@ -194,6 +194,19 @@ def _blocks(keys: list[str], chunk: int, boot: int) -> list[list[str]]:
     return [keys[a:b] for a, b in pairwise(cuts) if b > a]
 
 
+def _refuse_data_outside(spec: ProjectSpec, keys: list[str], settings: Settings) -> None:
+    """A file source none of whose rows falls in a partition is an error before any run starts."""
+    if spec.source.kind == "simulator":
+        return
+    from mlops_pipelines.lib.ingestion.coverage import coverage, coverage_problem
+    from mlops_pipelines.lib.ingestion.sources import read_source, resolve_data_dir
+
+    frame = read_source(spec, resolve_data_dir(spec, settings.data_dir), settings.cache_dir)
+    problem = coverage_problem(coverage(frame, spec, keys), spec)
+    if problem is not None:
+        raise DemoError(problem)
+
+
 def run_demo(
     project: str | None = None, until: str | None = None, chunk: int | None = None, echo: Echo = print
 ) -> dict[str, Any]:
@@ -207,6 +220,7 @@ def run_demo(
     # Dagster pays a fixed cost per run; long replays take bigger steps between sensor ticks.
     chunk = chunk or (28 if len(keys) > 365 else 14)
     boot = bootstrap_count(spec)
+    _refuse_data_outside(spec, keys, settings)
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
         replay = Replay(spec, instance, keys, echo)
@@ -241,6 +255,12 @@ def run_demo(
             replay.say(
                 f"[{done:>4}/{len(keys)}] {block[0]}..{block[-1]}  "
                 + (f"drift in {len(events)} partition(s): {drifted}" if events else "no drift")
+            )
+        blocked = replay.summary.get("blocked", [])
+        if blocked and not replay.summary["partitions"]:
+            raise DemoError(
+                f"every partition was blocked ({len(blocked)} block(s), {keys[0]}..{keys[-1]}); "
+                f"first: {blocked[0]['error']}"
             )
         replay.summary["seconds"] = round(time.monotonic() - started, 1)
         replay.say(

@@ -6,19 +6,28 @@ from datetime import datetime
 
 import dagster as dg
 
+from mlops_pipelines.lib.grains import CALENDAR_CRONS, DAY_FORMAT, anchored_start, dagster_day_offset
 from mlops_pipelines.spec import Grain, ProjectSpec
 
 
 def partitions_for(spec: ProjectSpec) -> dg.TimeWindowPartitionsDefinition:
-    start = spec.partitions.start.isoformat()
+    grain, week_start = spec.partitions.grain, spec.partitions.week_start
+    # Rounded down to its period: rows between `start` and the first anchor are never dropped.
+    start = anchored_start(grain.value, spec.partitions.start, week_start).isoformat()
     end = spec.partitions.end.isoformat() if spec.partitions.end else None
-    if spec.partitions.grain is Grain.HOURLY:
+    if grain is Grain.HOURLY:
         return dg.HourlyPartitionsDefinition(
             start_date=f"{start}-00:00", end_date=f"{end}-00:00" if end else None
         )
-    if spec.partitions.grain is Grain.WEEKLY:
-        # Weeks start on Monday (ISO), not Dagster's default Sunday.
-        return dg.WeeklyPartitionsDefinition(start_date=start, end_date=end, day_offset=1)
+    if grain is Grain.WEEKLY:
+        # Weeks start on `partitions.week_start` (default Monday, ISO), not Dagster's Sunday.
+        return dg.WeeklyPartitionsDefinition(
+            start_date=start, end_date=end, day_offset=dagster_day_offset(week_start)
+        )
+    if grain.value in CALENDAR_CRONS:
+        return dg.TimeWindowPartitionsDefinition(
+            cron_schedule=CALENDAR_CRONS[grain.value], start=start, end=end, fmt=DAY_FORMAT
+        )
     return dg.DailyPartitionsDefinition(start_date=start, end_date=end)
 
 

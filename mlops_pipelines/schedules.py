@@ -12,10 +12,19 @@ import dagster as dg
 
 from mlops_pipelines import names
 from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_name
+from mlops_pipelines.lib.grains import dagster_day_offset
 from mlops_pipelines.partitions import partitions_for
 from mlops_pipelines.spec import Grain, ProjectSpec
 
 CRON = {Grain.HOURLY: "15 * * * *", Grain.DAILY: "30 0 * * *", Grain.WEEKLY: "30 0 * * 1"}
+CRON |= {Grain.MONTHLY: "30 0 1 * *", Grain.QUARTERLY: "30 0 1 */3 *", Grain.YEARLY: "30 0 1 1 *"}
+
+
+def labels_cron(spec: ProjectSpec) -> str:
+    """When the labels schedule looks: after each partition closes (weekly: on its anchor day)."""
+    if spec.partitions.grain is Grain.WEEKLY:
+        return f"30 0 * * {dagster_day_offset(spec.partitions.week_start)}"
+    return CRON[spec.partitions.grain]
 
 
 def build_schedules(spec: ProjectSpec, jobs: dict[str, dg.UnresolvedAssetJobDefinition]) -> list[Any]:
@@ -33,7 +42,7 @@ def build_schedules(spec: ProjectSpec, jobs: dict[str, dg.UnresolvedAssetJobDefi
     @dg.schedule(
         name=names.scoped(spec.name, names.LABELS_SCHEDULE),
         job=jobs[labels_job_name(spec)],
-        cron_schedule=CRON[spec.partitions.grain],
+        cron_schedule=labels_cron(spec),
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Join labels that arrive {delay} partition(s) late to the logged predictions.",
     )

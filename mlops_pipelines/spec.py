@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlops_pipelines.lib.hints import did_you_mean
+from mlops_pipelines.spec_time import ArrivalSpec as ArrivalSpec
+from mlops_pipelines.spec_time import TimeSpec
 
 PROJECTS_DIR_ENV = "MLOPS_PROJECTS_DIR"
 PACKAGED_PROJECTS = Path(__file__).parent / "projects"
@@ -44,12 +48,15 @@ class Grain(StrEnum):
     HOURLY = "hourly"
     DAILY = "daily"
     WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    YEARLY = "yearly"
 
     @property
     def delta(self) -> timedelta:
-        return {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}[
-            self.value
-        ]
+        """The period's length; for calendar grains (month, quarter, year) its shortest length."""
+        days = {"daily": 1, "weekly": 7, "monthly": 28, "quarterly": 90, "yearly": 365}
+        return timedelta(hours=1) if self is Grain.HOURLY else timedelta(days=days[self.value])
 
 
 DType = Literal["int", "float", "str", "bool", "date", "datetime"]
@@ -156,32 +163,15 @@ class SourceSpec(_Model):
         return self
 
 
-class ArrivalSpec(_Model):
-    """For data with no time column: row i arrives at start + i * cadence."""
-
-    start: datetime
-    cadence: timedelta
-
-
-class TimeSpec(_Model):
-    column: str | None = None
-    # Added to `column` as hours (bike_sharing stores the hour in its own column).
-    hour_column: str | None = None
-    arrival: ArrivalSpec | None = None
-
-    @model_validator(mode="after")
-    def _one_axis(self) -> TimeSpec:
-        if (self.column is None) == (self.arrival is None):
-            raise ValueError("declare exactly one of 'column' or 'arrival'")
-        if self.hour_column and not self.column:
-            raise ValueError("'hour_column' needs 'column'")
-        return self
-
-
 class PartitionSpec(_Model):
     grain: Grain = Grain.DAILY
+    # The first partition starts at `start` rounded down to its period (lib/grains.anchored_start).
     start: date
     end: date | None = Field(default=None, description="exclusive; None means open-ended")
+    # Weekly grain only: the weekday each week starts on (ISO weeks: Monday).
+    week_start: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = (
+        "monday"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> PartitionSpec:
@@ -310,6 +300,9 @@ class RetrainingSpec(_Model):
     # The first model starts no chain. 0 turns follow-ups off.
     follow_up_partitions: int = Field(default=7, ge=0)
     follow_up_misses: int = Field(default=2, ge=0)
+    # Each follow-up in a row that paid off after the first halves the spacing, down to this
+    # (None: just past the cooldown); equal to `follow_up_partitions` keeps the spacing fixed.
+    follow_up_min_partitions: int | None = Field(default=None, ge=1)
     # Labelled partitions the realized-performance window spans (more rows, less noise).
     performance_window_partitions: int = Field(default=7, ge=1)
 
@@ -371,6 +364,8 @@ class ProjectSpec(_Model):
             named["time.column"] = [self.time.column]
         if self.time.hour_column:
             named["time.hour_column"] = [self.time.hour_column]
+        if self.time.month_column:
+            named["time.month_column"] = [self.time.month_column]
         if self.drift.exclude:
             named["drift.exclude"] = self.drift.exclude
         if self.serving.entity_key:
@@ -378,7 +373,9 @@ class ProjectSpec(_Model):
         for field, cols in named.items():
             missing = [c for c in cols if c not in known]
             if missing:
-                raise ValueError(f"{field} names column(s) {missing} that are not in 'schema'")
+                hint = "".join(f"; '{c}'{did_you_mean(c, known).removeprefix(';')}" for c in missing)
+                hint = hint if "did you mean" in hint else ""
+                raise ValueError(f"{field} names column(s) {missing} that are not in 'schema'{hint}")
         if self.task.is_classification and self.columns[self.target].dtype not in ("str", "int", "bool"):
             raise ValueError(f"target '{self.target}' of a {self.task.value} task must be str, int or bool")
         if self.task is Task.REGRESSION and self.columns[self.target].dtype not in ("int", "float"):

@@ -42,12 +42,15 @@ def event_times(frame: pd.DataFrame, spec: ProjectSpec) -> pd.Series:
         # Already timestamps (the usual case): to_datetime would walk the values again.
         return times if pd.api.types.is_datetime64_any_dtype(times) else pd.to_datetime(times)
     if spec.time.column and spec.time.column in frame.columns:
-        times = frame[spec.time.column]
-        if not pd.api.types.is_datetime64_any_dtype(times):
-            times = pd.to_datetime(times)  # on timestamps it would walk the values to decide on a cache
-        if spec.time.hour_column and spec.time.hour_column in frame.columns:
-            times = times + pd.to_timedelta(frame[spec.time.hour_column].astype("int64"), unit="h")
-        return times
+        from mlops_pipelines.lib.time_axis import parse_time_axis
+
+        # The same reading as ingestion's: a year, an epoch or a date string alike (an hour or
+        # month column the rows lack is left out, as before).
+        time = spec.time
+        for extra in ("hour_column", "month_column"):
+            if getattr(time, extra) and getattr(time, extra) not in frame.columns:
+                time = time.model_copy(update={extra: None})
+        return parse_time_axis(frame, time)
     raise KeyError(
         f"cannot derive event time: neither '{EVENT_TIME}' nor time column '{spec.time.column}' present"
     )

@@ -54,13 +54,16 @@ class History:
 def history_from_frame(frame: pd.DataFrame, spec: ProjectSpec, keys: Sequence[str] | None = None) -> History:
     """The history of an already typed (conformed) frame with EVENT_TIME; `keys` bounds the
     partitions replayed (default: every partition of the spec's range that holds rows)."""
+    from mlops_pipelines.lib.grains import anchored_start
     from mlops_pipelines.lib.scoring.prediction_log import partition_keys
 
     if len(frame) == 0:
         raise HistoryError(f"{spec.name}: the source holds no rows")
     rows = frame.copy()
-    rows[PARTITION] = partition_keys(rows[EVENT_TIME], spec.partitions.grain).to_numpy()
-    first = spec.partitions.start.isoformat()
+    grain, week_start = spec.partitions.grain, spec.partitions.week_start
+    rows[PARTITION] = partition_keys(rows[EVENT_TIME], grain, week_start).to_numpy()
+    # The first partition holds `start` (rounded down to its period, as partitions.py does).
+    first = anchored_start(grain.value, spec.partitions.start, week_start).isoformat()
     end = spec.partitions.end.isoformat() if spec.partitions.end else None
     keep = rows[PARTITION].notna() & (rows[PARTITION] >= first)
     if end is not None:

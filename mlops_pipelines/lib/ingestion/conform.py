@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_pipelines.lib.frames import PARTITION, ROW_ID
+from mlops_pipelines.lib.hints import did_you_mean
 from mlops_pipelines.spec import ColumnSpec, DType, ProjectSpec
 
 ProblemKind = Literal["missing", "extra", "retyped", "unparseable"]
@@ -200,9 +201,11 @@ def conform(frame: pd.DataFrame, spec: ProjectSpec) -> Conformed:
     problems: list[SchemaProblem] = []
     for label, count in counts[counts > 1].items():
         problems.append(SchemaProblem(str(label), "extra", f"appears {count} times in the batch"))
+    extras = [label for label in dict.fromkeys(labels) if label not in spec.columns]
     for name in spec.columns:
         if name not in counts.index:
-            problems.append(SchemaProblem(name, "missing", "spec column absent from the batch"))
+            hint = did_you_mean(name, extras)
+            problems.append(SchemaProblem(name, "missing", f"spec column absent from the batch{hint}"))
     for label in dict.fromkeys(labels):
         if label not in spec.columns and not label.startswith("_"):
             problems.append(SchemaProblem(label, "extra", "column is not in the spec"))

@@ -11,7 +11,6 @@ which can then quarantine a bad value instead of failing the whole read here.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -23,16 +22,25 @@ import numpy as np
 import pandas as pd
 
 from mlops_pipelines.lib.frames import EVENT_TIME
+from mlops_pipelines.lib.hints import did_you_mean
+from mlops_pipelines.lib.ingestion.columns import ColumnMatchError, matched_names, normalize_column_name
 from mlops_pipelines.lib.ingestion.source_files import SourceError, download, read_file, resolve_pattern
+from mlops_pipelines.lib.time_axis import TimeAxisError, parse_time_axis
 
 if TYPE_CHECKING:
     from mlops_pipelines.spec import ProjectSpec
 
-__all__ = ["SourceError", "clear_source_cache", "read_partition", "read_source", "resolve_data_dir"]
+__all__ = [
+    "SourceError",
+    "clear_source_cache",
+    "normalize_column_name",
+    "read_partition",
+    "read_source",
+    "resolve_data_dir",
+]
 
 logger = logging.getLogger(__name__)
 _CACHE_SIZE = 4
-_NON_ALNUM = re.compile(r"[^0-9a-zA-Z]+")
 
 
 @dataclass(frozen=True)
@@ -61,22 +69,17 @@ def resolve_data_dir(spec: ProjectSpec, data_dir: str | None) -> Path | None:
     return Path(chosen).expanduser() if chosen else None
 
 
-def normalize_column_name(name: object) -> str:
-    """'fixed acidity' -> 'fixed_acidity', 'pH' -> 'ph'."""
-    return _NON_ALNUM.sub("_", str(name)).strip("_").lower()
-
-
 def _naive_utc(moment: datetime) -> pd.Timestamp:
     stamp = pd.Timestamp(moment)
     return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
-def _normalized(frame: pd.DataFrame, where: str) -> pd.DataFrame:
-    names = [normalize_column_name(c) for c in frame.columns]
-    clashes = sorted({n for n in names if names.count(n) > 1})
-    if clashes:
-        raise SourceError(f"{where}: column names collide after normalization: {clashes}")
-    return frame.set_axis(names, axis=1)
+def _normalized(frame: pd.DataFrame, where: str, spec: ProjectSpec) -> pd.DataFrame:
+    """The frame with its columns matched to the spec's names (lib/ingestion/columns.py)."""
+    try:
+        return frame.set_axis(matched_names(list(frame.columns), spec.columns, where), axis=1)
+    except ColumnMatchError as err:
+        raise SourceError(str(err)) from None
 
 
 def _read_files(spec: ProjectSpec, data_dir: Path | None) -> list[tuple[Path, pd.DataFrame]]:
@@ -87,11 +90,18 @@ def _read_files(spec: ProjectSpec, data_dir: Path | None) -> list[tuple[Path, pd
         for path in resolve_pattern(spec.name, entry.path, data_dir):
             frame = read_file(path, source.kind, options)
             if source.normalize_column_names:
-                frame = _normalized(frame, str(path))
+                frame = _normalized(frame, str(path), spec)
             for column, mapping in entry.replace.items():
-                name = normalize_column_name(column) if source.normalize_column_names else column
+                name = (
+                    matched_names([column], spec.columns, str(path))[0]
+                    if source.normalize_column_names
+                    else column
+                )
                 if name not in frame.columns:
-                    raise SourceError(f"{path}: 'replace' names column '{column}' that the file lacks")
+                    raise SourceError(
+                        f"{path}: 'replace' names column '{column}' that the file lacks"
+                        + did_you_mean(name, map(str, frame.columns))
+                    )
                 frame[name] = frame[name].replace(mapping)
             for column, value in entry.assign.items():
                 frame[column] = value
@@ -112,49 +122,16 @@ def _concat(parts: list[tuple[Path, pd.DataFrame]]) -> pd.DataFrame:
     return pd.concat([frame for _, frame in parts], ignore_index=True)
 
 
-def _parse_times(values: pd.Series, column: str) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values
-    else:
-        parsed = pd.to_datetime(values, errors="coerce")
-        if (parsed.isna() & values.notna()).any():
-            # Inference locks onto the first value's format; mixed but valid formats get a second chance.
-            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-        bad = parsed.isna() & values.notna()
-        if bad.any():
-            example = values[bad].iloc[0]
-            raise SourceError(
-                f"time column '{column}': {int(bad.sum())} unparseable value(s), e.g. {example!r}"
-                f" at row {int(np.flatnonzero(bad.to_numpy())[0])}"
-            )
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    if parsed.isna().any():
-        raise SourceError(
-            f"time column '{column}': {int(parsed.isna().sum())} row(s) have no time"
-            f" (first at row {int(np.flatnonzero(parsed.isna().to_numpy())[0])}); they fit no partition"
-        )
-    return parsed.astype("datetime64[ns]")
-
-
 def add_event_time(frame: pd.DataFrame, spec: ProjectSpec) -> pd.DataFrame:
-    """`frame` with EVENT_TIME: the spec's time column (+ hour column), else arrival order."""
+    """`frame` with EVENT_TIME: the spec's time column (lib/time_axis: its format, + month and hour
+    columns), else arrival order. A time that cannot be read is a SourceError naming the column."""
     time = spec.time
     if time.column is not None:
-        if time.column not in frame.columns:
-            raise SourceError(f"{spec.name}: time column '{time.column}' not in data {list(frame.columns)}")
-        times = _parse_times(frame[time.column], time.column)
-        if time.hour_column is not None:
-            if time.hour_column not in frame.columns:
-                raise SourceError(f"{spec.name}: hour column '{time.hour_column}' not in data")
-            hours = pd.to_numeric(frame[time.hour_column], errors="coerce")
-            bad = hours.isna() | (hours % 1 != 0)
-            if bad.any():
-                example = frame[time.hour_column][bad].iloc[0]
-                raise SourceError(
-                    f"hour column '{time.hour_column}': not a whole number of hours, e.g. {example!r}"
-                )
-            times = times + pd.to_timedelta(hours.astype("int64"), unit="h")
+        try:
+            times = parse_time_axis(frame, time)
+        except TimeAxisError as err:
+            hint = "".join(did_you_mean(c, map(str, frame.columns)) for c in time.columns if c not in frame)
+            raise SourceError(f"{spec.name}: {err}{hint}") from None
     else:
         assert time.arrival is not None  # the spec guarantees exactly one time axis
         step = pd.Timedelta(time.arrival.cadence).value
@@ -184,7 +161,7 @@ def _parse(spec: ProjectSpec, data_dir: Path | None, cache_dir: Path) -> _Parsed
         kind = "parquet" if files[0].suffix in (".parquet", ".pq") else "csv"
         frame = read_file(files[0], kind, dict(spec.source.read_options))
         if spec.source.normalize_column_names:
-            frame = _normalized(frame, str(files[0]))
+            frame = _normalized(frame, str(files[0]), spec)
     else:
         frame = _concat(_read_files(spec, data_dir))
     frame = add_event_time(frame, spec)

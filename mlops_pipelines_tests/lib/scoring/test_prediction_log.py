@@ -50,6 +50,10 @@ def adult_rows(shared_data_dir: Path, specs: dict[str, ProjectSpec]) -> pd.DataF
         (datetime(2024, 3, 6, 17, 45), "weekly", "2024-03-04"),  # a Wednesday -> its Monday
         (datetime(2024, 3, 4, 0, 0), "weekly", "2024-03-04"),  # a Monday is its own week
         (datetime(2024, 3, 7, 1, 30, tzinfo=timezone(timedelta(hours=2))), "daily", "2024-03-06"),  # UTC day
+        (datetime(2024, 3, 6, 17, 45), "monthly", "2024-03-01"),
+        (datetime(2024, 3, 6, 17, 45), "quarterly", "2024-01-01"),
+        (datetime(2024, 12, 31, 23, 59), "quarterly", "2024-10-01"),
+        (datetime(2024, 3, 6, 17, 45), "yearly", "2024-01-01"),
     ],
 )
 def test_partition_key_follows_the_grain(stamp: datetime, grain: str, key: str) -> None:
@@ -71,8 +75,15 @@ def test_partition_keys_of_many_rows_match_the_scalar_key(grain: str) -> None:
 
 
 def test_partition_key_rejects_an_unknown_grain() -> None:
-    with pytest.raises(ValueError, match="monthly"):
-        partition_key(datetime(2024, 1, 1), "monthly")
+    with pytest.raises(ValueError, match="fortnightly"):
+        partition_key(datetime(2024, 1, 1), "fortnightly")
+
+
+def test_weekly_keys_follow_the_anchor_day() -> None:
+    wednesday = datetime(2024, 3, 6, 17, 45)
+    assert partition_key(wednesday, "weekly", "sunday") == "2024-03-03"
+    assert partition_key(datetime(2024, 3, 3), "weekly", "sunday") == "2024-03-03"
+    assert partition_key(wednesday, "weekly", "wednesday") == "2024-03-06"
 
 
 def test_regression_frame_has_every_column_typed(

@@ -1,0 +1,191 @@
+"""A time column's values as event times: detection of the format and parsing, one place for all.
+
+Ingestion (`add_event_time`), features (`event_times` on served rows) and the data check
+(`validate-spec --data`) read a time column through `parse_time_axis`, so a year, an epoch in
+seconds or milliseconds and a date string become the same timestamps everywhere. A column no
+rule recognizes is a `TimeAxisError` naming it, its values and the `time.format` to set; it is
+never read as nanoseconds since 1970 (what pandas does with a bare integer).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from mlops_pipelines.spec_time import TimeSpec
+
+_EPOCH_UNITS: dict[str, Literal["s", "ms", "us", "ns"]] = {
+    "epoch_s": "s",
+    "epoch_ms": "ms",
+    "epoch_us": "us",
+    "epoch_ns": "ns",
+}
+# Magnitude bands of epoch counts for dates between 1973 and 5138 (seconds) and so on.
+_EPOCH_BANDS = (("epoch_s", 1e8, 1e11), ("epoch_ms", 1e11, 1e14), ("epoch_us", 1e14, 1e17))
+_YEAR_TEXT = re.compile(r"^\s*\d{4}\s*$")
+FORMAT_HINT = (
+    "set time.format to one of year, epoch_s, epoch_ms, epoch_us, epoch_ns, datetime or a strftime pattern"
+)
+
+
+class TimeAxisError(ValueError):
+    """Time values that cannot be read; the message names the column, the values and the fix."""
+
+
+def _numbers(values: pd.Series) -> pd.Series | None:
+    """The values as float64 when every present value is a number (or numeric text), else None."""
+    if pd.api.types.is_bool_dtype(values):
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64")
+    present = values.dropna()
+    if len(present) == 0:
+        return None
+    parsed = pd.to_numeric(present.astype(str).str.strip(), errors="coerce")
+    if parsed.isna().any():
+        return None
+    return pd.to_numeric(values.astype(object).where(values.notna()).astype(str).str.strip(), errors="coerce")
+
+
+def detect_format(values: pd.Series, column: str) -> str:
+    """The time format of `values` (see spec_time); raises TimeAxisError when nothing fits."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "datetime"
+    numbers = _numbers(values)
+    if numbers is None:
+        present = values.dropna().astype(str)
+        if len(present) and present.str.match(_YEAR_TEXT).all():
+            return "year"
+        return "datetime"
+    present = numbers.dropna()
+    if len(present) == 0:
+        raise TimeAxisError(f"time column '{column}': no value to read a time from")
+    low, high = float(present.min()), float(present.max())
+    whole = bool(np.all(present == np.floor(present)))
+    if whole and low >= 1000 and high <= 9999:
+        return "year"
+    if whole and low >= 10_000_101 and high <= 99_991_231:
+        text = present.astype("int64").astype(str)
+        if pd.to_datetime(text, format="%Y%m%d", errors="coerce").notna().all():
+            return "%Y%m%d"
+    for name, lo, hi in _EPOCH_BANDS:
+        if lo <= low and high < hi:
+            return name
+    if whole and low >= 1e17:
+        return "epoch_ns"
+    raise TimeAxisError(
+        f"time column '{column}': numbers from {low:g} to {high:g} are not years (1000..9999), epoch "
+        f"seconds (1e8..1e11) or milliseconds (1e11..1e14): {FORMAT_HINT}"
+    )
+
+
+def _first_bad(
+    values: pd.Series, bad: pd.Series, column: str, what: str, role: str = "time column"
+) -> TimeAxisError:
+    position = int(np.flatnonzero(bad.to_numpy())[0])
+    hint = f"; {FORMAT_HINT}" if role == "time column" else ""
+    return TimeAxisError(
+        f"{role} '{column}': {int(bad.sum())} value(s) are not {what}, e.g. "
+        f"{values.iloc[position]!r} at row {position}{hint}"
+    )
+
+
+def _parse_datetimes(values: pd.Series, column: str, pattern: str | None) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values) and pattern is None:
+        return values
+    text = values.astype(object).where(values.notna())
+    if pattern is not None:
+        text = text.map(lambda v: v if v is None or isinstance(v, str) else str(v).removesuffix(".0"))
+        parsed = pd.to_datetime(text, errors="coerce", format=pattern)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format": the retry below
+            parsed = pd.to_datetime(text, errors="coerce")
+            if (parsed.isna() & values.notna()).any():
+                # Inference locks onto the first value's format; mixed valid formats get a second chance.
+                parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+    bad = parsed.isna() & values.notna()
+    if bad.any():
+        raise _first_bad(values, bad, column, f"dates{f' in format {pattern!r}' if pattern else ''}")
+    return parsed
+
+
+def _parse_years(values: pd.Series, column: str) -> pd.Series:
+    numbers = _numbers(values)
+    if numbers is None:
+        raise _first_bad(values, values.notna(), column, "year numbers")
+    bad = numbers.notna() & ((numbers != np.floor(numbers)) | (numbers < 1) | (numbers > 9999))
+    if bad.any():
+        raise _first_bad(values, bad, column, "whole years between 1 and 9999")
+    years = numbers.fillna(1970).to_numpy(dtype="int64") - 1970
+    stamps = years.astype("datetime64[Y]").astype("datetime64[ns]")
+    return pd.Series(stamps, index=values.index).where(numbers.notna())
+
+
+def _parse_epoch(values: pd.Series, column: str, unit: Literal["s", "ms", "us", "ns"]) -> pd.Series:
+    numbers = _numbers(values)
+    if numbers is None:
+        raise _first_bad(values, values.notna(), column, f"epoch counts ({unit})")
+    try:
+        return pd.to_datetime(numbers, unit=unit, errors="raise")
+    except (OverflowError, ValueError) as err:
+        raise TimeAxisError(
+            f"time column '{column}': epoch values out of range for unit '{unit}': {err}"
+        ) from err
+
+
+def _whole(frame: pd.DataFrame, column: str, role: str, low: int, high: int) -> pd.Series:
+    numbers = pd.to_numeric(frame[column], errors="coerce")
+    bad = numbers.isna() | (numbers % 1 != 0) | (numbers < low) | (numbers > high)
+    if bad.any():
+        raise _first_bad(frame[column], bad, column, f"whole numbers from {low} to {high}", role)
+    return numbers.astype("int64")
+
+
+def parse_time_axis(frame: pd.DataFrame, time: TimeSpec) -> pd.Series:
+    """The event time of each row of `frame` from `time.column` (+ month and hour columns),
+    as naive UTC datetime64[ns]; raises TimeAxisError naming the column and the problem."""
+    assert time.column is not None
+    for name in time.columns:
+        if name not in frame.columns:
+            raise TimeAxisError(f"time column '{name}' not in the data (columns: {list(frame.columns)})")
+    values = frame[time.column]
+    fmt = detect_format(values, time.column) if time.format == "auto" else time.format
+    if time.month_column and fmt != "year":
+        raise TimeAxisError(
+            f"time column '{time.column}' reads as {fmt}, but 'month_column' needs a year column"
+        )
+    if fmt == "year":
+        parsed = _parse_years(values, time.column)
+    elif fmt in _EPOCH_UNITS:
+        parsed = _parse_epoch(values, time.column, _EPOCH_UNITS[fmt])
+    else:
+        parsed = _parse_datetimes(values, time.column, None if fmt == "datetime" else fmt)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    parsed = parsed.astype("datetime64[ns]")
+    if parsed.isna().any():
+        first = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise TimeAxisError(
+            f"time column '{time.column}': {int(parsed.isna().sum())} row(s) have no time (first at row "
+            f"{first}); they fit no partition"
+        )
+    if time.month_column:
+        months = _whole(frame, time.month_column, "month column", 1, 12)
+        parsed = parsed.to_numpy().astype("datetime64[M]") + (months.to_numpy() - 1).astype("timedelta64[M]")
+        parsed = pd.Series(parsed.astype("datetime64[ns]"), index=frame.index)
+    if time.hour_column:
+        hours = _whole(frame, time.hour_column, "hour column", 0, 23)
+        parsed = parsed + pd.to_timedelta(hours.to_numpy(), unit="h")
+    return parsed.set_axis(frame.index)
+
+
+def time_format(frame: pd.DataFrame, time: TimeSpec) -> str:
+    """The format `parse_time_axis` reads `time.column` with (the detected one for 'auto')."""
+    assert time.column is not None
+    return detect_format(frame[time.column], time.column) if time.format == "auto" else time.format
