@@ -9,6 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# The instance every command writes when DAGSTER_HOME has none yet (demo and ui alike, whichever
+# runs first): offline (no telemetry calls from a closed network), and no raw stdout capture,
+# which spawns watcher processes per run (~1 s each); structured logs, metadata and checks are
+# all still in the event log.
+INSTANCE_CONFIG = (
+    "telemetry:\n  enabled: false\n"
+    "compute_logs:\n  module: dagster._core.storage.noop_compute_log_manager\n"
+    "  class: NoOpComputeLogManager\n"
+)
+
 
 def _use_state(args: argparse.Namespace) -> None:
     """Point every component at one state directory before anything reads it."""
@@ -20,15 +30,7 @@ def _use_state(args: argparse.Namespace) -> None:
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     if not config.exists():
-        # An embedded instance that stays offline (no telemetry calls from a closed network) and
-        # skips raw stdout capture: it spawns watcher processes per run (~1 s each); structured
-        # logs, metadata and checks are all still in the event log.
-        config.write_text(
-            "telemetry:\n  enabled: false\n"
-            "compute_logs:\n  module: dagster._core.storage.noop_compute_log_manager\n"
-            "  class: NoOpComputeLogManager\n",
-            encoding="utf-8",
-        )
+        config.write_text(INSTANCE_CONFIG, encoding="utf-8")
     if getattr(args, "data_dir", None):
         os.environ["MLOPS_DATA_DIR"] = str(Path(args.data_dir).resolve())
 
@@ -125,14 +127,9 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_ui(args: argparse.Namespace) -> int:
-    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
-    command = ["dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
-    os.execvp(command[0], command)
-
-
 def build_parser() -> argparse.ArgumentParser:
     from mlops_pipelines.cli_backtest import add_backtest_parser
+    from mlops_pipelines.cli_ui import add_ui_parser
 
     parser = argparse.ArgumentParser(prog="mlops-pipelines", description=__doc__)
     parser.add_argument("--home", help="state directory (default: $MLOPS_HOME or ./.mlops)")
@@ -177,9 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backtest_parser(sub)
 
-    ui = sub.add_parser("ui", help="open the Dagster UI on the same instance")
-    ui.add_argument("--port", type=int, default=3000)
-    ui.set_defaults(func=_cmd_ui)
+    add_ui_parser(sub)
     return parser
 
 

@@ -20,6 +20,7 @@ EnvironmentName = Literal["local", "production"]
 ENVIRONMENT_VAR: Final = "MLOPS_ENV"
 ENVIRONMENTS: Final[tuple[EnvironmentName, ...]] = get_args(EnvironmentName)
 DEFAULT_ENVIRONMENT: Final[EnvironmentName] = "local"
+DATA_DIR_ENV: Final = "MLOPS_DATA_DIR"  # where the real datasets live (the simulator needs none)
 
 
 class EnvironmentConfigError(ValueError):
@@ -90,7 +91,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         home=home,
         environment=environment,
-        data_dir=env.get("MLOPS_DATA_DIR") or None,
+        data_dir=env.get(DATA_DIR_ENV) or None,
         tracking_uri=tracking,
         registry_uri=env.get("MLOPS_REGISTRY_URI") or tracking,
         artifact_root=env.get("MLOPS_ARTIFACT_ROOT") or str(home / "mlflow" / "artifacts"),

@@ -246,3 +246,25 @@ def start_dagster_dev(repo_root: Path, env: dict[str, str], port: int, log_path:
         start_new_session=True,
     )
     return DagsterDev(process=process, port=port, log_path=log_path, _log=log)
+
+
+def start_ui(repo_root: Path, env: dict[str, str], port: int, log_path: Path) -> DagsterDev:
+    """Start the product's own `mlops-pipelines ui` (what `./dev ui` runs) bound to 127.0.0.1:port.
+
+    Unlike `start_dagster_dev` it writes nothing: the command must configure the instance and
+    find the data by itself. It execs `dagster dev` in place, so the pid and group stay the same.
+    """
+    cli = Path(sys.executable).parent / "mlops-pipelines"
+    if not cli.is_file():
+        raise DagsterDevError(f"no mlops-pipelines executable beside the interpreter: {cli}")
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-c", _RESET_SIGINT, str(cli), "ui", "--port", str(port)],
+        cwd=repo_root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return DagsterDev(process=process, port=port, log_path=log_path, _log=log)

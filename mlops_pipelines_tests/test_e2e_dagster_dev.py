@@ -1,7 +1,8 @@
 """End to end: start `dagster dev` on the repo's workspace and check the product through GraphQL.
 
 One real `dagster dev` (webserver, daemon, code server) per module, on a free loopback port,
-with its own DAGSTER_HOME and MLOPS_HOME under tmp and the real datasets. Runs are launched
+with its own DAGSTER_HOME and MLOPS_HOME under tmp, started as the README's `./dev ui` starts it
+(`mlops-pipelines ui`, no data directory set: it finds the real datasets beside the repo). Runs are launched
 the way the UI launches them, so they go through the daemon's queue and the run launcher's
 subprocess, not `execute_in_process`.
 """
@@ -23,7 +24,7 @@ from mlops_pipelines_tests.dagster_dev import (
     isolated_env,
     live_group_members,
     port_is_open,
-    start_dagster_dev,
+    start_ui,
 )
 from mlops_pipelines_tests.lineage import EXPECTED_DEPS
 
@@ -64,7 +65,9 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev
         pytest.fail(f"real datasets not found at {DATA_DIR}: shared/ must sit beside the repo")
     tmp = tmp_path_factory.mktemp("dagster_dev")
     env = isolated_env(tmp / "dagster_home", tmp / "mlops_home", DATA_DIR)
-    dev = start_dagster_dev(REPO_ROOT, env, free_loopback_port(), tmp / "dagster_dev.log")
+    # As the README's `./dev ui` on a fresh clone: no data directory set, no instance configured.
+    del env["MLOPS_DATA_DIR"]
+    dev = start_ui(REPO_ROOT, env, free_loopback_port(), tmp / "dagster_dev.log")
     try:
         dev.wait_until_ready(READY_TIMEOUT_S)
     except BaseException:
@@ -180,3 +183,18 @@ def test_launching_an_unknown_job_is_refused(dagster_dev: DagsterDev, repository
     launched = launch(dagster_dev, repository, "no_such_project__data", "2024-01-01")
     assert launched["__typename"] == "PipelineNotFoundError", launched
     assert "no_such_project__data" in launched["message"]
+
+
+def test_ui_configures_the_instance_as_the_demo_does(dagster_dev: DagsterDev) -> None:
+    from mlops_pipelines.cli import INSTANCE_CONFIG
+
+    home = dagster_dev.log_path.parent / "dagster_home"  # the fixture's DAGSTER_HOME, beside the log
+    assert (home / "dagster.yaml").read_text(encoding="utf-8") == INSTANCE_CONFIG
+
+
+def test_the_log_holds_only_warnings_a_user_can_act_on(dagster_dev: DagsterDev) -> None:
+    # Last in the module: by now the code location loaded and runs ran (each loads the code again).
+    log = dagster_dev.log_path.read_text(errors="replace")
+    for noise in ("BetaWarning", "PreviewWarning", "is superseded", "No dagster instance configuration"):
+        assert noise not in log, f"{noise!r} in the dagster dev log:\n{dagster_dev.log_tail()}"
+    assert "no data directory" not in log  # found beside the repo, as the README says
