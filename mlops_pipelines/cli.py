@@ -35,21 +35,6 @@ def _use_state(args: argparse.Namespace) -> None:
         os.environ["MLOPS_DATA_DIR"] = str(Path(args.data_dir).resolve())
 
 
-def _cmd_validate_spec(args: argparse.Namespace) -> int:
-    from mlops_pipelines.spec import SpecError, load_spec
-
-    status = 0
-    for path in args.paths:
-        try:
-            spec = load_spec(path)
-        except SpecError as err:
-            print(err, file=sys.stderr)
-            status = 1
-        else:
-            print(f"{path}: ok ({spec.name}, {spec.task.value}, {len(spec.columns)} columns)")
-    return status
-
-
 def _to_stderr(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -130,6 +115,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from mlops_pipelines.cli_backtest import add_backtest_parser
     from mlops_pipelines.cli_ui import add_ui_parser
+    from mlops_pipelines.cli_validate import add_validate_parser
 
     parser = argparse.ArgumentParser(prog="mlops-pipelines", description=__doc__)
     parser.add_argument("--home", help="state directory (default: $MLOPS_HOME or ./.mlops)")
@@ -168,9 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--project", required=True)
     rollback.set_defaults(func=_cmd_rollback)
 
-    validate = sub.add_parser("validate-spec", help="check project spec files")
-    validate.add_argument("paths", nargs="+")
-    validate.set_defaults(func=_cmd_validate_spec)
+    add_validate_parser(sub)
 
     add_backtest_parser(sub)
 

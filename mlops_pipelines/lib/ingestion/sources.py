@@ -34,6 +34,7 @@ __all__ = [
     "SourceError",
     "clear_source_cache",
     "normalize_column_name",
+    "read_columns",
     "read_partition",
     "read_source",
     "resolve_data_dir",
@@ -149,22 +150,26 @@ def _input_files(spec: ProjectSpec, data_dir: Path | None, cache_dir: Path) -> l
     return [p for entry in spec.source.files for p in resolve_pattern(spec.name, entry.path, data_dir)]
 
 
+def read_columns(spec: ProjectSpec, data_dir: Path | None, cache_dir: Path) -> pd.DataFrame:
+    """The source's rows with their columns matched to the spec, before any time is read."""
+    if spec.source.kind == "url":
+        files = _input_files(spec, data_dir, cache_dir)
+        kind = "parquet" if files[0].suffix in (".parquet", ".pq") else "csv"
+        frame = read_file(files[0], kind, dict(spec.source.read_options))
+        return _normalized(frame, str(files[0]), spec) if spec.source.normalize_column_names else frame
+    return _concat(_read_files(spec, data_dir))
+
+
 def _parse(spec: ProjectSpec, data_dir: Path | None, cache_dir: Path) -> _Parsed:
     files = _input_files(spec, data_dir, cache_dir)
     stats = tuple((str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
-    key = (spec.name, spec.source.model_dump_json(), spec.time.model_dump_json(), stats)
+    # The spec's column names are in the key: data columns take their spelling.
+    key = (spec.name, spec.source.model_dump_json(), spec.time.model_dump_json(), tuple(spec.columns), stats)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    if spec.source.kind == "url":
-        kind = "parquet" if files[0].suffix in (".parquet", ".pq") else "csv"
-        frame = read_file(files[0], kind, dict(spec.source.read_options))
-        if spec.source.normalize_column_names:
-            frame = _normalized(frame, str(files[0]), spec)
-    else:
-        frame = _concat(_read_files(spec, data_dir))
-    frame = add_event_time(frame, spec)
+    frame = add_event_time(read_columns(spec, data_dir, cache_dir), spec)
     times = frame[EVENT_TIME].to_numpy()
     ordered = bool(np.all(times[1:] >= times[:-1]))
     order = None if ordered else np.argsort(times, kind="stable")
