@@ -114,6 +114,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from mlops_pipelines.cli_backtest import add_backtest_parser
+    from mlops_pipelines.cli_init import add_init_parser
     from mlops_pipelines.cli_ui import add_ui_parser
     from mlops_pipelines.cli_validate import add_validate_parser
 
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.set_defaults(func=_cmd_rollback)
 
     add_validate_parser(sub)
+    add_init_parser(sub)
 
     add_backtest_parser(sub)
 

@@ -142,7 +142,8 @@ class SimulatorSpec(_Model):
 
 
 class SourceSpec(_Model):
-    kind: Literal["csv", "parquet", "url", "simulator"]
+    # csv (also .gz/.bz2/.zip/.xz/.zst), parquet, jsonl (JSON lines), arff; url: one csv/parquet download.
+    kind: Literal["csv", "parquet", "jsonl", "arff", "url", "simulator"]
     files: list[SourceFile] = Field(default_factory=list)
     url: str | None = None
     sha256: str | None = None
@@ -152,7 +153,7 @@ class SourceSpec(_Model):
 
     @model_validator(mode="after")
     def _coherent(self) -> SourceSpec:
-        if self.kind in ("csv", "parquet") and not self.files:
+        if self.kind in ("csv", "parquet", "jsonl", "arff") and not self.files:
             raise ValueError(f"source kind '{self.kind}' needs at least one entry in 'files'")
         if self.kind == "url" and not (self.url and self.sha256):
             raise ValueError("source kind 'url' needs both 'url' and 'sha256'")

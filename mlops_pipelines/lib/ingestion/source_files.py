@@ -101,17 +101,47 @@ def _check_last_record(path: Path, options: dict[str, Any]) -> None:
         )
 
 
+def kind_for_path(path: Path | str) -> str:
+    """The source kind a file name suggests: parquet, jsonl, arff, else csv (compressed or not)."""
+    suffixes = [s.lower() for s in Path(path).suffixes if s.lower() not in _COMPRESSED]
+    last = suffixes[-1] if suffixes else ""
+    return {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(
+        last, "arff" if last == ".arff" else "csv"
+    )
+
+
+def read_arff(path: Path) -> pd.DataFrame:
+    """An ARFF file (scipy.io.arff): nominal values as text, '?' as missing."""
+    import gzip
+
+    from scipy.io import arff
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        data, _meta = arff.loadarff(handle)
+    frame = pd.DataFrame(data)
+    for name in frame.columns:
+        if frame[name].dtype == object:
+            text = frame[name].map(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v)
+            frame[name] = text.mask(text == "?")  # missing: NaN, as pandas reads a CSV gap
+    return frame
+
+
 def read_file(path: Path, kind: str, options: dict[str, Any]) -> pd.DataFrame:
-    """One file as pandas reads it with `options` (kind 'csv' or 'parquet')."""
+    """One file as pandas reads it with `options` (kind csv, parquet, jsonl or arff)."""
     import pyarrow as pa
 
     try:
         if kind == "parquet":
             return pd.read_parquet(path, **options)
+        if kind == "jsonl":
+            return pd.read_json(path, lines=True, **options)
+        if kind == "arff":
+            return read_arff(path)
         frame = pd.read_csv(path, **options)
     except TypeError as err:
         raise SourceError(f"{path}: invalid read_options {options}: {err}") from err
-    except (OSError, ValueError, EOFError, pa.ArrowException) as err:
+    except (OSError, ValueError, EOFError, NotImplementedError, pa.ArrowException) as err:
         # ParserError, EmptyDataError, UnicodeDecodeError and ArrowInvalid are ValueErrors.
         raise SourceError(f"{path}: cannot read as {kind}: {type(err).__name__}: {err}") from err
     _check_last_record(path, options)

@@ -1,0 +1,224 @@
+"""Turn a `Profile` into a commented project spec (YAML text) that `parse_spec` accepts.
+
+Sizes follow the data: the grain is the finest at which nearly every period holds rows and a
+partition holds about 20 rows or more; training, drift and promotion windows are scaled to the
+number of partitions so the first model, the holdout and the gate fit in the data.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from mlops_pipelines.lib.grains import partition_keys
+from mlops_pipelines.lib.onboarding.profile import Profile
+
+GRAINS = ("hourly", "daily", "weekly", "monthly", "quarterly", "yearly")
+ROWS_PER_PARTITION = 20
+MIN_PARTITIONS = 12
+MIN_FILL = 0.9
+ARRIVAL_PARTITIONS = 40
+_METRIC = {"regression": "mae", "binary": "roc_auc", "multiclass": "accuracy"}
+_CALENDAR = re.compile(r"^(hr|hour|mnth|month|weekday|dayofweek|season|day|yr|year|week|quarter)$")
+
+
+def _periods(first: pd.Timestamp, last: pd.Timestamp, grain: str) -> int:
+    """How many periods of `grain` the span first..last touches."""
+    months = (last.year - first.year) * 12 + last.month - first.month
+    return {
+        "hourly": int((last.floor("h") - first.floor("h")) / pd.Timedelta(hours=1)) + 1,
+        "daily": (last.normalize() - first.normalize()).days + 1,
+        "weekly": (last.normalize() - first.normalize()).days // 7 + 1,
+        "monthly": months + 1,
+        "quarterly": months // 3 + 1,
+        "yearly": last.year - first.year + 1,
+    }[grain]
+
+
+def choose_grain(times: pd.Series) -> tuple[str, dict[str, int], str]:
+    """The grain, the partitions' row counts, and a sentence saying why."""
+    first, last = times.min(), times.max()
+    fallback = None
+    for grain in GRAINS:
+        counts = partition_keys(times, grain).value_counts().sort_index()
+        fill = len(counts) / _periods(first, last, grain)
+        median = float(counts.median())
+        why = f"{grain}: {len(counts)} partitions hold rows ({fill:.0%} of the span), median {median:g} rows each"
+        if fill >= MIN_FILL and median >= ROWS_PER_PARTITION and len(counts) >= MIN_PARTITIONS:
+            return grain, {str(k): int(v) for k, v in counts.items()}, why
+        if fill >= MIN_FILL and len(counts) >= 4 and fallback is None:
+            dense = {str(k): int(v) for k, v in counts.items()}
+            fallback = (grain, dense, why + " (few rows or partitions: the finest dense grain)")
+    if fallback is not None:
+        return fallback
+    counts = partition_keys(times, "yearly").value_counts().sort_index()
+    yearly = {str(k): int(v) for k, v in counts.items()}
+    return "yearly", yearly, "yearly: no finer grain has rows in most of its periods"
+
+
+def _end_after(key: str, grain: str) -> date:
+    """The exclusive end date of the partition `key`."""
+    start = date.fromisoformat(key[:10])
+    if grain in ("hourly", "daily"):
+        return start + timedelta(days=1)
+    if grain == "weekly":
+        return start + timedelta(days=7)
+    months = {"monthly": 1, "quarterly": 3, "yearly": 12}[grain]
+    total = start.month - 1 + months
+    return date(start.year + total // 12, total % 12 + 1, 1)
+
+
+def _clamp(value: float, low: int, high: int) -> int:
+    return int(max(low, min(high, value)))
+
+
+def sizes(partitions: int, rows_per_partition: float) -> dict[str, dict[str, Any]]:
+    """Training, drift, promotion and retraining windows that fit `partitions` partitions."""
+    window = _clamp(partitions // 2, 2, 90)
+    holdout = _clamp(partitions // 8, 1, 14)
+    per = max(rows_per_partition, 1.0)
+    current = _clamp(math.ceil(30 / per), 1, 7)
+    return {
+        "training": {"window_partitions": window, "holdout_partitions": holdout},
+        "drift": {
+            "reference_partitions": _clamp(window // 2, 1, 30),
+            "current_window_partitions": current,
+            "min_rows": _clamp(per * current, 1, 30),
+        },
+        "promotion": {"min_rows": _clamp(per * holdout / 2, 10, 200)},
+        "retraining": {"performance_min_rows": _clamp(per, 5, 30)},
+    }
+
+
+def _schema(profile: Profile) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    schema: dict[str, dict[str, Any]] = {}
+    comments: dict[str, str] = {}
+    for name, column in profile.columns.items():
+        entry: dict[str, Any] = {"dtype": column.dtype}
+        if column.nulls and name != profile.target:
+            entry["nullable"] = True
+        if column.categories is not None and column.dtype == "str":
+            entry["categories"] = column.categories
+        schema[name] = entry
+        notes = list(column.notes)
+        if column.low is not None and column.high is not None:
+            notes.insert(0, f"observed {column.low:g}..{column.high:g}")
+        if name == profile.target and column.nulls:
+            notes.append(f"{column.nulls} row(s) without a label will be quarantined")
+        if notes:
+            comments[name] = "; ".join(notes)
+    return schema, comments
+
+
+def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, Any], list[str]]:
+    """The spec as a dict, and the sentences `init` reports (and writes as comments)."""
+    notes: list[str] = []
+    schema, _ = _schema(profile)
+    exclude = [
+        c
+        for c, p in profile.columns.items()
+        if c != profile.target and {"id", "constant", "leak"} & set(p.flags)
+    ]
+    axis = profile.time
+    time_columns = [c for c in (axis.column, axis.month_column, axis.hour_column) if c]
+    spec: dict[str, Any] = {
+        "name": name,
+        "description": f"Predict {profile.target} from {profile.path.name} (drafted by mlops-pipelines init).",
+        "task": profile.task,
+        "data_dir": data_dir,
+        "source": {"kind": profile.kind, "files": [{"path": profile.path.name}]},
+        "schema": schema,
+        "target": profile.target,
+    }
+    if profile.read_options:
+        spec["source"]["read_options"] = profile.read_options
+    if axis.column is not None and axis.times is not None:
+        time: dict[str, Any] = {"column": axis.column}
+        if axis.format != "auto":
+            time["format"] = axis.format
+        for key in ("month_column", "hour_column"):
+            if getattr(axis, key):
+                time[key] = getattr(axis, key)
+        grain, counts, why = choose_grain(axis.times)
+        keys = list(counts)
+        spec["time"] = time
+        spec["partitions"] = {
+            "grain": grain,
+            "start": keys[0][:10],
+            "end": _end_after(keys[-1], grain).isoformat(),
+        }
+        extra = "".join(f" + {c}" for c in time_columns[1:])
+        notes.append(f"time axis: {axis.column}{extra} (format {axis.format}); grain {why}")
+        partitions, per = len(keys), float(pd.Series(list(counts.values())).median())
+    else:
+        cadence = max(1, round(86400 * ARRIVAL_PARTITIONS / max(profile.rows, 1)))
+        days = math.ceil(profile.rows * cadence / 86400)
+        spec["time"] = {"arrival": {"start": "2024-01-01T00:00:00", "cadence": f"PT{cadence}S"}}
+        spec["partitions"] = {
+            "grain": "daily",
+            "start": "2024-01-01",
+            "end": (date(2024, 1, 1) + timedelta(days=days)).isoformat(),
+        }
+        notes.append(
+            f"no time column: rows arrive in file order, one every {cadence} s ({days} daily partitions)"
+        )
+        partitions, per = days, profile.rows / max(days, 1)
+    spec["features"] = {"exclude": exclude} if exclude else {}
+    calendar = [c for c in profile.columns if _CALENDAR.match(c) and c not in exclude and c != profile.target]
+    calendar = [c for c in calendar if c not in time_columns[:1]]
+    sized = sizes(partitions, per)
+    spec["validation"] = {"min_rows": 1}
+    if profile.duplicate_rows > profile.rows * 0.001:
+        spec["validation"]["reject_duplicates"] = False
+        notes.append(f"{profile.duplicate_rows} duplicate rows: reject_duplicates is off (they look real)")
+    spec["training"] = {
+        "family": "hist_gradient_boosting",
+        "search_space": {"model__max_iter": [100], "model__learning_rate": [0.05, 0.1]},
+        "search_iterations": 2,
+        "cv_folds": 3,
+        **sized["training"],
+        "primary_metric": _METRIC[profile.task],
+    }
+    spec["drift"] = {**sized["drift"], **({"exclude": calendar} if calendar else {})}
+    spec["promotion"] = sized["promotion"]
+    spec["retraining"] = sized["retraining"]
+    spec["monitoring"] = {"label_delay_partitions": 1}
+    for column, profile_column in profile.columns.items():
+        notes.extend(f"{column}: {note}" for note in profile_column.notes)
+    return spec, notes
+
+
+def render(spec: dict[str, Any], profile: Profile, notes: list[str]) -> str:
+    """The spec as YAML, one schema column per line with its profile as a comment."""
+    _, comments = _schema(profile)
+    sensitive = [c for c, p in profile.columns.items() if "sensitive" in p.flags and c != profile.target]
+    lines = [
+        f"# Drafted by `mlops-pipelines init {profile.path.name}`: check every line, then run",
+        "#   mlops-pipelines validate-spec --data DIR this.yaml",
+    ]
+    lines += [f"# - {note}" for note in notes]
+    for key, value in spec.items():
+        if key == "schema":
+            lines.append("schema:")
+            for column, entry in value.items():
+                flow = yaml.safe_dump(entry, default_flow_style=True, width=10_000).strip()
+                comment = f"  # {comments[column]}" if column in comments else ""
+                lines.append(
+                    f"  {yaml.safe_dump(column).strip().removesuffix('...').strip()}: {flow}{comment}"
+                )
+            continue
+        if key == "features" and not value:
+            continue
+        block = yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=False, width=110)
+        lines.append(block.rstrip())
+    if sensitive:
+        lines.append(
+            "# Possible sensitive attributes (suggestions only: fairness is checked per group when set):"
+        )
+        lines.append(f"# sensitive_attributes: [{', '.join(sensitive)}]")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,298 @@
+"""Profile one data file: how to read it, each column's type and flags, the time axis, the task.
+
+Everything `init` writes into a spec is decided here from the data alone; `draft.py` turns the
+`Profile` into commented YAML. Detection rules (each documented where it is applied):
+columns are ID-like (one distinct value per row, or an 'id' name with nearly so), constant,
+near-constant (one value in at least 99 % of rows) or target-leaking (equal to the target, a
+near-perfect correlation, or two columns that add up to it); the time axis is a datetime
+column, an epoch or a year (with a month column), or none (rows then arrive in file order).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops_pipelines.lib.ingestion.columns import normalize_column_name
+from mlops_pipelines.lib.ingestion.source_files import kind_for_path, read_file
+from mlops_pipelines.lib.time_axis import TimeAxisError, detect_format
+
+NEAR_CONSTANT = 0.99
+MAX_CATEGORIES = 30
+_TIME_NAME = re.compile(r"(^|_)(date|time|timestamp|datetime|dteday|ts|epoch|created|day|period|when)($|_)")
+_YEAR_NAME = re.compile(r"(^|_)(year|yr|yyyy)($|_)")
+_MONTH_NAME = re.compile(r"(^|_)(month|mnth|mon|mo|mm)($|_)")
+_HOUR_NAME = re.compile(r"(^|_)(hour|hr|hh)($|_)")
+_ID_NAME = re.compile(r"(^|_)(id|uuid|key|index|instant|row)($|_)|id$")
+_TARGET_NAME = re.compile(r"^(target|label|labels|class|y|outcome|churn|default|quality|cnt|count|price)$")
+SENSITIVE = re.compile(
+    r"(^|_)(sex|gender|race|ethnic\w*|religion|age|marital\w*|nationality|native_country|country|"
+    r"disab\w*|pregnan\w*|sexual\w*|relationship)($|_)"
+)
+
+
+@dataclass
+class ColumnProfile:
+    name: str
+    dtype: str  # the spec dtype: int float str bool date datetime
+    nulls: int
+    distinct: int
+    categories: list[str] | None = None
+    low: float | None = None
+    high: float | None = None
+    flags: list[str] = field(default_factory=list)  # "id", "constant", "near_constant", "leak", "sensitive"
+    notes: list[str] = field(default_factory=list)  # why, for the spec's comments
+
+
+@dataclass
+class TimeAxis:
+    column: str | None = None
+    format: str = "auto"
+    month_column: str | None = None
+    hour_column: str | None = None
+    times: pd.Series | None = None  # the parsed event times (None: arrival order)
+
+
+@dataclass
+class Profile:
+    path: Path
+    kind: str
+    read_options: dict[str, Any]
+    rows: int
+    columns: dict[str, ColumnProfile]
+    target: str
+    task: str
+    time: TimeAxis
+    duplicate_rows: int
+
+
+def sniff_csv(path: Path) -> dict[str, Any]:
+    """read_options for a CSV: its separator when not ',', and `header: null` when it has none."""
+    import gzip
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        sample = handle.read(1 << 16)
+    options: dict[str, Any] = {}
+    try:
+        dialect = csv.Sniffer().sniff(sample.split("\n", 50)[0] if sample else ",", delimiters=",;\t|")
+        if dialect.delimiter != ",":
+            options["sep"] = dialect.delimiter
+        if not csv.Sniffer().has_header(sample):
+            options["header"] = None
+    except csv.Error:
+        pass
+    if options.get("sep", ",") == "," and ", " in sample.split("\n", 1)[0]:
+        options["skipinitialspace"] = True  # 'a, b, c': values would keep their leading blank
+    return options
+
+
+def read_any(path: Path) -> tuple[str, dict[str, Any], pd.DataFrame]:
+    """The file's kind, the read_options it needs, and its rows (columns named as the spec will)."""
+    kind = kind_for_path(path)
+    options = sniff_csv(path) if kind == "csv" else {}
+    if options.get("header", 0) is None:
+        # No header: name the columns col_1.. in the spec's read_options, so every read agrees.
+        width = len(read_file(path, kind, {**options, "nrows": 5}).columns)
+        options["names"] = [f"col_{i + 1}" for i in range(width)]
+    frame = read_file(path, kind, options)
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    if kind == "csv" and any(frame[c].eq("?").any() for c in text):
+        options["na_values"] = ["?"]  # UCI's marker of a missing value
+        frame = read_file(path, kind, options)
+    frame.columns = [normalize_column_name(c) or f"col_{i + 1}" for i, c in enumerate(frame.columns)]
+    return kind, options, frame
+
+
+def _spec_dtype(values: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(values):
+        return "bool"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(values):
+        present = values.dropna()
+        whole = len(present) > 0 and bool(np.all(present == np.floor(present)))
+        return "int" if whole else "float"
+    return "str"
+
+
+def _profile_column(name: str, values: pd.Series) -> ColumnProfile:
+    dtype = _spec_dtype(values)
+    present = values.dropna()
+    distinct = int(present.nunique())
+    found = ColumnProfile(name, dtype, int(values.isna().sum()), distinct)
+    if dtype in ("int", "float") and len(present):
+        found.low, found.high = float(present.min()), float(present.max())
+    if dtype == "str" and distinct <= MAX_CATEGORIES:
+        found.categories = sorted(present.astype(str).unique().tolist())
+    if len(values) and distinct <= 1:
+        found.flags.append("constant")
+        found.notes.append("constant: one value in every row")
+    elif len(present) and present.value_counts(normalize=True).iloc[0] >= NEAR_CONSTANT:
+        top = present.value_counts(normalize=True)
+        found.flags.append("near_constant")
+        found.notes.append(f"near-constant: {top.index[0]!r} in {top.iloc[0]:.1%} of rows")
+    unique_share = distinct / max(len(values), 1)
+    id_like = unique_share >= 0.999 or (_ID_NAME.search(name) and unique_share >= 0.5)
+    if dtype in ("int", "str") and id_like and len(values) > 20:
+        found.flags.append("id")
+        found.notes.append(f"ID-like: {distinct} distinct values in {len(values)} rows")
+    if SENSITIVE.search(name):
+        found.flags.append("sensitive")
+    return found
+
+
+def _reads_as_dates(values: pd.Series) -> bool:
+    """Text that is dates: 99 % of a sample parses, and values look like dates (digits and a separator)."""
+    sample = values.dropna().astype(str).head(500)
+    if sample.empty or not sample.str.contains(r"\d").all() or not sample.str.contains(r"[-/:. T]").all():
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.99)
+
+
+def _time_candidates(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(column, format) of every column that reads as a time, most likely first: datetimes, then
+    epochs, then years and yyyymmdd numbers (those only with a time-like name)."""
+    found = []
+    for name in frame.columns:
+        values = frame[name]
+        named = bool(_TIME_NAME.search(name) or _YEAR_NAME.search(name))
+        if values.dropna().empty or pd.api.types.is_bool_dtype(values):
+            continue
+        try:
+            fmt = detect_format(values, name)
+        except (TimeAxisError, ValueError, TypeError, OverflowError):
+            continue
+        if fmt == "datetime" and not (
+            pd.api.types.is_datetime64_any_dtype(values) or _reads_as_dates(values)
+        ):
+            continue
+        if fmt in ("year", "%Y%m%d") and not named:
+            continue
+        rank = 0 if fmt == "datetime" else 1 if fmt.startswith("epoch") else 2
+        found.append((rank, not named, name, fmt))
+    return [(name, fmt) for _, _, name, fmt in sorted(found)]
+
+
+def detect_time(frame: pd.DataFrame, wanted: str | None) -> TimeAxis:
+    """The time axis: `wanted` if given, else the best candidate; a year column pairs with a month
+    column, a date-only column with an hour column."""
+    from mlops_pipelines.lib.time_axis import parse_time_axis
+    from mlops_pipelines.spec_time import TimeSpec
+
+    candidates = [(wanted, detect_format(frame[wanted], wanted))] if wanted else _time_candidates(frame)
+    if not candidates:
+        return TimeAxis()
+    column, fmt = candidates[0]
+    axis = TimeAxis(column=column)
+    others = [c for c in frame.columns if c != column]
+    if fmt == "year":
+        axis.month_column = next(
+            (c for c in others if _MONTH_NAME.search(c) and _whole_in(frame[c], 1, 12)), None
+        )
+    spec = TimeSpec(column=column, month_column=axis.month_column)
+    times = parse_time_axis(frame, spec)
+    if fmt == "datetime" and bool((times == times.dt.normalize()).all()):
+        axis.hour_column = next(
+            (c for c in others if _HOUR_NAME.search(c) and _whole_in(frame[c], 0, 23)), None
+        )
+        if axis.hour_column:
+            times = parse_time_axis(frame, spec.model_copy(update={"hour_column": axis.hour_column}))
+    axis.format = fmt if fmt not in ("datetime", "year") else "auto"
+    axis.times = times
+    return axis
+
+
+def _whole_in(values: pd.Series, low: int, high: int) -> bool:
+    numbers = pd.to_numeric(values, errors="coerce")
+    return bool(numbers.notna().all() and (numbers % 1 == 0).all() and numbers.between(low, high).all())
+
+
+def guess_target(frame: pd.DataFrame) -> str:
+    """A column named like a target (target, label, class, y, ...), else the last column."""
+    for name in frame.columns:
+        if _TARGET_NAME.match(name):
+            return str(name)
+    return str(frame.columns[-1])
+
+
+def guess_task(values: pd.Series) -> str:
+    present = values.dropna()
+    numeric = pd.api.types.is_numeric_dtype(present) and not pd.api.types.is_bool_dtype(present)
+    if numeric and present.nunique() > 2:
+        return "regression"
+    return "binary" if present.nunique() <= 2 else "multiclass"
+
+
+def flag_leaks(frame: pd.DataFrame, target: str, columns: dict[str, ColumnProfile], task: str) -> None:
+    """Mark columns that give the target away: equal to it, near-perfectly correlated, or a pair
+    that adds up to it (bike_sharing's casual + registered = cnt)."""
+    y = frame[target]
+    numeric = [
+        c for c, p in columns.items() if c != target and p.dtype in ("int", "float") and "id" not in p.flags
+    ]
+    for name in columns:
+        if name != target and frame[name].astype(str).equals(y.astype(str)):
+            columns[name].flags.append("leak")
+            columns[name].notes.append("target leak: a copy of the target")
+    if task != "regression" or not pd.api.types.is_numeric_dtype(y):
+        return
+    for name in numeric:
+        corr = frame[name].corr(y.astype("float64"))
+        if pd.notna(corr) and abs(corr) >= 0.99 and "leak" not in columns[name].flags:
+            columns[name].flags.append("leak")
+            columns[name].notes.append(f"suspected target leak: correlation {corr:.3f} with '{target}'")
+    values = {c: frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in numeric[:60]}
+    target_values = y.to_numpy(dtype="float64", na_value=np.nan)
+    names = list(values)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if np.nanmean(np.isclose(values[a] + values[b], target_values)) >= 0.99:
+                for name, other in ((a, b), (b, a)):
+                    if "leak" not in columns[name].flags:
+                        columns[name].flags.append("leak")
+                        columns[name].notes.append(f"target leak: {name} + {other} = {target}")
+
+
+def profile_file(path: Path, target: str | None = None, time: str | None = None) -> Profile:
+    """Profile `path`; `target` and `time` name columns (as the file or the spec spells them)."""
+    kind, options, frame = read_any(path)
+
+    def resolve(name: str, role: str) -> str:
+        from mlops_pipelines.lib.hints import did_you_mean
+
+        if name in frame.columns:
+            return name
+        if normalize_column_name(name) in frame.columns:
+            return normalize_column_name(name)
+        raise ValueError(
+            f"{role} column '{name}' not in {path.name}{did_you_mean(name, map(str, frame.columns))}"
+        )
+
+    target = resolve(target, "target") if target else guess_target(frame)
+    axis = detect_time(frame, resolve(time, "time") if time else None)
+    columns = {name: _profile_column(name, frame[name]) for name in frame.columns}
+    task = guess_task(frame[target])
+    flag_leaks(frame, target, columns, task)
+    if axis.column is not None and axis.format == "auto" and columns[axis.column].dtype == "str":
+        from mlops_pipelines.lib.time_axis import parse_time_axis
+        from mlops_pipelines.spec_time import TimeSpec
+
+        own = parse_time_axis(frame, TimeSpec(column=axis.column))  # the column alone, no hour added
+        columns[axis.column].dtype = "date" if bool((own == own.dt.normalize()).all()) else "datetime"
+        columns[axis.column].categories = None
+    for name in axis.column, axis.month_column, axis.hour_column:
+        if name:
+            columns[name].flags = [f for f in columns[name].flags if f not in ("id", "constant")]
+            columns[name].notes = [
+                n for n in columns[name].notes if not n.startswith(("ID-like", "constant"))
+            ]
+    duplicates = int(frame.duplicated().sum())
+    return Profile(path, kind, options, len(frame), columns, target, task, axis, duplicates)

@@ -1,0 +1,119 @@
+"""`init DATA_FILE`: generated files in tmp_path become specs that validate, flags included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from mlops_pipelines import cli
+from mlops_pipelines.lib.ingestion.sources import clear_source_cache
+from mlops_pipelines.spec import load_spec
+
+
+@pytest.fixture(autouse=True)
+def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MLOPS_HOME", "DAGSTER_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / "state" / name.lower()))
+    monkeypatch.delenv("MLOPS_DATA_DIR", raising=False)
+    clear_source_cache()
+
+
+def sensor_readings(tmp_path: Path) -> Path:
+    """Hourly readings with an epoch-seconds clock, an ID, a constant, a leak and a 'Sex' column."""
+    rng = np.random.default_rng(5)
+    n = 24 * 60
+    load = rng.uniform(0, 10, n)
+    frame = pd.DataFrame(
+        {
+            "Reading_ID": np.arange(100_000, 100_000 + n),
+            "Epoch": 1_699_920_000 + 3600 * np.arange(n),  # from midnight UTC
+            "Site": rng.choice(["north", "south"], n),
+            "Sex": rng.choice(["F", "M"], n),
+            "Load": load.round(3),
+            "Firmware": "v1",
+            "Output": (3 * load + rng.normal(0, 4, n)).round(3),
+        }
+    )
+    frame["Output_Copy"] = frame["Output"]
+    data = tmp_path / "data"
+    data.mkdir()
+    path = data / "readings.csv.gz"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_init_drafts_a_commented_spec_that_validates_against_the_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = sensor_readings(tmp_path)
+    out = tmp_path / "readings.yaml"
+    assert cli.main(["init", str(data), "--target", "Output", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    spec = load_spec(out)
+    assert spec.target == "output" and spec.task.value == "regression"
+    assert spec.time.column == "epoch" and spec.time.format == "epoch_s"
+    assert spec.partitions.grain.value == "daily"  # 24 rows a day over 60 days
+    assert set(spec.features.exclude) == {"reading_id", "firmware", "output_copy"}
+    assert "# sensitive_attributes: [sex]" in text  # a suggestion only, commented out
+    assert spec.sensitive_attributes == []
+    assert "ID-like: 1440 distinct values" in text and "target leak: a copy of the target" in text
+    assert "constant: one value in every row" in text
+    capsys.readouterr()
+    assert cli.main(["validate-spec", "--data", str(data.parent), str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "partitions: 60 non-empty of 60 daily partitions" in report
+    assert "quarantine: 0 of 1440 rows would be quarantined" in report
+
+
+def test_init_reads_year_and_month_columns_as_monthly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    months = pd.DataFrame(
+        [(y, m) for y in range(2010, 2020) for m in range(1, 13)], columns=["Year", "Month"]
+    )
+    frame = months.loc[months.index.repeat(25)].reset_index(drop=True)
+    frame["price"] = rng.uniform(1, 5, len(frame)).round(2)
+    frame["sold"] = (50 - 4 * frame["price"] + rng.normal(0, 2, len(frame))).round(1)
+    path = tmp_path / "shop.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "shop.yaml"
+    assert cli.main(["init", str(path), "--target", "sold", "--out", str(out)]) == 0
+    spec = load_spec(out)
+    assert (spec.time.column, spec.time.month_column) == ("year", "month")
+    assert spec.partitions.grain.value == "monthly"
+    assert (spec.partitions.start.isoformat(), str(spec.partitions.end)) == ("2010-01-01", "2020-01-01")
+
+
+def test_init_reads_arff_and_picks_a_classification_task(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    rows = "\n".join(
+        f"{rng.uniform(0, 1):.3f},{rng.choice(['red', 'blue'])},{rng.choice(['yes', 'no'])}"
+        for _ in range(60)
+    )
+    path = tmp_path / "things.arff"
+    path.write_text(
+        "@relation things\n@attribute size numeric\n@attribute colour {red,blue}\n"
+        f"@attribute bought {{yes,no}}\n@data\n{rows}\n?,red,yes\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "things.yaml"
+    assert cli.main(["init", str(path), "--out", str(out)]) == 0  # the target: the last column
+    spec = load_spec(out)
+    assert spec.source.kind == "arff" and spec.target == "bought" and spec.task.value == "binary"
+    assert spec.columns["size"].nullable and spec.columns["colour"].categories == ["blue", "red"]
+    assert spec.time.arrival is not None
+
+
+def test_init_names_a_wrong_target_and_refuses_to_overwrite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = sensor_readings(tmp_path)
+    assert cli.main(["init", str(data), "--target", "Outptu", "--out", str(tmp_path / "x.yaml")]) == 1
+    assert "target column 'Outptu' not in readings.csv.gz; did you mean 'output'?" in capsys.readouterr().err
+    (tmp_path / "x.yaml").write_text("keep", encoding="utf-8")
+    assert cli.main(["init", str(data), "--out", str(tmp_path / "x.yaml")]) == 1
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert yaml.safe_load((tmp_path / "x.yaml").read_text()) == "keep"
