@@ -1,11 +1,18 @@
 """The retraining sensor's cursor: a frozen, typed, versioned record and its compact JSON.
 
-v2 is `{"v":2,"drift_after":ID|null,"performance_after":ID|null,"results":[[partition, status,
-drift_share|null, kpi_breach, event_id, estimated_degraded|null, realized_degraded|null,
-champion_version|null], ...]}`, rows in partition order: arrays, not objects, keep
-HISTORY_LIMIT rows at about 55 bytes each.
+What the sensor page shows is the v3 pointer, about 90 bytes:
+`{"v":3,"drift_after":ID|null,"performance_after":ID|null,"state":"SLOT:DIGEST"}`. The bulky
+per-partition state is stored beside it, in the instance's key-value store (`sensor_state`),
+under one of STATE_SLOTS slots per sensor; DIGEST (the first 12 hex digits of its sha256) proves
+the slot still holds the state this pointer was written with.
+
+That state is the v2 form, `{"v":2,"drift_after":ID|null,"performance_after":ID|null,"results":
+[[partition, status, drift_share|null, kpi_breach, event_id, estimated_degraded|null,
+realized_degraded|null, champion_version|null], ...]}`, rows in partition order: arrays, not
+objects, keep HISTORY_LIMIT rows at about 55 bytes each. v2 was also the stored cursor itself
+before v3, and still loads as one.
 Older cursors still load, their performance verdicts None (not judged yet): v1 (the same rows
-without the last two fields) and the unversioned cursor written before v1 (`results` a dict of
+without the last three fields) and the unversioned cursor written before v1 (`results` a dict of
 partition -> [status, drift_share, kpi_breach, event_id]), whose writer spelled "no share" 0.0,
 so a no-verdict status loads with drift_share None.
 
@@ -15,15 +22,21 @@ dagster, so it is tested without an instance.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from mlops_pipelines.lib.monitoring.policy import NO_VERDICT_STATUSES, MonitoringObservation
 
-CURSOR_VERSION: Final = 2
+CURSOR_VERSION: Final = 2  # the state's form (and the stored cursor's before v3)
+POINTER_VERSION: Final = 3
+STATE_SLOTS: Final = 2  # a tick writes the slot after its cursor's: the one it read stays intact
+_POINTER_KEYS = frozenset({"v", "drift_after", "performance_after", "state"})
+_STATE_REF = re.compile(r"^(\d+):([0-9a-f]{12})$")
 HISTORY_LIMIT: Final = 800  # per-partition results kept (covers every policy window here)
 _VERSIONED_KEYS = frozenset({"v", "drift_after", "performance_after", "results"})
 _ROW_FIELDS = {1: 5, 2: 8}  # fields of one result row per cursor version
@@ -121,6 +134,8 @@ class SensorCursor:
         if "v" not in data:
             return _unversioned(data)
         version = data["v"]
+        if version == POINTER_VERSION:
+            raise CursorError("a v3 sensor cursor points to stored state: read it with parse_cursor")
         if version not in _ROW_FIELDS or isinstance(version, bool):
             raise CursorError(
                 f"sensor cursor version {version!r}: this code reads versions {sorted(_ROW_FIELDS)} "
@@ -193,3 +208,55 @@ def _result(partition: Any, row: Any, version: int) -> PartitionResult:
         raise CursorError(f"{where}: event_id must be a storage id, got {event!r}")
     share_value = None if share is None else float(share)
     return PartitionResult(name, status, share_value, breach, event, estimated, realized, champion)
+
+
+def state_digest(text: str) -> str:
+    """The short digest a pointer keeps of the state text it points to."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class CursorPointer:
+    """The v3 cursor: read-up-to storage ids and where the state is (slot and digest)."""
+
+    drift_after: int | None
+    performance_after: int | None
+    slot: int
+    digest: str
+
+    @classmethod
+    def to(cls, state: SensorCursor, slot: int) -> CursorPointer:
+        return cls(state.drift_after, state.performance_after, slot, state_digest(state.to_json()))
+
+    def to_json(self) -> str:
+        body = {
+            "v": POINTER_VERSION,
+            "drift_after": self.drift_after,
+            "performance_after": self.performance_after,
+            "state": f"{self.slot}:{self.digest}",
+        }
+        return json.dumps(body, separators=(",", ":"))
+
+    def holds(self, text: str | None) -> bool:
+        """Whether `text` (what the slot holds now) is the state this pointer was written with."""
+        return text is not None and state_digest(text) == self.digest
+
+
+def parse_cursor(text: str | None) -> SensorCursor | CursorPointer:
+    """A stored cursor: a v3 pointer, or a whole cursor of an earlier form (None: a fresh one)."""
+    if text and text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = None  # from_json says what is wrong with it
+        if isinstance(data, dict) and data.get("v") == POINTER_VERSION:
+            _exact_keys(data, _POINTER_KEYS, "v3")
+            match = _STATE_REF.match(data["state"]) if isinstance(data["state"], str) else None
+            if match is None or int(match.group(1)) >= STATE_SLOTS:
+                raise CursorError(
+                    f"v3 sensor cursor 'state' must be 'SLOT:DIGEST' with a slot below {STATE_SLOTS} "
+                    f"and 12 hex digits, got {data['state']!r}"
+                )
+            drift, performance = _storage_id(data, "drift_after"), _storage_id(data, "performance_after")
+            return CursorPointer(drift, performance, int(match.group(1)), match.group(2))
+    return SensorCursor.from_json(text)

@@ -3,13 +3,15 @@
 triggering partition and attempt.
 
 Dagster's `@asset_sensor` sees only the latest event between ticks, so this sensor walks the
-event log itself. Its cursor (`SensorCursor`, JSON `{"v":1,...}`) keeps the storage ids it has
-read up to and the recent per-partition results, so a restart from a stored cursor decides
-exactly as before. The unversioned cursor written before v1 still loads.
+event log itself. Its state (`SensorCursor`) keeps the storage ids it has read up to and the
+recent per-partition results, so a restart from a stored cursor decides exactly as before. The
+cursor Dagster stores is a short pointer to that state (`sensor_state`); the cursors of earlier
+releases (v2, v1, unversioned) still load.
 
 A cursor that cannot be read (corrupt, or written by a newer version) starts the sensor afresh,
-with a warning in the tick's log: the cursor only caches what the event log and the run history
+with a warning in the tick's log: the state only caches what the event log and the run history
 hold, so re-reading them from the start decides the same, and run keys stop any duplicate run.
+A skip says in one line what would make the sensor act (`sensor_reasons`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import dagster as dg
 
 from mlops_pipelines import names
-from mlops_pipelines.jobs import retrain_job_name
+from mlops_pipelines.jobs import daily_job_name, retrain_job_name
 from mlops_pipelines.lib.monitoring.policy import (
     MonitoringObservation,
     RetrainDecision,
@@ -31,6 +33,8 @@ from mlops_pipelines.lib.monitoring.policy import (
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.resources import AlertSink
 from mlops_pipelines.sensor_cursor import CursorError, PartitionResult, SensorCursor
+from mlops_pipelines.sensor_reasons import skip_reason
+from mlops_pipelines.sensor_state import load_state, store_state
 from mlops_pipelines.spec import ProjectSpec
 
 __all__ = ["CursorError", "PartitionResult", "SensorCursor", "absorb", "build_retrain_sensor", "rebased"]
@@ -177,15 +181,6 @@ def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[Ret
     return sorted(history, key=lambda r: r.partition)
 
 
-def load_cursor(context: dg.SensorEvaluationContext) -> SensorCursor:
-    """The stored cursor; an unreadable one starts afresh (see the module docstring for why)."""
-    try:
-        return SensorCursor.from_json(context.cursor)
-    except CursorError as err:
-        context.log.warning(f"unreadable sensor cursor, re-reading the event log from the start: {err}")
-        return SensorCursor()
-
-
 def decision_as_of(decision: RetrainDecision, keys: list[str], delay: int, newest: str) -> str:
     """The partition the retrain trains up to: where its signals were all known.
 
@@ -206,9 +201,10 @@ def decision_as_of(decision: RetrainDecision, keys: list[str], delay: int, newes
 def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
     keys = partition_keys(spec)
     model_op = names.scoped(spec.name, names.MODEL)
+    sensor_name = names.scoped(spec.name, names.RETRAIN_SENSOR)
 
     @dg.sensor(
-        name=names.scoped(spec.name, names.RETRAIN_SENSOR),
+        name=sensor_name,
         job_name=retrain_job_name(spec),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=60,
@@ -222,17 +218,20 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
         ),
     )
     def retrain_on_drift(context: dg.SensorEvaluationContext, alerts: AlertSink) -> dg.SensorResult:
-        cursor, absorbed = absorb(load_cursor(context), spec, context.instance)
+        state, pointer = load_state(context, sensor_name)
+        cursor, absorbed = absorb(state, spec, context.instance)
         history = retrain_history(spec, context.instance)
-        decision = should_retrain(rebased(cursor, history), history, spec.retraining, keys)
-        stored = cursor.to_json()
+        observations = rebased(cursor, history)
+        decision = should_retrain(observations, history, spec.retraining, keys)
+        stored = store_state(context.instance, sensor_name, cursor, pointer)
         if not decision.retrain or decision.run_key is None:
             for warning in decision.warnings[-1:]:
                 context.log.warning(warning)
-            note = f"; {decision.warnings[-1]}" if decision.warnings else ""
-            return dg.SensorResult(
-                skip_reason=f"{decision.reason}{note} ({absorbed} new results)", cursor=stored
+            context.log.info(f"no retrain: {decision.reason}")
+            reason = skip_reason(
+                decision, observations, history, keys, spec.retraining, daily_job_name(spec), absorbed
             )
+            return dg.SensorResult(skip_reason=reason, cursor=stored)
         newest = cursor.results[-1].partition
         as_of = decision_as_of(decision, keys, spec.monitoring.label_delay_partitions, newest)
         alerts.send(

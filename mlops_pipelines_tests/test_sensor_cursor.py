@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,9 +11,14 @@ from mlops_pipelines.sensor_cursor import (
     CURSOR_VERSION,
     HISTORY_LIMIT,
     CursorError,
+    CursorPointer,
     PartitionResult,
     SensorCursor,
+    parse_cursor,
+    state_digest,
 )
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 RESULTS = (
     PartitionResult("2011-03-01", "ok", 0.05, False, 1),
@@ -94,7 +100,7 @@ def _v1(**changes: object) -> str:
     [
         ("{not json", "not JSON"),
         ("[1, 2]", "must be a JSON object"),
-        (_v1(v=3), "version 3"),
+        (_v1(v=4), "version 4"),
         (_v1(extra=1), "unexpected keys ['extra']"),
         (json.dumps({"v": 1, "results": []}), "missing keys ['drift_after', 'performance_after']"),
         (_v1(drift_after="9"), "'drift_after' must be a storage id or null"),
@@ -128,3 +134,61 @@ def test_a_malformed_cursor_is_an_error_naming_the_problem(text: str, problem: s
 def test_a_cursor_record_is_always_the_current_version() -> None:
     with pytest.raises(CursorError, match="older forms load through from_json"):
         SensorCursor(version=0)
+
+
+# --- v3: the short pointer the sensor page shows; the state it points to is a v2 body ---
+
+
+def test_a_pointer_is_short_and_round_trips_whatever_the_state_holds() -> None:
+    many = [
+        PartitionResult(f"2011-{i // 28 + 1:02d}-{i % 28 + 1:02d}", "ok", 0.1, False, i) for i in range(700)
+    ]
+    state = SensorCursor.of(12_345_678, 12_345_699, many)
+    pointer = CursorPointer.to(state, 1)
+    text = pointer.to_json()
+    assert len(text) < 100 < len(state.to_json()) // 100  # the page shows ~90 bytes, not ~40 kB
+    assert (
+        text == f'{{"v":3,"drift_after":12345678,"performance_after":12345699,"state":"1:{pointer.digest}"}}'
+    )
+    assert parse_cursor(text) == pointer
+    assert pointer.holds(state.to_json()) and not pointer.holds(SensorCursor().to_json())
+    assert not pointer.holds(None)
+
+
+@pytest.mark.parametrize(
+    "name", ["sensor_cursor_v2.json", "sensor_cursor_v1.json", "sensor_cursor_unversioned.json"]
+)
+def test_every_earlier_stored_cursor_still_parses_as_a_whole_cursor(name: str) -> None:
+    parsed = parse_cursor((FIXTURES / name).read_text(encoding="utf-8"))
+    assert isinstance(parsed, SensorCursor)
+    assert [r.partition for r in parsed.results] == [f"2011-03-0{d}" for d in range(1, 6)]
+    assert (parsed.drift_after, parsed.performance_after) == (9, 10)
+
+
+def test_the_v2_fixture_keeps_its_verdicts_and_champion() -> None:
+    parsed = parse_cursor((FIXTURES / "sensor_cursor_v2.json").read_text(encoding="utf-8"))
+    assert isinstance(parsed, SensorCursor)
+    assert parsed.results[2] == PartitionResult("2011-03-03", "error", 0.75, False, 5, True, True, "1")
+
+
+def test_no_cursor_parses_as_a_fresh_one_and_digests_tell_states_apart() -> None:
+    assert parse_cursor(None) == parse_cursor("") == SensorCursor()
+    assert len(state_digest("x")) == 12 and state_digest("x") != state_digest("y")
+
+
+@pytest.mark.parametrize(
+    ("state", "problem"),
+    [("0:zz", "'SLOT:DIGEST'"), ("2:0123456789ab", "slot below 2"), (7, "got 7"), ("0", "'SLOT:DIGEST'")],
+)
+def test_a_malformed_pointer_is_an_error_naming_the_field(state: object, problem: str) -> None:
+    text = json.dumps({"v": 3, "drift_after": 1, "performance_after": None, "state": state})
+    with pytest.raises(CursorError, match="'state'") as info:
+        parse_cursor(text)
+    assert problem in str(info.value)
+
+
+def test_a_pointer_with_missing_keys_or_read_as_a_whole_cursor_is_an_error() -> None:
+    with pytest.raises(CursorError, match="missing keys \\['state'\\]"):
+        parse_cursor(json.dumps({"v": 3, "drift_after": 1, "performance_after": None}))
+    with pytest.raises(CursorError, match="points to stored state"):
+        SensorCursor.from_json(CursorPointer(1, 2, 0, "0" * 12).to_json())

@@ -13,6 +13,7 @@ import pytest
 from mlops_pipelines.jobs import retrain_job_name
 from mlops_pipelines.names import DRIFT, KIND_TAG, TRIGGER_TAG
 from mlops_pipelines.resources.alerts import FileAlertSink
+from mlops_pipelines.sensor_state import read_state
 from mlops_pipelines.sensors import SensorCursor, build_retrain_sensor
 from mlops_pipelines.spec import ProjectSpec
 
@@ -70,6 +71,10 @@ def tick(
     )
     data = sensor.evaluate_tick(context)
     return dg.SensorResult(run_requests=data.run_requests, skip_reason=data.skip_message, cursor=data.cursor)
+
+
+def state_of(instance: dg.DagsterInstance, spec: ProjectSpec, cursor: str | None) -> SensorCursor:
+    return read_state(instance, f"{spec.name}__retrain_on_drift", cursor)
 
 
 def test_a_burst_of_drift_between_ticks_gives_exactly_one_retrain(
@@ -169,8 +174,8 @@ def test_the_unversioned_cursor_of_the_old_code_loads_and_decides_the_same(
     first = tick(instance, spec, old, tmp_path)
     request = (first.run_requests or [])[0]
     assert request.run_key == f"retrain:{DAYS[2]}:1"
-    assert first.cursor is not None and first.cursor.startswith('{"v":2,')
-    assert SensorCursor.from_json(first.cursor) == loaded  # nothing new read: the same record
+    assert first.cursor is not None and first.cursor.startswith('{"v":3,')
+    assert state_of(instance, spec, first.cursor) == loaded  # nothing new read: the same record
 
     record_run(instance, spec, request, dg.DagsterRunStatus.SUCCESS)
     after = tick(instance, spec, old, tmp_path)
@@ -195,7 +200,7 @@ def test_a_corrupt_cursor_starts_afresh_from_the_event_log_with_a_warning(
     # The tick's own logger (shown with the tick in the UI) writes to stderr here.
     warning = [line for line in capfd.readouterr().err.splitlines() if "unreadable sensor cursor" in line]
     assert len(warning) == 1 and "WARNING" in warning[0] and "sensor cursor" in warning[0]
-    assert result.cursor is not None and len(SensorCursor.from_json(result.cursor).results) == 3
+    assert len(state_of(instance, spec, result.cursor).results) == 3
 
 
 def test_a_readable_cursor_gives_no_warning(
@@ -223,8 +228,7 @@ def test_a_drift_result_without_a_verdict_keeps_its_share_as_none(
     _report_drift(instance, spec, DAYS[1], {"status": "insufficient_data"})  # the key left out
     _report_drift(instance, spec, DAYS[2], {"status": "warn", "drift_share": 0.5})
     result = tick(instance, spec, None, tmp_path)
-    assert result.cursor is not None
-    shares = {r.partition: r.drift_share for r in SensorCursor.from_json(result.cursor).results}
+    shares = {r.partition: r.drift_share for r in state_of(instance, spec, result.cursor).results}
     assert shares == {DAYS[0]: None, DAYS[1]: None, DAYS[2]: 0.5}
 
 
@@ -235,8 +239,7 @@ def test_a_drift_result_without_a_status_is_invalid_not_a_verdict(
         _report_drift(instance, spec, day, {"drift_share": 0.9})
     result = tick(instance, spec, None, tmp_path)
     assert not result.run_requests
-    assert result.cursor is not None
-    assert {r.status for r in SensorCursor.from_json(result.cursor).results} == {"invalid"}
+    assert {r.status for r in state_of(instance, spec, result.cursor).results} == {"invalid"}
 
 
 def _champion_run(instance: dg.DagsterInstance, spec: ProjectSpec, metadata: dict[str, Any]) -> str:
