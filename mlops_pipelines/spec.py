@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops_pipelines.lib.hints import did_you_mean
+from mlops_pipelines.spec_source import JoinSpec
 from mlops_pipelines.spec_time import ArrivalSpec as ArrivalSpec
 from mlops_pipelines.spec_time import TimeSpec
 
@@ -150,6 +151,8 @@ class SourceSpec(_Model):
     read_options: dict[str, Any] = Field(default_factory=dict)
     normalize_column_names: bool = True
     simulator: SimulatorSpec | None = None
+    # Files joined to the rows of `files` on keys (features + labels): spec_source.JoinSpec.
+    join: list[JoinSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _coherent(self) -> SourceSpec:
@@ -301,11 +304,12 @@ class RetrainingSpec(_Model):
     # The first model starts no chain. 0 turns follow-ups off.
     follow_up_partitions: int = Field(default=7, ge=0)
     follow_up_misses: int = Field(default=2, ge=0)
-    # Each follow-up in a row that paid off after the first halves the spacing, down to this
-    # (None: just past the cooldown); equal to `follow_up_partitions` keeps the spacing fixed.
-    follow_up_min_partitions: int | None = Field(default=None, ge=1)
     # Labelled partitions the realized-performance window spans (more rows, less noise).
     performance_window_partitions: int = Field(default=7, ge=1)
+    # An episode (drift or degraded performance in a row) whose retrain was not promoted triggers
+    # again this many partitions later while it lasts: by then the gate's evaluation window holds
+    # more of the changed data. 0: one retrain per episode.
+    rearm_partitions: int = Field(default=7, ge=0)
 
 
 class MonitoringSpec(_Model):
@@ -371,6 +375,8 @@ class ProjectSpec(_Model):
             named["drift.exclude"] = self.drift.exclude
         if self.serving.entity_key:
             named["serving.entity_key"] = [self.serving.entity_key]
+        if self.source.join:
+            named["source.join.on"] = [key for join in self.source.join for key in join.on]
         for field, cols in named.items():
             missing = [c for c in cols if c not in known]
             if missing:
@@ -381,6 +387,15 @@ class ProjectSpec(_Model):
             raise ValueError(f"target '{self.target}' of a {self.task.value} task must be str, int or bool")
         if self.task is Task.REGRESSION and self.columns[self.target].dtype not in ("int", "float"):
             raise ValueError(f"target '{self.target}' of a regression task must be int or float")
+        return self
+
+    @model_validator(mode="after")
+    def _partitions_within_data(self) -> ProjectSpec:
+        from mlops_pipelines.lib.data_end import end_problem
+
+        problem = end_problem(self)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property

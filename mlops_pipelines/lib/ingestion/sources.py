@@ -25,6 +25,7 @@ from mlops_pipelines.lib.frames import EVENT_TIME
 from mlops_pipelines.lib.hints import did_you_mean
 from mlops_pipelines.lib.ingestion.columns import ColumnMatchError, matched_names, normalize_column_name
 from mlops_pipelines.lib.ingestion.source_files import SourceError, download, read_file, resolve_pattern
+from mlops_pipelines.lib.ingestion.source_join import apply_joins, join_files
 from mlops_pipelines.lib.time_axis import TimeAxisError, parse_time_axis
 
 if TYPE_CHECKING:
@@ -147,7 +148,8 @@ def _input_files(spec: ProjectSpec, data_dir: Path | None, cache_dir: Path) -> l
     if spec.source.kind == "url":
         assert spec.source.url is not None and spec.source.sha256 is not None
         return [download(spec.source.url, spec.source.sha256, cache_dir)]
-    return [p for entry in spec.source.files for p in resolve_pattern(spec.name, entry.path, data_dir)]
+    files = [p for entry in spec.source.files for p in resolve_pattern(spec.name, entry.path, data_dir)]
+    return files + join_files(spec, data_dir)
 
 
 def read_columns(spec: ProjectSpec, data_dir: Path | None, cache_dir: Path) -> pd.DataFrame:
@@ -156,8 +158,10 @@ def read_columns(spec: ProjectSpec, data_dir: Path | None, cache_dir: Path) -> p
         files = _input_files(spec, data_dir, cache_dir)
         kind = "parquet" if files[0].suffix in (".parquet", ".pq") else "csv"
         frame = read_file(files[0], kind, dict(spec.source.read_options))
-        return _normalized(frame, str(files[0]), spec) if spec.source.normalize_column_names else frame
-    return _concat(_read_files(spec, data_dir))
+        frame = _normalized(frame, str(files[0]), spec) if spec.source.normalize_column_names else frame
+    else:
+        frame = _concat(_read_files(spec, data_dir))
+    return apply_joins(frame, spec, data_dir) if spec.source.join else frame
 
 
 def _parse(spec: ProjectSpec, data_dir: Path | None, cache_dir: Path) -> _Parsed:
