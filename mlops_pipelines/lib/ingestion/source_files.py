@@ -110,23 +110,6 @@ def kind_for_path(path: Path | str) -> str:
     )
 
 
-def read_arff(path: Path) -> pd.DataFrame:
-    """An ARFF file (scipy.io.arff): nominal values as text, '?' as missing."""
-    import gzip
-
-    from scipy.io import arff
-
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        data, _meta = arff.loadarff(handle)
-    frame = pd.DataFrame(data)
-    for name in frame.columns:
-        if frame[name].dtype == object:
-            text = frame[name].map(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v)
-            frame[name] = text.mask(text == "?")  # missing: NaN, as pandas reads a CSV gap
-    return frame
-
-
 def read_file(path: Path, kind: str, options: dict[str, Any]) -> pd.DataFrame:
     """One file as pandas reads it with `options` (kind csv, parquet, jsonl or arff)."""
     import pyarrow as pa
@@ -137,6 +120,8 @@ def read_file(path: Path, kind: str, options: dict[str, Any]) -> pd.DataFrame:
         if kind == "jsonl":
             return pd.read_json(path, lines=True, **options)
         if kind == "arff":
+            from mlops_pipelines.lib.ingestion.arff import read_arff
+
             return read_arff(path)
         frame = pd.read_csv(path, **options)
     except TypeError as err:

@@ -112,25 +112,30 @@ def test_json_lines_and_arff_sources(tmp_path: Path) -> None:
     labelled.to_json(tmp_path / "orders.jsonl", orient="records", lines=True)
     frame = read_source(spec_for({"kind": "jsonl", "files": [{"path": "orders.jsonl"}]}), tmp_path, tmp_path)
     assert frame["returned"].tolist() == ["no", "yes"]
-    (tmp_path / "orders.arff").write_text(
-        "@relation orders\n@attribute Order_ID numeric\n@attribute Day string\n@attribute Amount numeric\n"
-        "@attribute Returned {no,yes}\n@data\n1,2024-01-01,10,no\n2,2024-01-02,?,yes\n",
-        encoding="utf-8",
+    nullable = LABELLED | {"amount": {"dtype": "float", "nullable": True}}
+    spec = spec_for({"kind": "arff", "files": [{"path": "orders.arff"}]}, nullable)
+    header = (
+        "@relation orders\n@attribute Order_ID numeric\n@attribute Day {day}\n@attribute Amount numeric\n"
     )
-    with pytest.raises(
-        SourceError, match=r"orders.arff: cannot read as arff"
-    ):  # scipy reads no string attributes
-        read_source(spec_for({"kind": "arff", "files": [{"path": "orders.arff"}]}), tmp_path, tmp_path)
-    (tmp_path / "orders.arff").write_text(
-        "@relation orders\n@attribute Order_ID numeric\n@attribute Day date yyyy-MM-dd\n@attribute Amount numeric\n"
-        "@attribute Returned {no,yes}\n@data\n1,2024-01-01,10,no\n2,2024-01-02,?,yes\n",
-        encoding="utf-8",
-    )
-    clear_source_cache()
-    spec = spec_for(
-        {"kind": "arff", "files": [{"path": "orders.arff"}]},
-        LABELLED | {"amount": {"dtype": "float", "nullable": True}},
-    )
+    rows = "@attribute Returned {no,yes}\n@data\n1,'2024-01-01',10,no\n2,2024-01-02,?,yes\n"
+    # Nominal and date attributes: scipy reads them.
+    (tmp_path / "orders.arff").write_text(header.format(day="date yyyy-MM-dd") + rows, encoding="utf-8")
     frame = read_source(spec, tmp_path, tmp_path)
     assert frame["returned"].tolist() == ["no", "yes"] and frame["amount"].isna().tolist() == [False, True]
     assert frame[EVENT_TIME].tolist() == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02")]
+    # A string attribute (scipy refuses those): the small reader takes over, quotes and '?' included.
+    (tmp_path / "orders.arff").write_text("% orders\n" + header.format(day="string") + rows, encoding="utf-8")
+    clear_source_cache()
+    frame = read_source(spec, tmp_path, tmp_path)
+    assert frame["day"].tolist() == ["2024-01-01", "2024-01-02"] and frame["amount"].isna().tolist() == [
+        False,
+        True,
+    ]
+    (tmp_path / "orders.arff").write_text(
+        "@relation x\n@attribute a string\n@data\n{0 1}\n", encoding="utf-8"
+    )
+    clear_source_cache()
+    with pytest.raises(
+        SourceError, match=r"orders.arff: cannot read as arff: .*sparse ARFF rows are not supported"
+    ):
+        read_source(spec, tmp_path, tmp_path)
