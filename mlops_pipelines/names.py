@@ -42,6 +42,16 @@ LABELS_SCHEDULE: Final = "labels_schedule"
 FALLBACK_SCHEDULE: Final = "retrain_fallback"
 RETRAIN_SENSOR: Final = "retrain_on_drift"
 PROMOTION_POOL: Final = "mlops_promotion"
+# Celery routing (dagster-celery reads this op tag): training and evaluation go to the `train`
+# queue so a big-memory host can take them; every other step stays on dagster-celery's default.
+CELERY_QUEUE_TAG: Final = "dagster-celery/queue"
+TRAIN_QUEUE: Final = "train"
+DEFAULT_QUEUE: Final = "dagster"
+MAX_RUNTIME_TAG: Final = "dagster/max_runtime"  # seconds; run monitoring fails a run past it
+# Runs that share a value never run at once (the stack's tag limit, 1 per value): a project's
+# retrains (drift sensor, fallback schedule, bootstrap) and rollbacks.
+SERIAL_TAG: Final = "mlops/serial"
+SERIAL_MODEL_SUFFIX: Final = "model"
 
 
 def scoped(project: str, suffix: str) -> str:
@@ -200,6 +210,12 @@ META_ESTIMATED_REASON: Final = "estimated_reason"  # why the estimated verdict i
 META_REALIZED_REASON: Final = "realized_reason"
 META_EXPECTED: Final = "expected_metric"  # the estimate for the labelled rows: what the champion should reach
 META_KPI_BREACH_EXPLAINED: Final = "kpi_breach_explained"  # breaches the estimate expected too (not counted)
+
+# --- Numbers per partition the Plots tab draws against the partition (assets/monitoring_metadata.py) ---
+META_DRIFT_LEVEL: Final = (
+    "drift_level"  # 0 ok or no verdict, 1 warn, 2 error: the drift check's outcome as a number
+)
+META_KPI_BREACH_COUNT: Final = "kpi_breach_count"  # KPI breaches that count (unexplained), 0 when none
 
 # --- Calibrated drift thresholds on drift observations (lib/monitoring/calibration.py) ---
 META_CALIBRATED: Final = "calibrated"  # bool: calibrated thresholds applied (False: the spec's fixed ones)

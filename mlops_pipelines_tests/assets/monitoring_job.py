@@ -52,12 +52,23 @@ def prepared(spec: ProjectSpec, instance: dg.DagsterInstance, champion: bool) ->
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
-    """The plain values of the (last) materialization of `asset` in the run."""
+    """The plain values of the (last) materialization of `asset` in the run: in a range run,
+    the last partition's own."""
+    return list(by_partition(result, asset).values())[-1]
+
+
+def by_partition(result: dg.ExecuteInProcessResult, asset: str) -> dict[str | None, dict[str, Any]]:
+    """The plain metadata of each partition `asset` materialized in the run, in run order."""
     events = [
         e for e in result.get_asset_materialization_events() if e.materialization.asset_key.path[-1] == asset
     ]
     assert events, f"{asset} was not materialized"
-    return {k: getattr(v, "value", v) for k, v in events[-1].materialization.metadata.items()}
+    return {
+        e.materialization.partition: {
+            k: getattr(v, "value", v) for k, v in e.materialization.metadata.items()
+        }
+        for e in events
+    }
 
 
 def observations(instance: dg.DagsterInstance, spec: ProjectSpec, asset: str) -> dict[str, dict[str, Any]]:
@@ -71,9 +82,21 @@ def observations(instance: dg.DagsterInstance, spec: ProjectSpec, asset: str) ->
     return latest
 
 
-def check(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluation:
-    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.asset_check_key.name == name]
+def check(
+    result: dg.ExecuteInProcessResult, name: str, partition: str | None = None
+) -> dg.AssetCheckEvaluation:
+    """The run's one evaluation of check `name` (of `partition`, for a partitioned check)."""
+    [evaluation] = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.asset_check_key.name == name and (partition is None or e.partition == partition)
+    ]
     return evaluation
+
+
+def checks(result: dg.ExecuteInProcessResult, name: str) -> dict[str | None, dg.AssetCheckEvaluation]:
+    """The run's evaluations of check `name`, by partition."""
+    return {e.partition: e for e in result.get_asset_check_evaluations() if e.asset_check_key.name == name}
 
 
 def failure(result: dg.ExecuteInProcessResult, spec: ProjectSpec, asset: str) -> str:

@@ -24,7 +24,9 @@ from mlops_pipelines.sensors import absorb
 from mlops_pipelines.spec import KPI, ProjectSpec
 from mlops_pipelines_tests.assets.monitoring_job import (
     NEXT,
+    by_partition,
     check,
+    checks,
     failure,
     metadata,
     observations,
@@ -71,8 +73,11 @@ def test_drift_and_predictions_use_the_promoted_champion(
     assert drift[names.META_CHAMPION_VERSION] == version
     assert drift[names.META_REFERENCE] == f"champion v{version} training window"
     assert drift[names.META_STATUS] in VERDICTS and 0.0 <= drift[names.META_DRIFT_SHARE] <= 1.0
+    # One report per run, on the partition it shows.
+    [report] = [m for m in by_partition(result, names.DRIFT).values() if m[names.META_REPORT] is not None]
     assert (
-        drift[names.META_REPORT].startswith("file://") and drift[names.META_EVIDENTLY_DRIFT_SHARE] is not None
+        report[names.META_REPORT].startswith("file://")
+        and report[names.META_EVIDENTLY_DRIFT_SHARE] is not None
     )
     assert isinstance(drift[names.META_CALIBRATED], bool)
     assert drift[names.META_WARN_SHARE] >= spec.drift.warn_share
@@ -93,7 +98,8 @@ def test_drift_and_predictions_use_the_promoted_champion(
         # A 6-partition holdout is too small to fit an estimator on: no estimate, and why.
         assert numbers[names.META_ESTIMATED] is None and numbers[names.META_ESTIMATED_DEGRADED] is None
         assert "has no performance estimator" in numbers[names.META_ESTIMATED_REASON]
-    assert check(result, names.DRIFT_CHECK).passed == (drift[names.META_WORST_STATUS] == "ok")
+    for day, numbers in seen.items():
+        assert check(result, names.DRIFT_CHECK, day).passed == (numbers[names.META_STATUS] == "ok")
     cursor, _ = absorb(SensorCursor(), spec, instance)  # the sensor reads "no verdict", not "fine"
     assert [r.estimated_degraded for r in cursor.results] == [None, None]
 
@@ -130,7 +136,7 @@ def test_a_window_below_min_rows_is_insufficient_data_with_no_share(
         assert numbers[names.META_STATUS] == "insufficient_data"
         assert names.META_DRIFT_SHARE in numbers and numbers[names.META_DRIFT_SHARE] is None
         assert numbers[names.META_DRIFTED_COLUMNS] is None
-    assert check(result, names.DRIFT_CHECK).passed  # no verdict is not drift
+    assert all(e.passed for e in checks(result, names.DRIFT_CHECK).values())  # no verdict is not drift
     cursor, read = absorb(SensorCursor(), spec, instance)  # the retraining sensor reads them so
     assert read == 2
     assert [(r.partition, r.status, r.drift_share) for r in cursor.results] == [
@@ -166,18 +172,20 @@ def test_performance_of_the_champions_predictions_against_late_labels(
     assert "fewer than 30" in first[names.META_REALIZED_REASON]
     assert isinstance(second[names.META_REALIZED_DEGRADED], bool)
     assert "than the evaluated" in second[names.META_REALIZED_REASON]
-    breached = any(n[names.META_KPI_BREACH] for n in seen.values())
-    assert (
-        performance[names.META_KPI_BREACH] == breached and check(result, names.KPI_CHECK).passed != breached
-    )
+    materialized = by_partition(result, names.PERFORMANCE)
+    for day, numbers in seen.items():
+        breached = numbers[names.META_KPI_BREACH]
+        assert materialized[day][names.META_KPI_BREACH] == breached
+        assert check(result, names.KPI_CHECK, day).passed != breached
     cursor, _ = absorb(SensorCursor(), spec, instance)
     assert [r.realized_degraded for r in cursor.results] == [None, second[names.META_REALIZED_DEGRADED]]
 
     strict = spec.model_copy(update={"kpis": [KPI(metric="mae", ceiling=0.001)]})
     again = run(strict, names.LABELS_JOB, instance, *NEXT)
     assert metadata(again, names.PERFORMANCE)[names.META_KPI_BREACH] is True
-    kpis = check(again, names.KPI_CHECK)
-    assert not kpis.passed and kpis.severity == dg.AssetCheckSeverity.ERROR
+    for day in NEXT:
+        kpis = check(again, names.KPI_CHECK, day)
+        assert not kpis.passed and kpis.severity == dg.AssetCheckSeverity.ERROR
     assert {o[names.META_KPI_BREACH] for o in observations(instance, spec, names.PERFORMANCE).values()} == {
         True
     }
@@ -195,9 +203,10 @@ def test_performance_before_any_prediction_reports_no_predictions_and_no_breach(
     assert result.success
     performance = metadata(result, names.PERFORMANCE)
     assert performance[names.META_KPI_BREACH] is False and performance[names.META_CHAMPION_VERSION] is None
-    assert performance[names.META_PARTITIONS].count("no predictions (no champion yet)") == 2
+    statuses = [m[names.META_STATUS] for m in by_partition(result, names.PERFORMANCE).values()]
+    assert statuses == ["no predictions (no champion yet)"] * 2
     assert observations(instance, spec, names.PERFORMANCE) == {}  # nothing for the sensor to read
-    assert check(result, names.KPI_CHECK).passed
+    assert all(e.passed for e in checks(result, names.KPI_CHECK).values())
 
 
 def test_a_champion_whose_version_no_longer_loads_fails_scoring_naming_it(
