@@ -6,6 +6,7 @@ from datetime import datetime
 
 import dagster as dg
 
+from mlops_pipelines.lib.data_end import data_end
 from mlops_pipelines.lib.grains import CALENDAR_CRONS, DAY_FORMAT, anchored_start, dagster_day_offset
 from mlops_pipelines.spec import Grain, ProjectSpec
 
@@ -14,7 +15,8 @@ def partitions_for(spec: ProjectSpec) -> dg.TimeWindowPartitionsDefinition:
     grain, week_start = spec.partitions.grain, spec.partitions.week_start
     # Rounded down to its period: rows between `start` and the first anchor are never dropped.
     start = anchored_start(grain.value, spec.partitions.start, week_start).isoformat()
-    end = spec.partitions.end.isoformat() if spec.partitions.end else None
+    known = data_end(spec)  # where the data ends (lib/data_end.py); None: a live source, to today
+    end = known.end.isoformat() if known else None
     if grain is Grain.HOURLY:
         return dg.HourlyPartitionsDefinition(
             start_date=f"{start}-00:00", end_date=f"{end}-00:00" if end else None

@@ -391,11 +391,16 @@ class ProjectSpec(_Model):
 
     @model_validator(mode="after")
     def _partitions_within_data(self) -> ProjectSpec:
-        from mlops_pipelines.lib.data_end import end_problem
-
-        problem = end_problem(self)
-        if problem:
-            raise ValueError(problem)
+        # A simulator's data ends `days` after its start (lib/data_end.py): later partitions stay empty.
+        simulator, end = self.source.simulator, self.partitions.end
+        if self.source.kind == "simulator" and simulator is not None and end is not None:
+            data_end = simulator.start + timedelta(days=simulator.days)
+            if end > data_end:
+                raise ValueError(
+                    f"partitions.end ({end}) is after the simulator's data ends ({data_end}, "
+                    "simulator.start + simulator.days): those partitions would stay empty; "
+                    "lower partitions.end or raise simulator.days"
+                )
         return self
 
     @property
