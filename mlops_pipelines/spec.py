@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops_pipelines.lib.hints import did_you_mean
+from mlops_pipelines.spec_rules import Rule, rule_columns
 from mlops_pipelines.spec_source import JoinSpec
 from mlops_pipelines.spec_time import ArrivalSpec as ArrivalSpec
 from mlops_pipelines.spec_time import TimeSpec
@@ -188,6 +189,8 @@ class ValidationSpec(_Model):
     min_rows: int = Field(default=1, ge=1)
     max_quarantine_share: float = Field(default=0.2, ge=0.0, le=1.0)
     reject_duplicates: bool = True
+    # Stuck columns, duplicate keys, future timestamps, null shares: spec_rules.py.
+    rules: list[Rule] = Field(default_factory=list)
 
 
 class KPI(_Model):
@@ -314,6 +317,25 @@ class RetrainingSpec(_Model):
 
 class MonitoringSpec(_Model):
     label_delay_partitions: int = Field(default=1, ge=0)
+    # Raw data health (lib/ingestion/health.py), on the data's own clock. Freshness: a partition
+    # whose newest row arrived this long before it closed is late (WARN, then ERROR). Unset: an
+    # eighth and a quarter of one partition (3 h and 6 h of a day).
+    freshness_warn_after: timedelta | None = Field(default=None, gt=timedelta(0))
+    freshness_error_after: timedelta | None = Field(default=None, gt=timedelta(0))
+    # Row count: against the median of this many earlier partitions with rows; outside
+    # [low, high] x that median is a WARN, an empty partition an ERROR.
+    row_count_window: int = Field(default=14, ge=3)
+    row_count_low: float = Field(default=0.5, gt=0, lt=1)
+    row_count_high: float = Field(default=2.0, gt=1)
+
+    @model_validator(mode="after")
+    def _freshness_ordered(self) -> MonitoringSpec:
+        warn, error = self.freshness_warn_after, self.freshness_error_after
+        if warn is not None and error is not None and warn >= error:
+            raise ValueError(
+                f"freshness_warn_after ({warn}) must be shorter than freshness_error_after ({error})"
+            )
+        return self
 
 
 class ServingSpec(_Model):
@@ -375,6 +397,8 @@ class ProjectSpec(_Model):
             named["drift.exclude"] = self.drift.exclude
         if self.serving.entity_key:
             named["serving.entity_key"] = [self.serving.entity_key]
+        if self.validation.rules:
+            named["validation.rules"] = [c for rule in self.validation.rules for c in rule_columns(rule)]
         if self.source.join:
             named["source.join.on"] = [key for join in self.source.join for key in join.on]
         for field, cols in named.items():

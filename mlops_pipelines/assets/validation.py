@@ -92,7 +92,11 @@ def expectations_check(result: "ValidationResult", validated_key: dg.AssetKey) -
         asset_key=validated_key,
         passed=result.passed,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=problems_text([(f.partition, f.problem) for f in result.failures]),
+        # Failures first, then validation.rules findings of severity warn (they block nothing).
+        description=problems_text(
+            [(f.partition, f.problem) for f in result.failures]
+            + [(w.partition, f"warning: {w.problem}") for w in result.warnings]
+        ),
         metadata={
             names.META_BATCH_FAILURES: records_table(result.failures),
             names.META_FAILED_EXPECTATIONS: records_table(result.failed_expectations),

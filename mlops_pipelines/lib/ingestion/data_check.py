@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -157,6 +158,7 @@ def _target(frame: pd.DataFrame, spec: ProjectSpec, report: DataCheck) -> None:
 
 def _quarantine(frame: pd.DataFrame, spec: ProjectSpec, report: DataCheck) -> None:
     from mlops_pipelines.lib.validation.gx import validate_partitions
+    from mlops_pipelines.lib.validation.rules import check_rules
     from mlops_pipelines.lib.validation.stage import reason_counts
 
     keys = list(dict.fromkeys(frame[PARTITION]))
@@ -165,7 +167,13 @@ def _quarantine(frame: pd.DataFrame, spec: ProjectSpec, report: DataCheck) -> No
     report.lines.append(f"quarantine: {len(rejected)} of {len(frame)} rows would be quarantined")
     for reason in reason_counts(rejected, _TOP):
         report.lines.append(f"  {reason.rows} row(s): {reason.reason}")
-    blocked = {k: o.batch_problems for k, o in outcomes.items() if o.batch_problems}
+    blocked = {k: list(o.batch_problems) for k, o in outcomes.items() if o.batch_problems}
+    warned: dict[str, list[str]] = {}
+    for finding in check_rules(frame, spec, keys, datetime.now(UTC).replace(tzinfo=None)):
+        into = blocked if finding.severity == "block" else warned
+        into.setdefault(finding.partition, []).append(finding.message)
+    for message, count in pd.Series([m for ms in warned.values() for m in ms]).value_counts().items():
+        report.warnings.append(f"{count} partition(s): {message}")
     if not blocked:
         return
     problems = pd.Series([p for ps in blocked.values() for p in ps]).value_counts()

@@ -30,6 +30,7 @@ from mlops_pipelines.lib.validation.outcome import (
     ROW_COUNT,
     Verdict,
     flagged_positions,
+    repeat_label,
     repeats,
     row_messages,
     verdict_of,
@@ -153,7 +154,8 @@ def partition_verdicts(
         elif name in ROW_LEVEL:
             positions = flagged_positions(whole, len(frame))
             if len(positions) and name in DUPLICATE_CHECKS:
-                flagged.append(repeats(frame, list(whole.kwargs["column_list"]), positions, ids, name))
+                columns = list(whole.kwargs["column_list"])
+                flagged.append(repeats(frame, columns, positions, ids, name, repeat_label(whole.kwargs)))
             elif len(positions):
                 flagged.append((positions, row_messages(frame, name, whole.kwargs, positions)))
             each = [

@@ -32,6 +32,7 @@ from mlops_pipelines.lib.validation.outcome import (
     flagged_positions,
     join_reasons,
     judge,
+    repeat_label,
     repeats,
     row_messages,
     share_problem,
@@ -152,7 +153,7 @@ def validate_batch(frame: pd.DataFrame, spec: ProjectSpec, partition: str) -> Va
         positions = flagged_positions(verdict, rows)
         if verdict.name in DUPLICATE_CHECKS:
             columns = list(verdict.kwargs.get("column_list") or [verdict.column])
-            flagged.append(repeats(work, columns, positions, ids, verdict.name))
+            flagged.append(repeats(work, columns, positions, ids, verdict.name, repeat_label(verdict.kwargs)))
         else:
             flagged.append((positions, row_messages(work, verdict.name, verdict.kwargs, positions)))
     bad, reasons = join_reasons(flagged)

@@ -108,8 +108,20 @@ def row_messages(frame: pd.DataFrame, name: str, kwargs: dict[str, Any], positio
     return f"column '{column}': value " + _values_text(frame[column].iloc[positions]) + suffix
 
 
+def repeat_label(kwargs: dict[str, Any]) -> str:
+    """What a duplicate check compares: every spec column, or a rule's key columns."""
+    if kwargs.get("ignore_row_if", "never") == "never":
+        return "all spec columns"
+    return f"key {[c for c in kwargs.get('column_list') or [kwargs.get('column')] if not str(c).startswith('_')]}"
+
+
 def repeats(
-    frame: pd.DataFrame, columns: list[str], flagged: np.ndarray, ids: np.ndarray, name: str
+    frame: pd.DataFrame,
+    columns: list[str],
+    flagged: np.ndarray,
+    ids: np.ndarray,
+    name: str,
+    label: str = "all spec columns",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Of the rows GX flags (every occurrence of a repeated row), all but the first occurrence.
 
@@ -121,7 +133,7 @@ def repeats(
     first = flagged[first_of_code[codes]]
     repeat = flagged != first
     text = pd.Series(ids[first[repeat]]).astype(str).to_numpy(dtype=object)
-    return flagged[repeat], "duplicate of row " + text + f" over all spec columns ({name})"
+    return flagged[repeat], "duplicate of row " + text + f" over {label} ({name})"
 
 
 def _batch_message(name: str, column: str | None, kwargs: dict[str, Any], result: dict[str, Any]) -> str:
@@ -132,6 +144,12 @@ def _batch_message(name: str, column: str | None, kwargs: dict[str, Any], result
         mismatched = (result.get("details") or {}).get("mismatched") or {}
         missing, unexpected = mismatched.get("missing", []), mismatched.get("unexpected", [])
         return f"columns do not match the spec: missing {missing}, unexpected {unexpected} ({name})"
+    if name == NON_NULL_SHARE and kwargs.get("min_value"):  # a null_share rule (spec_rules.py)
+        share = 1 - float(observed or 0)
+        limit = 1 - kwargs["min_value"]
+        return (
+            f"column '{column}': {share:.1%} nulls, above {limit:.1%} (validation.rules null_share; {name})"
+        )
     if name == NON_NULL_SHARE:
         return f"column '{column}' is entirely null ({name})"
     where = f" on column '{column}'" if column else ""

@@ -15,6 +15,7 @@ spec, raises `ValidationStageError`: there is nothing that could be judged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from mlops_pipelines import names
@@ -71,6 +72,8 @@ class ValidationResult:
     failures: tuple[BatchFailure, ...]  # in partition order
     failed_expectations: tuple[FailedExpectation, ...]  # in partition order, then suite order
     reasons: tuple[ReasonCount, ...]  # the TOP_REASONS most frequent, most frequent first
+    # validation.rules findings of severity warn: reported, nothing blocked (spec_rules.py).
+    warnings: tuple[BatchFailure, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -94,6 +97,7 @@ def validate_raw_slice(spec: ProjectSpec, raw: TableSlice, tables: TableStore) -
 
     from mlops_pipelines.lib.ingestion.conform import conform
     from mlops_pipelines.lib.validation.gx import validate_partitions
+    from mlops_pipelines.lib.validation.rules import check_rules
 
     keys = list(raw.partitions)
     if not keys:
@@ -108,11 +112,14 @@ def validate_raw_slice(spec: ProjectSpec, raw: TableSlice, tables: TableStore) -
         )
     frame = conformed.frame
     outcomes = validate_partitions(frame, spec, keys)
+    findings = check_rules(frame, spec, keys, datetime.now(UTC).replace(tzinfo=None))
+    blocking = [BatchFailure(f.partition, f.message) for f in findings if f.severity == "block"]
     failures: list[BatchFailure] = []
     expectations: list[FailedExpectation] = []
     for key in keys:
         outcome = outcomes[key]
         failures.extend(BatchFailure(key, problem) for problem in outcome.batch_problems)
+        failures.extend(failure for failure in blocking if failure.partition == key)
         expectations.extend(
             FailedExpectation(key, e.name, e.column, e.unexpected_count)
             for e in outcome.expectations
@@ -134,6 +141,7 @@ def validate_raw_slice(spec: ProjectSpec, raw: TableSlice, tables: TableStore) -
         failures=tuple(failures),
         failed_expectations=tuple(expectations),
         reasons=reason_counts(rejected),
+        warnings=tuple(BatchFailure(f.partition, f.message) for f in findings if f.severity == "warn"),
     )
 
 

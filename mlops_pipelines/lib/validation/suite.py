@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from mlops_pipelines.lib.frames import EVENT_TIME
 from mlops_pipelines.spec import ProjectSpec
+from mlops_pipelines.spec_rules import NullShareRule, UniqueKeyRule
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
@@ -68,6 +69,22 @@ def build_expectations(spec: ProjectSpec, system_columns: Sequence[str] = (EVENT
             found.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=columns, ignore_row_if="never"))
         else:
             found.append(gxe.ExpectColumnValuesToBeUnique(column=columns[0]))
+    for rule in spec.validation.rules:  # blocking rules GX has an expectation for (spec_rules.py)
+        if rule.severity != "block":
+            continue
+        if isinstance(rule, UniqueKeyRule):
+            # Rows with a missing key part are not compared; the repeats are quarantined.
+            found.append(
+                gxe.ExpectCompoundColumnsToBeUnique(
+                    column_list=list(rule.columns), ignore_row_if="any_value_is_missing"
+                )
+            )
+        elif isinstance(rule, NullShareRule):
+            found.append(
+                gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
+                    column=rule.column, min_value=1 - rule.max
+                )
+            )
     for position, expectation in enumerate(found):
         expectation.meta = {**(expectation.meta or {}), SUITE_KEY: position}
     return found
