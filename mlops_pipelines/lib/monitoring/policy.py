@@ -118,8 +118,8 @@ class _Replay:
 
     An episode is a streak of drift (or of degraded realized performance) ended by a partition
     that says otherwise ('ok' drift, realized not degraded). An episode that already triggered a
-    retrain does not trigger again: the gate judged its challenger, and a rejected one keeps the
-    champion it was judged against. A new champion starts with no episode.
+    retrain does not trigger again for `rearm_partitions`: the gate judged its challenger, and a
+    rejected one keeps the champion it was judged against. A new champion starts with no episode.
     """
 
     policy: RetrainingSpec
@@ -133,8 +133,16 @@ class _Replay:
     def warnings(self) -> tuple[str, ...]:
         return tuple(self.warned[start] for start in sorted(self.warned))
 
-    def _handled(self, streak: list[tuple[int, MonitoringObservation]]) -> bool:
-        return bool(streak) and self.last_trigger is not None and self.last_trigger >= streak[0][0]
+    def _handled(self, streak: list[tuple[int, MonitoringObservation]], i: int) -> bool:
+        """Whether the episode `streak` already triggered a retrain that still answers it.
+
+        Its challenger was judged then; if the episode still goes on `rearm_partitions` later,
+        the evaluation window has rolled further into the new data and a retrain is judged
+        again (a sudden change first shows in one or two labelled partitions of the window)."""
+        if not streak or self.last_trigger is None or self.last_trigger < streak[0][0]:
+            return False
+        rearm = self.policy.rearm_partitions
+        return rearm == 0 or i - self.last_trigger < rearm
 
     def step(
         self, i: int, obs: MonitoringObservation
@@ -148,7 +156,7 @@ class _Replay:
             self.realized.append((i, obs))
         elif obs.realized_degraded is False:
             self.realized = []
-        if len(self.realized) >= self.policy.performance_consecutive and not self._handled(self.realized):
+        if len(self.realized) >= self.policy.performance_consecutive and not self._handled(self.realized, i):
             streak = tuple(o for _, o in self.realized)
             cause = f"realized performance worse than expected on {len(streak)} labelled partitions ({_span(streak)})"
             return "realized", cause, streak
@@ -159,7 +167,7 @@ class _Replay:
         # Estimates of neighbouring partitions share most of their window: only a whole window
         # of them in a row is independent evidence (one window of a harder row mix is not).
         needed = max(self.policy.performance_consecutive, self.policy.performance_window_partitions)
-        if len(self.estimated) >= needed and not self._handled(self.estimated):
+        if len(self.estimated) >= needed and not self._handled(self.estimated, i):
             streak = tuple(o for _, o in self.estimated)
             cause = (
                 f"estimated performance below the champion's evaluated level on {len(streak)} partitions "
@@ -168,7 +176,7 @@ class _Replay:
             return "estimated", cause, streak
         if obs.kpi_breach:
             return "kpi", f"KPI breach at '{obs.partition}' that the estimate does not explain", (obs,)
-        if len(self.drift) < self.policy.consecutive_drift or self._handled(self.drift):
+        if len(self.drift) < self.policy.consecutive_drift or self._handled(self.drift, i):
             return None
         streak = tuple(o for _, o in self.drift)
         hurt = any(o.estimated_degraded or o.realized_degraded for o in streak)

@@ -156,3 +156,17 @@ def test_an_unjudged_retrain_is_no_miss_and_waits_for_more_rows() -> None:
     assert should_retrain(calm, again, policy(follow_up_partitions=4), KEYS).trigger_partition == "p25"
     # Only unjudged retrains (the first model and no verdict since): no chain at all.
     assert not should_retrain(calm, [_retrain("p02", None), _retrain("p09", None)], policy(), KEYS).retrain
+
+
+def test_an_episode_that_goes_on_after_a_rejection_triggers_again() -> None:
+    """A sudden change shows in one or two labelled partitions of the gate's window at first: a
+    challenger rejected then is judged again `rearm_partitions` later if the drift lasts."""
+    history = [RetrainRecord("p02", "retrain:p02:1", True, as_of="p02", improved=False)]
+    ongoing = observe("o" + "w" * 12, champion="1")
+    decision = should_retrain(ongoing, history, policy(rearm_partitions=5), KEYS)
+    assert decision.retrain and decision.trigger_partition == "p07"
+    assert decision.signals == ("drift",) and "(p01..p07)" in decision.reason
+    assert not should_retrain(ongoing, history, policy(rearm_partitions=0), KEYS).retrain
+    # The episode ended (an 'ok' partition) before the re-arm: nothing to judge again.
+    ended = observe("owwwoooooooo", champion="1")
+    assert not should_retrain(ended, history, policy(rearm_partitions=5), KEYS).retrain
