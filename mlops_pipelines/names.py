@@ -29,6 +29,9 @@ EXPECTATIONS_CHECK: Final = "expectations"
 PROMOTABLE_CHECK: Final = "promotable"
 DRIFT_CHECK: Final = "drift"
 KPI_CHECK: Final = "kpis"
+FRESHNESS_CHECK: Final = "freshness"  # raw: late data (lib/ingestion/health.py)
+ROW_COUNT_CHECK: Final = "row_count"  # raw: rows against recent partitions
+RAW_HEALTH_OP: Final = "raw_health"  # the op running both (scoped per project)
 
 # --- Ops, jobs, schedules, sensors: "<project>__<suffix>" ---
 VALIDATE_OP: Final = "validate"  # the multi-asset writing validated + quarantine
@@ -146,6 +149,14 @@ META_ROWS: Final = "rows"
 META_PARTITIONS: Final = "partitions"
 META_FIRST_PARTITION: Final = "first_partition"
 META_LAST_PARTITION: Final = "last_partition"
+
+# --- Metadata keys of the raw health checks (freshness, row_count) ---
+META_LATE_PARTITIONS: Final = "late_partitions"
+META_ANOMALIES: Final = "anomalies"
+META_MAX_LATENESS_HOURS: Final = "max_lateness_hours"
+META_WARN_AFTER_HOURS: Final = "warn_after_hours"
+META_ERROR_AFTER_HOURS: Final = "error_after_hours"
+META_CHECKED_PARTITIONS: Final = "checked_partitions"
 
 # --- Metadata keys of the data stage (raw, validated + quarantine, features) ---
 META_SOURCE: Final = "source"
