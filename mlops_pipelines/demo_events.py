@@ -21,6 +21,10 @@ class DemoError(RuntimeError):
 def failure(result: dg.ExecuteInProcessResult, what: str) -> DemoError:
     failed = [e for e in result.all_events if e.is_step_failure]
     detail = failed[0].message if failed else "run failed"
+    # A blocking check fails its step with a generic message: name the check and its problems.
+    checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    if checks:
+        detail += "; " + "; ".join(f"check {c.check_name} failed: {c.description}" for c in checks[:2])
     return DemoError(f"{what}: {detail}")
 
 

@@ -1,0 +1,64 @@
+"""The demo on a new user's data fails loudly, before or after its runs, never exit 0 with nothing done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from mlops_pipelines import cli
+from mlops_pipelines.lib.ingestion.sources import clear_source_cache
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Two days of readings and a spec whose schema misses the file's 'Pressure' column."""
+    for name in ("MLOPS_HOME", "DAGSTER_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / "state" / name.lower()))
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    monkeypatch.setenv("MLOPS_PROJECTS_DIR", str(specs))
+    monkeypatch.delenv("MLOPS_DATA_DIR", raising=False)
+    clear_source_cache()
+    hours = pd.date_range("2024-01-01", periods=48, freq="h")
+    frame = pd.DataFrame(
+        {"When": hours.strftime("%Y-%m-%d %H:%M"), "Temp": range(48), "Pressure": 1.0, "Y": 1.0}
+    )
+    frame.to_csv(tmp_path / "readings.csv", index=False)
+    spec = {
+        "name": "readings",
+        "task": "regression",
+        "data_dir": str(tmp_path),
+        "source": {"kind": "csv", "files": [{"path": "readings.csv"}]},
+        "schema": {"when": {"dtype": "datetime"}, "temp": {"dtype": "float"}, "y": {"dtype": "float"}},
+        "target": "y",
+        "time": {"column": "when"},
+        "partitions": {"start": "2024-01-01", "end": "2024-01-03"},  # one block, one run
+        "training": {"window_partitions": 2, "holdout_partitions": 1},
+    }
+    (specs / "readings.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return specs / "readings.yaml"
+
+
+def test_a_demo_whose_every_partition_is_blocked_exits_1_naming_the_column(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["demo", "--project", "readings"]) == 1
+    err = capsys.readouterr().err
+    assert "every partition was blocked (1 block(s), 2024-01-01..2024-01-02)" in err
+    # The blocking check's own words, not just "step failed": the column and what is wrong.
+    assert "check schema failed: 2024-01-01: column 'pressure' extra: column is not in the spec" in err
+
+
+def test_a_demo_whose_data_falls_in_no_partition_exits_1_before_any_run(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = yaml.safe_load(project.read_text(encoding="utf-8"))
+    spec["partitions"] = {"start": "2025-01-01", "end": "2025-01-05"}
+    project.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    assert cli.main(["demo", "--project", "readings"]) == 1
+    err = capsys.readouterr().err
+    assert "no row falls in any of the 4 daily partitions 2025-01-01..2025-01-04" in err
+    assert not (project.parent.parent / "state" / "mlops_home" / "lake").exists()
