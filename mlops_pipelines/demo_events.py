@@ -20,7 +20,7 @@ class DemoError(RuntimeError):
 
 def failure(result: dg.ExecuteInProcessResult, what: str) -> DemoError:
     failed = [e for e in result.all_events if e.is_step_failure]
-    detail = failed[0].message if failed else "run failed"
+    detail = (failed[0].message or "step failed") if failed else "run failed"
     # A blocking check fails its step with a generic message: name the check and its problems.
     checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
     if checks:
