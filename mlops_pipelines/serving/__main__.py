@@ -6,6 +6,8 @@ import argparse
 import logging
 import os
 
+from mlops_pipelines.serving.http import ALLOWED_HOSTS_ENV
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mlops_pipelines.serving", description=__doc__)
@@ -26,6 +28,14 @@ def main(argv: list[str] | None = None) -> None:
         "--runtime", choices=["auto", "onnx", "sklearn"], default=None, help="overrides spec.serving.runtime"
     )
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--score-timeout-seconds", type=float, default=10.0, help="504 after this")
+    parser.add_argument("--max-queue", type=int, default=256, help="queued scoring jobs; 503 past this")
+    parser.add_argument("--limit-concurrency", type=int, default=512, help="uvicorn's connection limit")
+    parser.add_argument("--hang-seconds", type=float, default=30.0, help="a worker call this long is hung")
+    parser.add_argument(
+        "--allowed-hosts", default=None, help=f"comma-separated Host names (default: {ALLOWED_HOSTS_ENV})"
+    )
+    parser.add_argument("--log-retention-days", type=float, default=30.0, help="online log rows kept")
     args = parser.parse_args(argv)
     # Before numpy/sklearn load their OpenMP runtime: per-request batches are small, and
     # concurrency comes from batching requests together, not from threads inside one call.
@@ -34,7 +44,9 @@ def main(argv: list[str] | None = None) -> None:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    from mlops_pipelines.serving.app import ServiceOptions
+    from mlops_pipelines.serving.http import ServingConfigError, read_allowed_hosts
+    from mlops_pipelines.serving.options import ServiceOptions
+    from mlops_pipelines.serving.rotation import RotationRule
     from mlops_pipelines.serving.server import run_server
 
     options = ServiceOptions(
@@ -45,8 +57,17 @@ def main(argv: list[str] | None = None) -> None:
         log_flush_rows=args.log_flush_rows,
         batch_linger_seconds=args.batch_linger_ms / 1000,
         runtime=args.runtime,
+        score_timeout_seconds=args.score_timeout_seconds,
+        max_queue=args.max_queue,
+        limit_concurrency=args.limit_concurrency,
+        hang_seconds=args.hang_seconds,
+        allowed_hosts=read_allowed_hosts({ALLOWED_HOSTS_ENV: args.allowed_hosts or ""}),
+        log_rotation=RotationRule(retention_days=args.log_retention_days),
     )
-    run_server(args.project, args.host, args.port, options=options, log_level=args.log_level)
+    try:
+        run_server(args.project, args.host, args.port, options=options, log_level=args.log_level)
+    except ServingConfigError as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
 
 
 if __name__ == "__main__":

@@ -1,84 +1,47 @@
 """The FastAPI application: `create_app(project, ...)` wires spec, registry, routing and log.
 
-Endpoints: POST /v1/predict, GET /v1/deployment, GET /healthz (liveness, always open),
-GET /readyz (200 with a loaded champion, `degraded` when the last model load failed, else
-503), GET /metrics (Prometheus), /docs and /openapi.json. With `MLOPS_SERVING_TOKEN` set
-when the app is created, every path but /healthz needs `Authorization: Bearer <token>`.
+Endpoints (routes.py): POST /v1/predict, GET /v1/deployment, GET /healthz (liveness, always
+open), GET /readyz (200 with a loaded champion, `degraded` when something needs a look, 503
+with no champion or a failing worker), GET /metrics (Prometheus), /docs and /openapi.json.
+With `MLOPS_SERVING_TOKEN` set when the app is created (at least 32 characters), every path
+but /healthz needs `Authorization: Bearer <token>`; with an allow-list
+(`MLOPS_SERVING_ALLOWED_HOSTS` or `ServiceOptions.allowed_hosts`) other Host headers get 403.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import os
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from fastapi import FastAPI
 
 from mlops_pipelines.serving.engine import ThreadEngine
 from mlops_pipelines.serving.holder import ModelHolder
-from mlops_pipelines.serving.http import (
-    RequestContext,
-    check_json_content_type,
-    error_response,
-    json_response,
-    read_body,
-)
+from mlops_pipelines.serving.http import TOKEN_ENV, RequestContext, read_allowed_hosts, read_token
 from mlops_pipelines.serving.logsink import InProcessSink, ProcessSink
 from mlops_pipelines.serving.metrics import ServingMetrics
+from mlops_pipelines.serving.openapi import install_openapi
+from mlops_pipelines.serving.options import ServiceOptions
 from mlops_pipelines.serving.predlog import PredictionLogWriter
 from mlops_pipelines.serving.router import CanaryRouter, GuardLimits, decisions_path
-from mlops_pipelines.serving.schemas import (
-    ErrorBody,
-    PredictResponse,
-    RequestError,
-    RequestSchema,
-    build_request_schema,
-)
+from mlops_pipelines.serving.routes import install_error_handlers, install_routes
+from mlops_pipelines.serving.schemas import build_request_schema
 from mlops_pipelines.serving.scoring import BatchScorer
-from mlops_pipelines.serving.service import PredictionService, ScoringError
-from mlops_pipelines.serving.status import deployment_view, install_openapi, readiness
+from mlops_pipelines.serving.service import PredictionService
+from mlops_pipelines.serving.status import log_problem, readiness
+from mlops_pipelines.serving.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from mlops_pipelines.serving.holder import Alias, ModelSource, ServingModel
-    from mlops_pipelines.serving.runtime import RuntimeMode
     from mlops_pipelines.settings import Settings
     from mlops_pipelines.spec import ProjectSpec
 
 log = logging.getLogger(__name__)
 
-TOKEN_ENV = "MLOPS_SERVING_TOKEN"
-
-
-@dataclass(frozen=True)
-class ServiceOptions:
-    """Runtime knobs; None means 'take it from the spec'."""
-
-    poll_seconds: float = 5.0
-    retry_seconds: float = 60.0  # before re-trying a version that failed to load
-    canary_share: float | None = None
-    shadow: bool | None = None
-    log_flush_rows: int = 20_000  # a Delta commit costs ~20 ms fixed: fewer, larger commits (and files)
-    log_flush_seconds: float = 1.0
-    shadow_queue: int = 1000  # pending shadow requests; beyond this shadow scoring is skipped
-    shadow_collect_seconds: float = 0.2  # shadow scores in batches gathered this long
-    guard_window: int = 200
-    guard_min_requests: int = 20
-    # Requests merge into one model call up to this many rows (a bigger request scores alone):
-    # per-row costs dominate past a few hundred rows, and a big batch makes everyone in it wait.
-    batch_max_rows: int = 256
-    batch_linger_seconds: float = 0.001  # under concurrency, wait this long for more requests to batch
-    model_threads: int | None = 1  # OpenMP/BLAS threads per model call; None keeps the library default
-    # The prediction log is built and written in a child process (off the event loop's GIL);
-    # True keeps it on a thread of this process.
-    log_in_process: bool = False
-    runtime: RuntimeMode | None = None  # overrides spec.serving.runtime
+__all__ = ["TOKEN_ENV", "ServiceOptions", "create_app"]
 
 
 def _components(
@@ -115,6 +78,7 @@ def _components(
         flush_seconds=options.log_flush_seconds,
         metrics=metrics,
         sink=InProcessSink(spec, log_uri) if options.log_in_process else ProcessSink(spec, log_uri),
+        rotation=options.log_rotation,
     )
     main = BatchScorer(spec, "main", options.model_threads, metrics.batch_observer("main"))
     return PredictionService(
@@ -122,7 +86,11 @@ def _components(
         holder=holder,
         router=router,
         engine=ThreadEngine(
-            main, "main", options.batch_max_rows, linger_seconds=options.batch_linger_seconds
+            main,
+            "main",
+            options.batch_max_rows,
+            max_queue=options.max_queue,
+            linger_seconds=options.batch_linger_seconds,
         ),
         shadow_engine=ThreadEngine(
             BatchScorer(spec, "shadow", options.model_threads, metrics.batch_observer("shadow")),
@@ -134,7 +102,35 @@ def _components(
         writer=writer,
         metrics=metrics,
         shadow=serving.shadow if options.shadow is None else options.shadow,
+        score_timeout=options.score_timeout_seconds,
     )
+
+
+def _supervisor(service: PredictionService, options: ServiceOptions) -> Supervisor:
+    metrics = service.metrics
+
+    def refresh_gauges() -> None:
+        # On the timer, not only when someone calls /readyz: an unwatched degraded service
+        # still shows it on /metrics.
+        status, body = _ready(service, supervisor)
+        metrics.ready.set(1 if status == 200 else 0)
+        metrics.degraded.set(1 if body["status"] != "ready" else 0)
+        metrics.canary_share.set(service.router.share)
+        metrics.log_pending.set(service.writer.pending_rows())
+
+    supervisor = Supervisor(
+        [service.engine, service.shadow_engine, service.writer],
+        hang_seconds=options.hang_seconds,
+        interval_seconds=options.supervise_seconds,
+        max_restarts=options.max_restarts,
+        on_restart=lambda worker, why: metrics.worker_restarts.labels(worker, why).inc(),
+        on_tick=refresh_gauges,
+    )
+    return supervisor
+
+
+def _ready(service: PredictionService, supervisor: Supervisor) -> tuple[int, dict[str, Any]]:
+    return readiness(service.holder, supervisor.problems, log_problem(service.writer))
 
 
 def create_app(
@@ -157,10 +153,12 @@ def create_app(
         if project not in specs:
             raise KeyError(f"unknown project '{project}'; known: {sorted(specs)}")
         spec = specs[project]
-    token = os.environ.get(TOKEN_ENV) or None
+    token = read_token()  # before anything starts: a weak token is a configuration error
+    allowed_hosts = options.allowed_hosts or read_allowed_hosts()
     schema = build_request_schema(spec)
     models: ModelSource = source if source is not None else RegistrySource(settings, project)
     service = _components(spec, settings, options, models)
+    supervisor = _supervisor(service, options)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -168,14 +166,17 @@ def create_app(
         service.engine.start()
         service.shadow_engine.start()
         service.holder.start()
+        supervisor.start()
         _freeze_heap()
         try:
             yield
         finally:
+            supervisor.stop()
             service.holder.stop()
             service.engine.stop()  # answers every request still queued
             service.shadow_engine.stop()
-            service.writer.close()  # then writes every logged row
+            service.writer.close()  # then writes every acknowledged row
+            service.metrics.log_rows_lost.inc(service.writer.rows_lost)
             log.info("%s: stopped; %d prediction-log rows written", project, service.writer.rows_written)
 
     app = FastAPI(
@@ -186,21 +187,13 @@ def create_app(
     )
     app.state.service = service
     app.state.settings = settings
-    _routes(app, service, schema, spec.serving.max_body_bytes)
-    install_openapi(app, schema.json_schema())
-    app.add_middleware(RequestContext, token=token)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(RequestError(exc.status_code, code, str(exc.detail)), _rid(request))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unhandled error on %s", request.url.path, exc_info=exc)
-        err = RequestError(500, "internal_error", "the service failed on this request")
-        return error_response(err, _rid(request))
-
+    app.state.supervisor = supervisor
+    install_routes(
+        app, service, schema, spec.serving.max_body_bytes, ready=lambda: _ready(service, supervisor)
+    )
+    install_openapi(app, schema)
+    app.add_middleware(RequestContext, token=token, allowed_hosts=allowed_hosts)
+    install_error_handlers(app)
     return app
 
 
@@ -213,68 +206,3 @@ def _freeze_heap() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-def _rid(request: Request) -> str:
-    return str(getattr(request.state, "request_id", "unknown"))
-
-
-def _routes(app: FastAPI, service: PredictionService, schema: RequestSchema, max_body: int) -> None:
-    metrics = service.metrics
-
-    errors: dict[int | str, dict[str, Any]] = {
-        code: {"model": ErrorBody, "description": text}
-        for code, text in (
-            (400, "malformed JSON"),
-            (401, "missing or wrong bearer token"),
-            (413, "body over max_body_bytes, or more than max_batch_rows rows"),
-            (415, "not application/json"),
-            (422, "invalid rows: row index, column and problem"),
-            (503, "no champion loaded yet"),
-        )
-    }
-
-    @app.post(
-        "/v1/predict",
-        summary="Predict for one row ({'row': {...}}) or a batch ({'rows': [...]})",
-        responses={200: {"model": PredictResponse}, **errors},
-    )
-    async def predict(request: Request) -> Response:
-        started = time.perf_counter()
-        request_id = _rid(request)
-        try:
-            check_json_content_type(request)
-            rows = schema.parse(await read_body(request, max_body))
-            body = await service.predict(rows, request_id, started)
-        except RequestError as err:
-            metrics.requests.labels("none", str(err.status)).inc()
-            return error_response(err, request_id)
-        except ScoringError as err:
-            log.error("request %s: %s", request_id, err)
-            metrics.requests.labels("champion", "500").inc()
-            refusal = RequestError(500, "prediction_failed", "the model could not score these rows")
-            return error_response(refusal, request_id)
-        route = str(body["route"])
-        metrics.requests.labels(route, "200").inc()
-        metrics.request_latency.labels(route).observe(time.perf_counter() - started)
-        return json_response(body)
-
-    @app.get("/healthz")
-    async def healthz() -> Response:
-        return json_response({"status": "ok"})
-
-    @app.get("/readyz")
-    async def readyz() -> Response:
-        status, body = readiness(service.holder)
-        metrics.ready.set(1 if status == 200 else 0)
-        metrics.degraded.set(1 if body["status"] == "degraded" else 0)
-        return json_response(body, status)
-
-    @app.get("/v1/deployment")
-    async def deployment() -> Response:
-        return json_response(deployment_view(service))
-
-    @app.get("/metrics")
-    async def prometheus() -> Response:
-        metrics.canary_share.set(service.router.share)
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

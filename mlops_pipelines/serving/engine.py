@@ -9,8 +9,11 @@ Measured on this 2-core machine (1-row requests, 8 concurrent clients): scoring 
 loop itself, batched with `call_soon`, gave 72-132 req/s against 224-247 req/s for a thread,
 because the loop could not parse new requests while it scored.
 
-The answering engine has an unbounded queue (every accepted request is answered); the shadow
-engine's queue is bounded, so extra work is dropped rather than queued without limit.
+Both queues are bounded. A full answering queue makes the request a 503 with Retry-After
+(the caller retries elsewhere or later) instead of a wait without end; a full shadow queue
+drops shadow work. A supervisor (`supervisor.py`) restarts a thread that died, and replaces
+one stuck in a model call longer than its hang limit: the stuck thread is abandoned and exits
+when (if ever) its call returns, its requests having timed out with 504.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -59,6 +63,14 @@ class ThreadEngine:
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._queued_rows = 0
+        # Each started thread gets a generation; only the newest one may keep taking jobs.
+        self._generation = 0
+        self._busy_since: float | None = None  # monotonic start of the current model call
+        self.restarts = 0
+
+    @property
+    def name(self) -> str:
+        return f"scoring-{self._name}"
 
     @property
     def pending(self) -> int:
@@ -66,8 +78,31 @@ class ThreadEngine:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"scoring-{self._name}", daemon=True)
-            self._thread.start()
+            self._spawn()
+
+    def _spawn(self) -> None:
+        self._generation += 1
+        self._busy_since = None
+        self._thread = threading.Thread(
+            target=self._run, args=(self._generation,), name=f"{self.name}-{self._generation}", daemon=True
+        )
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def busy_seconds(self) -> float | None:
+        """How long the current model call has run; None when the thread waits for work."""
+        since = self._busy_since
+        return None if since is None else time.monotonic() - since
+
+    def restart(self) -> bool:
+        """A fresh thread on the same queue (the supervisor's call: the old one died or hangs)."""
+        if self._thread is None:  # stopped on purpose: nothing to restart
+            return False
+        self.restarts += 1
+        self._spawn()
+        return True
 
     def submit(self, job: Job) -> bool:
         """Queue a job; False when the queue is full (the caller decides what that means)."""
@@ -86,7 +121,11 @@ class ThreadEngine:
         """Finish every queued job, then end the thread."""
         if self._thread is None:
             return
-        self._queue.put(None)
+        try:
+            # Bounded: a full queue behind a dead or stuck thread must not block shutdown.
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            log.error("%s scoring queue still full after %.0f s at shutdown", self._name, timeout)
         self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
@@ -138,14 +177,30 @@ class ThreadEngine:
         self._queued_rows = 0
         return waiting, False
 
-    def _run(self) -> None:
-        while True:
+    def _run(self, generation: int) -> None:
+        while generation == self._generation:
             first = self._queue.get()
             if first is None:
                 return
             waiting, stopping = self._gather(first)
             self._last_batch = len(waiting)
             while waiting:
+                if generation != self._generation:
+                    # Replaced while it hung: the jobs left go back for the new thread.
+                    for job in waiting:
+                        try:
+                            self._queue.put_nowait(job)
+                        except queue.Full:
+                            _drop(job)
+                    return
+                self._busy_since = time.monotonic()
                 self._scorer.run(_take(waiting, self._max_rows))
+                if generation == self._generation:
+                    self._busy_since = None
             if stopping:
                 return
+
+
+def _drop(job: Job) -> None:
+    """A job that lost its place: its request times out (504) rather than wait in memory."""
+    log.warning("scoring job of %d row(s) dropped after its thread was replaced", len(job.rows))

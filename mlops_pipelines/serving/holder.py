@@ -5,6 +5,8 @@ version is loaded off the request path and published by one reference assignment
 request that already took the old model finishes on it and the next one gets the new model:
 no request ever sees a half-loaded model. A version that fails to load (missing or corrupt
 artifact, sha256 mismatch) leaves the last good model serving and the holder degraded.
+The reasons it keeps for /readyz and /v1/deployment name the version and the error's type
+only: the error's text (artifact paths, store URIs) goes to the service's log.
 """
 
 from __future__ import annotations
@@ -143,8 +145,8 @@ class ModelHolder:
         try:
             found = self._source.aliases()
         except Exception as err:  # noqa: BLE001 - registry down: keep serving what is loaded
-            self._registry_error = f"cannot read the aliases: {type(err).__name__}: {err}"
-            log.warning("model registry poll failed: %s", self._registry_error)
+            self._registry_error = f"cannot read the aliases ({type(err).__name__})"
+            log.warning("model registry poll failed: %s: %s", type(err).__name__, err)
             return
         for alias in ALIASES:
             wanted = found.get(alias)
@@ -172,9 +174,9 @@ class ModelHolder:
             self._failed_at[(alias, wanted)] = time.monotonic()
             serving = current.version if current else "nothing"
             self._errors[alias] = (
-                f"version {wanted} failed to load ({type(err).__name__}: {err}); still serving {serving}"
+                f"version {wanted} failed to load ({type(err).__name__}); still serving {serving}"
             )
-            log.error("%s %s: %s", self._spec.name, alias, self._errors[alias])
+            log.error("%s %s: %s: %s", self._spec.name, alias, self._errors[alias], err)
             return
         self._failed_at.pop((alias, wanted), None)
         self._errors[alias] = None

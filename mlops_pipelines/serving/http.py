@@ -1,24 +1,66 @@
-"""HTTP plumbing below the endpoints: request ids, bearer auth, body limits and error bodies."""
+"""HTTP plumbing below the endpoints: request ids, Host allow-list, bearer auth, body limits, error bodies."""
 
 from __future__ import annotations
 
 import hmac
+import logging
+import os
 import re
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json
 from starlette.responses import Response
 
 from mlops_pipelines.serving.schemas import RequestError
+from mlops_pipelines.settings import EnvironmentConfigError
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+log = logging.getLogger(__name__)
+
 REQUEST_ID_HEADER = "x-request-id"
 OPEN_PATHS = frozenset({"/healthz"})
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+TOKEN_ENV = "MLOPS_SERVING_TOKEN"
+ALLOWED_HOSTS_ENV = "MLOPS_SERVING_ALLOWED_HOSTS"
+# A bearer token is the only secret between the service and its callers: 32 characters is
+# 128 bits or more for hex and base64 tokens (`openssl rand -hex 16` makes one).
+MIN_TOKEN_CHARS = 32
+
+
+class ServingConfigError(EnvironmentConfigError):
+    """A serving setting is unusable; the message names the setting and what it needs (the
+    command line reports EnvironmentConfigErrors as one line, no traceback)."""
+
+
+def read_token(environ: Mapping[str, str] | None = None) -> str | None:
+    """MLOPS_SERVING_TOKEN, None when unset or empty; too short a token is refused, not weakened."""
+    token = (os.environ if environ is None else environ).get(TOKEN_ENV) or None
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise ServingConfigError(
+            f"{TOKEN_ENV} has {len(token)} characters; it must have at least {MIN_TOKEN_CHARS} "
+            "(for example the output of `openssl rand -hex 16`), or be unset for no authentication"
+        )
+    return token
+
+
+def read_allowed_hosts(environ: Mapping[str, str] | None = None) -> tuple[str, ...] | None:
+    """MLOPS_SERVING_ALLOWED_HOSTS as host names (comma-separated, ports ignored); None: any Host."""
+    raw = (os.environ if environ is None else environ).get(ALLOWED_HOSTS_ENV, "")
+    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    return hosts or None
+
+
+def host_name(value: bytes) -> str:
+    """The host of a Host header without its port: 'a.b:8080' -> 'a.b', '[::1]:80' -> '[::1]'."""
+    text = value.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        return text[: text.find("]") + 1] if "]" in text else text
+    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
 
 
 def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -30,8 +72,10 @@ def error_response(err: RequestError, request_id: str) -> Response:
     if err.problems:
         body["problems"] = [p.as_dict() for p in err.problems]
         body["total_problems"] = err.total_problems
-    headers = {"www-authenticate": "Bearer"} if err.status == 401 else None
-    return json_response(body, err.status, headers)
+    headers = {"www-authenticate": "Bearer"} if err.status == 401 else {}
+    if err.retry_after is not None:
+        headers["retry-after"] = str(err.retry_after)
+    return json_response(body, err.status, headers or None)
 
 
 def request_id_of(scope: Scope) -> str:
@@ -46,11 +90,22 @@ def request_id_of(scope: Scope) -> str:
 
 
 class RequestContext:
-    """Pure ASGI middleware: a request id on every response and optional bearer-token auth."""
+    """Pure ASGI middleware: a request id on every response, an optional Host allow-list
+    (against DNS rebinding: a page on another site resolving its name to this loopback
+    service) and optional bearer-token auth."""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, allowed_hosts: tuple[str, ...] | None = None) -> None:
         self.app = app
         self._token = token.encode() if token else None
+        self._hosts = frozenset(h.lower() for h in allowed_hosts) if allowed_hosts else None
+
+    def _host_allowed(self, scope: Scope) -> bool:
+        if self._hosts is None or scope["path"] in OPEN_PATHS:
+            return True
+        for name, value in scope.get("headers", ()):
+            if name == b"host":
+                return host_name(value) in self._hosts
+        return False
 
     def _authorized(self, scope: Scope) -> bool:
         if self._token is None or scope["path"] in OPEN_PATHS:
@@ -69,16 +124,33 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = request_id
         header = (REQUEST_ID_HEADER.encode(), request_id.encode())
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
+        if not self._host_allowed(scope):
+            refusal = RequestError(403, "host_not_allowed", "this Host is not served here")
+            await error_response(refusal, request_id)(scope, receive, send_with_id)
+            return
         if not self._authorized(scope):
             refusal = RequestError(401, "unauthorized", "a valid bearer token is required")
             await error_response(refusal, request_id)(scope, receive, send_with_id)
             return
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here, inside the request-id wrapper (Starlette's own 500 handler sits
+            # outside every middleware); the error's text goes to the log only.
+            log.exception("unhandled error on %s (request %s)", scope.get("path"), request_id)
+            if started:
+                raise
+            failure = RequestError(500, "internal_error", "the service failed on this request")
+            await error_response(failure, request_id)(scope, receive, send_with_id)
 
 
 def check_json_content_type(request: Request) -> None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from mlops_pipelines.serving.rotation import Rotated, RotationRule
     from mlops_pipelines.spec import ProjectSpec
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ class LogSink(Protocol):
     def write(self, entries: list[LogEntry]) -> int:
         """Write every row of `entries` in one commit; the number of rows, or LogWriteError
         (LogRowsError when the rows themselves are at fault)."""
+
+    def rotate(self, rule: RotationRule, now: datetime) -> Rotated:
+        """Apply the rotation rule to the log (serving.rotation); LogWriteError on failure."""
 
     def close(self) -> None: ...
 
@@ -153,6 +157,14 @@ class InProcessSink:
     def write(self, entries: list[LogEntry]) -> int:
         return write_batch(self._spec, self._uri, _packed(entries))
 
+    def rotate(self, rule: RotationRule, now: datetime) -> Rotated:
+        from mlops_pipelines.serving.rotation import RotationError, rotate_log
+
+        try:
+            return rotate_log(self._uri, rule, now)
+        except RotationError as err:
+            raise LogWriteError(str(err)) from err
+
     def close(self) -> None:
         return None
 
@@ -170,6 +182,14 @@ def _child(conn: Connection, spec: ProjectSpec, uri: str) -> None:
             return
         if batch is None:
             return
+        if isinstance(batch, tuple):  # ("rotate", rule, now)
+            from mlops_pipelines.serving.rotation import RotationError, rotate_log
+
+            try:
+                conn.send(("ok", rotate_log(uri, batch[1], batch[2])))
+            except RotationError as err:
+                conn.send(("error", str(err)))
+            continue
         try:
             conn.send(("ok", write_batch(spec, uri, batch)))
         except LogRowsError as err:
@@ -219,14 +239,28 @@ class ProcessSink:
         return parent
 
     def write(self, entries: list[LogEntry]) -> int:
-        batch = _packed(entries)
+        status, value = self._ask(_packed(entries))
+        if status == "rows":
+            raise LogRowsError(str(value))
+        if status != "ok":
+            raise LogWriteError(str(value))
+        return int(value)
+
+    def rotate(self, rule: RotationRule, now: datetime) -> Rotated:
+        status, value = self._ask(("rotate", rule, now))
+        if status != "ok":
+            raise LogWriteError(str(value))
+        return value
+
+    def _ask(self, message: object) -> tuple[str, Any]:
+        """Send one message to the child and wait for its (status, value) answer."""
         with self._lock:
             try:
                 conn = self._ensure_child()
             except (OSError, RuntimeError) as err:  # no process could be started (limits, memory)
                 raise LogWriteError(f"cannot start the writer process: {type(err).__name__}: {err}") from err
             try:
-                conn.send(batch)
+                conn.send(message)
                 if not conn.poll(REPLY_TIMEOUT_SECONDS):
                     raise LogWriteError(f"the writer process gave no answer in {REPLY_TIMEOUT_SECONDS:.0f} s")
                 status, value = conn.recv()
@@ -236,11 +270,7 @@ class ProcessSink:
             except LogWriteError:
                 self._stop_child()
                 raise
-        if status == "rows":
-            raise LogRowsError(str(value))
-        if status != "ok":
-            raise LogWriteError(str(value))
-        return int(value)
+        return str(status), value
 
     def _stop_child(self) -> None:
         if self._process is None:

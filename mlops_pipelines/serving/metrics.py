@@ -100,6 +100,15 @@ class ServingMetrics:
         self.log_pending = Gauge(
             "mlops_serving_log_pending_rows", "Rows waiting for the next log write", registry=r
         )
+        self.log_rows_lost = Counter(
+            "mlops_serving_log_rows_lost", "Acknowledged rows the log could not write at shutdown", registry=r
+        )
+        self.worker_restarts = Counter(
+            "mlops_serving_worker_restarts",
+            "Worker threads restarted by the supervisor, by worker and why (died, hung)",
+            ["worker", "why"],
+            registry=r,
+        )
         self._versions: dict[str, tuple[str, str]] = {}
 
     def set_version(self, route: str, version: str | None, runtime: str = "") -> None:

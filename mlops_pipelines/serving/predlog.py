@@ -4,8 +4,11 @@ A request only appends its entry to a queue. A writer thread gathers entries and
 Delta commit every `flush_rows` rows or `flush_seconds`, whichever comes first, through a
 sink (`logsink`: the service's is a child process, so building and writing rows does not take
 the event loop's GIL); `close()` drains the queue and writes the rest, so a graceful shutdown
-(SIGTERM) loses nothing. A failed write keeps its rows for the next attempt, up to
-`max_pending_rows`; rows that cannot be built at all are reported and dropped.
+(SIGTERM) loses nothing it acknowledged. A failed write keeps its rows for the next attempt,
+up to `max_pending_rows`; rows that cannot be built at all are reported and dropped. The
+thread is supervised (`supervisor.py`): a thread that died is restarted with its rows, and a
+write stuck past the hang limit fails readiness. Every `rotation.every_seconds` the writer
+applies the rotation rule (`rotation.py`) that bounds the log's disk use.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -27,6 +31,7 @@ from mlops_pipelines.serving.logsink import (
     LogWriteError,
     log_frame,
 )
+from mlops_pipelines.serving.rotation import RotationRule
 
 if TYPE_CHECKING:
     from mlops_pipelines.serving.metrics import ServingMetrics
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 
 
 class PredictionLogWriter:
+    name = "prediction-log"
+
     def __init__(
         self,
         spec: ProjectSpec,
@@ -45,6 +52,7 @@ class PredictionLogWriter:
         metrics: ServingMetrics | None = None,
         sink: LogSink | None = None,
         max_pending_rows: int = 500_000,
+        rotation: RotationRule | None = None,
     ) -> None:
         self._spec = spec
         self.uri = uri
@@ -59,8 +67,15 @@ class PredictionLogWriter:
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._submitted_rows = 0  # since the last flush; a wake-up hint, not an exact count
+        self._rotation = rotation
+        self._rotated_at = time.monotonic()
+        self._generation = 0
+        self._busy_since: float | None = None  # monotonic start of the write in progress
         self.rows_written = 0
+        self.rows_lost = 0  # acknowledged rows that could not be written by close()
+        self.restarts = 0
         self.last_error: str | None = None
+        self.last_error_kind: str | None = None  # the error's type: what /readyz may show
 
     def submit(self, entry: LogEntry) -> None:
         self._queue.put(entry)
@@ -75,23 +90,56 @@ class PredictionLogWriter:
         if start_sink is not None:
             start_sink()  # a child process starts now, not on the first flush
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
-            self._thread.start()
+            self._spawn()
+
+    def _spawn(self) -> None:
+        self._generation += 1
+        self._busy_since = None
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-{self._generation}", daemon=True)
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def busy_seconds(self) -> float | None:
+        since = self._busy_since
+        return None if since is None else time.monotonic() - since
+
+    def restart(self) -> bool:
+        """A new thread after the old one died (its rows are still on this object)."""
+        if self._thread is None or self._thread.is_alive():
+            return False  # stopped on purpose, or alive (a hung write cannot be taken over safely)
+        self.restarts += 1
+        self._spawn()
+        return True
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write everything submitted so far, then stop the thread."""
-        if self._thread is None:
+        """Write everything submitted so far, then stop the thread; reports rows it could not write."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._wake.set()
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("prediction log writer did not finish within %.0f s", timeout)
+        if self._thread is None or not self._thread.is_alive():
+            # Never started, or died: this thread drains and writes what is left.
             self._drain_into_entries()
             self._flush()
-            self._sink.close()
-            return
-        self._queue.put(None)
-        self._wake.set()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.error("prediction log writer did not finish within %.0f s", timeout)
         self._thread = None
         self._sink.close()
+        unwritten = self._pending_rows()
+        if unwritten:
+            self.rows_lost += unwritten
+            log.error(
+                "prediction log: %d acknowledged row(s) could not be written to %s at shutdown: %s",
+                unwritten,
+                self.uri,
+                self.last_error,
+            )
+
+    def pending_rows(self) -> int:
+        """Rows accepted but not yet written (read from other threads: a snapshot, not exact)."""
+        return self._pending_rows()
 
     def _pending_rows(self) -> int:
         return sum(len(e.rows) for e in self._entries) + sum(len(e.rows) for e in self._unwritten)
@@ -122,10 +170,33 @@ class PredictionLogWriter:
                 self._submitted_rows = 0
                 self._flush()
                 deadline = time.monotonic() + self._flush_seconds
+                if not stopping:
+                    self._maybe_rotate()
             if self._metrics is not None:
                 self._metrics.log_pending.set(self._pending_rows())
             if stopping:
                 return
+
+    def _maybe_rotate(self) -> None:
+        rule = self._rotation
+        if rule is None or time.monotonic() - self._rotated_at < rule.every_seconds:
+            return
+        self._rotated_at = time.monotonic()
+        self._busy_since = time.monotonic()
+        try:
+            done = self._sink.rotate(rule, datetime.now(UTC).replace(tzinfo=None))
+        except LogWriteError as err:  # the next rotation tries again; the log itself is unaffected
+            log.error("prediction log: rotation of %s failed: %s", self.uri, err)
+            if self._metrics is not None:
+                self._metrics.log_errors.inc()
+            return
+        finally:
+            self._busy_since = None
+        log.info(
+            "prediction log: rotated; %d rows deleted, %d files removed",
+            done.rows_deleted,
+            done.files_removed,
+        )
 
     def frame(self, entries: list[LogEntry]) -> pd.DataFrame:
         """The log rows `entries` become (what the sink writes)."""
@@ -143,10 +214,11 @@ class PredictionLogWriter:
         batch, self._unwritten, self._entries = [*self._unwritten, *self._entries], [], []
         if not batch:
             return
+        self._busy_since = time.monotonic()
         try:
             written = self._sink.write(batch)
         except LogRowsError as err:  # would fail forever: drop the entries at fault, keep the rest
-            self.last_error = str(err)
+            self.last_error, self.last_error_kind = str(err), type(err).__name__
             bad = {id(e) for e in batch if not self._buildable(e)} or {id(e) for e in batch}
             log.error("prediction log: dropped %d of %d entries: %s", len(bad), len(batch), err)
             if self._metrics is not None:
@@ -154,15 +226,21 @@ class PredictionLogWriter:
             self._unwritten = [e for e in batch if id(e) not in bad]  # written on the next flush
             return
         except LogWriteError as err:  # the lake is down or busy: keep the rows and retry on the next flush
-            self.last_error = str(err)
+            self.last_error, self.last_error_kind = str(err), type(err).__name__
             rows = sum(len(e.rows) for e in batch)
             log.error("prediction log: write of %d rows to %s failed: %s", rows, self.uri, err)
             if self._metrics is not None:
                 self._metrics.log_errors.inc()
             self._unwritten = _newest(batch, self._max_pending_rows)
             return
+        except BaseException:
+            # Anything else kills the thread (the supervisor restarts it): the rows stay here.
+            self._unwritten = batch
+            raise
+        finally:
+            self._busy_since = None
         self.rows_written += written
-        self.last_error = None
+        self.last_error = self.last_error_kind = None
         if self._metrics is not None:
             self._metrics.log_rows.inc(written)
 

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired, Required
 
 import typing_extensions
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic_core import PydanticCustomError
 
 if TYPE_CHECKING:
@@ -58,6 +66,7 @@ class RequestError(Exception):
     message: str
     problems: tuple[RowProblem, ...] = field(default=())
     total_problems: int = 0
+    retry_after: int | None = None  # seconds, sent as Retry-After (503: overloaded or not ready)
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.message}"
@@ -83,6 +92,14 @@ def _category_check(name: str, categories: list[str]) -> Callable[[str | None], 
     return check
 
 
+def _integral(value: Any) -> Any:
+    """A JSON number with no fraction (10.0) is the integer it equals: JSON Schema says so, and
+    clients that write every number as a double send it. 1.5, strings and booleans still fail."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
 def _in_timestamp_range(value: dt.datetime) -> dt.datetime:
     naive = value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
     if not EARLIEST <= naive <= LATEST:
@@ -99,7 +116,7 @@ def _column_type(name: str, column: ColumnSpec) -> Any:
     if column.dtype == "int":
         low = INT64_MIN if column.min is None else max(INT64_MIN, column.min)
         high = INT64_MAX if column.max is None else min(INT64_MAX, column.max)
-        return Annotated[int, Field(strict=True, ge=low, le=high)]
+        return Annotated[int, Field(strict=True, ge=low, le=high), BeforeValidator(_integral)]
     if column.dtype == "float":
         # Strict float still takes a JSON integer (2 for 2.0); NaN and infinities are refused.
         return Annotated[float, Field(strict=True, ge=column.min, le=column.max, allow_inf_nan=False)]
@@ -221,6 +238,13 @@ class PredictResponse(BaseModel):
     predictions: list[float] | list[ClassPrediction] = Field(description="one per row, in row order")
     routes: list[Literal["champion", "canary"]] | None = Field(None, description="per row, when mixed")
     model_versions: list[str] | None = Field(None, description="per row, when mixed")
+
+
+class ReadyBody(BaseModel):
+    status: Literal["ready", "degraded", "not_ready", "failed"]
+    champion: str | None
+    challenger: str | None
+    reasons: list[str] = Field(description="why not ready or degraded; names versions and workers only")
 
 
 class ProblemBody(BaseModel):

@@ -1,7 +1,9 @@
 """One predict request from validated rows to response: routing, scoring, shadow and logging.
 
 Only the champion (or, for canary rows, the challenger) is on the response path. Shadow
-scoring and the prediction log run on their own threads after the answer is ready.
+scoring and the prediction log run on their own threads after the answer is ready. A request
+waits for its scores at most `score_timeout` seconds from its arrival (then 504), and finds
+the scoring queue full at worst (then 503 with Retry-After): it never waits without end.
 """
 
 from __future__ import annotations
@@ -36,8 +38,19 @@ log = logging.getLogger(__name__)
 Parts = dict[Route, tuple[RequestRows, Predictions, "ServingModel"]]
 
 
+OVERLOADED_RETRY_SECONDS = 1
+
+
 class ScoringError(RuntimeError):
     """The champion raised on rows that passed validation: a server-side fault."""
+
+
+class ScoringTimeoutError(RuntimeError):
+    """No score arrived before the request's deadline."""
+
+
+def timeout_error(seconds: float) -> RequestError:
+    return RequestError(504, "scoring_timeout", f"the model did not answer within {seconds:g} s")
 
 
 @dataclass
@@ -50,8 +63,13 @@ class PredictionService:
     writer: PredictionLogWriter
     metrics: ServingMetrics
     shadow: bool
+    score_timeout: float = 10.0
 
-    async def _score(self, engine: ThreadEngine, model: ServingModel, rows: RequestRows) -> Outcome:
+    async def _score(
+        self, engine: ThreadEngine, model: ServingModel, rows: RequestRows, deadline: float
+    ) -> Outcome:
+        """The outcome of scoring `rows`; RequestError 503 when the queue is full, ScoringTimeoutError
+        past `deadline` (perf_counter seconds)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
 
@@ -62,11 +80,19 @@ class PredictionService:
         def done(outcome: Outcome) -> None:  # runs on the scoring thread
             loop.call_soon_threadsafe(settle, outcome)
 
-        engine.submit(Job(rows, model, done))
-        return await future
+        if not engine.submit(Job(rows, model, done)):
+            raise RequestError(
+                503, "overloaded", "the scoring queue is full", retry_after=OVERLOADED_RETRY_SECONDS
+            )
+        try:
+            return await asyncio.wait_for(future, max(0.0, deadline - time.perf_counter()))
+        except TimeoutError:
+            raise ScoringTimeoutError(
+                f"model {model.version}: no answer within {self.score_timeout:g} s"
+            ) from None
 
-    async def _champion(self, model: ServingModel, rows: RequestRows) -> Predictions:
-        outcome = await self._score(self.engine, model, rows)
+    async def _champion(self, model: ServingModel, rows: RequestRows, deadline: float) -> Predictions:
+        outcome = await self._score(self.engine, model, rows, deadline)
         self.metrics.model_latency.labels("champion").observe(outcome.latency_ms / 1000)
         if outcome.predictions is None:
             self.metrics.model_errors.labels("champion").inc()
@@ -77,7 +103,7 @@ class PredictionService:
         """The response body for validated `rows`; logging and shadow scoring are queued."""
         champion = self.holder.champion
         if champion is None:
-            raise RequestError(503, "not_ready", "no champion model is loaded yet")
+            raise RequestError(503, "not_ready", "no champion model is loaded yet", retry_after=5)
         challenger = self.holder.challenger
         now = datetime.now(UTC).replace(tzinfo=None)
         batch = RequestRows.from_rows(self.spec, rows, now)
@@ -85,11 +111,18 @@ class PredictionService:
         if challenger is not None and self.router.share > 0:
             mask = self.router.canary_rows(batch.entities(self.spec, request_id))
         row_routes: list[Route] | None = None
-        if mask is None or challenger is None:
-            predictions = await self._champion(champion, batch)
-            parts: Parts = {"champion": (batch, predictions, champion)}
-        else:
-            predictions, parts, row_routes = await self._split(champion, challenger, batch, np.asarray(mask))
+        deadline = started + self.score_timeout
+        try:
+            if mask is None or challenger is None:
+                predictions = await self._champion(champion, batch, deadline)
+                parts: Parts = {"champion": (batch, predictions, champion)}
+            else:
+                predictions, parts, row_routes = await self._split(
+                    champion, challenger, batch, np.asarray(mask), deadline
+                )
+        except ScoringTimeoutError as err:
+            log.error("request %s: %s", request_id, err)
+            raise timeout_error(self.score_timeout) from None
         latency_ms = (time.perf_counter() - started) * 1000
         for route, (part, part_predictions, model) in parts.items():
             self.metrics.rows.labels(route).inc(len(part))
@@ -100,17 +133,30 @@ class PredictionService:
             self._shadow(challenger, parts["champion"][0], request_id, now)
         return self._response(request_id, predictions, row_routes, champion, challenger)
 
+    async def _canary(self, challenger: ServingModel, rows: RequestRows, deadline: float) -> Outcome:
+        """The canary's outcome; a timeout is its failure (the guard counts it), not the request's yet."""
+        started = time.perf_counter()
+        try:
+            return await self._score(self.engine, challenger, rows, deadline)
+        except ScoringTimeoutError as err:
+            return Outcome(None, err, (time.perf_counter() - started) * 1000)
+
     async def _split(
-        self, champion: ServingModel, challenger: ServingModel, batch: RequestRows, mask: np.ndarray
+        self,
+        champion: ServingModel,
+        challenger: ServingModel,
+        batch: RequestRows,
+        mask: np.ndarray,
+        deadline: float,
     ) -> tuple[Predictions, Parts, list[Route]]:
         """Champion and canary score their rows side by side; returns predictions in row order."""
         canary_idx, champion_idx = np.flatnonzero(mask), np.flatnonzero(~mask)
         canary_rows, champion_rows = batch.take(canary_idx), batch.take(champion_idx)
-        canary_task = asyncio.ensure_future(self._score(self.engine, challenger, canary_rows))
+        canary_task = asyncio.ensure_future(self._canary(challenger, canary_rows, deadline))
         parts: Parts = {}
         if len(champion_rows):
             try:
-                answered = await self._champion(champion, champion_rows)
+                answered = await self._champion(champion, champion_rows, deadline)
             except BaseException:
                 canary_task.cancel()  # the request fails: nobody waits for the canary's half
                 raise
@@ -123,7 +169,7 @@ class PredictionService:
         else:
             # A failing canary must not fail the client: the champion answers those rows.
             self.metrics.model_errors.labels("canary").inc()
-            fallback = await self._champion(champion, canary_rows)
+            fallback = await self._champion(champion, canary_rows, deadline)
             if "champion" in parts:
                 merged = Predictions.concat([parts["champion"][1], fallback])
                 parts["champion"] = (RequestRows.concat([champion_rows, canary_rows]), merged, champion)

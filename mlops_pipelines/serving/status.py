@@ -1,32 +1,63 @@
-"""What the service reports about itself: readiness, the deployment view and its OpenAPI."""
+"""What the service reports about itself: readiness and the deployment view.
+
+Nothing here may reach a client carrying an exception's text, a filesystem path or a store
+URI: reasons name versions, workers and error types; free text passes `public_text`.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from fastapi.openapi.utils import get_openapi
-
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from mlops_pipelines.serving.holder import Alias, ModelHolder
+    from mlops_pipelines.serving.predlog import PredictionLogWriter
     from mlops_pipelines.serving.service import PredictionService
+    from mlops_pipelines.serving.supervisor import WorkerProblem
+
+_URI = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://\S*")
+_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[\\/](?:[^\s'\"\\/]+[\\/])*[^\s'\",;)\]]*")
 
 
-def readiness(holder: ModelHolder) -> tuple[int, dict[str, Any]]:
+def public_text(text: str) -> str:
+    """`text` with URIs and absolute paths replaced by placeholders."""
+    return _PATH.sub("<path>", _URI.sub("<uri>", text))
+
+
+def log_problem(writer: PredictionLogWriter) -> str | None:
+    """Why the prediction log is not keeping up, in public words; None while it writes."""
+    if writer.last_error_kind is None:
+        return None
+    return (
+        f"prediction log: the last write failed ({writer.last_error_kind}); "
+        f"{writer.pending_rows()} row(s) wait for the next attempt"
+    )
+
+
+def readiness(
+    holder: ModelHolder, problems: Sequence[WorkerProblem] = (), log_note: str | None = None
+) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of /readyz: 200 once a champion serves ('degraded' after a failed
-    load, still serving the last good model), else 503."""
-    reasons = holder.degraded_reasons
+    load, a restarted worker or a failing log write, still serving), 503 with no champion
+    ('not_ready') or a worker the supervisor cannot bring back ('failed')."""
+    reasons = [*holder.degraded_reasons, *(p.reason for p in problems), *([log_note] if log_note else [])]
     champion, challenger = holder.state("champion"), holder.state("challenger")
-    ready = champion.model is not None
-    status = "not_ready" if not ready else ("degraded" if reasons else "ready")
+    loaded = champion.model is not None
+    failed = any(p.fatal for p in problems)
+    if not loaded:
+        status = "not_ready"
+    elif failed:
+        status = "failed"
+    else:
+        status = "degraded" if reasons else "ready"
     body: dict[str, Any] = {
         "status": status,
         "champion": champion.model.version if champion.model else None,
         "challenger": challenger.model.version if challenger.model else None,
-        "reasons": reasons or (["no champion model loaded yet"] if not ready else []),
+        "reasons": reasons or (["no champion model loaded yet"] if not loaded else []),
     }
-    return (200 if ready else 503), body
+    return (200 if loaded and not failed else 503), body
 
 
 def deployment_view(service: PredictionService) -> dict[str, Any]:
@@ -43,7 +74,7 @@ def deployment_view(service: PredictionService) -> dict[str, Any]:
             "artifact_sha256": state.model.artifact_sha256 if state.model else None,
             "loaded_at": state.model.loaded_at.isoformat() if state.model else None,
             "runtime": state.model.runtime.name if state.model else None,
-            "runtime_note": state.model.runtime.note if state.model else None,
+            "runtime_note": public_text(state.model.runtime.note) if state.model else None,
             "error": state.error,
         }
 
@@ -59,25 +90,10 @@ def deployment_view(service: PredictionService) -> dict[str, Any]:
         },
         "canary": guard,
         "shadow": {"enabled": service.shadow, "active": shadow_on, "pending": service.shadow_engine.pending},
-        "prediction_log": {"uri": service.writer.uri, "rows_written": service.writer.rows_written},
+        "prediction_log": {
+            "rows_written": service.writer.rows_written,
+            "rows_pending": service.writer.pending_rows(),
+            "last_error": service.writer.last_error_kind,
+        },
         "last_poll": holder.last_poll.isoformat() if holder.last_poll else None,
     }
-
-
-def install_openapi(app: FastAPI, request_schema: dict[str, Any]) -> None:
-    """OpenAPI with the spec-derived request body (its definitions under components)."""
-    definitions = request_schema.pop("$defs", {})
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        doc = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        doc.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
-        body = doc["paths"]["/v1/predict"]["post"].setdefault("requestBody", {"required": True})
-        body["content"] = {"application/json": {"schema": request_schema}}
-        app.openapi_schema = doc
-        return doc
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -30,7 +30,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PROVENANCE = Provenance("a" * 40, False, "b" * 64, "3.11", {})
 # Served predictions come from the compiled ONNX pipeline (float32), held to this of scikit-learn.
 SERVED_RTOL = 1e-4
-SABOTAGE_ENV = "MLOPS_TEST_SABOTAGE"  # "fail" or "sleep:<ms>", read at predict time
+SABOTAGE_ENV = "MLOPS_TEST_SABOTAGE"  # "fail", "crash" or "sleep:<ms>", read at predict time
+TOKEN = "t" * 16 + "0123456789abcdef"  # 32 characters: the shortest token the service accepts
 
 
 def bike_frame(data_dir: Path, spec: ProjectSpec) -> pd.DataFrame:
@@ -76,6 +77,8 @@ class SabotagedModel:
         mode = os.environ.get(SABOTAGE_ENV, "")
         if mode == "fail":
             raise RuntimeError("sabotaged challenger")
+        if mode == "crash":  # escapes `except Exception`: the scoring thread itself dies
+            raise SystemExit("sabotaged scoring thread")
         if mode.startswith("sleep:"):
             time.sleep(float(mode.split(":", 1)[1]) / 1000)
         return np.asarray(self.inner.predict(features))
@@ -208,7 +211,8 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout: float = 60.0, headers: dict[str, str] | None = None) -> None:
+    # Generous: on a loaded 2-core machine the process's imports and first model load took over 60 s.
+    def wait_ready(self, timeout: float = 150.0, headers: dict[str, str] | None = None) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from serving_support import SERVED_RTOL, Registry, isolated, request_rows, serve, wait_for
+from serving_support import SERVED_RTOL, TOKEN, Registry, isolated, request_rows, serve, wait_for
 
 from mlops_pipelines.lib.features import build_features
 from mlops_pipelines.settings import Settings
@@ -204,17 +204,17 @@ def test_no_champion_means_not_ready(registry: Registry, tmp_path: Path, specs: 
 def test_bearer_token_guards_everything_but_healthz(
     registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: list[dict[str, Any]]
 ) -> None:
-    monkeypatch.setenv("MLOPS_SERVING_TOKEN", "s3cret")
+    monkeypatch.setenv("MLOPS_SERVING_TOKEN", TOKEN)
     registry.aliases(champion=registry.plain)
     settings: Settings = isolated(registry.settings, tmp_path)
     with serve(settings, registry.spec, ready=False) as client:
         monkeypatch.delenv("MLOPS_SERVING_TOKEN")  # read once, at app creation
         assert client.get("/healthz").status_code == 200
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
             denied = client.post("/v1/predict", json={"row": rows[0]}, headers=headers)
             assert denied.status_code == 401 and denied.json()["error"] == "unauthorized"
             assert client.get("/metrics", headers=headers).status_code == 401
-        auth = {"Authorization": "Bearer s3cret"}
+        auth = {"Authorization": f"Bearer {TOKEN}"}
         wait_for(lambda: client.get("/readyz", headers=auth).status_code == 200, what="readiness")
         assert client.post("/v1/predict", json={"row": rows[0]}, headers=auth).status_code == 200
 
@@ -237,7 +237,9 @@ def test_metrics_deployment_and_docs(
     assert ready == {"status": "ready", "champion": registry.plain, "challenger": None, "reasons": []}
     schema = bike_client.get("/openapi.json").json()
     body = schema["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert "rows" in body["properties"]
+    # Exactly one of the two forms (so `{}` is outside the schema, as the service refuses it).
+    assert [alt["required"] for alt in body["oneOf"]] == [["row"], ["rows"]]
+    assert body["oneOf"][1]["properties"]["rows"]["minItems"] == 1
     row_schema = schema["components"]["schemas"]["BikeSharingRow"]
     assert "hr" in row_schema["required"] and "cnt" not in row_schema["required"]
     assert bike_client.get("/docs").status_code == 200

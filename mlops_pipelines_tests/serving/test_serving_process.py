@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from serving_support import (
+    TOKEN,
     Registry,
     artifact_dir,
     isolated,
@@ -73,13 +74,13 @@ def test_hot_swap_corrupt_champion_and_sigterm_under_load(registry: Registry, tm
     """
     registry.aliases(champion=registry.plain)
     settings = isolated(registry.settings, tmp_path)
-    auth = {"Authorization": "Bearer tok"}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
     # The log flush interval outlasts the test: rows reach the table by row count or at shutdown.
     server = start_server(
         settings,
         "bike_sharing",
         tmp_path / "server.log",
-        {"MLOPS_SERVING_TOKEN": "tok"},
+        {"MLOPS_SERVING_TOKEN": TOKEN},
         "--poll-seconds",
         "0.2",
         "--no-shadow",
