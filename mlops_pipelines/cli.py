@@ -115,6 +115,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from mlops_pipelines.cli_backtest import add_backtest_parser
     from mlops_pipelines.cli_init import add_init_parser
+    from mlops_pipelines.cli_stack import add_stack_parser
     from mlops_pipelines.cli_ui import add_ui_parser
     from mlops_pipelines.cli_validate import add_validate_parser
 
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_backtest_parser(sub)
 
     add_ui_parser(sub)
+    add_stack_parser(sub)
     return parser
 
 
@@ -170,12 +172,14 @@ _KNOWN_ERRORS = (
     ("mlops_pipelines.settings", "EnvironmentConfigError"),  # unknown MLOPS_ENV, a missing variable
     ("mlops_pipelines.lib.registry.lookup", "RegistryError"),  # RollbackError, ModelIntegrityError, ...
     ("mlops_pipelines.lib.registry.session", "TrackingUnavailable"),
+    ("mlops_pipelines.lib.registry.session", "TrackingRejected"),  # wrong MLflow credentials
     ("mlops_pipelines.lib.training.window", "TrainingWindowError"),
     ("mlops_pipelines.lib.reproduction.record", "ReproductionError"),
     ("mlops_pipelines.demo", "DemoError"),
     ("mlops_pipelines.lib.backtest.engine", "BacktestError"),
     ("mlops_pipelines.lib.backtest.history", "HistoryError"),
     ("mlops_pipelines.lib.ingestion.source_files", "SourceError"),  # a missing data directory or file
+    ("mlops_pipelines.stack.config", "StackError"),  # a server unreachable, a setting missing
 )
 
 

@@ -41,6 +41,11 @@ def rollback_run_config(spec: ProjectSpec) -> dict[str, Any]:
     return {"ops": {names.scoped(spec.name, names.CHAMPION): {"config": {"action": "rollback"}}}}
 
 
+def serial_tags(spec: ProjectSpec) -> dict[str, str]:
+    """Retrain and rollback runs of one project carry one value: a deployed instance runs one at a time."""
+    return {names.SERIAL_TAG: names.scoped(spec.name, names.SERIAL_MODEL_SUFFIX)}
+
+
 def _keys(spec: ProjectSpec, names: tuple[str, ...]) -> dg.AssetSelection:
     return dg.AssetSelection.keys(*[[spec.name, n] for n in names])
 
@@ -69,6 +74,7 @@ def build_project_jobs(spec: ProjectSpec) -> list[dg.UnresolvedAssetJobDefinitio
         dg.define_asset_job(
             retrain_job_name(spec),
             selection=_keys(spec, RETRAIN_ASSETS),
+            tags=serial_tags(spec),
             description=f"Train, evaluate and (if the gate passes) promote a new {spec.name} model.",
         ),
         # A rollback is a lineage event of the champion asset, under the promotion lock and pool.
@@ -76,7 +82,7 @@ def build_project_jobs(spec: ProjectSpec) -> list[dg.UnresolvedAssetJobDefinitio
             rollback_job_name(spec),
             selection=_keys(spec, (names.CHAMPION,)),
             config=rollback_run_config(spec),
-            tags={names.KIND_TAG: names.KIND_ROLLBACK},
+            tags={names.KIND_TAG: names.KIND_ROLLBACK, **serial_tags(spec)},
             description=f"Move the {spec.name} champion back to the previous champion.",
         ),
     ]

@@ -55,6 +55,16 @@ MAX_RUNTIME_TAG: Final = "dagster/max_runtime"  # seconds; run monitoring fails 
 # retrains (drift sensor, fallback schedule, bootstrap) and rollbacks.
 SERIAL_TAG: Final = "mlops/serial"
 SERIAL_MODEL_SUFFIX: Final = "model"
+# Celery routing (dagster-celery reads this op tag): training and evaluation go to the `train`
+# queue so a big-memory host can take them; every other step stays on dagster-celery's default.
+CELERY_QUEUE_TAG: Final = "dagster-celery/queue"
+TRAIN_QUEUE: Final = "train"
+DEFAULT_QUEUE: Final = "dagster"
+MAX_RUNTIME_TAG: Final = "dagster/max_runtime"  # seconds; run monitoring fails a run past it
+# Runs that share a value never run at once (the stack's tag limit, 1 per value): a project's
+# retrains (drift sensor, fallback schedule, bootstrap) and rollbacks.
+SERIAL_TAG: Final = "mlops/serial"
+SERIAL_MODEL_SUFFIX: Final = "model"
 
 
 def scoped(project: str, suffix: str) -> str:

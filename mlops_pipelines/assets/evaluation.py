@@ -84,6 +84,7 @@ def build_evaluation_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         group_name=spec.name,
         ins={names.MODEL: dg.AssetIn(asset_key(spec, names.MODEL))},
         kinds={"scikitlearn", "mlflow"},
+        op_tags={names.CELERY_QUEUE_TAG: names.TRAIN_QUEUE},  # the big-memory queue (Celery only)
         description=(
             "Rolling-origin evaluation of the model upstream (each fold predicted by a model as fresh as the one "
             "that will serve): pooled out-of-sample metrics, slices, fairness, importance and a model card."

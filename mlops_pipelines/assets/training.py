@@ -44,6 +44,7 @@ def build_model_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         group_name=spec.name,
         deps=[asset_key(spec, names.FEATURES)],
         kinds={"scikitlearn", "mlflow"},
+        op_tags={names.CELERY_QUEUE_TAG: names.TRAIN_QUEUE},  # the big-memory queue (Celery only)
         description=(
             f"{spec.training.family} for {spec.name}: hyperparameter search with time-ordered CV on the "
             "training window, logged to MLflow and registered with the alias `challenger`."

@@ -16,7 +16,7 @@ EnvironmentConfigError naming it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -44,6 +44,16 @@ if TYPE_CHECKING:
 
 TRACKING = "tracking"
 LAKEHOUSE = "lakehouse"
+# Production options, read when `environment_for` is called (the stack sets them for every process).
+EXECUTOR_VAR = "MLOPS_EXECUTOR"  # in_process (default) | celery
+CELERY_BROKER_VAR = "MLOPS_CELERY_BROKER"
+CELERY_BACKEND_VAR = "MLOPS_CELERY_BACKEND"
+# Several stacks may share one Redis: each prefixes its queues, so no worker takes another's steps.
+CELERY_PREFIX_VAR = "MLOPS_CELERY_KEY_PREFIX"
+ALERTS_FILE_VAR = "MLOPS_ALERTS_FILE"  # set: alerts go to this JSON-lines file instead of the webhook
+LAKE_ROOT_VAR = "MLOPS_LAKE_ROOT"  # s3://... is the object store; any other value a path every host shares
+TRACKING_USERNAME_VAR = "MLFLOW_TRACKING_USERNAME"
+TRACKING_PASSWORD_VAR = "MLFLOW_TRACKING_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -121,29 +131,75 @@ def _production() -> dict[str, Any]:
         "io_manager": HandleIOManager(base_dir=dg.EnvVar("MLOPS_HANDLES_DIR")),
         "data_source": DataSource(data_dir=dg.EnvVar("MLOPS_DATA_DIR")),
         "reports": ReportStore(root=dg.EnvVar("MLOPS_REPORTS_ROOT")),
-        LAKEHOUSE: ObjectStoreLakehouse(
-            root=dg.EnvVar("MLOPS_LAKE_ROOT"),
-            access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
-            secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
-            region=dg.EnvVar("AWS_REGION"),
-        ),
+        LAKEHOUSE: _production_lake(),
         TRACKING: ServerMlflowTracking(
             tracking_uri=dg.EnvVar("MLOPS_TRACKING_URI"),
             artifact_root=dg.EnvVar("MLOPS_ARTIFACT_ROOT"),
             locks_dir=dg.EnvVar("MLOPS_LOCKS_DIR"),
-            token=dg.EnvVar("MLFLOW_TRACKING_TOKEN"),
+            username=dg.EnvVar(TRACKING_USERNAME_VAR),
+            password=dg.EnvVar(TRACKING_PASSWORD_VAR),
         ),
-        "alerts": WebhookAlertSink(url=dg.EnvVar("MLOPS_ALERT_WEBHOOK_URL")),
+        "alerts": (
+            FileAlertSink(path=dg.EnvVar(ALERTS_FILE_VAR))
+            if os.environ.get(ALERTS_FILE_VAR)
+            else WebhookAlertSink(url=dg.EnvVar("MLOPS_ALERT_WEBHOOK_URL"))
+        ),
     }
 
 
-# Both run every step of a run in one process: each step would otherwise pay seconds of
-# imports again (STACK-NOTES), and production isolates runs through its run launcher. A new
-# executor (Dask, Celery) is one entry here; it applies to runs launched as reconstructable jobs.
+def _production_lake() -> Lakehouse:
+    if os.environ.get(LAKE_ROOT_VAR, "").startswith("s3://"):
+        return ObjectStoreLakehouse(
+            root=dg.EnvVar(LAKE_ROOT_VAR),
+            access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+            secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+            region=dg.EnvVar("AWS_REGION"),
+        )
+    # A path every worker host mounts (NFS, a shared disk); empty or unset is named when a step starts.
+    return LocalLakehouse(root=dg.EnvVar(LAKE_ROOT_VAR))
+
+
+def _production_executor() -> dg.ExecutorDefinition:
+    """In-process unless MLOPS_EXECUTOR=celery: then each step is a Celery task, routed by its
+    `dagster-celery/queue` op tag (training and evaluation to `train`). Broker and backend are read
+    by Dagster when a run starts, so a missing one is named at the run's first step."""
+    chosen = os.environ.get(EXECUTOR_VAR) or "in_process"
+    if chosen == "in_process":
+        return dg.in_process_executor
+    if chosen != "celery":
+        raise EnvironmentConfigError(
+            f"unknown executor {chosen!r}: set {EXECUTOR_VAR} to 'in_process' or 'celery'"
+        )
+    from dagster_celery import celery_executor
+
+    transport = {"global_keyprefix": os.environ.get(CELERY_PREFIX_VAR) or "mlops:"}
+    return celery_executor.configured(
+        {
+            "broker": {"env": CELERY_BROKER_VAR},
+            "backend": {"env": CELERY_BACKEND_VAR},
+            "config_source": {
+                # dagster-celery's own defaults, plus the prefix; every worker gets the same.
+                "broker_transport_options": {
+                    "max_retries": 3,
+                    "interval_start": 0,
+                    "interval_step": 0.2,
+                    "interval_max": 0.5,
+                    **transport,
+                },
+                "result_backend_transport_options": transport,
+            },
+        },
+        name="celery",
+    )
+
+
+# Local runs every step of a run in one process: each step would otherwise pay seconds of
+# imports again (STACK-NOTES). Production does too, unless the stack configured Celery; it
+# applies to runs launched as reconstructable jobs (daemon, webserver), never execute_in_process.
 _BUILDERS = {"local": _local, "production": _production}
-_EXECUTORS: dict[EnvironmentName, dg.ExecutorDefinition] = {
-    "local": dg.in_process_executor,
-    "production": dg.in_process_executor,
+_EXECUTORS: dict[EnvironmentName, Callable[[], dg.ExecutorDefinition]] = {
+    "local": lambda: dg.in_process_executor,
+    "production": _production_executor,
 }
 
 
@@ -151,4 +207,4 @@ def environment_for(name: str | None = None) -> Environment:
     """The environment `name`, else MLOPS_ENV (default 'local'); an unknown name is an
     EnvironmentConfigError (a ValueError) naming MLOPS_ENV and the allowed values."""
     chosen = environment_name(name)
-    return Environment(chosen, MappingProxyType(_BUILDERS[chosen]()), _EXECUTORS[chosen])
+    return Environment(chosen, MappingProxyType(_BUILDERS[chosen]()), _EXECUTORS[chosen]())

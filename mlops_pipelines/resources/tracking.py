@@ -24,6 +24,10 @@ class MlflowTracking(dg.ConfigurableResource):
     http_max_retries: int = 2
     http_timeout_seconds: int = 10
 
+    def credentials(self) -> tuple[str | None, str | None]:
+        """(username, password) for a server with basic auth; none for the embedded store."""
+        return None, None
+
     def config(self) -> TrackingConfig:
         from mlops_pipelines.lib.registry.tracking import TrackingConfig
         from mlops_pipelines.settings import load_settings
@@ -36,6 +40,8 @@ class MlflowTracking(dg.ConfigurableResource):
             artifact_root=self.artifact_root or settings.artifact_root,
             http_max_retries=self.http_max_retries,
             http_timeout_seconds=self.http_timeout_seconds,
+            username=self.credentials()[0],
+            password=self.credentials()[1],
         )
 
     def lock_path(self, project: str) -> Path:
@@ -51,6 +57,11 @@ class LocalMlflowTracking(MlflowTracking):
 
 
 class ServerMlflowTracking(MlflowTracking):
-    """A tracking server; its token comes from the environment through EnvVar."""
+    """A tracking server with MLflow's basic auth; the credentials come from the environment
+    through EnvVar (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD), read when a step starts."""
 
-    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        return self.username, self.password

@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +25,10 @@ class TrackingUnavailable(RuntimeError):  # noqa: N818 (name is the shared contr
     """The tracking or registry store did not answer in time; the message names the URI."""
 
 
+class TrackingRejected(RuntimeError):  # noqa: N818 (pairs with TrackingUnavailable)
+    """The tracking server refused the credentials (401/403); retrying will not help."""
+
+
 @dataclass(frozen=True)
 class TrackingConfig:
     tracking_uri: str
@@ -34,6 +38,10 @@ class TrackingConfig:
     http_max_retries: int = 2
     http_timeout_seconds: int = 10
     http_backoff_factor: int = 1
+    # MLflow basic auth (a tracking server); MLflow's client reads them from its environment
+    # variables, set for the duration of a session like the retry limits.
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for field_name in ("tracking_uri", "registry_uri"):
@@ -43,7 +51,8 @@ class TrackingConfig:
                     f"TrackingConfig.{field_name}={uri!r}: a SQLite store needs an absolute path "
                     "(sqlite:////abs/path/mlflow.db, four slashes); a relative one follows the CWD"
                 )
-        if "://" not in self.artifact_root and not Path(self.artifact_root).is_absolute():
+        proxied = self.artifact_root.startswith("mlflow-artifacts:")  # the tracking server's own store
+        if "://" not in self.artifact_root and not proxied and not Path(self.artifact_root).is_absolute():
             raise ValueError(
                 f"TrackingConfig.artifact_root={self.artifact_root!r}: must be absolute or a URI, "
                 "else artifacts land relative to the current directory"
@@ -93,6 +102,9 @@ class _BoundedHttpEnv:
             "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(cfg.http_backoff_factor),
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         }
+        if cfg.username is not None and cfg.password is not None:
+            values["MLFLOW_TRACKING_USERNAME"] = cfg.username
+            values["MLFLOW_TRACKING_PASSWORD"] = cfg.password
         with self._lock:
             if self._depth == 0:
                 self._saved = {key: os.environ.get(key) for key in values}
@@ -153,9 +165,15 @@ def open_client(cfg: TrackingConfig) -> Iterator[MlflowClient]:
     with _HTTP_ENV.applied(cfg):
         try:
             yield MlflowClient(tracking_uri=cfg.tracking_uri, registry_uri=cfg.resolved_registry_uri)
-        except TrackingUnavailable:
+        except (TrackingUnavailable, TrackingRejected):
             raise
         except Exception as err:
+            status = getattr(err, "get_http_status_code", lambda: None)()
+            if status in (401, 403):
+                raise TrackingRejected(
+                    f"MLflow server {redact_uri(cfg.tracking_uri)} rejected the credentials (HTTP {status}): "
+                    "check MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+                ) from err
             if is_unavailable(err):
                 stores = redact_uri(cfg.tracking_uri)
                 if cfg.resolved_registry_uri != cfg.tracking_uri:
