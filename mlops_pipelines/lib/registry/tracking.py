@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARTIFACT_SHA_TAG",
+    "ForeignArtifactLocationError",
     "LoggedModel",
     "TrackingConfig",
     "TrackingUnavailable",
@@ -86,11 +87,24 @@ def _ensure_experiment(client: MlflowClient, cfg: TrackingConfig, project: str) 
     if experiment.lifecycle_stage == "deleted":
         log.warning("experiment %s was deleted; restoring it", name)
         client.restore_experiment(experiment.experiment_id)
-    if experiment.artifact_location.rstrip("/") != location.rstrip("/"):
-        log.warning(
-            "experiment %s keeps its artifacts at %s, not %s", name, experiment.artifact_location, location
+    if _same_location(experiment.artifact_location) != _same_location(location):
+        # Refused, not warned: models logged there would be loaded from wherever it points
+        # (file:///etc, a metadata endpoint), outside the store this config trusts.
+        raise ForeignArtifactLocationError(
+            f"experiment {name} keeps its artifacts at {experiment.artifact_location!r}, not under the "
+            f"configured artifact_root ({location!r}): refusing to use it; delete or rename the "
+            "experiment, or set artifact_root to its location"
         )
     return str(experiment.experiment_id)
+
+
+def _same_location(uri: str) -> str:
+    """A location compared by its path: `file:///a/b/` and `/a/b` are the same place."""
+    return uri.removeprefix("file://").rstrip("/")
+
+
+class ForeignArtifactLocationError(ValueError):
+    """The project's experiment stores artifacts outside the configured artifact_root."""
 
 
 def ensure_experiment(cfg: TrackingConfig, project: str) -> str:
