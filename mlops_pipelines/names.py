@@ -233,9 +233,7 @@ META_EXPECTED: Final = "expected_metric"  # the estimate for the labelled rows: 
 META_KPI_BREACH_EXPLAINED: Final = "kpi_breach_explained"  # breaches the estimate expected too (not counted)
 
 # --- Numbers per partition the Plots tab draws against the partition (assets/monitoring_metadata.py) ---
-META_DRIFT_LEVEL: Final = (
-    "drift_level"  # 0 ok or no verdict, 1 warn, 2 error: the drift check's outcome as a number
-)
+META_DRIFT_LEVEL: Final = "drift_level"  # the drift check as a number: 0 ok (or no verdict), 1 warn, 2 error
 META_KPI_BREACH_COUNT: Final = "kpi_breach_count"  # KPI breaches that count (unexplained), 0 when none
 
 # --- Calibrated drift thresholds on drift observations (lib/monitoring/calibration.py) ---

@@ -43,6 +43,20 @@ def slice_metadata(piece: TableSlice) -> dict[str, Any]:
     }
 
 
+def partition_slice_metadata(piece: TableSlice, partition: str, rows: int | None) -> dict[str, Any]:
+    """The slice keys of `slice_metadata` as one partition of `piece` sees them: its own row
+    count (None: not known per partition), and itself as first and last partition when the
+    slice pins it (None when it does not, e.g. a rejected batch). Set per partition
+    (`assets.partitioned.add_partition_metadata`) so a range run's totals stay off it."""
+    pinned = partition in piece.partitions
+    return {
+        names.META_ROWS: rows,
+        names.META_PARTITIONS: int(pinned),
+        names.META_FIRST_PARTITION: partition if pinned else None,
+        names.META_LAST_PARTITION: partition if pinned else None,
+    }
+
+
 def md_table(rows: Sequence[dict[str, Any]], limit: int = 50) -> dg.MetadataValue:
     """A Markdown table for metadata; long tables are cut with a count of what was left out.
 

@@ -14,11 +14,13 @@ import dagster as dg
 from mlops_pipelines import names
 from mlops_pipelines.assets.common import (
     asset_key,
+    partition_slice_metadata,
     problems_text,
     records_table,
     run_partition_keys,
     slice_metadata,
 )
+from mlops_pipelines.assets.partitioned import add_partition_metadata
 from mlops_pipelines.partitions import partition_window, partitions_for
 from mlops_pipelines.resources import DataSource, Lakehouse
 from mlops_pipelines.spec import ProjectSpec
@@ -53,6 +55,7 @@ def build_raw_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
 
         windows = {key: partition_window(spec, key) for key in run_partition_keys(context)}
         result = ingest_partitions(spec, windows, data_source, lakehouse)
+        add_partition_metadata(context, raw_key, raw_by_partition(result))
         yield dg.Output(result.raw, metadata=raw_metadata(result))
         yield schema_check(result)
 
@@ -69,6 +72,24 @@ def raw_metadata(result: "IngestionResult") -> dict[str, Any]:
     if len(result.rows_read) == 1:
         [metadata[names.META_ROWS_PER_PARTITION]] = result.rows_read.values()
     return metadata
+
+
+def raw_by_partition(result: "IngestionResult") -> dict[str, dict[str, Any]]:
+    """Each partition's own counts: rows its window held, rows stored (none when its batch was
+    rejected whole) and its schema problems; the range's totals stay on the run's Output only."""
+    problems: dict[str, int] = {}
+    for issue in result.issues:
+        problems[issue.partition] = problems.get(issue.partition, 0) + 1
+    return {
+        partition: {
+            **partition_slice_metadata(result.raw, partition, 0 if partition in problems else read),
+            names.META_ROWS_READ: read,
+            names.META_ROWS_PER_PARTITION: read,
+            names.META_PARTITIONS_REJECTED: int(partition in problems),
+            names.META_PROBLEM_COUNT: problems.get(partition, 0),
+        }
+        for partition, read in result.rows_read.items()
+    }
 
 
 def schema_check(result: "IngestionResult") -> dg.AssetCheckResult:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from mlops_pipelines import names
-from mlops_pipelines.assets.common import asset_key, slice_metadata
+from mlops_pipelines.assets.common import asset_key, partition_slice_metadata, slice_metadata
+from mlops_pipelines.assets.partitioned import add_partition_metadata
 from mlops_pipelines.lib.frames import TableSlice
 from mlops_pipelines.lib.promotion.champion import ChampionRef
 from mlops_pipelines.partitions import partitions_for
@@ -38,9 +39,23 @@ def scoring_metadata(result: "ScoringResult") -> dict[str, Any]:
     }
 
 
+def predictions_by_partition(result: "ScoringResult") -> dict[str, dict[str, Any]]:
+    """Each scored partition's own rows and mean outputs; the range's totals stay on the Output."""
+    return {
+        partition: {
+            **partition_slice_metadata(result.predictions, partition, scores.rows),
+            names.META_MEAN_PREDICTION: scores.mean_prediction,
+            names.META_MEAN_SCORE: scores.mean_score,
+        }
+        for partition, scores in result.partitions.items()
+    }
+
+
 def build_predictions_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
+    key = asset_key(spec, names.PREDICTIONS)
+
     @dg.asset(
-        key=asset_key(spec, names.PREDICTIONS),
+        key=key,
         group_name=spec.name,
         partitions_def=partitions_for(spec),
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -63,6 +78,7 @@ def build_predictions_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         result = score_partitions(spec, features, champion, lakehouse, tracking.config())
         if result.champion_version is None:
             context.log.info(f"{spec.name}: no champion yet, nothing to score")
+        add_partition_metadata(context, key, predictions_by_partition(result))
         return dg.Output(result.predictions, metadata=scoring_metadata(result))
 
     return predictions

@@ -58,9 +58,20 @@ def test_data_stage_materializes_each_example_project(
     assert not set(spec.features.exclude) & set(features.columns) - {*spec.slices, *spec.sensitive_attributes}
     materialization = result.asset_materializations_for_node(f"{project}__validate")[0]
     assert materialization.metadata["rows_in"].value == len(raw)
-    recorded = metadata(result, names.RAW)
-    assert recorded[names.META_ROWS_READ] == len(raw) and recorded[names.META_PARTITIONS_REJECTED] == 0
-    assert recorded[names.META_FIRST_PARTITION] == first and recorded[names.META_LAST_PARTITION] == last
+    # Each partition's materialization counts its own rows, whichever partition ends the range.
+    recorded = {
+        e.materialization.partition: {
+            k: getattr(v, "value", v) for k, v in e.materialization.metadata.items()
+        }
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[-1] == names.RAW
+    }
+    assert min(recorded) == first and max(recorded) == last
+    for day, numbers in recorded.items():
+        own = int((raw[PARTITION] == day).sum())
+        assert numbers[names.META_ROWS_READ] == numbers[names.META_ROWS] == own > 0, day
+        assert numbers[names.META_FIRST_PARTITION] == numbers[names.META_LAST_PARTITION] == day
+        assert numbers[names.META_PARTITIONS_REJECTED] == 0
 
 
 def test_rematerializing_a_partition_replaces_it(
@@ -93,7 +104,8 @@ def test_a_retyped_column_fails_the_schema_check_and_keeps_every_row(
     rejected = quarantine(mlops_home, "demand_sim", "2024-01-05")
     assert len(rejected) == faulty.source.simulator.rows_per_hour * 24  # type: ignore[union-attr]
     assert all(r["_stage"] == "schema" and "retyped" in r["reasons"] for r in rejected)
-    # The raw handle pins nothing: "no partition" and "no version" read None, not "" or -1.
+    # The raw handle pins nothing: "no partition" and "no version" read None, not "" or -1; the
+    # partition's own record counts the rows its window held, none of them stored.
     recorded = metadata(result, names.RAW)
     assert recorded[names.META_FIRST_PARTITION] is None and recorded[names.META_LAST_PARTITION] is None
     assert recorded[names.META_TABLE_VERSION] is None and recorded[names.META_ROWS] == 0

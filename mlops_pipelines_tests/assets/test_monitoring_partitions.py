@@ -107,6 +107,13 @@ def test_a_drift_range_records_each_partitions_own_numbers_and_check(
     reports = {day: stored(instance, spec, names.DRIFT, day)[1][names.META_REPORT] for day in DAYS}
     assert [day for day, link in reports.items() if link is not None] == ["2011-01-20"]
     assert current(instance, spec, names.DRIFT, names.DRIFT_CHECK) == dict.fromkeys(DAYS, True)
+    # Raw data too: each partition counts its own rows (the 18th holds 12), not the range's total.
+    raw = {day: stored(instance, spec, names.RAW, day)[1] for day in DAYS}
+    for day, numbers in raw.items():
+        rows = stored(instance, spec, names.DRIFT, day)[1][names.META_ROWS_CURRENT]
+        assert numbers[names.META_ROWS_READ] == numbers[names.META_ROWS] == rows, day
+        assert numbers[names.META_FIRST_PARTITION] == numbers[names.META_LAST_PARTITION] == day
+    assert raw["2011-01-18"][names.META_ROWS] == 12 and raw["2011-01-21"][names.META_ROWS] == 24
     cursor, read = absorb(SensorCursor(), spec, instance)
     assert read == 4 and [(r.status, r.drift_share) for r in cursor.results] == [
         e[:2] for e in EXPECTED.values()
@@ -144,6 +151,9 @@ def test_a_labels_range_records_each_partitions_own_performance_and_kpi_check(
         assert evaluation.passed is not own[names.META_KPI_BREACH]
         assert evaluation.severity == dg.AssetCheckSeverity.ERROR
         assert evaluation.target_materialization_data.storage_id == storage_id
+        scored = stored(instance, spec, names.PREDICTIONS, day)[1]  # one-day windows: the same rows
+        assert scored[names.META_ROWS] == own[names.META_ROWS] and scored[names.META_MEAN_PREDICTION] > 0
+    assert [numbers[day][1][names.META_ROWS] for day in LABELLED] == [23, 16, 8, 23]
     # The short days (16 and 8 rows) breach the r2 floor, the full ones do not: each partition
     # shows its own, where one Output's metadata would have shown the 28th's on all four.
     breached = [day for day, (_, own) in numbers.items() if own[names.META_KPI_BREACH]]

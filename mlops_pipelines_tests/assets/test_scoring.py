@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from mlops_pipelines import names
 from mlops_pipelines.lib.frames import PARTITION
@@ -15,7 +16,7 @@ from mlops_pipelines.lib.stores import DeltaTables
 from mlops_pipelines.resources.tracking import LocalMlflowTracking
 from mlops_pipelines.spec import ProjectSpec
 from mlops_pipelines_tests.assets.model_runs import refit_champion
-from mlops_pipelines_tests.assets.monitoring_job import NEXT, failure, metadata, prepared, run, small
+from mlops_pipelines_tests.assets.monitoring_job import NEXT, by_partition, failure, prepared, run, small
 
 SERVICE_ROUTE = "champion"  # a row the HTTP service logged
 
@@ -35,12 +36,17 @@ def test_batch_rows_name_the_champion_and_a_rerun_replaces_only_them(
     version = refit_champion(spec.name, "1").version  # v1 won the gate; its refit serves
     first = run(spec, names.DAILY_JOB, instance, *NEXT)
     assert first.success
-    scored = metadata(first, names.PREDICTIONS)
-    assert scored[names.META_CHAMPION_VERSION] == version
-    assert (scored[names.META_FIRST_PARTITION], scored[names.META_LAST_PARTITION]) == NEXT
+    scored = by_partition(first, names.PREDICTIONS)  # each partition's own record
+    assert list(scored) == list(NEXT)
     tables = DeltaTables(str(mlops_home / "lake"))
     log = tables.read(spec.name, names.PREDICTIONS)
-    assert len(log) == scored[names.META_ROWS] > 0
+    for day, own in scored.items():
+        assert own[names.META_CHAMPION_VERSION] == version
+        assert own[names.META_FIRST_PARTITION] == own[names.META_LAST_PARTITION] == day
+        assert own[names.META_ROWS] == (log[PARTITION] == day).sum() > 0
+        assert own[names.META_MEAN_PREDICTION] == pytest.approx(
+            log.loc[log[PARTITION] == day, "prediction"].mean()
+        )
     assert set(log["route"]) == {BATCH_ROUTE} and set(log["model_version"]) == {version}
     assert sorted(set(log[PARTITION])) == list(NEXT)
 

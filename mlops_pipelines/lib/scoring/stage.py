@@ -14,17 +14,22 @@ longer loads (deleted, tampered, unreadable) is an error that names the version.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from mlops_pipelines import names
 from mlops_pipelines.lib.frames import PARTITION, ROW_ID, TableSlice
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
+
     from mlops_pipelines.lib.ports import TableStore
     from mlops_pipelines.lib.promotion.champion import ChampionRef
     from mlops_pipelines.lib.registry.session import TrackingConfig
-    from mlops_pipelines.lib.scoring.prediction_log import Route
+    from mlops_pipelines.lib.scoring.prediction_log import Predictions, Route
     from mlops_pipelines.spec import ProjectSpec
 
 BATCH_ROUTE: Final[Route] = (
@@ -45,6 +50,36 @@ class ScoringResult:
     rows: int
     mean_prediction: float | None  # regression: mean predicted value; None otherwise or when empty
     mean_score: float | None  # classification: mean score; None otherwise or when empty
+    # Each scored partition's own: rows and mean outputs, so a range run can record every
+    # partition apart (the run's totals above describe the whole range).
+    partitions: Mapping[str, PartitionScores] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PartitionScores:
+    rows: int
+    mean_prediction: float | None  # as in ScoringResult, for this partition's rows alone
+    mean_score: float | None
+
+
+def partition_scores(
+    keys: Sequence[str], partitions: Sequence[str], scored: Predictions
+) -> dict[str, PartitionScores]:
+    """Rows and mean outputs of each of `partitions` (0 rows and None means when it had none)."""
+    import numpy as np
+
+    at = np.asarray(keys, dtype=object)
+
+    def mean(values: np.ndarray | None, mask: np.ndarray) -> float | None:
+        return float(values[mask].mean()) if values is not None and mask.any() else None
+
+    found = {}
+    for partition in partitions:
+        mask = at == partition
+        found[partition] = PartitionScores(
+            int(mask.sum()), mean(scored.value, mask), mean(scored.score, mask)
+        )
+    return found
 
 
 def serving_version(champion: ChampionRef | None) -> str | None:
@@ -104,4 +139,5 @@ def score_partitions(
         rows=len(log),
         mean_prediction=float(scored.value.mean()) if scored.value is not None and present else None,
         mean_score=float(scored.score.mean()) if scored.score is not None and present else None,
+        partitions=partition_scores(rows[PARTITION].astype(str).tolist(), features.partitions, scored),
     )
