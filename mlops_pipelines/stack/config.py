@@ -129,8 +129,8 @@ class StackConfig:
         )
         if not base.get("MLOPS_ALERT_WEBHOOK_URL"):
             env[ALERTS_FILE_VAR] = str(self.state_dir / "alerts.jsonl")
-        if self.data_dir:
-            env[DATA_DIR_ENV] = self.data_dir
+        # Production reads it through EnvVar; the simulator projects need none, so an empty dir will do.
+        env[DATA_DIR_ENV] = self.data_dir or str(self.state_dir / "data")
         return env
 
 

@@ -1,0 +1,138 @@
+"""The deployed stack for real: `stack up` on a private state directory and unique databases, a
+data run and a retrain run launched through the webserver's GraphQL (queued, dequeued by the
+daemon), every step executed on a Celery worker, recorded on the PostgreSQL instance and the
+tracking server (basic auth); `stack down` leaves nothing running."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import requests
+from dagster_graphql import DagsterGraphQLClient
+
+from mlops_pipelines import names
+from mlops_pipelines.lib.registry.aliases import CHAMPION, get_alias
+from mlops_pipelines.lib.registry.session import TrackingConfig, TrackingRejected, open_client
+from mlops_pipelines.stack import processes
+from mlops_pipelines.stack.commands import QUEUES, process_specs, worker_name
+from mlops_pipelines.stack.files import LOCATION_NAME
+from mlops_pipelines_tests.stack.stack_support import (
+    PASSWORD,
+    PROJECT,
+    USERNAME,
+    Stack,
+    cli,
+    parent_pid,
+    start_stack,
+    wait_for_run,
+)
+
+pytestmark = pytest.mark.slow
+
+TRAIN_STEPS = {names.scoped(PROJECT, names.MODEL), names.scoped(PROJECT, names.EVALUATION)}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("stack")
+    started = start_stack(root)
+    pids = [processes.read_pid(started.config.pids_dir, s.name) for s in process_specs(started.config)]
+    try:
+        yield started
+    finally:
+        down = cli(started.env, "stack", "down", "--drop")
+        assert down.returncode == 0, down.stderr
+        # Nothing left: no recorded process, and none of their process groups.
+        left = [pid for pid in pids if pid is not None and processes.is_alive(pid)]
+        assert left == [], f"still running after stack down: {left}"
+        assert not list(started.config.pids_dir.glob("*.pid"))
+
+
+def _tracking(stack: Stack, password: str = PASSWORD) -> TrackingConfig:
+    return TrackingConfig(
+        stack.config.tracking_uri, None, "mlflow-artifacts:/mlops", username=USERNAME, password=password
+    )
+
+
+def _launch(stack: Stack, job: str, tags: dict[str, str]) -> str:
+    client = DagsterGraphQLClient(stack.config.host, port_number=stack.config.webserver_port)
+    return client.submit_job_execution(
+        names.scoped(PROJECT, job), repository_location_name=LOCATION_NAME, tags=tags
+    )
+
+
+def _step_pids(instance: dg.DagsterInstance, run_id: str) -> tuple[int, dict[str, int]]:
+    """The run worker's pid and each step's, as recorded with their events."""
+    [run_start] = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)
+    starts = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
+    assert run_start.dagster_event is not None
+    run_pid = run_start.dagster_event.pid
+    assert run_pid is not None
+    steps = {e.step_key: e.dagster_event.pid for e in starts if e.step_key and e.dagster_event}
+    return run_pid, {k: v for k, v in steps.items() if v is not None}
+
+
+def test_status_names_every_process_running_with_its_url(stack: Stack) -> None:
+    status = cli(stack.env, "stack", "status")
+    assert status.returncode == 0, status.stderr
+    for spec in process_specs(stack.config):
+        assert f"{spec.name}" in status.stdout
+    assert status.stdout.count("running (pid") == len(process_specs(stack.config))
+    assert stack.config.webserver_url in status.stdout and stack.config.tracking_uri in status.stdout
+
+
+def test_the_tracking_server_answers_401_without_credentials_and_names_them_when_rejected(
+    stack: Stack,
+) -> None:
+    url = f"{stack.config.tracking_uri}/api/2.0/mlflow/experiments/search?max_results=1"
+    assert requests.get(url, timeout=30).status_code == 401
+    assert requests.get(url, auth=(USERNAME, PASSWORD), timeout=30).status_code == 200
+    with pytest.raises(TrackingRejected, match="MLFLOW_TRACKING_PASSWORD"):  # noqa: SIM117
+        with open_client(_tracking(stack, password="not-the-password-1")) as client:
+            client.search_experiments(max_results=1)
+
+
+def test_runs_launched_through_the_webserver_execute_their_steps_on_celery_workers(stack: Stack) -> None:
+    config = stack.config
+    workers = {q: processes.read_pid(config.pids_dir, worker_name(q)) for q in QUEUES}
+    with dg.DagsterInstance.from_config(str(config.dagster_home)) as instance:
+        data = _launch(
+            stack, names.DATA_JOB, {names.RANGE_START_TAG: "2024-01-01", names.RANGE_END_TAG: "2024-01-20"}
+        )
+        assert wait_for_run(instance, data).status == dg.DagsterRunStatus.SUCCESS
+        retrain = _launch(stack, names.RETRAIN_JOB, {names.KIND_TAG: names.KIND_BOOTSTRAP})
+        run = wait_for_run(instance, retrain)
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        # The serial tag limit applies to this run: the retrain job carries it.
+        assert run.tags[names.SERIAL_TAG] == names.scoped(PROJECT, names.SERIAL_MODEL_SUFFIX)
+        for run_id in (data, retrain):
+            run_pid, steps = _step_pids(instance, run_id)
+            assert steps, f"run {run_id} recorded no step"
+            for step, pid in steps.items():
+                queue = names.TRAIN_QUEUE if step in TRAIN_STEPS else names.DEFAULT_QUEUE
+                assert pid != run_pid, f"{step} ran in the run's own process"
+                assert parent_pid(pid) == workers[queue], f"{step} did not run on the {queue!r} worker"
+        assert set(_step_pids(instance, retrain)[1]) >= TRAIN_STEPS
+    # Recorded on the tracking server, read with the project's own credentials.
+    champion = get_alias(_tracking(stack), PROJECT, CHAMPION)
+    assert champion is not None and int(champion.version) >= 1
+
+
+def test_the_instance_lives_on_postgres_with_the_promotion_pool_limited_to_one(stack: Stack) -> None:
+    text = (stack.config.dagster_home / "dagster.yaml").read_text(encoding="utf-8")
+    assert "postgres_url" in text and stack.config.dagster_db in text and "QueuedRunCoordinator" in text
+    with dg.DagsterInstance.from_config(str(stack.config.dagster_home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        info = instance.event_log_storage.get_concurrency_info(names.PROMOTION_POOL)
+        assert info.slot_count == 1
+
+
+def test_up_twice_starts_nothing_new(stack: Stack, tmp_path: Path) -> None:
+    before = {s.name: processes.read_pid(stack.config.pids_dir, s.name) for s in process_specs(stack.config)}
+    again = cli(stack.env, "stack", "up")
+    assert again.returncode == 0, again.stderr
+    after = {s.name: processes.read_pid(stack.config.pids_dir, s.name) for s in process_specs(stack.config)}
+    assert after == before
