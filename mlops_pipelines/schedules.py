@@ -55,7 +55,7 @@ def due_partition(spec: ProjectSpec, at: datetime, lag: int) -> tuple[str | None
     )
 
 
-def has_materialization(instance: dg.DagsterInstance, key: dg.AssetKey) -> float | None:
+def last_materialized(instance: dg.DagsterInstance, key: dg.AssetKey) -> float | None:
     """When the asset was last materialized (a timestamp), None if never."""
     records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key), limit=1, ascending=False)
     return records.records[0].timestamp if records.records else None
@@ -114,7 +114,7 @@ def build_schedules(spec: ProjectSpec, jobs: dict[str, dg.UnresolvedAssetJobDefi
         description="Periodic retraining even without drift, when there is new data; the promotion gate still decides.",
     )
     def fallback(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        built = has_materialization(context.instance, features)
+        built = last_materialized(context.instance, features)
         if built is None:
             return dg.SkipReason(
                 f"nothing to train on: {spec.name}/{names.FEATURES} has no materialization yet; "

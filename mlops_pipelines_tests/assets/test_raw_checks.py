@@ -116,3 +116,22 @@ def test_every_job_that_ingests_runs_both_checks_and_neither_blocks(specs: dict[
         for job in (names.DATA_JOB, names.DAILY_JOB):
             checks = defs.resolve_job_def(names.scoped(project, job)).asset_layer.asset_graph.asset_check_keys
             assert wanted <= set(checks), (project, job)
+
+
+def test_run_alone_before_any_ingestion_the_checks_warn_that_raw_is_empty(
+    tmp_path: Path, mlops_home: Path, instance: dg.DagsterInstance
+) -> None:
+    spec = feed(tmp_path, {})
+    result = dg.materialize(
+        [build_raw_asset(spec), build_raw_checks(spec)],
+        instance=instance,
+        resources=dict(environment_for("local").resources),
+        selection=dg.AssetSelection.checks(
+            *build_raw_checks(spec).check_keys
+        ),  # alone, as from the Checks tab
+    )
+    evaluations = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {names.FRESHNESS_CHECK, names.ROW_COUNT_CHECK}
+    for evaluation in evaluations.values():
+        assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+        assert evaluation.description == "-: raw holds no partition yet"
