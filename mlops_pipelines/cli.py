@@ -125,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="replay a project partition by partition through the closed loop")
     demo.add_argument(
-        "--project", default=None, help="default: demand_sim (simulator), or bike_sharing with data"
+        "--project",
+        default=None,
+        help="a project name or a spec file (.yaml); default: demand_sim (simulator), or bike_sharing with data",
     )
     demo.add_argument("--data-dir", help="directory with the real datasets (else $MLOPS_DATA_DIR)")
     demo.add_argument("--until", help="last partition key to replay")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -30,7 +31,7 @@ from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_na
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.runner import run_job
 from mlops_pipelines.settings import Settings, load_settings
-from mlops_pipelines.spec import ProjectSpec, load_specs
+from mlops_pipelines.spec import ProjectSpec, load_spec, load_specs
 
 __all__ = ["DemoError", "Replay", "bootstrap_count", "run_demo"]
 
@@ -207,15 +208,22 @@ def _refuse_data_outside(spec: ProjectSpec, keys: list[str], settings: Settings)
         raise DemoError(problem)
 
 
+def _project_spec(project: str) -> ProjectSpec:
+    """A project by name (examples, $MLOPS_PROJECTS_DIR) or a spec file by path: a spec written
+    by `init` runs as it is, without a projects directory to register it in."""
+    if Path(project).suffix in (".yaml", ".yml"):
+        return load_spec(project)
+    specs = load_specs()
+    if project not in specs:
+        raise DemoError(f"unknown project {project!r}; known: {sorted(specs)} (or give a spec file)")
+    return specs[project]
+
+
 def run_demo(
     project: str | None = None, until: str | None = None, chunk: int | None = None, echo: Echo = print
 ) -> dict[str, Any]:
     settings = load_settings()
-    specs = load_specs()
-    name = project or ("bike_sharing" if settings.data_dir else "demand_sim")
-    if name not in specs:
-        raise DemoError(f"unknown project {name!r}; known: {sorted(specs)}")
-    spec = specs[name]
+    spec = _project_spec(project or ("bike_sharing" if settings.data_dir else "demand_sim"))
     keys = [k for k in partition_keys(spec) if until is None or k <= until]
     # Dagster pays a fixed cost per run; long replays take bigger steps between sensor ticks.
     chunk = chunk or (28 if len(keys) > 365 else 14)

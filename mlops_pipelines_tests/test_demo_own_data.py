@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -62,3 +63,25 @@ def test_a_demo_whose_data_falls_in_no_partition_exits_1_before_any_run(
     err = capsys.readouterr().err
     assert "no row falls in any of the 4 daily partitions 2025-01-01..2025-01-04" in err
     assert not (project.parent.parent / "state" / "mlops_home" / "lake").exists()
+
+
+def test_a_spec_file_given_by_path_runs_without_a_projects_directory(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The spec as `init` leaves it: a file, no MLOPS_PROJECTS_DIR; its columns match the data.
+    monkeypatch.delenv("MLOPS_PROJECTS_DIR")
+    csv = project.parent.parent / "readings.csv"
+    pd.read_csv(csv).drop(columns=["Pressure"]).to_csv(csv, index=False)
+    assert cli.main(["demo", "--project", str(project), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["project"], summary["partitions"]) == ("readings", 2)
+
+
+def test_a_spec_file_that_does_not_exist_exits_1_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "state" / "dagster"))
+    missing = tmp_path / "nowhere" / "mine.yaml"
+    assert cli.main(["demo", "--project", str(missing)]) == 1
+    assert f"{missing}: cannot read spec" in capsys.readouterr().err
