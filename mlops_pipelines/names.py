@@ -107,6 +107,7 @@ ML_EVALUATED: Final = "mlops.evaluated"
 ML_REFIT_OF: Final = "mlops.refit_of"  # a go-live refit names the evaluated version it refits
 ML_DAGSTER_RUN: Final = "dagster.run_id"
 ML_DAGSTER_ASSET: Final = "dagster.asset_key"
+ML_ORPHAN_REASON: Final = "mlops.orphan_reason"  # why a RUNNING run was ended FAILED (lib/registry/orphans.py)
 
 # --- Metadata keys the sensor, the demo and the UI read back ---
 META_STATUS: Final = "status"
