@@ -39,19 +39,27 @@ def _to_stderr(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _to_stdout(text: str) -> None:
+    # Flushed: a piped stdout is block-buffered and would fall behind the progress on stderr.
+    print(text, flush=True)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mlops_pipelines.demo import run_demo
 
-    # The timeline goes to stderr with --json, so stdout keeps the one JSON object.
+    # The timeline goes to stderr with --json, so stdout keeps the one JSON object; progress
+    # (a bar on a terminal, a line per block otherwise) goes to stderr either way.
     summary = run_demo(
         project=args.project,
         until=args.until,
         chunk=args.chunk,
-        echo=_to_stderr if args.json else print,
+        echo=_to_stderr if args.json else _to_stdout,
+        progress=sys.stderr,
     )
     if args.json:
         print(json.dumps(summary, default=str, indent=2))
-    return 0
+    # Some partitions were blocked (the summary line on stderr says how many and why): not a success.
+    return 1 if summary.get("blocked") else 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

@@ -19,19 +19,28 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from itertools import pairwise
-from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import dagster as dg
 
 from mlops_pipelines import names
 from mlops_pipelines.definitions import build_definitions
-from mlops_pipelines.demo_events import DemoError, drift_events, failure, gate_decision, report_link
+from mlops_pipelines.demo_events import (
+    DemoError,
+    blocked_line,
+    blocked_summary,
+    drift_events,
+    failure,
+    gate_decision,
+    report_link,
+)
+from mlops_pipelines.demo_inputs import project_spec, refuse_data_outside
+from mlops_pipelines.demo_progress import Progress
 from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_name
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.runner import run_job
-from mlops_pipelines.settings import Settings, load_settings
-from mlops_pipelines.spec import ProjectSpec, load_spec, load_specs
+from mlops_pipelines.settings import load_settings
+from mlops_pipelines.spec import ProjectSpec
 
 __all__ = ["DemoError", "Replay", "bootstrap_count", "run_demo"]
 
@@ -50,8 +59,10 @@ def bootstrap_count(spec: ProjectSpec) -> int:
 
 
 class Replay:
-    def __init__(self, spec: ProjectSpec, instance: dg.DagsterInstance, keys: list[str], echo: Echo) -> None:
-        self.spec, self.instance, self.keys, self.echo = spec, instance, keys, echo
+    def __init__(
+        self, spec: ProjectSpec, instance: dg.DagsterInstance, keys: list[str], echo: Echo, progress: Progress
+    ) -> None:
+        self.spec, self.instance, self.keys, self.echo, self.progress = spec, instance, keys, echo, progress
         self.defs = build_definitions({spec.name: spec})
         self.sensor = self.defs.resolve_sensor_def(names.scoped(spec.name, names.RETRAIN_SENSOR))
         self.cursor: str | None = None
@@ -72,9 +83,53 @@ class Replay:
 
     def say(self, text: str) -> None:
         if self.echo is not None:
-            self.echo(text)
+            with self.progress.around():
+                self.echo(text)
+
+    def block_line(self, block: list[str], text: str) -> None:
+        done = self.keys.index(block[-1]) + 1
+        line = f"[{done:>4}/{len(self.keys)}] {block[0]}..{block[-1]}  {text}"
+        if self.progress.stream is None:
+            self.say(line)
+        else:
+            self.progress.block(done, line)
+
+    def block(self, block: list[str], boot: int) -> None:
+        """One block: the daily cycle, labels, the bootstrap or the sensor's ticks, its line."""
+        try:
+            self.run(daily_job_name(self.spec), block[0], block[-1], run_config=self.drift_config("never"))
+        except DemoError as err:
+            # A blocked batch stops its own run (blocking checks), not the product: record it, go on.
+            self.summary.setdefault("blocked", []).append(
+                {
+                    "partitions": f"{block[0]}..{block[-1]}",
+                    "count": len(block),
+                    "reason": err.reason,
+                    "error": str(err),
+                }
+            )
+            self.block_line(block, f"BLOCKED: {err}")
+            return
+        done = self.keys.index(block[-1]) + 1
+        has_champion = self.summary["champion_version"] is not None
+        labelled = self.labelled(block)
+        if has_champion and labelled:
+            self.run(labels_job_name(self.spec), labelled[0], labelled[-1])
+        self.summary["partitions"] = done
+        if not has_champion:
+            if done >= boot:
+                self.bootstrap(self.keys[boot - 1])
+            self.block_line(block, "ingested; " + ("first model trained" if done >= boot else "no model yet"))
+            return
+        self.settle(block)
+        events = drift_events(self.instance, self.spec, block)
+        self.summary["drift_events"].extend(events)
+        drifted = ", ".join(e["partition"] for e in events)
+        self.block_line(block, f"drift in {len(events)} partition(s): {drifted}" if events else "no drift")
 
     def run(self, job: str, first: str | None = None, last: str | None = None, **kwargs: Any) -> Any:
+        span = first if last in (None, first) else f"{first}..{last}"
+        self.progress.activity(f"{job.removeprefix(names.scoped(self.spec.name, ''))} {span or ''}")
         result = run_job(self.defs, job, self.instance, first, last, log_level="CRITICAL", **kwargs)
         self.summary["runs"] += 1
         if not result.success:
@@ -195,76 +250,39 @@ def _blocks(keys: list[str], chunk: int, boot: int) -> list[list[str]]:
     return [keys[a:b] for a, b in pairwise(cuts) if b > a]
 
 
-def _refuse_data_outside(spec: ProjectSpec, keys: list[str], settings: Settings) -> None:
-    """A file source none of whose rows falls in a partition is an error before any run starts."""
-    if spec.source.kind == "simulator":
-        return
-    from mlops_pipelines.lib.ingestion.coverage import coverage, coverage_problem
-    from mlops_pipelines.lib.ingestion.sources import read_source, resolve_data_dir
-
-    frame = read_source(spec, resolve_data_dir(spec, settings.data_dir), settings.cache_dir)
-    problem = coverage_problem(coverage(frame, spec, keys), spec)
-    if problem is not None:
-        raise DemoError(problem)
-
-
-def _project_spec(project: str) -> ProjectSpec:
-    """A project by name (examples, $MLOPS_PROJECTS_DIR) or a spec file by path: a spec written
-    by `init` runs as it is, without a projects directory to register it in."""
-    if Path(project).suffix in (".yaml", ".yml"):
-        return load_spec(project)
-    specs = load_specs()
-    if project not in specs:
-        raise DemoError(f"unknown project {project!r}; known: {sorted(specs)} (or give a spec file)")
-    return specs[project]
-
-
 def run_demo(
-    project: str | None = None, until: str | None = None, chunk: int | None = None, echo: Echo = print
+    project: str | None = None,
+    until: str | None = None,
+    chunk: int | None = None,
+    echo: Echo = print,
+    progress: TextIO | None = None,
 ) -> dict[str, Any]:
+    """Replay `project`; the timeline goes to `echo`, one line per block (or a bar on a terminal)
+    to `progress` (None: block lines go to `echo`). A summary with `blocked` entries means some
+    partitions were not processed: the CLI exits 1 then."""
     settings = load_settings()
-    spec = _project_spec(project or ("bike_sharing" if settings.data_dir else "demand_sim"))
+    spec = project_spec(project or ("bike_sharing" if settings.data_dir else "demand_sim"))
     keys = [k for k in partition_keys(spec) if until is None or k <= until]
     # Dagster pays a fixed cost per run; long replays take bigger steps between sensor ticks.
     chunk = chunk or (28 if len(keys) > 365 else 14)
     boot = bootstrap_count(spec)
-    _refuse_data_outside(spec, keys, settings)
+    refuse_data_outside(spec, keys, settings)
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        replay = Replay(spec, instance, keys, echo)
+        replay = Replay(spec, instance, keys, echo, Progress(len(keys), progress))
         replay.say(
             f"{spec.name}: replaying {len(keys)} {spec.partitions.grain.value} partitions "
             f"({keys[0]}..{keys[-1]}) on {settings.home}"
         )
-        for block in _blocks(keys, chunk, boot):
-            done = keys.index(block[-1]) + 1
-            try:
-                replay.run(daily_job_name(spec), block[0], block[-1], run_config=replay.drift_config("never"))
-            except DemoError as err:
-                # A blocked batch stops its own run (blocking checks), not the product: record it, go on.
-                replay.summary.setdefault("blocked", []).append(
-                    {"partitions": f"{block[0]}..{block[-1]}", "error": str(err)}
-                )
-                replay.say(f"[{done:>4}/{len(keys)}] {block[0]}..{block[-1]}  BLOCKED: {err}")
-                continue
-            has_champion = replay.summary["champion_version"] is not None
-            labelled = replay.labelled(block)
-            if has_champion and labelled:
-                replay.run(labels_job_name(spec), labelled[0], labelled[-1])
-            replay.summary["partitions"] = done
-            if not has_champion:
-                if done >= boot:
-                    replay.bootstrap(keys[boot - 1])
-                continue
-            replay.settle(block)
-            events = drift_events(instance, spec, block)
-            replay.summary["drift_events"].extend(events)
-            drifted = ", ".join(e["partition"] for e in events)
-            replay.say(
-                f"[{done:>4}/{len(keys)}] {block[0]}..{block[-1]}  "
-                + (f"drift in {len(events)} partition(s): {drifted}" if events else "no drift")
-            )
+        try:
+            for block in _blocks(keys, chunk, boot):
+                replay.block(block, boot)
+        finally:
+            replay.progress.close()
         blocked = replay.summary.get("blocked", [])
+        if blocked:
+            replay.summary["blocked_summary"] = blocked_summary(blocked, len(keys))
+            replay.progress.note(blocked_line(replay.summary["blocked_summary"]))
         if blocked and not replay.summary["partitions"]:
             raise DemoError(
                 f"every partition was blocked ({len(blocked)} block(s), {keys[0]}..{keys[-1]}); "

@@ -15,7 +15,12 @@ from mlops_pipelines.spec import ProjectSpec
 
 
 class DemoError(RuntimeError):
-    """The replay cannot go on; the message names the run and step that failed."""
+    """The replay cannot go on; the message names the run and step that failed, `reason` only
+    what failed (the same for every block a cause blocks, so blocked blocks group by it)."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def failure(result: dg.ExecuteInProcessResult, what: str) -> DemoError:
@@ -24,8 +29,32 @@ def failure(result: dg.ExecuteInProcessResult, what: str) -> DemoError:
     # A blocking check fails its step with a generic message: name the check and its problems.
     checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
     if checks:
-        detail += "; " + "; ".join(f"check {c.check_name} failed: {c.description}" for c in checks[:2])
-    return DemoError(f"{what}: {detail}")
+        named = "; ".join(f"check {c.check_name} failed: {c.description}" for c in checks[:2])
+        return DemoError(f"{what}: {detail}; {named}", reason=named)
+    return DemoError(f"{what}: {detail}", reason=detail)
+
+
+def blocked_summary(blocked: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    """How much of the replay was blocked and why: the share of partitions, each reason once with
+    the partitions it blocked (most first), so one cause over many blocks reads as one line."""
+    count = sum(int(b["count"]) for b in blocked)
+    reasons: dict[str, int] = {}
+    for entry in blocked:
+        reasons[entry["reason"]] = reasons.get(entry["reason"], 0) + int(entry["count"])
+    return {
+        "partitions": count,
+        "of": total,
+        "share": round(count / total, 4) if total else 0.0,
+        "reasons": [{"reason": r, "partitions": n} for r, n in sorted(reasons.items(), key=lambda x: -x[1])],
+    }
+
+
+def blocked_line(summary: dict[str, Any]) -> str:
+    reasons = "; ".join(f"{r['reason']} ({r['partitions']} partition(s))" for r in summary["reasons"])
+    return (
+        f"BLOCKED: {summary['partitions']} of {summary['of']} partitions ({summary['share']:.0%}) "
+        f"were not processed: {reasons}"
+    )
 
 
 def _meta(event: Any) -> dict[str, Any]:

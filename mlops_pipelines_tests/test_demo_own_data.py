@@ -73,8 +73,31 @@ def test_a_spec_file_given_by_path_runs_without_a_projects_directory(
     csv = project.parent.parent / "readings.csv"
     pd.read_csv(csv).drop(columns=["Pressure"]).to_csv(csv, index=False)
     assert cli.main(["demo", "--project", str(project), "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
     assert (summary["project"], summary["partitions"]) == ("readings", 2)
+    # Progress on stderr with --json too: one line per block (stderr is no terminal here).
+    assert "[   2/2] 2024-01-01..2024-01-02  ingested; no model yet" in err
+    assert "BLOCKED" not in err and "blocked" not in summary
+
+
+def test_a_demo_with_some_partitions_blocked_exits_1_with_their_share_and_reason(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = project.parent.parent / "readings.csv"
+    frame = pd.read_csv(csv).drop(columns=["Pressure"])
+    frame.loc[24:, "Temp"] = None  # the second day has no temperature at all
+    frame.to_csv(csv, index=False)
+    spec = yaml.safe_load(project.read_text(encoding="utf-8"))
+    spec["validation"] = {"rules": [{"rule": "null_share", "column": "temp", "max": 0.5}]}
+    project.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    assert cli.main(["demo", "--project", str(project), "--chunk", "1", "--json"]) == 1
+    out, err = capsys.readouterr()
+    summary = json.loads(out)  # the JSON is still printed, with what was blocked
+    assert summary["partitions"] == 1
+    assert summary["blocked_summary"]["share"] == 0.5
+    assert "BLOCKED: 1 of 2 partitions (50%) were not processed: " in err
+    assert "temp" in summary["blocked_summary"]["reasons"][0]["reason"]
 
 
 def test_a_spec_file_that_does_not_exist_exits_1_naming_it(
