@@ -182,7 +182,8 @@ class PredictionLogWriter:
         if rule is None or time.monotonic() - self._rotated_at < rule.every_seconds:
             return
         self._rotated_at = time.monotonic()
-        self._busy_since = time.monotonic()
+        # Not timed as a hang: compacting a month of rows may take longer than any one write
+        # should, and rows wait in memory meanwhile (the sink's reply timeout bounds it).
         try:
             done = self._sink.rotate(rule, datetime.now(UTC).replace(tzinfo=None))
         except LogWriteError as err:  # the next rotation tries again; the log itself is unaffected
@@ -190,8 +191,6 @@ class PredictionLogWriter:
             if self._metrics is not None:
                 self._metrics.log_errors.inc()
             return
-        finally:
-            self._busy_since = None
         log.info(
             "prediction log: rotated; %d rows deleted, %d files removed",
             done.rows_deleted,
