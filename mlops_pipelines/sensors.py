@@ -227,7 +227,6 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
         if not decision.retrain or decision.run_key is None:
             for warning in decision.warnings[-1:]:
                 context.log.warning(warning)
-            context.log.info(f"no retrain: {decision.reason}")
             reason = skip_reason(
                 decision, observations, history, keys, spec.retraining, daily_job_name(spec), absorbed
             )
