@@ -58,3 +58,43 @@ def test_partitions_past_a_simulation_are_a_spec_error_naming_both_settings() ->
     assert "simulator.days" in message
     data["partitions"]["end"] = "2024-05-01"  # stopping earlier is allowed
     assert partition_keys(parse_spec(data))[-1] == "2024-04-30"
+
+
+@pytest.mark.parametrize(
+    ("grain", "last", "end"),
+    [
+        ("hourly", "2012-12-31T23:00", "2013-01-01"),
+        ("daily", "2012-12-31T23:00", "2013-01-01"),
+        ("weekly", "2024-01-03T10:00", "2024-01-08"),  # the week of Monday 2024-01-01 ends on the 8th
+        ("monthly", "2024-12-15T00:00", "2025-01-01"),
+        ("quarterly", "2024-05-31T00:00", "2024-07-01"),
+        ("yearly", "2024-03-01T00:00", "2025-01-01"),
+    ],
+)
+def test_the_suggested_end_is_the_start_of_the_period_after_the_last_row(
+    grain: str, last: str, end: str
+) -> None:
+    from datetime import datetime
+
+    from mlops_pipelines.lib.data_end import end_after
+
+    assert end_after(datetime.fromisoformat(last), grain) == date.fromisoformat(end)
+
+
+def test_validate_spec_data_suggests_an_end_only_for_a_file_source_without_one(
+    specs: dict[str, ProjectSpec], shared_data_dir: Path, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from mlops_pipelines.lib.data_end import end_hint
+    from mlops_pipelines.lib.ingestion.data_check import DataCheck, _time
+
+    base = specs["bike_sharing"]
+    open_ended = base.model_copy(update={"partitions": base.partitions.model_copy(update={"end": None})})
+    frame = pd.read_csv(shared_data_dir / "bike_sharing" / "hour.csv")
+    report = DataCheck()
+    _time(frame, open_ended, partition_keys(open_ended), report)  # what `validate-spec --data` prints
+    hints = [w for w in report.warnings if w.startswith("partitions.end is not set")]
+    assert len(hints) == 1 and hints[0].endswith("set partitions.end: 2013-01-01")
+    assert end_hint(base, "2012-12-31T23:00:00") is None  # the example sets its end
+    assert end_hint(open_ended, None) is None  # no rows, no suggestion

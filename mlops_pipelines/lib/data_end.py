@@ -14,7 +14,7 @@ Pure: no dagster.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,3 +42,30 @@ def data_end(spec: ProjectSpec) -> DataEnd | None:
     if simulator is not None:
         return DataEnd(simulator_end(simulator), "simulator.start + simulator.days")
     return None
+
+
+def end_after(last: datetime, grain: str, week_start: str = "monday") -> date:
+    """The `partitions.end` whose last partition holds `last`: the start of the period after it."""
+    from mlops_pipelines.lib.grains import anchored_start
+
+    start = anchored_start(grain, last.date(), week_start)
+    if grain in ("hourly", "daily"):
+        return last.date() + timedelta(days=1)
+    if grain == "weekly":
+        return start + timedelta(weeks=1)
+    month = start.month - 1 + {"monthly": 1, "quarterly": 3, "yearly": 12}[grain]
+    return date(start.year + month // 12, month % 12 + 1, 1)
+
+
+def end_hint(spec: ProjectSpec, last_time: str | None) -> str | None:
+    """What `validate-spec --data` suggests when a file source sets no end, from the newest row's
+    time (ISO); None when the spec sets one, is a simulator, or the data holds no row."""
+    if spec.partitions.end is not None or spec.source.kind == "simulator" or last_time is None:
+        return None
+    end = end_after(
+        datetime.fromisoformat(last_time), spec.partitions.grain.value, spec.partitions.week_start
+    )
+    return (
+        f"partitions.end is not set: partitions run to today, as for a live source; if this data is "
+        f"finished (its last row is at {last_time}), set partitions.end: {end}"
+    )

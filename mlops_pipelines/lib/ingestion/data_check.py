@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from mlops_pipelines.lib.data_end import end_hint
 from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION
 from mlops_pipelines.lib.grains import partition_keys
 from mlops_pipelines.lib.hints import did_you_mean
@@ -109,6 +110,9 @@ def _time(
     outside = found.outside()
     if outside is not None:
         report.warnings.append(outside)
+    hint = end_hint(spec, found.last_time)  # a finished dataset's partitions should stop at its end
+    if hint is not None:
+        report.warnings.append(hint)
     empty = len(keys) - found.non_empty
     if empty:
         report.warnings.append(
