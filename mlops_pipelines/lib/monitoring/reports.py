@@ -23,6 +23,7 @@ import pandas as pd
 
 from mlops_pipelines.lib.monitoring import drift_stats as stats
 from mlops_pipelines.lib.monitoring.drift import is_drifted
+from mlops_pipelines.lib.monitoring.report_html import report_html
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.features import FeatureKind
@@ -186,7 +187,7 @@ def save_html_atomically(snapshot: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
     try:
-        snapshot.save_html(str(partial))
+        partial.write_text(report_html(snapshot, path.parent), encoding="utf-8")
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)

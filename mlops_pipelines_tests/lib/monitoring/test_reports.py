@@ -10,6 +10,7 @@ import pytest
 
 from mlops_pipelines.lib.features import FeatureKind
 from mlops_pipelines.lib.monitoring.drift import compute_drift
+from mlops_pipelines.lib.monitoring.report_html import ASSETS_DIR
 from mlops_pipelines.lib.monitoring.reports import (
     ReportError,
     ReportInfo,
@@ -69,7 +70,9 @@ def test_report_is_written_atomically_on_a_bounded_sample(
     info, _, _ = drift_report
     assert info.path.is_file() and info.path.stat().st_size > 100_000
     assert "<html" in info.path.read_text(encoding="utf-8")[:2000].lower()
-    assert [p.name for p in info.path.parent.iterdir()] == [info.path.name]  # no partial file left
+    # No partial file left; Evidently's library is shared next to it, not inlined (report_html.py).
+    assert sorted(p.name for p in info.path.parent.iterdir()) == [info.path.name, ASSETS_DIR]
+    assert f'<script src="{ASSETS_DIR}/evidently-' in info.path.read_text(encoding="utf-8")
     assert (info.sample_rows_reference, info.sample_rows_current) == (600, 600)
     assert info.seconds > 0
 
