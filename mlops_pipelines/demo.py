@@ -211,7 +211,8 @@ class Replay:
         context = dg.build_sensor_context(
             instance=self.instance, cursor=self.cursor, definitions=self.defs, resources=self.defs.resources
         )
-        data = self.sensor.evaluate_tick(context)
+        with self.progress.around():  # the sensor logs its verdict to the console: not onto the bar
+            data = self.sensor.evaluate_tick(context)
         self.cursor = data.cursor
         message = data.skip_message or ""
         if "not confirmed by performance" in message:
