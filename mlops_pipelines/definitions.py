@@ -14,6 +14,7 @@ import dagster as dg
 
 from mlops_pipelines.assets import build_project_assets
 from mlops_pipelines.jobs import build_project_jobs
+from mlops_pipelines.maintenance import build_maintenance_job, build_maintenance_schedule
 from mlops_pipelines.resources.environment import environment_for
 from mlops_pipelines.schedules import build_schedules
 from mlops_pipelines.sensors import build_retrain_sensor
@@ -26,7 +27,7 @@ def build_definitions(
     specs = load_specs() if specs is None else specs
     env = environment_for(environment)
     assets: list[dg.AssetsDefinition] = []
-    jobs: list[dg.UnresolvedAssetJobDefinition] = []
+    jobs: list[dg.UnresolvedAssetJobDefinition | dg.JobDefinition] = []
     schedules: list[dg.ScheduleDefinition] = []
     sensors: list[dg.SensorDefinition] = []
     for spec in specs.values():
@@ -40,6 +41,9 @@ def build_definitions(
         jobs.extend(project_jobs)
         schedules.extend(build_schedules(spec, {job.name: job for job in project_jobs}))
         sensors.append(build_retrain_sensor(spec))
+        maintenance = build_maintenance_job(spec)
+        jobs.append(maintenance)
+        schedules.append(build_maintenance_schedule(spec, maintenance))
     return dg.Definitions(
         assets=assets,
         jobs=jobs,

@@ -44,6 +44,9 @@ DAILY_SCHEDULE: Final = "daily_schedule"
 LABELS_SCHEDULE: Final = "labels_schedule"
 FALLBACK_SCHEDULE: Final = "retrain_fallback"
 RETRAIN_SENSOR: Final = "retrain_on_drift"
+MAINTENANCE_JOB: Final = "maintenance"  # Delta compaction + vacuum, report retention
+MAINTENANCE_OP: Final = "maintain"
+MAINTENANCE_SCHEDULE: Final = "maintenance_schedule"
 PROMOTION_POOL: Final = "mlops_promotion"
 # Celery routing (dagster-celery reads this op tag): training and evaluation go to the `train`
 # queue so a big-memory host can take them; every other step stays on dagster-celery's default.
@@ -126,6 +129,11 @@ META_CHALLENGER_SCORE: Final = "challenger_score"
 META_CHAMPION_SCORE: Final = "champion_score"
 META_AS_OF: Final = "as_of"
 META_REPORT: Final = "evidently_report"
+# What a maintenance run freed and kept (its op's output metadata).
+META_LAKE_BYTES_FREED: Final = "lake_bytes_freed"
+META_REPORT_BYTES_FREED: Final = "report_bytes_freed"
+META_REPORTS_DELETED: Final = "reports_deleted"
+META_KEPT_VERSIONS: Final = "kept_versions"
 META_ESTIMATED: Final = "estimated_metric"
 META_REALIZED: Final = "realized_metric"
 META_PERFORMANCE_STATUS: Final = "performance_status"

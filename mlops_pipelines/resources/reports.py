@@ -22,3 +22,7 @@ class ReportStore(dg.ConfigurableResource):
 
     def link(self, path: Path) -> str:
         return self._dir().link(path)
+
+    def project_dir(self, project: str) -> Path:
+        """Where `project`'s reports are (maintenance applies its retention rule there)."""
+        return self._dir().root / project
