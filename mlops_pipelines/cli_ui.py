@@ -21,6 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 # `dagster dev` says it is superseded by `dg dev`, which is not installed here: nothing to act on.
 SUPERSEDED_NOTICE = "Function `dev_command` is superseded"
+UI_SITE = Path(__file__).resolve().parent / "ui_site"
 
 
 def add_ui_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,5 +85,8 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     else:
         # Exported so the code server, the daemon and every run process read the same directory.
         os.environ[DATA_DIR_ENV] = str(data_dir.resolve())
+    # Every process dagster dev starts runs ui_site/sitecustomize.py first: partition pages end
+    # where a finished dataset does (Dagster 1.13.27 pages them from today).
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(UI_SITE), os.environ.get("PYTHONPATH")) if p)
     command = ui_command(args.host, args.port)
     os.execv(command[0], command)

@@ -82,3 +82,40 @@ def test_ui_filters_only_the_superseded_notice_of_dagster_dev() -> None:
     assert filters == ["ignore:Function `dev_command` is superseded"]
     assert command[command.index("-m") + 1 : command.index("-m") + 3] == ["dagster", "dev"]
     assert Path(command[command.index("-w") + 1]).is_file()
+
+
+def test_ui_runs_every_dagster_process_with_its_site_fix_first(
+    execs: list[tuple[list[str], dict[str, str]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", "/mine")
+    cli.main(["ui"])
+    assert execs[0][1]["PYTHONPATH"].split(os.pathsep) == [str(cli_ui.UI_SITE), "/mine"]
+
+
+PAGES = """
+import dagster as dg
+from dagster._core.definitions.partitions.context import PartitionLoadingContext
+from dagster._core.definitions.temporal_context import TemporalContext
+from dagster._time import get_current_datetime
+now = TemporalContext(effective_dt=get_current_datetime(), last_event_id=None)
+context = PartitionLoadingContext(temporal_context=now, dynamic_partitions_store=None)
+for end in ("2013-01-01", None):
+    daily = dg.DailyPartitionsDefinition(start_date="2011-01-01", end_date=end)
+    first = daily.get_paginated_partition_keys(context=context, limit=2, ascending=False)
+    more = daily.get_paginated_partition_keys(context=context, limit=2, ascending=False, cursor=first.cursor)
+    print(",".join([*first.results, *more.results]))
+"""
+
+
+def test_newest_first_partition_pages_end_at_the_definitions_end_in_ui_processes() -> None:
+    import subprocess
+    import sys
+    from datetime import UTC, datetime, timedelta
+
+    env = {**os.environ, "PYTHONPATH": str(cli_ui.UI_SITE)}
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", PAGES], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0] == "2012-12-31,2012-12-30,2012-12-29,2012-12-28"  # Dagster alone: 2026-... (today)
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    assert out[1].split(",")[0] == yesterday  # a live definition still pages from today

@@ -185,6 +185,19 @@ def test_launching_an_unknown_job_is_refused(dagster_dev: DagsterDev, repository
     assert "no_such_project__data" in launched["message"]
 
 
+PARTITION_PAGE_QUERY = """
+query Page($path: [String!]!) { assetNodes(assetKeys: [{path: $path}]) {
+    partitionKeyConnection(limit: 3, ascending: false) { results } } }
+"""
+
+
+def test_the_ui_shows_a_finished_datasets_partitions_ending_at_its_data(dagster_dev: DagsterDev) -> None:
+    # Newest first, as the Partitions tab and the by-partition plots read them: from the data's
+    # end (partitions.end), not from today.
+    nodes = dagster_dev.graphql(PARTITION_PAGE_QUERY, {"path": ["bike_sharing", "raw"]})["assetNodes"]
+    assert nodes[0]["partitionKeyConnection"]["results"] == ["2012-12-31", "2012-12-30", "2012-12-29"]
+
+
 def test_ui_configures_the_instance_as_the_demo_does(dagster_dev: DagsterDev) -> None:
     from mlops_pipelines.cli import INSTANCE_CONFIG
 
