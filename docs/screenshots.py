@@ -19,7 +19,6 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +28,6 @@ sys.path.insert(0, str(REPO_ROOT))  # the test helpers are not part of the insta
 
 from mlops_pipelines_tests import browser  # noqa: E402
 from mlops_pipelines_tests.dagster_dev import (  # noqa: E402
-    DagsterDev,
     free_loopback_port,
     isolated_env,
     start_ui,
@@ -73,24 +71,6 @@ SHOTS: dict[str, Callable[[Page, str, browser.Watch], str | None]] = {
 def replay(env: dict[str, str], until: str | None) -> None:
     command = [str(Path(sys.executable).parent / "mlops-pipelines"), "demo", "--project", PROJECT]
     subprocess.run([*command, *(["--until", until] if until else [])], env=env, cwd=REPO_ROOT, check=True)
-
-
-def wait_for_sensor_tick(dev: DagsterDev, timeout: float = 120.0) -> None:
-    """The daemon evaluates the sensor once soon after start; its page shows that tick."""
-    query = """query T($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {
-        ... on Sensor { sensorState { ticks(limit: 1) { status } } } } }"""
-    selector = {
-        "repositoryLocationName": browser.LOCATION,
-        "repositoryName": "__repository__",
-        "sensorName": f"{PROJECT}__retrain_on_drift",
-    }
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ticks = dev.graphql(query, {"s": selector})["sensorOrError"]["sensorState"]["ticks"]
-        if ticks and ticks[0]["status"] != "STARTED":
-            return
-        time.sleep(2.0)
-    print(f"warning: no sensor tick after {timeout:.0f} s", file=sys.stderr)
 
 
 def shoot(base: str) -> list[str]:
@@ -140,7 +120,7 @@ def main() -> int:
         dev = start_ui(REPO_ROOT, env, free_loopback_port(), home / "ui.log")
         try:
             dev.wait_until_ready(300)
-            wait_for_sensor_tick(dev)
+            browser.wait_for_tick(dev, f"{PROJECT}__retrain_on_drift", 120.0)
             dev.graphql("mutation { setNuxSeen }")  # the sign-up dialog a user dismisses once
             failures = shoot(dev.url)
         finally:

@@ -13,10 +13,13 @@ would only show as a blank.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from mlops_pipelines_tests.dagster_dev import DagsterDev, DagsterDevError
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page, Response, ViewportSize
@@ -28,6 +31,10 @@ VIEWPORT: ViewportSize = {"width": 1600, "height": 1000}
 # Texts of the UI's error states (a failed query, a missing definition, a crashed view).
 ERROR_TEXTS = ("Something went wrong", "Unexpected GraphQL error", "Could not find", "PythonError")
 LOAD_TIMEOUT_MS = 30_000
+SENSOR_TICKS_QUERY = """
+query Ticks($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) { __typename
+    ... on Sensor { sensorState { ticks(limit: 5) { status } } } } }
+"""
 
 
 @dataclass
@@ -66,6 +73,22 @@ class Watch:
             self.graphql_errors.append(f"{operation}: {error.get('message')}")
         self.graphql_errors.extend(f"{operation}: {m}" for m in python_errors(body.get("data")))
         self.operations.setdefault(operation, []).append(body.get("data"))
+
+
+def wait_for_tick(dev: DagsterDev, sensor: str, timeout: float) -> list[str]:
+    """The statuses of a sensor's ticks once the daemon has evaluated it (it does soon after start)."""
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "sensorName": sensor}
+    deadline = time.monotonic() + timeout
+    while True:
+        found = dev.graphql(SENSOR_TICKS_QUERY, {"selector": selector})["sensorOrError"]
+        if found["__typename"] != "Sensor":
+            raise DagsterDevError(f"sensor {sensor}: {found}")
+        statuses = [t["status"] for t in found["sensorState"]["ticks"] if t["status"] != "STARTED"]
+        if statuses:
+            return statuses
+        if time.monotonic() > deadline:
+            raise DagsterDevError(f"no tick of {sensor} in {timeout:.0f} s:\n{dev.log_tail()}")
+        time.sleep(1.0)
 
 
 def python_errors(data: Any) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,10 +46,6 @@ OBSERVATIONS_QUERY = """
 query Observations($path: [String!]!) { assetOrError(assetKey: {path: $path}) { __typename
     ... on Asset { assetObservations(limit: 1000) { partition timestamp
         metadataEntries { label ... on FloatMetadataEntry { floatValue } } } } } }
-"""
-SENSOR_TICKS_QUERY = """
-query Ticks($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) { __typename
-    ... on Sensor { sensorState { ticks(limit: 5) { status } } } } }
 """
 
 
@@ -93,24 +88,6 @@ def replay(env: dict[str, str]) -> None:
     )
 
 
-def wait_for_tick(dev: DagsterDev, timeout: float) -> list[str]:
-    """The statuses of the sensor's ticks, once the daemon has evaluated it at least once."""
-    selector = {
-        "repositoryLocationName": browser.LOCATION,
-        "repositoryName": "__repository__",
-        "sensorName": SENSOR,
-    }
-    deadline = time.monotonic() + timeout
-    while True:
-        sensor = dev.graphql(SENSOR_TICKS_QUERY, {"selector": selector})["sensorOrError"]
-        assert sensor["__typename"] == "Sensor", sensor
-        statuses = [t["status"] for t in sensor["sensorState"]["ticks"] if t["status"] != "STARTED"]
-        if statuses:
-            return statuses
-        assert time.monotonic() < deadline, f"no tick of {SENSOR} in {timeout:.0f} s:\n{dev.log_tail()}"
-        time.sleep(1.0)
-
-
 @pytest.fixture(scope="module")
 def live_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]:
     if not browser.DEBIAN_CHROMIUM.is_file():
@@ -122,7 +99,7 @@ def live_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev]:
     dev = start_ui(REPO_ROOT, env, free_loopback_port(), tmp / "ui.log")
     try:
         dev.wait_until_ready(READY_TIMEOUT_S)
-        wait_for_tick(dev, TICK_TIMEOUT_S)
+        browser.wait_for_tick(dev, SENSOR, TICK_TIMEOUT_S)
         # The community sign-up dialog covers the page on a fresh instance; a user dismisses it once.
         dev.graphql("mutation { setNuxSeen }")
         yield dev
