@@ -154,12 +154,6 @@ def observed_drift_shares(dev: DagsterDev) -> dict[str, float]:
     return shares
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Dagster 1.13.27 lists a finished dataset's partitions up to today for the UI's plot "
-    "(AssetNode.partitionKeyConnection pages back from now, ignoring the definition's end_date), so "
-    "the plot of the latest 120 partitions reads none of ours; issue 14 item 2 has to work around it",
-)
 def test_drift_plot_by_partition_shows_each_partitions_own_share(
     page: tuple[Page, browser.Watch], live_ui: DagsterDev
 ) -> None:
