@@ -123,6 +123,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from mlops_pipelines.cli_backtest import add_backtest_parser
     from mlops_pipelines.cli_init import add_init_parser
+    from mlops_pipelines.cli_reconcile import add_reconcile_parser
     from mlops_pipelines.cli_stack import add_stack_parser
     from mlops_pipelines.cli_ui import add_ui_parser
     from mlops_pipelines.cli_validate import add_validate_parser
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = sub.add_parser("rollback", help="move champion back to previous-champion")
     rollback.add_argument("--project", required=True)
     rollback.set_defaults(func=_cmd_rollback)
+    add_reconcile_parser(sub)
 
     add_validate_parser(sub)
     add_init_parser(sub)
@@ -190,6 +192,7 @@ _KNOWN_ERRORS = (
     ("mlops_pipelines.lib.backtest.history", "HistoryError"),
     ("mlops_pipelines.lib.ingestion.source_files", "SourceError"),  # a missing data directory or file
     ("mlops_pipelines.stack.config", "StackError"),  # a server unreachable, a setting missing
+    ("mlops_pipelines.report_server", "ReportServerError"),  # the reports' address is taken
 )
 
 

@@ -225,6 +225,9 @@ META_DECISION_RECORD: Final = "decision_record"
 META_REASON_FOR_TRAINING: Final = "reason_for_training"
 META_CHAMPION_SOURCE: Final = "champion_source"
 META_CHAMPION_RUN_ID: Final = "champion_run_id"
+# The champion version's artifact sha256: with META_REFIT_VERSION, the record that this run produced
+# the refit (run_records.DagsterLedger reads it before a model loads).
+META_CHAMPION_SHA: Final = "champion_artifact_sha256"
 META_CHAMPION_FEATURES_VERSION: Final = "champion_features_version"
 META_CHAMPION_TRAIN_RANGE: Final = "champion_train_range"
 META_CHAMPION_AS_OF: Final = "champion_as_of"

@@ -40,6 +40,7 @@ def champion_metadata(update: ChampionUpdate, link: Any) -> dict[str, Any]:
         names.META_CHAMPION_VERSION: ref.version,
         names.META_CHAMPION_SOURCE: ref.source,
         names.META_CHAMPION_RUN_ID: ref.run_id,
+        names.META_CHAMPION_SHA: ref.artifact_sha256,
         names.META_CHAMPION_FEATURES_VERSION: ref.features_version,
         names.META_CHAMPION_TRAIN_RANGE: None if ref.train_range is None else "..".join(ref.train_range),
         names.META_CHAMPION_AS_OF: ref.as_of,

@@ -58,7 +58,11 @@ def build_model_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
     ) -> dg.Output[ModelArtifact]:
         from mlops_pipelines.lib.training.artifact import RunContext
         from mlops_pipelines.lib.training.stage import train_challenger
+        from mlops_pipelines.run_records import reconcile_project
 
+        # MLflow runs that failed or canceled runs left RUNNING are ended FAILED before a new one
+        # starts: one search of the project's RUNNING runs, so every training step can afford it.
+        reconcile_project(context.instance, tracking.config(), spec.name)
         artifact = train_challenger(
             spec,
             lakehouse,

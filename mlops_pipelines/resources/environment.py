@@ -138,6 +138,7 @@ def _production() -> dict[str, Any]:
             locks_dir=dg.EnvVar("MLOPS_LOCKS_DIR"),
             username=dg.EnvVar(TRACKING_USERNAME_VAR),
             password=dg.EnvVar(TRACKING_PASSWORD_VAR),
+            provenance="required",  # no model loads unless a recorded run of the instance produced it
         ),
         "alerts": (
             FileAlertSink(path=dg.EnvVar(ALERTS_FILE_VAR))

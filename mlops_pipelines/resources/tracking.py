@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.registry.tracking import TrackingConfig
@@ -23,6 +24,15 @@ class MlflowTracking(dg.ConfigurableResource):
     # Bounded so an unreachable server fails in seconds, not after MLflow's minutes of retries.
     http_max_retries: int = 2
     http_timeout_seconds: int = 10
+    # Whether a model loads only when a recorded Dagster run produced it (run_records.py):
+    # "required" refuses every load without a Dagster instance to ask; "when_available" asks the
+    # run's instance, else DAGSTER_HOME's, else checks the sha256 tag alone.
+    provenance: str = "when_available"
+    _instance: dg.DagsterInstance | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Inside a run, the instance it is recorded in is the ledger model loads are checked against.
+        self._instance = context.instance
 
     def credentials(self) -> tuple[str | None, str | None]:
         """(username, password) for a server with basic auth; none for the embedded store."""
@@ -30,6 +40,7 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def config(self) -> TrackingConfig:
         from mlops_pipelines.lib.registry.tracking import TrackingConfig
+        from mlops_pipelines.run_records import pipeline_ledger
         from mlops_pipelines.settings import load_settings
 
         settings = load_settings()
@@ -42,6 +53,7 @@ class MlflowTracking(dg.ConfigurableResource):
             http_timeout_seconds=self.http_timeout_seconds,
             username=self.credentials()[0],
             password=self.credentials()[1],
+            ledger=pipeline_ledger(self.provenance, self._instance),
         )
 
     def lock_path(self, project: str) -> Path:

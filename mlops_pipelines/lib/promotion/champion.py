@@ -31,6 +31,7 @@ class ChampionRef:
     estimator_sha256: str | None = None
     source: ChampionSource = "none"
     decided_at: str | None = None  # ISO time of the decision or rollback that named it
+    artifact_sha256: str | None = None  # the version's artifact sha256 (its tag when named)
 
     @classmethod
     def absent(cls, project: str) -> ChampionRef:

@@ -73,6 +73,7 @@ def champion_ref_of(
         project=project,
         version=ref.version,
         run_id=ref.run_id,
+        artifact_sha256=ref.artifact_sha256,
         features_version=None if features_version is None else int(features_version),
         train_range=_train_range(tags.get(names.ML_TRAIN_PARTITIONS)),
         as_of=tags.get(names.ML_AS_OF),

@@ -43,6 +43,14 @@ class ModelLoadError(RegistryError):
     """A verified artifact that pyfunc cannot load or that fails to predict its own example."""
 
 
+class ProvenanceError(ModelIntegrityError):
+    """A model version no recorded pipeline run produced, or that differs from that run's record."""
+
+
+class ProvenanceUnavailable(ProvenanceError):  # noqa: N818 (pairs with TrackingUnavailable)
+    """The run history a required provenance check reads is not configured or not readable."""
+
+
 @dataclass(frozen=True)
 class ModelVersionRef:
     name: str

@@ -3,6 +3,10 @@
 The version's artifact directory is downloaded to a private temporary directory, hashed with
 the same `sha256_tree` used at training, compared with the version's `artifact_sha256` tag,
 and only then unpickled, from that same copy: nothing can change between check and load.
+
+With a ledger (`TrackingConfig.ledger`, see lib.registry.ledger) the version must also have been
+produced by a recorded pipeline run, and the bytes are compared with the sha256 THAT run
+recorded: a version registered by hand with a tag computed for its own bytes is refused.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from mlops_pipelines.lib.registry.lookup import (
     ModelIntegrityError,
     ModelLoadError,
     ModelVersionRef,
+    ProvenanceError,
     ref_of,
     resolve_version,
 )
@@ -31,9 +36,41 @@ from mlops_pipelines.lib.registry.session import (
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from mlops_pipelines.lib.registry.ledger import ProducedVersion, VersionLedger
+
+
+def check_produced(ledger: VersionLedger, ref: ModelVersionRef) -> ProducedVersion:
+    """The record of the run that produced `ref`; raises ProvenanceError naming what is missing."""
+    record = ledger.produced(ref.name, ref.version)
+    where = ledger.describe()
+    if record is None:
+        raise ProvenanceError(
+            f"{ref.name} version {ref.version}: no pipeline run in {where} recorded producing it "
+            f"(no model or champion materialization names version {ref.version}); it was registered "
+            "outside the pipeline, so its sha256 tag proves nothing: refusing to load it"
+        )
+    if ref.run_id != record.mlflow_run_id:
+        raise ProvenanceError(
+            f"{ref.name} version {ref.version}: its MLflow run is {ref.run_id}, but Dagster run "
+            f"{record.dagster_run_id} ({record.recorded_by}) recorded run {record.mlflow_run_id} "
+            "for it: refusing to load it"
+        )
+    if ref.artifact_sha256 != record.artifact_sha256:
+        raise ProvenanceError(
+            f"{ref.name} version {ref.version}: its artifact_sha256 tag {ref.artifact_sha256} differs "
+            f"from {record.artifact_sha256} recorded by Dagster run {record.dagster_run_id} "
+            f"({record.recorded_by}): refusing to load it"
+        )
+    return record
+
 
 def _download_verified(
-    client: MlflowClient, cfg: TrackingConfig, project: str, alias_or_version: str, dst: Path
+    client: MlflowClient,
+    cfg: TrackingConfig,
+    project: str,
+    alias_or_version: str,
+    dst: Path,
+    produced_sha: str | None = None,
 ) -> tuple[ModelVersionRef, Path]:
     from mlflow.exceptions import MlflowException
 
@@ -43,6 +80,14 @@ def _download_verified(
             f"{project} version {ref.version}: no {ARTIFACT_SHA_TAG} tag recorded at training; "
             "refusing to unpickle an unverifiable artifact"
         )
+    expected, source = ref.artifact_sha256, "recorded at training"
+    if produced_sha is not None:
+        # This process produced the version moments ago (its run has recorded nothing yet): the
+        # sha256 it computed itself is the authority.
+        expected, source = produced_sha, "computed when this step logged it"
+    elif cfg.ledger is not None:
+        record = check_produced(cfg.ledger, ref)
+        expected, source = record.artifact_sha256, f"recorded by Dagster run {record.dagster_run_id}"
     uri = client.get_model_version_download_uri(project, ref.version)
     try:
         local = download_artifact_dir(cfg, uri, dst)
@@ -53,10 +98,10 @@ def _download_verified(
             f"{project} version {ref.version}: model artifact missing or unreadable at {uri}: {err}"
         ) from err
     actual = sha256_tree(local)
-    if actual != ref.artifact_sha256:
+    if actual != expected:
         raise ModelIntegrityError(
             f"{project} version {ref.version}: artifact sha256 {actual} does not match "
-            f"{ref.artifact_sha256} recorded at training; the files at {uri} changed"
+            f"{expected} {source}; the files at {uri} changed"
         )
     return ref, local
 
@@ -95,10 +140,14 @@ def _input_example(local: Path) -> Any:
     return Model.load(str(local)).load_input_example(str(local))
 
 
-def verify_loadable(cfg: TrackingConfig, project: str, version: str) -> None:
-    """Raise unless the version passes the integrity check, loads, and predicts its stored example."""
+def verify_loadable(cfg: TrackingConfig, project: str, version: str, produced_sha: str | None = None) -> None:
+    """Raise unless the version passes the integrity check, loads, and predicts its stored example.
+
+    `produced_sha`: the sha256 this process computed when it logged the version (a step checking
+    what it just registered); it replaces the ledger's record, which the step writes only at its end.
+    """
     with open_client(cfg) as client, tempfile.TemporaryDirectory(prefix="mlops-verify-") as tmp:
-        ref, local = _download_verified(client, cfg, project, str(version), Path(tmp))
+        ref, local = _download_verified(client, cfg, project, str(version), Path(tmp), produced_sha)
         model = _pyfunc(ref, local)
         example = _input_example(local)
         if example is None:

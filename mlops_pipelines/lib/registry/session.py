@@ -20,6 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from mlops_pipelines.lib.registry.ledger import VersionLedger
+
 
 class TrackingUnavailable(RuntimeError):  # noqa: N818 (name is the shared contract)
     """The tracking or registry store did not answer in time; the message names the URI."""
@@ -42,6 +44,9 @@ class TrackingConfig:
     # variables, set for the duration of a session like the retry limits.
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    # Where a loader checks that a pipeline run produced a version (lib.registry.ledger); None:
+    # only the version's own sha256 tag is checked. The environment decides (resources/tracking.py).
+    ledger: VersionLedger | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for field_name in ("tracking_uri", "registry_uri"):

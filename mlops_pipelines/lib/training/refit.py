@@ -166,7 +166,7 @@ def refit_challenger(
     )
     ref = register_version(tracking, spec.name, logged, tags, alias=None)
     try:
-        verify_loadable(tracking, spec.name, ref.version)
+        verify_loadable(tracking, spec.name, ref.version, produced_sha=logged.artifact_sha256)
     except Exception as err:  # any load failure: this version must never be found and reused
         set_version_tags(tracking, spec.name, ref.version, {RETIRED_TAG: "true"})
         raise RefitError(
