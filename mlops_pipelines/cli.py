@@ -63,9 +63,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from mlops_pipelines.serving import run_server
+    from mlops_pipelines.serving.arguments import serve_from
 
-    run_server(args.project, host=args.host, port=args.port)
+    serve_from(args, args.parser)
     return 0
 
 
@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     from mlops_pipelines.cli_stack import add_stack_parser
     from mlops_pipelines.cli_ui import add_ui_parser
     from mlops_pipelines.cli_validate import add_validate_parser
+    from mlops_pipelines.serving.arguments import add_serving_arguments
 
     parser = argparse.ArgumentParser(prog="mlops-pipelines", description=__doc__)
     parser.add_argument("--home", help="state directory (default: $MLOPS_HOME or ./.mlops)")
@@ -152,10 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve", help="serve the champion over HTTP (shadow and canary for the challenger)"
     )
-    serve.add_argument("--project", required=True)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.set_defaults(func=_cmd_serve)
+    add_serving_arguments(serve)  # the same flags as `python -m mlops_pipelines.serving`
+    serve.set_defaults(func=_cmd_serve, parser=serve)
 
     reproduce = sub.add_parser("reproduce", help="rebuild a registered version from its lineage")
     reproduce.add_argument("--project", required=True)
