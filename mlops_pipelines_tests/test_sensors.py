@@ -77,7 +77,7 @@ def state_of(instance: dg.DagsterInstance, spec: ProjectSpec, cursor: str | None
     return read_state(instance, f"{spec.name}__retrain_on_drift", cursor)
 
 
-def test_a_burst_of_drift_between_ticks_gives_exactly_one_retrain(
+def test_case_8_a_burst_of_drift_between_ticks_gives_exactly_one_retrain(
     spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:
     for day in DAYS[:6]:

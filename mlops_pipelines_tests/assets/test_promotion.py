@@ -117,7 +117,7 @@ def test_champion_that_cannot_be_rescored_fails_the_gate_closed_with_an_alert(
     assert errors == [("bike_sharing", "champion could not be re-scored: no promotion")]
 
 
-def test_worse_challenger_is_rejected_and_champion_kept(
+def test_case_31_worse_challenger_is_rejected_and_champion_kept(
     bike: ProjectSpec, instance: dg.DagsterInstance
 ) -> None:
     assert retrain(bike, instance).success  # champion v2, the refit of v1

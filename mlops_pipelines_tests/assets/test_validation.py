@@ -69,7 +69,7 @@ def test_out_of_range_rows_are_quarantined_and_the_rest_flows(
 
 
 @pytest.mark.parametrize(("day", "column"), [("2024-01-02", "humidity")])
-def test_a_batch_failing_its_expectations_blocks_downstream(
+def test_case_15_a_batch_failing_its_blocking_expectations_blocks_downstream(
     faulty: ProjectSpec, instance: dg.DagsterInstance, mlops_home: Path, day: str, column: str
 ) -> None:
     result = run_day(faulty, instance, day)
