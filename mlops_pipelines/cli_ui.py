@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from mlops_pipelines.settings import DATA_DIR_ENV
+from mlops_pipelines.report_server import ReportServerError, ServedReports, serve_reports
+from mlops_pipelines.settings import DATA_DIR_ENV, REPORTS_URL_ENV, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The README's layout: the repository expects the shared datasets beside it.
@@ -33,6 +35,10 @@ def add_ui_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     ui.add_argument("--host", default="127.0.0.1", help="address the webserver binds (default loopback)")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=_cmd_ui)
+    reports = sub.add_parser(
+        "reports", help=f"serve the reports directory at ${REPORTS_URL_ENV} (ui does this itself)"
+    )
+    reports.set_defaults(func=_cmd_reports)
 
 
 def ui_data_dir(environ: Mapping[str, str], default: Path) -> Path | None:
@@ -88,5 +94,41 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     # Every process dagster dev starts runs ui_site/sitecustomize.py first: partition pages end
     # where a finished dataset does (Dagster 1.13.27 pages them from today).
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(UI_SITE), os.environ.get("PYTHONPATH")) if p)
-    command = ui_command(args.host, args.port)
-    os.execv(command[0], command)
+    served = _serve_reports_or_warn()
+    try:
+        return launch(ui_command(args.host, args.port))
+    finally:
+        if served is not None:
+            served.stop()
+
+
+def launch(command: list[str]) -> int:
+    """Run `dagster dev` as a child, not by exec: this process keeps serving the reports the UI
+    links to. Ctrl-C and a signal to the process group reach both; the UI's exit code is ours."""
+    child = subprocess.Popen(command)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        return child.wait()
+
+
+def _serve_reports_or_warn() -> ServedReports | None:
+    settings = load_settings()
+    try:
+        served = serve_reports(settings.reports_dir, settings.reports_url)
+    except ReportServerError as err:
+        print(f"warning: report links will not open: {err}", file=sys.stderr)
+        return None
+    print(f"reports: {served.url}", file=sys.stderr)
+    return served
+
+
+def _cmd_reports(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    served = serve_reports(settings.reports_dir, settings.reports_url)
+    print(f"serving {settings.reports_dir} at {served.url} (Ctrl-C stops)")
+    try:
+        served.thread.join()
+    except KeyboardInterrupt:
+        served.stop()
+    return 0

@@ -39,6 +39,10 @@ def environment_name(name: str | None = None, environ: Mapping[str, str] | None 
     return cast(EnvironmentName, chosen)
 
 
+REPORTS_URL_ENV = "MLOPS_REPORTS_URL"
+DEFAULT_REPORTS_URL = "http://127.0.0.1:3001/"
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -51,6 +55,10 @@ class Settings:
     # The tracking resource's own config when these settings came from an Environment (so a
     # consumer gets its retry bounds too); None: built from the three URIs above.
     tracking: TrackingConfig | None = None
+    # Where `reports_dir` is served over http (`mlops-pipelines ui` serves it there): the UI
+    # links reports, decision records and model cards under it, as a browser will not open a
+    # file:// link from an http page.
+    reports_url: str = DEFAULT_REPORTS_URL
 
     def tracking_config(self) -> TrackingConfig:
         from mlops_pipelines.lib.registry.session import TrackingConfig
@@ -96,4 +104,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         registry_uri=env.get("MLOPS_REGISTRY_URI") or tracking,
         artifact_root=env.get("MLOPS_ARTIFACT_ROOT") or str(home / "mlflow" / "artifacts"),
         lake_root=env.get("MLOPS_LAKE_ROOT") or str(home / "lake"),
+        reports_url=env.get(REPORTS_URL_ENV) or DEFAULT_REPORTS_URL,
     )

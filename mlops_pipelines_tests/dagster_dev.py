@@ -209,6 +209,8 @@ def isolated_env(dagster_home: Path, mlops_home: Path, data_dir: Path) -> dict[s
         MLOPS_HOME=str(mlops_home),
         MLOPS_DATA_DIR=str(data_dir),
         MLOPS_ENV="local",
+        # Runs link reports under it and the UI serves them there: a port of this test's own.
+        MLOPS_REPORTS_URL=f"http://127.0.0.1:{free_loopback_port()}/",
     )
     return env
 

@@ -1,12 +1,13 @@
 """`mlops-pipelines ui` (what `./dev ui` runs): the instance, the data directory and the command.
 
 The real `dagster dev` it starts is exercised end to end in test_e2e_dagster_dev.py; here the
-exec is replaced by a recorder, so each test checks what would have been started, and with what.
+launch is replaced by a recorder, so each test checks what would have been started, and with what.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,15 @@ from mlops_pipelines import cli, cli_ui
 
 @pytest.fixture
 def execs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict[str, str]]]:
-    """Fresh state; os.execv records (command, environment) instead of replacing the process."""
+    """Fresh state; `launch` records (command, environment) instead of starting `dagster dev`."""
     for name in ("MLOPS_HOME", "DAGSTER_HOME", "MLOPS_DATA_DIR", "MLOPS_PROJECTS_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "state"))
+    with socket.socket() as probe:  # the report server binds a free port, not a live UI's
+        probe.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("MLOPS_REPORTS_URL", f"http://127.0.0.1:{probe.getsockname()[1]}/")
     recorded: list[tuple[list[str], dict[str, str]]] = []
-    monkeypatch.setattr(cli_ui.os, "execv", lambda _path, argv: recorded.append((argv, dict(os.environ))))
+    monkeypatch.setattr(cli_ui, "launch", lambda argv: recorded.append((argv, dict(os.environ))) or 0)
     return recorded
 
 
@@ -70,7 +74,9 @@ def test_ui_without_any_data_directory_warns_naming_the_setting_and_the_projects
 ) -> None:
     monkeypatch.setattr(cli_ui, "DEFAULT_DATA_DIR", tmp_path / "absent")
     cli.main(["ui"])
-    warning = capsys.readouterr().err.strip().splitlines()
+    lines = capsys.readouterr().err.strip().splitlines()
+    warning = [line for line in lines if line.startswith("warning:")]
+    assert lines[-1].startswith("reports: http://")  # the report links' server, then the UI
     assert len(warning) == 1 and "MLOPS_DATA_DIR" in warning[0] and "--data-dir" in warning[0]
     assert "adult_income, bike_sharing, wine_quality will fail" in warning[0]
     assert "MLOPS_DATA_DIR" not in execs[0][1]  # started anyway: demand_sim needs no data

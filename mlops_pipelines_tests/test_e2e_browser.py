@@ -42,6 +42,11 @@ TICK_TIMEOUT_S = 90.0
 # At 1600x1000 the cursor may take a few lines, never the screen above the tick history.
 MAX_CURSOR_HEIGHT_PX = 150
 
+LINKS_QUERY = """
+query Links($path: [String!]!) { assetOrError(assetKey: {path: $path}) { __typename
+    ... on Asset { assetMaterializations(limit: 1000) { partition
+        metadataEntries { label ... on UrlMetadataEntry { url } ... on TextMetadataEntry { text } } } } } }
+"""
 OBSERVATIONS_QUERY = """
 query Observations($path: [String!]!) { assetOrError(assetKey: {path: $path}) { __typename
     ... on Asset { assetObservations(limit: 1000) { partition timestamp
@@ -180,3 +185,30 @@ def test_sensor_page_shows_its_ticks_below_a_compact_cursor(
     assert view.cursor_chars > 0  # the sensor has read the run's results
     assert view.cursor_height <= MAX_CURSOR_HEIGHT_PX, view
     assert_clean(opened, watch)
+
+
+def metadata_links(dev: DagsterDev, asset: str) -> list[str]:
+    """Every URL or text metadata value of `asset`'s materializations that names a report file."""
+    found = dev.graphql(LINKS_QUERY, {"path": [PROJECT, asset]})["assetOrError"]
+    values = [
+        entry.get("url") or entry.get("text") or ""
+        for event in found["assetMaterializations"]
+        for entry in event["metadataEntries"]
+    ]
+    return [v for v in values if v.startswith(("http://", "file:")) or v.endswith((".html", ".json", ".md"))]
+
+
+def test_report_links_open_over_http_from_the_ui(
+    page: tuple[Page, browser.Watch], live_ui: DagsterDev
+) -> None:
+    """Evidently reports, decision records and model cards: http links under the reports URL,
+    served beside the UI (a browser opens no file:// link from an http page)."""
+    opened, _watch = page
+    links = {asset: metadata_links(live_ui, asset) for asset in ("drift", "evaluation", "champion")}
+    assert all(links.values()), links
+    every = [link for found in links.values() for link in found]
+    assert not [link for link in every if not link.startswith("http://127.0.0.1:")], every
+    for asset, found in links.items():
+        answer = opened.goto(found[-1])
+        assert answer is not None and answer.status == 200, (asset, found[-1])
+        assert opened.content().strip(), (asset, found[-1])

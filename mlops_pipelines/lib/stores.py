@@ -96,10 +96,14 @@ class SourceFiles:
 
 @dataclass(frozen=True)
 class ReportDir:
-    """`ReportFiles` under `root` (<root>/<project>/<kind>/<name>), linked as file:// URIs: the
-    layout `resources.reports.ReportStore` uses inside runs."""
+    """`ReportFiles` under `root` (<root>/<project>/<kind>/<name>): the layout
+    `resources.reports.ReportStore` uses inside runs.
+
+    Linked under `base_url` (where `root` is served over http: the UI's links must open from an
+    http page); with no base URL (offline stage tests, benchmarks) as file:// URIs."""
 
     root: Path
+    base_url: str | None = None
 
     def path(self, project: str, kind: str, name: str) -> Path:
         target = self.root / project / kind / name
@@ -107,4 +111,12 @@ class ReportDir:
         return target
 
     def link(self, path: Path) -> str:
-        return path.resolve().as_uri()
+        if self.base_url is None:
+            return path.resolve().as_uri()
+        from urllib.parse import quote
+
+        try:
+            relative = path.resolve().relative_to(self.root.resolve())
+        except ValueError as err:
+            raise ValueError(f"report {path} is outside the reports directory {self.root}") from err
+        return f"{self.base_url.rstrip('/')}/{quote(relative.as_posix())}"

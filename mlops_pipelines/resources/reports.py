@@ -11,11 +11,15 @@ from mlops_pipelines.lib.stores import ReportDir
 
 class ReportStore(dg.ConfigurableResource):
     root: str = ""  # empty: the state directory's reports/, resolved when a step runs
+    # Where `root` is served over http; empty: MLOPS_REPORTS_URL, else the address
+    # `mlops-pipelines ui` serves the reports at.
+    base_url: str = ""
 
     def _dir(self) -> ReportDir:
         from mlops_pipelines.settings import load_settings
 
-        return ReportDir(Path(self.root or load_settings().reports_dir))
+        settings = load_settings()
+        return ReportDir(Path(self.root or settings.reports_dir), self.base_url or settings.reports_url)
 
     def path(self, project: str, kind: str, name: str) -> Path:
         return self._dir().path(project, kind, name)

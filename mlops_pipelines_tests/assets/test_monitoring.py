@@ -21,6 +21,7 @@ from mlops_pipelines.lib.registry.session import open_client
 from mlops_pipelines.resources.tracking import LocalMlflowTracking
 from mlops_pipelines.sensor_cursor import SensorCursor
 from mlops_pipelines.sensors import absorb
+from mlops_pipelines.settings import DEFAULT_REPORTS_URL
 from mlops_pipelines.spec import KPI, ProjectSpec
 from mlops_pipelines_tests.assets.monitoring_job import (
     NEXT,
@@ -75,8 +76,9 @@ def test_drift_and_predictions_use_the_promoted_champion(
     assert drift[names.META_STATUS] in VERDICTS and 0.0 <= drift[names.META_DRIFT_SHARE] <= 1.0
     # One report per run, on the partition it shows.
     [report] = [m for m in by_partition(result, names.DRIFT).values() if m[names.META_REPORT] is not None]
+    # Linked over http (a browser opens no file:// link from the UI's page), under the reports URL.
     assert (
-        report[names.META_REPORT].startswith("file://")
+        report[names.META_REPORT].startswith(f"{DEFAULT_REPORTS_URL}{spec.name}/")
         and report[names.META_EVIDENTLY_DRIFT_SHARE] is not None
     )
     assert isinstance(drift[names.META_CALIBRATED], bool)
