@@ -297,3 +297,39 @@ def test_a_run_without_a_champion_materialization_has_no_verdict(
         elsewhere()
 
     assert paid_off(spec, instance, other_job.execute_in_process(instance=instance).run_id) is None
+
+
+def test_case_4_several_signals_in_one_tick_request_one_run(
+    spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    # A drift streak and a KPI breach on the same partitions: one request, one run key; the same
+    # tick re-evaluated (a daemon restart) asks for the same key, which the instance runs once.
+    for day in DAYS[:4]:
+        observe(instance, spec, day, "error", breach=True)
+    first = tick(instance, spec, None, tmp_path)
+    again = tick(instance, spec, None, tmp_path)
+    assert len(first.run_requests or []) == 1 and len(again.run_requests or []) == 1
+    assert (first.run_requests or [])[0].run_key == (again.run_requests or [])[0].run_key
+
+
+def test_case_6_a_sensor_body_that_raises_keeps_its_cursor_and_the_next_tick_acts(
+    spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for day in DAYS[:2]:
+        observe(instance, spec, day, "ok")
+    calm = tick(instance, spec, None, tmp_path)
+    assert not calm.run_requests
+    for day in DAYS[2:5]:
+        observe(instance, spec, day, "error")
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("policy exploded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("mlops_pipelines.sensors.should_retrain", broken)
+        # The daemon records this tick as FAILURE (visible on the sensor page) and keeps the cursor.
+        with pytest.raises(Exception, match="policy exploded"):
+            tick(instance, spec, calm.cursor, tmp_path)
+    # The next tick starts from the same cursor and re-reads the same events: nothing was lost.
+    recovered = tick(instance, spec, calm.cursor, tmp_path)
+    assert [r.run_key for r in recovered.run_requests or []] == [f"retrain:{DAYS[3]}:1"]

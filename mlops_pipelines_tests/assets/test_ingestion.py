@@ -111,3 +111,19 @@ def test_a_retyped_column_fails_the_schema_check_and_keeps_every_row(
     assert recorded[names.META_TABLE_VERSION] is None and recorded[names.META_ROWS] == 0
     assert recorded[names.META_ROWS_READ] == len(rejected) == recorded[names.META_ROWS_PER_PARTITION]
     assert recorded[names.META_PARTITIONS_REJECTED] == 1
+
+
+def test_case_16_a_check_that_raises_fails_the_run_and_nothing_downstream_runs(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dagster only warns about a check with no result; here the blocking schema check is part of
+    # the asset's step, so a check that raises fails the step and validated never reads raw.
+    def broken(_result: object) -> dg.AssetCheckResult:
+        raise RuntimeError("schema check exploded")
+
+    monkeypatch.setattr("mlops_pipelines.assets.ingestion.schema_check", broken)
+    result = run_days(specs["demand_sim"], instance, "2024-01-05", "2024-01-05")
+    assert not result.success
+    assert materialized(result) == {"raw"}  # its output came before the check: nothing after it
+    failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failures and "schema check exploded" in str(failures[0].event_specific_data)
