@@ -58,16 +58,6 @@ MAX_RUNTIME_TAG: Final = "dagster/max_runtime"  # seconds; run monitoring fails 
 # retrains (drift sensor, fallback schedule, bootstrap) and rollbacks.
 SERIAL_TAG: Final = "mlops/serial"
 SERIAL_MODEL_SUFFIX: Final = "model"
-# Celery routing (dagster-celery reads this op tag): training and evaluation go to the `train`
-# queue so a big-memory host can take them; every other step stays on dagster-celery's default.
-CELERY_QUEUE_TAG: Final = "dagster-celery/queue"
-TRAIN_QUEUE: Final = "train"
-DEFAULT_QUEUE: Final = "dagster"
-MAX_RUNTIME_TAG: Final = "dagster/max_runtime"  # seconds; run monitoring fails a run past it
-# Runs that share a value never run at once (the stack's tag limit, 1 per value): a project's
-# retrains (drift sensor, fallback schedule, bootstrap) and rollbacks.
-SERIAL_TAG: Final = "mlops/serial"
-SERIAL_MODEL_SUFFIX: Final = "model"
 
 
 def scoped(project: str, suffix: str) -> str:
@@ -110,7 +100,8 @@ ML_EVALUATED: Final = "mlops.evaluated"
 ML_REFIT_OF: Final = "mlops.refit_of"  # a go-live refit names the evaluated version it refits
 ML_DAGSTER_RUN: Final = "dagster.run_id"
 ML_DAGSTER_ASSET: Final = "dagster.asset_key"
-ML_ORPHAN_REASON: Final = "mlops.orphan_reason"  # why a RUNNING run was ended FAILED (lib/registry/orphans.py)
+# Why a RUNNING MLflow run was ended FAILED (lib/registry/orphans.py).
+ML_ORPHAN_REASON: Final = "mlops.orphan_reason"
 
 # --- Metadata keys the sensor, the demo and the UI read back ---
 META_STATUS: Final = "status"
