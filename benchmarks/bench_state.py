@@ -60,7 +60,8 @@ def breakdown(home: Path, project: str) -> dict[str, tuple[int, int]]:
         home / "mlflow",
         home / "reports",
     )
-    parts["dagster event log"] = _files(dagster / "history") + _files(dagster / "storage")
+    # Runs and their events: history/ (runs.db, per-run shards), or the one event_log.db.
+    parts["dagster event log"] = _files(dagster / "history") + _files(dagster, "event_log.db*")
     parts["dagster handles"] = _files(dagster / "handles")
     for table in sorted(p.name for p in lake.iterdir()) if lake.exists() else []:
         parts[f"lake {table}"] = _files(lake / table)
@@ -95,11 +96,8 @@ def run_project(project: str, until: str | None, home: Path, event_log: str) -> 
     # The instance the CLI writes for a new home (compute logs off), not the harness's default.
     (home / "dagster").mkdir(parents=True)
     config = INSTANCE_CONFIG
-    if event_log == "consolidated":  # one SQLite file instead of one per run plus an index shard
-        config += (
-            "event_log_storage:\n  module: dagster._core.storage.event_log\n"
-            f"  class: ConsolidatedSqliteEventLogStorage\n  config:\n    base_dir: {home / 'dagster' / 'history'}\n"
-        )
+    if event_log == "sharded":  # Dagster's default SQLite event log: a file per run plus an index
+        config = config.split("event_log_storage:")[0]
     (home / "dagster" / "dagster.yaml").write_text(config, encoding="utf-8")
     env = state_env(home, DATA_DIR)
     argv = [*CLI, "--home", str(home), "demo", "--project", project, "--json"]
@@ -107,7 +105,7 @@ def run_project(project: str, until: str | None, home: Path, event_log: str) -> 
         argv += ["--until", until]
     print(f"\n{project}: demo into {home} ...", flush=True)
     demo = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, check=False)
-    if demo.returncode not in (0, 1):  # 1: some partitions blocked, the state is still measured
+    if demo.returncode not in (0, 1) or not demo.stdout.strip():  # 1 with JSON: some blocked
         sys.exit(f"{project}: demo failed ({demo.returncode}):\n{demo.stderr[-3000:]}")
     summary = json.loads(demo.stdout)
     before = breakdown(home, project)
@@ -157,9 +155,9 @@ def main() -> None:
     parser.add_argument("--until", help="last partition key to replay (default: the whole data)")
     parser.add_argument(
         "--event-log",
-        choices=("sharded", "consolidated"),
-        default="sharded",
-        help="Dagster's SQLite event log: the CLI's default (a file per run + an index) or one file",
+        choices=("consolidated", "sharded"),
+        default="consolidated",
+        help="Dagster's SQLite event log: the CLI's (one file) or Dagster's default (a file per run + an index)",
     )
     args = parser.parse_args()
     results, goals = [], []
@@ -171,7 +169,7 @@ def main() -> None:
             results.append({**result, "ratio_before": before, "ratio_after": after})
             goals.append((f"{project} state / input after maintenance", after, GOAL))
     payload = {"event_log": args.event_log, "projects": results, "goals": print_goals(goals)}
-    name = "state" if args.event_log == "sharded" else f"state_{args.event_log}"
+    name = "state" if args.event_log == "consolidated" else f"state_{args.event_log}"
     print(f"results: {save_results(name, payload)}")
 
 
