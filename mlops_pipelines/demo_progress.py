@@ -82,4 +82,6 @@ class Progress:
             self._draw()
 
     def close(self) -> None:
+        """Lift the bar for good: lines written after this (the summary) stand alone."""
         self._lift()
+        self.tty = False

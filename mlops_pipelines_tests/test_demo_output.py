@@ -37,6 +37,17 @@ def test_a_terminal_gets_a_bar_redrawn_in_place_that_never_shares_a_line_with_te
     assert text.endswith("\r\x1b[2K")  # closed: no bar left behind
 
 
+def test_after_close_lines_stand_alone_without_a_bar() -> None:
+    stream = Terminal()
+    progress = Progress(2, stream)
+    progress.activity("daily")
+    progress.close()
+    with progress.around():
+        stream.write("done in 5 s\n")
+    progress.note("BLOCKED: 1 of 2 partitions")
+    assert stream.getvalue().split("\r\x1b[2K")[-1] == "done in 5 s\nBLOCKED: 1 of 2 partitions\n"
+
+
 def test_a_log_gets_one_plain_line_per_block_and_no_bar() -> None:
     text = replay(io.StringIO())
     assert text == (
