@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from mlops_pipelines.report_server import ReportServerError, ServedReports, serve_reports
+from mlops_pipelines.report_server import ReportServerError, check_address, serve_reports
 from mlops_pipelines.settings import DATA_DIR_ENV, REPORTS_URL_ENV, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -94,33 +94,25 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     # Every process dagster dev starts runs ui_site/sitecustomize.py first: partition pages end
     # where a finished dataset does (Dagster 1.13.27 pages them from today).
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(UI_SITE), os.environ.get("PYTHONPATH")) if p)
-    served = _serve_reports_or_warn()
-    try:
-        return launch(ui_command(args.host, args.port))
-    finally:
-        if served is not None:
-            served.stop()
+    start_reports_process()
+    command = ui_command(args.host, args.port)
+    os.execv(command[0], command)
 
 
-def launch(command: list[str]) -> int:
-    """Run `dagster dev` as a child, not by exec: this process keeps serving the reports the UI
-    links to. Ctrl-C and a signal to the process group reach both; the UI's exit code is ours."""
-    child = subprocess.Popen(command)
-    try:
-        return child.wait()
-    except KeyboardInterrupt:
-        return child.wait()
-
-
-def _serve_reports_or_warn() -> ServedReports | None:
+def start_reports_process() -> subprocess.Popen[bytes] | None:
+    """The report links' server as a child in this process group: `dagster dev` then replaces
+    this process (exec), so a signal to the group stops both and the UI's exit code is its own;
+    the child also exits when its parent goes. A taken address is one warning, not a failure."""
     settings = load_settings()
     try:
-        served = serve_reports(settings.reports_dir, settings.reports_url)
+        check_address(settings.reports_url)
     except ReportServerError as err:
         print(f"warning: report links will not open: {err}", file=sys.stderr)
         return None
-    print(f"reports: {served.url}", file=sys.stderr)
-    return served
+    command = [sys.executable, "-m", "mlops_pipelines.report_server", str(settings.reports_dir)]
+    child = subprocess.Popen([*command, settings.reports_url])
+    print(f"reports: {settings.reports_url}", file=sys.stderr)
+    return child
 
 
 def _cmd_reports(args: argparse.Namespace) -> int:

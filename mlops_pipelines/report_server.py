@@ -11,7 +11,11 @@ default and logs nothing per request.
 from __future__ import annotations
 
 import functools
+import os
+import socket
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -67,3 +71,36 @@ def serve_reports(root: Path, url: str, setting: str = "MLOPS_REPORTS_URL") -> S
     thread = threading.Thread(target=server.serve_forever, name="reports-http", daemon=True)
     thread.start()
     return ServedReports(server, thread, url)
+
+
+def check_address(url: str, setting: str = "MLOPS_REPORTS_URL") -> None:
+    """Raise ReportServerError when `url` cannot be served here (not http, or its port is taken)."""
+    host, port = address_of(url, setting)
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise ReportServerError(
+                f"cannot serve the reports at {url} ({err.strerror}): set {setting} to a free address"
+            ) from err
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m mlops_pipelines.report_server ROOT URL`: serve until the parent process exits
+    (`mlops-pipelines ui` starts it, then becomes `dagster dev`)."""
+    root, url = argv if argv is not None else sys.argv[1:3]
+    parent = os.getppid()
+    served = serve_reports(Path(root), url)
+    try:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C reaches the whole process group: stop quietly with the UI
+    finally:
+        served.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

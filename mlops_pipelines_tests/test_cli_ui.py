@@ -1,7 +1,7 @@
 """`mlops-pipelines ui` (what `./dev ui` runs): the instance, the data directory and the command.
 
 The real `dagster dev` it starts is exercised end to end in test_e2e_dagster_dev.py; here the
-launch is replaced by a recorder, so each test checks what would have been started, and with what.
+exec is replaced by a recorder, so each test checks what would have been started, and with what.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from mlops_pipelines import cli, cli_ui
 
 @pytest.fixture
 def execs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict[str, str]]]:
-    """Fresh state; `launch` records (command, environment) instead of starting `dagster dev`."""
+    """Fresh state; os.execv records (command, environment) instead of replacing the process."""
     for name in ("MLOPS_HOME", "DAGSTER_HOME", "MLOPS_DATA_DIR", "MLOPS_PROJECTS_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "state"))
@@ -25,7 +25,9 @@ def execs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[st
         probe.bind(("127.0.0.1", 0))
         monkeypatch.setenv("MLOPS_REPORTS_URL", f"http://127.0.0.1:{probe.getsockname()[1]}/")
     recorded: list[tuple[list[str], dict[str, str]]] = []
-    monkeypatch.setattr(cli_ui, "launch", lambda argv: recorded.append((argv, dict(os.environ))) or 0)
+    monkeypatch.setattr(cli_ui.os, "execv", lambda _path, argv: recorded.append((argv, dict(os.environ))))
+    # The report server's process is tested in test_report_server.py; here only its address check.
+    monkeypatch.setattr(cli_ui.subprocess, "Popen", lambda *_args, **_kwargs: None)
     return recorded
 
 

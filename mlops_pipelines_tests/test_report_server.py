@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -11,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mlops_pipelines.lib.stores import ReportDir
-from mlops_pipelines.report_server import ReportServerError, address_of, serve_reports
+from mlops_pipelines.report_server import ReportServerError, address_of, check_address, serve_reports
 from mlops_pipelines.settings import DEFAULT_REPORTS_URL, load_settings
 
 
@@ -70,3 +73,61 @@ def test_an_address_in_use_or_not_http_names_the_setting(tmp_path: Path) -> None
         first.stop()
     with pytest.raises(ReportServerError, match="MLOPS_REPORTS_URL='https://h/'"):
         address_of("https://h/", "MLOPS_REPORTS_URL")
+
+
+def test_the_ui_reports_process_serves_until_its_parent_exits(tmp_path: Path) -> None:
+    """What `mlops-pipelines ui` starts before it becomes `dagster dev`: a child that serves the
+    reports and exits when that process does (no orphan server holding the port)."""
+    url = _free_url()
+    (tmp_path / "card.md").write_text("# model card", encoding="utf-8")
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time; "
+            "c = subprocess.Popen([sys.executable, '-m', 'mlops_pipelines.report_server', sys.argv[1], sys.argv[2]]); "
+            "print(c.pid, flush=True); time.sleep(float(sys.argv[3]))",
+            str(tmp_path),
+            url,
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}card.md", timeout=2) as answer:
+                assert answer.read() == b"# model card"
+                break
+        except urllib.error.URLError:
+            assert time.monotonic() < deadline, "the reports process never answered"
+            time.sleep(0.2)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{child}").exists() and "zombie" not in _state(child):
+        assert time.monotonic() < deadline, "the reports process outlived its parent"
+        time.sleep(0.2)
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{url}card.md", timeout=2)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (FileNotFoundError, IndexError):
+        return "gone"
+
+
+def test_a_taken_address_is_found_before_the_ui_starts(tmp_path: Path) -> None:
+    url = _free_url()
+    check_address(url)  # free: no error
+    served = serve_reports(tmp_path, url)
+    try:
+        with pytest.raises(ReportServerError, match="set MLOPS_REPORTS_URL to a free address"):
+            check_address(url)
+    finally:
+        served.stop()
