@@ -91,8 +91,10 @@ def prepare(home: Path) -> tuple[dict[str, str], pd.DataFrame]:
     with open_client(cfg) as client:
         client.set_registered_model_alias(PROJECT, "champion", versions[0])
         client.set_registered_model_alias(PROJECT, "challenger", versions[1])
+    # Versions registered here, not by pipeline runs: no DAGSTER_HOME (./dev sets one), so the
+    # service checks their sha256 tags and not a Dagster instance that never saw them.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"},
         "MLOPS_HOME": str(home),
         "MLFLOW_TRACKING_URI": settings.tracking_uri,
         "MLFLOW_REGISTRY_URI": settings.registry_uri,

@@ -241,8 +241,11 @@ def start_server(
     settings: Settings, project: str, log_path: Path, extra_env: dict[str, str] | None = None, *args: str
 ) -> ServerProcess:
     port = free_port()
+    # These fixtures register versions straight into MLflow, not through pipeline runs: a
+    # DAGSTER_HOME of the caller's (CI sets one) would make the server check provenance against
+    # an instance that never saw them (assets/test_model_provenance.py tests that refusal).
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"},
         "MLOPS_HOME": str(settings.home),
         "MLOPS_TRACKING_URI": settings.tracking_uri,
         "MLOPS_REGISTRY_URI": settings.registry_uri,
