@@ -127,6 +127,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from mlops_pipelines.cli_backtest import add_backtest_parser
+    from mlops_pipelines.cli_exporter import add_exporter_parser
     from mlops_pipelines.cli_init import add_init_parser
     from mlops_pipelines.cli_reconcile import add_reconcile_parser
     from mlops_pipelines.cli_stack import add_stack_parser
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ui_parser(sub)
     add_stack_parser(sub)
+    add_exporter_parser(sub)
     return parser
 
 
@@ -197,6 +199,7 @@ _KNOWN_ERRORS = (
     ("mlops_pipelines.lib.ingestion.source_files", "SourceError"),  # a missing data directory or file
     ("mlops_pipelines.stack.config", "StackError"),  # a server unreachable, a setting missing
     ("mlops_pipelines.report_server", "ReportServerError"),  # the reports' address is taken
+    ("mlops_pipelines.observability.server", "ExporterError"),  # an unknown project, a taken port
 )
 
 

@@ -1,0 +1,97 @@
+"""The exporter's collector: reads every source when scraped, at most once per cache period.
+
+Reading on scrape (not on a timer) means a value is never older than the cache period while
+Prometheus is scraping, and nothing is read while nobody is. The cache (a few seconds) makes a
+scrape storm, or Prometheus and a person's browser at once, cost one read. Concurrent scrapes
+wait for the read in progress instead of starting their own.
+
+A source that fails is reported as `mlops_exporter_up{source} 0` and logged once when it goes
+down (naming the setting to check) and once when it comes back; the other source still reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
+
+from mlops_pipelines.observability.families import families
+from mlops_pipelines.observability.state import PipelineState, RegistryState, Snapshot, SourceRead
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE_SECONDS = 5.0
+
+
+class Source(Protocol):
+    name: str
+
+    def setting(self) -> str:
+        """Where the source is configured, e.g. 'DAGSTER_HOME=/srv/dagster': named when it fails."""
+        ...
+
+    def read(self) -> Sequence[Any]: ...
+
+
+class PipelineCollector(Collector):
+    def __init__(
+        self,
+        pipelines: Source,
+        registry: Source,
+        cache_seconds: float = DEFAULT_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._pipelines, self._registry = pipelines, registry
+        self._cache_seconds = cache_seconds
+        self._clock, self._wall = clock, wall
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._read_at = 0.0
+        self._errors: dict[str, str | None] = {}
+        self.reads = 0  # how many times the sources were read (the cache's effect, for tests)
+
+    def describe(self) -> list[Metric]:
+        return []  # registering must not read the stores; metric names are not fixed up front
+
+    def collect(self) -> Iterator[Metric]:
+        yield from families(self.snapshot())
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            now = self._clock()
+            if self._snapshot is None or now - self._read_at >= self._cache_seconds:
+                self._snapshot = self._read_all()
+                self._read_at = self._clock()
+            return self._snapshot
+
+    def _read_all(self) -> Snapshot:
+        self.reads += 1
+        pipelines_read, pipelines = self._read(self._pipelines)
+        registry_read, registries = self._read(self._registry)
+        return Snapshot(
+            taken_at=self._wall(),
+            sources=(pipelines_read, registry_read),
+            pipelines=tuple(p for p in pipelines if isinstance(p, PipelineState)),
+            registries=tuple(r for r in registries if isinstance(r, RegistryState)),
+        )
+
+    def _read(self, source: Source) -> tuple[SourceRead, Sequence[Any]]:
+        started = self._clock()
+        try:
+            found = source.read()
+        except Exception as err:  # noqa: BLE001 (any failure of a store is reported as up 0, never a crash)
+            error = f"{source.name} unreachable ({source.setting()}): {type(err).__name__}: {str(err)[:300]}"
+            if self._errors.get(source.name) != error:
+                log.warning("exporter: %s", error)
+            self._errors[source.name] = error
+            return SourceRead(source.name, False, self._clock() - started, error), ()
+        if self._errors.get(source.name):
+            log.info("exporter: %s is reachable again (%s)", source.name, source.setting())
+        self._errors[source.name] = None
+        return SourceRead(source.name, True, self._clock() - started), found
