@@ -6,21 +6,33 @@ aliases (promote, rollback, retire) runs under an exclusive file lock and re-rea
 aliases inside it, so two writers on one host cannot both act on the same stale view. The
 lock is per host: a registry shared across hosts still gets the compare-and-set check,
 which narrows the race to the lock-free instant between its re-read and its write.
+Every alias move is logged to the project's audit trail (`audit`) inside that lock: the entry
+is opened as pending with the planned moves and marked done only after they succeeded.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_pipelines import names
+from mlops_pipelines.lib.registry.audit import (
+    AliasMove,
+    AuditEntry,
+    dagster_actor,
+    decision_id,
+    decision_reason,
+    default_actor,
+    now_utc,
+    recorded,
+    settle_pending,
+)
 from mlops_pipelines.lib.registry.decisions import alias_lock, attach_decision
 from mlops_pipelines.lib.registry.lookup import (
     CHALLENGER,
     CHAMPION,
     PREVIOUS_CHAMPION,
-    PROTECTED_ALIASES,
-    RETIRED_TAG,
     LoadedModel,
     ModelIntegrityError,
     ModelLoadError,
@@ -37,8 +49,13 @@ from mlops_pipelines.lib.registry.lookup import (
     utc_now,
 )
 from mlops_pipelines.lib.registry.model_loading import load_model, verify_loadable
+from mlops_pipelines.lib.registry.retention import retire_old_versions
+from mlops_pipelines.lib.registry.rollback import rollback
 from mlops_pipelines.lib.registry.session import TrackingConfig, TrackingUnavailable, open_client
 from mlops_pipelines.lib.registry.tracking import ARTIFACT_SHA_TAG, LoggedModel
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 __all__ = [
     "CHALLENGER",
@@ -59,6 +76,7 @@ __all__ = [
     "list_versions",
     "load_model",
     "promote",
+    "promote_locked",
     "record_rejection",
     "register_challenger",
     "register_version",
@@ -96,8 +114,14 @@ def list_versions(cfg: TrackingConfig, project: str) -> list[ModelVersionRef]:
         return list_version_refs(client, project)
 
 
+def _tagged_actor(tags: dict[str, str]) -> str:
+    """The Dagster run a version's lineage tags name, else this process's user."""
+    run_id = tags.get(names.ML_DAGSTER_RUN)
+    return dagster_actor(run_id) if run_id else default_actor()
+
+
 def register_challenger(
-    cfg: TrackingConfig, project: str, logged: LoggedModel, tags: dict[str, str]
+    cfg: TrackingConfig, project: str, logged: LoggedModel, tags: dict[str, str], *, actor: str | None = None
 ) -> ModelVersionRef:
     """A new READY version of `project` carrying the training sha256, aliased `challenger`.
 
@@ -105,11 +129,17 @@ def register_challenger(
     last step. If any step fails the new version is deleted, so nothing (neither an alias nor
     "the latest version") can point at a half-registered model.
     """
-    return register_version(cfg, project, logged, tags, alias=CHALLENGER)
+    return register_version(cfg, project, logged, tags, alias=CHALLENGER, actor=actor)
 
 
 def register_version(
-    cfg: TrackingConfig, project: str, logged: LoggedModel, tags: dict[str, str], *, alias: str | None
+    cfg: TrackingConfig,
+    project: str,
+    logged: LoggedModel,
+    tags: dict[str, str],
+    *,
+    alias: str | None,
+    actor: str | None = None,
 ) -> ModelVersionRef:
     """`register_challenger` with the alias to set (None: none, e.g. a go-live refit that the
     promotion aliases itself)."""
@@ -138,7 +168,18 @@ def register_version(
             if (current.tags or {}).get(ARTIFACT_SHA_TAG) != logged.artifact_sha256:
                 raise RegistryError(f"{project}: version {version} lost its {ARTIFACT_SHA_TAG} tag")
             if alias is not None:
-                client.set_registered_model_alias(project, alias, version)
+                before = (read_aliases(client, project) or {}).get(alias)
+                entry = AuditEntry(
+                    project,
+                    "register",
+                    (AliasMove(alias, before, version),),
+                    actor or _tagged_actor(tags),
+                    f"training run {logged.run_id}",
+                    f"new version {version} from training run {logged.run_id}",
+                    now_utc(),
+                )
+                with recorded(client, cfg, entry):
+                    client.set_registered_model_alias(project, alias, version)
         except BaseException as err:
             try:
                 client.delete_model_version(project, version)
@@ -159,6 +200,7 @@ def promote(
     *,
     expected_champion: str | None,
     settles: str | None = None,
+    actor: str | None = None,
 ) -> PromotionResult:
     """Make `version` the champion if the champion is still `expected_champion` (compare-and-set).
 
@@ -167,27 +209,64 @@ def promote(
     longer a candidate. The decision record is stored as a run artifact and a version tag on
     both versions before the aliases move.
     """
-    version = str(version)
     with alias_lock(lock_path), open_client(cfg) as client:
-        current = read_aliases(client, project)
-        if current is None:
-            raise RegistryError(f"{project}: no registered model named '{project}'")
-        champion = current.get(CHAMPION)
-        if champion != expected_champion:
-            raise PromotionConflict(
-                f"{project}: champion is {champion or 'unset'}, expected {expected_champion or 'unset'}; "
-                f"version {version} must be re-evaluated against the current champion"
-            )
-        if champion == version:
-            raise RegistryError(f"{project}: version {version} is already the champion")
-        target = ref_of(read_version(client, project, version))
-        if target.retired:
-            raise RegistryError(f"{project}: version {version} is retired and cannot be promoted")
-        if not target.artifact_sha256:
-            raise ModelIntegrityError(f"{project}: version {version} has no {ARTIFACT_SHA_TAG} tag")
-        old = ref_of(read_version(client, project, champion)) if champion else None
-        promoted_at = utc_now()
-        artifact = attach_decision(client, target, "promotion", decision_json, promoted_at)
+        return promote_locked(
+            client,
+            cfg,
+            project,
+            str(version),
+            decision_json,
+            expected_champion=expected_champion,
+            settles=settles,
+            actor=actor,
+        )
+
+
+def promote_locked(
+    client: MlflowClient,
+    cfg: TrackingConfig,
+    project: str,
+    version: str,
+    decision_json: str,
+    *,
+    expected_champion: str | None,
+    settles: str | None = None,
+    actor: str | None = None,
+    action: str = "promote",
+    reason: str | None = None,
+) -> PromotionResult:
+    """`promote` for a caller that holds the alias lock and a client (an approval re-checks first)."""
+    current = read_aliases(client, project)
+    if current is None:
+        raise RegistryError(f"{project}: no registered model named '{project}'")
+    champion = current.get(CHAMPION)
+    if champion != expected_champion:
+        raise PromotionConflict(
+            f"{project}: champion is {champion or 'unset'}, expected {expected_champion or 'unset'}; "
+            f"version {version} must be re-evaluated against the current champion"
+        )
+    if champion == version:
+        raise RegistryError(f"{project}: version {version} is already the champion")
+    target = ref_of(read_version(client, project, version))
+    if target.retired:
+        raise RegistryError(f"{project}: version {version} is retired and cannot be promoted")
+    if not target.artifact_sha256:
+        raise ModelIntegrityError(f"{project}: version {version} has no {ARTIFACT_SHA_TAG} tag")
+    old = ref_of(read_version(client, project, champion)) if champion else None
+    promoted_at = utc_now()
+    artifact = attach_decision(client, target, "promotion", decision_json, promoted_at)
+    drop_challenger = current.get(CHALLENGER) is not None and current.get(CHALLENGER) in (version, settles)
+    moves = [AliasMove(CHAMPION, champion, version)]
+    if old is not None:
+        moves.insert(0, AliasMove(PREVIOUS_CHAMPION, current.get(PREVIOUS_CHAMPION), old.version))
+    if drop_challenger:
+        moves.append(AliasMove(CHALLENGER, current.get(CHALLENGER), None))
+    settle_pending(client, cfg, project, current)
+    why = reason or decision_reason(decision_json)
+    entry = AuditEntry(
+        project, action, tuple(moves), actor or default_actor(), decision_id(decision_json), why, now_utc()
+    )
+    with recorded(client, cfg, entry):
         # previous-champion moves first: a crash before the champion moves leaves both aliases on
         # the old champion, never a champion without a rollback target.
         if old is not None:
@@ -196,14 +275,14 @@ def promote(
             client.set_model_version_tag(project, old.version, "superseded_at", promoted_at)
             client.set_registered_model_alias(project, PREVIOUS_CHAMPION, old.version)
         client.set_registered_model_alias(project, CHAMPION, version)
-        if current.get(CHALLENGER) is not None and current.get(CHALLENGER) in (version, settles):
+        if drop_challenger:
             client.delete_registered_model_alias(project, CHALLENGER)
         # Written last: its presence marks a promotion that completed.
         client.set_model_version_tag(project, version, "promoted_at", promoted_at)
-        log.info("%s: version %s promoted (previous champion %s)", project, version, champion)
-        return PromotionResult(
-            project, ref_of(read_version(client, project, version)), old, artifact, promoted_at
-        )
+    log.info("%s: version %s promoted (previous champion %s)", project, version, champion)
+    return PromotionResult(
+        project, ref_of(read_version(client, project, version)), old, artifact, promoted_at
+    )
 
 
 def record_rejection(cfg: TrackingConfig, project: str, version: str, decision_json: str) -> None:
@@ -213,63 +292,3 @@ def record_rejection(cfg: TrackingConfig, project: str, version: str, decision_j
         stamp = utc_now()
         attach_decision(client, target, "rejection", decision_json, stamp)
         client.set_model_version_tag(project, target.version, "rejected_at", stamp)
-
-
-def rollback(
-    cfg: TrackingConfig, project: str, lock_path: Path, *, expected_champion: str | None = None
-) -> ModelVersionRef:
-    """champion <- previous-champion; the previous-champion alias is then removed.
-
-    The rolled-back version is not kept as a rollback target (it was rolled back for a
-    reason), so a second rollback without a new promotion fails instead of flapping.
-    """
-    with alias_lock(lock_path), open_client(cfg) as client:
-        current = read_aliases(client, project)
-        if current is None:
-            raise RollbackError(f"{project}: no registered model named '{project}'")
-        previous = current.get(PREVIOUS_CHAMPION)
-        if previous is None:
-            raise RollbackError(f"{project}: no previous champion to roll back to")
-        champion = current.get(CHAMPION)
-        if expected_champion is not None and champion != expected_champion:
-            raise PromotionConflict(
-                f"{project}: champion is {champion or 'unset'}, expected {expected_champion}"
-            )
-        stamp = utc_now()
-        client.set_registered_model_alias(project, CHAMPION, previous)
-        client.delete_registered_model_alias(project, PREVIOUS_CHAMPION)
-        client.set_model_version_tag(project, previous, "restored_at", stamp)
-        if champion is not None:
-            client.set_model_version_tag(project, champion, "rolled_back_at", stamp)
-            client.set_model_version_tag(project, champion, "rolled_back_to", previous)
-        log.warning("%s: rolled back champion %s -> %s", project, champion, previous)
-        return ref_of(read_version(client, project, previous))
-
-
-def retire_old_versions(cfg: TrackingConfig, project: str, keep: int, lock_path: Path) -> list[str]:
-    """Retire versions older than the newest `keep`, except champion/previous-champion/challenger.
-
-    A retired version loses its aliases and is tagged `retired=true` + `retired_at`; its run,
-    artifacts and registry entry stay for lineage. Returns the newly retired versions.
-    """
-    if keep < 1:
-        raise ValueError(f"{project}: keep must be >= 1, got {keep}")
-    with alias_lock(lock_path), open_client(cfg) as client:
-        current = read_aliases(client, project)
-        if current is None:
-            return []
-        protected = {current[a] for a in PROTECTED_ALIASES if a in current}
-        retired: list[str] = []
-        stamp = utc_now()
-        for ref in list_version_refs(client, project)[keep:]:
-            if ref.version in protected or ref.retired:
-                continue
-            for alias, target in current.items():
-                if target == ref.version:
-                    client.delete_registered_model_alias(project, alias)
-            client.set_model_version_tag(project, ref.version, RETIRED_TAG, "true")
-            client.set_model_version_tag(project, ref.version, "retired_at", stamp)
-            retired.append(ref.version)
-        if retired:
-            log.info("%s: retired versions %s", project, retired)
-        return retired

@@ -61,11 +61,18 @@ def record_decision(cfg: TrackingConfig, project: str, version: str, kind: str, 
         client.set_model_version_tag(project, target.version, f"{kind}_at", stamp)
 
 
-def make_challenger(cfg: TrackingConfig, project: str, version: str) -> None:
+def make_challenger(cfg: TrackingConfig, project: str, version: str, *, actor: str | None = None) -> None:
     """Point `challenger` at an existing version (a retried training that reuses its version)."""
+    from mlops_pipelines.lib.registry.audit import AliasMove, AuditEntry, default_actor, now_utc, recorded
+
     with open_client(cfg) as client:
         read_version(client, project, str(version))  # a wrong version fails before the alias moves
-        client.set_registered_model_alias(project, CHALLENGER, str(version))
+        before = (read_aliases(client, project) or {}).get(CHALLENGER)
+        why = f"version {version} reused by an identical training"
+        move = AliasMove(CHALLENGER, before, str(version))
+        entry = AuditEntry(project, "challenger", (move,), actor or default_actor(), None, why, now_utc())
+        with recorded(client, cfg, entry):
+            client.set_registered_model_alias(project, CHALLENGER, str(version))
     log.info("%s: version %s is the challenger again (reused by an identical training)", project, version)
 
 
