@@ -1,9 +1,14 @@
 """The exporter's collector: reads every source when scraped, at most once per cache period.
 
-Reading on scrape (not on a timer) means a value is never older than the cache period while
-Prometheus is scraping, and nothing is read while nobody is. The cache (a few seconds) makes a
-scrape storm, or Prometheus and a person's browser at once, cost one read. Concurrent scrapes
-wait for the read in progress instead of starting their own.
+Reading on scrape (not on a timer) means nothing is read while nobody scrapes, and a value is
+never older than the cache period plus one read while Prometheus does. The cache (a few
+seconds) makes a scrape storm, or Prometheus and a person's browser at once, cost one read.
+
+A scrape that finds the snapshot older than the cache period starts one read and waits for it
+up to `wait_seconds`; a read that takes longer (a busy instance) finishes for the next scrape
+while this one answers with the previous snapshot, so a scrape never times out waiting on a
+store. `mlops_exporter_snapshot_age_seconds` says how old the answer is: a store that hangs
+shows as a growing age, never as silently frozen values. Only the first read is waited out.
 
 A source that fails is reported as `mlops_exporter_up{source} 0` and logged once when it goes
 down (naming the setting to check) and once when it comes back; the other source still reports.
@@ -26,6 +31,8 @@ from mlops_pipelines.observability.state import PipelineState, RegistryState, Sn
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_SECONDS = 5.0
+# Under Prometheus' shortest sensible scrape timeout (1 s), with room to render the answer.
+DEFAULT_WAIT_SECONDS = 0.5
 
 
 class Source(Protocol):
@@ -46,13 +53,15 @@ class PipelineCollector(Collector):
         cache_seconds: float = DEFAULT_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
     ) -> None:
         self._pipelines, self._registry = pipelines, registry
-        self._cache_seconds = cache_seconds
+        self._cache_seconds, self._wait_seconds = cache_seconds, wait_seconds
         self._clock, self._wall = clock, wall
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._read_at = 0.0
+        self._reading: threading.Thread | None = None
         self._errors: dict[str, str | None] = {}
         self.reads = 0  # how many times the sources were read (the cache's effect, for tests)
 
@@ -60,15 +69,32 @@ class PipelineCollector(Collector):
         return []  # registering must not read the stores; metric names are not fixed up front
 
     def collect(self) -> Iterator[Metric]:
-        yield from families(self.snapshot())
+        yield from families(self.snapshot(), self._wall())
 
     def snapshot(self) -> Snapshot:
+        """The newest snapshot; a read first when it is older than the cache period (see module doc)."""
         with self._lock:
-            now = self._clock()
-            if self._snapshot is None or now - self._read_at >= self._cache_seconds:
-                self._snapshot = self._read_all()
-                self._read_at = self._clock()
+            current = self._snapshot
+            stale = current is None or self._clock() - self._read_at >= self._cache_seconds
+            if stale and self._reading is None:
+                self._reading = threading.Thread(target=self._refresh, name="exporter-read", daemon=True)
+                self._reading.start()
+            reading = self._reading
+        if stale and reading is not None:
+            reading.join(None if current is None else self._wait_seconds)
+        with self._lock:
+            assert self._snapshot is not None  # the first read was waited out
             return self._snapshot
+
+    def _refresh(self) -> None:
+        snapshot = None
+        try:
+            snapshot = self._read_all()
+        finally:
+            with self._lock:
+                if snapshot is not None:
+                    self._snapshot, self._read_at = snapshot, self._clock()
+                self._reading = None
 
     def _read_all(self) -> Snapshot:
         self.reads += 1

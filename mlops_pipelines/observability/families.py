@@ -20,7 +20,11 @@ PROMOTE, REJECT = "promote", "reject"  # gate verdicts (lib/promotion/decision.p
 RETRAIN_STATUSES = ("success", "failure")
 
 
-def families(snapshot: Snapshot) -> Iterator[Metric]:
+def families(snapshot: Snapshot, now: float) -> Iterator[Metric]:
+    """Every metric of `snapshot`, answered at unix time `now`."""
+    age = GaugeMetricFamily(m.SNAPSHOT_AGE, "Seconds since the stores were read for this answer")
+    age.add_metric([], max(0.0, now - snapshot.taken_at))
+    yield age
     up = GaugeMetricFamily(m.UP, "1 when the exporter's last read of the source worked", labels=["source"])
     seconds = GaugeMetricFamily(
         m.READ_SECONDS, "How long the last read of the source took", labels=["source"]
@@ -31,7 +35,7 @@ def families(snapshot: Snapshot) -> Iterator[Metric]:
     yield up
     yield seconds
     yield from registry_families(snapshot.registries)
-    yield from pipeline_families(snapshot.pipelines, snapshot.taken_at)
+    yield from pipeline_families(snapshot.pipelines, now)
 
 
 def _version_number(version: str) -> float | None:

@@ -12,6 +12,7 @@ from typing import Final
 
 UP: Final = "mlops_exporter_up"  # {source}: 1 when the last read of that source worked
 READ_SECONDS: Final = "mlops_exporter_read_seconds"  # {source}: how long that read took
+SNAPSHOT_AGE: Final = "mlops_exporter_snapshot_age_seconds"  # how old the answer's reading is
 CHAMPION_VERSION: Final = "mlops_pipeline_champion_version"  # {project}: the champion alias
 MODEL_ALIAS: Final = "mlops_pipeline_model_alias"  # info {project, alias, version}
 DRIFT_SHARE: Final = "mlops_pipeline_drift_share"  # {project}: the newest drift partition's share
