@@ -43,7 +43,7 @@ ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONUNBUFFERED=1 \
     MLOPS_HOME=/var/lib/mlops
 RUN groupadd --system --gid 10001 mlops \
-    && useradd --system --uid 10001 --gid mlops --home-dir /var/lib/mlops --shell /usr/sbin/nologin mlops \
+    && useradd --no-log-init --uid 10001 --gid mlops --home-dir /var/lib/mlops --shell /usr/sbin/nologin mlops \
     && mkdir -p /var/lib/mlops /opt/dagster/dagster_home \
     && chown -R mlops:mlops /var/lib/mlops /opt/dagster
 COPY --from=builder /opt/venv /opt/venv

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from mlops_pipelines_tests.deploy.k8s_models import load_documents
+
 DOCKER = Path(__file__).resolve().parents[2] / "deploy" / "docker"
 
 
@@ -52,6 +54,22 @@ def test_entrypoint_hands_the_charts_commands_to_their_programs(stub_bin: Path) 
         == "celery -A dagster_celery.app worker"
     )
     assert _entrypoint(stub_bin, "mlflow", "server") == "mlflow server"
+
+
+def test_every_manifest_command_reaches_its_program(stub_bin: Path) -> None:
+    manifests = sorted((DOCKER.parent / "k8s").glob("*.yaml"))
+    containers = [
+        c
+        for d in (doc for path in manifests for doc in load_documents(path))
+        if d["kind"] == "Deployment"
+        for c in d["spec"]["template"]["spec"]["containers"]
+    ]
+    assert len(containers) >= 4
+    for container in containers:
+        args = [str(a) for a in container["args"]]
+        program = args[0] if args[0] in ("celery", "mlflow") else "mlops-pipelines"
+        expected = " ".join([program, *(args[1:] if program == args[0] else args)])
+        assert _entrypoint(stub_bin, *args) == expected
 
 
 def test_entrypoint_runs_no_other_program_than_those_it_names(stub_bin: Path) -> None:
