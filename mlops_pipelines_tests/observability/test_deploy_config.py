@@ -9,6 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from mlops_pipelines.observability import metric_names as m
@@ -84,3 +85,12 @@ def test_the_readme_lists_every_exporter_metric() -> None:
     section = readme.split("## Monitoring", 1)[1].split("\n## ", 1)[0]
     exported = {v for k, v in vars(m).items() if k.isupper() and v.startswith("mlops_")}
     assert sorted(name for name in exported if name not in section) == []
+
+
+def test_the_prometheus_tools_that_are_installed_are_found() -> None:
+    assert require(PROMTOOL) == PROMTOOL
+
+
+def test_missing_prometheus_fails_the_test_naming_the_setup_command(tmp_path: Path) -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"run \./dev prometheus-setup"):
+        require(tmp_path / "prometheus")
