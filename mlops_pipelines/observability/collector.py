@@ -7,8 +7,9 @@ seconds) makes a scrape storm, or Prometheus and a person's browser at once, cos
 A scrape that finds the snapshot older than the cache period starts one read and waits for it
 up to `wait_seconds`; a read that takes longer (a busy instance) finishes for the next scrape
 while this one answers with the previous snapshot, so a scrape never times out waiting on a
-store. `mlops_exporter_snapshot_age_seconds` says how old the answer is: a store that hangs
-shows as a growing age, never as silently frozen values. Only the first read is waited out.
+store. `mlops_exporter_snapshot_age_seconds` says how old the answer is, and a read that has
+not finished after `stuck_seconds` reports its source down (up 0, its metrics left out): a
+store that hangs never shows as silently frozen values. Only the first read is waited out.
 
 A source that fails is reported as `mlops_exporter_up{source} 0` and logged once when it goes
 down (naming the setting to check) and once when it comes back; the other source still reports.
@@ -20,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from prometheus_client.core import Metric
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CACHE_SECONDS = 5.0
 # Under Prometheus' shortest sensible scrape timeout (1 s), with room to render the answer.
 DEFAULT_WAIT_SECONDS = 0.5
+DEFAULT_STUCK_SECONDS = 30.0  # a read this long: the store does not answer (a firewalled host, a lock)
 
 
 class Source(Protocol):
@@ -54,9 +57,15 @@ class PipelineCollector(Collector):
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
+        stuck_seconds: float = DEFAULT_STUCK_SECONDS,
     ) -> None:
         self._pipelines, self._registry = pipelines, registry
-        self._cache_seconds, self._wait_seconds = cache_seconds, wait_seconds
+        self._cache_seconds, self._wait_seconds, self._stuck_seconds = (
+            cache_seconds,
+            wait_seconds,
+            stuck_seconds,
+        )
+        self._in_read: tuple[Source, float] | None = None  # the source being read, since when
         self._clock, self._wall = clock, wall
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
@@ -84,7 +93,27 @@ class PipelineCollector(Collector):
             reading.join(None if current is None else self._wait_seconds)
         with self._lock:
             assert self._snapshot is not None  # the first read was waited out
-            return self._snapshot
+            return self._answer(self._snapshot)
+
+    def _answer(self, snapshot: Snapshot) -> Snapshot:
+        """`snapshot`, with the source of a read stuck past `stuck_seconds` down (lock held)."""
+        if self._in_read is None or self._clock() - self._in_read[1] < self._stuck_seconds:
+            return snapshot
+        source, started = self._in_read
+        waited = self._clock() - started
+        error = f"{source.name} has not answered for {waited:.0f} s ({source.setting()})"
+        if not self._errors.get(source.name):
+            log.warning("exporter: %s", error)
+        self._errors[source.name] = error
+        return replace(
+            snapshot,
+            sources=tuple(
+                SourceRead(s.source, False, waited, error) if s.source == source.name else s
+                for s in snapshot.sources
+            ),
+            pipelines=() if source is self._pipelines else snapshot.pipelines,
+            registries=() if source is self._registry else snapshot.registries,
+        )
 
     def _refresh(self) -> None:
         snapshot = None
@@ -109,6 +138,8 @@ class PipelineCollector(Collector):
 
     def _read(self, source: Source) -> tuple[SourceRead, Sequence[Any]]:
         started = self._clock()
+        with self._lock:
+            self._in_read = (source, started)
         try:
             found = source.read()
         except Exception as err:  # noqa: BLE001 (any failure of a store is reported as up 0, never a crash)
@@ -117,6 +148,9 @@ class PipelineCollector(Collector):
                 log.warning("exporter: %s", error)
             self._errors[source.name] = error
             return SourceRead(source.name, False, self._clock() - started, error), ()
+        finally:
+            with self._lock:
+                self._in_read = None
         if self._errors.get(source.name):
             log.info("exporter: %s is reachable again (%s)", source.name, source.setting())
         self._errors[source.name] = None

@@ -151,3 +151,24 @@ def test_a_slow_read_answers_with_the_previous_snapshot_and_its_age() -> None:
     pipelines.hold.set()
     wait_until(lambda: exporter.snapshot().pipelines[0].quarantined_rows == 8)
     assert pipelines.reads == 2  # the scrapes meanwhile started no read of their own
+
+
+def test_a_read_that_does_not_finish_reports_its_source_down(caplog: pytest.LogCaptureFixture) -> None:
+    pipelines = FakeSource("dagster", [PIPELINE], where="DAGSTER_HOME=/srv/dagster")
+    clock = [0.0]
+    exporter = collector(pipelines, FakeSource("mlflow", [REGISTRY]), clock)
+    scrape(exporter)
+    pipelines.hold = threading.Event()  # the instance stops answering (a firewalled database host)
+    clock[0] = 10.0
+    assert value(scrape(exporter), m.UP, source="dagster") == 1.0  # 0 s into the read: the last reading
+    clock[0] = 45.0  # 35 s into the read, past the 30 s the collector waits for a store
+    with caplog.at_level(logging.WARNING):
+        samples = scrape(exporter)
+        scrape(exporter)
+    assert value(samples, m.UP, source="dagster") == 0.0 and value(samples, m.UP, source="mlflow") == 1.0
+    assert value(samples, f"{m.RETRAINS}_total", project="bike_sharing", status="success") is None
+    assert value(samples, m.CHAMPION_VERSION, project="bike_sharing") == 4.0
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "dagster has not answered for 35 s (DAGSTER_HOME=/srv/dagster)" in warning
+    pipelines.hold.set()
+    wait_until(lambda: value(scrape(exporter), m.UP, source="dagster") == 1.0)
