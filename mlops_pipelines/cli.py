@@ -94,38 +94,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if report["match"] else 1
 
 
-def _cmd_rollback(args: argparse.Namespace) -> int:
-    import dagster as dg
-
-    from mlops_pipelines import names
-    from mlops_pipelines.definitions import build_definitions
-    from mlops_pipelines.jobs import rollback_job_name, rollback_run_config
-    from mlops_pipelines.runner import run_job
-    from mlops_pipelines.spec import SpecError, load_specs
-
-    specs = load_specs()
-    if args.project not in specs:
-        raise SpecError(f"unknown project {args.project!r}; known: {sorted(specs)}")
-    spec = specs[args.project]
-    # A run of the rollback job, recorded on the instance like any lineage event, with the
-    # resources of the current environment (MLOPS_ENV), so it takes the promotion lock too.
-    # raise_on_error re-raises the step's own error (RollbackError, ...): a known error below.
-    defs = build_definitions(specs)
-    with dg.DagsterInstance.get() as instance:
-        result = run_job(
-            defs,
-            rollback_job_name(spec),
-            instance,
-            run_config=rollback_run_config(spec),
-            raise_on_error=True,
-            log_level="CRITICAL",
-        )
-    champion = result.output_for_node(names.scoped(spec.name, names.CHAMPION))
-    print(f"{args.project}: champion is now version {champion.version}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from mlops_pipelines.cli_audit import add_audit_parsers
     from mlops_pipelines.cli_backtest import add_backtest_parser
     from mlops_pipelines.cli_exporter import add_exporter_parser
     from mlops_pipelines.cli_init import add_init_parser
@@ -168,9 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--json", action="store_true")
     reproduce.set_defaults(func=_cmd_reproduce)
 
-    rollback = sub.add_parser("rollback", help="move champion back to previous-champion")
-    rollback.add_argument("--project", required=True)
-    rollback.set_defaults(func=_cmd_rollback)
+    add_audit_parsers(sub)  # rollback, history, approve
     add_reconcile_parser(sub)
 
     add_validate_parser(sub)

@@ -36,9 +36,35 @@ def rollback_job_name(spec: ProjectSpec) -> str:
     return names.scoped(spec.name, names.ROLLBACK_JOB)
 
 
-def rollback_run_config(spec: ProjectSpec) -> dict[str, Any]:
-    """The champion asset's config that selects a rollback instead of the gate."""
-    return {"ops": {names.scoped(spec.name, names.CHAMPION): {"config": {"action": "rollback"}}}}
+def approval_job_name(spec: ProjectSpec) -> str:
+    return names.scoped(spec.name, names.APPROVAL_JOB)
+
+
+def _champion_config(spec: ProjectSpec, config: dict[str, Any]) -> dict[str, Any]:
+    return {"ops": {names.scoped(spec.name, names.CHAMPION): {"config": config}}}
+
+
+def rollback_run_config(
+    spec: ProjectSpec,
+    to_version: str | None = None,
+    requested_by: str | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """The champion asset's config that selects a rollback instead of the gate (one step back, or
+    to `to_version`); who asked and why go into the audit trail."""
+    config: dict[str, Any] = {"action": "rollback"}
+    extra = {"to_version": to_version, "requested_by": requested_by, "reason": reason}
+    return _champion_config(spec, {**config, **{k: v for k, v in extra.items() if v is not None}})
+
+
+def approval_run_config(
+    spec: ProjectSpec, version: str | None = None, requested_by: str | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    """The champion asset's config for a person's verdict on a pending promotion (the UI's
+    launchpad starts from this: fill in version, requested_by and reason; reject: action 'reject')."""
+    return _champion_config(
+        spec, {"action": "approve", "version": version, "requested_by": requested_by, "reason": reason}
+    )
 
 
 def serial_tags(spec: ProjectSpec) -> dict[str, str]:
@@ -84,5 +110,14 @@ def build_project_jobs(spec: ProjectSpec) -> list[dg.UnresolvedAssetJobDefinitio
             config=rollback_run_config(spec),
             tags={names.KIND_TAG: names.KIND_ROLLBACK, **serial_tags(spec)},
             description=f"Move the {spec.name} champion back to the previous champion.",
+        ),
+        # A person's approval (or, with action 'reject', rejection) of a promotion waiting for it.
+        dg.define_asset_job(
+            approval_job_name(spec),
+            selection=_keys(spec, (names.CHAMPION,)),
+            config=approval_run_config(spec),
+            tags={names.KIND_TAG: names.KIND_APPROVAL, **serial_tags(spec)},
+            description=f"Approve or reject a {spec.name} promotion waiting for approval (set version, "
+            "requested_by and reason in the config; action 'reject' to reject).",
         ),
     ]

@@ -278,3 +278,15 @@ META_NEEDS_ATTENTION: Final = "needs_attention"  # bool: promoted with a KPI bre
 META_CHAMPION_EVALUATED_NOISE: Final = "champion_evaluated_noise"
 META_CHAMPION_ESTIMATOR_URI: Final = "champion_estimator_uri"
 META_CHAMPION_ESTIMATOR_SHA: Final = "champion_estimator_sha256"
+# The audit trail (lib/registry/audit.py) and human approval (lib/registry/approvals.py)
+AUDIT_TAG: Final = "mlops.audit"  # on the audit experiment and each entry's run: the project
+AUDIT_SETTLED_TAG: Final = "mlops.audit.settled"  # a killed writer's pending entry, settled later
+APPROVAL_JOB: Final = "approval"
+ML_APPROVAL: Final = "mlops.approval"  # pending | approved | rejected | expired
+ML_APPROVAL_EXPIRES: Final = "mlops.approval_expires_at"
+ML_APPROVAL_CHAMPION: Final = "mlops.approval_champion"  # the champion the verdict was judged against
+ML_APPROVAL_EVALUATED: Final = "mlops.approval_evaluated"  # the evaluated version a refit stands for
+META_ALIAS_TIMELINE: Final = "alias_timeline"  # markdown: the newest audit entries
+META_AUDIT_ENTRIES: Final = "audit_entries"
+META_PENDING_APPROVALS: Final = "pending_approvals"
+KIND_APPROVAL: Final = "approval"  # a KIND_TAG value: a run of the approval job

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops_pipelines.lib.hints import did_you_mean
+from mlops_pipelines.spec_approval import ApprovalSpec
 from mlops_pipelines.spec_rules import Rule, rule_columns
 from mlops_pipelines.spec_source import JoinSpec
 from mlops_pipelines.spec_time import ArrivalSpec as ArrivalSpec
@@ -277,6 +278,8 @@ class PromotionSpec(_Model):
     slice_tolerance: float = Field(default=0.05, ge=0)
     fairness_tolerance: float = Field(default=0.05, ge=0)
     keep_versions: int = Field(default=5, ge=2)
+    # A person approves each promotion (spec_approval.py); off: the gate's verdict is applied at once.
+    approval: ApprovalSpec = ApprovalSpec()
 
 
 class RetrainingSpec(_Model):

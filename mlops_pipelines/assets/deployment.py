@@ -5,7 +5,9 @@ healthy baking period) as a JSON line under MLOPS_HOME/deployments/. The stage f
 `lib.scoring.deployments.deployment_state` reads that record and the registry aliases; this
 asset turns them into metadata, so deployment history sits in the lineage next to the
 promotion that produced the champion. It never moves an alias itself: only the promotion
-gate does. A value that is not there (an alias not set, no decision yet) is None.
+gate does. A value that is not there (an alias not set, no decision yet) is None. The alias
+timeline (the newest audit entries: who moved which alias from which version to which, why and
+when) and the promotions waiting for approval are read from the audit trail and the registry.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -18,6 +20,7 @@ from mlops_pipelines.resources import MlflowTracking
 from mlops_pipelines.spec import ProjectSpec
 
 if TYPE_CHECKING:
+    from mlops_pipelines.lib.registry.audit import AuditEntry
     from mlops_pipelines.lib.scoring.deployments import DeploymentState
 
 
@@ -50,19 +53,37 @@ def deployment_metadata(state: "DeploymentState") -> dict[str, Any]:
     }
 
 
+def audit_metadata(entries: "list[AuditEntry]", pending: list[str]) -> dict[str, Any]:
+    from mlops_pipelines.lib.registry.history import timeline_rows
+
+    return {
+        names.META_ALIAS_TIMELINE: md_table(timeline_rows(entries)),
+        names.META_AUDIT_ENTRIES: len(entries),
+        names.META_PENDING_APPROVALS: ", ".join(pending) or None,
+    }
+
+
 def build_deployment_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=asset_key(spec, names.DEPLOYMENT),
         group_name=spec.name,
         deps=[asset_key(spec, names.CHAMPION)],
         kinds={"fastapi"},
-        description="Serving state: champion/challenger versions, canary share and the guard's recorded decisions.",
+        description=(
+            "Serving state: champion/challenger versions, canary share, the guard's recorded decisions, "
+            "and the alias timeline from the audit trail (who moved which alias, when and why)."
+        ),
     )
     def deployment(tracking: MlflowTracking) -> dg.MaterializeResult:
+        from mlops_pipelines.lib.registry.approvals import pending_approvals
+        from mlops_pipelines.lib.registry.audit import read_entries
         from mlops_pipelines.lib.scoring.deployments import deployment_state
         from mlops_pipelines.settings import load_settings
 
-        state = deployment_state(spec, tracking.config(), load_settings().home)
-        return dg.MaterializeResult(metadata=deployment_metadata(state))
+        cfg = tracking.config()
+        state = deployment_state(spec, cfg, load_settings().home)
+        pending = [ref.version for ref in pending_approvals(cfg, spec.name)]
+        audit = audit_metadata(read_entries(cfg, spec.name), pending)
+        return dg.MaterializeResult(metadata={**deployment_metadata(state), **audit})
 
     return deployment

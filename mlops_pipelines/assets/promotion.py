@@ -25,9 +25,15 @@ from mlops_pipelines.spec import ProjectSpec
 
 
 class ChampionConfig(dg.Config):
-    """gate: judge the challenger upstream (after a retrain); rollback: back to previous-champion."""
+    """gate: judge the challenger upstream (after a retrain); rollback: back to previous-champion,
+    or to `to_version` several steps back; approve / reject: a person's verdict on `version`,
+    waiting for approval (projects with promotion.approval.required)."""
 
-    action: Literal["gate", "rollback"] = "gate"
+    action: Literal["gate", "rollback", "approve", "reject"] = "gate"
+    to_version: str | None = None
+    version: str | None = None
+    requested_by: str | None = None  # the person asking; recorded with the run id in the audit trail
+    reason: str | None = None
 
 
 def champion_metadata(update: ChampionUpdate, link: Any) -> dict[str, Any]:
@@ -97,7 +103,8 @@ def build_promotion_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
             "The serving champion. After a retrain: non-inferiority against the champion on the same "
             "out-of-sample rows (a paired bootstrap), KPIs judged against the champion, no confident slice or "
             "fairness regression; on success the winner is refit on the whole window and that version becomes "
-            "`champion`. With action=rollback: champion <- previous-champion."
+            "`champion`. With action=rollback: champion <- previous-champion (or to_version); with "
+            "action=approve/reject: a person's verdict on a promotion waiting for approval."
         ),
     )
     def champion(
@@ -112,6 +119,7 @@ def build_promotion_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
     ) -> dg.Output[ChampionRef]:
         from pathlib import Path
 
+        from mlops_pipelines.lib.promotion.manual import ChampionRequest
         from mlops_pipelines.lib.promotion.stage import champion_stage
         from mlops_pipelines.lib.training.artifact import RunContext
 
@@ -126,6 +134,7 @@ def build_promotion_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
             reports,
             alerts=alerts,
             run_context=RunContext(context.run_id, context.asset_key.to_user_string()),
+            request=ChampionRequest(config.to_version, config.version, config.requested_by, config.reason),
         )
         record = None if update.outcome is None else update.outcome.decision_record_path
         link = None if record is None else dg.MetadataValue.url(reports.link(Path(record)))

@@ -14,7 +14,21 @@ from pydantic import BaseModel, ConfigDict
 
 from mlops_pipelines.lib.evaluation.holdout import KpiResult
 
-Verdict = Literal["promote", "reject", "insufficient_evidence"]
+# "pending": the gate would promote, but the project wants a person to approve it first.
+Verdict = Literal["promote", "reject", "insufficient_evidence", "pending"]
+
+
+class ApprovalRecord(BaseModel):
+    """A person's approval of a promotion (lib/registry/approvals.py writes it into the record)."""
+
+    model_config = ConfigDict(frozen=True)
+    status: Literal["pending", "approved", "rejected", "expired"]
+    requested_at: datetime
+    expires_at: datetime
+    champion_before: str | None  # the champion the verdict was judged against
+    by: str | None = None
+    reason: str | None = None
+    decided_at: datetime | None = None
 
 
 class SliceRegression(BaseModel):
@@ -70,6 +84,7 @@ class DecisionRecord(BaseModel):
     needs_attention: bool = False  # promoted with a KPI breach: alert a person
     evaluated_version: str | None = None  # the version the gate judged (= challenger_version)
     refit_version: str | None = None  # the go-live refit of it; None until refit (or without one)
+    approval: ApprovalRecord | None = None  # None: no approval asked (the project does not require one)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)

@@ -89,18 +89,34 @@ def champion_ref_of(
 
 
 def rollback_champion(
-    project: str, tracking: TrackingConfig, lock_path: Path
+    project: str,
+    tracking: TrackingConfig,
+    lock_path: Path,
+    *,
+    to_version: str | None = None,
+    actor: str | None = None,
+    reason: str | None = None,
 ) -> tuple[str | None, ChampionRef]:
-    """champion <- previous-champion (compare-and-set on the champion read just before, under the
-    promotion lock). Returns the champion rolled back from and the restored one.
+    """champion <- previous-champion, or <- `to_version` several steps back (compare-and-set on
+    the champion read just before, under the promotion lock). Returns the champion rolled back
+    from and the restored one.
 
-    Raises RollbackError when there is no previous champion (or no registered model), and
-    PromotionConflict when the champion moved between the read and the rollback.
+    Raises RollbackError when there is nothing to restore (no previous champion, no registered
+    model, a target that is unknown, retired, never served or broken), and PromotionConflict
+    when the champion moved between the read and the rollback.
     """
     from mlops_pipelines.lib.registry.aliases import CHAMPION, get_alias, rollback
     from mlops_pipelines.lib.registry.lookup import utc_now
 
     current = get_alias(tracking, project, CHAMPION)
     before = None if current is None else current.version
-    restored = rollback(tracking, project, lock_path, expected_champion=before)
+    restored = rollback(
+        tracking,
+        project,
+        lock_path,
+        expected_champion=before,
+        to_version=to_version,
+        actor=actor,
+        reason=reason,
+    )
     return before, champion_ref_of(project, restored, "rollback", utc_now())

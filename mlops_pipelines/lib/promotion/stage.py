@@ -9,16 +9,17 @@ window and the refit version, carrying its evaluated level and performance estim
 (`golive`), becomes champion with a compare-and-set under the promotion lock (if the champion
 moved while the gate was scoring, PromotionConflict instead of overwriting a newer decision);
 a rejection or insufficient evidence is recorded on the challenger and the champion stays.
-`champion_stage` is the asset's one call: the gate, or a rollback under the same lock, each
-ending in the `ChampionRef` of whichever version serves afterwards.
+With `promotion.approval.required` a promote verdict stops before the aliases move: it becomes
+`pending` for a person (`manual.request_pending`). `champion_stage` is the asset's one call:
+the gate, or a rollback / approval under the same lock (`manual`), each ending in the
+`ChampionRef` of whichever version serves afterwards.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from mlops_pipelines import names
 from mlops_pipelines.lib.promotion.champion import ChampionRef, ChampionSource
@@ -27,16 +28,16 @@ from mlops_pipelines.lib.promotion.evidence import (
     EvaluationMismatchError,
     GateInputError,
 )
-from mlops_pipelines.lib.promotion.refs import champion_ref_of, rollback_champion
+from mlops_pipelines.lib.promotion.outcome import ChampionAction, ChampionUpdate, Judgement, PromotionOutcome
+from mlops_pipelines.lib.promotion.refs import champion_ref_of
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from mlops_pipelines.lib.evaluation.backtest import EvaluationRows
     from mlops_pipelines.lib.evaluation.stage import EvaluationReport
     from mlops_pipelines.lib.ports import Alerts, ReportFiles, TableStore
     from mlops_pipelines.lib.promotion.decision import DecisionRecord
-    from mlops_pipelines.lib.registry.lookup import ModelVersionRef
+    from mlops_pipelines.lib.promotion.manual import ChampionRequest
     from mlops_pipelines.lib.registry.session import TrackingConfig
     from mlops_pipelines.lib.training.artifact import ModelArtifact, RunContext
     from mlops_pipelines.spec import ProjectSpec
@@ -57,43 +58,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ChampionAction = Literal["gate", "rollback"]
 DECISIONS = "decisions"  # the report kind decision records are filed under
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """The gate's verdict on a challenger, and the champion it was judged against."""
-
-    decision: DecisionRecord
-    champion_before: str | None  # the version the aliases must still show when the verdict is applied
-    model: ModelArtifact
-    report: EvaluationReport
-    rows: EvaluationRows | None  # the evaluation rows (None when the verdict was applied already)
-    already_live: bool = False  # a retried step: the champion is already this model's refit
-
-
-@dataclass(frozen=True)
-class PromotionOutcome:
-    decision: DecisionRecord
-    champion_before: str | None
-    after: ModelVersionRef | None  # the serving champion once the verdict was applied
-    retired_versions: tuple[str, ...]
-    decision_record_path: str
-
-    @property
-    def champion_after(self) -> str | None:
-        return None if self.after is None else self.after.version
-
-
-@dataclass(frozen=True)
-class ChampionUpdate:
-    """What one materialization of the champion asset did, and who serves afterwards."""
-
-    action: ChampionAction
-    champion: ChampionRef
-    champion_before: str | None
-    outcome: PromotionOutcome | None  # the gate's outcome; None for a rollback
 
 
 def judge_challenger(
@@ -139,9 +104,12 @@ def _promote(
     tracking: TrackingConfig,
     lock_path: Path,
     run_context: RunContext | None,
+    alerts: Alerts | None,
 ) -> DecisionRecord:
-    """Refit, tag and alias the serving version; record the verdict on the evaluated version."""
+    """Refit, tag and alias the serving version (or hold it for approval); record the verdict on
+    the evaluated version."""
     from mlops_pipelines.lib.promotion.golive import go_live
+    from mlops_pipelines.lib.promotion.manual import actor_of, request_pending
     from mlops_pipelines.lib.registry.aliases import promote
     from mlops_pipelines.lib.registry.versions import record_decision, set_version_tags
 
@@ -160,15 +128,22 @@ def _promote(
             run_context=run_context,
         )
         decision, live_version = live.decision, live.version
-        promote(
-            tracking,
-            spec.name,
-            live_version,
-            decision.to_json(),
-            lock_path,
-            expected_champion=judgement.champion_before,
-            settles=model.version,
-        )
+        if spec.promotion.approval.required:
+            before, actor = judgement.champion_before, actor_of(run_context)
+            decision = request_pending(
+                spec, decision, live_version, before, tracking, lock_path, alerts=alerts, actor=actor
+            )
+        else:
+            promote(
+                tracking,
+                spec.name,
+                live_version,
+                decision.to_json(),
+                lock_path,
+                expected_champion=judgement.champion_before,
+                settles=model.version,
+                actor=actor_of(run_context),
+            )
     if live_version != model.version:
         record_decision(tracking, spec.name, model.version, "gate", decision.to_json())
         set_version_tags(tracking, spec.name, model.version, {names.ML_REFIT_VERSION: live_version})
@@ -184,9 +159,12 @@ def apply_decision(
     reports: ReportFiles,
     *,
     run_context: RunContext | None = None,
+    alerts: Alerts | None = None,
 ) -> PromotionOutcome:
-    """Promote (refit first, compare-and-set against `judgement.champion_before`, under the lock)
-    or record the rejection / insufficient evidence; retire old versions, file the decision."""
+    """Promote (refit first, compare-and-set against `judgement.champion_before`, under the lock),
+    hold it for approval, or record the rejection / insufficient evidence; retire old versions,
+    file the decision."""
+    from mlops_pipelines.lib.promotion.manual import actor_of
     from mlops_pipelines.lib.registry.aliases import (
         CHAMPION,
         get_alias,
@@ -197,10 +175,11 @@ def apply_decision(
     decision = judgement.decision
     version = decision.challenger_version
     if decision.verdict == "promote":
-        decision = _promote(spec, judgement, tables, tracking, lock_path, run_context)
+        decision = _promote(spec, judgement, tables, tracking, lock_path, run_context, alerts)
     else:
         record_rejection(tracking, spec.name, version, decision.to_json())
-    retired = retire_old_versions(tracking, spec.name, spec.promotion.keep_versions, lock_path)
+    keep = spec.promotion.keep_versions
+    retired = retire_old_versions(tracking, spec.name, keep, lock_path, actor=actor_of(run_context))
     record_path = reports.path(spec.name, DECISIONS, f"v{version}.json")
     record_path.write_text(decision.to_json(), encoding="utf-8")
     return PromotionOutcome(
@@ -210,13 +189,6 @@ def apply_decision(
         retired_versions=tuple(retired),
         decision_record_path=str(record_path),
     )
-
-
-def _alert(alerts: Alerts | None, project: str, severity: str, title: str, details: dict[str, Any]) -> None:
-    if alerts is None:  # plain callers (benchmarks) without an alert sink: the log is all there is
-        log.warning("%s: %s (no alert sink)", project, title)
-        return
-    alerts.send(project, severity, title, details)
 
 
 def decide_and_promote(
@@ -237,18 +209,22 @@ def decide_and_promote(
     A champion that cannot be re-scored is alerted (severity error) and ChampionRescoreError
     raised: nothing moves. A promotion that needs attention (a KPI breached) is alerted too.
     """
+    from mlops_pipelines.lib.promotion.manual import send_alert
+
     try:
         judgement = judge_challenger(spec, model, evaluation, tables, tracking, decided_at=decided_at)
     except ChampionRescoreError as err:
-        _alert(
+        send_alert(
             alerts, spec.name, "error", "champion could not be re-scored: no promotion", {"error": str(err)}
         )
         raise
-    outcome = apply_decision(spec, judgement, tables, tracking, lock_path, reports, run_context=run_context)
+    outcome = apply_decision(
+        spec, judgement, tables, tracking, lock_path, reports, run_context=run_context, alerts=alerts
+    )
     decision = outcome.decision
-    if decision.needs_attention and not judgement.already_live:
+    if decision.needs_attention and decision.verdict == "promote" and not judgement.already_live:
         details = {"version": outcome.champion_after, "kpi_flags": decision.kpi_flags}
-        _alert(alerts, spec.name, "warning", "promoted with KPI breaches", details)
+        send_alert(alerts, spec.name, "warning", "promoted with KPI breaches", details)
     return outcome
 
 
@@ -274,10 +250,18 @@ def champion_stage(
     *,
     alerts: Alerts | None = None,
     run_context: RunContext | None = None,
+    request: ChampionRequest | None = None,
 ) -> ChampionUpdate:
-    """One move of the champion: the gate on the challenger upstream, or a rollback."""
-    if action == "rollback":
-        before, champion = rollback_champion(spec.name, tracking, lock_path)
+    """One move of the champion: the gate on the challenger upstream, a rollback, or a person's
+    approval; approvals left pending past their expiry are rejected first."""
+    from mlops_pipelines.lib.promotion.manual import ChampionRequest, expire_stale, manual_champion
+
+    expire_stale(spec, tracking, lock_path, alerts)
+    if action != "gate":
+        asked = request or ChampionRequest()
+        before, champion = manual_champion(
+            action, spec, asked, tracking, lock_path, reports, run_context=run_context
+        )
         return ChampionUpdate(action, champion, before, None)
     if model is None or evaluation is None:
         missing = "model" if model is None else "evaluation"

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from mlops_pipelines import names
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
@@ -40,8 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AUDIT_TAG = "mlops.audit"
-SETTLED_TAG = "mlops.audit.settled"
+AUDIT_TAG = names.AUDIT_TAG
+SETTLED_TAG = names.AUDIT_SETTLED_TAG
 DONE, FAILED, PENDING = "done", "failed", "pending"
 _STATUS = {"FINISHED": DONE, "FAILED": FAILED, "KILLED": FAILED, "RUNNING": PENDING, "SCHEDULED": PENDING}
 # A pending entry younger than this may belong to a writer on another host still moving aliases.

@@ -97,3 +97,21 @@ def entry_record(entry: AuditEntry) -> dict[str, object]:
         "reason": entry.reason,
         "entry_id": entry.entry_id,
     }
+
+
+def timeline_rows(entries: list[AuditEntry], limit: int = 20) -> list[dict[str, str | None]]:
+    """The newest `limit` entries, newest first, as table rows (the deployment asset's timeline)."""
+    rows = []
+    for entry in reversed(entries[-limit:]):
+        moves = "; ".join(f"{m.alias}: {m.from_version or '-'} → {m.to_version or '-'}" for m in entry.moves)
+        rows.append(
+            {
+                "at (UTC)": entry.at,
+                "action": entry.action if entry.status == DONE else f"{entry.action} ({entry.status})",
+                "moves": moves or ("versions " + ", ".join(entry.versions) if entry.versions else None),
+                "by": entry.actor,
+                "decision": entry.decision_id,
+                "reason": entry.reason,
+            }
+        )
+    return rows
