@@ -80,6 +80,9 @@ class DagsterSource:
         if self._instance is not None and self._instance is not self._given:
             self._instance.dispose()
         self._instance = self._given
+        # Counted again from the start on the next read: the store that comes back may not be the
+        # same one (a restored backup), and a tally must never skip its events.
+        self._tallies.clear()
 
     def _project(self, instance: dg.DagsterInstance, spec: ProjectSpec) -> PipelineState:
         project = spec.name
