@@ -6,6 +6,8 @@ One op calls `lib.maintenance.stage.maintain_project`. What it passes: the Delta
 registered models pin (from MLflow) and the drift reports promotion decisions link to (the
 partition that triggered each promoted retrain, from the champion materializations and their
 runs' trigger tag). It records what it freed as the op's output metadata, visible in the UI.
+It also rejects the promotions left waiting for approval past their expiry (recorded and
+alerted), so an idle project's stale request does not wait for the next champion run.
 """
 
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from mlops_pipelines import names
+from mlops_pipelines.resources.alerts import AlertSink
 from mlops_pipelines.resources.lakehouse import Lakehouse
 from mlops_pipelines.resources.reports import ReportStore
 from mlops_pipelines.resources.tracking import MlflowTracking
@@ -55,9 +58,11 @@ def build_maintenance_job(spec: ProjectSpec) -> dg.JobDefinition:
         lakehouse: Lakehouse,
         tracking: MlflowTracking,
         reports: ReportStore,
+        alerts: AlertSink,
     ) -> dg.Output[None]:
         from mlops_pipelines.lib.maintenance.pins import model_pins
         from mlops_pipelines.lib.maintenance.stage import maintain_project
+        from mlops_pipelines.lib.promotion.manual import expire_stale
         from mlops_pipelines.lib.stores import DeltaTables
 
         result = maintain_project(
@@ -79,6 +84,8 @@ def build_maintenance_job(spec: ProjectSpec) -> dg.JobDefinition:
                 if t.kept_versions
             ),
         }
+        expired = expire_stale(spec, tracking.config(), tracking.lock_path(spec.name), alerts)
+        metadata[names.META_EXPIRED_APPROVALS] = ", ".join(expired) or None
         context.log.info(f"{spec.name}: deleted reports {list(result.reports_deleted)}")
         return dg.Output(None, metadata=metadata)
 

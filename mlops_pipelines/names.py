@@ -290,3 +290,4 @@ META_ALIAS_TIMELINE: Final = "alias_timeline"  # markdown: the newest audit entr
 META_AUDIT_ENTRIES: Final = "audit_entries"
 META_PENDING_APPROVALS: Final = "pending_approvals"
 KIND_APPROVAL: Final = "approval"  # a KIND_TAG value: a run of the approval job
+META_EXPIRED_APPROVALS: Final = "expired_approvals"  # maintenance: approvals it rejected as expired
