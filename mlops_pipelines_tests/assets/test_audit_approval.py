@@ -161,3 +161,18 @@ def test_an_approval_left_past_its_expiry_is_rejected_recorded_and_alerted(
     code, _, err = _cli(capsys, "approve", "--project", PROJECT, "--version", "2", "--reason", "too late")
     assert code == 1 and "the approval of version 2 expired; it was rejected" in err
     assert "champion" not in aliases(cfg, PROJECT) and len(audit.read_entries(cfg, PROJECT)) == entries
+
+
+def test_the_approval_job_launched_without_a_version_fails_naming_it(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance
+) -> None:
+    from mlops_pipelines.lib.promotion.manual import ChampionRequestError
+
+    spec = specs[PROJECT]
+    defs = build_definitions({PROJECT: spec})
+    job = names.scoped(PROJECT, names.APPROVAL_JOB)
+    with pytest.raises(
+        ChampionRequestError, match="bike_sharing: approve needs the version waiting for approval"
+    ):
+        run_job(defs, job, instance, raise_on_error=True)  # the UI's default config: version unset
+    assert audit.read_entries(LocalMlflowTracking().config(), PROJECT) == []
