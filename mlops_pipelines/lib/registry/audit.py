@@ -216,7 +216,7 @@ def recorded(client: MlflowClient, cfg: TrackingConfig, entry: AuditEntry) -> It
     """
     experiment = _experiment_id(client, cfg, entry.project, create=True)
     assert experiment is not None
-    tags = {AUDIT_TAG: entry.project, "mlflow.runName": f"{entry.action} {entry.at}"}
+    tags = {AUDIT_TAG: entry.project}
     run = client.create_run(experiment, tags=tags, run_name=f"{entry.action} {entry.at}")
     run_id = run.info.run_id
     from mlflow.entities import Param
