@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -94,3 +95,39 @@ def test_the_prometheus_tools_that_are_installed_are_found() -> None:
 def test_missing_prometheus_fails_the_test_naming_the_setup_command(tmp_path: Path) -> None:
     with pytest.raises(pytest.fail.Exception, match=r"run \./dev prometheus-setup"):
         require(tmp_path / "prometheus")
+
+
+def dashboard_problems(board: dict[str, Any]) -> list[str]:
+    """What would make Grafana import the dashboard wrongly: duplicate panel ids, panels past the
+    24-column grid, targets without a refId or off the dashboard's data source variable."""
+    problems, ids = [], set()
+    for panel in board["panels"]:
+        title, grid = panel["title"], panel["gridPos"]
+        if panel["id"] in ids:
+            problems.append(f"{title}: duplicate id {panel['id']}")
+        ids.add(panel["id"])
+        if grid["x"] + grid["w"] > 24:
+            problems.append(f"{title}: wider than the grid")
+        refs = [t.get("refId") for t in panel.get("targets", [])]
+        if None in refs or len(set(refs)) != len(refs):
+            problems.append(f"{title}: refIds {refs}")
+        sources = {str(t.get("datasource", {}).get("uid")) for t in panel.get("targets", [])}
+        if sources - {"${datasource}"}:
+            problems.append(f"{title}: data source {sorted(sources)}")
+    variables = {v["name"] for v in board["templating"]["list"]}
+    return problems + ([] if {"datasource", "project"} <= variables else [f"variables {sorted(variables)}"])
+
+
+def test_the_dashboard_imports_cleanly() -> None:
+    assert dashboard_problems(dashboard()) == []
+
+
+def test_a_dashboard_with_clashing_ids_is_found() -> None:
+    board = dashboard()
+    latency, throughput = board["panels"][1], board["panels"][2]
+    throughput["id"] = latency["id"]
+    latency["targets"][0]["refId"] = latency["targets"][1]["refId"]
+    assert dashboard_problems(board) == [
+        f"{latency['title']}: refIds ['B', 'B']",
+        f"{throughput['title']}: duplicate id {latency['id']}",
+    ]
