@@ -8,6 +8,7 @@ already counted (`state.Tally`), so a long history is read once per exporter pro
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
@@ -29,6 +30,8 @@ from mlops_pipelines.observability.state import (
 )
 from mlops_pipelines.partitions import partitions_for
 from mlops_pipelines.spec import ProjectSpec
+
+log = logging.getLogger(__name__)
 
 PAGE = 1000
 # Every asset check of a project's graph, as (asset, check): validation, raw health, the gate's
@@ -63,6 +66,7 @@ class DagsterSource:
         self._drift_partitions = drift_partitions
         self._tallies: dict[str, Tally] = {}
         self._partitions: dict[str, dg.PartitionsDefinition] = {}
+        self._empty_noted = False
 
     def setting(self) -> str:
         return f"DAGSTER_HOME={os.environ.get('DAGSTER_HOME') or '(unset)'}"
@@ -71,6 +75,10 @@ class DagsterSource:
         if self._instance is None:
             self._instance = dg.DagsterInstance.get()
         try:
+            if not self._empty_noted and self._instance.get_runs_count() == 0:
+                # Zeros are true of an empty instance, but an empty instance is more often the wrong one.
+                log.warning("exporter: the Dagster instance at %s holds no runs yet", self.setting())
+                self._empty_noted = True
             return tuple(self._project(self._instance, spec) for spec in self._specs)
         except Exception:
             self.close()

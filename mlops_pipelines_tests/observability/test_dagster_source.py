@@ -101,10 +101,16 @@ def test_the_instance_reads_as_each_projects_state_and_counts_each_event_once(
     assert state.quarantined_rows == 3
 
 
-def test_an_empty_instance_has_zero_counts_and_no_gauges(
-    instance: dg.DagsterInstance, specs: dict[str, ProjectSpec]
+def test_an_empty_instance_has_zero_counts_and_no_gauges_and_says_so_once(
+    instance: dg.DagsterInstance, specs: dict[str, ProjectSpec], caplog: pytest.LogCaptureFixture
 ) -> None:
-    [state] = DagsterSource([specs[P]], instance).read()
+    source = DagsterSource([specs[P]], instance)
+    with caplog.at_level(logging.WARNING):
+        [state] = source.read()
+        source.read()
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        f"exporter: the Dagster instance at {source.setting()} holds no runs yet"
+    ]
     assert state.drift == () and state.newest_partition is None and state.newest_partition_end is None
     assert dict(state.retrains) == {"success": 0, "failure": 0} and dict(state.decisions) == {}
 
