@@ -159,6 +159,8 @@ _KNOWN_ERRORS = (
     ("mlops_pipelines.lib.registry.lookup", "RegistryError"),  # RollbackError, ModelIntegrityError, ...
     ("mlops_pipelines.lib.registry.session", "TrackingUnavailable"),
     ("mlops_pipelines.lib.registry.session", "TrackingRejected"),  # wrong MLflow credentials
+    ("mlops_pipelines.lib.registry.locks", "LockDatabaseError"),  # MLOPS_LOCK_URL unreachable
+    ("mlops_pipelines.lib.registry.locks", "AliasLockTimeoutError"),  # another promotion holds it
     ("mlops_pipelines.lib.training.window", "TrainingWindowError"),
     ("mlops_pipelines.lib.reproduction.record", "ReproductionError"),
     ("mlops_pipelines.demo", "DemoError"),

@@ -40,6 +40,8 @@ def environment_name(name: str | None = None, environ: Mapping[str, str] | None 
 
 
 REPORTS_URL_ENV = "MLOPS_REPORTS_URL"
+# PostgreSQL URL of the alias lock across hosts (lib/registry/locks.py); unset: one host's file lock.
+LOCK_URL_ENV = "MLOPS_LOCK_URL"
 DEFAULT_REPORTS_URL = "http://127.0.0.1:3001/"
 
 
@@ -59,13 +61,17 @@ class Settings:
     # links reports, decision records and model cards under it, as a browser will not open a
     # file:// link from an http page.
     reports_url: str = DEFAULT_REPORTS_URL
+    # Promotions from several hosts also serialise on an advisory lock in this PostgreSQL database.
+    lock_url: str | None = None
 
     def tracking_config(self) -> TrackingConfig:
         from mlops_pipelines.lib.registry.session import TrackingConfig
 
         if self.tracking is not None:
             return self.tracking
-        return TrackingConfig(self.tracking_uri, self.registry_uri, self.artifact_root)
+        return TrackingConfig(
+            self.tracking_uri, self.registry_uri, self.artifact_root, lock_url=self.lock_url
+        )
 
     @property
     def dagster_home(self) -> Path:
@@ -105,4 +111,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         artifact_root=env.get("MLOPS_ARTIFACT_ROOT") or str(home / "mlflow" / "artifacts"),
         lake_root=env.get("MLOPS_LAKE_ROOT") or str(home / "lake"),
         reports_url=env.get(REPORTS_URL_ENV) or DEFAULT_REPORTS_URL,
+        lock_url=env.get(LOCK_URL_ENV) or None,
     )

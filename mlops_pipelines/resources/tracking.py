@@ -21,6 +21,9 @@ class MlflowTracking(dg.ConfigurableResource):
     artifact_root: str = ""
     # Registry read-modify-writes (alias moves) are serialised with a file lock under this dir.
     locks_dir: str = ""
+    # ...and across hosts with an advisory lock in this PostgreSQL database; empty: MLOPS_LOCK_URL,
+    # read when a step runs (unset there too: the file lock alone, enough on one host).
+    lock_url: str = ""
     # Bounded so an unreachable server fails in seconds, not after MLflow's minutes of retries.
     http_max_retries: int = 2
     http_timeout_seconds: int = 10
@@ -54,6 +57,7 @@ class MlflowTracking(dg.ConfigurableResource):
             username=self.credentials()[0],
             password=self.credentials()[1],
             ledger=pipeline_ledger(self.provenance, self._instance),
+            lock_url=self.lock_url or settings.lock_url,
         )
 
     def lock_path(self, project: str) -> Path:

@@ -26,7 +26,7 @@ from mlops_pipelines.resources.environment import (
     TRACKING_PASSWORD_VAR,
     TRACKING_USERNAME_VAR,
 )
-from mlops_pipelines.settings import DATA_DIR_ENV, ENVIRONMENT_VAR
+from mlops_pipelines.settings import DATA_DIR_ENV, ENVIRONMENT_VAR, LOCK_URL_ENV
 
 STATE_DIR_VAR = "MLOPS_STACK_DIR"
 POSTGRES_VAR = "MLOPS_STACK_POSTGRES_URL"
@@ -113,6 +113,9 @@ class StackConfig:
                 "MLOPS_HANDLES_DIR": str(self.state_dir / "handles"),
                 "MLOPS_REPORTS_ROOT": str(self.state_dir / "reports"),
                 "MLOPS_LOCKS_DIR": str(self.state_dir / "locks"),
+                # The file lock holds on one host; alias moves from every host also take an
+                # advisory lock in the Dagster database, which every host already reaches.
+                LOCK_URL_ENV: self.database_url(self.dagster_db),
                 LAKE_ROOT_VAR: self.lake_root,
                 "MLOPS_TRACKING_URI": self.tracking_uri,
                 # Proxied: every host reaches artifacts through the tracking server, never a path.

@@ -209,7 +209,7 @@ def promote(
     longer a candidate. The decision record is stored as a run artifact and a version tag on
     both versions before the aliases move.
     """
-    with alias_lock(lock_path), open_client(cfg) as client:
+    with alias_lock(lock_path, lock_url=cfg.lock_url, name=project), open_client(cfg) as client:
         return promote_locked(
             client,
             cfg,

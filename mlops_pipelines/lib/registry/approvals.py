@@ -103,7 +103,7 @@ def request_approval(
         "champion_before": champion_before,
     }
     pending_json = json.dumps(document, indent=2, default=str)
-    with alias_lock(lock_path), open_client(cfg) as client:
+    with alias_lock(lock_path, lock_url=cfg.lock_url, name=project), open_client(cfg) as client:
         for older in _pending(client, project):
             if older.version != str(version):
                 _close(client, cfg, older, REJECTED, f"superseded by version {version}", actor, now)
@@ -187,7 +187,7 @@ def _expire(client: MlflowClient, cfg: TrackingConfig, project: str, now: dateti
 
 def expire_approvals(cfg: TrackingConfig, project: str, lock_path: Path, now: datetime) -> list[str]:
     """Reject every approval of `project` left pending past its expiry; returns their versions."""
-    with alias_lock(lock_path), open_client(cfg) as client:
+    with alias_lock(lock_path, lock_url=cfg.lock_url, name=project), open_client(cfg) as client:
         return _expire(client, cfg, project, now)
 
 
@@ -218,7 +218,7 @@ def decide_approval(
     version = str(version)
     if not reason.strip():
         raise ApprovalError(f"{project}: an approval or rejection needs a reason")
-    with alias_lock(lock_path), open_client(cfg) as client:
+    with alias_lock(lock_path, lock_url=cfg.lock_url, name=project), open_client(cfg) as client:
         if read_aliases(client, project) is None:
             raise ApprovalError(f"{project}: no registered model named '{project}'")
         expired = _expire(client, cfg, project, now)

@@ -1,4 +1,4 @@
-"""Helpers behind registry writes: the per-project alias lock and decision records.
+"""Helpers behind registry writes: decision records, and the alias lock (locks.py) re-exported.
 
 A promotion decision is stored twice: in full as a JSON artifact of the version's training
 run (no size limit, kept with the run), and as a model-version tag so the registry UI and API
@@ -9,56 +9,36 @@ servers apply 5000 to both, so a larger decision is tagged as a summary pointing
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from mlops_pipelines.lib.registry.locks import (
+    LOCK_TIMEOUT_SECONDS,
+    AliasLockTimeoutError,
+    LockDatabaseError,
+    alias_lock,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from mlops_pipelines.lib.registry.lookup import ModelVersionRef
 
+__all__ = [
+    "LOCK_TIMEOUT_SECONDS",
+    "TAG_VALUE_LIMIT",
+    "AliasLockTimeoutError",
+    "LockDatabaseError",
+    "alias_lock",
+    "attach_decision",
+]
+
 log = logging.getLogger(__name__)
 
 TAG_VALUE_LIMIT = 5000
-LOCK_TIMEOUT_SECONDS = 60.0
 _SUMMARY_FIELD_CHARS = 200
-
-
-class AliasLockTimeoutError(TimeoutError):
-    """Another process held the alias lock for longer than the timeout; names the lock file."""
-
-
-@contextmanager
-def alias_lock(lock_path: Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
-    """Exclusive flock on `lock_path` (created if needed), polled so a stuck holder cannot hang us.
-
-    flock is released by the kernel when its holder dies, so a crashed promotion never leaves
-    a stale lock behind. Each call opens its own file description: threads exclude each other too.
-    """
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout
-    with lock_path.open("a+") as handle:
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise AliasLockTimeoutError(
-                        f"{lock_path}: alias lock still held after {timeout:.0f}s"
-                    ) from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _summary(decision_json: str, document: object, artifact: str | None) -> str:

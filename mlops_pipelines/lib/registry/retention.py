@@ -40,7 +40,7 @@ def retire_old_versions(
     """
     if keep < 1:
         raise ValueError(f"{project}: keep must be >= 1, got {keep}")
-    with alias_lock(lock_path), open_client(cfg) as client:
+    with alias_lock(lock_path, lock_url=cfg.lock_url, name=project), open_client(cfg) as client:
         current = read_aliases(client, project)
         if current is None:
             return []

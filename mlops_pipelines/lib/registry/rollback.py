@@ -91,7 +91,7 @@ def rollback(
     target_version = None if to_version is None else str(to_version)
     if target_version is not None:
         _verify_target(cfg, project, target_version)
-    with alias_lock(lock_path), open_client(cfg) as client:
+    with alias_lock(lock_path, lock_url=cfg.lock_url, name=project), open_client(cfg) as client:
         current = read_aliases(client, project)
         if current is None:
             raise RollbackError(f"{project}: no registered model named '{project}'")

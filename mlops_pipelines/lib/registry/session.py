@@ -47,6 +47,9 @@ class TrackingConfig:
     # Where a loader checks that a pipeline run produced a version (lib.registry.ledger); None:
     # only the version's own sha256 tag is checked. The environment decides (resources/tracking.py).
     ledger: VersionLedger | None = field(default=None, repr=False, compare=False)
+    # PostgreSQL URL of the cross-host alias lock (MLOPS_LOCK_URL, lib.registry.locks); None: the
+    # per-host file lock alone. Kept out of repr: it may carry a password.
+    lock_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for field_name in ("tracking_uri", "registry_uri"):
