@@ -11,6 +11,7 @@
 # copies every layer whole: a build takes about 30 GB of disk while it runs; remove the images after.
 set -eu
 root=$(mktemp -d)
+chmod 0755 "$root" # it becomes the image's /: mktemp's 0700 would lock uid 10001 out
 trap 'rm -rf "$root"' EXIT
 apt-get install -y -qq debootstrap buildah podman >/dev/null
 debootstrap --variant=minbase --include=python3.11,python3-pip,ca-certificates bookworm "$root" \
