@@ -2,10 +2,10 @@
 # A local stand-in for python:3.11-slim, for building and testing the image on a machine that
 # reaches Debian's packages and PyPI but no registry of images (as root; buildah builds, podman imports):
 #   deploy/docker/standin-base.sh
-#   MLOPS_TEST_IMAGE_BUILD=1 MLOPS_TEST_BASE_IMAGE=localhost/python-standin:3.11-slim \
+#   MLOPS_TEST_BASE_IMAGE=localhost/python-standin:3.11-slim \
 #     MLOPS_TEST_ENGINE_FLAGS="--storage-driver vfs" MLOPS_TEST_RUN_FLAGS="--isolation chroot" \
 #     MLOPS_TEST_BUILD_FLAGS="--isolation chroot --network host" \
-#     .venv/bin/pytest -q mlops_pipelines_tests/deploy/test_image_build.py
+#     .venv/bin/pytest -q deploy/docker/test_image_build.py
 # Debian 12's python3.11 and pip, python at /usr/local/bin as in the official image, and this
 # machine's CA bundle (its TLS proxy) so pip and uv reach PyPI during the build. The vfs driver
 # copies every layer whole: a build takes about 30 GB of disk while it runs; remove the images after.
