@@ -2,7 +2,8 @@
 
 (No `from __future__ import annotations`: Dagster reads the op's config class from its annotation.)
 
-One op calls `lib.maintenance.stage.maintain_project`. What it passes: the Delta versions
+One op calls `lib.maintenance.stage.maintain_project`, then purges the model files of retired
+versions (`lib.registry.artifact_purge`, unless `promotion.purge_retired_models` is off). What it passes: the Delta versions
 registered models pin (from MLflow) and the drift reports promotion decisions link to (the
 partition that triggered each promoted retrain, from the champion materializations and their
 runs' trigger tag). It records what it freed as the op's output metadata, visible in the UI.
@@ -63,6 +64,7 @@ def build_maintenance_job(spec: ProjectSpec) -> dg.JobDefinition:
         from mlops_pipelines.lib.maintenance.pins import model_pins
         from mlops_pipelines.lib.maintenance.stage import maintain_project
         from mlops_pipelines.lib.promotion.manual import expire_stale
+        from mlops_pipelines.lib.registry.artifact_purge import purge_retired_models
         from mlops_pipelines.lib.stores import DeltaTables
 
         result = maintain_project(
@@ -84,6 +86,13 @@ def build_maintenance_job(spec: ProjectSpec) -> dg.JobDefinition:
                 if t.kept_versions
             ),
         }
+        purge = (
+            purge_retired_models(tracking.config(), spec.name, tracking.lock_path(spec.name))
+            if spec.promotion.purge_retired_models
+            else None
+        )
+        metadata[names.META_MODELS_PURGED] = ", ".join(p.version for p in purge.purged) if purge else None
+        metadata[names.META_MODEL_BYTES_FREED] = purge.bytes_freed if purge else 0
         expired = expire_stale(spec, tracking.config(), tracking.lock_path(spec.name), alerts)
         metadata[names.META_EXPIRED_APPROVALS] = ", ".join(expired) or None
         context.log.info(f"{spec.name}: deleted reports {list(result.reports_deleted)}")
@@ -91,7 +100,10 @@ def build_maintenance_job(spec: ProjectSpec) -> dg.JobDefinition:
 
     @dg.job(
         name=maintenance_job_name(spec),
-        description=f"Compact and vacuum {spec.name}'s Delta tables (pinned versions kept) and apply report retention.",
+        description=(
+            f"Compact and vacuum {spec.name}'s Delta tables (pinned versions kept), apply report retention "
+            "and delete the model files of retired versions (promotion.purge_retired_models)."
+        ),
     )
     def maintenance() -> None:
         maintain()

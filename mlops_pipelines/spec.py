@@ -278,6 +278,10 @@ class PromotionSpec(_Model):
     slice_tolerance: float = Field(default=0.05, ge=0)
     fairness_tolerance: float = Field(default=0.05, ge=0)
     keep_versions: int = Field(default=5, ge=2)
+    # The maintenance job deletes the model files of retired versions (they can no longer be
+    # loaded, served or restored; record, metrics and lineage stay, and `reproduce` rebuilds
+    # one). False keeps every version's files, e.g. where an audit needs the exact bytes.
+    purge_retired_models: bool = True
     # A person approves each promotion (spec_approval.py); off: the gate's verdict is applied at once.
     approval: ApprovalSpec = ApprovalSpec()
 

@@ -39,9 +39,12 @@ def _features(home: Path) -> str:
     return uri
 
 
-def _register_model_pinning(home: Path, uri: str, version: int) -> None:
+def _register_model_pinning(home: Path, uri: str, version: int) -> Path:
+    """Version 1 pins features `version` and is retired (its files: the returned directory);
+    version 2 is the champion."""
     from mlflow import MlflowClient
 
+    from mlops_pipelines.lib.registry.lookup import CHAMPION, RETIRED_TAG
     from mlops_pipelines.resources.tracking import LocalMlflowTracking
 
     cfg = LocalMlflowTracking().config()
@@ -52,7 +55,15 @@ def _register_model_pinning(home: Path, uri: str, version: int) -> None:
         experiment, tags={names.ML_FEATURES_URI: uri, names.ML_FEATURES_VERSION: str(version)}
     )
     client.create_registered_model(PROJECT)
-    client.create_model_version(PROJECT, f"{cfg.artifact_root}/model", run_id=run.info.run_id)
+    files = Path(cfg.artifact_root) / "old_model"
+    files.mkdir()
+    (files / "model.pkl").write_bytes(b"m" * 5000)
+    client.create_model_version(PROJECT, str(files), run_id=run.info.run_id)
+    client.set_model_version_tag(PROJECT, "1", RETIRED_TAG, "true")
+    (Path(cfg.artifact_root) / "live_model").mkdir()
+    client.create_model_version(PROJECT, f"{cfg.artifact_root}/live_model")
+    client.set_registered_model_alias(PROJECT, CHAMPION, "2")
+    return files
 
 
 def _decide(instance: dg.DagsterInstance, trigger: str, verdict: str) -> None:
@@ -75,7 +86,7 @@ def test_maintenance_keeps_pinned_versions_and_linked_reports(
     home: Path, specs: dict[str, ProjectSpec]
 ) -> None:
     uri = _features(home)
-    _register_model_pinning(home, uri, 0)
+    retired_files = _register_model_pinning(home, uri, 0)
     drift = home / "reports" / PROJECT / names.DRIFT
     drift.mkdir(parents=True)
     for day in range(1, 10):
@@ -93,10 +104,30 @@ def test_maintenance_keeps_pinned_versions_and_linked_reports(
         "2024-01-02",  # linked from a promotion: kept though old
         *[f"2024-01-{d:02d}" for d in range(5, 10)],  # the newest 5
     ]
-    assert lake.read(uri, 0)["x"].tolist() == [1.0]  # pinned by the registered model
+    assert lake.read(uri, 0)["x"].tolist() == [1.0]  # pinned by the (retired) registered model
     with pytest.raises(FileNotFoundError, match="not found"):
         lake.read(uri, 1)  # pinned by nothing, replaced at version 2: vacuumed
     output = next(e for e in result.all_events if e.is_successful_output)
     metadata = {k: getattr(v, "value", v) for k, v in output.step_output_data.metadata.items()}
     assert metadata[names.META_REPORTS_DELETED] == 3
     assert metadata[names.META_KEPT_VERSIONS] == "features: [0]"
+    # The retired version's model files are gone; the champion's are not.
+    assert not retired_files.exists() and (retired_files.parent / "live_model").is_dir()
+    assert (metadata[names.META_MODELS_PURGED], metadata[names.META_MODEL_BYTES_FREED]) == ("1", 5000)
+
+
+def test_maintenance_keeps_retired_model_files_when_the_spec_says_so(
+    home: Path, specs: dict[str, ProjectSpec]
+) -> None:
+    spec = specs[PROJECT]
+    keep = spec.model_copy(
+        update={"promotion": spec.promotion.model_copy(update={"purge_retired_models": False})}
+    )
+    retired_files = _register_model_pinning(home, _features(home), 0)
+    with dg.DagsterInstance.get() as instance:
+        result = run_job(build_definitions({PROJECT: keep}), maintenance_job_name(keep), instance)
+    assert result.success
+    assert (retired_files / "model.pkl").stat().st_size == 5000
+    output = next(e for e in result.all_events if e.is_successful_output)
+    metadata = {k: getattr(v, "value", v) for k, v in output.step_output_data.metadata.items()}
+    assert metadata[names.META_MODEL_BYTES_FREED] == 0

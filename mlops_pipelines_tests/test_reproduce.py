@@ -247,6 +247,37 @@ def test_lost_table_version_is_a_clear_error(
     assert "Traceback" not in err
 
 
+def test_a_version_whose_files_retention_purged_reproduces_from_its_lineage(
+    trained: Trained, tmp_path: Path
+) -> None:
+    from mlflow.utils.file_utils import local_file_uri_to_path
+
+    from mlops_pipelines.lib.registry.artifact_purge import purge_retired_models
+    from mlops_pipelines.lib.registry.lookup import PURGED_TAG, RETIRED_TAG
+
+    with open_client(trained.cfg) as client:
+        client.set_model_version_tag(PROJECT, trained.version, RETIRED_TAG, "true")
+        files = Path(local_file_uri_to_path(client.get_model_version_download_uri(PROJECT, trained.version)))
+    backup = tmp_path / "files"
+    shutil.copytree(files, backup)
+    try:
+        purged = purge_retired_models(trained.cfg, PROJECT, tmp_path / "lock")
+        gone = not files.exists()
+        report = trained.reproduce()
+    finally:
+        shutil.rmtree(files, ignore_errors=True)
+        shutil.copytree(backup, files)
+        with open_client(trained.cfg) as client:
+            for tag in (RETIRED_TAG, PURGED_TAG):
+                client.delete_model_version_tag(PROJECT, trained.version, tag)
+
+    assert [p.version for p in purged.purged] == [trained.version] and gone
+    # The metrics still decide; the missing files are a note, not a mismatch.
+    assert report["match"] is True, report["reasons"]
+    assert report["predictions"] is None
+    assert any("purged by retention" in note for note in report["notes"])
+
+
 def _record(space: dict, iterations: int, seed: int, best: dict[str, str]) -> TrainingRecord:
     tried = rendered_candidates(planned_candidates(space, iterations, seed))
     scores = pd.DataFrame(

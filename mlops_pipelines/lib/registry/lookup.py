@@ -21,6 +21,8 @@ CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous-champion"
 PROTECTED_ALIASES = (CHAMPION, CHALLENGER, PREVIOUS_CHAMPION)
 RETIRED_TAG = "retired"
+# When maintenance deleted a retired version's model files (`artifact_purge`).
+PURGED_TAG = "artifacts_purged_at"
 
 
 class RegistryError(RuntimeError):
@@ -37,6 +39,10 @@ class RollbackError(RegistryError):
 
 class ModelIntegrityError(RegistryError):
     """A model artifact that is missing or differs from the sha256 recorded at training."""
+
+
+class ModelPurgedError(RegistryError):
+    """A retired version whose model files retention deleted: its record stays, it cannot load."""
 
 
 class ModelLoadError(RegistryError):

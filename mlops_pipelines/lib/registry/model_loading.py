@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_pipelines.lib.integrity import sha256_tree
 from mlops_pipelines.lib.registry.lookup import (
+    PURGED_TAG,
     LoadedModel,
     ModelIntegrityError,
     ModelLoadError,
+    ModelPurgedError,
     ModelVersionRef,
     ProvenanceError,
     ref_of,
@@ -75,6 +77,12 @@ def _download_verified(
     from mlflow.exceptions import MlflowException
 
     ref = ref_of(resolve_version(client, project, alias_or_version))
+    if PURGED_TAG in ref.tags:
+        raise ModelPurgedError(
+            f"{project} version {ref.version} is retired and its model files were purged by retention "
+            f"at {ref.tags[PURGED_TAG]}; its record and lineage remain (`mlops-pipelines reproduce` "
+            "rebuilds it from them)"
+        )
     if not ref.artifact_sha256:
         raise ModelIntegrityError(
             f"{project} version {ref.version}: no {ARTIFACT_SHA_TAG} tag recorded at training; "

@@ -179,7 +179,7 @@ def reproduce(
     gone, a lineage tag is missing); a replay that runs but differs is a report with reasons.
     """
     from mlops_pipelines.lib.evaluation.holdout import evaluate_model
-    from mlops_pipelines.lib.registry.lookup import ModelIntegrityError, ModelLoadError
+    from mlops_pipelines.lib.registry.lookup import ModelIntegrityError, ModelLoadError, ModelPurgedError
     from mlops_pipelines.lib.registry.model_loading import load_model
     from mlops_pipelines.lib.training.search import train_model
     from mlops_pipelines.lib.training.window import split_features
@@ -235,6 +235,9 @@ def reproduce(
     predictions = None
     try:
         registered = load_model(cfg, spec.name, record.version).model.get_raw_model()
+    except ModelPurgedError as err:
+        # Not a mismatch: retention deleted the files on purpose; the metrics still decide.
+        notes.append(f"predictions not compared: {err}")
     except (ModelIntegrityError, ModelLoadError) as err:
         reasons.append(f"registered artifact cannot be compared: {err}")
     else:
