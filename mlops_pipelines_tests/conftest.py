@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,18 @@ from mlops_pipelines.spec import ProjectSpec, load_specs
 
 # CI clones the repo with `shared/` beside it; the real datasets are never copied into the repo.
 SHARED_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets its own state directory below the given one: tests that
+    use the default MLOPS_HOME / DAGSTER_HOME (CLI tests, the demo) must not share an instance."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    home = Path(os.environ.get("MLOPS_HOME", ".mlops")).resolve() / f"xdist-{worker}"
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
+    os.environ["MLOPS_HOME"] = str(home)
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
 
 
 @pytest.fixture(scope="session")
