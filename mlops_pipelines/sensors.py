@@ -35,6 +35,7 @@ from mlops_pipelines.resources import AlertSink
 from mlops_pipelines.sensor_cursor import CursorError, PartitionResult, SensorCursor
 from mlops_pipelines.sensor_reasons import skip_reason
 from mlops_pipelines.sensor_state import load_state, store_state
+from mlops_pipelines.settings import sensor_interval_seconds
 from mlops_pipelines.spec import ProjectSpec
 
 __all__ = ["CursorError", "PartitionResult", "SensorCursor", "absorb", "build_retrain_sensor", "rebased"]
@@ -207,7 +208,7 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
         name=sensor_name,
         job_name=retrain_job_name(spec),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=60,
+        minimum_interval_seconds=sensor_interval_seconds(),
         description=(
             f"Retrain {spec.name} when realized performance is worse than expected on "
             f"{spec.retraining.performance_consecutive} labelled partitions in a row, on an unexplained KPI "

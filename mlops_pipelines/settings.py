@@ -39,6 +39,24 @@ def environment_name(name: str | None = None, environ: Mapping[str, str] | None 
     return cast(EnvironmentName, chosen)
 
 
+# How often the daemon evaluates each retraining sensor; read when the definitions are built.
+SENSOR_INTERVAL_ENV: Final = "MLOPS_SENSOR_INTERVAL_SECONDS"
+DEFAULT_SENSOR_INTERVAL: Final = 60
+
+
+def sensor_interval_seconds(environ: Mapping[str, str] | None = None) -> int:
+    """The retraining sensor's minimum interval: $MLOPS_SENSOR_INTERVAL_SECONDS, default 60 s. A
+    shorter one lets a test stack's daemon answer a replay in seconds (the daemon's own loop
+    still wakes only every few seconds)."""
+    env = os.environ if environ is None else environ
+    raw = env.get(SENSOR_INTERVAL_ENV) or str(DEFAULT_SENSOR_INTERVAL)
+    if not raw.isdigit() or int(raw) < 1:
+        raise EnvironmentConfigError(
+            f"{SENSOR_INTERVAL_ENV}={raw!r}: the sensor interval is a whole number of seconds >= 1"
+        )
+    return int(raw)
+
+
 REPORTS_URL_ENV = "MLOPS_REPORTS_URL"
 # PostgreSQL URL of the alias lock across hosts (lib/registry/locks.py); unset: one host's file lock.
 LOCK_URL_ENV = "MLOPS_LOCK_URL"
