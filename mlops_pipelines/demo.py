@@ -27,11 +27,13 @@ from mlops_pipelines import names
 from mlops_pipelines.definitions import build_definitions
 from mlops_pipelines.demo_events import (
     DemoError,
+    RunResult,
     blocked_line,
     blocked_summary,
     drift_events,
     failure,
     gate_decision,
+    new_summary,
     report_link,
 )
 from mlops_pipelines.demo_inputs import project_spec, refuse_data_outside
@@ -42,7 +44,7 @@ from mlops_pipelines.runner import run_job
 from mlops_pipelines.settings import load_settings
 from mlops_pipelines.spec import ProjectSpec
 
-__all__ = ["DemoError", "Replay", "bootstrap_count", "run_demo"]
+__all__ = ["DemoError", "Replay", "bootstrap_count", "replay_all", "replay_blocks", "replay_keys", "run_demo"]
 
 Echo = Callable[[str], Any] | None
 MAX_TICKS_PER_BLOCK = 50  # each tick that retrains re-scores the block's tail; this bounds a runaway loop
@@ -67,19 +69,7 @@ class Replay:
         self.sensor = self.defs.resolve_sensor_def(names.scoped(spec.name, names.RETRAIN_SENSOR))
         self.cursor: str | None = None
         self.pending_as_of = ""  # the as-of of the retrain the last tick started
-        self.summary: dict[str, Any] = {
-            "project": spec.name,
-            "partitions": 0,
-            "drift_events": [],
-            "retrains": [],
-            "promotions": [],
-            "decisions": [],
-            "warnings": [],
-            "champion_version": None,
-            "champion_as_of": None,
-            "runs": 0,
-            "reports": [],
-        }
+        self.summary: dict[str, Any] = new_summary(spec.name)
 
     def say(self, text: str) -> None:
         if self.echo is not None:
@@ -140,7 +130,12 @@ class Replay:
         return {"ops": {names.scoped(self.spec.name, names.DRIFT): {"config": {"report": report}}}}
 
     def retrain(self, reason: str, trigger: str, as_of: str, tags: dict[str, str], config: Any) -> None:
-        result = self.run(retrain_job_name(self.spec), run_config=config, tags=tags)
+        self.record(
+            self.run(retrain_job_name(self.spec), run_config=config, tags=tags), reason, trigger, as_of
+        )
+
+    def record(self, result: RunResult, reason: str, trigger: str, as_of: str) -> None:
+        """A finished retrain run in the summary: its entry, the gate's decision, the champion."""
         entry = {"run_id": result.run_id, "reason": reason, "partition": trigger, "as_of": as_of}
         self.summary["retrains"].append(entry)
         decision = gate_decision(result, self.spec, as_of)
@@ -206,6 +201,13 @@ class Replay:
         first, last = self.keys.index(block[0]), self.keys.index(block[-1])
         return self.keys[max(0, first - delay) : max(0, last + 1 - delay)]
 
+    def note_skip(self, message: str | None) -> None:
+        """A tick's skip message that says drift was not confirmed by performance: a warning."""
+        if message and "not confirmed by performance" in message:
+            warning = message.split("; ", 1)[-1].rsplit(" (", 1)[0]
+            if warning not in self.summary["warnings"]:
+                self.summary["warnings"].append(warning)
+
     def tick(self) -> bool:
         """One sensor tick; True when it started a retrain."""
         context = dg.build_sensor_context(
@@ -214,11 +216,7 @@ class Replay:
         with self.progress.around():  # the sensor logs its verdict to the console: not onto the bar
             data = self.sensor.evaluate_tick(context)
         self.cursor = data.cursor
-        message = data.skip_message or ""
-        if "not confirmed by performance" in message:
-            warning = message.split("; ", 1)[-1].rsplit(" (", 1)[0]
-            if warning not in self.summary["warnings"]:
-                self.summary["warnings"].append(warning)
+        self.note_skip(data.skip_message)
         started = False
         for request in data.run_requests or []:
             tags = {**request.tags, names.RUN_KEY_TAG: request.run_key or ""}
@@ -245,10 +243,42 @@ class Replay:
         )
 
 
-def _blocks(keys: list[str], chunk: int, boot: int) -> list[list[str]]:
+def replay_blocks(keys: list[str], chunk: int, boot: int) -> list[list[str]]:
     """Blocks of at most `chunk` partitions, one of them ending exactly at the bootstrap point."""
     cuts = sorted({*range(0, len(keys), chunk), min(boot, len(keys)), len(keys)})
     return [keys[a:b] for a, b in pairwise(cuts) if b > a]
+
+
+def replay_keys(spec: ProjectSpec, until: str | None, chunk: int | None) -> tuple[list[str], int]:
+    """The partitions to replay (up to `until`) and the block size."""
+    keys = [k for k in partition_keys(spec) if until is None or k <= until]
+    # Dagster pays a fixed cost per run; long replays take bigger steps between sensor ticks.
+    return keys, chunk or (28 if len(keys) > 365 else 14)
+
+
+def replay_all(replay: Replay, chunk: int, started: float) -> dict[str, Any]:
+    """Every block of `replay` in order, then the summary: the blocked share, the time taken."""
+    keys, boot = replay.keys, bootstrap_count(replay.spec)
+    try:
+        for block in replay_blocks(keys, chunk, boot):
+            replay.block(block, boot)
+    finally:
+        replay.progress.close()
+    blocked = replay.summary.get("blocked", [])
+    if blocked:
+        replay.summary["blocked_summary"] = blocked_summary(blocked, len(keys))
+        replay.progress.note(blocked_line(replay.summary["blocked_summary"]))
+    if blocked and not replay.summary["partitions"]:
+        raise DemoError(
+            f"every partition was blocked ({len(blocked)} block(s), {keys[0]}..{keys[-1]}); "
+            f"first: {blocked[0]['error']}"
+        )
+    replay.summary["seconds"] = round(time.monotonic() - started, 1)
+    replay.say(
+        f"done in {replay.summary['seconds']} s: {len(replay.summary['retrains'])} retrain(s), "
+        f"champion v{replay.summary['champion_version']}"
+    )
+    return replay.summary
 
 
 def run_demo(
@@ -263,10 +293,7 @@ def run_demo(
     partitions were not processed: the CLI exits 1 then."""
     settings = load_settings()
     spec = project_spec(project or ("bike_sharing" if settings.data_dir else "demand_sim"))
-    keys = [k for k in partition_keys(spec) if until is None or k <= until]
-    # Dagster pays a fixed cost per run; long replays take bigger steps between sensor ticks.
-    chunk = chunk or (28 if len(keys) > 365 else 14)
-    boot = bootstrap_count(spec)
+    keys, chunk = replay_keys(spec, until, chunk)
     refuse_data_outside(spec, keys, settings)
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
@@ -275,23 +302,4 @@ def run_demo(
             f"{spec.name}: replaying {len(keys)} {spec.partitions.grain.value} partitions "
             f"({keys[0]}..{keys[-1]}) on {settings.home}"
         )
-        try:
-            for block in _blocks(keys, chunk, boot):
-                replay.block(block, boot)
-        finally:
-            replay.progress.close()
-        blocked = replay.summary.get("blocked", [])
-        if blocked:
-            replay.summary["blocked_summary"] = blocked_summary(blocked, len(keys))
-            replay.progress.note(blocked_line(replay.summary["blocked_summary"]))
-        if blocked and not replay.summary["partitions"]:
-            raise DemoError(
-                f"every partition was blocked ({len(blocked)} block(s), {keys[0]}..{keys[-1]}); "
-                f"first: {blocked[0]['error']}"
-            )
-        replay.summary["seconds"] = round(time.monotonic() - started, 1)
-        replay.say(
-            f"done in {replay.summary['seconds']} s: {len(replay.summary['retrains'])} retrain(s), "
-            f"champion v{replay.summary['champion_version']}"
-        )
-        return replay.summary
+        return replay_all(replay, chunk, started)

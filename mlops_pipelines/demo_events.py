@@ -6,7 +6,8 @@ the Dagster event log or a finished in-process run, nothing writes.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import dagster as dg
 
@@ -23,7 +24,42 @@ class DemoError(RuntimeError):
         self.reason = reason or message
 
 
-def failure(result: dg.ExecuteInProcessResult, what: str) -> DemoError:
+class RunResult(Protocol):
+    """What the demo reads of a finished run: an in-process result, or a run the deployed stack
+    executed, read back from its instance (`stack/demo.py`)."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def success(self) -> bool: ...
+
+    @property
+    def all_events(self) -> Sequence[dg.DagsterEvent]: ...
+
+    def get_asset_materialization_events(self) -> Sequence[dg.DagsterEvent]: ...
+
+    def get_asset_check_evaluations(self) -> Sequence[dg.AssetCheckEvaluation]: ...
+
+
+def new_summary(project: str) -> dict[str, Any]:
+    """The demo's summary before its first block: every key `demo --json` prints."""
+    return {
+        "project": project,
+        "partitions": 0,
+        "drift_events": [],
+        "retrains": [],
+        "promotions": [],
+        "decisions": [],
+        "warnings": [],
+        "champion_version": None,
+        "champion_as_of": None,
+        "runs": 0,
+        "reports": [],
+    }
+
+
+def failure(result: RunResult, what: str) -> DemoError:
     failed = [e for e in result.all_events if e.is_step_failure]
     detail = (failed[0].message or "step failed") if failed else "run failed"
     # A blocking check fails its step with a generic message: name the check and its problems.
@@ -61,7 +97,7 @@ def _meta(event: Any) -> dict[str, Any]:
     return {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
 
 
-def gate_decision(result: dg.ExecuteInProcessResult, spec: ProjectSpec, as_of: str) -> dict[str, Any] | None:
+def gate_decision(result: RunResult, spec: ProjectSpec, as_of: str) -> dict[str, Any] | None:
     """The gate's decision as the champion materialization of a retrain run records it."""
     for event in result.get_asset_materialization_events():
         if event.asset_key == dg.AssetKey([spec.name, names.CHAMPION]):
@@ -79,7 +115,7 @@ def gate_decision(result: dg.ExecuteInProcessResult, spec: ProjectSpec, as_of: s
     return None
 
 
-def report_link(result: dg.ExecuteInProcessResult) -> str | None:
+def report_link(result: RunResult) -> str | None:
     """The Evidently report a drift run rendered, if it rendered one."""
     for event in result.get_asset_materialization_events():
         link = _meta(event).get(names.META_REPORT)

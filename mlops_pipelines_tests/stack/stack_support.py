@@ -83,8 +83,9 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def start_stack(root: Path) -> Stack:
-    env = stack_env(root)
+def start_stack(root: Path, extra: dict[str, str] | None = None) -> Stack:
+    """`stack up` on a private environment; `extra` variables reach every process it starts."""
+    env = {**stack_env(root), **(extra or {})}
     up = cli(env, "stack", "up")
     if up.returncode != 0:
         cli(env, "stack", "down", "--drop")  # the databases it created, whatever started

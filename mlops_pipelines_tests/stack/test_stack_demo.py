@@ -1,0 +1,115 @@
+"""`stack demo` for real: the small project replayed through a running stack, every run launched
+through the webserver and executed on the Celery workers, and the retrains started by the
+daemon's own ticks of the retraining sensor (its interval shortened for the test through
+MLOPS_SENSOR_INTERVAL_SECONDS); the summary has the keys `demo --json` prints. Without a stack,
+or with an unknown project, one error line names what to do."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
+
+from mlops_pipelines import names
+from mlops_pipelines.demo_events import new_summary
+from mlops_pipelines.lib.registry.aliases import CHAMPION, get_alias
+from mlops_pipelines.lib.registry.session import TrackingConfig
+from mlops_pipelines.sensors import build_retrain_sensor
+from mlops_pipelines.settings import SENSOR_INTERVAL_ENV, EnvironmentConfigError
+from mlops_pipelines.spec import load_spec
+from mlops_pipelines.stack.demo import SENSOR_NAME_TAG
+from mlops_pipelines_tests.stack.stack_support import (
+    PACKAGED,
+    PASSWORD,
+    PROJECT,
+    USERNAME,
+    Stack,
+    cli,
+    stack_env,
+    start_stack,
+)
+
+SENSOR = names.scoped(PROJECT, names.RETRAIN_SENSOR)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    started = start_stack(tmp_path_factory.mktemp("stack_demo"), {SENSOR_INTERVAL_ENV: "5"})
+    try:
+        yield started
+    finally:
+        down = cli(started.env, "stack", "down", "--drop")
+        assert down.returncode == 0, down.stderr
+
+
+@pytest.mark.slow
+def test_stack_demo_replays_the_project_with_the_daemon_ticking_the_retraining_sensor(stack: Stack) -> None:
+    started = time.time()
+    # Up to the day after the KPI breach of 2024-01-18: the sensor's retrain is due, and with the
+    # retrain's as-of at the last block's end there is no tail to re-score (fewer runs on 2 cores).
+    until = ("--until", "2024-01-19")
+    done = cli(stack.env, "stack", "demo", "--project", PROJECT, *until, "--json", "--timeout", "600")
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    summary = json.loads(done.stdout)
+    assert set(summary) == {*new_summary(PROJECT), "seconds"}
+    assert summary["partitions"] == 19 and summary["runs"] >= 6
+    # The timeline and the block lines went to stderr: stdout is the one JSON object.
+    assert "2024-01-01..2024-01-11" in done.stderr and "retrain as of" in done.stderr
+    retrains = [r for r in summary["retrains"] if not r["reason"].startswith("bootstrap")]
+    assert retrains, summary["retrains"]
+    config = stack.config
+    with dg.DagsterInstance.from_config(str(config.dagster_home)) as instance:
+        for retrain in retrains:
+            run = instance.get_run_by_id(retrain["run_id"])
+            assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+            # Launched by the daemon's tick, under the sensor's run key, never by the demo.
+            assert run.tags[SENSOR_NAME_TAG] == SENSOR and run.tags[names.RUN_KEY_TAG]
+            assert run.tags[names.KIND_TAG] == names.KIND_RETRAIN
+        # The first block ran as one partition-range run, as the embedded demo runs it.
+        span = {names.RANGE_START_TAG: "2024-01-01", names.RANGE_END_TAG: "2024-01-11"}
+        assert [r.status for r in instance.get_runs(dg.RunsFilter(tags=span))] == [
+            dg.DagsterRunStatus.SUCCESS
+        ]
+        [state] = [
+            s
+            for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+            if s.instigator_name == SENSOR
+        ]
+        assert state.status == InstigatorStatus.STOPPED  # the demo stops the sensor it started
+        ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=started)
+        assert any(t.run_ids for t in ticks)
+    tracking = TrackingConfig(
+        config.tracking_uri, None, "mlflow-artifacts:/mlops", username=USERNAME, password=PASSWORD
+    )
+    champion = get_alias(tracking, PROJECT, CHAMPION)
+    assert champion is not None and summary["champion_version"] == champion.version
+
+
+def test_stack_demo_without_a_running_stack_names_stack_up(tmp_path: Path) -> None:
+    env = stack_env(tmp_path)
+    done = cli(env, "stack", "demo", "--project", PROJECT)
+    assert done.returncode == 1
+    assert "stack up" in done.stderr and env["MLOPS_STACK_DIR"] in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_stack_demo_of_an_unknown_project_names_it(tmp_path: Path) -> None:
+    done = cli(stack_env(tmp_path), "stack", "demo", "--project", "no_such_project")
+    assert done.returncode == 1
+    assert "unknown project 'no_such_project'" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_the_sensor_interval_is_read_when_the_definitions_are_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = load_spec(PACKAGED / "demand_sim.yaml")
+    monkeypatch.delenv(SENSOR_INTERVAL_ENV, raising=False)
+    assert build_retrain_sensor(spec).minimum_interval_seconds == 60
+    monkeypatch.setenv(SENSOR_INTERVAL_ENV, "5")
+    assert build_retrain_sensor(spec).minimum_interval_seconds == 5
+    monkeypatch.setenv(SENSOR_INTERVAL_ENV, "0")
+    with pytest.raises(EnvironmentConfigError, match="MLOPS_SENSOR_INTERVAL_SECONDS='0'"):
+        build_retrain_sensor(spec)
