@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlops_pipelines import run_limits
+
 # The instance every command writes when DAGSTER_HOME has none yet (demo and ui alike, whichever
 # runs first): offline (no telemetry calls from a closed network), and no raw stdout capture,
 # which spawns watcher processes per run (~1 s each); structured logs, metadata and checks are
@@ -22,6 +24,11 @@ INSTANCE_CONFIG = (
     "event_log_storage:\n  module: dagster._core.storage.event_log\n"
     "  class: ConsolidatedSqliteEventLogStorage\n"
     "  config:\n    base_dir:\n      env: DAGSTER_HOME\n"
+    # Under `dagster dev` the daemon fails a run orphaned by a killed process (run_limits.py).
+    "run_monitoring:\n  enabled: true\n"
+    f"  start_timeout_seconds: {run_limits.START_TIMEOUT_SECONDS}\n"
+    f"  max_runtime_seconds: {run_limits.DEFAULT_MAX_RUNTIME_SECONDS}\n"
+    f"  poll_interval_seconds: {run_limits.POLL_INTERVAL_SECONDS}\n"
 )
 
 

@@ -100,7 +100,8 @@ def build_project_jobs(spec: ProjectSpec) -> list[dg.UnresolvedAssetJobDefinitio
         dg.define_asset_job(
             retrain_job_name(spec),
             selection=_keys(spec, RETRAIN_ASSETS),
-            tags=serial_tags(spec),
+            # Run monitoring fails a retrain past this, in every mode (run_limits.py).
+            tags={**serial_tags(spec), names.MAX_RUNTIME_TAG: str(spec.retraining.max_runtime_minutes * 60)},
             description=f"Train, evaluate and (if the gate passes) promote a new {spec.name} model.",
         ),
         # A rollback is a lineage event of the champion asset, under the promotion lock and pool.

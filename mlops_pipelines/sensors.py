@@ -11,12 +11,15 @@ releases (v2, v1, unversioned) still load.
 A cursor that cannot be read (corrupt, or written by a newer version) starts the sensor afresh,
 with a warning in the tick's log: the state only caches what the event log and the run history
 hold, so re-reading them from the start decides the same, and run keys stop any duplicate run.
-A skip says in one line what would make the sensor act (`sensor_reasons`).
+A skip says in one line what would make the sensor act (`sensor_reasons`). Each tick first fails
+retrain runs past their start or runtime limits (`run_limits`): one a killed process left
+STARTED would otherwise read as "still running" forever.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -32,6 +35,7 @@ from mlops_pipelines.lib.monitoring.policy import (
 )
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.resources import AlertSink
+from mlops_pipelines.run_limits import RunTimes, stale_reason
 from mlops_pipelines.sensor_cursor import CursorError, PartitionResult, SensorCursor
 from mlops_pipelines.sensor_reasons import skip_reason
 from mlops_pipelines.sensor_state import load_state, store_state
@@ -156,6 +160,36 @@ def paid_off(spec: ProjectSpec, instance: dg.DagsterInstance, run_id: str) -> bo
     return None
 
 
+def fail_stale_retrains(spec: ProjectSpec, instance: dg.DagsterInstance, now: float) -> list[str]:
+    """Fail the project's retrain runs past their start or runtime limits (`run_limits`), so a run
+    orphaned where no run monitoring runs does not block retraining forever; returns the reasons."""
+    records = instance.get_run_records(
+        dg.RunsFilter(
+            job_name=retrain_job_name(spec),
+            statuses=[
+                dg.DagsterRunStatus.NOT_STARTED,
+                dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED,
+            ],
+        )
+    )
+    reasons = []
+    for record in records:
+        run = record.dagster_run
+        times = RunTimes(
+            run.run_id,
+            run.status.value,
+            record.create_timestamp.timestamp(),
+            record.start_time,
+            dict(run.tags),
+        )
+        reason = stale_reason(times, now)
+        if reason is not None:
+            instance.report_run_failed(run, f"failed by the retraining sensor: {reason}")
+            reasons.append(reason)
+    return reasons
+
+
 def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[RetrainRecord]:
     """Every retrain run that names the partition it trained up to (drift-triggered or bootstrap),
     and for a finished one whether it paid off."""
@@ -219,6 +253,8 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
         ),
     )
     def retrain_on_drift(context: dg.SensorEvaluationContext, alerts: AlertSink) -> dg.SensorResult:
+        for stale in fail_stale_retrains(spec, context.instance, time.time()):
+            context.log.warning(stale)
         state, pointer = load_state(context, sensor_name)
         cursor, absorbed = absorb(state, spec, context.instance)
         history = retrain_history(spec, context.instance)

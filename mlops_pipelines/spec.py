@@ -293,6 +293,8 @@ class RetrainingSpec(_Model):
     # oracle only with retrains that frequent while the data moves; the signals decide when.
     cooldown_partitions: int = Field(default=4, ge=0)
     max_retrains: int = Field(default=8, ge=1)
+    # A retrain run past this is failed (run monitoring, else the sensor: run_limits.py) and retried.
+    max_runtime_minutes: int = Field(default=120, ge=1)
     per_partitions: int = Field(default=32, ge=1)
     fallback_cron: str = "0 3 * * 0"
     # Performance signals (lib/monitoring/signals.py): a window counts as degraded when its metric

@@ -205,6 +205,33 @@ def test_ui_configures_the_instance_as_the_demo_does(dagster_dev: DagsterDev) ->
     assert (home / "dagster.yaml").read_text(encoding="utf-8") == INSTANCE_CONFIG
 
 
+def test_a_retrain_orphaned_in_started_is_failed_by_the_daemons_run_monitoring(
+    dagster_dev: DagsterDev, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a killed `dagster dev` leaves: a retrain run STARTED whose process is gone. The daemon
+    of plain `./dev ui` fails it once past its `dagster/max_runtime` (here 1 s; a retrain's default
+    is retraining.max_runtime_minutes), so the sensor's policy sees a failure and retries."""
+    import uuid
+
+    import dagster as dg
+    from dagster._core.events import DagsterEvent, DagsterEventType
+
+    home = dagster_dev.log_path.parent / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # the instance config reads its base_dir from it
+    job = "bike_sharing__retrain"
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run_id = str(uuid.uuid4())
+        instance.add_run(dg.DagsterRun(job_name=job, run_id=run_id, tags={"dagster/max_runtime": "1"}))
+        instance.report_dagster_event(DagsterEvent(DagsterEventType.RUN_START.value, job_name=job), run_id)
+        deadline = time.monotonic() + 120  # poll interval 15 s, on a loaded machine
+        while (run := instance.get_run_by_id(run_id)) is not None and not run.is_finished:
+            assert time.monotonic() < deadline, f"run monitoring left {run_id} {run.status}"
+            time.sleep(2)
+        assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
+        messages = [e.message for e in instance.all_logs(run_id) if e.message]
+    assert any("maximum runtime of 1 seconds" in m for m in messages), messages
+
+
 def test_the_log_holds_only_warnings_a_user_can_act_on(dagster_dev: DagsterDev) -> None:
     # Last in the module: by now the code location loaded and runs ran (each loads the code again).
     log = dagster_dev.log_path.read_text(errors="replace")

@@ -111,6 +111,47 @@ def test_a_failed_retrain_is_retried_with_a_new_run_key(
     assert [r.run_key for r in retry.run_requests or []] == [f"retrain:{DAYS[1]}:2"]
 
 
+def _started_long_ago(instance: dg.DagsterInstance, spec: ProjectSpec, request: dg.RunRequest) -> str:
+    """A retrain run whose process died after it started (what a killed `dagster dev` leaves)."""
+    from dagster._core.events import DagsterEvent, DagsterEventType
+
+    from mlops_pipelines.jobs import build_project_jobs
+
+    run_id = str(uuid.uuid4())
+    [job] = [j for j in build_project_jobs(spec) if j.name == retrain_job_name(spec)]
+    tags = {**job.tags, **request.tags, "dagster/run_key": request.run_key or ""}
+    instance.add_run(dg.DagsterRun(job_name=retrain_job_name(spec), run_id=run_id, tags=tags))
+    start = DagsterEvent(DagsterEventType.RUN_START.value, job_name=retrain_job_name(spec))
+    instance.report_dagster_event(start, run_id)
+    return run_id
+
+
+def test_a_retrain_left_started_by_a_dead_process_is_failed_and_retried_after_its_limit(
+    spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    for day in DAYS[:3]:
+        observe(instance, spec, day, "error")
+    first = tick(instance, spec, None, tmp_path)
+    request = (first.run_requests or [])[0]
+    run_id = _started_long_ago(instance, spec, request)
+    run = instance.get_run_by_id(run_id)
+    assert run is not None and run.status == dg.DagsterRunStatus.STARTED
+    assert run.tags["dagster/max_runtime"] == str(spec.retraining.max_runtime_minutes * 60)
+    # Within its limit it still blocks: it may be alive.
+    assert not tick(instance, spec, first.cursor, tmp_path).run_requests
+    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # type: ignore[union-attr]
+    later = time.time() + spec.retraining.max_runtime_minutes * 60 + 601
+    monkeypatch.setattr("mlops_pipelines.sensors.time.time", lambda: later)
+    retry = tick(instance, spec, first.cursor, tmp_path)
+    assert [r.run_key for r in retry.run_requests or []] == [f"retrain:{DAYS[1]}:2"]
+    failed = instance.get_run_by_id(run_id)
+    assert failed is not None and failed.status == dg.DagsterRunStatus.FAILURE
+    [message] = [e.message for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)]
+    assert "failed by the retraining sensor" in message and "maximum runtime" in message
+
+
 def test_cooldown_then_persistent_drift_retrains_again(
     spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:

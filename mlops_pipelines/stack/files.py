@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from mlops_pipelines import names
+from mlops_pipelines import names, run_limits
 from mlops_pipelines.stack.config import StackConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,10 +25,8 @@ CELERY_MODULE = "dagster_celery_config"  # the module name dagster_celery.app im
 # Run monitoring: a run not started in 3 minutes (its launcher died, a worker never came) or
 # running past 2 hours, unless the run's `dagster/max_runtime` tag says otherwise, is failed,
 # which frees its pool slots and lets the sensor retry under a new run key.
-START_TIMEOUT_SECONDS = 180
+# The limits are run_limits' (the demo/ui instance uses the same, and the sensor's fallback).
 CANCEL_TIMEOUT_SECONDS = 120
-MAX_RUNTIME_SECONDS = 7200
-POLL_INTERVAL_SECONDS = 15
 
 
 def dagster_config(config: StackConfig) -> dict[str, Any]:
@@ -55,10 +53,10 @@ def dagster_config(config: StackConfig) -> dict[str, Any]:
         },
         "run_monitoring": {
             "enabled": True,
-            "start_timeout_seconds": START_TIMEOUT_SECONDS,
+            "start_timeout_seconds": run_limits.START_TIMEOUT_SECONDS,
             "cancel_timeout_seconds": CANCEL_TIMEOUT_SECONDS,
-            "max_runtime_seconds": MAX_RUNTIME_SECONDS,
-            "poll_interval_seconds": POLL_INTERVAL_SECONDS,
+            "max_runtime_seconds": run_limits.DEFAULT_MAX_RUNTIME_SECONDS,
+            "poll_interval_seconds": run_limits.POLL_INTERVAL_SECONDS,
         },
         # A run whose worker died is retried once; a step that failed is its RetryPolicy's job.
         "run_retries": {"enabled": True, "max_retries": 1, "retry_on_asset_or_op_failure": False},
