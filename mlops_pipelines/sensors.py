@@ -26,6 +26,7 @@ from typing import Any
 import dagster as dg
 
 from mlops_pipelines import names
+from mlops_pipelines.alert_outbox import flush_held, note_delivery, send_or_hold
 from mlops_pipelines.jobs import daily_job_name, retrain_job_name
 from mlops_pipelines.lib.monitoring.policy import (
     MonitoringObservation,
@@ -255,6 +256,7 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
     def retrain_on_drift(context: dg.SensorEvaluationContext, alerts: AlertSink) -> dg.SensorResult:
         for stale in fail_stale_retrains(spec, context.instance, time.time()):
             context.log.warning(stale)
+        note_delivery(context.log, flush_held(alerts, context.instance, spec.name))
         state, pointer = load_state(context, sensor_name)
         cursor, absorbed = absorb(state, spec, context.instance)
         history = retrain_history(spec, context.instance)
@@ -270,12 +272,16 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
             return dg.SensorResult(skip_reason=reason, cursor=stored)
         newest = cursor.results[-1].partition
         as_of = decision_as_of(decision, keys, spec.monitoring.label_delay_partitions, newest)
-        alerts.send(
+        # An alert outage delays the alert (held in the instance), never the retrain.
+        delivery = send_or_hold(
+            alerts,
+            context.instance,
             spec.name,
             "warning",
             f"retraining: {decision.reason}",
             {"trigger_partition": decision.trigger_partition, "as_of": as_of, "run_key": decision.run_key},
         )
+        note_delivery(context.log, delivery)
         request = dg.RunRequest(
             run_key=decision.run_key,
             run_config={"ops": {model_op: {"config": {"as_of": as_of, "reason": decision.reason[:200]}}}},

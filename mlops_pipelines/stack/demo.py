@@ -135,6 +135,12 @@ class StackReplay(Replay):
             )
         return max(mine, key=lambda s: s.is_running)
 
+    def sensor_running(self) -> bool:
+        """Whether the daemon runs the sensor now: its stored state, else its default (running)."""
+        states = self.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        mine = [s for s in states if s.instigator_name == self.sensor_name]
+        return any(s.is_running for s in mine) if mine else True
+
     def stop_sensor(self) -> None:
         state = self.sensor_state()
         variables = {"origin": state.instigator_origin_id, "selector": state.selector_id}
@@ -261,11 +267,14 @@ def run_stack_demo(
             f"{spec.name}: replaying {len(keys)} {spec.partitions.grain.value} partitions "
             f"({keys[0]}..{keys[-1]}) on the stack at {config.webserver_url}"
         )
+        # Left as found: a sensor that was running (its default) keeps running afterwards.
+        was_running = replay.sensor_running()
         replay.start_sensor()
         try:
             summary = replay_all(replay, chunk, started)
         finally:
-            replay.stop_sensor()
+            if not was_running:
+                replay.stop_sensor()
     tracking = TrackingConfig(
         config.tracking_uri,
         None,
