@@ -18,10 +18,7 @@ STARTED would otherwise read as "still running" forever.
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import replace
-from typing import Any
 
 import dagster as dg
 
@@ -38,94 +35,13 @@ from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.resources import AlertSink
 from mlops_pipelines.run_limits import RunTimes, stale_reason
 from mlops_pipelines.sensor_cursor import CursorError, PartitionResult, SensorCursor
+from mlops_pipelines.sensor_reading import absorb, metadata_value
 from mlops_pipelines.sensor_reasons import skip_reason
 from mlops_pipelines.sensor_state import load_state, store_state
 from mlops_pipelines.settings import sensor_interval_seconds
 from mlops_pipelines.spec import ProjectSpec
 
 __all__ = ["CursorError", "PartitionResult", "SensorCursor", "absorb", "build_retrain_sensor", "rebased"]
-
-PAGE = 1000
-NO_DATA = "insufficient_data"  # the status of a partition with a performance result but no drift yet
-UNREADABLE = "invalid"  # the status of a drift observation that carries none
-
-
-def _read_new(instance: dg.DagsterInstance, key: dg.AssetKey, after: int | None) -> list[Any]:
-    records: list[Any] = []
-    cursor = None
-    while True:
-        page = instance.fetch_observations(
-            dg.AssetRecordsFilter(asset_key=key, after_storage_id=after),
-            limit=PAGE,
-            cursor=cursor,
-            ascending=True,
-        )
-        records.extend(page.records)
-        if not page.has_more:
-            return records
-        cursor = page.cursor
-
-
-def _value(metadata: dict[str, Any], name: str) -> Any:
-    """A metadata value; None for a missing key and for a null value alike."""
-    entry = metadata.get(name)
-    return None if entry is None else getattr(entry, "value", entry)
-
-
-def _text(metadata: dict[str, Any], name: str) -> str | None:
-    value = _value(metadata, name)
-    return None if value is None else str(value)
-
-
-def _verdict(metadata: dict[str, Any], name: str) -> bool | None:
-    """A performance verdict: True, False, or None when there is none (missing or null)."""
-    value = _value(metadata, name)
-    return None if value is None else bool(value)
-
-
-def _share(metadata: dict[str, Any]) -> float | None:
-    """The drift share, None when there is no verdict (a missing, null or NaN value; never 0.0)."""
-    value = _value(metadata, names.META_DRIFT_SHARE)
-    share = None if value is None else float(value)
-    return share if share is not None and math.isfinite(share) else None
-
-
-def absorb(cursor: SensorCursor, spec: ProjectSpec, instance: dg.DagsterInstance) -> tuple[SensorCursor, int]:
-    """The cursor with every new drift and performance observation folded in, and how many."""
-    results = {r.partition: r for r in cursor.results}
-    drift_after, performance_after = cursor.drift_after, cursor.performance_after
-    drift = _read_new(instance, dg.AssetKey([spec.name, names.DRIFT]), drift_after)
-    for record in drift:
-        obs = record.event_log_entry.asset_observation
-        drift_after = record.storage_id
-        if obs.partition is None:
-            continue  # an unpartitioned observation has no place in the partition-ordered policy
-        status = _value(obs.metadata, names.META_STATUS)
-        entry = results.get(obs.partition) or PartitionResult(obs.partition, NO_DATA, None, False, 0)
-        results[obs.partition] = replace(
-            entry,
-            status=UNREADABLE if status is None else str(status),
-            drift_share=_share(obs.metadata),
-            event_id=record.storage_id,
-            estimated_degraded=_verdict(obs.metadata, names.META_ESTIMATED_DEGRADED),
-            champion_version=_text(obs.metadata, names.META_CHAMPION_VERSION),
-        )
-    performance = _read_new(instance, dg.AssetKey([spec.name, names.PERFORMANCE]), performance_after)
-    for record in performance:
-        obs = record.event_log_entry.asset_observation
-        performance_after = record.storage_id
-        if obs.partition is None:
-            continue
-        entry = results.get(obs.partition) or PartitionResult(
-            obs.partition, NO_DATA, None, False, record.storage_id
-        )
-        results[obs.partition] = replace(
-            entry,
-            kpi_breach=bool(_value(obs.metadata, names.META_KPI_BREACH)),
-            realized_degraded=_verdict(obs.metadata, names.META_REALIZED_DEGRADED),
-        )
-    updated = SensorCursor.of(drift_after, performance_after, results.values())
-    return updated, len(drift) + len(performance)
 
 
 def rebased(cursor: SensorCursor, history: list[RetrainRecord]) -> list[MonitoringObservation]:
@@ -154,7 +70,10 @@ def paid_off(spec: ProjectSpec, instance: dg.DagsterInstance, run_id: str) -> bo
         if materialization is None or materialization.asset_key != key:
             continue
         metadata = dict(materialization.metadata)
-        verdict, improvement = _value(metadata, names.META_VERDICT), _value(metadata, names.META_IMPROVEMENT)
+        verdict, improvement = (
+            metadata_value(metadata, names.META_VERDICT),
+            metadata_value(metadata, names.META_IMPROVEMENT),
+        )
         if verdict is None or improvement is None:
             return None
         return verdict == "promote" and float(improvement) > 0
@@ -258,7 +177,11 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
             context.log.warning(stale)
         note_delivery(context.log, flush_held(alerts, context.instance, spec.name))
         state, pointer = load_state(context, sensor_name)
-        cursor, absorbed = absorb(state, spec, context.instance)
+        cursor, absorbed, backlog = absorb(state, spec, context.instance)
+        if backlog:
+            stored = store_state(context.instance, sensor_name, cursor, pointer)
+            reason = f"catching up on a backlog: read {absorbed} monitoring results, more next tick"
+            return dg.SensorResult(skip_reason=reason, cursor=stored)
         history = retrain_history(spec, context.instance)
         observations = rebased(cursor, history)
         decision = should_retrain(observations, history, spec.retraining, keys)

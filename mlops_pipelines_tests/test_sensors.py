@@ -152,6 +152,35 @@ def test_a_retrain_left_started_by_a_dead_process_is_failed_and_retried_after_it
     assert "failed by the retraining sensor" in message and "maximum runtime" in message
 
 
+def test_case_7_a_backlog_is_read_over_several_ticks_and_decides_as_one_read_would(
+    spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of results waiting (here 30 partitions x 2 streams against a budget of 7 per
+    stream and tick): each tick reads a page, stores its cursor and requests nothing until it has
+    caught up; then it decides as one unbounded read decides."""
+    import mlops_pipelines.sensor_reading as reading
+
+    for day in DAYS:
+        observe(instance, spec, day, "error")
+    whole = tick(instance, spec, None, tmp_path)
+    assert [r.run_key for r in whole.run_requests or []] == [f"retrain:{DAYS[1]}:1"]
+
+    monkeypatch.setattr(reading, "MAX_EVENTS_PER_TICK", 7)
+    cursor, ticks = None, 0
+    while True:
+        result = tick(instance, spec, cursor, tmp_path)
+        ticks += 1
+        assert result.cursor != cursor, "a backlog tick must advance its cursor"
+        cursor = result.cursor
+        skipped = result.skip_reason.skip_message if result.skip_reason else None
+        if not (skipped or "").startswith("catching up on a backlog"):
+            break
+        assert not result.run_requests
+    assert ticks == 5  # 30 results per stream, 7 per tick: 4 ticks of backlog, then the decision
+    assert [r.run_key for r in result.run_requests or []] == [f"retrain:{DAYS[1]}:1"]
+    assert len(state_of(instance, spec, cursor).results) == len(DAYS)
+
+
 def test_cooldown_then_persistent_drift_retrains_again(
     spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:

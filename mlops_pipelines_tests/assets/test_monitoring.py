@@ -102,7 +102,7 @@ def test_drift_and_predictions_use_the_promoted_champion(
         assert "has no performance estimator" in numbers[names.META_ESTIMATED_REASON]
     for day, numbers in seen.items():
         assert check(result, names.DRIFT_CHECK, day).passed == (numbers[names.META_STATUS] == "ok")
-    cursor, _ = absorb(SensorCursor(), spec, instance)  # the sensor reads "no verdict", not "fine"
+    cursor, _, _ = absorb(SensorCursor(), spec, instance)  # the sensor reads "no verdict", not "fine"
     assert [r.estimated_degraded for r in cursor.results] == [None, None]
 
 
@@ -139,7 +139,7 @@ def test_a_window_below_min_rows_is_insufficient_data_with_no_share(
         assert names.META_DRIFT_SHARE in numbers and numbers[names.META_DRIFT_SHARE] is None
         assert numbers[names.META_DRIFTED_COLUMNS] is None
     assert all(e.passed for e in checks(result, names.DRIFT_CHECK).values())  # no verdict is not drift
-    cursor, read = absorb(SensorCursor(), spec, instance)  # the retraining sensor reads them so
+    cursor, read, _ = absorb(SensorCursor(), spec, instance)  # the retraining sensor reads them so
     assert read == 2
     assert [(r.partition, r.status, r.drift_share) for r in cursor.results] == [
         (day, "insufficient_data", None) for day in NEXT
@@ -179,7 +179,7 @@ def test_performance_of_the_champions_predictions_against_late_labels(
         breached = numbers[names.META_KPI_BREACH]
         assert materialized[day][names.META_KPI_BREACH] == breached
         assert check(result, names.KPI_CHECK, day).passed != breached
-    cursor, _ = absorb(SensorCursor(), spec, instance)
+    cursor, _, _ = absorb(SensorCursor(), spec, instance)
     assert [r.realized_degraded for r in cursor.results] == [None, second[names.META_REALIZED_DEGRADED]]
 
     strict = spec.model_copy(update={"kpis": [KPI(metric="mae", ceiling=0.001)]})
@@ -191,7 +191,7 @@ def test_performance_of_the_champions_predictions_against_late_labels(
     assert {o[names.META_KPI_BREACH] for o in observations(instance, spec, names.PERFORMANCE).values()} == {
         True
     }
-    cursor, _ = absorb(SensorCursor(), spec, instance)
+    cursor, _, _ = absorb(SensorCursor(), spec, instance)
     assert [r.kpi_breach for r in cursor.results] == [True, True]
 
 

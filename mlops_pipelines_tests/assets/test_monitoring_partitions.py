@@ -114,7 +114,7 @@ def test_a_drift_range_records_each_partitions_own_numbers_and_check(
         assert numbers[names.META_ROWS_READ] == numbers[names.META_ROWS] == rows, day
         assert numbers[names.META_FIRST_PARTITION] == numbers[names.META_LAST_PARTITION] == day
     assert raw["2011-01-18"][names.META_ROWS] == 12 and raw["2011-01-21"][names.META_ROWS] == 24
-    cursor, read = absorb(SensorCursor(), spec, instance)
+    cursor, read, _ = absorb(SensorCursor(), spec, instance)
     assert read == 4 and [(r.status, r.drift_share) for r in cursor.results] == [
         e[:2] for e in EXPECTED.values()
     ]
@@ -161,5 +161,5 @@ def test_a_labels_range_records_each_partitions_own_performance_and_kpi_check(
     assert len({own["mae"] for _, own in numbers.values()}) == 4
     assert "r2" in checked["2011-01-26"].description and checked["2011-01-25"].description == "no KPI breach"
     assert current(instance, spec, names.PERFORMANCE, names.KPI_CHECK) == dict.fromkeys(LABELLED, True)
-    cursor, _ = absorb(SensorCursor(), spec, instance)
+    cursor, _, _ = absorb(SensorCursor(), spec, instance)
     assert [r.kpi_breach for r in cursor.results] == [False, True, True, False]
