@@ -90,11 +90,15 @@ def redact_uri(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+_SECRETS = frozenset({"MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"})
+
+
 class _BoundedHttpEnv:
     """Sets MLflow's HTTP retry variables while at least one session is open in this process.
 
     Threads share os.environ, so the first session in sets the values and the last one out
-    restores them; overlapping sessions with different limits run under the first one's.
+    restores them (credentials that were unset are removed again; HTTP bounds stay: see below);
+    overlapping sessions with different limits run under the first one's.
     """
 
     def __init__(self) -> None:
@@ -125,10 +129,14 @@ class _BoundedHttpEnv:
                 self._depth -= 1
                 if self._depth == 0:
                     for key, old in self._saved.items():
-                        if old is None:
-                            os.environ.pop(key, None)
-                        else:
+                        if old is not None:
                             os.environ[key] = old
+                        elif key in _SECRETS:
+                            os.environ.pop(key, None)
+                        # A bounded-HTTP setting that was unset stays set: deleting a variable
+                        # races with any thread iterating os.environ (requests does, for proxies,
+                        # on every call) and fails it with a KeyError; a retry bound left behind
+                        # only keeps MLflow's minutes of retries away from this process.
 
 
 _HTTP_ENV = _BoundedHttpEnv()
