@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
@@ -14,6 +15,28 @@ from mlops_pipelines.spec import ProjectSpec
 
 # Problems a check's description lists before the metadata table takes over.
 DESCRIBED_PROBLEMS = 5
+# A tracking-server outage retries the step after 5, 10 and 20 s (35 s in all): long enough for a
+# server restart, short enough that a dead server fails the run, naming it, within a minute.
+OUTAGE_RETRIES = 3
+OUTAGE_FIRST_WAIT_SECONDS = 5.0
+
+
+@contextmanager
+def retry_on_outage(context: dg.AssetExecutionContext) -> Iterator[None]:
+    """Within: an unreachable tracking server (`TrackingUnavailable`) retries the step with
+    backoff; any other error fails it at once (bad data does not get better by waiting). Steps
+    are idempotent, so a retry never registers a second version (`lib/registry/versions.py`)."""
+    from mlops_pipelines.lib.registry.session import TrackingUnavailable
+
+    try:
+        yield
+    except TrackingUnavailable as err:
+        attempt = context.retry_number
+        if attempt >= OUTAGE_RETRIES:
+            raise
+        wait = OUTAGE_FIRST_WAIT_SECONDS * 2**attempt
+        context.log.warning(f"{err}: retry {attempt + 1} of {OUTAGE_RETRIES} in {wait:.0f} s")
+        raise dg.RetryRequested(max_retries=OUTAGE_RETRIES, seconds_to_wait=wait) from err
 
 
 def asset_key(spec: ProjectSpec, name: str) -> dg.AssetKey:

@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 
 from mlops_pipelines import names
-from mlops_pipelines.assets.common import asset_key, md_table
+from mlops_pipelines.assets.common import asset_key, md_table, retry_on_outage
 from mlops_pipelines.lib.evaluation.stage import EvaluationReport
 from mlops_pipelines.lib.training.artifact import ModelArtifact
 from mlops_pipelines.resources import Lakehouse, MlflowTracking, ReportStore
@@ -99,11 +99,16 @@ def build_evaluation_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         ],
     )
     def evaluation(
-        model: ModelArtifact, lakehouse: Lakehouse, tracking: MlflowTracking, reports: ReportStore
+        context: dg.AssetExecutionContext,
+        model: ModelArtifact,
+        lakehouse: Lakehouse,
+        tracking: MlflowTracking,
+        reports: ReportStore,
     ) -> Iterator[dg.Output[EvaluationReport] | dg.AssetCheckResult]:
         from mlops_pipelines.lib.evaluation.stage import evaluate_challenger
 
-        report = evaluate_challenger(spec, model, lakehouse, tracking.config(), reports)
+        with retry_on_outage(context):
+            report = evaluate_challenger(spec, model, lakehouse, tracking.config(), reports)
         card = None if report.model_card_path is None else reports.link(Path(report.model_card_path))
         yield dg.Output(report, metadata=evaluation_metadata(report, card))
         yield promotable_check(report)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import dagster as dg
 
 from mlops_pipelines import names
-from mlops_pipelines.assets.common import asset_key
+from mlops_pipelines.assets.common import asset_key, retry_on_outage
 from mlops_pipelines.lib.evaluation.stage import EvaluationReport
 from mlops_pipelines.lib.promotion.champion import ChampionRef
 from mlops_pipelines.lib.promotion.stage import ChampionUpdate
@@ -123,19 +123,22 @@ def build_promotion_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         from mlops_pipelines.lib.promotion.stage import champion_stage
         from mlops_pipelines.lib.training.artifact import RunContext
 
-        update = champion_stage(
-            config.action,
-            spec,
-            model,
-            evaluation,
-            lakehouse,
-            tracking.config(),
-            tracking.lock_path(spec.name),
-            reports,
-            alerts=alerts,
-            run_context=RunContext(context.run_id, context.asset_key.to_user_string()),
-            request=ChampionRequest(config.to_version, config.version, config.requested_by, config.reason),
-        )
+        with retry_on_outage(context):
+            update = champion_stage(
+                config.action,
+                spec,
+                model,
+                evaluation,
+                lakehouse,
+                tracking.config(),
+                tracking.lock_path(spec.name),
+                reports,
+                alerts=alerts,
+                run_context=RunContext(context.run_id, context.asset_key.to_user_string()),
+                request=ChampionRequest(
+                    config.to_version, config.version, config.requested_by, config.reason
+                ),
+            )
         record = None if update.outcome is None else update.outcome.decision_record_path
         link = None if record is None else dg.MetadataValue.url(reports.link(Path(record)))
         metadata = champion_metadata(update, link)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from mlops_pipelines import names
-from mlops_pipelines.assets.common import asset_key, partition_slice_metadata, slice_metadata
+from mlops_pipelines.assets.common import asset_key, partition_slice_metadata, retry_on_outage, slice_metadata
 from mlops_pipelines.assets.partitioned import add_partition_metadata
 from mlops_pipelines.lib.frames import TableSlice
 from mlops_pipelines.lib.promotion.champion import ChampionRef
@@ -75,7 +75,8 @@ def build_predictions_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
     ) -> dg.Output[TableSlice]:
         from mlops_pipelines.lib.scoring.stage import score_partitions
 
-        result = score_partitions(spec, features, champion, lakehouse, tracking.config())
+        with retry_on_outage(context):
+            result = score_partitions(spec, features, champion, lakehouse, tracking.config())
         if result.champion_version is None:
             context.log.info(f"{spec.name}: no champion yet, nothing to score")
         add_partition_metadata(context, key, predictions_by_partition(result))

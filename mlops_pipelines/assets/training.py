@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 
 from mlops_pipelines import names
-from mlops_pipelines.assets.common import asset_key
+from mlops_pipelines.assets.common import asset_key, retry_on_outage
 from mlops_pipelines.lib.training.artifact import ModelArtifact
 from mlops_pipelines.resources import Lakehouse, MlflowTracking
 from mlops_pipelines.spec import ProjectSpec
@@ -62,15 +62,16 @@ def build_model_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
 
         # MLflow runs that failed or canceled runs left RUNNING are ended FAILED before a new one
         # starts: one search of the project's RUNNING runs, so every training step can afford it.
-        reconcile_project(context.instance, tracking.config(), spec.name)
-        artifact = train_challenger(
-            spec,
-            lakehouse,
-            tracking.config(),
-            as_of=config.as_of,
-            reason=config.reason,
-            run_context=RunContext(context.run_id, context.asset_key.to_user_string()),
-        )
+        with retry_on_outage(context):
+            reconcile_project(context.instance, tracking.config(), spec.name)
+            artifact = train_challenger(
+                spec,
+                lakehouse,
+                tracking.config(),
+                as_of=config.as_of,
+                reason=config.reason,
+                run_context=RunContext(context.run_id, context.asset_key.to_user_string()),
+            )
         return dg.Output(artifact, metadata=model_metadata(artifact))
 
     return model
