@@ -76,14 +76,15 @@ def _deliver(
     return Delivery(len(queue), 0, None)
 
 
-def note_delivery(logger: logging.Logger | dg.DagsterLogManager, delivery: Delivery) -> None:
-    """One line in the tick's log: what was held and why, or what late alerts went out."""
+def note_delivery(logger: logging.Logger | dg.DagsterLogManager, delivery: Delivery, late: bool) -> None:
+    """One line in the tick's log when there is news: what was held and why, or (`late`: a flush
+    of held alerts) how many went out late. An alert delivered on time says nothing more."""
     if delivery.error is not None:
         logger.warning(
             f"alert sink failed ({delivery.error}): {delivery.held} alert(s) held, retried next tick"
         )
-    elif delivery.sent:
-        logger.info(f"delivered {delivery.sent} alert(s)")
+    elif late and delivery.sent:
+        logger.info(f"delivered {delivery.sent} held alert(s)")
 
 
 def flush_held(sink: AlertSink, instance: dg.DagsterInstance, project: str) -> Delivery:

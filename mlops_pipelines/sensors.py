@@ -175,7 +175,7 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
     def retrain_on_drift(context: dg.SensorEvaluationContext, alerts: AlertSink) -> dg.SensorResult:
         for stale in fail_stale_retrains(spec, context.instance, time.time()):
             context.log.warning(stale)
-        note_delivery(context.log, flush_held(alerts, context.instance, spec.name))
+        note_delivery(context.log, flush_held(alerts, context.instance, spec.name), late=True)
         state, pointer = load_state(context, sensor_name)
         cursor, absorbed, backlog = absorb(state, spec, context.instance)
         if backlog:
@@ -204,7 +204,7 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
             f"retraining: {decision.reason}",
             {"trigger_partition": decision.trigger_partition, "as_of": as_of, "run_key": decision.run_key},
         )
-        note_delivery(context.log, delivery)
+        note_delivery(context.log, delivery, late=False)
         request = dg.RunRequest(
             run_key=decision.run_key,
             run_config={"ops": {model_op: {"config": {"as_of": as_of, "reason": decision.reason[:200]}}}},

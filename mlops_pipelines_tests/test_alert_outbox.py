@@ -127,3 +127,20 @@ def test_the_sensor_requests_its_retrain_while_the_webhook_is_down_and_sends_the
     assert late["title"].startswith("retraining:") and late["details"]["run_key"] == request.run_key
     assert "held_since" in late["details"]
     assert held_alerts(instance, spec.name) == []
+
+
+def test_only_news_reaches_the_tick_log(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from mlops_pipelines.alert_outbox import Delivery, note_delivery
+
+    logger = logging.getLogger("tick")
+    with caplog.at_level(logging.INFO, logger="tick"):
+        note_delivery(logger, Delivery(1, 0, None), late=False)  # on time: nothing to say
+        assert caplog.records == []
+        note_delivery(logger, Delivery(2, 0, None), late=True)
+        note_delivery(logger, Delivery(0, 3, "ConnectError: refused"), late=False)
+    assert [r.getMessage() for r in caplog.records] == [
+        "delivered 2 held alert(s)",
+        "alert sink failed (ConnectError: refused): 3 alert(s) held, retried next tick",
+    ]
