@@ -8,6 +8,7 @@ a session only, because its defaults retry for minutes before giving up.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -166,9 +167,17 @@ def is_unavailable(err: BaseException) -> bool:
     return False
 
 
+# MLflow logs at INFO when it creates or migrates an embedded store's tables ("Creating initial
+# MLflow database tables..."): on a user's first run, two lines nobody can act on.
+_SCHEMA_LOGGER = "mlflow.store.db.utils"
+
+
 def _ensure_sqlite_parent(uri: str) -> None:
     if uri.startswith("sqlite:////"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        schema_log = logging.getLogger(_SCHEMA_LOGGER)
+        if schema_log.level < logging.WARNING:
+            schema_log.setLevel(logging.WARNING)
 
 
 @contextmanager

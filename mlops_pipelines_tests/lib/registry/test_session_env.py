@@ -61,3 +61,22 @@ def test_sessions_never_break_a_thread_iterating_the_environment(tmp_path: Path,
         stop.set()
         reader.join()
     assert errors == []
+
+
+def test_a_new_embedded_store_is_created_without_mlflow_schema_chatter(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "from pathlib import Path\n"
+        "from mlops_pipelines.lib.registry.session import TrackingConfig, open_client\n"
+        f"with open_client(TrackingConfig.embedded(Path({str(tmp_path)!r}))) as client:\n"
+        "    print(len(client.search_experiments()))\n"
+    )
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "1"  # the store was created (its Default experiment)
+    assert "database tables" not in done.stderr, done.stderr
