@@ -5,6 +5,9 @@ tracking server (basic auth); `stack down` leaves nothing running."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,3 +139,53 @@ def test_up_twice_starts_nothing_new(stack: Stack, tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     after = {s.name: processes.read_pid(stack.config.pids_dir, s.name) for s in process_specs(stack.config)}
     assert after == before
+
+
+def _running_mlflow_runs(stack: Stack) -> list[str]:
+    with open_client(_tracking(stack)) as client:
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'")
+    return [run.info.run_id for run in runs]
+
+
+def test_case_11_a_train_worker_killed_mid_training_fails_the_run_and_the_next_retrain_cleans_up(
+    stack: Stack,
+) -> None:
+    """kill -9 of the `train` worker (its whole process group, as a host dying) while the model
+    step runs: Celery acknowledged the task on receipt, so nothing redelivers it; run monitoring
+    fails the run past its `dagster/max_runtime` (60 s here). With the worker back (`stack up`),
+    the next retrain ends the MLflow run the dead step left RUNNING and succeeds; the dead step
+    registered nothing."""
+    config = stack.config
+    model_step = names.scoped(PROJECT, names.MODEL)
+    with (
+        dg.DagsterInstance.from_config(str(config.dagster_home)) as instance,
+        open_client(_tracking(stack)) as client,
+    ):
+        before = {v.version for v in client.search_model_versions(f"name='{PROJECT}'")}
+        doomed = _launch(
+            stack, names.RETRAIN_JOB, {names.KIND_TAG: names.KIND_BOOTSTRAP, names.MAX_RUNTIME_TAG: "60"}
+        )
+        deadline = time.monotonic() + 600
+        while not any(
+            e.step_key == model_step
+            for e in instance.all_logs(doomed, of_type=dg.DagsterEventType.STEP_START)
+        ):
+            assert time.monotonic() < deadline, "the model step never started"
+            time.sleep(0.5)
+        worker = processes.read_pid(config.pids_dir, worker_name(names.TRAIN_QUEUE))
+        assert worker is not None
+        os.killpg(worker, signal.SIGKILL)
+        failed = wait_for_run(instance, doomed)
+        assert failed.status == dg.DagsterRunStatus.FAILURE
+        messages = [e.message for e in instance.all_logs(doomed) if e.message]
+        assert any("maximum runtime of 60 seconds" in m for m in messages), messages[-5:]
+        # The dead step registered nothing.
+        assert {v.version for v in client.search_model_versions(f"name='{PROJECT}'")} == before
+
+        again = cli(stack.env, "stack", "up")
+        assert again.returncode == 0, again.stderr
+        assert processes.read_pid(config.pids_dir, worker_name(names.TRAIN_QUEUE)) not in (None, worker)
+        retry = _launch(stack, names.RETRAIN_JOB, {names.KIND_TAG: names.KIND_BOOTSTRAP})
+        assert wait_for_run(instance, retry).status == dg.DagsterRunStatus.SUCCESS
+    assert _running_mlflow_runs(stack) == []
