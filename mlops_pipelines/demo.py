@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from itertools import pairwise
 from typing import Any, TextIO
 
 import dagster as dg
@@ -36,10 +35,9 @@ from mlops_pipelines.demo_events import (
     new_summary,
     report_link,
 )
-from mlops_pipelines.demo_inputs import project_spec, refuse_data_outside
+from mlops_pipelines.demo_inputs import project_spec, refuse_data_outside, replay_blocks, replay_keys
 from mlops_pipelines.demo_progress import Progress
 from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_name
-from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.runner import run_job
 from mlops_pipelines.settings import load_settings
 from mlops_pipelines.spec import ProjectSpec
@@ -241,19 +239,6 @@ class Replay:
         raise DemoError(
             f"the sensor kept retraining in block {block[0]}..{block[-1]}: {MAX_TICKS_PER_BLOCK} ticks"
         )
-
-
-def replay_blocks(keys: list[str], chunk: int, boot: int) -> list[list[str]]:
-    """Blocks of at most `chunk` partitions, one of them ending exactly at the bootstrap point."""
-    cuts = sorted({*range(0, len(keys), chunk), min(boot, len(keys)), len(keys)})
-    return [keys[a:b] for a, b in pairwise(cuts) if b > a]
-
-
-def replay_keys(spec: ProjectSpec, until: str | None, chunk: int | None) -> tuple[list[str], int]:
-    """The partitions to replay (up to `until`) and the block size."""
-    keys = [k for k in partition_keys(spec) if until is None or k <= until]
-    # Dagster pays a fixed cost per run; long replays take bigger steps between sensor ticks.
-    return keys, chunk or (28 if len(keys) > 365 else 14)
 
 
 def replay_all(replay: Replay, chunk: int, started: float) -> dict[str, Any]:

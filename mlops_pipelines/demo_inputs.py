@@ -1,11 +1,14 @@
-"""What the demo checks before its first run: which spec it replays, and that its data falls in
-its partitions (a replay of nothing would exit 0 having done nothing)."""
+"""What the demo settles before its first run: which spec it replays, which partitions in which
+blocks, and that its data falls in its partitions (a replay of nothing would exit 0 having done
+nothing)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 from mlops_pipelines.demo_events import DemoError
+from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.settings import Settings
 from mlops_pipelines.spec import ProjectSpec, load_spec, load_specs
 
@@ -32,3 +35,16 @@ def project_spec(project: str) -> ProjectSpec:
     if project not in specs:
         raise DemoError(f"unknown project {project!r}; known: {sorted(specs)} (or give a spec file)")
     return specs[project]
+
+
+def replay_blocks(keys: list[str], chunk: int, boot: int) -> list[list[str]]:
+    """Blocks of at most `chunk` partitions, one of them ending exactly at the bootstrap point."""
+    cuts = sorted({*range(0, len(keys), chunk), min(boot, len(keys)), len(keys)})
+    return [keys[a:b] for a, b in pairwise(cuts) if b > a]
+
+
+def replay_keys(spec: ProjectSpec, until: str | None, chunk: int | None) -> tuple[list[str], int]:
+    """The partitions to replay (up to `until`) and the block size."""
+    keys = [k for k in partition_keys(spec) if until is None or k <= until]
+    # Dagster pays a fixed cost per run; long replays take bigger steps between sensor ticks.
+    return keys, chunk or (28 if len(keys) > 365 else 14)
