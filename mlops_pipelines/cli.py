@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlops_pipelines import run_limits
+from mlops_pipelines import names, run_limits
 
 # The instance every command writes when DAGSTER_HOME has none yet (demo and ui alike, whichever
 # runs first): offline (no telemetry calls from a closed network), and no raw stdout capture,
@@ -24,6 +24,10 @@ INSTANCE_CONFIG = (
     "event_log_storage:\n  module: dagster._core.storage.event_log\n"
     "  class: ConsolidatedSqliteEventLogStorage\n"
     "  config:\n    base_dir:\n      env: DAGSTER_HOME\n"
+    # Under `dagster dev` runs go through the daemon's queue: one retrain or rollback per project
+    # at a time (the drift retrain and the fallback schedule queue behind each other), as deployed.
+    "concurrency:\n  runs:\n    tag_concurrency_limits:\n"
+    f"      - key: {names.SERIAL_TAG}\n        value: {{applyLimitPerUniqueValue: true}}\n        limit: 1\n"
     # Under `dagster dev` the daemon fails a run orphaned by a killed process (run_limits.py).
     "run_monitoring:\n  enabled: true\n"
     f"  start_timeout_seconds: {run_limits.START_TIMEOUT_SECONDS}\n"

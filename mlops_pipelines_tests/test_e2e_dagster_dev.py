@@ -205,6 +205,38 @@ def test_ui_configures_the_instance_as_the_demo_does(dagster_dev: DagsterDev) ->
     assert (home / "dagster.yaml").read_text(encoding="utf-8") == INSTANCE_CONFIG
 
 
+def test_two_retrains_of_one_project_never_run_at_once_under_plain_ui(
+    dagster_dev: DagsterDev, repository: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a drift retrain and the fallback schedule firing together do: the second waits in the
+    queue (the `mlops/serial` tag limit of the ui's instance) until the first has finished."""
+    import dagster as dg
+
+    params = {
+        "selector": {
+            "repositoryLocationName": repository["location"]["name"],
+            "repositoryName": repository["name"],
+            "jobName": "bike_sharing__retrain",
+        },
+        "executionMetadata": {"tags": [{"key": "mlops/kind", "value": "bootstrap"}]},
+    }
+    run_ids = []
+    for _ in range(2):
+        launched = dagster_dev.graphql(LAUNCH_RUN_MUTATION, {"params": params})["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        run_ids.append(launched["run"]["runId"])
+    for run_id in run_ids:
+        dagster_dev.wait_for_run(run_id, RUN_TIMEOUT_S)  # success or not: only the timing matters
+    home = dagster_dev.log_path.parent / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        first, second = sorted(
+            (instance.get_run_record_by_id(r) for r in run_ids), key=lambda r: r.start_time or 0.0
+        )
+    assert first.end_time is not None and second.start_time is not None
+    assert first.end_time <= second.start_time, "two retrains of bike_sharing ran at once"
+
+
 def test_a_retrain_orphaned_in_started_is_failed_by_the_daemons_run_monitoring(
     dagster_dev: DagsterDev, monkeypatch: pytest.MonkeyPatch
 ) -> None:
