@@ -14,14 +14,13 @@ import pytest
 from mlops_pipelines.lib.registry.aliases import (
     CHAMPION,
     load_model,
-    register_challenger,
     retire_old_versions,
 )
 from mlops_pipelines.lib.registry.artifact_purge import purge_retired_models
 from mlops_pipelines.lib.registry.lookup import PURGED_TAG, ModelPurgedError
-from mlops_pipelines.lib.registry.provenance import Provenance
 from mlops_pipelines.lib.registry.session import open_client
-from mlops_pipelines.lib.registry.tracking import TrackingConfig, log_training_run
+from mlops_pipelines.lib.registry.tracking import TrackingConfig
+from mlops_pipelines_tests.lib.registry.registry_support import register_regressor
 
 FEATURES = ["a", "b"]
 
@@ -45,21 +44,8 @@ def _register(cfg: TrackingConfig, project: str, frame: pd.DataFrame, count: int
     from sklearn.pipeline import make_pipeline
 
     for alpha in range(1, count + 1):
-        logged = log_training_run(
-            cfg,
-            project,
-            pipeline=make_pipeline(Ridge(alpha=alpha)).fit(frame[FEATURES], frame["y"]),
-            params={"alpha": alpha},
-            metrics={"score": 0.5},
-            cv_results=[],
-            figures={},
-            input_example=frame[FEATURES],
-            task_is_classification=False,
-            tags={},
-            extra_json={},
-            provenance=Provenance(None, None, None, "3.11.7", {}),
-        )
-        register_challenger(cfg, project, logged, {})
+        model = make_pipeline(Ridge(alpha=alpha)).fit(frame[FEATURES], frame["y"])
+        register_regressor(cfg, project, model, frame[FEATURES], {"alpha": alpha})
 
 
 def _files(cfg: TrackingConfig, project: str, version: str) -> Path:

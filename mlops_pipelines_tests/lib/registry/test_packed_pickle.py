@@ -17,16 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_pipelines.lib.registry.aliases import load_model, register_challenger
+from mlops_pipelines.lib.registry.aliases import load_model
 from mlops_pipelines.lib.registry.model_logging import (
     PICKLE_RAW_BYTES_TAG,
     PICKLE_STORED_BYTES_TAG,
     pickle_warning_dropped,
 )
 from mlops_pipelines.lib.registry.packed_pickle import MIN_PACK_BYTES, pack_pickle_file
-from mlops_pipelines.lib.registry.provenance import Provenance
 from mlops_pipelines.lib.registry.session import open_client
-from mlops_pipelines.lib.registry.tracking import TrackingConfig, log_training_run
+from mlops_pipelines.lib.registry.tracking import TrackingConfig
+from mlops_pipelines_tests.lib.registry.registry_support import register_regressor
 
 FEATURES = ["a", "b"]
 
@@ -128,21 +128,7 @@ def test_a_logged_model_is_stored_packed_with_both_sizes_and_loads_verified(
     cfg: TrackingConfig, frame: pd.DataFrame
 ) -> None:
     model = _forest(frame)
-    logged = log_training_run(
-        cfg,
-        "packed",
-        pipeline=model,
-        params={},
-        metrics={"score": 0.5},
-        cv_results=[],
-        figures={},
-        input_example=frame[FEATURES],
-        task_is_classification=False,
-        tags={},
-        extra_json={},
-        provenance=Provenance(None, None, None, "3.11.7", {}),
-    )
-    ref = register_challenger(cfg, "packed", logged, {})
+    logged, ref = register_regressor(cfg, "packed", model, frame[FEATURES])
     with open_client(cfg) as client:
         tags = client.get_logged_model(logged.model_id).tags
     raw, stored = int(tags[PICKLE_RAW_BYTES_TAG]), int(tags[PICKLE_STORED_BYTES_TAG])
