@@ -189,3 +189,29 @@ def test_case_11_a_train_worker_killed_mid_training_fails_the_run_and_the_next_r
         retry = _launch(stack, names.RETRAIN_JOB, {names.KIND_TAG: names.KIND_BOOTSTRAP})
         assert wait_for_run(instance, retry).status == dg.DagsterRunStatus.SUCCESS
     assert _running_mlflow_runs(stack) == []
+
+
+def test_a_run_queued_while_the_daemon_is_dead_runs_once_after_it_is_back(stack: Stack) -> None:
+    """kill -9 of the daemon (fault cases 1-3: what a tick in flight relies on): nothing queued is
+    lost. A run launched through the webserver meanwhile waits QUEUED; `stack up` starts a new
+    daemon, which dequeues it exactly once and it succeeds."""
+    config = stack.config
+    daemon = processes.read_pid(config.pids_dir, "daemon")
+    assert daemon is not None
+    os.killpg(daemon, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while processes.is_alive(daemon):
+        assert time.monotonic() < deadline, "the daemon outlived kill -9"
+        time.sleep(0.2)
+    span = {names.RANGE_START_TAG: "2024-01-21", names.RANGE_END_TAG: "2024-01-22"}
+    with dg.DagsterInstance.from_config(str(config.dagster_home)) as instance:
+        queued = _launch(stack, names.DATA_JOB, span)
+        time.sleep(10)  # several of the dead daemon's dequeue intervals
+        run = instance.get_run_by_id(queued)
+        assert run is not None and run.status == dg.DagsterRunStatus.QUEUED
+        again = cli(stack.env, "stack", "up")
+        assert again.returncode == 0, again.stderr
+        assert processes.read_pid(config.pids_dir, "daemon") not in (None, daemon)
+        assert wait_for_run(instance, queued).status == dg.DagsterRunStatus.SUCCESS
+        assert len(instance.all_logs(queued, of_type=dg.DagsterEventType.RUN_START)) == 1
+        assert [r.run_id for r in instance.get_runs(dg.RunsFilter(tags=span))] == [queued]
