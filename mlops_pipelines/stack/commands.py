@@ -78,6 +78,10 @@ def process_specs(config: StackConfig) -> list[ProcessSpec]:
             config.host,
             "-p",
             str(config.webserver_port),
+            # The webserver keeps one pooled connection per storage, without a liveness check: after
+            # a PostgreSQL restart each would fail its next request. Connections older than 1 s
+            # are replaced when checked out instead (a new loopback connection costs milliseconds).
+            *("--db-pool-recycle", "1"),
         ],
         env,
         ready_url=f"{config.webserver_url}/server_info",
