@@ -170,3 +170,12 @@ def test_the_code_server_loads_the_projects_definitions() -> None:
     launcher = values()["runLauncher"]
     assert launcher["type"] == "K8sRunLauncher"
     assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True  # run pods get env and volumes
+
+
+def test_the_webserver_recycles_pooled_connections_as_the_stacks_does(tmp_path: Path) -> None:
+    from mlops_pipelines.stack.commands import process_specs
+
+    [webserver] = [s for s in process_specs(_stack_config(tmp_path)) if s.name == "webserver"]
+    argv = list(webserver.argv)
+    stack_recycle = int(argv[argv.index("--db-pool-recycle") + 1])
+    assert values()["dagsterWebserver"]["dbPoolRecycle"] == stack_recycle == 1
