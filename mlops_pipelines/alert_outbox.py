@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
-import httpx
 
 from mlops_pipelines.resources.alerts import AlertSink
 
@@ -31,7 +30,13 @@ log = logging.getLogger(__name__)
 
 OUTBOX_KEY_PREFIX = "mlops/alert_outbox"
 MAX_HELD = 500
-DELIVERY_ERRORS = (httpx.HTTPError, OSError)
+
+
+def _delivery_errors() -> tuple[type[BaseException], ...]:
+    # httpx is imported on delivery, not when Dagster loads the code location with the sensor.
+    import httpx
+
+    return (httpx.HTTPError, OSError)
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ def _deliver(
             details["held_since"] = alert["at"]
         try:
             sink.send(project, alert["severity"], alert["title"], details)
-        except DELIVERY_ERRORS as err:
+        except _delivery_errors() as err:
             rest = [{**a, "held": True} for a in queue[done:]]
             _store(instance, project, rest)
             return Delivery(done, len(rest), f"{type(err).__name__}: {err}")

@@ -158,6 +158,7 @@ def _versions(port: int, project: str) -> list[dict]:
         params={"filter": f"name='{project}'"},
         timeout=30,
     )
+    found.raise_for_status()  # an error answer must not read as "no versions"
     return list(found.json().get("model_versions", []))
 
 
@@ -165,15 +166,16 @@ def _running_runs(port: int) -> list[str]:
     experiments = requests.get(
         f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search", params={"max_results": 1000}, timeout=30
     ).json()["experiments"]
-    runs = requests.post(
+    found = requests.post(
         f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search",
         json={
             "experiment_ids": [e["experiment_id"] for e in experiments],
             "filter": "attributes.status = 'RUNNING'",
         },
         timeout=30,
-    ).json()
-    return [r["info"]["run_id"] for r in runs.get("runs", [])]
+    )
+    found.raise_for_status()  # an error answer must not read as "nothing RUNNING"
+    return [r["info"]["run_id"] for r in found.json().get("runs", [])]
 
 
 def test_a_short_outage_is_retried_and_the_retrain_succeeds_with_one_version(
