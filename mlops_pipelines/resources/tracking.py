@@ -35,7 +35,10 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # Inside a run, the instance it is recorded in is the ledger model loads are checked against.
-        self._instance = context.instance
+        # Outside one (serving and the CLI resolve EnvVars through `process_config_and_initialize`)
+        # Dagster hands an empty ephemeral instance: no version is recorded there, so the ledger
+        # must be DAGSTER_HOME's instead (found when serving against the stack refused every model).
+        self._instance = context.instance if context.dagster_run is not None else None
 
     def credentials(self) -> tuple[str | None, str | None]:
         """(username, password) for a server with basic auth; none for the embedded store."""

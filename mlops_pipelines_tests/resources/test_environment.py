@@ -10,7 +10,8 @@ import pytest
 
 from mlops_pipelines.definitions import build_definitions
 from mlops_pipelines.resources.environment import environment_for
-from mlops_pipelines.resources.tracking import MlflowTracking
+from mlops_pipelines.resources.tracking import LocalMlflowTracking, MlflowTracking
+from mlops_pipelines.run_records import ProvenanceUnavailable
 from mlops_pipelines.serving.server import service_settings
 from mlops_pipelines.serving.source import RegistrySource
 from mlops_pipelines.settings import EnvironmentConfigError, load_settings
@@ -131,3 +132,43 @@ def test_the_resources_dict_of_an_environment_is_read_only() -> None:
     with pytest.raises(TypeError):
         env.resources["tracking"] = None  # type: ignore[index]
     assert set(env.resources) == set(environment_for("production").resources)
+
+
+def test_outside_a_run_models_are_checked_against_dagster_homes_instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Serving and the CLI resolve the tracking resource outside any run, where Dagster hands it an
+    empty ephemeral instance; checking provenance there refused every model (serving against the
+    stack never loaded one). The ledger is DAGSTER_HOME's instance, as the pipeline records it."""
+    use_production(monkeypatch, tmp_path)
+    home = tmp_path / "dagster"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    ledger = service_settings().tracking_config().ledger
+    assert ledger is not None and ledger.describe() == f"the Dagster instance at DAGSTER_HOME={home}"
+    assert environment_for().tracking_config().ledger.describe() == ledger.describe()  # type: ignore[union-attr]
+
+
+def test_outside_a_run_without_dagster_home_production_refuses_to_load_unrecorded_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_production(monkeypatch, tmp_path)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    ledger = service_settings().tracking_config().ledger
+    assert ledger is not None
+    with pytest.raises(ProvenanceUnavailable, match="DAGSTER_HOME is not set"):
+        ledger.produced("bike_sharing", "1")
+
+
+def test_inside_a_run_models_are_checked_against_the_runs_own_instance(tmp_path: Path) -> None:
+    described: list[str] = []
+
+    @dg.asset
+    def probe(tracking: LocalMlflowTracking) -> None:
+        ledger = tracking.config().ledger
+        assert ledger is not None
+        described.append(ledger.describe())
+
+    tracking = LocalMlflowTracking(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert dg.materialize([probe], resources={"tracking": tracking}, instance=instance).success
+    assert described == ["the run's Dagster instance"]
