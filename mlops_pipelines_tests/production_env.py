@@ -32,6 +32,7 @@ def production_variables(root: Path) -> dict[str, str]:
         "MLOPS_TRACKING_URI": f"http://127.0.0.1:{closed_port()}",
         "MLOPS_ARTIFACT_ROOT": "s3://prod-artifacts/mlflow",
         "MLOPS_LOCKS_DIR": str(root / "shared-locks"),
+        "MLOPS_LOCK_URL": "postgresql+psycopg2://postgres@127.0.0.1:5432/mlops_locks",
         "MLFLOW_TRACKING_USERNAME": "mlops",
         "MLFLOW_TRACKING_PASSWORD": "test-password-0123",
         "MLOPS_ALERT_WEBHOOK_URL": "http://127.0.0.1:9/hook",

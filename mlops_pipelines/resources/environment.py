@@ -32,6 +32,7 @@ from mlops_pipelines.resources.reports import ReportStore
 from mlops_pipelines.resources.tracking import LocalMlflowTracking, MlflowTracking, ServerMlflowTracking
 from mlops_pipelines.settings import (
     ENVIRONMENT_VAR,
+    LOCK_URL_ENV,
     EnvironmentConfigError,
     EnvironmentName,
     Settings,
@@ -138,6 +139,9 @@ def _production() -> dict[str, Any]:
             locks_dir=dg.EnvVar("MLOPS_LOCKS_DIR"),
             username=dg.EnvVar(TRACKING_USERNAME_VAR),
             password=dg.EnvVar(TRACKING_PASSWORD_VAR),
+            # Production spans hosts, where the file lock alone serialises nothing: alias moves
+            # must also take the PostgreSQL advisory lock, so an unset URL fails naming it.
+            lock_url=dg.EnvVar(LOCK_URL_ENV),
             provenance="required",  # no model loads unless a recorded run of the instance produced it
         ),
         "alerts": (

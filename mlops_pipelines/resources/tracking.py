@@ -22,7 +22,8 @@ class MlflowTracking(dg.ConfigurableResource):
     # Registry read-modify-writes (alias moves) are serialised with a file lock under this dir.
     locks_dir: str = ""
     # ...and across hosts with an advisory lock in this PostgreSQL database; empty: MLOPS_LOCK_URL,
-    # read when a step runs (unset there too: the file lock alone, enough on one host).
+    # read when a step runs (unset there too: the file lock alone, enough on one host). The
+    # production environment requires it (resources/environment.py).
     lock_url: str = ""
     # Bounded so an unreachable server fails in seconds, not after MLflow's minutes of retries.
     http_max_retries: int = 2

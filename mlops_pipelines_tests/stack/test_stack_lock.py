@@ -1,17 +1,20 @@
 """The lock URL the stack hands every process: set, in the Dagster database, taken by alias moves.
 
-The environment reads MLOPS_LOCK_URL when a step runs (never at import), into TrackingConfig.
+The environment reads MLOPS_LOCK_URL when a step runs (never at import), into TrackingConfig;
+production requires it, the local environment falls back to the file lock alone.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from mlops_pipelines.lib.registry.locks import AliasLockTimeoutError, alias_lock
 from mlops_pipelines.resources.environment import environment_for
-from mlops_pipelines.settings import LOCK_URL_ENV, load_settings
+from mlops_pipelines.resources.tracking import MlflowTracking
+from mlops_pipelines.settings import LOCK_URL_ENV, EnvironmentConfigError, load_settings
 from mlops_pipelines.stack.config import stack_config
 from mlops_pipelines_tests.lib.registry.test_locks import created_database
 from mlops_pipelines_tests.production_env import use_production
@@ -40,13 +43,31 @@ def test_the_lock_url_reaches_the_tracking_config_of_each_environment(
     assert environment_for("local").tracking_config().lock_url == url
 
 
-def test_without_a_lock_url_each_environment_keeps_the_file_lock_alone(
+def test_without_a_lock_url_the_local_environment_keeps_the_file_lock_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(LOCK_URL_ENV, raising=False)
+    assert load_settings({}).tracking_config().lock_url is None
+    assert environment_for("local").tracking_config().lock_url is None
+
+
+def test_production_without_a_lock_url_fails_naming_it_outside_and_inside_a_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert load_settings({}).tracking_config().lock_url is None
+    """Production spans hosts, where a file lock serialises nothing: no alias may move on the
+    file lock alone. The CLI and serving fail naming the variable; so does the first step."""
     use_production(monkeypatch, tmp_path)
     monkeypatch.delenv(LOCK_URL_ENV, raising=False)
-    assert environment_for().tracking_config().lock_url is None
+    with pytest.raises(EnvironmentConfigError, match=f"reads {LOCK_URL_ENV}, which is not set"):
+        environment_for().tracking_config()
+
+    @dg.asset
+    def moves_an_alias(tracking: MlflowTracking) -> None:
+        pytest.fail("a step ran without the cross-host lock")
+
+    resources = environment_for().resources
+    with pytest.raises(dg.DagsterInvalidConfigError, match=LOCK_URL_ENV):
+        dg.materialize([moves_an_alias], resources={"tracking": resources["tracking"]})
 
 
 @pytest.mark.slow
