@@ -4,7 +4,11 @@ A background thread polls the registry for the `champion` and `challenger` alias
 version is loaded off the request path and published by one reference assignment, so a
 request that already took the old model finishes on it and the next one gets the new model:
 no request ever sees a half-loaded model. A version that fails to load (missing or corrupt
-artifact, sha256 mismatch) leaves the last good model serving and the holder degraded.
+artifact, sha256 mismatch) leaves the last good model serving and the holder degraded. It is
+tried again one poll later, then after twice as long each time up to `retry_seconds`: a refit
+champion's alias moves inside its promotion step, a moment before Dagster records the step's
+materialization that provenance checks, so the first try can be refused and the next one a few
+seconds later loads it; a really broken version costs one load a minute.
 The reasons it keeps for /readyz and /v1/deployment name the version and the error's type
 only: the error's text (artifact paths, store URIs) goes to the service's log.
 """
@@ -112,7 +116,7 @@ class ModelHolder:
         self._models: dict[Alias, ServingModel | None] = {"champion": None, "challenger": None}
         self._wanted: dict[Alias, str | None] = {"champion": None, "challenger": None}
         self._errors: dict[Alias, str | None] = {"champion": None, "challenger": None}
-        self._failed_at: dict[tuple[Alias, str], float] = {}
+        self._failed_at: dict[tuple[Alias, str], tuple[float, float]] = {}  # (when, wait before next)
         self._registry_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -166,12 +170,13 @@ class ModelHolder:
             self._errors[alias] = None
             return
         failed = self._failed_at.get((alias, wanted))
-        if failed is not None and time.monotonic() - failed < self._retry_seconds:
+        if failed is not None and time.monotonic() - failed[0] < failed[1]:
             return
         try:
             loaded = serving_model(self._source.load(wanted), self._spec, self._runtime)
         except Exception as err:  # noqa: BLE001 - any load failure: keep the last good model
-            self._failed_at[(alias, wanted)] = time.monotonic()
+            wait = self.poll_seconds if failed is None else failed[1] * 2
+            self._failed_at[(alias, wanted)] = (time.monotonic(), min(wait, self._retry_seconds))
             serving = current.version if current else "nothing"
             self._errors[alias] = (
                 f"version {wanted} failed to load ({type(err).__name__}); still serving {serving}"

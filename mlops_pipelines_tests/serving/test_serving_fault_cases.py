@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,29 @@ def test_case_30_35_a_tampered_champion_artifact_is_refused_and_the_old_one_serv
         registry.aliases(champion=registry.plain)
     assert f"version {tampered} failed to load (ModelIntegrityError)" in ready["reasons"][0]
     assert ready["champion"] == registry.plain and answer["model_version"] == registry.plain
+
+
+def test_a_refused_version_is_loaded_a_few_polls_after_it_becomes_loadable(
+    registry: Registry, client: TestClient, row: dict[str, Any]
+) -> None:
+    """A refit champion's alias moves a moment before its provenance is recorded, so the first
+    load can be refused. The holder tries again one poll later, then backs off doubling up to
+    `retry_seconds` (60 s here): the version serves within seconds once it loads, not a minute."""
+    version = register(registry.settings, registry.spec, registry.models[registry.plain], registry.frame[:20])
+    model_file = artifact_dir(registry.settings, "bike_sharing", version) / "model.pkl"
+    good = model_file.read_bytes()
+    model_file.write_bytes(good[: len(good) // 2])
+    registry.aliases(champion=version)
+    try:
+        wait_for(lambda: client.get("/readyz").json()["status"] == "degraded", what="the refused load")
+        assert client.post("/v1/predict", json={"row": row}).json()["model_version"] == registry.plain
+        model_file.write_bytes(good)  # now loadable, as when the provenance record lands
+        started = time.monotonic()
+        wait_for(
+            lambda: client.post("/v1/predict", json={"row": row}).json()["model_version"] == version,
+            timeout=20,
+            what="the repaired version served",
+        )
+        assert time.monotonic() - started < 20
+    finally:
+        registry.aliases(champion=registry.plain)
