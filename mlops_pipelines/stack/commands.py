@@ -3,8 +3,9 @@
 `up` checks PostgreSQL and the broker first, so a wrong URL is one error naming its variable
 before anything is written or started. It creates the instance schema itself (daemon and
 webserver would otherwise race to migrate it), then starts the MLflow server, the daemon, the
-webserver and one Celery worker per queue, each waited for; if one fails, the ones this call
-started are stopped again and the error quotes the end of its log.
+webserver and one Celery worker per queue (each with MLOPS_STACK_WORKER_CONCURRENCY pool
+processes, default 1), each waited for; if one fails, the ones this call started are stopped
+again and the error quotes the end of its log.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def process_specs(config: StackConfig) -> list[ProcessSpec]:
             worker_name(queue),
             [
                 *(str(bin_dir / "celery"), "-A", "dagster_celery.app", "worker", "-Q", queue),
-                *("-n", f"{queue}-{config.key_prefix.rstrip(':')}@%h", "--concurrency", "1"),
+                *("-n", f"{queue}-{config.key_prefix.rstrip(':')}@%h"),
+                *("--concurrency", str(config.worker_concurrency)),
                 *("--prefetch-multiplier", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle"),
             ],
             env,

@@ -36,6 +36,9 @@ HOST_VAR = "MLOPS_STACK_HOST"
 WEBSERVER_PORT_VAR = "MLOPS_STACK_WEBSERVER_PORT"
 MLFLOW_PORT_VAR = "MLOPS_STACK_MLFLOW_PORT"
 MAX_RUNS_VAR = "MLOPS_STACK_MAX_RUNS"
+# Processes in each queue's Celery worker pool (`celery worker --concurrency`): steps one worker
+# runs at once. 1 by default: 2 cores fit PostgreSQL, MLflow, daemon, webserver and 2 workers.
+WORKER_CONCURRENCY_VAR = "MLOPS_STACK_WORKER_CONCURRENCY"
 
 DEFAULT_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
@@ -64,6 +67,7 @@ class StackConfig:
     password: str = field(repr=False)
     lake_root: str = ""
     data_dir: str | None = None
+    worker_concurrency: int = 1
 
     @property
     def dagster_home(self) -> Path:
@@ -188,6 +192,11 @@ def stack_config(
     max_runs = env.get(MAX_RUNS_VAR) or "2"
     if not max_runs.isdigit() or int(max_runs) < 1:
         raise StackError(f"{MAX_RUNS_VAR}={max_runs!r}: the number of runs at once is a whole number >= 1")
+    concurrency = env.get(WORKER_CONCURRENCY_VAR) or "1"
+    if not concurrency.isdigit() or int(concurrency) < 1:
+        raise StackError(
+            f"{WORKER_CONCURRENCY_VAR}={concurrency!r}: the processes per Celery worker is a whole number >= 1"
+        )
     return StackConfig(
         state_dir=state,
         postgres_url=postgres,
@@ -207,4 +216,5 @@ def stack_config(
         password=password,
         lake_root=env.get(LAKE_ROOT_VAR) or str(state / "lake"),
         data_dir=env.get(DATA_DIR_ENV) or None,
+        worker_concurrency=int(concurrency),
     )
