@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 TRACKING = "tracking"
 LAKEHOUSE = "lakehouse"
 # Production options, read when `environment_for` is called (the stack sets them for every process).
-EXECUTOR_VAR = "MLOPS_EXECUTOR"  # in_process (default) | celery
+EXECUTOR_VAR = "MLOPS_EXECUTOR"  # in_process (default) | celery | dask
+DASK_SCHEDULER_VAR = "MLOPS_DASK_SCHEDULER"  # tcp://host:8786 of a running Dask scheduler
 CELERY_BROKER_VAR = "MLOPS_CELERY_BROKER"
 CELERY_BACKEND_VAR = "MLOPS_CELERY_BACKEND"
 # Several stacks may share one Redis: each prefixes its queues, so no worker takes another's steps.
@@ -164,16 +165,30 @@ def _production_lake() -> Lakehouse:
     return LocalLakehouse(root=dg.EnvVar(LAKE_ROOT_VAR))
 
 
+def _dask_executor() -> dg.ExecutorDefinition:
+    """Each step a task on the Dask cluster whose scheduler MLOPS_DASK_SCHEDULER names (read by
+    Dagster when a run starts, so an unset one is named then). Dask has no queues: every worker
+    takes every step, training included; route big steps with Celery's `train` queue instead."""
+    from dagster_dask import dask_executor
+
+    return dask_executor.configured(
+        {"cluster": {"existing": {"address": {"env": DASK_SCHEDULER_VAR}}}}, name="dask"
+    )
+
+
 def _production_executor() -> dg.ExecutorDefinition:
     """In-process unless MLOPS_EXECUTOR=celery: then each step is a Celery task, routed by its
     `dagster-celery/queue` op tag (training and evaluation to `train`). Broker and backend are read
-    by Dagster when a run starts, so a missing one is named at the run's first step."""
+    by Dagster when a run starts, so a missing one is named at the run's first step.
+    MLOPS_EXECUTOR=dask runs the steps on a Dask cluster instead (`_dask_executor`)."""
     chosen = os.environ.get(EXECUTOR_VAR) or "in_process"
     if chosen == "in_process":
         return dg.in_process_executor
+    if chosen == "dask":
+        return _dask_executor()
     if chosen != "celery":
         raise EnvironmentConfigError(
-            f"unknown executor {chosen!r}: set {EXECUTOR_VAR} to 'in_process' or 'celery'"
+            f"unknown executor {chosen!r}: set {EXECUTOR_VAR} to 'in_process', 'celery' or 'dask'"
         )
     from dagster_celery import celery_executor
 

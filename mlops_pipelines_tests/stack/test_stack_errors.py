@@ -84,7 +84,11 @@ def test_production_uses_celery_only_when_configured(tmp_path: Path, monkeypatch
     assert environment_for().executor.name == "celery"
     assert environment_for("local").executor is dg.in_process_executor
     monkeypatch.setenv("MLOPS_EXECUTOR", "dask")
-    with pytest.raises(EnvironmentConfigError, match="set MLOPS_EXECUTOR to 'in_process' or 'celery'"):
+    assert environment_for().executor.name == "dask"
+    monkeypatch.setenv("MLOPS_EXECUTOR", "spark")
+    with pytest.raises(
+        EnvironmentConfigError, match="set MLOPS_EXECUTOR to 'in_process', 'celery' or 'dask'"
+    ):
         environment_for()
 
 
