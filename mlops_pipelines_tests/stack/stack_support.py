@@ -8,11 +8,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from dagster import DagsterEventType
 
 from mlops_pipelines.stack.config import StackConfig, stack_config
 from mlops_pipelines_tests.production_env import closed_port
@@ -93,6 +96,17 @@ def start_stack(root: Path, extra: dict[str, str] | None = None) -> Stack:
     return Stack(stack_config(environ=env), env)
 
 
+@contextmanager
+def running_stack(root: Path, extra: dict[str, str] | None = None) -> Iterator[Stack]:
+    """`start_stack`, then `stack down --drop` (its databases too) however the block ends."""
+    started = start_stack(root, extra)
+    try:
+        yield started
+    finally:
+        down = cli(started.env, "stack", "down", "--drop")
+        assert down.returncode == 0, down.stderr
+
+
 def wait_for_run(instance: Any, run_id: str) -> Any:
     """The run once it has finished (any terminal status)."""
     deadline = time.monotonic() + RUN_DEADLINE_SECONDS
@@ -110,3 +124,14 @@ def parent_pid(pid: int) -> int | None:
     except OSError:
         return None
     return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def step_pids(instance: Any, run_id: str) -> tuple[int, dict[str, int]]:
+    """The run worker's pid and each step's, as recorded with their events."""
+    [run_start] = instance.all_logs(run_id, of_type=DagsterEventType.RUN_START)
+    starts = instance.all_logs(run_id, of_type=DagsterEventType.STEP_START)
+    assert run_start.dagster_event is not None
+    run_pid = run_start.dagster_event.pid
+    assert run_pid is not None
+    steps = {e.step_key: e.dagster_event.pid for e in starts if e.step_key and e.dagster_event}
+    return run_pid, {k: v for k, v in steps.items() if v is not None}

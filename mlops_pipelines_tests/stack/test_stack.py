@@ -30,6 +30,7 @@ from mlops_pipelines_tests.stack.stack_support import (
     cli,
     parent_pid,
     start_stack,
+    step_pids,
     wait_for_run,
 )
 
@@ -67,17 +68,6 @@ def _launch(stack: Stack, job: str, tags: dict[str, str]) -> str:
     )
 
 
-def _step_pids(instance: dg.DagsterInstance, run_id: str) -> tuple[int, dict[str, int]]:
-    """The run worker's pid and each step's, as recorded with their events."""
-    [run_start] = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)
-    starts = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
-    assert run_start.dagster_event is not None
-    run_pid = run_start.dagster_event.pid
-    assert run_pid is not None
-    steps = {e.step_key: e.dagster_event.pid for e in starts if e.step_key and e.dagster_event}
-    return run_pid, {k: v for k, v in steps.items() if v is not None}
-
-
 def test_status_names_every_process_running_with_its_url(stack: Stack) -> None:
     status = cli(stack.env, "stack", "status")
     assert status.returncode == 0, status.stderr
@@ -112,13 +102,13 @@ def test_runs_launched_through_the_webserver_execute_their_steps_on_celery_worke
         # The serial tag limit applies to this run: the retrain job carries it.
         assert run.tags[names.SERIAL_TAG] == names.scoped(PROJECT, names.SERIAL_MODEL_SUFFIX)
         for run_id in (data, retrain):
-            run_pid, steps = _step_pids(instance, run_id)
+            run_pid, steps = step_pids(instance, run_id)
             assert steps, f"run {run_id} recorded no step"
             for step, pid in steps.items():
                 queue = names.TRAIN_QUEUE if step in TRAIN_STEPS else names.DEFAULT_QUEUE
                 assert pid != run_pid, f"{step} ran in the run's own process"
                 assert parent_pid(pid) == workers[queue], f"{step} did not run on the {queue!r} worker"
-        assert set(_step_pids(instance, retrain)[1]) >= TRAIN_STEPS
+        assert set(step_pids(instance, retrain)[1]) >= TRAIN_STEPS
     # Recorded on the tracking server, read with the project's own credentials.
     champion = get_alias(_tracking(stack), PROJECT, CHAMPION)
     assert champion is not None and int(champion.version) >= 1

@@ -19,7 +19,7 @@ from mlops_pipelines import names
 from mlops_pipelines.settings import SENSOR_INTERVAL_ENV
 from mlops_pipelines.stack import processes
 from mlops_pipelines.stack.demo import SENSOR_NAME_TAG
-from mlops_pipelines_tests.stack.stack_support import PROJECT, Stack, cli, start_stack
+from mlops_pipelines_tests.stack.stack_support import PROJECT, Stack, cli, running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +28,8 @@ KILLED_SENSOR = names.scoped(PROJECT, names.RETRAIN_SENSOR)
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    started = start_stack(tmp_path_factory.mktemp("stack_daemon_kill"), {SENSOR_INTERVAL_ENV: "5"})
-    try:
+    with running_stack(tmp_path_factory.mktemp("stack_daemon_kill"), {SENSOR_INTERVAL_ENV: "5"}) as started:
         yield started
-    finally:
-        down = cli(started.env, "stack", "down", "--drop")
-        assert down.returncode == 0, down.stderr
 
 
 def _kill_the_daemon_once_the_sensor_created_a_run(stack: Stack, deadline: float) -> tuple[int, str]:

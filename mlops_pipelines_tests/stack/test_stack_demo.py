@@ -29,6 +29,8 @@ from mlops_pipelines.lib.registry.session import TrackingConfig, open_client
 from mlops_pipelines.sensors import build_retrain_sensor
 from mlops_pipelines.settings import SENSOR_INTERVAL_ENV, EnvironmentConfigError
 from mlops_pipelines.spec import load_spec
+from mlops_pipelines.stack import processes
+from mlops_pipelines.stack.commands import QUEUES, worker_name
 from mlops_pipelines.stack.demo import SENSOR_NAME_TAG
 from mlops_pipelines_tests.production_env import closed_port
 from mlops_pipelines_tests.stack.stack_support import (
@@ -38,21 +40,20 @@ from mlops_pipelines_tests.stack.stack_support import (
     USERNAME,
     Stack,
     cli,
+    parent_pid,
+    running_stack,
     stack_env,
-    start_stack,
+    step_pids,
 )
 
 SENSOR = names.scoped(PROJECT, names.RETRAIN_SENSOR)
+TRAIN_STEPS = {names.scoped(PROJECT, names.MODEL), names.scoped(PROJECT, names.EVALUATION)}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    started = start_stack(tmp_path_factory.mktemp("stack_demo"), {SENSOR_INTERVAL_ENV: "5"})
-    try:
+    with running_stack(tmp_path_factory.mktemp("stack_demo"), {SENSOR_INTERVAL_ENV: "5"}) as started:
         yield started
-    finally:
-        down = cli(started.env, "stack", "down", "--drop")
-        assert down.returncode == 0, down.stderr
 
 
 class ServingWatch:
@@ -144,6 +145,7 @@ def test_stack_demo_replays_the_project_with_the_daemon_ticking_the_retraining_s
     retrains = [r for r in summary["retrains"] if not r["reason"].startswith("bootstrap")]
     assert retrains, summary["retrains"]
     config = stack.config
+    workers = {q: processes.read_pid(config.pids_dir, worker_name(q)) for q in QUEUES}
     with dg.DagsterInstance.from_config(str(config.dagster_home)) as instance:
         for retrain in retrains:
             run = instance.get_run_by_id(retrain["run_id"])
@@ -151,6 +153,12 @@ def test_stack_demo_replays_the_project_with_the_daemon_ticking_the_retraining_s
             # Launched by the daemon's tick, under the sensor's run key, never by the demo.
             assert run.tags[SENSOR_NAME_TAG] == SENSOR and run.tags[names.RUN_KEY_TAG]
             assert run.tags[names.KIND_TAG] == names.KIND_RETRAIN
+            # Its steps ran on the Celery workers: training on the `train` queue's worker.
+            run_pid, steps = step_pids(instance, retrain["run_id"])
+            assert set(steps) >= TRAIN_STEPS, steps
+            for step, pid in steps.items():
+                queue = names.TRAIN_QUEUE if step in TRAIN_STEPS else names.DEFAULT_QUEUE
+                assert pid != run_pid and parent_pid(pid) == workers[queue], (step, pid, workers)
         # The first block ran as one partition-range run, as the embedded demo runs it.
         span = {names.RANGE_START_TAG: "2024-01-01", names.RANGE_END_TAG: "2024-01-11"}
         assert [r.status for r in instance.get_runs(dg.RunsFilter(tags=span))] == [
