@@ -45,6 +45,8 @@ never retrains).
     the rows in <= 12x the time). The default sizes, 100k and 1M rows (10x), fit the time budget
     of a 2-core machine; `--rows 1000000,10000000` runs the 10M case.
 
+The growth measurement stops (and the stack is torn down) if the machine's available memory falls
+below 2 GB, rather than let the OOM killer pick another user's process on a shared machine.
 Everything shares 2 cores with PostgreSQL, MLflow, the daemon (ticking every project's sensor at
 the shortened interval throughout) and the webserver: the stack's numbers include that.
 `--quick`: 1 repeat, workers 1 and 2, rows 20k and 200k (a few minutes plus the demo replays).
@@ -106,6 +108,10 @@ RSS_GOAL_MB = 8 * 1024
 GROWTH_GOAL_PER_10X = 12.0
 SENSOR_NAME_TAG = "dagster/sensor_name"
 RUN_DEADLINE_SECONDS = 3600
+# The machine is shared: below this much available memory the measurement stops (and the stack is
+# torn down) rather than let the kernel's OOM killer pick someone else's process.
+MEMORY_FLOOR_MB = 2048
+LOW_MEMORY = threading.Event()
 QUIET = {"console": {"config": {"log_level": "WARNING"}}}
 _STOP_SENSOR = """mutation($origin: String!, $selector: String!) {
   stopSensor(jobOriginId: $origin, jobSelectorId: $selector) { __typename } }"""
@@ -373,6 +379,8 @@ class Stack:
                 if record is not None and record.dagster_run.is_finished:
                     pending.discard(run_id)
                     finished_at = time.perf_counter()
+            if LOW_MEMORY.is_set():
+                raise BenchError(f"stopped: less than {MEMORY_FLOOR_MB} MB of memory left on the machine")
             if pending and time.monotonic() > deadline:
                 raise BenchError(f"runs {sorted(pending)} not finished after {RUN_DEADLINE_SECONDS} s")
             if pending:
@@ -480,6 +488,16 @@ def descendants(roots: Sequence[int]) -> dict[int, int]:
     return owner
 
 
+def available_mb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 class RssSampler:
     """Samples VmHWM (peak RSS) of every process of each worker tree, and the tree's summed VmRSS."""
 
@@ -488,6 +506,9 @@ class RssSampler:
         self.hwm_kb: dict[int, int] = {}
         self.owner: dict[int, int] = {}
         self.tree_kb: dict[int, int] = dict.fromkeys(self.workers.values(), 0)
+        self.stage = ""
+        self.stage_peak_mb: dict[str, float] = {}  # largest single worker process's VmRSS, per stage
+        self.min_available_mb: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -502,7 +523,15 @@ class RssSampler:
         for pid, root in owner.items():
             self.owner[pid] = root
             self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), _status_kb(pid, "VmHWM"))
-            sums[root] = sums.get(root, 0) + _status_kb(pid, "VmRSS")
+            rss = _status_kb(pid, "VmRSS")
+            sums[root] = sums.get(root, 0) + rss
+            if self.stage:
+                self.stage_peak_mb[self.stage] = max(self.stage_peak_mb.get(self.stage, 0.0), rss / 1024)
+        available = available_mb()
+        if available is not None:
+            self.min_available_mb = min(self.min_available_mb or available, available)
+            if available < MEMORY_FLOOR_MB:
+                LOW_MEMORY.set()
         for root, total in sums.items():
             self.tree_kb[root] = max(self.tree_kb.get(root, 0), total)
 
@@ -574,6 +603,7 @@ def growth(stack: Stack, rows: int) -> dict[str, Any]:
     stack.restart_workers(1)
     stages: dict[str, Any] = {}
     with RssSampler(stack.worker_pids()) as sampler:
+        sampler.stage = "ingest"
         stages["ingest"] = stack.run(names.scoped(project, names.DATA_JOB), first, last)
         tags = {
             names.KIND_TAG: names.KIND_BOOTSTRAP,
@@ -582,10 +612,12 @@ def growth(stack: Stack, rows: int) -> dict[str, Any]:
             names.RUN_KEY_TAG: f"bootstrap:{ROWS_AS_OF}:{uuid.uuid4().hex[:6]}",
         }
         config = {"ops": {model_op: {"config": {"as_of": ROWS_AS_OF, "reason": "bench: first model"}}}}
+        sampler.stage = "train"
         stages["train"] = stack.run(
             names.scoped(project, names.RETRAIN_JOB), None, None, run_config=config, tags=tags
         )
         selection = [dg.AssetKey([project, n]) for n in (names.PREDICTIONS, names.DRIFT)]
+        sampler.stage = "monitor"
         stages["monitor"] = stack.run(
             names.scoped(project, names.DAILY_JOB),
             *ROWS_MONITOR,
@@ -599,6 +631,8 @@ def growth(stack: Stack, rows: int) -> dict[str, Any]:
         "total_s": sum(s["wall_s"] for s in stages.values()),
         "ok": all(s["ok"] for s in stages.values()),
         "rss": sampler.by_queue(),
+        "stage_peak_mb": sampler.stage_peak_mb,
+        "min_available_mb": sampler.min_available_mb,
     }
 
 
@@ -686,7 +720,12 @@ def main() -> None:
             note(f"(5) growing data: {sizes} rows")
             results["growth"] = []
             for rows in sizes:
-                results["growth"].append(growth(stack, rows))
+                try:
+                    results["growth"].append(growth(stack, rows))
+                except BenchError as err:  # e.g. the memory floor: keep the sizes measured so far
+                    results["growth_error"] = f"{rows:,} rows: {err}"
+                    note(f"  {rows:,} rows: {err}")
+                    break
                 got = results["growth"][-1]
                 note(f"  {rows:,} rows: {got['total_s']:.1f} s, ok {got['ok']}")
     finally:
@@ -823,6 +862,8 @@ def summarize(results: dict[str, Any], args: argparse.Namespace) -> None:
         )
     if "growth" in results:
         summarize_growth(results["growth"], goals)
+    if "growth_error" in results:
+        print(f"\n(5) not measured: {results['growth_error']}")
     print()
     for line in reported:
         print(f"(reported, no goal) {line}")
@@ -950,6 +991,20 @@ def summarize_growth(grown: list[dict[str, Any]], goals: list[tuple[str, float |
     )
     if not grown:
         return
+    print_table(
+        "(5) largest single Celery worker process during each stage (VmRSS, sampled every 0.5 s), MB",
+        ["rows", "ingest", "train", "monitor", "least memory available on the machine"],
+        [
+            (
+                got["rows"],
+                got["stage_peak_mb"].get("ingest"),
+                got["stage_peak_mb"].get("train"),
+                got["stage_peak_mb"].get("monitor"),
+                got["min_available_mb"],
+            )
+            for got in grown
+        ],
+    )
     biggest = grown[-1]
     peak = max((q["process_peak_mb"] for q in biggest["rss"].values()), default=None)
     goals.append(
