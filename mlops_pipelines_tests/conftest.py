@@ -37,3 +37,12 @@ def shared_data_dir() -> Path:
 def specs() -> dict[str, ProjectSpec]:
     """Every packaged example project spec, by name."""
     return load_specs()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with a test marked `slow` first, each file's tests in their own order: `--dist
+    loadfile` hands files to workers in collection order as they free up, so the long ones start
+    at the beginning and the many short ones fill the gaps, instead of one long file starting
+    last and running alone at the end (it added about 5 minutes to CI)."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
