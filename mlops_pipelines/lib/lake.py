@@ -72,7 +72,8 @@ def write_partitions(
 
     if partition_column not in frame.columns:
         raise LakeError(f"{uri}: frame has no partition column '{partition_column}'")
-    stray = set(frame[partition_column].astype(str).unique()) - set(keys)
+    # The distinct values first: a str copy of the whole column is a row-sized temporary.
+    stray = {str(v) for v in frame[partition_column].unique()} - set(keys)
     if stray:
         raise LakeError(f"{uri}: rows for partitions {sorted(stray)} outside the write {list(keys)}")
     data = _to_arrow(frame)
