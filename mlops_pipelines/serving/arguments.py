@@ -78,6 +78,10 @@ def serve_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     from mlops_pipelines.serving.server import run_server
 
     try:
-        run_server(args.project, args.host, args.port, options=options_from(args), log_level=args.log_level)
+        options = options_from(args)
+    except ValueError as err:  # a flag out of range (ServiceOptions names it)
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    try:
+        run_server(args.project, args.host, args.port, options=options, log_level=args.log_level)
     except ServingConfigError as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")

@@ -51,6 +51,9 @@ class ServiceOptions:
 
     def __post_init__(self) -> None:
         positive = {
+            # 0 would poll the registry (and retry a refused version) in a busy loop.
+            "poll_seconds": self.poll_seconds,
+            "retry_seconds": self.retry_seconds,
             "score_timeout_seconds": self.score_timeout_seconds,
             "max_queue": self.max_queue,
             "limit_concurrency": self.limit_concurrency,
