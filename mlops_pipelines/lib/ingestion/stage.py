@@ -114,11 +114,10 @@ def ingest_partitions(
     good_keys = [key for key in windows if key not in bad]
     if typed:
         rows = pd.concat(typed, ignore_index=True)
-        # The parts, their concatenation and the Arrow copy Delta writes were all alive at once:
-        # a 10M-row range run peaked at 8.4 GB in this step. Drop the parts before the write.
+        # Otherwise the parts, their concatenation and the Arrow copy Delta writes are all alive
+        # at once. (Not what bounds a 10M-row range run's peak: benchmarks/README, Stack.)
         typed.clear()
         raw = tables.write_partitions(spec.name, names.RAW, rows, good_keys)
-        del rows
     else:
         # Nothing conformed: a handle that pins no partition, so a reader gets no rows.
         raw = TableSlice(f"{spec.name}/{names.RAW}", tables.uri(spec.name, names.RAW), -1, (), 0)
