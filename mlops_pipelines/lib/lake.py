@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 
 class LakeError(RuntimeError):
@@ -38,7 +39,9 @@ def table_version(uri: str, storage_options: dict[str, str] | None = None) -> in
     return int(DeltaTable(uri, storage_options=storage_options).version())
 
 
-def _to_arrow(frame: pd.DataFrame) -> Any:
+def to_arrow(frame: pd.DataFrame) -> Any:
+    """The Arrow table a frame is stored as (stages that gather a large result in Arrow pieces,
+    far smaller than pandas object columns, convert each piece with this)."""
     import pyarrow as pa
 
     # Nanosecond timestamps are not Delta's; microseconds are, and lose nothing we use.
@@ -57,29 +60,35 @@ def _to_arrow(frame: pd.DataFrame) -> Any:
 
 def write_partitions(
     uri: str,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | pa.Table,
     partition_column: str,
     keys: Sequence[str],
     storage_options: dict[str, str] | None = None,
     where: dict[str, str] | None = None,
 ) -> int:
-    """Replace the rows of partitions `keys` with `frame` in one atomic commit; return the version.
+    """Replace the rows of partitions `keys` with `frame` (a DataFrame, or an Arrow table made by
+    `to_arrow`) in one atomic commit; return the version.
 
     `where` narrows the replace to rows with those column values, so two writers that own
     different slices of one table (e.g. quarantine stages) never clobber each other.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
     from deltalake import write_deltalake
 
-    if partition_column not in frame.columns:
+    data = frame if isinstance(frame, pa.Table) else to_arrow(frame)
+    if partition_column not in data.column_names:
         raise LakeError(f"{uri}: frame has no partition column '{partition_column}'")
-    # The distinct values first: a str copy of the whole column is a row-sized temporary.
-    stray = {str(v) for v in frame[partition_column].unique()} - set(keys)
+
+    def distinct(column: str) -> set[str]:
+        return {str(v) for v in pc.unique(data[column]).to_pylist()}
+
+    stray = distinct(partition_column) - set(keys)
     if stray:
         raise LakeError(f"{uri}: rows for partitions {sorted(stray)} outside the write {list(keys)}")
-    data = _to_arrow(frame)
     predicate = f"{partition_column} IN ({', '.join(_quote(k) for k in keys)})"
     for column, value in (where or {}).items():
-        if column not in frame.columns or (len(frame) and set(frame[column].astype(str)) != {value}):
+        if column not in data.column_names or (data.num_rows and distinct(column) != {value}):
             raise LakeError(f"{uri}: every row must have {column} = {value!r} for this write")
         predicate += f" AND {column} = {_quote(value)}"
     if "://" not in uri:
@@ -106,7 +115,7 @@ def append(
     if "://" not in uri:
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:
-        write_deltalake(uri, _to_arrow(frame), mode="append", storage_options=storage_options)
+        write_deltalake(uri, to_arrow(frame), mode="append", storage_options=storage_options)
     except Exception as err:  # see write_partitions
         raise LakeError(f"{uri}: append of {len(frame)} rows failed: {err}") from err
     return table_version(uri, storage_options) if with_version else -1

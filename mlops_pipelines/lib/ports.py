@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from mlops_pipelines.lib.frames import TableSlice
     from mlops_pipelines.spec import ProjectSpec
@@ -28,7 +29,7 @@ class TableStore(Protocol):
         self,
         project: str,
         table: str,
-        frame: pd.DataFrame,
+        frame: pd.DataFrame | pa.Table,  # a pyarrow Table made by lake.to_arrow, or a frame
         keys: Sequence[str],
         where: dict[str, str] | None = None,
     ) -> TableSlice: ...

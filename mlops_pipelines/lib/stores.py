@@ -22,6 +22,7 @@ from mlops_pipelines.lib.frames import PARTITION, TableSlice
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from mlops_pipelines.spec import ProjectSpec
 
@@ -40,7 +41,7 @@ class DeltaTables:
         self,
         project: str,
         table: str,
-        frame: pd.DataFrame,
+        frame: pd.DataFrame | pa.Table,  # a pyarrow Table made by lake.to_arrow, or a frame
         keys: Sequence[str],
         where: dict[str, str] | None = None,
     ) -> TableSlice:

@@ -12,6 +12,7 @@ from mlops_pipelines.lib.frames import PARTITION, TableSlice
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 
 class Lakehouse(dg.ConfigurableResource):
@@ -35,7 +36,7 @@ class Lakehouse(dg.ConfigurableResource):
         self,
         project: str,
         table: str,
-        frame: pd.DataFrame,
+        frame: pd.DataFrame | pa.Table,  # a pyarrow Table made by lake.to_arrow, or a frame
         keys: Sequence[str],
         where: dict[str, str] | None = None,
     ) -> TableSlice:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mlops_pipelines import names
-from mlops_pipelines.lib import lake
+from mlops_pipelines.lib import features, lake
 from mlops_pipelines.lib.features import build_features_slice, feature_kinds
 from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION, ROW_ID, TableSlice
 from mlops_pipelines.lib.ingestion.stage import ingest_partitions
@@ -73,3 +74,41 @@ def test_a_slice_missing_a_feature_column_fails_naming_it(
     thin = tables.write_partitions(spec.name, names.VALIDATED, frame, list(rows.partitions))
     with pytest.raises(KeyError, match=r"feature column\(s\) \['temp'\] missing"):
         build_features_slice(spec, thin, tables)
+
+
+def test_a_slice_built_in_groups_of_partitions_is_the_table_built_at_once(
+    specs: dict[str, ProjectSpec], tmp_path: Path
+) -> None:
+    spec = specs["demand_sim"]
+    at_once_tables, grouped_tables = DeltaTables(str(tmp_path / "a")), DeltaTables(str(tmp_path / "b"))
+    at_once = build_features_slice(spec, stored_rows(spec, at_once_tables, tmp_path), at_once_tables, 10**9)
+    grouped = build_features_slice(spec, stored_rows(spec, grouped_tables, tmp_path), grouped_tables, 1)
+    assert grouped.feature_columns == at_once.feature_columns
+    assert grouped.features.partitions == tuple(DAYS) and grouped.features.rows == at_once.features.rows
+    a, b = (
+        lake.read(r.features.uri, r.features.version).sort_values([PARTITION, ROW_ID])
+        for r in (at_once, grouped)
+    )
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    assert grouped.features.version == 0  # one commit for the whole slice, not one per group
+
+
+def test_a_group_failing_half_way_writes_nothing(
+    specs: dict[str, ProjectSpec], tables: DeltaTables, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = specs["demand_sim"]
+    rows = stored_rows(spec, tables, tmp_path)
+    built: list[int] = []
+    real = features.feature_table
+
+    def second_group_fails(validated: pd.DataFrame, spec: ProjectSpec) -> pd.DataFrame:
+        built.append(len(validated))
+        if len(built) == 2:
+            raise MemoryError("the second group did not fit")
+        return real(validated, spec)
+
+    monkeypatch.setattr(features, "feature_table", second_group_fails)
+    with pytest.raises(MemoryError, match="second group"):
+        build_features_slice(spec, rows, tables, chunk_rows=1)
+    assert built == [24 * 8, 24 * 8]  # one day per group
+    assert not lake.table_exists(tables.uri(spec.name, names.FEATURES))

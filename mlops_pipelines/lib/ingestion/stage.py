@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops_pipelines import names
 from mlops_pipelines.lib.frames import PARTITION, ROW_ID, TableSlice
@@ -84,9 +84,13 @@ def ingest_partitions(
     """
     import pandas as pd
 
+    from mlops_pipelines.lib.chunks import concat_arrow, release_memory
     from mlops_pipelines.lib.ingestion.conform import conform, quarantine_whole_batch
+    from mlops_pipelines.lib.lake import to_arrow
 
-    typed: list[pd.DataFrame] = []
+    # Each typed partition is kept as Arrow (strings far smaller than pandas objects) and the
+    # pandas copies die per partition: a 10M-row range run holds one partition in pandas at a time.
+    typed: list[Any] = []
     rejected: list[pd.DataFrame] = []
     issues: list[SchemaIssue] = []
     rows_read: dict[str, int] = {}
@@ -102,7 +106,8 @@ def ingest_partitions(
         frame = result.frame.copy()
         frame[PARTITION] = key
         frame[ROW_ID] = range(len(frame))
-        typed.append(frame)
+        typed.append(to_arrow(frame))
+        del frame, result, batch
 
     quarantine = None
     if rejected:
@@ -113,11 +118,9 @@ def ingest_partitions(
     bad = {issue.partition for issue in issues}
     good_keys = [key for key in windows if key not in bad]
     if typed:
-        rows = pd.concat(typed, ignore_index=True)
-        # Otherwise the parts, their concatenation and the Arrow copy Delta writes are all alive
-        # at once. (Not what bounds a 10M-row range run's peak: benchmarks/README, Stack.)
+        raw = tables.write_partitions(spec.name, names.RAW, concat_arrow(typed), good_keys)
         typed.clear()
-        raw = tables.write_partitions(spec.name, names.RAW, rows, good_keys)
+        release_memory()
     else:
         # Nothing conformed: a handle that pins no partition, so a reader gets no rows.
         raw = TableSlice(f"{spec.name}/{names.RAW}", tables.uri(spec.name, names.RAW), -1, (), 0)
