@@ -281,6 +281,7 @@ class Stack:
                 "MLOPS_STACK_MLFLOW_DB": f"mlops_bench_{tag}_mlflow",
                 "MLOPS_STACK_WEBSERVER_PORT": str(free_port()),
                 "MLOPS_STACK_MLFLOW_PORT": str(free_port()),
+                "MLOPS_STACK_CODE_SERVER_PORT": str(free_port()),
                 "MLOPS_STACK_MAX_RUNS": str(SPLITS),
                 "MLOPS_STACK_WORKER_CONCURRENCY": "1",
                 "MLOPS_PROJECTS_DIR": str(projects),

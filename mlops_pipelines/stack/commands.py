@@ -2,8 +2,9 @@
 
 `up` checks PostgreSQL and the broker first, so a wrong URL is one error naming its variable
 before anything is written or started. It creates the instance schema itself (daemon and
-webserver would otherwise race to migrate it), then starts the MLflow server, the daemon, the
-webserver and one Celery worker per queue (each with MLOPS_STACK_WORKER_CONCURRENCY pool
+webserver would otherwise race to migrate it), then starts the MLflow server and the code
+server (the code location, parent of every run worker), then the daemon, the webserver and one
+Celery worker per queue (each with MLOPS_STACK_WORKER_CONCURRENCY pool
 processes, default 1), each waited for; if one fails, the ones this call started are stopped
 again and the error quotes the end of its log.
 """
@@ -18,12 +19,13 @@ from pathlib import Path
 from mlops_pipelines import names
 from mlops_pipelines.stack import processes
 from mlops_pipelines.stack.config import StackConfig, StackError
-from mlops_pipelines.stack.files import REPO_ROOT, flask_secret_key, write_all
+from mlops_pipelines.stack.files import LOCATION_NAME, REPO_ROOT, flask_secret_key, write_all
 from mlops_pipelines.stack.processes import ProcessSpec
 from mlops_pipelines.stack.services import check_broker, drop_databases, ensure_databases
 
 READY_TIMEOUT_SECONDS = 180.0  # MLflow's server takes ~25 s on 2 idle cores; CI is not idle
 QUEUES = (names.DEFAULT_QUEUE, names.TRAIN_QUEUE)
+CODE_SERVER = "code-server"
 # Variables a worker host needs besides the secrets (stack.env lists them for `source`).
 _SECRET_VARS = ("MLFLOW_TRACKING_PASSWORD",)
 
@@ -68,6 +70,18 @@ def process_specs(config: StackConfig) -> list[ProcessSpec]:
         ready_url=f"{config.tracking_uri}/health",
         url=config.tracking_uri,
     )
+    # The run workers' parent: the daemon launches each run through it, so a daemon crash (kill -9
+    # of its process group) leaves in-flight runs running, as on the Helm chart.
+    code_server = ProcessSpec(
+        CODE_SERVER,
+        [
+            *(str(bin_dir / "dagster"), "code-server", "start", "-m", "mlops_pipelines.definitions"),
+            *("-h", config.host, "-p", str(config.code_server_port), "--location-name", LOCATION_NAME),
+        ],
+        env,
+        ready_log="Started Dagster code proxy server",
+        url=f"grpc://{config.host}:{config.code_server_port}",
+    )
     daemon = ProcessSpec("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace], env)
     webserver = ProcessSpec(
         "webserver",
@@ -103,7 +117,7 @@ def process_specs(config: StackConfig) -> list[ProcessSpec]:
         )
         for queue in QUEUES
     ]
-    return [mlflow, daemon, webserver, *workers]
+    return [mlflow, code_server, daemon, webserver, *workers]
 
 
 def _prepare_instance(config: StackConfig) -> None:
@@ -131,12 +145,22 @@ def up(config: StackConfig) -> list[ProcessState]:
     _write_env_file(config)
     _prepare_instance(config)
     started: list[tuple[ProcessSpec, tuple[int, int]]] = []
+    specs = process_specs(config)
+    # The daemon and webserver load their code location from the code server, so it is ready
+    # first; the rest start at once and are waited for together (steps reach MLflow later).
+    waves = (
+        [s for s in specs if s.name in ("mlflow", CODE_SERVER)],
+        [s for s in specs if s.name not in ("mlflow", CODE_SERVER)],
+    )
     try:
-        # All at once, then waited for: none needs another to start (steps reach MLflow later).
-        for spec in process_specs(config):
-            if processes.read_pid(config.pids_dir, spec.name) is not None:
-                continue  # already up: `up` twice is harmless
-            started.append((spec, processes.start(spec, config.pids_dir, config.logs_dir, REPO_ROOT)))
+        for wave in waves:
+            for spec in wave:
+                if processes.read_pid(config.pids_dir, spec.name) is not None:
+                    continue  # already up: `up` twice is harmless
+                started.append((spec, processes.start(spec, config.pids_dir, config.logs_dir, REPO_ROOT)))
+            for spec, (pid, offset) in started:
+                if spec.name == CODE_SERVER:
+                    processes.wait_ready(spec, pid, offset, config.logs_dir, READY_TIMEOUT_SECONDS)
         for spec, (pid, offset) in started:
             processes.wait_ready(spec, pid, offset, config.logs_dir, READY_TIMEOUT_SECONDS)
     except BaseException:

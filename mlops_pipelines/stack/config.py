@@ -35,6 +35,8 @@ MLFLOW_DB_VAR = "MLOPS_STACK_MLFLOW_DB"
 HOST_VAR = "MLOPS_STACK_HOST"
 WEBSERVER_PORT_VAR = "MLOPS_STACK_WEBSERVER_PORT"
 MLFLOW_PORT_VAR = "MLOPS_STACK_MLFLOW_PORT"
+# The code location's gRPC server: it launches the run workers, so they outlive a daemon crash.
+CODE_SERVER_PORT_VAR = "MLOPS_STACK_CODE_SERVER_PORT"
 MAX_RUNS_VAR = "MLOPS_STACK_MAX_RUNS"
 # Processes in each queue's Celery worker pool (`celery worker --concurrency`): steps one worker
 # runs at once. 1 by default: 2 cores fit PostgreSQL, MLflow, daemon, webserver and 2 workers.
@@ -68,6 +70,7 @@ class StackConfig:
     lake_root: str = ""
     data_dir: str | None = None
     worker_concurrency: int = 1
+    code_server_port: int = 4000
 
     @property
     def dagster_home(self) -> Path:
@@ -217,4 +220,5 @@ def stack_config(
         lake_root=env.get(LAKE_ROOT_VAR) or str(state / "lake"),
         data_dir=env.get(DATA_DIR_ENV) or None,
         worker_concurrency=int(concurrency),
+        code_server_port=_port(env, CODE_SERVER_PORT_VAR, 4000),
     )

@@ -68,13 +68,16 @@ def dagster_config(config: StackConfig) -> dict[str, Any]:
     }
 
 
-def workspace_config() -> dict[str, Any]:
+def workspace_config(config: StackConfig) -> dict[str, Any]:
+    """The code location is the stack's own code server, not one the daemon or webserver spawns:
+    run workers are the code server's children, so a crashed daemon does not take its in-flight
+    runs down with it (as the Helm chart's user-code deployment does)."""
     return {
         "load_from": [
             {
-                "python_module": {
-                    "module_name": "mlops_pipelines.definitions",
-                    "working_directory": str(REPO_ROOT),
+                "grpc_server": {
+                    "host": config.host,
+                    "port": config.code_server_port,
                     "location_name": LOCATION_NAME,
                 }
             }
@@ -133,7 +136,9 @@ def write_all(config: StackConfig) -> dict[str, Path]:
         directory.mkdir(parents=True, exist_ok=True)
     return {
         "dagster.yaml": _write(config.dagster_home / "dagster.yaml", yaml.safe_dump(dagster_config(config))),
-        "workspace.yaml": _write(config.state_dir / "workspace.yaml", yaml.safe_dump(workspace_config())),
+        "workspace.yaml": _write(
+            config.state_dir / "workspace.yaml", yaml.safe_dump(workspace_config(config))
+        ),
         "celery": _write(config.celery_config_dir / f"{CELERY_MODULE}.py", celery_settings(config)),
         "auth": _write(config.state_dir / "mlflow" / "basic_auth.ini", auth_config(config)),
     }

@@ -68,6 +68,7 @@ def stack_env(root: Path) -> dict[str, str]:
             "MLOPS_STACK_MLFLOW_DB": f"mlops_test_{tag}_mlflow",
             "MLOPS_STACK_WEBSERVER_PORT": str(closed_port()),
             "MLOPS_STACK_MLFLOW_PORT": str(closed_port()),
+            "MLOPS_STACK_CODE_SERVER_PORT": str(closed_port()),
             "MLOPS_PROJECTS_DIR": str(root / "projects"),
             "MLFLOW_TRACKING_USERNAME": USERNAME,
             "MLFLOW_TRACKING_PASSWORD": PASSWORD,

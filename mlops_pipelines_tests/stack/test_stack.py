@@ -20,7 +20,8 @@ from mlops_pipelines import names
 from mlops_pipelines.lib.registry.aliases import CHAMPION, get_alias
 from mlops_pipelines.lib.registry.session import TrackingConfig, TrackingRejected, open_client
 from mlops_pipelines.stack import processes
-from mlops_pipelines.stack.commands import QUEUES, process_specs, worker_name
+from mlops_pipelines.stack.commands import CODE_SERVER, QUEUES, process_specs, worker_name
+from mlops_pipelines.stack.config import StackConfig
 from mlops_pipelines.stack.files import LOCATION_NAME
 from mlops_pipelines_tests.stack.stack_support import (
     PASSWORD,
@@ -186,13 +187,7 @@ def test_a_run_queued_while_the_daemon_is_dead_runs_once_after_it_is_back(stack:
     lost. A run launched through the webserver meanwhile waits QUEUED; `stack up` starts a new
     daemon, which dequeues it exactly once and it succeeds."""
     config = stack.config
-    daemon = processes.read_pid(config.pids_dir, "daemon")
-    assert daemon is not None
-    os.killpg(daemon, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while processes.is_alive(daemon):
-        assert time.monotonic() < deadline, "the daemon outlived kill -9"
-        time.sleep(0.2)
+    daemon = _kill_daemon(config)
     span = {names.RANGE_START_TAG: "2024-01-21", names.RANGE_END_TAG: "2024-01-22"}
     with dg.DagsterInstance.from_config(str(config.dagster_home)) as instance:
         queued = _launch(stack, names.DATA_JOB, span)
@@ -205,3 +200,50 @@ def test_a_run_queued_while_the_daemon_is_dead_runs_once_after_it_is_back(stack:
         assert wait_for_run(instance, queued).status == dg.DagsterRunStatus.SUCCESS
         assert len(instance.all_logs(queued, of_type=dg.DagsterEventType.RUN_START)) == 1
         assert [r.run_id for r in instance.get_runs(dg.RunsFilter(tags=span))] == [queued]
+
+
+def _kill_daemon(config: StackConfig) -> int:
+    daemon = processes.read_pid(config.pids_dir, "daemon")
+    assert daemon is not None
+    os.killpg(daemon, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while processes.is_alive(daemon):
+        assert time.monotonic() < deadline, "the daemon outlived kill -9"
+        time.sleep(0.2)
+    return daemon
+
+
+def test_a_run_in_flight_when_the_daemon_is_killed_finishes_without_it(stack: Stack) -> None:
+    """kill -9 of the daemon's process group while a run it launched is executing: the run worker
+    is the code server's child, not the daemon's, so the run goes on and succeeds once, with no
+    daemon running; `stack up` then starts a new daemon and nothing runs twice."""
+    config = stack.config
+    code_server = processes.read_pid(config.pids_dir, CODE_SERVER)
+    span = {names.RANGE_START_TAG: "2024-01-10", names.RANGE_END_TAG: "2024-01-23"}
+    with dg.DagsterInstance.from_config(str(config.dagster_home)) as instance:
+        run_id = _launch(stack, names.DATA_JOB, span)
+        deadline = time.monotonic() + 180
+        while not instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START):
+            assert time.monotonic() < deadline, "the run started no step"
+            time.sleep(0.1)
+        run_pid, _ = step_pids(instance, run_id)
+        daemon = _kill_daemon(config)
+        assert processes.is_alive(run_pid), "the run worker died with the daemon"
+        ancestors: list[int] = []
+        pid = parent_pid(run_pid)
+        while pid is not None and pid > 1:
+            ancestors.append(pid)
+            pid = parent_pid(pid)
+        assert code_server in ancestors and daemon not in ancestors, ancestors
+        finished = wait_for_run(instance, run_id)
+        failures = [
+            e.dagster_event.event_specific_data.error.to_string()[-3000:]
+            for e in instance.all_logs(run_id)
+            if e.dagster_event and e.dagster_event.is_step_failure
+        ]
+        assert finished.status == dg.DagsterRunStatus.SUCCESS, failures
+        assert processes.read_pid(config.pids_dir, "daemon") is None  # it finished without one
+        again = cli(stack.env, "stack", "up")
+        assert again.returncode == 0, again.stderr
+        assert len(instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_START)) == 1
+        assert [r.run_id for r in instance.get_runs(dg.RunsFilter(tags=span))] == [run_id]
