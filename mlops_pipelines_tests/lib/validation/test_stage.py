@@ -31,14 +31,6 @@ def day(key: str) -> dict[str, tuple[datetime, datetime]]:
 
 
 @pytest.fixture
-def faulty(specs: dict[str, ProjectSpec]) -> ProjectSpec:
-    spec = specs["demand_sim"]
-    assert spec.source.simulator is not None
-    simulator = spec.source.simulator.model_copy(update={"bad_batch_every": 1})
-    return spec.model_copy(update={"source": spec.source.model_copy(update={"simulator": simulator})})
-
-
-@pytest.fixture
 def tables(tmp_path: Path) -> DeltaTables:
     return DeltaTables(str(tmp_path / "lake"))
 

@@ -27,15 +27,6 @@ def windows(keys: list[str]) -> dict[str, tuple[datetime, datetime]]:
     return {k: (datetime.fromisoformat(k), datetime.fromisoformat(k) + timedelta(days=1)) for k in keys}
 
 
-@pytest.fixture
-def faulty(specs: dict[str, ProjectSpec]) -> ProjectSpec:
-    """demand_sim corrupting every day in rotation (out of range, all-null, unseen category, duplicates)."""
-    spec = specs["demand_sim"]
-    assert spec.source.simulator is not None
-    simulator = spec.source.simulator.model_copy(update={"bad_batch_every": 1})
-    return spec.model_copy(update={"source": spec.source.model_copy(update={"simulator": simulator})})
-
-
 def ingest(spec: ProjectSpec, root: Path, source: object) -> tuple[DeltaTables, TableSlice]:
     tables = DeltaTables(str(root / "lake"))
     result = ingest_partitions(spec, windows(DAYS), source, tables)  # type: ignore[arg-type]
