@@ -13,7 +13,7 @@ import ctypes
 import ctypes.util
 import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -23,13 +23,20 @@ logger = logging.getLogger(__name__)
 CHUNK_ROWS = 1_000_000
 
 
-def chunk_keys(keys: Sequence[str], rows: int, chunk_rows: int = CHUNK_ROWS) -> list[list[str]]:
-    """Consecutive groups of partitions of about `chunk_rows` rows each, by the slice's mean rows
-    per partition (`rows` < 0, unknown, or a slice that fits: one group)."""
-    if rows <= chunk_rows or len(keys) < 2:
-        return [list(keys)]
-    per = max(1, chunk_rows * len(keys) // rows)
-    return [list(keys[i : i + per]) for i in range(0, len(keys), per)]
+def chunk_keys(keys: Sequence[str], rows: Mapping[str, int], chunk_rows: int = CHUNK_ROWS) -> list[list[str]]:
+    """Consecutive groups of partitions of at most `chunk_rows` rows each (a larger partition is a
+    group of its own). `rows` holds each partition's count (the table's log: `slice_rows`); a
+    partition it does not know counts 0, so a table without counts is one group, as before."""
+    groups: list[list[str]] = []
+    size = 0
+    for key in keys:
+        n = max(0, rows.get(key, 0))
+        if not groups or (size + n > chunk_rows and groups[-1]):
+            groups.append([])
+            size = 0
+        groups[-1].append(key)
+        size += n
+    return groups or [[]]
 
 
 def concat_arrow(pieces: Sequence[Any]) -> Any:

@@ -173,7 +173,7 @@ def build_features_slice(
 
     pieces: list[Any] = []
     columns: tuple[str, ...] = ()
-    for chunk in chunk_keys(validated.partitions, validated.rows, chunk_rows):
+    for chunk in chunk_keys(validated.partitions, tables.slice_rows(validated), chunk_rows):
         table = feature_table(tables.read_slice(replace(validated, partitions=tuple(chunk))), spec)
         columns = tuple(str(c) for c in table.columns if not str(c).startswith("_") and c != spec.target)
         pieces.append(to_arrow(table))

@@ -157,3 +157,36 @@ def partition_keys(
     table = DeltaTable(uri, version=version, storage_options=storage_options)
     keys = {dict(p).get(partition_column) for p in table.partitions()}
     return sorted(k for k in keys if k is not None)
+
+
+def partition_rows(
+    uri: str,
+    version: int,
+    partition_column: str,
+    keys: Sequence[str],
+    storage_options: dict[str, str] | None = None,
+) -> dict[str, int]:
+    """Rows of each partition in `keys` at `version`, from the Delta log's file statistics (no data
+    read). A partition with no file counts 0; one whose files lack a row count is left out."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    if not keys or not table_exists(uri, storage_options):
+        return {}
+    actions = pa.table(
+        DeltaTable(uri, version=version, storage_options=storage_options).get_add_actions(flatten=True)
+    )
+    column = f"partition.{partition_column}"
+    if column not in actions.column_names or "num_records" not in actions.column_names:
+        return {}
+    wanted = set(keys)
+    counts = dict.fromkeys(keys, 0)
+    unknown: set[str] = set()
+    for key, rows in zip(actions[column].to_pylist(), actions["num_records"].to_pylist(), strict=True):
+        if key not in wanted:
+            continue
+        if rows is None:
+            unknown.add(key)
+        else:
+            counts[key] += int(rows)
+    return {k: n for k, n in counts.items() if k not in unknown}

@@ -36,6 +36,8 @@ class TableStore(Protocol):
 
     def read_slice(self, piece: TableSlice, columns: Sequence[str] | None = None) -> pd.DataFrame: ...
 
+    def slice_rows(self, piece: TableSlice) -> dict[str, int]: ...
+
     def read(
         self,
         project: str,

@@ -53,6 +53,12 @@ class DeltaTables:
         """Exactly the rows a slice pinned: its partitions at its version."""
         return lake.read(piece.uri, piece.version, PARTITION, piece.partitions, columns, self.storage_options)
 
+    def slice_rows(self, piece: TableSlice) -> dict[str, int]:
+        """Rows of each partition a slice pins, from the table's log (no data read)."""
+        return lake.partition_rows(
+            piece.uri, piece.version, PARTITION, piece.partitions, self.storage_options
+        )
+
     def read(
         self,
         project: str,

@@ -56,6 +56,12 @@ class Lakehouse(dg.ConfigurableResource):
             piece.uri, piece.version, PARTITION, piece.partitions, columns, self.storage_options()
         )
 
+    def slice_rows(self, piece: TableSlice) -> dict[str, int]:
+        """Rows of each partition a slice pins, from the table's log (no data read)."""
+        return lake.partition_rows(
+            piece.uri, piece.version, PARTITION, piece.partitions, self.storage_options()
+        )
+
     def read(
         self,
         project: str,

@@ -135,7 +135,7 @@ def validate_raw_slice(
     rows_in = 0
     failures: list[BatchFailure] = []
     expectations: list[FailedExpectation] = []
-    for chunk in chunk_keys(keys, raw.rows, chunk_rows):
+    for chunk in chunk_keys(keys, tables.slice_rows(raw), chunk_rows):
         conformed = conform(tables.read_slice(replace(raw, partitions=tuple(chunk))), spec)
         if conformed.frame is None:
             problems = "; ".join(p.message for p in conformed.problems)
