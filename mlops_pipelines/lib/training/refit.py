@@ -130,6 +130,7 @@ def refit_challenger(
     )
     rows = tables.read(spec.name, names.FEATURES, keys=list(window.train), version=model.features_version)
     labelled = split_features(rows, spec)
+    del rows  # split_features made its own ordered copy: one window of rows, not two
     pipeline = fit_pipeline(labelled.features, labelled.target, spec, model.best_params)
     cv_mean, cv_std = cv_of(labelled.features, labelled.target, spec, model.best_params)
     tags = lineage_tags(

@@ -123,6 +123,7 @@ def train_challenger(
     window = select_window(tables.partitions(spec.name, names.FEATURES, version), spec, as_of)
     rows = tables.read(spec.name, names.FEATURES, keys=list(window.train), version=version)
     labelled = split_features(rows, spec)
+    del rows  # split_features made its own ordered copy: one window of rows, not two
     features_uri = tables.uri(spec.name, names.FEATURES)
     provenance = collect_provenance(repo_dir or package_repo_dir())
     key = training_key(
