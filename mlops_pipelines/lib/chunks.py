@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-logger = logging.getLogger(__name__)
 
 # Rows handled at once. GX holds several row-sized masks and copies per expectation (~1 KB a
 # row in all): a 10M-row backfill validated at once peaked above 8 GB. A daily batch is one group.
@@ -47,20 +45,29 @@ def concat_arrow(pieces: Sequence[Any]) -> Any:
     return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces, promote_options="default")
 
 
-def release_memory() -> None:
-    """Hand memory freed by a large step back to the system.
+@functools.cache
+def _libc() -> Any:
+    """glibc, for malloc_trim; None elsewhere (macOS's allocator returns memory by itself)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    libc = ctypes.CDLL(name)
+    return libc if hasattr(libc, "malloc_trim") else None
+
+
+def release_memory(rows: int) -> None:
+    """Hand the memory a step that held `rows` rows freed back to the system.
 
     A Celery worker process runs step after step: without this, the heap the allocators keep
-    after one step (glibc arenas, Arrow's pool) stacks under the next step's peak.
+    after one large step (glibc arenas, Arrow's pool) stacks under the next step's peak. A step
+    smaller than one group skips it: the collection costs ~0.1 s and frees little there.
     """
+    if rows <= CHUNK_ROWS:
+        return
     import pyarrow as pa
 
     gc.collect()
     pa.default_memory_pool().release_unused()
-    libc = ctypes.util.find_library("c")
-    if libc is None:
-        return  # not glibc (e.g. macOS): its allocator returns memory by itself
-    try:
-        ctypes.CDLL(libc).malloc_trim(0)
-    except AttributeError:
-        logger.debug("%s has no malloc_trim; freed heap stays with the process", libc)
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)

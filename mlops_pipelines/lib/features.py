@@ -182,5 +182,5 @@ def build_features_slice(
         spec.name, names.FEATURES, concat_arrow(pieces), list(validated.partitions)
     )
     del pieces
-    release_memory()
+    release_memory(piece.rows)
     return FeaturesResult(features=piece, validated_version=validated.version, feature_columns=columns)

@@ -120,7 +120,7 @@ def ingest_partitions(
     if typed:
         raw = tables.write_partitions(spec.name, names.RAW, concat_arrow(typed), good_keys)
         typed.clear()
-        release_memory()
+        release_memory(raw.rows)
     else:
         # Nothing conformed: a handle that pins no partition, so a reader gets no rows.
         raw = TableSlice(f"{spec.name}/{names.RAW}", tables.uri(spec.name, names.RAW), -1, (), 0)

@@ -184,7 +184,7 @@ def validate_raw_slice(
         spec.name, names.QUARANTINE, concat_arrow(rejected), keys, where=where
     )
     del valid, rejected
-    release_memory()
+    release_memory(rows_in)
     return ValidationResult(
         validated=validated,
         quarantine=quarantine,
@@ -198,6 +198,7 @@ def validate_raw_slice(
 
 
 def _reason_counter(rejected: pd.DataFrame) -> Counter[str]:
+    """Rows per single reason, most frequent first (a row's reasons join with '; ')."""
     if rejected.empty:
         return Counter()
     counts = rejected["reasons"].str.split("; ").explode().value_counts()
@@ -206,7 +207,4 @@ def _reason_counter(rejected: pd.DataFrame) -> Counter[str]:
 
 def reason_counts(rejected: pd.DataFrame, limit: int = TOP_REASONS) -> tuple[ReasonCount, ...]:
     """The most frequent single reasons among quarantined rows (a row's reasons join with '; ')."""
-    if rejected.empty:
-        return ()
-    counts = rejected["reasons"].str.split("; ").explode().value_counts().head(limit)
-    return tuple(ReasonCount(str(reason), int(n)) for reason, n in counts.items())
+    return tuple(ReasonCount(r, n) for r, n in _reason_counter(rejected).most_common(limit))

@@ -40,17 +40,6 @@ def stored(piece: TableSlice) -> pd.DataFrame:
     return frame.sort_values(["_partition", ROW_ID]).reset_index(drop=True)
 
 
-def test_chunk_keys_groups_consecutive_partitions_up_to_the_row_budget() -> None:
-    keys = [f"k{i}" for i in range(6)]
-    rows = dict.fromkeys(keys, 1_000)
-    assert chunk_keys(keys, rows, 10_000) == [keys]  # fits: one group
-    assert chunk_keys(keys, rows, 2_500) == [keys[0:2], keys[2:4], keys[4:6]]
-    assert chunk_keys(keys, {**rows, "k1": 9_000}, 2_500) == [["k0"], ["k1"], ["k2", "k3"], ["k4", "k5"]]
-    assert chunk_keys(keys, rows, 10) == [[k] for k in keys]  # never less than one partition
-    assert chunk_keys(keys, {}, 10) == [keys]  # no counts in the log: one group, as before
-    assert chunk_keys([], rows, 10) == [[]]
-
-
 def test_the_table_log_gives_each_pinned_partitions_rows_without_reading_data(
     faulty: ProjectSpec, tmp_path: Path
 ) -> None:
