@@ -137,6 +137,15 @@ def _write_env_file(config: StackConfig) -> Path:
     return path
 
 
+def _start_missing(
+    specs: list[ProcessSpec], config: StackConfig, started: list[tuple[ProcessSpec, tuple[int, int]]]
+) -> None:
+    for spec in specs:
+        if processes.read_pid(config.pids_dir, spec.name) is not None:
+            continue  # already up: `up` twice is harmless
+        started.append((spec, processes.start(spec, config.pids_dir, config.logs_dir, REPO_ROOT)))
+
+
 def up(config: StackConfig) -> list[ProcessState]:
     check_broker(config)
     ensure_databases(config)
@@ -146,21 +155,15 @@ def up(config: StackConfig) -> list[ProcessState]:
     _prepare_instance(config)
     started: list[tuple[ProcessSpec, tuple[int, int]]] = []
     specs = process_specs(config)
-    # The daemon and webserver load their code location from the code server, so it is ready
-    # first; the rest start at once and are waited for together (steps reach MLflow later).
-    waves = (
-        [s for s in specs if s.name in ("mlflow", CODE_SERVER)],
-        [s for s in specs if s.name not in ("mlflow", CODE_SERVER)],
-    )
+    # MLflow and the code server first: the daemon and webserver load their code location from
+    # the code server, so it answers before they start. Everything started is waited for below.
+    first = [s for s in specs if s.name in ("mlflow", CODE_SERVER)]
     try:
-        for wave in waves:
-            for spec in wave:
-                if processes.read_pid(config.pids_dir, spec.name) is not None:
-                    continue  # already up: `up` twice is harmless
-                started.append((spec, processes.start(spec, config.pids_dir, config.logs_dir, REPO_ROOT)))
-            for spec, (pid, offset) in started:
-                if spec.name == CODE_SERVER:
-                    processes.wait_ready(spec, pid, offset, config.logs_dir, READY_TIMEOUT_SECONDS)
+        _start_missing(first, config, started)
+        for spec, (pid, offset) in started:
+            if spec.name == CODE_SERVER:
+                processes.wait_ready(spec, pid, offset, config.logs_dir, READY_TIMEOUT_SECONDS)
+        _start_missing([s for s in specs if s not in first], config, started)
         for spec, (pid, offset) in started:
             processes.wait_ready(spec, pid, offset, config.logs_dir, READY_TIMEOUT_SECONDS)
     except BaseException:
