@@ -1,21 +1,25 @@
 """Rolling-origin evaluation: the challenger judged as it will serve, freshly trained.
 
 The evaluation partitions (the newest `holdout_partitions` labelled ones) are split into
-F = min(promotion.backtest_folds, K) consecutive folds. Fold 1 is predicted by the registered
-challenger, trained by the search on the partitions just before it. Each later fold is
-predicted by the same hyperparameters fitted (`fit.fit_pipeline`) on the same number of
-partitions ending just before that fold, so every row is out of sample and each prediction
-comes from a model as fresh as the one that will go live (the winner is refit on the whole
-window before serving). On drifting data a single model scored on all K partitions looks
-staler than it will be: its last partitions are K-1 partitions past its training data.
+F = min(promotion.backtest_folds, K) consecutive folds. Each fold is predicted by the
+challenger's hyperparameters fitted (`fit.fit_pipeline`) on the partitions just before it, as
+many as the model that will serve learns from (training window plus evaluation partitions: the
+winner is refit on both before it goes live), so every row is out of sample and each prediction
+comes from a model as fresh and as large as the one that will go live. Folds fitted on the
+training window alone judged a challenger on a fifth less data than the champion it is
+compared with had. Fold 1 reuses the registered challenger when the history holds nothing
+before its window (its training partitions are then the same). On drifting data a single model
+scored on all K partitions looks staler than it will be: its last partitions are K-1 partitions
+past its training data.
 
-Cost: F-1 extra fits of the challenger's size. Rows are held in one total order (time,
+Cost: up to F extra fits of the served model's size. Rows are held in one total order (time,
 partition, row) with a 0..n-1 index, so the pooled predictions, the champion's re-score and
 the performance estimator all address the same row by the same position.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -74,13 +78,14 @@ def fold_partitions(holdout: tuple[str, ...], folds: int) -> list[tuple[str, ...
     return [tuple(holdout[i] for i in part) for part in np.array_split(np.arange(len(holdout)), count)]
 
 
-def fold_train(window: TrainingWindow, fold: tuple[str, ...]) -> tuple[str, ...]:
-    """The partitions before `fold`, as many as the challenger was trained on."""
-    sequence = (*window.train, *window.holdout)
+def fold_train(window: TrainingWindow, fold: tuple[str, ...], available: Sequence[str]) -> tuple[str, ...]:
+    """The partitions of `available` before `fold`, as many as the served model learns from
+    (the window's training and evaluation partitions together)."""
     if not fold or fold[0] not in window.holdout:
         raise ValueError(f"fold {list(fold)} is not among the evaluation partitions {window.holdout_range}")
-    start = sequence.index(fold[0])
-    return sequence[max(0, start - len(window.train)) : start]
+    size = len(window.train) + len(window.holdout)
+    before = sorted(p for p in {*available, *window.train, *window.holdout} if p < fold[0])
+    return tuple(before[-size:])
 
 
 def pooled(
@@ -126,16 +131,17 @@ def rolling_origin(spec: ProjectSpec, model: ModelArtifact, challenger: Any, tab
     whole = predict(challenger, features, target, spec)
     parts: list[tuple[np.ndarray, Predictions]] = []
     folds: list[Fold] = []
-    for number, fold in enumerate(fold_partitions(model.window.holdout, spec.promotion.backtest_folds)):
+    available = tables.partitions(spec.name, names.FEATURES, model.features_version)
+    for fold in fold_partitions(model.window.holdout, spec.promotion.backtest_folds):
         positions = np.flatnonzero(rows.mask(fold))
         if not len(positions):  # a partition without rows: nothing to predict, nothing to fit
             folds.append(Fold(fold, (), "none", 0))
             continue
-        if number == 0:
-            train, label = model.window.train, f"challenger v{model.version}"
-            part = whole.subset(positions)
+        train = fold_train(model.window, fold, available)
+        if train == model.window.train:
+            label, part = f"challenger v{model.version}", whole.subset(positions)
         else:
-            train, label = fold_train(model.window, fold), "refit"
+            label = "refit"
             fitted = split_features(
                 tables.read(spec.name, names.FEATURES, keys=list(train), version=model.features_version), spec
             )

@@ -93,7 +93,7 @@ def load_failure(tracking: TrackingConfig, project: str, version: str) -> str | 
 
 
 def _importance(pipeline: object, backtest: Backtest, spec: ProjectSpec) -> list[FeatureImportance]:
-    """Permutation importance of the registered challenger on fold 1 (the rows it predicts itself)."""
+    """Permutation importance of the registered challenger on fold 1 (rows just after its window)."""
     import numpy as np
     from threadpoolctl import threadpool_limits
 

@@ -27,15 +27,26 @@ from mlops_pipelines.spec import ProjectSpec
 DAYS = tuple(f"2011-01-{d:02d}" for d in range(1, 11))
 
 
-def test_folds_are_consecutive_and_each_trains_on_the_window_just_before_it() -> None:
+def test_folds_are_consecutive_and_each_trains_on_as_much_just_before_it_as_the_served_model() -> None:
     window = TrainingWindow(train=DAYS[:4], holdout=DAYS[4:9], as_of=DAYS[9])
     assert fold_partitions(window.holdout, 3) == [DAYS[4:6], DAYS[6:8], DAYS[8:9]]
     assert fold_partitions(window.holdout, 9) == [(d,) for d in DAYS[4:9]]  # at most one fold a partition
-    assert fold_train(window, DAYS[4:6]) == DAYS[:4]
-    assert fold_train(window, DAYS[6:8]) == DAYS[2:6]
-    assert fold_train(window, DAYS[8:9]) == DAYS[4:8]
+    # Nothing before the window: each fold learns from everything before it.
+    assert fold_train(window, DAYS[4:6], DAYS) == DAYS[:4]
+    assert fold_train(window, DAYS[6:8], DAYS) == DAYS[:6]
+    assert fold_train(window, DAYS[8:9], DAYS) == DAYS[:8]
+    # A longer history: each fold learns from 9 partitions (4 train + 5 evaluation), as the
+    # refit that serves does, whatever order the store lists them in.
+    december = tuple(f"2010-12-{d:02d}" for d in range(20, 32))
+    history = (*reversed(DAYS), *december)
+    assert fold_train(window, DAYS[4:6], history) == (*december[-5:], *DAYS[:4])
+    assert fold_train(window, DAYS[8:9], history) == (*december[-1:], *DAYS[:8])
+
+
+def test_a_fold_outside_the_evaluation_partitions_is_refused() -> None:
+    window = TrainingWindow(train=DAYS[:4], holdout=DAYS[4:9], as_of=DAYS[9])
     with pytest.raises(ValueError, match=r"fold \['2011-02-01'\] is not among the evaluation partitions"):
-        fold_train(window, ("2011-02-01",))
+        fold_train(window, ("2011-02-01",), DAYS)
 
 
 def test_every_fold_is_predicted_out_of_sample_by_a_model_as_fresh_as_the_one_that_serves(
@@ -45,12 +56,16 @@ def test_every_fold_is_predicted_out_of_sample_by_a_model_as_fresh_as_the_one_th
     challenger = load_model(tracking, "bike_sharing", model.version).model.get_raw_model()
     backtest = rolling_origin(bike_spec, model, challenger, bike_tables)
     rows = backtest.rows
+    available = sorted(bike_tables.partitions("bike_sharing", names.FEATURES, model.features_version))
+    served = len(model.window.train) + len(model.window.holdout)
+    assert any(len(fold.train) == served for fold in backtest.folds)  # the history is long enough here
     assert len(rows) == len(backtest.predictions.y_true) and backtest.predictions.index.equals(
         rows.labelled.features.index
     )
     for fold in backtest.folds:
         assert max(fold.train) < min(fold.partitions)  # the fold's model never saw the fold
-        assert len(fold.train) == len(model.window.train)
+        before = [p for p in available if p < fold.partitions[0]]
+        assert fold.train == tuple(before[-served:])  # as much as the served refit learns from
         positions = np.flatnonzero(rows.mask(fold.partitions))
         assert len(positions) == fold.rows > 0
         if fold.model == "refit":  # the same parameters fitted on the window before the fold

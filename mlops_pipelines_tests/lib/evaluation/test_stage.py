@@ -49,9 +49,17 @@ def test_challenger_is_scored_out_of_sample_with_kpis_and_a_model_card(
         report.partitions == challenger.window.holdout
         and report.features_version == challenger.features_version
     )
-    # 6 evaluation partitions in 3 folds: the registered challenger predicts the first, refits the others.
+    # 6 evaluation partitions in 3 folds, each predicted by a refit on as many partitions before it
+    # as the served model learns from, or all of them (the history reaches back past the
+    # challenger's window here, so even fold 1 learns from more than the challenger did).
     assert [f.partitions for f in report.folds] == [challenger.window.holdout[i : i + 2] for i in (0, 2, 4)]
-    assert [f.model for f in report.folds] == ["challenger v1", "refit", "refit"]
+    assert [f.model for f in report.folds] == ["refit", "refit", "refit"]
+    served = len(challenger.window.train) + len(challenger.window.holdout)
+    keys = sorted(bike_tables.partitions("bike_sharing", names.FEATURES, challenger.features_version))
+    for fold in report.folds:
+        before = [k for k in keys if k < fold.partitions[0]]
+        assert fold.train == tuple(before[-served:])
+        assert len(fold.train) > len(challenger.window.train)
     assert sum(f.rows for f in report.folds) == report.evaluation.n_rows
     assert report.evaluation.importance  # permutation importance of the challenger on fold 1
     assert [(k.metric, k.passed) for k in report.kpis] == [("r2", True), ("mae", True)]
