@@ -61,6 +61,7 @@ def rolling_origin(bank: ModelBank, as_of: int, champion: ReplayChampion | None)
     folds = max(1, min(spec.promotion.backtest_folds, len(partitions)))
     size = -(-len(partitions) // folds)
     parts: list[Predictions] = []
+    learned_until: dict[int, int] = {}  # partition -> the newest partition its fold model learned from
     for start in range(0, len(partitions), size):
         fold = partitions[start : start + size]
         # Fitted when the fold's first partition opens: labels up to the partition before it.
@@ -68,11 +69,14 @@ def rolling_origin(bank: ModelBank, as_of: int, champion: ReplayChampion | None)
         if not bank.fittable(fit_as_of):
             return None
         parts.extend(bank.predict(fit_as_of, p) for p in fold)
+        learned_until.update((p, fold[0] - 1) for p in fold)
     pooled = concat(parts)
     if champion is None:
         return Challenge(partitions, pooled, [], pooled, None)
+    # As the loop's gate (`promotion.evidence.excluded_partitions`): not where the champion saw
+    # the labels, nor where the fold model learned from older data than the champion.
     trained_until = champion.model_at - spec.monitoring.label_delay_partitions
-    comparable = [p for p in partitions if p > trained_until]
+    comparable = [p for p in partitions if p > trained_until and learned_until[p] >= trained_until]
     if not comparable:
         return Challenge(partitions, pooled, [], pooled, None)
     ours = concat([parts[partitions.index(p)] for p in comparable])

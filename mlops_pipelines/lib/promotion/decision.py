@@ -79,7 +79,9 @@ class DecisionRecord(BaseModel):
     compared_rows: int | None = None  # None: no champion to compare with
     evaluated_score: float | None = None  # the challenger's pooled out-of-sample score
     evaluated_partitions: list[str] = []
-    excluded_partitions: list[str] = []  # evaluated, but inside the champion's training range
+    excluded_partitions: list[
+        str
+    ] = []  # evaluated, but inside the champion's training range or a staler fold
     kpi_flags: list[str] = []  # every KPI the challenger breaches, blocking or not
     needs_attention: bool = False  # promoted with a KPI breach: alert a person
     evaluated_version: str | None = None  # the version the gate judged (= challenger_version)

@@ -1,5 +1,6 @@
 """What the gate compares: the challenger's pooled predictions and the champion re-scored on the
-same rows, minus the partitions the champion was trained on.
+same rows, minus the partitions the champion was trained on and those whose fold model learned
+from older data than the champion (there the challenger would be judged staler than it serves).
 
 Fail closed: when the serving champion cannot be loaded or re-scored, the gate has nothing to
 compare with, and promoting without a comparison would let any challenger replace a champion
@@ -9,13 +10,14 @@ cause; the champion asset alerts and fails, so the retrain run fails and the sen
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from mlops_pipelines import names
 
 if TYPE_CHECKING:
-    from mlops_pipelines.lib.evaluation.backtest import EvaluationRows
+    from mlops_pipelines.lib.evaluation.backtest import EvaluationRows, Fold
     from mlops_pipelines.lib.evaluation.stage import EvaluationReport
     from mlops_pipelines.lib.metrics import Predictions
     from mlops_pipelines.lib.ports import TableStore
@@ -74,12 +76,18 @@ def rescore_champion(
         ) from err
 
 
-def excluded_partitions(partitions: tuple[str, ...], train_range: tuple[str, str] | None) -> tuple[str, ...]:
-    """The evaluated partitions inside the champion's training range (it saw their labels)."""
+def excluded_partitions(
+    partitions: tuple[str, ...], train_range: tuple[str, str] | None, folds: Sequence[Fold] = ()
+) -> tuple[str, ...]:
+    """The evaluated partitions the two models cannot be fairly compared on: those inside the
+    champion's training range (it saw their labels), and those of a fold whose model learned
+    from less recent data than the champion did (a fold fitted before a sudden change looks
+    worse than a champion fitted just after it, though the challenger that serves will not)."""
     if train_range is None:
         return ()
     first, last = train_range
-    return tuple(p for p in partitions if first <= p <= last)
+    staler = {p for fold in folds if fold.train and fold.train[-1] < last for p in fold.partitions}
+    return tuple(p for p in partitions if first <= p <= last or p in staler)
 
 
 def gather_evidence(
@@ -106,7 +114,7 @@ def gather_evidence(
         return Gathered(Evidence(report.version, evaluated, report.partitions), rows)
     predicted = rescore_champion(spec, champion, rows, tracking)
     trained_on = champion_ref_of(spec.name, champion, "kept", None).train_range
-    excluded = excluded_partitions(report.partitions, trained_on)
+    excluded = excluded_partitions(report.partitions, trained_on, report.folds)
     keep = ~rows.mask(excluded)
     if not keep.any():
         evidence = Evidence(

@@ -76,7 +76,7 @@ class Evidence:
     champion_version: str | None = None  # None: there is no champion
     challenger: Evaluation | None = None  # on the compared rows
     champion: Evaluation | None = None  # on the same rows
-    excluded_partitions: tuple[str, ...] = ()  # inside the champion's training range
+    excluded_partitions: tuple[str, ...] = ()  # inside the champion's training range, or a staler fold
 
     @property
     def compared_rows(self) -> int | None:

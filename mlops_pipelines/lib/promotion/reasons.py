@@ -29,8 +29,8 @@ def insufficient_reason(
         text += f" ({cause})"
     if excluded:
         text += (
-            f"; evaluated partitions {span(excluded)} lie inside the champion's training range "
-            "and were left out for both models"
+            f"; evaluated partitions {span(excluded)} lie inside the champion's training range or were "
+            "predicted by a fold fitted on older data than it, and were left out for both models"
         )
     return text
 
