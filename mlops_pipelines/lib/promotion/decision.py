@@ -79,9 +79,8 @@ class DecisionRecord(BaseModel):
     compared_rows: int | None = None  # None: no champion to compare with
     evaluated_score: float | None = None  # the challenger's pooled out-of-sample score
     evaluated_partitions: list[str] = []
-    excluded_partitions: list[
-        str
-    ] = []  # evaluated, but inside the champion's training range or a staler fold
+    # Evaluated, but inside the champion's training range or predicted by a staler fold.
+    excluded_partitions: list[str] = []
     kpi_flags: list[str] = []  # every KPI the challenger breaches, blocking or not
     needs_attention: bool = False  # promoted with a KPI breach: alert a person
     evaluated_version: str | None = None  # the version the gate judged (= challenger_version)

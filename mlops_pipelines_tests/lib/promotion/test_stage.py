@@ -176,9 +176,9 @@ def test_too_few_rows_or_rows_the_champion_trained_on_are_insufficient_evidence(
     decision = outcome.decision
     assert decision.verdict == "insufficient_evidence" and decision.compared_rows == 0
     assert decision.excluded_partitions == list(other.window.holdout)
+    reason = decision.reasons[0]
     assert (
-        "lie inside the champion's training range or were predicted by a fold fitted on older data"
-        in (decision.reasons[0])
+        "lie inside the champion's training range or were predicted by a fold fitted on older data" in reason
     )
     assert (outcome.champion_before, outcome.champion_after) == ("4", "4")
     assert serving_champion(outcome).source == "kept"
