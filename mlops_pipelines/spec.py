@@ -110,6 +110,9 @@ class SimulatorSpec(_Model):
     season_days: int = Field(default=45, ge=7, description="recurring: days each regime lasts")
     group_block_days: int = Field(default=7, ge=1, description="none: days one station dominates")
     group_share: float = Field(default=0.8, gt=1 / 3, le=1.0, description="none: that station's row share")
+    # A classification stream from the same world: a `busy` column ("yes" when the row's demand
+    # exceeds this many) for a binary spec that excludes `demand` (it would leak the label).
+    busy_above: float | None = Field(default=None, gt=0, description="adds the binary column 'busy'")
 
     @model_validator(mode="after")
     def _scenario_fits(self) -> SimulatorSpec:
@@ -433,6 +436,17 @@ class ProjectSpec(_Model):
                     f"partitions.end ({end}) is after the simulator's data ends ({data_end}, "
                     "simulator.start + simulator.days): those partitions would stay empty; "
                     "lower partitions.end or raise simulator.days"
+                )
+        if self.source.kind == "simulator" and simulator is not None:
+            # The simulator emits `busy` exactly when busy_above is set: a schema that disagrees
+            # would fail every batch's validation instead of failing here, once, by name.
+            emits, declared = simulator.busy_above is not None, "busy" in self.columns
+            if emits != declared:
+                raise ValueError(
+                    "schema declares column 'busy' but source.simulator.busy_above is not set"
+                    if declared
+                    else "source.simulator.busy_above is set: declare column 'busy' in 'schema' "
+                    '({dtype: str, categories: ["no", "yes"]}) and exclude \'demand\' from features'
                 )
         return self
 

@@ -8,16 +8,31 @@ insufficient evidence: crosses) on the time axis.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from mlops_pipelines.lib.backtest.scoring import share_of
+
 if TYPE_CHECKING:
-    from mlops_pipelines.lib.backtest.engine import BacktestReport
+    from mlops_pipelines.lib.backtest.engine import BacktestReport, StrategyResult
 
 SMOOTH_PARTITIONS = 7
+
+
+def secondary_shares(report: BacktestReport, result: StrategyResult) -> dict[str, dict[str, float | None]]:
+    """Each secondary metric's pooled value and share of the oracle's, for one strategy."""
+    ceiling = dict(report.result("oracle").score.secondary)
+    return {
+        metric: {
+            "value": value,
+            "share_of_oracle": share_of(value, ceiling[metric], metric) if metric in ceiling else None,
+        }
+        for metric, value in result.score.secondary
+    }
 
 
 def report_json(report: BacktestReport) -> dict[str, Any]:
@@ -35,6 +50,8 @@ def report_json(report: BacktestReport) -> dict[str, Any]:
                 "share_of_oracle": r.share_of_oracle,
                 "retrains": r.score.retrains,
                 "trainings": r.score.trainings,
+                "secondary": secondary_shares(report, r),
+                "secondary_undefined": list(r.score.undefined),
                 "retrained_as_of": [report.keys[i] for i in r.schedule.retrains],
                 "drift_alarms": sum(e.kind == "alarm" for e in r.schedule.events),
                 "per_partition": list(r.score.per_partition),
@@ -58,17 +75,33 @@ def report_json(report: BacktestReport) -> dict[str, Any]:
 
 def report_lines(report: BacktestReport) -> list[str]:
     """The table a terminal shows: one line per strategy."""
+
+    def pct(share: float | None) -> str:
+        return "-" if share is None else f"{100 * share:.1f} %"
+
+    also = [m for m, _ in report.result("oracle").score.secondary]
     lines = [
         f"{report.project}: {len(report.partitions)} partitions scored "
         f"({report.partitions[0]} .. {report.partitions[-1]}), first model as of {report.bootstrap_as_of}",
-        f"{'strategy':<16} {report.metric:>12} {'of oracle':>10} {'retrains':>9}",
+        f"{'strategy':<16} {report.metric:>12} {'of oracle':>10} {'retrains':>9}"
+        + "".join(f" {m + ' (of oracle)':>24}" for m in also),
     ]
     for r in report.results:
-        share = "-" if r.share_of_oracle is None else f"{100 * r.share_of_oracle:.1f} %"
-        lines.append(f"{r.score.strategy:<16} {r.score.value:>12.4f} {share:>10} {r.score.retrains:>9}")
+        shares = secondary_shares(report, r)
+        cells = "".join(f" {_cell(shares.get(m), pct):>24}" for m in also)
+        lines.append(
+            f"{r.score.strategy:<16} {r.score.value:>12.4f} {pct(r.share_of_oracle):>10} {r.score.retrains:>9}"
+            + cells
+        )
     lines += [f"note: {n}" for n in report.notes]
     lines.append(f"{report.fits} fits in {report.seconds:.1f} s")
     return lines
+
+
+def _cell(share: dict[str, float | None] | None, pct: Callable[[float | None], str]) -> str:
+    if share is None or share["value"] is None:
+        return "-"
+    return f"{share['value']:.4f} ({pct(share['share_of_oracle'])})"
 
 
 def write_plot(report: BacktestReport, path: Path) -> Path:

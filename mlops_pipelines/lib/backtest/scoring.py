@@ -2,6 +2,9 @@
 
 The headline number pools every scored row (an MAE over all rows, a ROC-AUC over all rows),
 as a person comparing strategies would compute it; the per-partition series is for the plot.
+A few more pooled metrics (`secondary_metrics`: accuracy next to a classifier's ROC-AUC, RMSE
+next to an MAE, and every KPI's metric) show whether a ranking holds beyond the metric the
+policy optimizes; one undefined on the pooled rows is left out and named in `undefined`.
 Quality relative to the oracle is a ratio that is 1.0 at the oracle and lower when worse, for
 metrics where higher is better and where lower is better alike.
 """
@@ -20,6 +23,7 @@ from mlops_pipelines.lib.metrics import Predictions, UndefinedMetricError, highe
 if TYPE_CHECKING:
     from mlops_pipelines.lib.backtest.models import ModelBank
     from mlops_pipelines.lib.backtest.schedules import Schedule
+    from mlops_pipelines.spec import ProjectSpec
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,16 @@ class Score:
     per_partition: tuple[float | None, ...]  # None where the metric is undefined on a partition
     retrains: int
     trainings: int
+    secondary: tuple[tuple[str, float], ...] = ()  # (metric, pooled value), `secondary_metrics` order
+    undefined: tuple[str, ...] = ()  # secondary metrics with no value on the pooled rows
+
+
+def secondary_metrics(spec: ProjectSpec) -> tuple[str, ...]:
+    """The pooled metrics reported besides the primary one, in a stable order."""
+    usual = ("accuracy", "roc_auc") if spec.task.is_classification else ("mae", "rmse")
+    asked = [*usual, *(k.metric for k in spec.kpis)]
+    primary = spec.training.primary_metric
+    return tuple(m for m in dict.fromkeys(asked) if m != primary)
 
 
 def concat(parts: Sequence[Predictions]) -> Predictions:
@@ -57,18 +71,28 @@ def partition_metric(pred: Predictions, metric: str, bank: ModelBank) -> float |
         return None
 
 
-def score(schedule: Schedule, bank: ModelBank, scored: range) -> Score:
+def score(schedule: Schedule, bank: ModelBank, scored: range, *, also: bool = True) -> Score:
+    """`schedule`'s prequential score over `scored`; `also=False` skips the secondary metrics
+    (the tuner scores hundreds of schedules and reads the primary one alone)."""
     spec = bank.history.spec
     metric = spec.training.primary_metric
     parts = [bank.predict(model, i) for model, i in zip(schedule.serving, scored, strict=True)]
-    pooled = metric_value(concat(parts), metric, spec.task)
+    rows = concat(parts)
+    secondary, undefined = [], []
+    for other in secondary_metrics(spec) if also else ():
+        try:
+            secondary.append((other, metric_value(rows, other, spec.task)))
+        except UndefinedMetricError:
+            undefined.append(other)
     return Score(
         schedule.strategy,
         metric,
-        pooled,
+        metric_value(rows, metric, spec.task),
         tuple(partition_metric(p, metric, bank) for p in parts),
         schedule.retrain_count,
         schedule.trainings,
+        tuple(secondary),
+        tuple(undefined),
     )
 
 

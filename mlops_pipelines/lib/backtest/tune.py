@@ -86,7 +86,7 @@ def judged(schedule: Schedule, bank: ModelBank, scored: range, part: range, orac
         tuple(a for a in schedule.retrains if part.start - 1 <= a < part.stop - 1),
         schedule.trainings,
     )
-    value = score(sub, bank, part).value
+    value = score(sub, bank, part, also=False).value
     return Trial({}, share_of(value, oracle, bank.history.spec.training.primary_metric), sub.retrain_count)
 
 
@@ -110,7 +110,8 @@ def tune(
     mid = scored.start + len(scored) // 2
     first, second = range(scored.start, mid), range(mid, scored.stop)
     ceiling = {
-        part: score(judged_schedule(oracle, scored, part), bank, part).value for part in (first, second)
+        part: score(judged_schedule(oracle, scored, part), bank, part, also=False).value
+        for part in (first, second)
     }
 
     def trial(settings: Settings, part: range, until: int) -> Trial:

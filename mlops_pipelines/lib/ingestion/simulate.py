@@ -49,6 +49,7 @@ COLUMNS = (
     "station",
     "demand",
 )
+BUSY = "busy"  # the binary target, only with `sim.busy_above`
 WEATHERS = ("clear", "mist", "rain", "snow")
 STATIONS = ("north", "center", "south")
 BAD_BATCH_FAULTS: tuple[tuple[FaultKind, str], ...] = (
@@ -194,6 +195,8 @@ def _day_frame(sim: SimulatorSpec, day: date) -> pd.DataFrame:
             "demand": rng.poisson(mean).astype(np.int64),
         }
     )
+    if sim.busy_above is not None:
+        frame[BUSY] = np.where(frame["demand"].to_numpy() > sim.busy_above, "yes", "no").astype(object)
     fault = bad_batch_fault(sim, day)
     if fault is not None:
         # Its own stream, so a bad day's clean values equal what a clean run would produce.
@@ -202,25 +205,27 @@ def _day_frame(sim: SimulatorSpec, day: date) -> pd.DataFrame:
     return frame
 
 
-_DTYPES = {"timestamp": "datetime64[ns]", "weather": "object", "station": "object"}
+_DTYPES = {"timestamp": "datetime64[ns]", "weather": "object", "station": "object", BUSY: "object"}
 _DTYPES |= {name: "int64" for name in ("hour", "dayofweek", "holiday", "demand")}
 _DTYPES |= {name: "float64" for name in ("temp", "humidity", "windspeed")}
 
 
-def _empty() -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype=_DTYPES[name]) for name in COLUMNS})
+def _empty(sim: SimulatorSpec) -> pd.DataFrame:
+    names = COLUMNS if sim.busy_above is None else (*COLUMNS, BUSY)
+    return pd.DataFrame({name: pd.Series(dtype=_DTYPES[name]) for name in names})
 
 
 def simulate(sim: SimulatorSpec, start: datetime, end: datetime) -> pd.DataFrame:
     """Rows with start <= timestamp < end, clipped to [sim.start, sim.start + sim.days).
 
     `sim.rows_per_hour` rows per hour (more on a 'duplicates' bad day); timestamps are naive
-    (tz-aware bounds are converted to UTC). Columns and dtypes follow `COLUMNS`.
+    (tz-aware bounds are converted to UTC). Columns and dtypes follow `COLUMNS` (then `BUSY`
+    with `sim.busy_above`).
     """
     first, last = simulation_bounds(sim)
     lo, hi = max(_naive(start), first), min(_naive(end), last)
     if lo >= hi:
-        return _empty()
+        return _empty(sim)
     last_day = (hi - timedelta(microseconds=1)).date()
     days = [lo.date() + timedelta(days=i) for i in range((last_day - lo.date()).days + 1)]
     frame = pd.concat([_day_frame(sim, day) for day in days], ignore_index=True)

@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from mlops_pipelines import cli
 from mlops_pipelines.lib.ingestion.scenarios import concept_switches, concept_weight, day_regime
-from mlops_pipelines.lib.ingestion.simulate import STATIONS, WEATHERS, simulate, simulation_bounds
+from mlops_pipelines.lib.ingestion.simulate import COLUMNS, STATIONS, WEATHERS, simulate, simulation_bounds
 from mlops_pipelines.spec import (
     PACKAGED_PROJECTS,
     ProjectSpec,
@@ -28,7 +28,15 @@ from mlops_pipelines.spec import (
 )
 
 SCENARIOS = PACKAGED_PROJECTS / "scenarios"
-NAMES = ("sim_sudden", "sim_gradual", "sim_recurring", "sim_label_delay", "sim_ordered_groups")
+NAMES = (
+    "sim_sudden",
+    "sim_gradual",
+    "sim_recurring",
+    "sim_label_delay",
+    "sim_ordered_groups",
+    "sim_sudden_busy",
+    "sim_recurring_busy",
+)
 # sha256 of the packaged demand_sim stream (and of a 2-rows-per-hour run with every fault),
 # taken before the scenarios existed: the default scenario must stay byte for byte the same.
 ORIGINAL_STREAMS = {
@@ -262,6 +270,35 @@ def test_ordered_groups_move_the_mix_but_not_the_error() -> None:
     drifting = stream("sim_sudden")
     early = Model(days(drifting, 0, 21))
     assert early.mae(days(drifting, 42, 240)) > 1.5 * early.mae(days(drifting, 21, 42))
+
+
+def test_busy_scenarios_label_the_same_world_and_move_its_prior() -> None:
+    for name in ("sim_recurring_busy", "sim_sudden_busy"):
+        spec, sim = scenario(name), sim_of(name)
+        assert spec.task.value == "binary" and spec.target == "busy" and "demand" in spec.features.exclude
+        assert sim.busy_above is not None
+        frame = stream(name)
+        assert list(frame.columns[:-1]) == [*COLUMNS, "busy"]  # the last one is the test's `day`
+        assert (frame["busy"].eq("yes") == (frame["demand"] > sim.busy_above)).all()
+    # The prior moves with the regime: more busy rows in every summer than in the winter before.
+    frame, season = stream("sim_recurring_busy"), sim_of("sim_recurring_busy").season_days
+    rate = [days(frame, k * season, (k + 1) * season)["busy"].eq("yes").mean() for k in range(4)]
+    assert rate[1] > rate[0] + 0.05 and rate[3] > rate[2] + 0.05 and 0.1 < min(rate) < max(rate) < 0.6
+    # Without busy_above the stream has no `busy` column (the byte-for-byte test covers the rest).
+    assert "busy" not in stream("sim_recurring").columns
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "problem"),
+    [
+        ("sim_recurring_busy", {"busy_above": None}, "schema declares column 'busy' but"),
+        ("sim_recurring", {"busy_above": 20}, "busy_above is set: declare column 'busy'"),
+        ("sim_recurring_busy", {"busy_above": 0}, "greater than 0"),
+    ],
+)
+def test_busy_and_the_schema_must_agree(name: str, change: dict[str, object], problem: str) -> None:
+    with pytest.raises(SpecError, match=problem):
+        parse_spec(scenario_data(name, **change), f"{name}.yaml")
 
 
 # --- refusals -------------------------------------------------------------------------------------------
