@@ -197,6 +197,7 @@ META_CV_PREFIX: Final = "cv_"  # + the primary metric: its cross-validated score
 META_TRAIN_ROWS: Final = "train_rows"
 META_TRAIN_PARTITIONS: Final = "train_partitions"
 META_HOLDOUT_PARTITIONS: Final = "holdout_partitions"
+META_EVALUATION_PARTITIONS: Final = "evaluation_partitions"  # only when they reach past the holdout
 META_FEATURES_VERSION: Final = "features_version"
 META_BEST_PARAMS: Final = "best_params"
 META_REASON: Final = "reason"

@@ -17,7 +17,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mlops_pipelines.lib.training.fit import fit_pipeline
+from mlops_pipelines.lib.training.window import evaluation_size
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.backtest.history import History
@@ -32,11 +35,19 @@ class FitWindow:
     last: int  # last labelled partition it learns from (as_of minus the label delay)
 
 
+def holdout_size(history: History, last: int) -> int:
+    """How many partitions the loop evaluates a challenger on when partitions 0..`last` are
+    labelled: the spec's holdout, more when they hold too few rows (`window.evaluation_size`)."""
+    return evaluation_size(np.diff(history.starts[: last + 2]).tolist(), history.spec)
+
+
 def fit_window(history: History, as_of: int) -> FitWindow | None:
     """The window a model trained at `as_of` learns from: the spec's training window plus its
     evaluation partitions, all labelled by then. None when too few partitions are labelled."""
     spec = history.spec
     last = as_of - spec.monitoring.label_delay_partitions
+    if last < 0:
+        return None
     span = spec.training.window_partitions + spec.training.holdout_partitions
     first = max(0, last - span + 1)
     if last - first + 1 < spec.training.holdout_partitions + max(2, spec.training.cv_folds):

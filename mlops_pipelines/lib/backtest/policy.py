@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlops_pipelines.lib.backtest.gate import insufficient, judge
+from mlops_pipelines.lib.backtest.models import holdout_size
 from mlops_pipelines.lib.backtest.schedules import ReplayEvent, Schedule
 from mlops_pipelines.lib.backtest.scoring import concat
 from mlops_pipelines.lib.backtest.signals import (
@@ -28,6 +29,7 @@ from mlops_pipelines.lib.backtest.signals import (
     observation,
     realized_observation,
 )
+from mlops_pipelines.lib.evaluation.backtest import fold_count, fold_partitions
 from mlops_pipelines.lib.monitoring.policy import (
     DRIFT_STATUSES,
     MonitoringObservation,
@@ -50,20 +52,23 @@ class Challenge:
 
 
 def rolling_origin(bank: ModelBank, as_of: int, champion: ReplayChampion | None) -> Challenge | None:
-    """The newest `holdout_partitions` labelled partitions as of `as_of`, split into folds, each
-    predicted by the recipe fitted on everything before it; None when none is labelled yet."""
+    """The newest labelled partitions as of `as_of` the loop evaluates on (`holdout_size`), split
+    into folds, each predicted by the recipe fitted on everything before it; None when none is
+    labelled yet."""
     spec = bank.history.spec
     last = as_of - spec.monitoring.label_delay_partitions
-    k = spec.training.holdout_partitions
+    if last < 0:
+        return None
+    k = holdout_size(bank.history, last)
     partitions = list(range(max(0, last - k + 1), last + 1))
     if not partitions:
         return None
-    folds = max(1, min(spec.promotion.backtest_folds, len(partitions)))
-    size = -(-len(partitions) // folds)
+    holdout = min(spec.training.holdout_partitions, len(partitions))
+    count = fold_count(len(partitions), holdout, spec.promotion.backtest_folds)
     parts: list[Predictions] = []
     learned_until: dict[int, int] = {}  # partition -> the newest partition its fold model learned from
-    for start in range(0, len(partitions), size):
-        fold = partitions[start : start + size]
+    for run in fold_partitions(partitions, count):  # the loop's folds (`evaluation.backtest`)
+        fold = list(run)
         # Fitted when the fold's first partition opens: labels up to the partition before it.
         fit_as_of = fold[0] - 1 + spec.monitoring.label_delay_partitions
         if not bank.fittable(fit_as_of):

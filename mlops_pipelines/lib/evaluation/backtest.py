@@ -1,7 +1,9 @@
 """Rolling-origin evaluation: the challenger judged as it will serve, freshly trained.
 
-The evaluation partitions (the newest `holdout_partitions` labelled ones) are split into
-F = min(promotion.backtest_folds, K) consecutive folds. Each fold is predicted by the
+The evaluation partitions (the newest `holdout_partitions` labelled ones, more when they hold
+fewer rows than the gate needs: `window.evaluation_size`) are split into
+F = min(promotion.backtest_folds, K) consecutive folds (more, of the same length, past the
+holdout: `fold_count`). Each fold is predicted by the
 challenger's hyperparameters fitted (`fit.fit_pipeline`) on the partitions just before it, as
 many as the model that will serve learns from (training window plus evaluation partitions: the
 winner is refit on both before it goes live), so every row is out of sample and each prediction
@@ -21,11 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from mlops_pipelines import names
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.evaluation.holdout import Evaluation, FeatureImportance
@@ -72,17 +76,37 @@ def read_evaluation_rows(
     return EvaluationRows(split_features(rows, spec), ordered(rows)[PARTITION].to_numpy(dtype=object))
 
 
-def fold_partitions(holdout: tuple[str, ...], folds: int) -> list[tuple[str, ...]]:
-    """`holdout` cut into min(folds, len) consecutive runs, earlier folds the longer ones."""
-    count = max(1, min(folds, len(holdout)))
-    return [tuple(holdout[i] for i in part) for part in np.array_split(np.arange(len(holdout)), count)]
+def fold_count(evaluated: int, holdout: int, folds: int) -> int:
+    """How many folds `evaluated` partitions are cut into: min(folds, evaluated) over the
+    holdout; an evaluation reaching past the holdout (`window.evaluation_size`) gets more
+    folds of the holdout's fold length instead of longer ones, so no fold model predicts
+    further past its training data than over the holdout (and the gate's fair-fold rule, which
+    drops a whole fold fitted before the champion's data, drops no more partitions)."""
+    base = max(1, min(folds, holdout, evaluated))
+    if evaluated <= holdout:
+        return base
+    length = -(-holdout // base)
+    return -(-evaluated // length)
+
+
+def fold_partitions(holdout: Sequence[T], folds: int) -> list[tuple[T, ...]]:
+    """`holdout` cut into consecutive runs of ceil(len / folds) partitions (at most `folds`
+    runs), so the last run is the shortest: the newest partitions, the most like the ones the
+    refit will serve, are predicted by the freshest fold model. (Cutting 7 partitions 3, 2, 2
+    instead of 3, 3, 1 judged challengers by staler models at each regime switch of
+    sim_recurring: 9 of 48 rejected, 90.0 % of the oracle against 94.3 %.)"""
+    size = -(-len(holdout) // max(1, folds)) if holdout else 1
+    return [tuple(holdout[i : i + size]) for i in range(0, len(holdout), size)]
 
 
 def fold_train(window: TrainingWindow, fold: tuple[str, ...], available: Sequence[str]) -> tuple[str, ...]:
     """The partitions of `available` before `fold`, as many as the served model learns from
     (the window's training and evaluation partitions together)."""
-    if not fold or fold[0] not in window.holdout:
-        raise ValueError(f"fold {list(fold)} is not among the evaluation partitions {window.holdout_range}")
+    if not fold or fold[0] not in window.evaluated:
+        raise ValueError(
+            f"fold {list(fold)} is not among the evaluation partitions "
+            f"{window.evaluated[0]}..{window.evaluated[-1]}"
+        )
     size = len(window.train) + len(window.holdout)
     before = sorted(p for p in {*available, *window.train, *window.holdout} if p < fold[0])
     return tuple(before[-size:])
@@ -126,13 +150,15 @@ def rolling_origin(spec: ProjectSpec, model: ModelArtifact, challenger: Any, tab
     from mlops_pipelines.lib.training.fit import fit_pipeline
     from mlops_pipelines.lib.training.window import split_features
 
-    rows = read_evaluation_rows(spec, tables, model.window.holdout, model.features_version)
+    rows = read_evaluation_rows(spec, tables, model.window.evaluated, model.features_version)
     features, target = rows.labelled.features, rows.labelled.target
     whole = predict(challenger, features, target, spec)
     parts: list[tuple[np.ndarray, Predictions]] = []
     folds: list[Fold] = []
     available = tables.partitions(spec.name, names.FEATURES, model.features_version)
-    for fold in fold_partitions(model.window.holdout, spec.promotion.backtest_folds):
+    evaluated = model.window.evaluated
+    count = fold_count(len(evaluated), len(model.window.holdout), spec.promotion.backtest_folds)
+    for fold in fold_partitions(evaluated, count):
         positions = np.flatnonzero(rows.mask(fold))
         if not len(positions):  # a partition without rows: nothing to predict, nothing to fit
             folds.append(Fold(fold, (), "none", 0))

@@ -167,7 +167,7 @@ def evaluate_challenger(
         kpis=tuple(kpis),
         model_card_path=str(card_md),
         load_error=None,
-        partitions=model.window.holdout,
+        partitions=model.window.evaluated,
         folds=backtest.folds,
         features_version=model.features_version,
         holdout_metrics=dict(alone),

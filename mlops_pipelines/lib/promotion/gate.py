@@ -6,9 +6,11 @@ the champion's own training range (it would be scored in sample there). The rule
 `rules`: non-inferiority within a margin on a paired bootstrap interval (a superiority test
 has no power on a few hundred rows and kept stale champions serving), KPIs judged against the
 champion, slices that block only when confidently worse; fairness gaps as before. Too few
-comparable rows is its own verdict, `insufficient_evidence`: the champion stays, and the
-record says why. Without a champion the challenger is promoted (the loop needs a model to
-serve and monitor); a KPI it breaches is flagged and the record asks for attention.
+comparable rows is its own verdict, `insufficient_evidence` (the champion stays, and the
+record says why) unless the challenger is clearly better on them (superiority: small
+partitions would otherwise never gather enough rows after a promotion). Without a champion
+the challenger is promoted (the loop needs a model to serve and monitor); a KPI it breaches
+is flagged and the record asks for attention.
 """
 
 from __future__ import annotations
@@ -186,7 +188,7 @@ def _compare(evidence: Evidence, spec: ProjectSpec) -> _Comparison:
     gate, metric = spec.promotion, spec.training.primary_metric
     rows, version = evidence.compared_rows or 0, str(evidence.champion_version)
     ours, theirs = evidence.challenger, evidence.champion
-    if ours is None or theirs is None or rows < gate.min_rows:
+    if ours is None or theirs is None or rows < min(gate.min_rows, rules.MIN_COMPARED_ROWS):
         reason = insufficient_reason(rows, gate.min_rows, version, evidence.excluded_partitions)
         return _Comparison("insufficient_evidence", [reason], [], [])
     new, old = ours.metrics.get(metric), theirs.metrics.get(metric)
@@ -203,13 +205,21 @@ def _compare(evidence: Evidence, spec: ProjectSpec) -> _Comparison:
     except ValueError as err:  # the metric has no value on these rows: no evidence either way
         reason = insufficient_reason(rows, gate.min_rows, version, evidence.excluded_partitions, str(err))
         return _Comparison("insufficient_evidence", [reason], kpis, flags, new, old)
-    ok = rules.non_inferior(interval, old, gate.non_inferiority_margin, gate.min_improvement)
+    short = rows < gate.min_rows  # too few rows to judge non-inferiority: superiority or nothing
+    if short and not rules.clearly_better(interval, gate.min_improvement):
+        cause = (
+            f"{metric} {new:.4g} vs {old:.4g}, improvement interval [{interval.low:.4g}, {interval.high:.4g}]"
+        )
+        cause += " does not show the challenger clearly better, which fewer rows would need"
+        reason = insufficient_reason(rows, gate.min_rows, version, evidence.excluded_partitions, cause)
+        return _Comparison("insufficient_evidence", [reason], kpis, flags, new, old, interval)
+    ok = short or rules.non_inferior(interval, old, gate.non_inferiority_margin, gate.min_improvement)
     found = rules.slice_regressions(
         ours, theirs, metric, gate.slice_tolerance, gate.bootstrap_samples, gate.confidence, seed
     )
     slices = _slices(found, metric)
     fairness = fairness_regressions(ours, theirs, gate.fairness_tolerance)
-    reasons = [improvement_reason(metric, new, old, rows, interval, ok, gate)]
+    reasons = [improvement_reason(metric, new, old, rows, interval, ok, gate, short=short)]
     reasons += [j.text for j in judged if j.blocks or j.challenger_breaches]
     reasons += [slice_reason(s, gate.slice_tolerance) for s in slices]
     reasons += [

@@ -36,13 +36,27 @@ def insufficient_reason(
 
 
 def improvement_reason(
-    metric: str, new: float, old: float, rows: int, interval: Interval, ok: bool, gate: PromotionSpec
+    metric: str,
+    new: float,
+    old: float,
+    rows: int,
+    interval: Interval,
+    ok: bool,
+    gate: PromotionSpec,
+    *,
+    short: bool = False,
 ) -> str:
-    """The interval of the improvement against the bar it had to clear, and what that means."""
+    """The interval of the improvement against the bar it had to clear, and what that means
+    (`short`: fewer rows than `min_rows`, where only a clearly better challenger passes)."""
     measured = (
         f"challenger {metric} {new:.4g} vs champion {old:.4g} on {rows} rows: "
         f"{gate.confidence:.0%} CI of improvement [{interval.low:.4g}, {interval.high:.4g}]"
     )
+    if short:
+        return (
+            f"{measured} lies above {max(0.0, gate.min_improvement):g}: clearly better than the champion "
+            f"(fewer than {gate.min_rows} rows: superiority required)"
+        )
     if gate.min_improvement > 0:
         bar = f"the required improvement {gate.min_improvement:g}"
         verdict = f"lies above {bar}" if ok else f"does not clear {bar}"

@@ -5,6 +5,10 @@
   clear minus `margin` times the champion's score. On a few hundred evaluation rows a
   superiority test has almost no power, so it kept stale champions serving; this one promotes a
   fresh model unless the evidence says it is worse by more than the margin.
+- Fewer than `min_rows` compared rows (small partitions, or soon after the champion's own
+  data): non-inferiority is not judged; only a clearly better challenger (`clearly_better`,
+  superiority) is promoted, otherwise the verdict is "insufficient evidence". Fewer than
+  `MIN_COMPARED_ROWS`: no interval is trusted at all.
 - KPI floors and ceilings judged against the champion: a challenger's breach blocks only if
   the champion does not breach that KPI too, or does so less badly. Every breach is still
   reported (flagged), whoever is promoted.
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
     from mlops_pipelines.lib.metrics import Predictions
 
 MIN_SLICE_ROWS = 30  # smaller slices are too noisy to veto a model
+# Fewer compared rows than this: no bootstrap interval is trusted, whatever it says.
+MIN_COMPARED_ROWS = 30
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,13 @@ def non_inferior(interval: Interval, champion_score: float, margin: float, min_i
     if min_improvement > 0:
         return interval.low > min_improvement
     return interval.low > -margin * abs(champion_score)
+
+
+def clearly_better(interval: Interval, min_improvement: float) -> bool:
+    """Superiority: the whole interval lies above the required improvement (at least 0). Below
+    `min_rows` compared rows this alone promotes: a challenger far better than a stale champion
+    is plain on a few dozen rows, while "not worse within the margin" needs the full count."""
+    return interval.low > max(0.0, min_improvement)
 
 
 def _breaches(kpi: KpiResult) -> bool:

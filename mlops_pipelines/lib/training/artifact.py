@@ -20,6 +20,15 @@ class TrainingWindow:
     train: tuple[str, ...]
     holdout: tuple[str, ...]
     as_of: str
+    # The partitions the challenger is evaluated on when they reach back past the holdout (small
+    # partitions: `window.evaluation_size`); empty: the holdout. The served refit learns from
+    # train + holdout either way.
+    evaluation: tuple[str, ...] = ()
+
+    @property
+    def evaluated(self) -> tuple[str, ...]:
+        """The partitions the evaluation predicts, oldest first (a suffix of them is the holdout)."""
+        return self.evaluation or self.holdout
 
     @property
     def train_range(self) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_pipelines import names
+from mlops_pipelines.lib.frames import TableSlice
 from mlops_pipelines.lib.training.artifact import ModelArtifact, RunContext, TrainingWindow
 from mlops_pipelines.lib.training.window import TrainingWindowError
 
@@ -120,7 +121,12 @@ def train_challenger(
         raise TrainingWindowError(
             f"{spec.name}: the features table does not exist yet; materialize features first"
         )
-    window = select_window(tables.partitions(spec.name, names.FEATURES, version), spec, as_of)
+    keys = tables.partitions(spec.name, names.FEATURES, version)
+    # Rows per partition (from the Delta log, no data read): small partitions extend the holdout.
+    piece = TableSlice(
+        f"{spec.name}/{names.FEATURES}", tables.uri(spec.name, names.FEATURES), version, tuple(keys), -1
+    )
+    window = select_window(keys, spec, as_of, rows=tables.slice_rows(piece))
     rows = tables.read(spec.name, names.FEATURES, keys=list(window.train), version=version)
     labelled = split_features(rows, spec)
     del rows  # split_features made its own ordered copy: one window of rows, not two

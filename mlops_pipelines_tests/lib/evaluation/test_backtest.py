@@ -9,6 +9,7 @@ import pytest
 from mlops_pipelines import names
 from mlops_pipelines.lib.evaluation.backtest import (
     evaluation_of,
+    fold_count,
     fold_partitions,
     fold_train,
     read_evaluation_rows,
@@ -41,6 +42,19 @@ def test_folds_are_consecutive_and_each_trains_on_as_much_just_before_it_as_the_
     history = (*reversed(DAYS), *december)
     assert fold_train(window, DAYS[4:6], history) == (*december[-5:], *DAYS[:4])
     assert fold_train(window, DAYS[8:9], history) == (*december[-1:], *DAYS[:8])
+
+
+def test_an_evaluation_past_the_holdout_gets_more_folds_of_the_same_length() -> None:
+    assert fold_count(5, 5, 3) == 3 and fold_count(2, 5, 3) == 2  # within the holdout: as before
+    assert fold_count(6, 6, 3) == 3 and fold_count(29, 8, 3) == 10  # 8 in 3 folds: 3 long; 29 -> 10
+    assert fold_count(13, 6, 3) == 7 and fold_count(1, 1, 3) == 1
+    window = TrainingWindow(train=DAYS[:2], holdout=DAYS[6:9], as_of=DAYS[9], evaluation=DAYS[2:9])
+    folds = fold_partitions(window.evaluated, fold_count(7, 3, 3))
+    assert folds == [(d,) for d in DAYS[2:9]]  # the holdout's folds are one partition long
+    assert fold_train(window, DAYS[2:3], DAYS) == DAYS[:2]  # a fold before the holdout is accepted
+    # The failure twin: a fold that is not evaluated at all is refused, naming the evaluation.
+    with pytest.raises(ValueError, match=r"evaluation partitions 2011-01-03\.\.2011-01-09"):
+        fold_train(window, DAYS[9:10], DAYS)
 
 
 def test_a_fold_outside_the_evaluation_partitions_is_refused() -> None:

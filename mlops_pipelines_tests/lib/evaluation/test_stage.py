@@ -21,17 +21,29 @@ from mlops_pipelines_tests.lib.model_support import ReportDir
 
 
 @pytest.fixture
-def challenger(bike_spec: ProjectSpec, bike_tables: DeltaTables, tracking: TrackingConfig) -> ModelArtifact:
-    return train_challenger(bike_spec, bike_tables, tracking, as_of=None, reason="test")
+def holdout_spec(bike_spec: ProjectSpec) -> ProjectSpec:
+    """The gate needs no more rows than the 6-day holdout holds (about 130): it is the evaluation."""
+    return bike_spec.model_copy(
+        update={"promotion": bike_spec.promotion.model_copy(update={"min_rows": 100})}
+    )
+
+
+@pytest.fixture
+def challenger(
+    holdout_spec: ProjectSpec, bike_tables: DeltaTables, tracking: TrackingConfig
+) -> ModelArtifact:
+    return train_challenger(holdout_spec, bike_tables, tracking, as_of=None, reason="test")
 
 
 def test_challenger_is_scored_out_of_sample_with_kpis_and_a_model_card(
-    bike_spec: ProjectSpec,
+    holdout_spec: ProjectSpec,
     bike_tables: DeltaTables,
     tracking: TrackingConfig,
     reports: ReportDir,
     challenger: ModelArtifact,
 ) -> None:
+    bike_spec = holdout_spec
+    assert challenger.window.evaluation == () and challenger.window.evaluated == challenger.window.holdout
     report = evaluate_challenger(bike_spec, challenger, bike_tables, tracking, reports)
     assert report.promotable and report.load_error is None
     assert (report.version, report.run_id) == (challenger.version, challenger.run_id)
@@ -76,6 +88,31 @@ def test_challenger_is_scored_out_of_sample_with_kpis_and_a_model_card(
     rows = read_evaluation_rows(bike_spec, bike_tables, report.partitions, challenger.features_version)
     again = score_version(bike_spec, challenger.version, rows, tracking)
     assert compute_metrics(again, bike_spec.task)[0] == report.holdout_metrics
+
+
+def test_too_few_holdout_rows_for_the_gate_extend_the_evaluation_not_the_served_window(
+    bike_spec: ProjectSpec, bike_tables: DeltaTables, tracking: TrackingConfig, reports: ReportDir
+) -> None:
+    # The default gate needs 200 rows; the 6-day holdout holds about 130 (January 2011).
+    model = train_challenger(bike_spec, bike_tables, tracking, as_of=None, reason="test")
+    window = model.window
+    assert len(window.holdout) == 6 and len(window.evaluation) > 6
+    assert window.evaluation[-6:] == window.holdout and window.train[-1] in window.evaluation
+    keys = sorted(bike_tables.partitions("bike_sharing", names.FEATURES, model.features_version))
+    rows = {k: len(bike_tables.read("bike_sharing", names.FEATURES, keys=[k])) for k in keys}
+    assert sum(rows[k] for k in window.evaluation) >= 200 > sum(rows[k] for k in window.evaluation[1:])
+    report = evaluate_challenger(bike_spec, model, bike_tables, tracking, reports)
+    assert report.partitions == window.evaluation and report.evaluation is not None
+    assert report.evaluation.n_rows == sum(rows[k] for k in window.evaluation)
+    # Folds keep the holdout's fold length (2 partitions: more folds, not longer ones), each
+    # learning from as many partitions before it as the served model does, none in sample.
+    assert len(report.folds) == -(-len(window.evaluation) // 2)
+    assert all(1 <= len(f.partitions) <= 2 for f in report.folds)
+    assert tuple(p for f in report.folds for p in f.partitions) == window.evaluation
+    served = len(window.train) + len(window.holdout)
+    for fold in report.folds:
+        assert fold.train == tuple([k for k in keys if k < fold.partitions[0]][-served:])
+        assert fold.model == "refit" and fold.train[-1] < fold.partitions[0]
 
 
 def test_challenger_that_fails_to_load_gives_a_report_with_its_error_and_nothing_else(

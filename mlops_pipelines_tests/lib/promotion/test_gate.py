@@ -3,7 +3,8 @@
 The gate judges an `Evidence` record: non-inferiority within a margin of the champion's score
 on a paired bootstrap interval (a superiority gate only when `min_improvement` > 0), KPIs
 judged against the champion, slices that block only when confidently worse, fairness gaps, and
-`insufficient_evidence` when too few rows can be compared.
+`insufficient_evidence` when too few rows can be compared (below `min_rows` only a clearly
+better challenger is promoted).
 """
 
 from __future__ import annotations
@@ -195,18 +196,53 @@ def test_required_improvement_turns_the_gate_into_a_superiority_test(
     assert decide(twin, full, gated(bike_spec, min_improvement=0.001)).verdict == "reject"
 
 
-def test_too_few_comparable_rows_is_insufficient_evidence_and_the_champion_stays(
+def first_rows(scores: ModelScores, n: int, spec: ProjectSpec) -> ModelScores:
+    """`scores` on its first `n` rows alone (no slices)."""
+    pred = scores.predictions.subset(np.arange(len(scores.predictions.y_true)) < n)
+    metrics, notes = compute_metrics(pred, spec.task)
+    evaluation = replace(
+        scores.evaluation, n_rows=n, metrics=metrics, notes=notes, predictions=pred, slices=[]
+    )
+    return ModelScores(scores.version, evaluation)
+
+
+def test_too_few_comparable_rows_promote_only_a_clearly_better_challenger(
     bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
 ) -> None:
     full, small = bike_scores["full"], bike_scores["small"]
     rows = full.evaluation.n_rows
-    record = decide(full, small, gated(bike_spec, min_rows=rows + 1))
-    assert record.verdict == "insufficient_evidence" and record.compared_rows == rows
-    assert record.ci_low is None and record.improvement is None and not record.needs_attention
-    assert record.reasons == [
-        f"insufficient evidence: {rows} comparable rows, {rows + 1} needed; champion vsmall kept"
+    short = gated(bike_spec, min_rows=rows + 1)
+    # Clearly better on fewer rows than non-inferiority needs: superiority promotes it.
+    better = decide(full, small, short)
+    assert better.verdict == "promote" and better.compared_rows == rows, better.reasons
+    assert better.ci_low is not None and better.ci_low > 0
+    assert better.reasons[0].endswith(
+        f"lies above 0: clearly better than the champion (fewer than {rows + 1} rows: superiority required)"
+    )
+    # The failure twin: an equal challenger is not clearly better, so the evidence is insufficient.
+    twin = decide(ModelScores("twin", full.evaluation), full, short)
+    assert twin.verdict == "insufficient_evidence" and twin.compared_rows == rows
+    assert twin.ci_low == 0.0 and twin.improvement == 0.0 and not twin.needs_attention
+    assert twin.reasons[0].startswith(
+        f"insufficient evidence: {rows} comparable rows, {rows + 1} needed; champion vfull kept (mae "
+    )
+    assert twin.reasons[0].endswith(
+        "does not show the challenger clearly better, which fewer rows would need)"
+    )
+    # With min_rows rows the twin is judged by non-inferiority (and passes: it is not worse).
+    assert (
+        decide(ModelScores("twin", full.evaluation), full, gated(bike_spec, min_rows=rows)).verdict
+        == "promote"
+    )
+    # Below 30 compared rows no interval is trusted: even the clearly better one is not promoted.
+    tiny_rows = decide(first_rows(full, 25, bike_spec), first_rows(small, 25, bike_spec), bike_spec)
+    assert tiny_rows.verdict == "insufficient_evidence" and tiny_rows.ci_low is None
+    assert tiny_rows.reasons == [
+        "insufficient evidence: 25 comparable rows, 200 needed; champion vsmall kept"
     ]
-    assert decide(full, small, gated(bike_spec, min_rows=rows)).verdict == "promote"  # just enough
+    assert decide(first_rows(full, 40, bike_spec), first_rows(small, 40, bike_spec), bike_spec).verdict == (
+        "promote"
+    )
     # Every evaluated partition inside the champion's training range: no comparable row at all.
     inside = ("2011-03-01", "2011-03-14")
     evidence = Evidence("full", full.evaluation, inside, champion_version="small", excluded_partitions=inside)
