@@ -26,6 +26,11 @@ def test_model_is_trained_on_a_pinned_features_version_and_registered(
     assert metadata[names.META_MODEL_VERSION] == "1" and metadata[names.META_TRAIN_ROWS] > 200
     assert metadata[names.META_TRAIN_PARTITIONS] == "2011-01-06..2011-01-17 (12)"
     assert metadata[names.META_HOLDOUT_PARTITIONS] == "2011-01-18..2011-01-23 (6)"
+    # About 130 rows in those 6 days, fewer than the gate's 200: the evaluation reaches further back.
+    evaluated = metadata[names.META_EVALUATION_PARTITIONS]
+    first, count = evaluated.split("..")[0], int(evaluated.split("(")[1].rstrip(")"))
+    assert evaluated.startswith("2011-01-") and "..2011-01-23 (" in evaluated and first < "2011-01-18"
+    assert 6 < count <= 12
     assert metadata[names.META_REASON] == "manual" and metadata["cv_mae"] > 0
     artifact = result.output_for_node(names.scoped("bike_sharing", names.MODEL))
     assert isinstance(artifact, ModelArtifact) and artifact.features_version == metadata["features_version"]
