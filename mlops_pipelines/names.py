@@ -91,6 +91,8 @@ ML_FEATURES_URI: Final = "mlops.features_uri"
 ML_FEATURES_VERSION: Final = "mlops.features_version"
 ML_TRAIN_PARTITIONS: Final = "mlops.train_partitions"
 ML_HOLDOUT_PARTITIONS: Final = "mlops.holdout_partitions"
+# The partitions the evaluation scored (the holdout, or further back: training.window.evaluation_size).
+ML_EVALUATION_PARTITIONS: Final = "mlops.evaluation_partitions"
 ML_AS_OF: Final = "mlops.as_of"
 ML_DATA_SHA: Final = "mlops.data_sha256"
 ML_SEED: Final = "mlops.seed"

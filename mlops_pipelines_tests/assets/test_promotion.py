@@ -63,11 +63,14 @@ def test_first_model_is_tracked_registered_and_promoted(
     assert isinstance(champion, ChampionRef)
     assert (champion.version, champion.source, champion.metric) == ("2", "promotion", "mae")
     assert champion.evaluated_score == verdict["challenger_score"]  # the level v1 was evaluated at
-    # v1 trained on 01-06..01-17 and was evaluated on 01-18..01-23; its refit learned from all of it.
+    # v1 trained on 01-06..01-17 and held out 01-18..01-23 (about 130 rows, fewer than the gate's
+    # 200: its evaluation reached back to 01-15); its refit learned from 01-06..01-23 all the same.
     assert champion.train_range == ("2011-01-06", "2011-01-23") and champion.as_of == LAST
     assert verdict[names.META_CHAMPION_SOURCE] == "promotion"
     assert verdict[names.META_CHAMPION_TRAIN_RANGE] == "2011-01-06..2011-01-23"
-    assert verdict[names.META_EVALUATED_PARTITIONS] == ", ".join(f"2011-01-{d}" for d in range(18, 24))
+    evaluated = meta(result, names.MODEL)[names.META_EVALUATION_PARTITIONS]
+    assert evaluated == "2011-01-15..2011-01-23 (9)"
+    assert verdict[names.META_EVALUATED_PARTITIONS] == ", ".join(f"2011-01-{d}" for d in range(15, 24))
 
 
 def test_challenger_on_the_champions_own_window_is_insufficient_evidence_and_champion_kept(

@@ -5,8 +5,8 @@ is a rolling-origin backtest over the evaluation partitions (`backtest`): fold 1
 the registered challenger, each later fold by the same hyperparameters fitted on the window
 just before it; the pooled out-of-sample predictions are what the gate judges, the champion
 is re-scored on and the performance estimator is fitted on. The registered challenger's own
-score on every evaluation row is kept too (`holdout_metrics`, logged as `holdout_*`): it is
-what `reproduce` rebuilds. A challenger that fails the integrity check or cannot load and
+score on its holdout rows is kept too (`holdout_metrics`, logged as `holdout_*`): it is what
+`reproduce` rebuilds. A challenger that fails the integrity check or cannot load and
 predict its stored example is not an error of the stage: it is the stage's finding, recorded
 as `EvaluationReport.load_error`, which makes the blocking `promotable` check fail so the
 champion gate never sees it.
@@ -47,7 +47,7 @@ class EvaluationReport:
     partitions: tuple[str, ...] = ()  # the evaluated partitions, oldest first
     folds: tuple[Fold, ...] = ()
     features_version: int | None = None  # the features table version the rows were read at
-    # The registered challenger alone on every evaluated row (what `reproduce` rebuilds).
+    # The registered challenger alone on its holdout rows (what `reproduce` rebuilds).
     holdout_metrics: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -92,14 +92,18 @@ def load_failure(tracking: TrackingConfig, project: str, version: str) -> str | 
     return None
 
 
-def _importance(pipeline: object, backtest: Backtest, spec: ProjectSpec) -> list[FeatureImportance]:
-    """Permutation importance of the registered challenger on fold 1 (rows just after its window)."""
+def _importance(
+    pipeline: object, backtest: Backtest, spec: ProjectSpec, holdout: tuple[str, ...]
+) -> list[FeatureImportance]:
+    """Permutation importance of the registered challenger on the first fold of its holdout
+    (rows just after its window; an evaluation reaching further back starts in sample)."""
     import numpy as np
     from threadpoolctl import threadpool_limits
 
     from mlops_pipelines.lib.evaluation.holdout import permutation_importance_of
 
-    first = np.flatnonzero(backtest.rows.mask(backtest.folds[0].partitions))
+    fold = next(f for f in backtest.folds if f.partitions and f.partitions[0] >= holdout[0])
+    first = np.flatnonzero(backtest.rows.mask(fold.partitions))
     if not len(first):
         return []
     labelled = backtest.rows.labelled
@@ -136,8 +140,13 @@ def evaluate_challenger(
         )
     pipeline = load_model(tracking, spec.name, model.version).model.get_raw_model()
     backtest = rolling_origin(spec, model, pipeline, tables)
-    result = evaluation_of(backtest.predictions, backtest.rows, spec, _importance(pipeline, backtest, spec))
-    alone, _ = compute_metrics(backtest.challenger, spec.task)
+    result = evaluation_of(
+        backtest.predictions, backtest.rows, spec, _importance(pipeline, backtest, spec, model.window.holdout)
+    )
+    # The registered challenger alone, on its holdout: an evaluation reaching further back
+    # (small partitions) overlaps its training window, where it would be scored in sample.
+    holdout = backtest.rows.mask(model.window.holdout)
+    alone, _ = compute_metrics(backtest.challenger.subset(holdout), spec.task)
     kpis = check_kpis(result, spec)
     card = model_card(
         spec, result, lineage={**model.tags, "model_version": model.version, "run_id": model.run_id}

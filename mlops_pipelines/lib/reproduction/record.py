@@ -60,7 +60,7 @@ class TrainingRecord:
         return self.tags[name]
 
     def range(self, kind: str) -> tuple[str, str]:
-        """First and last partition of the recorded `train` or `holdout` range."""
+        """First and last partition of the recorded `train`, `holdout` or `evaluation` range."""
         text = self.tag(f"mlops.{kind}_partitions")
         first, sep, last = text.partition("..")
         if not sep or not first or not last:

@@ -36,6 +36,7 @@ LINEAGE_TAGS = (
     names.ML_FEATURES_VERSION,
     names.ML_TRAIN_PARTITIONS,
     names.ML_HOLDOUT_PARTITIONS,
+    names.ML_EVALUATION_PARTITIONS,
     names.ML_AS_OF,
     names.ML_DATA_SHA,
     names.ML_SEED,
@@ -66,6 +67,8 @@ def training_key(
         "features_version": features_version,
         "train": list(window.train),
         "holdout": list(window.holdout),
+        # Only when it reaches past the holdout, so the keys of every other window stay as they were.
+        **({"evaluation": list(window.evaluation)} if window.evaluation else {}),
         "as_of": window.as_of,
         "data_sha256": data_sha256,
         "git_commit": provenance.git_commit,

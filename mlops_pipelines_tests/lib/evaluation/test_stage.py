@@ -113,6 +113,10 @@ def test_too_few_holdout_rows_for_the_gate_extend_the_evaluation_not_the_served_
     for fold in report.folds:
         assert fold.train == tuple([k for k in keys if k < fold.partitions[0]][-served:])
         assert fold.model == "refit" and fold.train[-1] < fold.partitions[0]
+    # The registered challenger's own metrics stay on its holdout, where it is out of sample.
+    rows = read_evaluation_rows(bike_spec, bike_tables, window.holdout, model.features_version)
+    again = score_version(bike_spec, model.version, rows, tracking)
+    assert compute_metrics(again, bike_spec.task)[0] == report.holdout_metrics
 
 
 def test_challenger_that_fails_to_load_gives_a_report_with_its_error_and_nothing_else(
