@@ -448,6 +448,13 @@ class ProjectSpec(_Model):
                     else "source.simulator.busy_above is set: declare column 'busy' in 'schema' "
                     '({dtype: str, categories: ["no", "yes"]}) and exclude \'demand\' from features'
                 )
+            # `busy` is `demand` thresholded: whichever is not the target would leak it.
+            other = {"busy": "demand", "demand": "busy"}.get(self.target)
+            if emits and other is not None and other not in self.features.exclude:
+                raise ValueError(
+                    f"features.exclude must list '{other}': with source.simulator.busy_above it is "
+                    f"derived from the target '{self.target}' and would leak it"
+                )
         return self
 
     @property

@@ -301,6 +301,25 @@ def test_busy_and_the_schema_must_agree(name: str, change: dict[str, object], pr
         parse_spec(scenario_data(name, **change), f"{name}.yaml")
 
 
+def test_busy_and_demand_never_leak_into_each_other() -> None:
+    data = scenario_data("sim_recurring_busy")
+    data["features"] = {"exclude": []}  # demand would be a feature of its own threshold
+    with pytest.raises(
+        SpecError, match=r"features\.exclude must list 'demand'.*target 'busy' and would leak it"
+    ):
+        parse_spec(data, "leak.yaml")
+    data |= {
+        "task": "regression",
+        "target": "demand",
+        "kpis": [],
+        "training": {**data["training"], "primary_metric": "mae"},
+    }
+    with pytest.raises(SpecError, match=r"features\.exclude must list 'busy'"):
+        parse_spec(data, "leak.yaml")
+    data["features"] = {"exclude": ["busy"]}  # the twin: excluded, the regression spec loads
+    assert parse_spec(data, "ok.yaml").target == "demand"
+
+
 # --- refusals -------------------------------------------------------------------------------------------
 def scenario_data(name: str, **simulator: object) -> dict[str, object]:
     data = yaml.safe_load((SCENARIOS / f"{name}.yaml").read_text(encoding="utf-8"))
