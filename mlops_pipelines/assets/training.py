@@ -34,8 +34,7 @@ def model_metadata(artifact: ModelArtifact) -> dict[str, Any]:
         names.META_ARTIFACT_SHA: artifact.artifact_sha256,
     }
     if window.evaluation:  # small partitions: evaluated further back than the holdout
-        first, last = window.evaluation[0], window.evaluation[-1]
-        metadata[names.META_EVALUATION_PARTITIONS] = f"{first}..{last} ({len(window.evaluation)})"
+        metadata[names.META_EVALUATION_PARTITIONS] = f"{window.evaluated_range} ({len(window.evaluation)})"
     if artifact.run_url:
         metadata[names.META_MLFLOW_RUN] = dg.MetadataValue.url(artifact.run_url)
     return metadata

@@ -46,8 +46,6 @@ def fit_window(history: History, as_of: int) -> FitWindow | None:
     evaluation partitions, all labelled by then. None when too few partitions are labelled."""
     spec = history.spec
     last = as_of - spec.monitoring.label_delay_partitions
-    if last < 0:
-        return None
     span = spec.training.window_partitions + spec.training.holdout_partitions
     first = max(0, last - span + 1)
     if last - first + 1 < spec.training.holdout_partitions + max(2, spec.training.cv_folds):

@@ -103,10 +103,7 @@ def fold_train(window: TrainingWindow, fold: tuple[str, ...], available: Sequenc
     """The partitions of `available` before `fold`, as many as the served model learns from
     (the window's training and evaluation partitions together)."""
     if not fold or fold[0] not in window.evaluated:
-        raise ValueError(
-            f"fold {list(fold)} is not among the evaluation partitions "
-            f"{window.evaluated[0]}..{window.evaluated[-1]}"
-        )
+        raise ValueError(f"fold {list(fold)} is not among the evaluation partitions {window.evaluated_range}")
     size = len(window.train) + len(window.holdout)
     before = sorted(p for p in {*available, *window.train, *window.holdout} if p < fold[0])
     return tuple(before[-size:])

@@ -31,6 +31,10 @@ class TrainingWindow:
         return self.evaluation or self.holdout
 
     @property
+    def evaluated_range(self) -> str:
+        return f"{self.evaluated[0]}..{self.evaluated[-1]}"
+
+    @property
     def train_range(self) -> str:
         """'first..last' training partition, as the lineage tags spell it."""
         return f"{self.train[0]}..{self.train[-1]}"

@@ -59,7 +59,7 @@ def lineage_tags(
         names.ML_FEATURES_VERSION: str(features_version),
         names.ML_TRAIN_PARTITIONS: window.train_range,
         names.ML_HOLDOUT_PARTITIONS: window.holdout_range,
-        names.ML_EVALUATION_PARTITIONS: f"{window.evaluated[0]}..{window.evaluated[-1]}",
+        names.ML_EVALUATION_PARTITIONS: window.evaluated_range,
         names.ML_AS_OF: window.as_of,
         names.ML_DATA_SHA: data_sha256,
         names.ML_SEED: str(spec.training.seed),

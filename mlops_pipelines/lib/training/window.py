@@ -40,9 +40,10 @@ def evaluation_size(rows: Sequence[int], spec: ProjectSpec) -> int:
     holdout = spec.training.holdout_partitions
     train = max(2, spec.training.cv_folds, spec.training.window_partitions // 2)
     limit = len(rows) - train
-    size = holdout
-    while size < limit and sum(rows[-size:]) < spec.promotion.min_rows:
+    size, held = holdout, sum(rows[-holdout:])
+    while size < limit and held < spec.promotion.min_rows:
         size += 1
+        held += rows[-size]
     return size
 
 
