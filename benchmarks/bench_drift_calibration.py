@@ -46,7 +46,7 @@ def loop_windows(spec: ProjectSpec, frame: pd.DataFrame) -> Windows:
     """(reference rows with partitions, current rows, reference keys) per monitored day."""
     keys = sorted(frame[PARTITION].unique())
     parts = {k: rows for k, rows in frame.groupby(PARTITION)}
-    size, refs = spec.drift.current_window_partitions, spec.drift.reference_partitions
+    size, refs = spec.drift.current_window_partitions, spec.drift_reference_partitions
     references: dict[str, pd.DataFrame] = {}
     out = []
     for index in range(size - 1, len(keys)):

@@ -236,7 +236,11 @@ class DriftSpec(_Model):
     warn_share: float = Field(default=0.3, gt=0, le=1)
     error_share: float = Field(default=0.5, gt=0, le=1)
     min_rows: int = Field(default=30, ge=1)
-    reference_partitions: int = Field(default=30, ge=1)
+    # The drift reference: the newest this-many partitions of the champion's training window.
+    # None (the default): its whole training window, the rows the model learned from. A shorter
+    # reference calls whatever the model saw outside it "drift": rows ordered by a group in
+    # three-week cycles, against two weeks of reference, raised alarms on a stream without drift.
+    reference_partitions: int | None = Field(default=None, ge=1)
     # The current window rolls over this many partitions ending at the monitored one: a day of
     # 24 hourly rows is too small a sample for a stable PSI, a week is not.
     current_window_partitions: int = Field(default=1, ge=1)
@@ -464,6 +468,12 @@ class ProjectSpec(_Model):
         if self.time.column:
             dropped.add(self.time.column)
         return [c for c in self.columns if c not in dropped]
+
+    @property
+    def drift_reference_partitions(self) -> int:
+        """How many partitions a drift reference spans before any champion says what it trained
+        on (`drift.reference_partitions`, else the training window)."""
+        return self.drift.reference_partitions or self.training.window_partitions
 
     @property
     def classes(self) -> list[str] | None:

@@ -64,7 +64,8 @@ def build_drift_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         description=(
             f"Data drift of each partition's rolling window ({spec.drift.current_window_partitions} partition(s)) "
             f"against the champion's training data: {spec.drift.numeric_method} / {spec.drift.categorical_method}, "
-            "thresholds calibrated on that data; and the champion's label-free estimated performance."
+            "thresholds calibrated on that data; and the champion's label-free estimated performance "
+            f"over the last {spec.retraining.performance_window_partitions} partition(s) it did not train on."
         ),
         check_specs=[
             partitioned_check(
@@ -116,7 +117,8 @@ def build_performance_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         },
         kinds={"scikitlearn", "pandas"},
         description=(
-            "Metrics of the logged predictions against late labels and against what the champion "
+            f"Metrics of each labelled partition's rolling window ({spec.retraining.performance_window_partitions} "
+            "partition(s) scored by the same version) against late labels and against what the champion "
             "was expected to reach on the same rows, target drift and KPI breaches."
         ),
         check_specs=[

@@ -59,7 +59,8 @@ def champion_of(
     window = fit_window(history, model_at)
     assert window is not None  # a champion is only made from a fittable as-of
     last = window.last
-    first = max(window.first, last - spec.drift.reference_partitions + 1)
+    cap = spec.drift.reference_partitions
+    first = window.first if cap is None else max(window.first, last - cap + 1)
     kinds = drift_kinds(spec)
     rows = history.rows(first, last)
     calibration = calibrate_drift(rows, kinds, spec.drift, spec.drift.current_window_partitions)

@@ -167,6 +167,18 @@ def windows_of(keys: Sequence[str], features: TableSlice, size: int) -> dict[str
     return {p: current_window(keys, p, size) for p in features.partitions}
 
 
+def unseen_windows(
+    keys: Sequence[str], features: TableSlice, size: int, champion: ChampionRef | None
+) -> dict[str, list[str]]:
+    """Each monitored partition's `size` partitions ending at it, without those the champion's
+    training data could reach (its as-of and before): how it does on rows it learned from says
+    nothing of how it does now. The backtest replays the same window (lib/backtest/signals.py)."""
+    as_of = None if champion is None else champion.as_of
+    return {
+        p: [k for k in w if as_of is None or k > as_of] for p, w in windows_of(keys, features, size).items()
+    }
+
+
 def champion_outputs(
     spec: ProjectSpec, expectation: Expectation, rows: pd.DataFrame, tracking: TrackingConfig
 ) -> np.ndarray:
@@ -235,7 +247,10 @@ def monitor_drift(
     calibration = calibrate_drift(ref_rows, kinds, spec.drift, size)
     ref_rows = ref_rows[columns]
     windows = windows_of(keys, features, size)
-    needed = sorted({k for w in windows.values() for k in w})
+    # The estimate spans the performance window: an estimate per drift window of 2 partitions
+    # is noisy enough to start retrains on a stream that does not drift.
+    estimated = unseen_windows(keys, features, spec.retraining.performance_window_partitions, champion)
+    needed = sorted({k for w in (*windows.values(), *estimated.values()) for k in w})
     expectation = champion_expectation(champion, tracking, estimators)
     # The model reads every feature column, drift only the monitored ones.
     read = None if expectation is not None else [*columns, PARTITION]
@@ -250,11 +265,12 @@ def monitor_drift(
         current = rows[in_window]
         result = compute_drift(ref_rows, current[columns], kinds, spec.drift, calibration=calibration)
         quality = data_quality(rows[rows[PARTITION] == partition][columns], kinds)
-        estimated = no_signal(champion)
+        signal = no_signal(champion)
         if expectation is not None and outputs is not None:
-            estimate = expectation.estimator.estimate(current, outputs[in_window])
-            estimated = expectation.signal(estimate, spec.retraining)
-        results.append(drift_row(partition, result, quality, calibration, estimated))
+            in_estimate = rows[PARTITION].isin(estimated[partition]).to_numpy()
+            estimate = expectation.estimator.estimate(rows[in_estimate], outputs[in_estimate])
+            signal = expectation.signal(estimate, spec.retraining)
+        results.append(drift_row(partition, result, quality, calibration, signal))
     target = report_partition(report_mode, results)
     rendered = None
     if target is not None:

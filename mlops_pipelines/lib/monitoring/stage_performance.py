@@ -9,8 +9,11 @@ champion reached in its evaluation, and the reason says which. A KPI breach coun
 the expectation for the same rows does not breach that KPI too: a breach the estimate
 foresaw is the rows, not the model, and is reported as explained.
 
-The window is the `drift.current_window_partitions` partitions ending at the labelled one,
-restricted to partitions scored by the same model version, which is loaded by version. Only
+The window is the `retraining.performance_window_partitions` partitions ending at the labelled
+one (as the backtest replays it; a 2-partition drift window made r2 floors breach on a stream
+without drift), restricted to partitions scored by the same model version, which is loaded by
+version. A window with fewer than `retraining.performance_min_rows` rows counts no KPI breach:
+it is reported as explained by too few rows. Only
 the champion's own partitions are held to its expectation and evaluated level; a partition
 an older version scored gets its metrics, and no verdict.
 """
@@ -127,12 +130,16 @@ def same_version(window: Sequence[str], versions: Mapping[str, frozenset[str]], 
 
 
 def split_breaches(
-    kpis: Sequence[KpiResult], metric: str, expected: float | None
+    kpis: Sequence[KpiResult], metric: str, expected: float | None, rows: int, min_rows: int
 ) -> tuple[list[str], list[str]]:
     """(counted, explained) KPI breaches: a breach of `metric` that the expected value for the
-    same rows breaches too is explained by the rows; every other breach counts."""
+    same rows breaches too is explained by the rows, and so is any breach on fewer than
+    `min_rows` rows (a metric of a handful of rows is noise); every other breach counts."""
     counted: list[str] = []
     explained: list[str] = []
+    if rows < min_rows:
+        few = f"not counted: {rows} row(s), fewer than retraining.performance_min_rows ({min_rows})"
+        return counted, [f"{text}, {few}" for text in kpi_breaches(kpis)]
     for kpi in kpis:
         foreseen = (
             expected is not None
@@ -221,7 +228,7 @@ def monitor_performance(
         spec.name, names.FEATURES, list(reference.partitions), reference.features_version, [spec.target]
     )[spec.target]
     versions = batch_versions(tables, predictions)
-    windows = windows_of(keys, features, spec.drift.current_window_partitions)
+    windows = windows_of(keys, features, spec.retraining.performance_window_partitions)
     needed = sorted({k for w in windows.values() for k in w})
     rows = tables.read(spec.name, names.FEATURES, needed, features.version)
     expectation = champion_expectation(champion, tracking, estimators)
@@ -242,7 +249,9 @@ def monitor_performance(
         check, expected = realized_verdict(
             spec, result.predictions, labelled.features, champion, expectation, version
         )
-        counted, explained = split_breaches(check_kpis(result, spec), metric, expected)
+        counted, explained = split_breaches(
+            check_kpis(result, spec), metric, expected, result.n_rows, spec.retraining.performance_min_rows
+        )
         target = target_drift(ref_target, labelled.target, target_kind, spec.drift)
         results.append(
             PerformanceRow(

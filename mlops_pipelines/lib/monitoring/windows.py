@@ -33,14 +33,15 @@ def current_window(all_keys: Sequence[str], partition: str, size: int) -> list[s
 def reference_window(
     all_keys: Sequence[str], spec: ProjectSpec, champion: ChampionRef | None, current_version: int
 ) -> Reference:
-    """The newest `reference_partitions` of the champion's training window, else the first ones.
+    """The champion's training window (its newest `drift.reference_partitions` when set), else
+    the first partitions.
 
     The champion's training range and features version come with the `ChampionRef` the lineage
-    hands on, so no registry is asked. Bounded on purpose: monitoring one partition costs the
-    same at partition 700 as at 10. A champion that does not say what it trained on (no range
+    hands on, so no registry is asked. Bounded by the training window: monitoring one partition
+    costs the same at partition 700 as at 10. A champion that does not say what it trained on (no range
     or no features version, e.g. registered by hand) falls back to the first partitions.
     """
-    size = spec.drift.reference_partitions
+    cap = spec.drift.reference_partitions
     if (
         champion is not None
         and champion.version is not None
@@ -51,11 +52,12 @@ def reference_window(
         trained_on = [k for k in all_keys if first <= k <= last]
         if trained_on:
             return Reference(
-                tuple(trained_on[-size:]),
+                tuple(trained_on[-cap:] if cap else trained_on),
                 champion.features_version,
                 f"champion v{champion.version} training window",
             )
-    return Reference(tuple(list(all_keys)[:size]), current_version, "first partitions (no champion yet)")
+    first_window = list(all_keys)[: spec.drift_reference_partitions]
+    return Reference(tuple(first_window), current_version, "first partitions (no champion yet)")
 
 
 def kpi_breaches(kpis: Sequence[KpiResult]) -> list[str]:

@@ -86,7 +86,6 @@ def sizes(partitions: int, rows_per_partition: float) -> dict[str, dict[str, Any
     return {
         "training": {"window_partitions": window, "holdout_partitions": holdout},
         "drift": {
-            "reference_partitions": _clamp(window // 2, 1, 30),
             "current_window_partitions": current,
             "min_rows": _clamp(per * current, 1, 30),
         },

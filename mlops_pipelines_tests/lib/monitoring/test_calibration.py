@@ -74,10 +74,10 @@ def bike_loop(bike: Bike) -> Loop:
     for index in range(spec.drift.current_window_partitions - 1, len(keys)):
         retrained = index // RETRAIN_EVERY * RETRAIN_EVERY
         if retrained == 0:
-            ref_keys = keys[: spec.drift.reference_partitions]
+            ref_keys = keys[: spec.drift_reference_partitions]
         else:
             ref_keys = list(
-                select_window(keys[: retrained + 1], spec).train[-spec.drift.reference_partitions :]
+                select_window(keys[: retrained + 1], spec).train[-spec.drift_reference_partitions :]
             )
         if ref_keys[0] not in calibrations:
             reference = pd.concat([parts[k] for k in ref_keys])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlops_pipelines import names
-from mlops_pipelines.lib.frames import PARTITION
+from mlops_pipelines.lib.frames import PARTITION, TableSlice
 from mlops_pipelines.lib.monitoring.stage import (
     NO_PREDICTIONS,
     DriftRow,
@@ -19,11 +19,12 @@ from mlops_pipelines.lib.monitoring.stage import (
     report_partition,
     severity,
 )
+from mlops_pipelines.lib.monitoring.stage_drift import unseen_windows
 from mlops_pipelines.lib.monitoring.windows import reference_window
 from mlops_pipelines.lib.promotion.champion import ChampionRef
 from mlops_pipelines.lib.scoring.stage import BATCH_ROUTE, ModelVersionLoadError, score_partitions
 from mlops_pipelines.lib.stores import DeltaTables
-from mlops_pipelines.spec import KPI, ProjectSpec
+from mlops_pipelines.spec import KPI, ProjectSpec, SpecError, parse_spec
 from mlops_pipelines_tests.lib.model_support import ReportDir
 from mlops_pipelines_tests.lib.scoring.champion_support import Served, features_slice, nothing_scored
 
@@ -61,6 +62,36 @@ def test_the_reference_window_comes_from_the_champion_ref(
         version,
         origin,
     )
+
+
+@pytest.mark.parametrize(
+    ("cap", "with_champion", "partitions"),
+    [
+        (None, True, KEYS[4:20]),  # the whole training window, the rows the model learned from
+        (6, True, KEYS[14:20]),  # capped: its newest 6
+        (None, False, KEYS[:10]),  # no champion yet: the first training window's worth
+        (6, False, KEYS[:6]),
+    ],
+    ids=["default-champion", "capped-champion", "default-first", "capped-first"],
+)
+def test_by_default_the_reference_is_the_champions_whole_training_window(
+    bike_spec: ProjectSpec, cap: int | None, with_champion: bool, partitions: list[str]
+) -> None:
+    spec = bike_spec.model_copy(
+        update={
+            "drift": bike_spec.drift.model_copy(update={"reference_partitions": cap}),
+            "training": bike_spec.training.model_copy(update={"window_partitions": 10}),
+        }
+    )
+    champion = ref("3", ("2011-01-05", "2011-01-20"), 2) if with_champion else None
+    assert list(reference_window(KEYS, spec, champion, current_version=9).partitions) == partitions
+
+
+def test_a_reference_of_no_partitions_is_refused(bike_spec: ProjectSpec) -> None:
+    data = bike_spec.model_dump(mode="json")
+    data["drift"]["reference_partitions"] = 0
+    with pytest.raises(SpecError, match="reference_partitions"):
+        parse_spec(data)
 
 
 def row(partition: str, status: str, share: float | None) -> DriftRow:
@@ -200,8 +231,11 @@ def test_performance_per_scored_partition_against_its_labels(
     breached = monitor_performance(
         strict, scored.predictions, features, served.champion, bike_tables, served.tracking
     )
-    assert breached.kpi_breach and all(r.kpi_breach for r in breached.rows)
-    assert "mae" in breached.rows[0].breaches[0] and "<= 0.001" in breached.rows[0].breaches[0]
+    # The first window holds 23 rows, fewer than performance_min_rows: its breach is reported, not counted.
+    few, enough = breached.rows
+    assert breached.kpi_breach and (few.kpi_breach, enough.kpi_breach) == (False, True)
+    assert "mae" in enough.breaches[0] and "<= 0.001" in enough.breaches[0]
+    assert "23 row(s), fewer than retraining.performance_min_rows (30)" in few.explained_breaches[0]
 
 
 def test_performance_before_any_prediction_reports_no_predictions_and_no_breach(
@@ -235,3 +269,20 @@ def test_performance_fails_naming_a_scoring_version_that_no_longer_loads(
     relogged = tables.write_partitions(bike_spec.name, names.PREDICTIONS, log, ["2011-01-24"], where=where)
     with pytest.raises(ModelVersionLoadError, match=r"the model that scored 2011-01-24 \(version 42\)"):
         monitor_performance(bike_spec, relogged, features, served.champion, tables, served.tracking)
+
+
+@pytest.mark.parametrize(
+    ("as_of", "expected"),
+    [
+        (None, KEYS[17:24]),  # no champion's as-of: the whole performance window
+        ("2011-01-20", KEYS[20:24]),  # only what the champion could not train on
+        ("2011-01-24", []),  # all of it seen in training: no rows, so no estimate
+    ],
+    ids=["no-as-of", "partly-seen", "all-seen"],
+)
+def test_the_estimate_spans_the_performance_window_the_champion_did_not_train_on(
+    as_of: str | None, expected: list[str]
+) -> None:
+    monitored = TableSlice("bike_sharing/features", "memory://", 3, ("2011-01-24",), 24)
+    champion = ChampionRef("bike_sharing", "3", as_of=as_of)
+    assert unseen_windows(KEYS, monitored, 7, champion) == {"2011-01-24": expected}
