@@ -38,8 +38,9 @@ def reference_window(
 
     The champion's training range and features version come with the `ChampionRef` the lineage
     hands on, so no registry is asked. Bounded by the training window: monitoring one partition
-    costs the same at partition 700 as at 10. A champion that does not say what it trained on (no range
-    or no features version, e.g. registered by hand) falls back to the first partitions.
+    costs the same at partition 700 as at 10. A champion that does not say what it trained on
+    (no range or no features version, e.g. registered by hand) falls back to the first
+    partitions.
     """
     cap = spec.drift.reference_partitions
     if (
