@@ -247,11 +247,14 @@ def monitor_drift(
     calibration = calibrate_drift(ref_rows, kinds, spec.drift, size)
     ref_rows = ref_rows[columns]
     windows = windows_of(keys, features, size)
-    # The estimate spans the performance window: an estimate per drift window of 2 partitions
-    # is noisy enough to start retrains on a stream that does not drift.
-    estimated = unseen_windows(keys, features, spec.retraining.performance_window_partitions, champion)
-    needed = sorted({k for w in (*windows.values(), *estimated.values()) for k in w})
     expectation = champion_expectation(champion, tracking, estimators)
+    # The estimate spans the performance window: an estimate per drift window of 2 partitions
+    # is noisy enough to start retrains on a stream that does not drift. Without an estimator
+    # there is nothing to estimate, so nothing more to read.
+    estimated: dict[str, list[str]] = {}
+    if expectation is not None:
+        estimated = unseen_windows(keys, features, spec.retraining.performance_window_partitions, champion)
+    needed = sorted({k for w in (*windows.values(), *estimated.values()) for k in w})
     # The model reads every feature column, drift only the monitored ones.
     read = None if expectation is not None else [*columns, PARTITION]
     rows = tables.read(spec.name, names.FEATURES, needed, features.version, read)
