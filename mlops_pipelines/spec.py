@@ -276,8 +276,9 @@ class PromotionSpec(_Model):
     # rows rejected fresh challengers whose point estimate was better (bootstrap intervals are
     # wider than 1 % there), and on moving data the fresher model is the safer bet.
     non_inferiority_margin: float = Field(default=0.05, ge=0, lt=1)
-    # Evaluation rows needed to judge a challenger against a champion; fewer: "insufficient
-    # evidence", the champion is kept.
+    # Evaluation rows needed to judge non-inferiority. Fewer (at least 30): a challenger at least
+    # as good by the point estimate and not confidently worse is promoted (with `min_improvement`
+    # above 0: only one clearly better); otherwise "insufficient evidence", the champion is kept.
     min_rows: int = Field(default=200, ge=1)
     # Rolling-origin folds over the holdout partitions: each fold is predicted by a model fitted
     # on everything before it, so the challenger is judged as it will serve (freshly trained).

@@ -5,10 +5,12 @@ Both models are judged on the same rows: the challenger's pooled rolling-origin 
 the champion's own training range (it would be scored in sample there). The rules live in
 `rules`: non-inferiority within a margin on a paired bootstrap interval (a superiority test
 has no power on a few hundred rows and kept stale champions serving), KPIs judged against the
-champion, slices that block only when confidently worse; fairness gaps as before. Too few
-comparable rows is its own verdict, `insufficient_evidence` (the champion stays, and the
-record says why) unless the challenger is clearly better on them (superiority: small
-partitions would otherwise never gather enough rows after a promotion). Without a champion
+champion (blocking on a KPI both breach only when the challenger is confidently worse there),
+slices that block only when confidently worse; fairness gaps as before. Too few comparable
+rows is its own verdict, `insufficient_evidence` (the champion stays, and the record says
+why) unless the challenger is at least as good on them by the point estimate and not
+confidently worse (small partitions would otherwise never gather enough rows after a
+promotion, and a stale champion would keep serving). Without a champion
 the challenger is promoted (the loop needs a model to serve and monitor); a KPI it breaches
 is flagged and the record asks for attention.
 """
@@ -193,24 +195,38 @@ def _compare(evidence: Evidence, spec: ProjectSpec) -> _Comparison:
         return _Comparison("insufficient_evidence", [reason], [], [])
     new, old = ours.metrics.get(metric), theirs.metrics.get(metric)
     kpis = check_kpis(ours, spec)
-    judged = rules.judge_kpis(kpis, check_kpis(theirs, spec))
+    samples, confidence, seed = gate.bootstrap_samples, gate.confidence, spec.training.seed
+
+    def kpi_interval(kpi_metric: str) -> rules.Interval | None:
+        try:
+            return rules.improvement_interval(
+                ours.predictions, theirs.predictions, kpi_metric, samples, confidence, seed
+            )
+        except ValueError:  # undefined on most resamples: the point estimates decide
+            return None
+
+    judged = rules.judge_kpis(kpis, check_kpis(theirs, spec), kpi_interval)
     flags = [j.text for j in judged if j.challenger_breaches]
     try:
         if new is None or old is None:
             raise ValueError(f"{metric} is undefined on the compared rows")
-        seed = spec.training.seed
         interval = rules.improvement_interval(
-            ours.predictions, theirs.predictions, metric, gate.bootstrap_samples, gate.confidence, seed
+            ours.predictions, theirs.predictions, metric, samples, confidence, seed
         )
     except ValueError as err:  # the metric has no value on these rows: no evidence either way
         reason = insufficient_reason(rows, gate.min_rows, version, evidence.excluded_partitions, str(err))
         return _Comparison("insufficient_evidence", [reason], kpis, flags, new, old)
-    short = rows < gate.min_rows  # too few rows to judge non-inferiority: superiority or nothing
-    if short and not rules.clearly_better(interval, gate.min_improvement):
+    short = rows < gate.min_rows  # too few rows to judge non-inferiority: the point estimate decides
+    gain = (1.0 if higher_is_better(metric) else -1.0) * (new - old)
+    if gate.min_improvement > 0:
+        enough = rules.clearly_better(interval, gate.min_improvement)
+    else:
+        enough = rules.clearly_better(interval, 0.0) or rules.better_on_few_rows(gain, interval)
+    if short and not enough:
         cause = (
             f"{metric} {new:.4g} vs {old:.4g}, improvement interval [{interval.low:.4g}, {interval.high:.4g}]"
         )
-        cause += " does not show the challenger clearly better, which fewer rows would need"
+        cause += " does not show the challenger at least as good, which fewer rows would need"
         reason = insufficient_reason(rows, gate.min_rows, version, evidence.excluded_partitions, cause)
         return _Comparison("insufficient_evidence", [reason], kpis, flags, new, old, interval)
     ok = short or rules.non_inferior(interval, old, gate.non_inferiority_margin, gate.min_improvement)

@@ -47,15 +47,20 @@ def improvement_reason(
     short: bool = False,
 ) -> str:
     """The interval of the improvement against the bar it had to clear, and what that means
-    (`short`: fewer rows than `min_rows`, where only a clearly better challenger passes)."""
+    (`short`: fewer rows than `min_rows`, where a clearly better challenger passes, or, without
+    a `min_improvement`, one whose point estimate is at least as good)."""
     measured = (
         f"challenger {metric} {new:.4g} vs champion {old:.4g} on {rows} rows: "
         f"{gate.confidence:.0%} CI of improvement [{interval.low:.4g}, {interval.high:.4g}]"
     )
     if short:
+        few = f"fewer than {gate.min_rows} rows: too few to judge non-inferiority"
+        floor = max(0.0, gate.min_improvement)
+        if interval.low > floor:
+            return f"{measured} lies above {floor:g}: clearly better than the champion ({few})"
         return (
-            f"{measured} lies above {max(0.0, gate.min_improvement):g}: clearly better than the champion "
-            f"(fewer than {gate.min_rows} rows: superiority required)"
+            f"{measured}: at least as good on the point estimate and not confidently worse, "
+            f"so the fresher model serves ({few})"
         )
     if gate.min_improvement > 0:
         bar = f"the required improvement {gate.min_improvement:g}"

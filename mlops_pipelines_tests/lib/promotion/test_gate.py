@@ -3,8 +3,8 @@
 The gate judges an `Evidence` record: non-inferiority within a margin of the champion's score
 on a paired bootstrap interval (a superiority gate only when `min_improvement` > 0), KPIs
 judged against the champion, slices that block only when confidently worse, fairness gaps, and
-`insufficient_evidence` when too few rows can be compared (below `min_rows` only a clearly
-better challenger is promoted).
+`insufficient_evidence` when too few rows can be compared (below `min_rows` a challenger is
+promoted only if it is at least as good by the point estimate and not confidently worse).
 """
 
 from __future__ import annotations
@@ -206,29 +206,54 @@ def first_rows(scores: ModelScores, n: int, spec: ProjectSpec) -> ModelScores:
     return ModelScores(scores.version, evaluation)
 
 
-def test_too_few_comparable_rows_promote_only_a_clearly_better_challenger(
-    bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
+def noisy(
+    scores: ModelScores, version: str, base: float, march: pd.DataFrame, spec: ProjectSpec, swing: float = 0.5
+) -> ModelScores:
+    """`scores` with each row's error scaled by `base` +- `swing` (alternating rows): about
+    `base` x its MAE, with a bootstrap interval wider than that difference."""
+    signs = np.where(np.arange(len(scores.predictions.y_true)) % 2 == 0, 1.0, -1.0)
+    return errors_scaled(scores, version, base + swing * signs, march, spec)
+
+
+def test_too_few_comparable_rows_promote_a_challenger_at_least_as_good(
+    bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec, march: pd.DataFrame
 ) -> None:
     full, small = bike_scores["full"], bike_scores["small"]
     rows = full.evaluation.n_rows
     short = gated(bike_spec, min_rows=rows + 1)
-    # Clearly better on fewer rows than non-inferiority needs: superiority promotes it.
+    few = f"(fewer than {rows + 1} rows: too few to judge non-inferiority)"
+    # Clearly better on fewer rows than non-inferiority needs: promoted.
     better = decide(full, small, short)
     assert better.verdict == "promote" and better.compared_rows == rows, better.reasons
     assert better.ci_low is not None and better.ci_low > 0
-    assert better.reasons[0].endswith(
-        f"lies above 0: clearly better than the champion (fewer than {rows + 1} rows: superiority required)"
+    assert better.reasons[0].endswith(f"lies above 0: clearly better than the champion {few}")
+    # Better by the point estimate only (the interval straddles 0): the fresher model serves.
+    slightly = decide(noisy(full, "slightly", 0.97, march, bike_spec), full, short)
+    assert slightly.improvement is not None and slightly.improvement > 0, slightly.reasons
+    assert slightly.ci_low is not None and slightly.ci_low < 0 < (slightly.ci_high or 0)
+    assert slightly.verdict == "promote", slightly.reasons
+    assert slightly.reasons[0].endswith(
+        f": at least as good on the point estimate and not confidently worse, so the fresher model serves {few}"
     )
-    # The failure twin: an equal challenger is not clearly better, so the evidence is insufficient.
+    # The failure twins: worse by the point estimate (not confidently) is insufficient evidence, ...
+    worse = decide(noisy(full, "worse", 1.03, march, bike_spec), full, short)
+    assert worse.improvement is not None and worse.improvement < 0 and (worse.ci_high or 0) > 0
+    assert worse.verdict == "insufficient_evidence" and not worse.needs_attention, worse.reasons
+    assert worse.reasons[0].endswith(
+        "does not show the challenger at least as good, which fewer rows would need)"
+    )
+    # ... and so is an identical challenger: no evidence at all that swapping helps.
     twin = decide(ModelScores("twin", full.evaluation), full, short)
     assert twin.verdict == "insufficient_evidence" and twin.compared_rows == rows
     assert twin.ci_low == 0.0 and twin.improvement == 0.0 and not twin.needs_attention
     assert twin.reasons[0].startswith(
         f"insufficient evidence: {rows} comparable rows, {rows + 1} needed; champion vfull kept (mae "
     )
-    assert twin.reasons[0].endswith(
-        "does not show the challenger clearly better, which fewer rows would need)"
+    # A spec that asks for a minimum improvement keeps superiority on few rows.
+    demanding = decide(
+        noisy(full, "slightly", 0.97, march, bike_spec), full, gated(short, min_improvement=0.01)
     )
+    assert demanding.verdict == "insufficient_evidence", demanding.reasons
     # With min_rows rows the twin is judged by non-inferiority (and passes: it is not worse).
     assert (
         decide(ModelScores("twin", full.evaluation), full, gated(bike_spec, min_rows=rows)).verdict
@@ -301,7 +326,18 @@ def test_a_kpi_breach_blocks_when_the_champion_meets_it_or_breaches_it_less(
     below_both = bike_spec.model_copy(update={"kpis": [KPI(metric="mae", ceiling=mae * 0.5)]})
     both = decide(near, full, below_both)
     assert both.verdict == "reject"
-    assert any("worse than the champion's" in r for r in both.reasons)
+    assert any("worse than the champion's" in r and ", confidently (" in r for r in both.reasons)
+    # The twin: both breach and the challenger is worse only by a noisy point estimate: the KPI
+    # flags it but does not block (as slices are judged), and non-inferiority promotes it.
+    wobbly = noisy(full, "wobbly", 1.005, march, bike_spec, swing=0.1)
+    r2 = full.evaluation.metrics["r2"]
+    assert wobbly.evaluation.metrics["r2"] < r2
+    both_r2 = bike_spec.model_copy(update={"kpis": [KPI(metric="r2", floor=min(r2 + 0.1, 0.999))]})
+    flagged = decide(wobbly, full, both_r2)
+    assert flagged.verdict == "promote" and flagged.needs_attention, flagged.reasons
+    (flag,) = flagged.kpi_flags
+    assert "worse than the champion's" in flag and ", but not confidently (improvement interval [" in flag
+    assert flag.endswith("]): flagged") and flag in flagged.reasons
 
 
 def test_a_noisy_slice_does_not_veto_but_a_confidently_worse_one_does(

@@ -150,14 +150,14 @@ def test_worse_challenger_is_rejected_and_the_champion_kept(
     assert "rejected_at" in tags_of(tracking, worse.version)
 
 
-def test_few_rows_need_a_clearly_better_challenger_and_rows_the_champion_trained_on_do_not_count(
+def test_few_rows_judge_the_point_estimate_and_rows_the_champion_trained_on_do_not_count(
     bike_spec: ProjectSpec, bike_tables: DeltaTables, tracking: TrackingConfig, reports: ReportDir, lock: Path
 ) -> None:
     first, first_eval = trained(relaxed(bike_spec), bike_tables, tracking, reports, as_of=EARLIER)
     decide_and_promote(relaxed(bike_spec), first, first_eval, bike_tables, tracking, lock, reports)
     model, evaluation = trained(bike_spec, bike_tables, tracking, reports)
     # Default min_rows (200): about 140 out-of-sample rows are too few to judge non-inferiority;
-    # a challenger that beats the weak champion by a clear margin is promoted on them anyway.
+    # a challenger that beats the weak champion (here by a clear margin) is promoted on them.
     few = judge_challenger(bike_spec, model, evaluation, bike_tables, tracking).decision
     assert few.verdict == "promote" and few.champion_version == "2", few.reasons
     assert few.compared_rows is not None and 100 <= few.compared_rows < 200
@@ -169,9 +169,9 @@ def test_few_rows_need_a_clearly_better_challenger_and_rows_the_champion_trained
     excluded = few.excluded_partitions
     assert excluded and excluded == evaluated[: len(excluded)] and len(excluded) < len(evaluated) - 4
     assert few.reasons[0].endswith(
-        "clearly better than the champion (fewer than 200 rows: superiority required)"
+        "clearly better than the champion (fewer than 200 rows: too few to judge non-inferiority)"
     )
-    # Asked for more than it gains, it is not clearly better: too few rows to decide.
+    # Asked for more than it gains (a superiority gate), it is not clearly better: too few rows.
     demanding = bike_spec.model_copy(
         update={"promotion": bike_spec.promotion.model_copy(update={"min_improvement": 1e6})}
     )
