@@ -41,14 +41,20 @@ def holdout_size(history: History, last: int) -> int:
     return evaluation_size(np.diff(history.starts[: last + 2]).tolist(), history.spec)
 
 
-def fit_window(history: History, as_of: int) -> FitWindow | None:
+def fit_window(history: History, as_of: int, fold: bool = False) -> FitWindow | None:
     """The window a model trained at `as_of` learns from: the spec's training window plus its
-    evaluation partitions, all labelled by then. None when too few partitions are labelled."""
+    evaluation partitions, all labelled by then. None when too few partitions are labelled.
+
+    A served model needs what `select_window` needs: the holdout plus the training minimum. A
+    `fold` model (one that predicts an evaluation fold) needs only the training minimum: the
+    loop predicts its first model's first fold with that model's own challenger, fitted on its
+    training partitions alone (`evaluation.backtest`)."""
     spec = history.spec
     last = as_of - spec.monitoring.label_delay_partitions
     span = spec.training.window_partitions + spec.training.holdout_partitions
     first = max(0, last - span + 1)
-    if last - first + 1 < spec.training.holdout_partitions + max(2, spec.training.cv_folds):
+    minimum = max(2, spec.training.cv_folds) + (0 if fold else spec.training.holdout_partitions)
+    if last - first + 1 < minimum:
         return None
     return FitWindow(as_of, first, last)
 
@@ -58,7 +64,7 @@ _SHARED: dict[str, Any] = {}  # the history and parameters, inherited by forked 
 
 def _fit(as_of: int) -> tuple[int, Any]:
     history: History = _SHARED["history"]
-    window = fit_window(history, as_of)
+    window = fit_window(history, as_of, fold=True)
     assert window is not None  # callers only ask for fittable partitions
     return as_of, fit_pipeline(
         history.features(window.first, window.last),
@@ -89,7 +95,9 @@ class ModelBank:
         return other
 
     def fittable(self, as_of: int) -> bool:
-        return fit_window(self.history, as_of) is not None
+        """Whether a model can be fitted as of `as_of`: a fold model's minimum (the served models'
+        as-ofs are checked by `fit_window` where they are chosen)."""
+        return fit_window(self.history, as_of, fold=True) is not None
 
     def prefit(self, as_ofs: Iterable[int]) -> None:
         """Fit every missing model of `as_ofs`, on worker processes when there are several."""
