@@ -50,13 +50,15 @@ def degraded_streak(observations: Sequence[MonitoringObservation]) -> int:
 def resume_partition(
     history: Sequence[RetrainRecord], keys: Sequence[str], policy: RetrainingSpec
 ) -> str | None:
-    """The first partition past the cooldown and under the cap, counted from the successful
-    retrains' as-of (None: beyond the known partitions, or no retrain yet)."""
+    """The first partition past the cooldown (counted from the as-of of the newest retrain whose
+    model went live) and under the cap (every finished retrain's as-of), as the policy counts
+    them (None: beyond the known partitions, or no retrain yet)."""
     position = {key: i for i, key in enumerate(keys)}
     anchors = sorted(position[r.anchor] for r in history if r.succeeded and r.anchor in position)
+    live = [position[r.anchor] for r in history if r.went_live and r.anchor in position]
     if not anchors:
         return None
-    resume = anchors[-1] + policy.cooldown_partitions + 1
+    resume = (max(live) + policy.cooldown_partitions + 1) if live else anchors[-1] + 1
     if len(anchors) >= policy.max_retrains:
         # The window of `per_partitions` must drop the oldest of the newest `max_retrains` anchors.
         resume = max(resume, anchors[-policy.max_retrains] + policy.per_partitions)

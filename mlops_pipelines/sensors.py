@@ -57,10 +57,15 @@ def rebased(cursor: SensorCursor, history: list[RetrainRecord]) -> list[Monitori
     return [r.observation() for r in cursor.results if r.champion_version is not None or r.partition > since]
 
 
-def paid_off(spec: ProjectSpec, instance: dg.DagsterInstance, run_id: str) -> bool | None:
-    """Whether a finished retrain run paid off: its champion step promoted the challenger and it
-    scored better than the champion it was judged against (what the policy's follow-up reads).
-    None when the run has no gate decision against a champion (the first model, a failure)."""
+def gate_outcome(
+    spec: ProjectSpec, instance: dg.DagsterInstance, run_id: str
+) -> tuple[bool | None, bool | None]:
+    """What a finished retrain run's gate decided: (promoted, paid off).
+
+    Promoted: its champion step put the challenger live (the policy's cooldown counts from such
+    runs); None when the run recorded no verdict. Paid off: promoted and it scored better than
+    the champion it was judged against (what the policy's follow-up reads); None when the run
+    has no gate decision against a champion (the first model, insufficient evidence, a failure)."""
     from mlops_pipelines.assets.common import asset_key
 
     key = asset_key(spec, names.CHAMPION)
@@ -74,10 +79,11 @@ def paid_off(spec: ProjectSpec, instance: dg.DagsterInstance, run_id: str) -> bo
             metadata_value(metadata, names.META_VERDICT),
             metadata_value(metadata, names.META_IMPROVEMENT),
         )
-        if verdict is None or improvement is None:
-            return None
-        return verdict == "promote" and float(improvement) > 0
-    return None
+        promoted = None if verdict is None else verdict == "promote"
+        if promoted is None or improvement is None:
+            return promoted, None
+        return promoted, promoted and float(improvement) > 0
+    return None, None
 
 
 def fail_stale_retrains(spec: ProjectSpec, instance: dg.DagsterInstance, now: float) -> list[str]:
@@ -112,7 +118,7 @@ def fail_stale_retrains(spec: ProjectSpec, instance: dg.DagsterInstance, now: fl
 
 def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[RetrainRecord]:
     """Every retrain run that names the partition it trained up to (drift-triggered or bootstrap),
-    and for a finished one whether it paid off."""
+    and for a finished one whether its model went live and whether it paid off."""
     runs = instance.get_runs(dg.RunsFilter(job_name=retrain_job_name(spec)))
     history = []
     for run in runs:
@@ -124,13 +130,15 @@ def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[Ret
             if status == dg.DagsterRunStatus.SUCCESS
             else (False if status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED) else None)
         )
+        promoted, improved = gate_outcome(spec, instance, run.run_id) if succeeded else (None, None)
         history.append(
             RetrainRecord(
                 run.tags[names.TRIGGER_TAG],
                 run.tags.get(names.RUN_KEY_TAG, ""),
                 succeeded,
                 run.tags.get(names.AS_OF_TAG),
-                paid_off(spec, instance, run.run_id) if succeeded else None,
+                improved,
+                promoted,
             )
         )
     return sorted(history, key=lambda r: r.partition)

@@ -298,9 +298,12 @@ class PromotionSpec(_Model):
 
 class RetrainingSpec(_Model):
     consecutive_drift: int = Field(default=2, ge=1)
-    # Counted from the last retrain's as-of. The defaults allow at most a quarter of the retrains
-    # an oracle would make (8 per 32 partitions): backtests on drifting data reach 98 % of the
-    # oracle only with retrains that frequent while the data moves; the signals decide when.
+    # Counted from a retrain's as-of: the cooldown from the newest retrain whose model went live (a
+    # challenger the gate turned down left the champion it was judged against; fresh evidence
+    # against it need not wait), the cap from every finished retrain. The defaults allow at most a
+    # quarter of the retrains an oracle would make (8 per 32 partitions): backtests on drifting
+    # data reach 98 % of the oracle only with retrains that frequent while the data moves; the
+    # signals decide when.
     cooldown_partitions: int = Field(default=4, ge=0)
     max_retrains: int = Field(default=8, ge=1)
     # A retrain run past this is failed (run monitoring, else the sensor: run_limits.py) and retried.

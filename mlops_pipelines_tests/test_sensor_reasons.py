@@ -22,8 +22,8 @@ def obs(day: int, status: str = "ok", realized: bool | None = None) -> Monitorin
     return MonitoringObservation(KEYS[day], status, None, False, day, realized_degraded=realized)
 
 
-def done(day: int, succeeded: bool | None = True) -> RetrainRecord:
-    return RetrainRecord(KEYS[day], f"retrain:{KEYS[day]}:1", succeeded, KEYS[day])
+def done(day: int, succeeded: bool | None = True, promoted: bool | None = None) -> RetrainRecord:
+    return RetrainRecord(KEYS[day], f"retrain:{KEYS[day]}:1", succeeded, KEYS[day], None, promoted)
 
 
 def reason(decision: str, observations: list[MonitoringObservation], history: list[RetrainRecord]) -> str:
@@ -48,6 +48,8 @@ def test_streaks_count_back_from_the_newest_partition() -> None:
         ([], None),  # no retrain yet: nothing holds a trigger back
         ([done(5)], KEYS[10]),  # cooldown 4 after the as-of at day 5
         ([done(5, False)], None),  # a failed retrain starts no cooldown
+        ([done(5, promoted=False)], KEYS[6]),  # nor does one the gate turned down
+        ([done(1), done(3, promoted=False)], KEYS[11]),  # cooldown from day 1 (to 6); the cap counts both
         ([done(2), done(8)], KEYS[13]),  # cap 2 per 10: day 2 leaves the window at day 12; cooldown to 13
         ([done(1), done(3)], KEYS[11]),  # cap: the window drops day 1 at day 11, after the cooldown (8)
         ([done(27)], None),  # past the known partitions

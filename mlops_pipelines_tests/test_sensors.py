@@ -333,28 +333,31 @@ def _champion_run(instance: dg.DagsterInstance, spec: ProjectSpec, metadata: dic
 @pytest.mark.parametrize(
     ("metadata", "expected"),
     [
-        ({"verdict": "promote", "improvement": 2.5}, True),  # promoted and better: pays off
-        ({"verdict": "promote", "improvement": -0.4}, False),  # non-inferior but not better
-        ({"verdict": "reject", "improvement": -3.0}, False),
-        ({"verdict": "insufficient_evidence"}, None),  # the gate could not judge
-        ({"verdict": "promote"}, None),  # the first model: no champion to be better than
+        ({"verdict": "promote", "improvement": 2.5}, (True, True)),  # promoted and better: pays off
+        ({"verdict": "promote", "improvement": -0.4}, (True, False)),  # non-inferior but not better
+        ({"verdict": "reject", "improvement": -3.0}, (False, False)),
+        ({"verdict": "insufficient_evidence"}, (False, None)),  # kept the champion, could not judge
+        ({"verdict": "promote"}, (True, None)),  # the first model: no champion to be better than
     ],
 )
 def test_a_retrain_run_pays_off_only_when_its_gate_promoted_a_better_model(
-    instance: dg.DagsterInstance, spec: ProjectSpec, metadata: dict[str, Any], expected: bool | None
+    instance: dg.DagsterInstance,
+    spec: ProjectSpec,
+    metadata: dict[str, Any],
+    expected: tuple[bool | None, bool | None],
 ) -> None:
     from mlops_pipelines import names
-    from mlops_pipelines.sensors import paid_off
+    from mlops_pipelines.sensors import gate_outcome
 
     keys = {"verdict": names.META_VERDICT, "improvement": names.META_IMPROVEMENT}
     run_id = _champion_run(instance, spec, {keys[k]: v for k, v in metadata.items()})
-    assert paid_off(spec, instance, run_id) is expected
+    assert gate_outcome(spec, instance, run_id) == expected
 
 
 def test_a_run_without_a_champion_materialization_has_no_verdict(
     instance: dg.DagsterInstance, spec: ProjectSpec
 ) -> None:
-    from mlops_pipelines.sensors import paid_off
+    from mlops_pipelines.sensors import gate_outcome
 
     other = dg.AssetKey([spec.name, "not_the_champion"])
 
@@ -366,7 +369,10 @@ def test_a_run_without_a_champion_materialization_has_no_verdict(
     def other_job() -> None:
         elsewhere()
 
-    assert paid_off(spec, instance, other_job.execute_in_process(instance=instance).run_id) is None
+    assert gate_outcome(spec, instance, other_job.execute_in_process(instance=instance).run_id) == (
+        None,
+        None,
+    )
 
 
 def test_case_4_several_signals_in_one_tick_request_one_run(

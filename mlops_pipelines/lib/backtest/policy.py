@@ -139,8 +139,9 @@ def replay_policy(bank: ModelBank, boot: int, scored: range) -> Schedule:
                 versions,
             )
         trigger = decision.trigger_partition or keys[i]
-        retrains.append(RetrainRecord(trigger, decision.run_key, True, keys[i], outcome.improved))
-        kind = "promote" if outcome.verdict == "promote" else "reject"
+        promoted = outcome.verdict == "promote"
+        retrains.append(RetrainRecord(trigger, decision.run_key, True, keys[i], outcome.improved, promoted))
+        kind = "promote" if promoted else "reject"
         events.append(ReplayEvent(keys[i], kind, keys[i], outcome.reason))
         if outcome.verdict != "promote" or challenge is None:
             continue

@@ -30,7 +30,8 @@ as-of (those partitions are the current champion's):
   doubles the wait, and after `follow_up_misses` of them the chain stops until a signal starts
   a new one. A retrain with no verdict on that (the first model) starts no chain;
 - cooldown: no trigger within `cooldown_partitions` partitions after the as-of of the newest
-  successful retrain; at most `max_retrains` retrains whose as-of falls in any `per_partitions`;
+  retrain whose model went live (one the gate turned down starts none); at most `max_retrains`
+  finished retrains, promoted or not, whose as-of falls in any `per_partitions`;
 - a failed retrain is retried with a new run key (attempt suffix) up to MAX_RETRIES times;
 - while a retrain is still running nothing new starts.
 The trigger partition is where the condition first held, so the run key stays the same however
@@ -246,8 +247,11 @@ def should_retrain(
         return RetrainDecision(False, f"retrain {running} still running")
     if history and (retry := retry_decision(history, index)) is not None:
         return retry
-    done = [index(r.anchor) for r in history if r.succeeded]
-    since = max(done) if done else None
+    # The cooldown gives a new champion time to be observed; a retrain the gate turned down left
+    # the champion it was judged against, and fresh evidence against that one need not wait (the
+    # episode that started it waits `rearm_partitions`; the cap counts every retrain).
+    live = [index(r.anchor) for r in history if r.went_live]
+    since = max(live) if live else None
     current = _judged(ordered)
     if not current:
         return RetrainDecision(False, "no monitoring observations of the current champion yet")

@@ -33,6 +33,12 @@ class RetrainRecord:
     succeeded: bool | None  # None: still running
     as_of: str | None = None  # the newest partition its model could use (None: unknown, use partition)
     improved: bool | None = None  # it paid off: promoted, and better than the champion it was judged against
+    promoted: bool | None = None  # its model went live (False: the gate kept the champion; None: unknown)
+
+    @property
+    def went_live(self) -> bool:
+        """A finished retrain whose model serves (or may: the outcome is unknown)."""
+        return bool(self.succeeded) and self.promoted is not False
 
     @property
     def anchor(self) -> str:

@@ -110,6 +110,35 @@ def test_trigger_table(
     assert decision.reason
 
 
+@pytest.mark.parametrize(
+    ("promoted", "expected"),
+    [(False, 4), (True, None), (None, None)],
+    ids=["turned down: no cooldown", "went live: cooldown", "outcome unknown: cooldown"],
+)
+def test_the_cooldown_counts_from_the_newest_retrain_that_went_live(
+    promoted: bool | None, expected: int | None
+) -> None:
+    # A challenger the gate turned down left the champion it was judged against: a new episode
+    # against that champion need not wait out a cooldown meant for observing a new model.
+    rejected = RetrainRecord(KEYS[1], run_key_for(KEYS[1], 1), True, KEYS[1], False, promoted)
+    decision = should_retrain(observe("ww o ww"), [rejected], policy(cooldown_partitions=50), KEYS)
+    if expected is None:
+        assert not decision.retrain and "inside the 50-partition cooldown" in decision.reason
+    else:
+        assert decision.retrain and decision.trigger_partition == KEYS[expected], decision.reason
+
+
+def test_the_cap_counts_retrains_the_gate_turned_down() -> None:
+    rejected = RetrainRecord(KEYS[1], run_key_for(KEYS[1], 1), True, KEYS[1], False, False)
+    decision = should_retrain(
+        observe("ww o ww"),
+        [rejected],
+        policy(cooldown_partitions=50, max_retrains=1, per_partitions=30),
+        KEYS,
+    )
+    assert not decision.retrain and "cap of 1 retrains per 30 partitions" in decision.reason
+
+
 def test_burst_triggering_events_are_the_streak() -> None:
     decision = should_retrain(observe("o w i w w w"), [], policy(consecutive_drift=2), KEYS)
     assert decision.trigger_partition == "p03"
