@@ -202,6 +202,50 @@ def test_cooldown_then_persistent_drift_retrains_again(
     assert [r.tags[TRIGGER_TAG] for r in after.run_requests or []] == [DAYS[7]]
 
 
+def _finished_retrain(
+    instance: dg.DagsterInstance, spec: ProjectSpec, request: dg.RunRequest, verdict: str
+) -> None:
+    """The requested retrain run, finished, whose champion step recorded the gate's `verdict`."""
+    from mlops_pipelines import names
+    from mlops_pipelines.assets.common import asset_key
+
+    metadata = {names.META_VERDICT: verdict, names.META_IMPROVEMENT: -0.5}
+
+    @dg.op
+    def champion(context) -> None:  # unannotated: dagster cannot resolve a deferred annotation here
+        context.log_event(
+            dg.AssetMaterialization(asset_key=asset_key(spec, names.CHAMPION), metadata=metadata)
+        )
+
+    @dg.job(name=retrain_job_name(spec))
+    def retrain() -> None:
+        champion()
+
+    tags = {**request.tags, "dagster/run_key": request.run_key or ""}
+    assert retrain.execute_in_process(instance=instance, tags=tags).success
+
+
+@pytest.mark.parametrize(("verdict", "retrains"), [("reject", True), ("promote", False)])
+def test_a_retrain_the_gate_turned_down_starts_no_cooldown(
+    spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path, verdict: str, retrains: bool
+) -> None:
+    for day in DAYS[:2]:
+        observe(instance, spec, day, "warn")
+    first = tick(instance, spec, None, tmp_path)
+    _finished_retrain(instance, spec, (first.run_requests or [])[0], verdict)
+    observe(instance, spec, DAYS[2], "ok")  # the episode ends; a new one starts inside the cooldown
+    for day in DAYS[3:5]:
+        observe(instance, spec, day, "warn")
+    second = tick(instance, spec, first.cursor, tmp_path)
+    if retrains:  # the champion was kept: fresh evidence against it need not wait
+        assert [r.tags[TRIGGER_TAG] for r in second.run_requests or []] == [DAYS[4]]
+    else:  # a new champion is observed for the 5-partition cooldown first
+        assert not second.run_requests
+        assert "inside the 5-partition cooldown" in (
+            (second.skip_reason and second.skip_reason.skip_message) or ""
+        )
+
+
 def test_a_kpi_breach_triggers_on_its_own(
     spec: ProjectSpec, instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:
