@@ -27,10 +27,10 @@ from mlops_pipelines.alert_outbox import flush_held, note_delivery, send_or_hold
 from mlops_pipelines.jobs import daily_job_name, retrain_job_name
 from mlops_pipelines.lib.monitoring.policy import (
     MonitoringObservation,
-    RetrainDecision,
     RetrainRecord,
     should_retrain,
 )
+from mlops_pipelines.lib.monitoring.policy_timing import timely_as_of
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.resources import AlertSink
 from mlops_pipelines.run_limits import RunTimes, stale_reason
@@ -144,23 +144,6 @@ def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[Ret
     return sorted(history, key=lambda r: r.partition)
 
 
-def decision_as_of(decision: RetrainDecision, keys: list[str], delay: int, newest: str) -> str:
-    """The partition the retrain trains up to: where its signals were all known.
-
-    A drift or estimate is known when its partition closes; a realized-performance or KPI
-    signal only once that partition's labels have arrived, `delay` partitions later. Never past
-    the newest partition the sensor has seen, so a sensor that runs as each partition closes
-    trains up to the newest one, and a replay that catches up on many partitions at once trains
-    up to where a timely sensor would have.
-    """
-    trigger = decision.trigger_partition or newest
-    if trigger not in keys:
-        return newest
-    wait = delay if set(decision.signals) & {"realized", "kpi"} else 0
-    known = keys[min(keys.index(trigger) + wait, len(keys) - 1)]
-    return min(known, newest)
-
-
 def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
     keys = partition_keys(spec)
     model_op = names.scoped(spec.name, names.MODEL)
@@ -176,7 +159,7 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
             f"{spec.retraining.performance_consecutive} labelled partitions in a row, on an unexplained KPI "
             f"breach, or on calibrated drift in {spec.retraining.consecutive_drift} consecutive partitions "
             f"that the performance signals do not contradict; cooldown {spec.retraining.cooldown_partitions} "
-            f"partitions after the last retrain's as-of, at most {spec.retraining.max_retrains} per "
+            f"partitions after the as-of of the last retrain that went live, at most {spec.retraining.max_retrains} per "
             f"{spec.retraining.per_partitions}; failed retrains are retried."
         ),
     )
@@ -202,7 +185,10 @@ def build_retrain_sensor(spec: ProjectSpec) -> dg.SensorDefinition:
             )
             return dg.SensorResult(skip_reason=reason, cursor=stored)
         newest = cursor.results[-1].partition
-        as_of = decision_as_of(decision, keys, spec.monitoring.label_delay_partitions, newest)
+        # Where a sensor running as each partition closed would have acted (`policy_timing`): a
+        # sensor that does trains up to the newest partition; one reading a backlog, no further.
+        delay = spec.monitoring.label_delay_partitions
+        as_of = timely_as_of(decision, observations, history, spec.retraining, keys, delay, newest)
         # An alert outage delays the alert (held in the instance), never the retrain.
         delivery = send_or_hold(
             alerts,
