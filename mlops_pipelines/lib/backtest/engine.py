@@ -12,6 +12,7 @@ before every partition: it is the ceiling, and the others are reported as a shar
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from mlops_pipelines.lib.backtest.scoring import Score, score, share_of
 if TYPE_CHECKING:
     from mlops_pipelines.lib.backtest.history import History
     from mlops_pipelines.lib.backtest.schedules import Schedule
+    from mlops_pipelines.spec import RetrainingSpec
 
 
 class BacktestError(ValueError):
@@ -92,6 +94,13 @@ def bootstrap_params(history: History, boot: int) -> dict[str, Any]:
 PolicyReplay = Callable[[ModelBank, int, range], "Schedule"]
 
 
+def budget_period(retraining: RetrainingSpec) -> int:
+    """The blind period that spends the retraining cap (`max_retrains` per `per_partitions`)
+    evenly: the most often the policy may ever retrain, so blind retraining at it shows what
+    the budget can buy at all (a target no cadence within it reaches is not the policy's to meet)."""
+    return max(1, math.ceil(retraining.per_partitions / retraining.max_retrains))
+
+
 def closest_period(scored: range, boot: int, retrains: int) -> int:
     """The blind period whose retrain count is closest to `retrains` (ties: fewer retrains)."""
     best, best_gap = len(scored), None
@@ -144,8 +153,14 @@ def _run_backtest(
         replayed = policy(bank, boot, scored)
         plans.append(replayed)
         matched = closest_period(scored, boot, replayed.retrain_count)
-        periods = [matched, *[p for p in periods if p != matched]]
+        budget = budget_period(history.spec.retraining)
+        periods = list(dict.fromkeys([matched, budget, *periods]))
         notes.append(f"periodic({matched}) retrains about as often as the policy ({replayed.retrain_count})")
+        retraining = history.spec.retraining
+        notes.append(
+            f"periodic({budget}) spends the policy's whole budget ({retraining.max_retrains} retrains per "
+            f"{retraining.per_partitions} partitions): what blind retraining reaches at the cap"
+        )
     plans.extend(schedules.periodic(boot, scored, every) for every in periods)
     scores = [score(plan, bank, scored) for plan in plans]
     ceiling = scores[1].value

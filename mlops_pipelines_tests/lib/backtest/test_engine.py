@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from mlops_pipelines.lib.backtest.engine import BacktestError, bootstrap_index, run_backtest
+from mlops_pipelines.lib.backtest.engine import BacktestError, bootstrap_index, budget_period, run_backtest
 from mlops_pipelines.lib.backtest.history import History, HistoryError, history_from_frame
 from mlops_pipelines.lib.backtest.models import ModelBank
 from mlops_pipelines.lib.backtest.policy import replay_policy
@@ -60,6 +60,34 @@ def test_the_policy_beats_blind_retraining_at_the_same_count(
     matched = next(r for r in report.results if r.score.strategy.startswith("periodic("))
     assert policy.share_of_oracle is not None and matched.share_of_oracle is not None
     assert policy.share_of_oracle > matched.share_of_oracle
+
+
+def test_blind_retraining_at_the_budget_is_replayed_beside_the_policy(
+    short_history: History, short_bank: tuple[ModelBank, int]
+) -> None:
+    bank, _ = short_bank
+    retraining = short_history.spec.retraining
+    assert (retraining.max_retrains, retraining.per_partitions) == (8, 32)
+    report = run_backtest(short_history, policy=replay_policy, bank=bank)
+    names = [r.score.strategy for r in report.results]
+    assert "periodic(4)" in names
+    assert any(
+        n.startswith("periodic(4) spends the policy's whole budget (8 retrains per 32") for n in report.notes
+    )
+    # It never retrains more often than the cap allows, and no less.
+    budget = report.result("periodic(4)")
+    assert budget.score.retrains == len(range(4, len(report.partitions), 4))
+    # Without a policy there is no budget to show.
+    names = [r.score.strategy for r in run_backtest(short_history, periods=[9], bank=bank).results]
+    assert names == ["static", "oracle", "periodic(9)"]
+
+
+def test_the_budget_period_spends_the_cap_evenly_and_never_more() -> None:
+    from mlops_pipelines.spec import RetrainingSpec
+
+    assert budget_period(RetrainingSpec(max_retrains=8, per_partitions=32)) == 4
+    assert budget_period(RetrainingSpec(max_retrains=3, per_partitions=10)) == 4  # 3 per 10, not 4 per 12
+    assert budget_period(RetrainingSpec(max_retrains=40, per_partitions=10)) == 1
 
 
 def test_reference_schedules() -> None:
