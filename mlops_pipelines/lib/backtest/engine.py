@@ -153,10 +153,10 @@ def _run_backtest(
         replayed = policy(bank, boot, scored)
         plans.append(replayed)
         matched = closest_period(scored, boot, replayed.retrain_count)
-        budget = budget_period(history.spec.retraining)
+        retraining = history.spec.retraining
+        budget = budget_period(retraining)
         periods = list(dict.fromkeys([matched, budget, *periods]))
         notes.append(f"periodic({matched}) retrains about as often as the policy ({replayed.retrain_count})")
-        retraining = history.spec.retraining
         notes.append(
             f"periodic({budget}) spends the policy's whole budget ({retraining.max_retrains} retrains per "
             f"{retraining.per_partitions} partitions): what blind retraining reaches at the cap"

@@ -58,11 +58,18 @@ def timely_as_of(
     newest: str,
 ) -> str:
     """The first partition from the decision's trigger up to `newest` at whose close the policy,
-    knowing only what was known then, would have retrained; `newest` when none (never later)."""
+    knowing only what was known then, would have retrained; `newest` when none (never later).
+
+    A retry trains to the as-of its failed attempt recorded: it is the same retrain again, and
+    the policy would answer "retry" at every partition (the trigger itself, one delay early)."""
     positions = {key: i for i, key in enumerate(keys)}
     trigger = decision.trigger_partition or newest
     if trigger not in positions or newest not in positions:
         return newest
+    if "retry" in decision.signals:
+        failed = [r.as_of for r in history if r.partition == trigger and r.as_of in positions]
+        if failed:
+            return min(max(failed, key=positions.__getitem__), newest, key=positions.__getitem__)
     for at in range(positions[trigger], positions[newest] + 1):
         if should_retrain(known_at(observations, at, delay, positions), history, policy, keys).retrain:
             return keys[at]

@@ -69,6 +69,21 @@ def test_never_past_the_newest_partition() -> None:
     assert as_of(obs, [], 9) == "p09"
 
 
+def test_a_retry_trains_to_the_as_of_of_the_attempt_it_repeats() -> None:
+    # The realized streak p14..p15 fired at p16 (labels of p15 in), as of p16; that run failed.
+    failed = [RetrainRecord(KEYS[14], "retrain:p14:1", False, KEYS[16])]
+    obs = observations(20, range(14, 21))
+    decision = should_retrain(obs, failed, POLICY, KEYS)
+    assert decision.retrain and decision.signals == ("retry",) and decision.run_key == "retrain:p14:2"
+    assert timely_as_of(decision, obs, failed, POLICY, KEYS, DELAY, KEYS[20]) == "p16"
+    # Its twin: an attempt that recorded no as-of leaves the trigger; never past the newest.
+    unknown = [RetrainRecord(KEYS[14], "retrain:p14:1", False)]
+    decision = should_retrain(obs, unknown, POLICY, KEYS)
+    assert timely_as_of(decision, obs, unknown, POLICY, KEYS, DELAY, KEYS[20]) == "p14"
+    retry = should_retrain(obs, failed, POLICY, KEYS)
+    assert timely_as_of(retry, obs, failed, POLICY, KEYS, DELAY, KEYS[15]) == "p15"
+
+
 def test_what_a_sensor_knew_at_a_partition() -> None:
     obs = [MonitoringObservation(KEYS[i], "warn", 0.5, True, i, realized_degraded=True) for i in range(6)]
     known = known_at(obs, 3, DELAY, POSITIONS)
