@@ -198,6 +198,7 @@ META_MLFLOW_RUN: Final = "mlflow_run"
 META_CV_PREFIX: Final = "cv_"  # + the primary metric: its cross-validated score
 META_TRAIN_ROWS: Final = "train_rows"
 META_TRAIN_PARTITIONS: Final = "train_partitions"
+META_WINDOW_CHOICE: Final = "window_choice"  # the lengths tried and why this one (training.window_choices)
 META_HOLDOUT_PARTITIONS: Final = "holdout_partitions"
 META_EVALUATION_PARTITIONS: Final = "evaluation_partitions"  # only when they reach past the holdout
 META_FEATURES_VERSION: Final = "features_version"
@@ -256,6 +257,7 @@ META_REFIT_VERSION: Final = "refit_version"  # champion: the go-live refit of th
 # MLflow run and model-version tags
 ML_TRAINING_KEY: Final = "mlops.training_key"  # hash of what a training saw: an identical retry reuses it
 ML_BEST_PARAMS: Final = "mlops.best_params"  # the chosen hyperparameters as JSON (typed, for a refit)
+ML_WINDOW_CHOICE: Final = "mlops.window_choice"  # why the training window has its length (window_choices)
 ML_REFIT_VERSION: Final = "mlops.refit_version"  # on an evaluated version: the refit that went live
 ML_EVALUATED_PARTITIONS: Final = "mlops.evaluated_partitions"  # 'first..last' of the gate's evaluation
 ML_EVALUATED_METRIC: Final = "mlops.evaluated_metric"

@@ -12,7 +12,7 @@ import re
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -224,6 +224,11 @@ class TrainingSpec(_Model):
     cv_folds: int = Field(default=3, ge=2)
     window_partitions: int = Field(default=90, ge=1, description="training window, in partitions")
     holdout_partitions: int = Field(default=14, ge=1, description="time-based holdout, in partitions")
+    # Other training-window lengths (partitions) each retrain tries beside `window_partitions`;
+    # one replaces it only when better on every one of the newest `window_choice_blocks`
+    # holdout-sized blocks and clearly overall (lib/training/window_choice.py). Empty: never.
+    window_choices: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
+    window_choice_blocks: int = Field(default=3, ge=1, le=10)
     primary_metric: str = "rmse"
     seed: int = 42
 

@@ -35,6 +35,8 @@ def model_metadata(artifact: ModelArtifact) -> dict[str, Any]:
     }
     if window.evaluation:  # small partitions: evaluated further back than the holdout
         metadata[names.META_EVALUATION_PARTITIONS] = f"{window.evaluated_range} ({len(window.evaluation)})"
+    if artifact.window_choice is not None:
+        metadata[names.META_WINDOW_CHOICE] = dg.MetadataValue.json(artifact.window_choice)
     if artifact.run_url:
         metadata[names.META_MLFLOW_RUN] = dg.MetadataValue.url(artifact.run_url)
     return metadata

@@ -80,6 +80,22 @@ class Predictions:
         )
 
 
+def concat(parts: Sequence[Predictions]) -> Predictions:
+    """One Predictions over several partitions' rows (same task and classes)."""
+    if not parts:
+        raise ValueError("no predictions to pool")
+    first = parts[0]
+    proba = None if first.proba is None else np.concatenate([p.proba for p in parts if p.proba is not None])
+    return Predictions(
+        pd.Index(np.concatenate([np.asarray(p.index) for p in parts])),
+        np.concatenate([p.y_true for p in parts]),
+        np.concatenate([p.y_pred for p in parts]),
+        proba,
+        first.classes,
+        first.positive,
+    )
+
+
 def predict(pipeline: Any, features: pd.DataFrame, target: pd.Series, spec: ProjectSpec) -> Predictions:
     """Score `features` with a fitted pipeline and pair the output with the true labels."""
     if not features.index.equals(target.index):

@@ -41,7 +41,9 @@ def holdout_size(history: History, last: int) -> int:
     return evaluation_size(np.diff(history.starts[: last + 2]).tolist(), history.spec)
 
 
-def fit_window(history: History, as_of: int, fold: bool = False) -> FitWindow | None:
+def fit_window(
+    history: History, as_of: int, fold: bool = False, length: int | None = None
+) -> FitWindow | None:
     """The window a model trained at `as_of` learns from: the spec's training window plus its
     evaluation partitions, all labelled by then. None when too few partitions are labelled.
 
@@ -51,7 +53,7 @@ def fit_window(history: History, as_of: int, fold: bool = False) -> FitWindow | 
     training partitions alone (`evaluation.backtest`)."""
     spec = history.spec
     last = as_of - spec.monitoring.label_delay_partitions
-    span = spec.training.window_partitions + spec.training.holdout_partitions
+    span = (length or spec.training.window_partitions) + spec.training.holdout_partitions
     first = max(0, last - span + 1)
     minimum = max(2, spec.training.cv_folds) + (0 if fold else spec.training.holdout_partitions)
     if last - first + 1 < minimum:
@@ -62,10 +64,33 @@ def fit_window(history: History, as_of: int, fold: bool = False) -> FitWindow | 
 _SHARED: dict[str, Any] = {}  # the history and parameters, inherited by forked workers
 
 
+def chosen_length(history: History, last: int, params: Mapping[str, Any]) -> int:
+    """The window length the loop's training would choose with partitions 0..`last` labelled
+    (`training.window_choices`; the spec's window when it names none)."""
+    spec = history.spec
+    if not spec.training.window_choices:
+        return spec.training.window_partitions
+    from mlops_pipelines.lib.metrics import predict
+    from mlops_pipelines.lib.training.window_choice import Fold, choose_window
+
+    def fit_predict(fold: Fold) -> Predictions:
+        model = fit_pipeline(
+            history.features(fold.first, fold.last), history.target(fold.first, fold.last), spec, params
+        )
+        test = (fold.test_first, fold.test_last)
+        return predict(model, history.features(*test), history.target(*test), spec)
+
+    return choose_window(last + 1, spec, fit_predict).partitions
+
+
 def _fit(as_of: int) -> tuple[int, Any]:
     history: History = _SHARED["history"]
     window = fit_window(history, as_of, fold=True)
     assert window is not None  # callers only ask for fittable partitions
+    length = chosen_length(history, window.last, _SHARED["params"])
+    if length != history.spec.training.window_partitions:
+        window = fit_window(history, as_of, fold=True, length=length)
+        assert window is not None  # the same labelled partitions, a different reach
     return as_of, fit_pipeline(
         history.features(window.first, window.last),
         history.target(window.first, window.last),

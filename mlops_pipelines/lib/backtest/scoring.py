@@ -11,14 +11,16 @@ metrics where higher is better and where lower is better alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
-from mlops_pipelines.lib.metrics import Predictions, UndefinedMetricError, higher_is_better, metric_value
+from mlops_pipelines.lib.metrics import (
+    Predictions,
+    UndefinedMetricError,
+    concat,
+    higher_is_better,
+    metric_value,
+)
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.backtest.models import ModelBank
@@ -44,22 +46,6 @@ def secondary_metrics(spec: ProjectSpec) -> tuple[str, ...]:
     asked = [*usual, *(k.metric for k in spec.kpis)]
     primary = spec.training.primary_metric
     return tuple(m for m in dict.fromkeys(asked) if m != primary)
-
-
-def concat(parts: Sequence[Predictions]) -> Predictions:
-    """One Predictions over several partitions' rows (same task and classes)."""
-    if not parts:
-        raise ValueError("no predictions to pool")
-    first = parts[0]
-    proba = None if first.proba is None else np.concatenate([p.proba for p in parts if p.proba is not None])
-    return Predictions(
-        pd.Index(np.concatenate([np.asarray(p.index) for p in parts])),
-        np.concatenate([p.y_true for p in parts]),
-        np.concatenate([p.y_pred for p in parts]),
-        proba,
-        first.classes,
-        first.positive,
-    )
 
 
 def partition_metric(pred: Predictions, metric: str, bank: ModelBank) -> float | None:

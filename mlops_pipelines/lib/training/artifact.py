@@ -71,3 +71,4 @@ class ModelArtifact:
     reason: str
     run_url: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    window_choice: dict[str, Any] | None = None  # `window_choice.choice_json` when lengths were tried

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mlops_pipelines.lib.ports import TableStore
     from mlops_pipelines.lib.registry.session import TrackingConfig
     from mlops_pipelines.lib.training.search import TrainedPipeline
+    from mlops_pipelines.lib.training.window_choice import WindowChoice
     from mlops_pipelines.spec import ProjectSpec
 
 
@@ -92,6 +93,17 @@ def run_metrics(trained: TrainedPipeline) -> dict[str, float]:
     }
 
 
+def choose_length(
+    spec: ProjectSpec, tables: TableStore, version: int, labelled: list[str], params: dict[str, Any]
+) -> WindowChoice:
+    """`window_choice.choose_from_rows` over the newest partitions a choice needs, read once."""
+    from mlops_pipelines.lib.training.window_choice import choose_from_rows, window_reach
+
+    reach = labelled[-window_reach(spec) :]
+    rows = tables.read(spec.name, names.FEATURES, keys=reach, version=version)
+    return choose_from_rows(spec, reach, rows, params)
+
+
 def train_challenger(
     spec: ProjectSpec,
     tables: TableStore,
@@ -115,7 +127,8 @@ def train_challenger(
     from mlops_pipelines.lib.registry.tracking import log_training_run
     from mlops_pipelines.lib.training.reuse import reused_artifact, training_key, undecided_version
     from mlops_pipelines.lib.training.search import train_model
-    from mlops_pipelines.lib.training.window import select_window, split_features
+    from mlops_pipelines.lib.training.window import labelled_partitions, select_window, split_features
+    from mlops_pipelines.lib.training.window_choice import choice_json
 
     version = tables.version(spec.name, names.FEATURES)
     if version < 0:
@@ -127,10 +140,23 @@ def train_challenger(
     piece = TableSlice(
         f"{spec.name}/{names.FEATURES}", tables.uri(spec.name, names.FEATURES), version, tuple(keys), -1
     )
-    window = select_window(keys, spec, as_of, rows=tables.slice_rows(piece))
+    sizes = tables.slice_rows(piece)
+    window = select_window(keys, spec, as_of, rows=sizes)
     rows = tables.read(spec.name, names.FEATURES, keys=list(window.train), version=version)
     labelled = split_features(rows, spec)
     del rows  # split_features made its own ordered copy: one window of rows, not two
+    trained: TrainedPipeline | None = None
+    choice = None
+    if spec.training.window_choices:  # opt-in: try other window lengths with the searched parameters
+        trained = train_model(labelled.features, labelled.target, spec, event_time=labelled.event_time)
+        choice = choose_length(
+            spec, tables, version, labelled_partitions(keys, spec, as_of), trained.best_params
+        )
+        if choice.changed:
+            window = select_window(keys, spec, as_of, rows=sizes, length=choice.partitions)
+            rows = tables.read(spec.name, names.FEATURES, keys=list(window.train), version=version)
+            labelled, trained = split_features(rows, spec), None
+            del rows
     features_uri = tables.uri(spec.name, names.FEATURES)
     provenance = collect_provenance(repo_dir or package_repo_dir())
     key = training_key(
@@ -144,7 +170,8 @@ def train_challenger(
     done = undecided_version(tracking, spec.name, key)
     if done is not None:  # a retried run: the same rows, spec and code were trained already
         return reused_artifact(spec, tracking, done, window)
-    trained = train_model(labelled.features, labelled.target, spec, event_time=labelled.event_time)
+    if trained is None:
+        trained = train_model(labelled.features, labelled.target, spec, event_time=labelled.event_time)
     tags = lineage_tags(
         spec,
         window,
@@ -156,6 +183,8 @@ def train_challenger(
     )
     tags[names.ML_TRAINING_KEY] = key
     tags[names.ML_BEST_PARAMS] = json.dumps(trained.best_params, sort_keys=True)
+    if choice is not None:
+        tags[names.ML_WINDOW_CHOICE] = choice.reason
     logged = log_training_run(
         tracking,
         spec.name,
@@ -167,7 +196,10 @@ def train_challenger(
         input_example=labelled.features.head(5),
         task_is_classification=spec.task.is_classification,
         tags=tags,
-        extra_json={"lineage": {**tags, "train": list(window.train), "holdout": list(window.holdout)}},
+        extra_json={
+            "lineage": {**tags, "train": list(window.train), "holdout": list(window.holdout)},
+            **({"window_choice": choice_json(choice)} if choice is not None else {}),
+        },
         provenance=provenance,
         run_name=f"{spec.name}-{reason}-{window.as_of}",
     )
@@ -190,4 +222,5 @@ def train_challenger(
         reason=reason,
         run_url=logged.run_url,
         tags=tags,
+        window_choice=None if choice is None else choice_json(choice),
     )

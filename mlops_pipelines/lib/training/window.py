@@ -47,11 +47,22 @@ def evaluation_size(rows: Sequence[int], spec: ProjectSpec) -> int:
     return size
 
 
+def labelled_partitions(available: Sequence[str], spec: ProjectSpec, as_of: str | None = None) -> list[str]:
+    """The partitions at or before `as_of` whose labels have arrived, oldest first: labels come
+    `label_delay_partitions` after their partition, so the newest ones are left out."""
+    keys = sorted(available)
+    if as_of is not None:
+        keys = [k for k in keys if k <= as_of]
+    delay = spec.monitoring.label_delay_partitions
+    return keys[: len(keys) - delay] if delay else keys
+
+
 def select_window(
     available: Sequence[str],
     spec: ProjectSpec,
     as_of: str | None = None,
     rows: Mapping[str, int] | None = None,
+    length: int | None = None,
 ) -> TrainingWindow:
     """The newest `window + holdout` labelled partitions at or before `as_of`.
 
@@ -59,13 +70,10 @@ def select_window(
     before `as_of` are not yet labelled and are left out; the holdout is the most recent part.
     With `rows` (rows per partition; a missing one counts 0) the window's `evaluation` holds the
     newest `evaluation_size` partitions when the holdout's rows are too few for the gate.
+    `length` replaces `window_partitions` (a length `window_choice` chose).
     """
-    keys = sorted(available)
-    if as_of is not None:
-        keys = [k for k in keys if k <= as_of]
-    end = as_of or (keys[-1] if keys else "")
-    delay = spec.monitoring.label_delay_partitions
-    labelled = keys[: len(keys) - delay] if delay else keys
+    end = as_of or (max(available) if len(available) else "")
+    labelled = labelled_partitions(available, spec, as_of)
     need_holdout = spec.training.holdout_partitions
     minimum_train = max(2, spec.training.cv_folds)
     if len(labelled) < need_holdout + minimum_train:
@@ -75,7 +83,7 @@ def select_window(
             "Materialize more partitions of the features asset first."
         )
     holdout = labelled[-need_holdout:]
-    train = labelled[:-need_holdout][-spec.training.window_partitions :]
+    train = labelled[:-need_holdout][-(length or spec.training.window_partitions) :]
     size = need_holdout if rows is None else evaluation_size([rows.get(k, 0) for k in labelled], spec)
     evaluation = tuple(labelled[-size:]) if size > need_holdout else ()
     return TrainingWindow(train=tuple(train), holdout=tuple(holdout), as_of=end, evaluation=evaluation)
