@@ -15,6 +15,7 @@ from mlops_pipelines.lib.training.artifact import RunContext
 from mlops_pipelines.lib.training.stage import package_repo_dir, train_challenger
 from mlops_pipelines.lib.training.window import TrainingWindowError
 from mlops_pipelines.spec import ProjectSpec
+from mlops_pipelines_tests.lib.model_support import small
 
 
 def test_challenger_is_trained_on_the_pinned_version_logged_and_registered(
@@ -70,3 +71,36 @@ def test_too_few_labelled_partitions_names_the_counts(
 def test_repo_dir_is_the_package_checkout() -> None:
     assert (package_repo_dir() / "mlops_pipelines" / "names.py").is_file()
     assert not (package_repo_dir() / "names.py").exists()
+
+
+def test_a_window_length_proven_better_is_trained_on_and_recorded(
+    bike_spec: ProjectSpec, bike_tables: DeltaTables, tracking: TrackingConfig
+) -> None:
+    # A 3-day window of hourly rentals against 12 days: the longer one wins every block clearly.
+    spec = small(bike_spec, window_partitions=3, window_choices=[12], window_choice_blocks=2)
+    model = train_challenger(spec, bike_tables, tracking, as_of=None, reason="test")
+    assert model.window_choice is not None and model.window_choice["chosen_partitions"] == 12
+    assert model.window.train == tuple(f"2011-01-{d:02d}" for d in range(6, 18))  # 12, not 3
+    assert model.window.holdout == tuple(f"2011-01-{d:02d}" for d in range(18, 24))
+    tried = {c["partitions"]: c for c in model.window_choice["candidates"]}
+    assert set(tried) == {3, 12} and tried[12]["better_on_every_block"] is True
+    version_tags = get_version(tracking, "bike_sharing", model.version).tags
+    assert version_tags[names.ML_TRAIN_PARTITIONS] == "2011-01-06..2011-01-17"
+    assert version_tags[names.ML_WINDOW_CHOICE].startswith("12 partitions instead of 3")
+    with open_client(tracking) as client:
+        document = client.download_artifacts(model.run_id, "window_choice.json")
+    assert '"chosen_partitions": 12' in Path(document).read_text()
+
+
+def test_without_proof_the_spec_window_is_kept_and_the_attempt_recorded(
+    bike_spec: ProjectSpec, bike_tables: DeltaTables, tracking: TrackingConfig
+) -> None:
+    # Three blocks of 6 days need 21 labelled days for the oldest to have a training minimum
+    # (3) before it: as of 2011-01-20 only 19 are labelled, so nothing is compared and the spec's window serves.
+    spec = small(bike_spec, window_choices=[24])
+    model = train_challenger(spec, bike_tables, tracking, as_of="2011-01-20", reason="test")
+    assert model.window_choice is not None and model.window_choice["chosen_partitions"] == 12
+    assert "too few to compare" in model.window_choice["reason"]
+    assert model.window.train == tuple(f"2011-01-{d:02d}" for d in range(2, 14))  # the spec's 12
+    version_tags = get_version(tracking, "bike_sharing", model.version).tags
+    assert "too few to compare" in version_tags[names.ML_WINDOW_CHOICE]
