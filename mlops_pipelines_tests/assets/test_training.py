@@ -53,3 +53,27 @@ def test_model_without_features_fails_naming_the_missing_table(
     assert error.cause.cls_name == "TrainingWindowError"
     assert "bike_sharing: the features table does not exist yet" in error.cause.message
     assert aliases(LocalMlflowTracking().config(), "bike_sharing") == {}
+
+
+def test_model_metadata_shows_the_window_lengths_tried_and_why(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance
+) -> None:
+    bike = prepare_bike(specs, instance)
+    # The spec's 3 days against 12: the longer window wins every block, so the model learns 12.
+    chooser = small(bike, window_partitions=3, window_choices=[12], window_choice_blocks=2)
+    result = retrain(chooser, instance, asset_selection=MODEL_ONLY)
+    assert result.success
+    metadata = meta(result, names.MODEL)
+    assert metadata[names.META_TRAIN_PARTITIONS] == "2011-01-06..2011-01-17 (12)"
+    choice = metadata[names.META_WINDOW_CHOICE]
+    assert choice["chosen_partitions"] == 12 and choice["spec_partitions"] == 3
+    assert [c["partitions"] for c in choice["candidates"]] == [3, 12]
+    assert choice["reason"].startswith("12 partitions instead of 3")
+
+
+def test_model_metadata_has_no_window_choice_when_none_is_asked_for(
+    specs: dict[str, ProjectSpec], instance: dg.DagsterInstance
+) -> None:
+    bike = prepare_bike(specs, instance)
+    result = retrain(bike, instance, asset_selection=MODEL_ONLY)
+    assert result.success and names.META_WINDOW_CHOICE not in meta(result, names.MODEL)
