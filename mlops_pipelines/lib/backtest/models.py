@@ -70,15 +70,13 @@ def chosen_length(history: History, last: int, params: Mapping[str, Any]) -> int
     spec = history.spec
     if not spec.training.window_choices:
         return spec.training.window_partitions
-    from mlops_pipelines.lib.metrics import predict
-    from mlops_pipelines.lib.training.window_choice import Fold, choose_window
+    from mlops_pipelines.lib.training.window_choice import Fold, choose_window, fit_and_score
+
+    def rows(first: int, last: int) -> tuple[Any, Any]:
+        return history.features(first, last), history.target(first, last)
 
     def fit_predict(fold: Fold) -> Predictions:
-        model = fit_pipeline(
-            history.features(fold.first, fold.last), history.target(fold.first, fold.last), spec, params
-        )
-        test = (fold.test_first, fold.test_last)
-        return predict(model, history.features(*test), history.target(*test), spec)
+        return fit_and_score(rows(fold.first, fold.last), rows(fold.test_first, fold.test_last), spec, params)
 
     return choose_window(last + 1, spec, fit_predict).partitions
 

@@ -41,6 +41,12 @@ class Fold:
 
 
 FitPredict = Callable[[Fold], "Predictions"]
+
+
+class FoldError(ValueError):
+    """A validation fold that cannot judge a length (its block holds a class the fold never saw)."""
+
+
 NO_BETTER = "the spec's window: no other length was better on every block and clearly overall"
 
 
@@ -87,11 +93,34 @@ def validation_folds(labelled: int, length: int, spec: ProjectSpec) -> list[Fold
     return folds
 
 
-def choose_window(
-    labelled: int, spec: ProjectSpec, fit_predict: FitPredict, *, seed: int | None = None
-) -> WindowChoice:
-    """The window length to train on, given `labelled` labelled partitions (see the module doc)."""
+def fit_and_score(
+    train: tuple[pd.DataFrame, pd.Series],
+    test: tuple[pd.DataFrame, pd.Series],
+    spec: ProjectSpec,
+    params: Mapping[str, Any],
+) -> Predictions:
+    """One fold: fit on `train` (features, target) with `params` and predict `test`. FoldError when
+    the test block holds a class the fold never saw; FitError (fit_pipeline) when the fold holds
+    one class or no rows."""
+    from mlops_pipelines.lib.metrics import predict
+    from mlops_pipelines.lib.training.fit import fit_pipeline
+
+    if spec.task.is_classification:
+        unseen = sorted(set(test[1].astype("str")) - set(train[1].astype("str")))
+        if unseen:
+            raise FoldError(f"class(es) {unseen} of a validation block are not in the rows before it")
+    model = fit_pipeline(train[0], train[1], spec, params)
+    return predict(model, test[0], test[1], spec)
+
+
+def choose_window(labelled: int, spec: ProjectSpec, fit_predict: FitPredict) -> WindowChoice:
+    """The window length to train on, given `labelled` labelled partitions (see the module doc).
+
+    A fold that cannot judge (a class unseen before its block, a fold of one class, a metric
+    undefined on a block) keeps the spec's window, and the reason names it: the choice is an
+    optimisation, and the spec's window is what the loop would train on without it."""
     from mlops_pipelines.lib.metrics import UndefinedMetricError
+    from mlops_pipelines.lib.training.fit import FitError
 
     own = spec.training.window_partitions
     lengths = candidate_lengths(spec)
@@ -103,16 +132,13 @@ def choose_window(
             own, own, (), f"the spec's window: {labelled} labelled partitions are too few to compare"
         )
     try:
-        return _compare(labelled, spec, fit_predict, base_folds, seed)
-    except UndefinedMetricError as error:  # e.g. ROC-AUC on a block holding one class
-        reason = (
-            f"the spec's window: {spec.training.primary_metric} is undefined on a validation block ({error})"
-        )
-        return WindowChoice(own, own, (), reason)
+        return _compare(labelled, spec, fit_predict, base_folds)
+    except (UndefinedMetricError, FitError, FoldError) as error:  # e.g. ROC-AUC on a one-class block
+        return WindowChoice(own, own, (), f"the spec's window: a validation fold cannot judge ({error})")
 
 
 def _compare(
-    labelled: int, spec: ProjectSpec, fit_predict: FitPredict, base_folds: list[Fold], seed: int | None
+    labelled: int, spec: ProjectSpec, fit_predict: FitPredict, base_folds: list[Fold]
 ) -> WindowChoice:
     from mlops_pipelines.lib.metrics import concat, higher_is_better, metric_value
     from mlops_pipelines.lib.promotion.rules import improvement_interval
@@ -141,7 +167,7 @@ def _compare(
                 metric,
                 promotion.bootstrap_samples,
                 promotion.confidence,
-                spec.training.seed if seed is None else seed,
+                spec.training.seed,
             ).low
         candidates.append(Candidate(length, scores, metric_value(concat(preds), metric, task), wins, low))
     proven = [
@@ -183,19 +209,16 @@ def choose_from_rows(
     """`choose_window` over rows of the features table (`rows`: at least the newest
     `window_reach` of the `labelled` partitions), each length fitted with `params`."""
     from mlops_pipelines.lib.frames import PARTITION
-    from mlops_pipelines.lib.metrics import predict
-    from mlops_pipelines.lib.training.fit import fit_pipeline
     from mlops_pipelines.lib.training.window import split_features
 
     partition = rows[PARTITION]
 
-    def part(first: int, last: int) -> Any:
-        return split_features(rows[partition.isin(labelled[first : last + 1])], spec)
+    def part(first: int, last: int) -> tuple[pd.DataFrame, pd.Series]:
+        labelled_rows = split_features(rows[partition.isin(labelled[first : last + 1])], spec)
+        return labelled_rows.features, labelled_rows.target
 
     def fit_predict(fold: Fold) -> Predictions:
-        train, test = part(fold.first, fold.last), part(fold.test_first, fold.test_last)
-        model = fit_pipeline(train.features, train.target, spec, params)
-        return predict(model, test.features, test.target, spec)
+        return fit_and_score(part(fold.first, fold.last), part(fold.test_first, fold.test_last), spec, params)
 
     return choose_window(len(labelled), spec, fit_predict)
 

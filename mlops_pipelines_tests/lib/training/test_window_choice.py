@@ -11,16 +11,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlops_pipelines.lib.features import feature_kinds
 from mlops_pipelines.lib.metrics import Predictions
+from mlops_pipelines.lib.training.fit import FitError
 from mlops_pipelines.lib.training.window_choice import (
     Fold,
+    FoldError,
     candidate_lengths,
     choice_json,
     choose_window,
+    fit_and_score,
     validation_folds,
     window_reach,
 )
-from mlops_pipelines.spec import ProjectSpec
+from mlops_pipelines.spec import PACKAGED_PROJECTS, ProjectSpec, load_spec
 from mlops_pipelines_tests.lib.model_support import small
 
 ROWS = 400  # rows per validation block: enough for the bootstrap to be sure of a real gap
@@ -127,7 +131,8 @@ def test_an_undefined_metric_keeps_the_spec_window_and_names_it(bike_spec: Proje
         return Predictions(pd.RangeIndex(ROWS), constant, constant, None)
 
     choice = choose_window(60, spec, one_value)
-    assert choice.partitions == 12 and "undefined on a validation block" in choice.reason
+    assert choice.partitions == 12 and choice.candidates == ()
+    assert "a validation fold cannot judge (r2 is undefined: the target is constant" in choice.reason
 
 
 def test_window_choices_must_be_positive_lengths(bike_spec: ProjectSpec) -> None:
@@ -139,3 +144,38 @@ def test_window_choices_must_be_positive_lengths(bike_spec: ProjectSpec) -> None
         TrainingSpec(window_choices=[0])
     with pytest.raises(ValidationError, match="window_choice_blocks"):
         TrainingSpec(window_choices=[30], window_choice_blocks=0)
+
+
+Rows = tuple[pd.DataFrame, pd.Series]
+
+
+def classifier_fold(train_labels: list[str], test_labels: list[str]) -> tuple[ProjectSpec, Rows, Rows]:
+    """adult_income's spec and two folds whose features are never reached (the checks come first)."""
+    spec = small(load_spec(PACKAGED_PROJECTS / "adult_income.yaml"), window_choices=[28])
+    columns = list(feature_kinds(spec))
+
+    def rows(labels: list[str]) -> Rows:
+        return pd.DataFrame({c: [0] * len(labels) for c in columns}), pd.Series(labels)
+
+    return spec, rows(train_labels), rows(test_labels)
+
+
+def test_a_block_with_a_class_its_fold_never_saw_keeps_the_spec_window() -> None:
+    spec, train, test = classifier_fold(["<=50K", ">50K", "<=50K"], ["<=50K", "unknown"])
+    with pytest.raises(FoldError, match=r"class\(es\) \['unknown'\] of a validation block"):
+        fit_and_score(train, test, spec, {})
+
+    def fit_predict(fold: Fold) -> Predictions:
+        return fit_and_score(train, test, spec, {})
+
+    choice = choose_window(60, spec, fit_predict)
+    assert choice.partitions == spec.training.window_partitions and not choice.changed
+    assert "cannot judge (class(es) ['unknown']" in choice.reason
+
+
+def test_a_fold_of_one_class_keeps_the_spec_window_and_names_it() -> None:
+    spec, train, test = classifier_fold(["<=50K"] * 3, ["<=50K"])
+    with pytest.raises(FitError, match="single class"):
+        fit_and_score(train, test, spec, {})
+    choice = choose_window(60, spec, lambda fold: fit_and_score(train, test, spec, {}))
+    assert choice.partitions == spec.training.window_partitions and "single class" in choice.reason
