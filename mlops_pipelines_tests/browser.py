@@ -183,5 +183,8 @@ def open_sensor(page: Page, base_url: str, sensor: str) -> SensorView:
     cursor_cell = row.locator("td").nth(1)
     box = row.bounding_box() or {"height": 0.0}
     ticks = page.locator("table[class*='TickHistory'] tbody tr")
+    # The tick history is its own query and may render after "Latest tick" (seen under CI load):
+    # wait for its first row; a sensor with no listed tick then fails here, naming the table.
+    ticks.first.wait_for(timeout=LOAD_TIMEOUT_MS)
     statuses = [ticks.nth(i).locator("td").nth(1).inner_text().strip() for i in range(ticks.count())]
     return SensorView(float(box["height"]), len(cursor_cell.inner_text().strip()), statuses)
