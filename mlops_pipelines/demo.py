@@ -10,8 +10,9 @@ Blocks of partitions keep Dagster's per-run cost down, yet the loop decides as i
 ran as each partition closed: the sensor names the partition its signals were known at (the
 retrain's as-of), the retrain trains up to it, and the partitions of the block after it are
 scored and monitored again by the new champion before the sensor looks again. The first model
-is trained as of a fixed partition (half a training window, the holdout and the label delay),
-whatever the block size.
+is trained as of the first partition, from half a training window, the holdout and the label
+delay on, whose window it can learn from and be evaluated on (`evaluation.readiness`: a binary
+stream whose first weeks hold one class waits), whatever the block size.
 """
 
 from __future__ import annotations
@@ -33,9 +34,17 @@ from mlops_pipelines.demo_events import (
     failure,
     gate_decision,
     new_summary,
+    replay_error,
     report_link,
+    skip_warning,
 )
-from mlops_pipelines.demo_inputs import project_spec, refuse_data_outside, replay_blocks, replay_keys
+from mlops_pipelines.demo_inputs import (
+    bootstrap_count,
+    project_spec,
+    refuse_data_outside,
+    replay_blocks,
+    replay_keys,
+)
 from mlops_pipelines.demo_progress import Progress
 from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_name
 from mlops_pipelines.runner import run_job
@@ -46,16 +55,6 @@ __all__ = ["DemoError", "Replay", "bootstrap_count", "replay_all", "replay_block
 
 Echo = Callable[[str], Any] | None
 MAX_TICKS_PER_BLOCK = 50  # each tick that retrains re-scores the block's tail; this bounds a runaway loop
-
-
-def bootstrap_count(spec: ProjectSpec) -> int:
-    """Partitions that must have arrived before the first model: half a training window, the
-    holdout and the label delay (the offline backtest uses the same rule)."""
-    return (
-        spec.training.window_partitions // 2
-        + spec.training.holdout_partitions
-        + spec.monitoring.label_delay_partitions
-    )
 
 
 class Replay:
@@ -88,14 +87,9 @@ class Replay:
             self.run(daily_job_name(self.spec), block[0], block[-1], run_config=self.drift_config("never"))
         except DemoError as err:
             # A blocked batch stops its own run (blocking checks), not the product: record it, go on.
-            self.summary.setdefault("blocked", []).append(
-                {
-                    "partitions": f"{block[0]}..{block[-1]}",
-                    "count": len(block),
-                    "reason": err.reason,
-                    "error": str(err),
-                }
-            )
+            span, reason = f"{block[0]}..{block[-1]}", err.reason
+            entry = {"partitions": span, "count": len(block), "reason": reason, "error": str(err)}
+            self.summary.setdefault("blocked", []).append(entry)
             self.block_line(block, f"BLOCKED: {err}")
             return
         done = self.keys.index(block[-1]) + 1
@@ -105,9 +99,9 @@ class Replay:
             self.run(labels_job_name(self.spec), labelled[0], labelled[-1])
         self.summary["partitions"] = done
         if not has_champion:
-            if done >= boot:
-                self.bootstrap(self.keys[boot - 1])
-            self.block_line(block, "ingested; " + ("first model trained" if done >= boot else "no model yet"))
+            self.block_line(
+                block, "ingested; " + (self.first_model(block, boot) if done >= boot else "no model yet")
+            )
             return
         self.settle(block)
         events = drift_events(self.instance, self.spec, block)
@@ -165,6 +159,26 @@ class Replay:
         config = {"ops": {model_op: {"config": {"as_of": as_of, "reason": reason}}}}
         self.retrain(reason, as_of, as_of, tags, config)
 
+    def first_model(self, block: list[str], boot: int) -> str:
+        """Train the first model as of the first partition of `block` (from the bootstrap point
+        on) whose window it can learn and be evaluated on (`evaluation.readiness`; the backtest
+        waits alike), then score the rest of the block with it; what happened, for the line."""
+        from mlops_pipelines.lib.evaluation.readiness import first_model_problem
+        from mlops_pipelines.resources.environment import environment_for
+
+        lake = environment_for().lakehouse()
+        start = max(boot - 1, self.keys.index(block[0]))  # each block's partitions are asked once
+        problem = None
+        for as_of in self.keys[start : self.keys.index(block[-1]) + 1]:
+            problem = first_model_problem(self.spec, lake, as_of)
+            if problem is None:
+                self.bootstrap(as_of)
+                self.rescore(as_of, block[-1])
+                self.settle(block)  # the rest of the block was scored: the sensor looks at it now
+                return f"first model trained as of {as_of}"
+        self.summary.setdefault("first_model_waits", []).append({"until": block[-1], "reason": problem})
+        return f"first model waits: {problem}"
+
     def report(self, partition: str) -> None:
         """The Evidently report of a partition that triggered a retrain, against the champion it is
         about to challenge: rendered only here, so HTML stays off the replay's hot path."""
@@ -200,11 +214,8 @@ class Replay:
         return self.keys[max(0, first - delay) : max(0, last + 1 - delay)]
 
     def note_skip(self, message: str | None) -> None:
-        """A tick's skip message that says drift was not confirmed by performance: a warning."""
-        if message and "not confirmed by performance" in message:
-            warning = message.split("; ", 1)[-1].rsplit(" (", 1)[0]
-            if warning not in self.summary["warnings"]:
-                self.summary["warnings"].append(warning)
+        if (warning := skip_warning(message)) is not None and warning not in self.summary["warnings"]:
+            self.summary["warnings"].append(warning)
 
     def tick(self) -> bool:
         """One sensor tick; True when it started a retrain."""
@@ -253,11 +264,8 @@ def replay_all(replay: Replay, chunk: int, started: float) -> dict[str, Any]:
     if blocked:
         replay.summary["blocked_summary"] = blocked_summary(blocked, len(keys))
         replay.progress.note(blocked_line(replay.summary["blocked_summary"]))
-    if blocked and not replay.summary["partitions"]:
-        raise DemoError(
-            f"every partition was blocked ({len(blocked)} block(s), {keys[0]}..{keys[-1]}); "
-            f"first: {blocked[0]['error']}"
-        )
+    if (error := replay_error(replay.summary, keys)) is not None:
+        raise error
     replay.summary["seconds"] = round(time.monotonic() - started, 1)
     replay.say(
         f"done in {replay.summary['seconds']} s: {len(replay.summary['retrains'])} retrain(s), "

@@ -59,9 +59,19 @@ def new_summary(project: str) -> dict[str, Any]:
     }
 
 
+def step_error(event: Any) -> str:
+    """What a failed step raised, past Dagster's wrapper ("Error occurred while executing op"):
+    the error that names the problem, not "Execution of step ... failed"."""
+    data = event.step_failure_data
+    error = None if data is None else data.error
+    while error is not None and error.cause is not None and (error.cls_name or "").startswith("Dagster"):
+        error = error.cause
+    return error.message.strip() if error is not None else (event.message or "step failed")
+
+
 def failure(result: RunResult, what: str) -> DemoError:
     failed = [e for e in result.all_events if e.is_step_failure]
-    detail = (failed[0].message or "step failed") if failed else "run failed"
+    detail = step_error(failed[0]) if failed else "run failed"
     # A blocking check fails its step with a generic message: name the check and its problems.
     checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
     if checks:
@@ -83,6 +93,20 @@ def blocked_summary(blocked: list[dict[str, Any]], total: int) -> dict[str, Any]
         "share": round(count / total, 4) if total else 0.0,
         "reasons": [{"reason": r, "partitions": n} for r, n in sorted(reasons.items(), key=lambda x: -x[1])],
     }
+
+
+def replay_error(summary: dict[str, Any], keys: list[str]) -> DemoError | None:
+    """What makes a finished replay a failure although it ran: every partition blocked, or
+    partitions enough for a first model but none it could learn from (`first_model_waits`)."""
+    blocked, waits = summary.get("blocked", []), summary.get("first_model_waits", [])
+    span = f"{keys[0]}..{keys[-1]}" if keys else "no partitions"
+    if blocked and not summary["partitions"]:
+        return DemoError(
+            f"every partition was blocked ({len(blocked)} block(s), {span}); first: {blocked[0]['error']}"
+        )
+    if waits and summary["champion_version"] is None:
+        return DemoError(f"no first model in {len(keys)} partitions ({span}): {waits[-1]['reason']}")
+    return None
 
 
 def blocked_line(summary: dict[str, Any]) -> str:
@@ -148,3 +172,10 @@ def drift_events(instance: dg.DagsterInstance, spec: ProjectSpec, block: list[st
         for p, m in sorted(latest.items())
         if m.get(names.META_STATUS) in ("warn", "error")
     ]
+
+
+def skip_warning(message: str | None) -> str | None:
+    """The warning in a tick's skip message that says drift was not confirmed by performance."""
+    if not message or "not confirmed by performance" not in message:
+        return None
+    return message.split("; ", 1)[-1].rsplit(" (", 1)[0]

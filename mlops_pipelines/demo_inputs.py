@@ -48,3 +48,13 @@ def replay_keys(spec: ProjectSpec, until: str | None, chunk: int | None) -> tupl
     keys = [k for k in partition_keys(spec) if until is None or k <= until]
     # Dagster pays a fixed cost per run; long replays take bigger steps between sensor ticks.
     return keys, chunk or (28 if len(keys) > 365 else 14)
+
+
+def bootstrap_count(spec: ProjectSpec) -> int:
+    """Partitions that must have arrived before the first model: half a training window, the
+    holdout and the label delay (the offline backtest uses the same rule)."""
+    return (
+        spec.training.window_partitions // 2
+        + spec.training.holdout_partitions
+        + spec.monitoring.label_delay_partitions
+    )

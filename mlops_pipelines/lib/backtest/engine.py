@@ -25,6 +25,7 @@ from mlops_pipelines.lib.backtest.scoring import Score, score, share_of
 if TYPE_CHECKING:
     from mlops_pipelines.lib.backtest.history import History
     from mlops_pipelines.lib.backtest.schedules import Schedule
+    from mlops_pipelines.lib.training.window import LabelledRows
     from mlops_pipelines.spec import RetrainingSpec
 
 
@@ -61,32 +62,66 @@ class BacktestReport:
 
 def bootstrap_index(history: History) -> int:
     """Where the loop trains its first model: as soon as half a training window, the holdout and
-    the label delay have arrived (the demo uses the same rule, whatever its block size)."""
+    the label delay have arrived (the demo uses the same rule, whatever its block size), and
+    the window's labels can be learned from (`readiness`: a binary stream whose first weeks
+    hold one class waits for both, as the demo does)."""
+    from mlops_pipelines.lib.training.readiness import learnable_problem
+
     spec = history.spec
     count = (
         spec.training.window_partitions // 2
         + spec.training.holdout_partitions
         + spec.monitoring.label_delay_partitions
     )
-    boot = max(count - 1, 0)
-    while boot < len(history.keys) and fit_window(history, boot) is None:
+    boot, problem = max(count - 1, 0), None
+    while boot < len(history.keys) - 1:
+        if fit_window(history, boot) is not None:
+            problem = learnable_problem(_bootstrap_rows(history, boot).target, spec) or _fold_problem(
+                history, boot
+            )
+            if problem is None:
+                return boot
         boot += 1
-    if boot >= len(history.keys) - 1:
-        raise BacktestError(
-            f"{spec.name}: {len(history.keys)} partition(s) with rows; the first model needs {count} "
-            "and at least one more partition must remain to score"
-        )
-    return boot
+    why = f"; the newest window could not be learned from: {problem}" if problem else ""
+    raise BacktestError(
+        f"{spec.name}: {len(history.keys)} partition(s) with rows; the first model needs {count} "
+        f"and at least one more partition must remain to score{why}"
+    )
+
+
+def _fold_problem(history: History, boot: int) -> str | None:
+    """Why a fold model of the first model's evaluation could not be fitted (one class), or None."""
+    from mlops_pipelines.lib.backtest.policy import origin_folds
+
+    planned = origin_folds(history, boot) if history.spec.task.is_classification else None
+    for fold, fit_as_of in planned[1] if planned else []:
+        window = fit_window(history, fit_as_of, fold=True)
+        if window is None:  # no fold model: the first model has no evaluation yet, as in the loop
+            continue
+        labels = history.target(window.first, window.last).astype("str")
+        if labels.nunique() < 2:
+            keys = history.keys
+            return (
+                f"the evaluation fold {keys[fold[0]]}..{keys[fold[-1]]} would be fitted on "
+                f"{keys[window.first]}..{keys[window.last]}: a single class {labels.unique().tolist()}"
+            )
+    return None
+
+
+def _bootstrap_rows(history: History, boot: int) -> LabelledRows:
+    """The rows the loop's first training run as of partition `boot` learns from."""
+    from mlops_pipelines.lib.training.window import select_window, split_features
+
+    window = select_window(history.keys[: boot + 1], history.spec, history.keys[boot])
+    first, last = history.keys.index(window.train[0]), history.keys.index(window.train[-1])
+    return split_features(history.rows(first, last), history.spec)
 
 
 def bootstrap_params(history: History, boot: int) -> dict[str, Any]:
     """The hyperparameters the loop's first training run would choose (its search and CV)."""
     from mlops_pipelines.lib.training.search import train_model
-    from mlops_pipelines.lib.training.window import select_window, split_features
 
-    window = select_window(history.keys[: boot + 1], history.spec, history.keys[boot])
-    first, last = history.keys.index(window.train[0]), history.keys.index(window.train[-1])
-    labelled = split_features(history.rows(first, last), history.spec)
+    labelled = _bootstrap_rows(history, boot)
     trained = train_model(labelled.features, labelled.target, history.spec, event_time=labelled.event_time)
     return dict(trained.best_params)
 

@@ -38,6 +38,7 @@ from mlops_pipelines.lib.monitoring.policy import (
 )
 
 if TYPE_CHECKING:
+    from mlops_pipelines.lib.backtest.history import History
     from mlops_pipelines.lib.backtest.models import ModelBank
     from mlops_pipelines.lib.metrics import Predictions
 
@@ -51,26 +52,37 @@ class Challenge:
     champion: Predictions | None  # the champion there (None: no comparable partition)
 
 
-def rolling_origin(bank: ModelBank, as_of: int, champion: ReplayChampion | None) -> Challenge | None:
-    """The newest labelled partitions as of `as_of` the loop evaluates on (`holdout_size`), split
-    into folds, each predicted by the recipe fitted on everything before it; None when none is
-    labelled yet."""
-    spec = bank.history.spec
+def origin_folds(history: History, as_of: int) -> tuple[list[int], list[tuple[list[int], int]]] | None:
+    """The newest labelled partitions as of `as_of` the loop evaluates on (`holdout_size`) and
+    its folds, each with the as-of its recipe model is fitted at (when the fold's first partition
+    opens: labels up to the partition before it); None when none is labelled yet."""
+    spec = history.spec
     last = as_of - spec.monitoring.label_delay_partitions
     if last < 0:
         return None
-    k = holdout_size(bank.history, last)
+    k = holdout_size(history, last)
     partitions = list(range(max(0, last - k + 1), last + 1))
     if not partitions:
         return None
     holdout = min(spec.training.holdout_partitions, len(partitions))
     count = fold_count(len(partitions), holdout, spec.promotion.backtest_folds)
+    delay = spec.monitoring.label_delay_partitions
+    # The loop's folds (`evaluation.backtest`).
+    folds = [(list(run), run[0] - 1 + delay) for run in fold_partitions(partitions, count)]
+    return partitions, folds
+
+
+def rolling_origin(bank: ModelBank, as_of: int, champion: ReplayChampion | None) -> Challenge | None:
+    """The evaluation partitions as of `as_of` (`origin_folds`), each fold predicted by the
+    recipe fitted on everything before it; None when none is labelled yet."""
+    spec = bank.history.spec
+    planned = origin_folds(bank.history, as_of)
+    if planned is None:
+        return None
+    partitions, folds = planned
     parts: list[Predictions] = []
     learned_until: dict[int, int] = {}  # partition -> the newest partition its fold model learned from
-    for run in fold_partitions(partitions, count):  # the loop's folds (`evaluation.backtest`)
-        fold = list(run)
-        # Fitted when the fold's first partition opens: labels up to the partition before it.
-        fit_as_of = fold[0] - 1 + spec.monitoring.label_delay_partitions
+    for fold, fit_as_of in folds:
         if not bank.fittable(fit_as_of):
             return None
         parts.extend(bank.predict(fit_as_of, p) for p in fold)

@@ -148,6 +148,8 @@ def _target(frame: pd.DataFrame, spec: ProjectSpec, report: DataCheck) -> None:
             report.errors.append(
                 f"target '{spec.target}': {len(counts)} labels for task binary: set task: multiclass"
             )
+        else:
+            _first_labels(frame, spec, report)
     else:
         values = present.astype("float64")
         summary = (
@@ -158,6 +160,18 @@ def _target(frame: pd.DataFrame, spec: ProjectSpec, report: DataCheck) -> None:
             report.errors.append(
                 f"target '{spec.target}': one value only ({values.iloc[0]:g}); nothing to learn"
             )
+
+
+def _first_labels(frame: pd.DataFrame, spec: ProjectSpec, report: DataCheck) -> None:
+    """A classifier's first partitions holding one label: the first model waits (`readiness`)."""
+    first = sorted(set(frame[PARTITION]))[: first_model_partitions(spec)]
+    labels = frame.loc[frame[PARTITION].isin(first), spec.target].dropna().astype(str).unique()
+    if len(labels) == 1:
+        report.warnings.append(
+            f"target '{spec.target}': the first {len(first)} partitions ({first[0]}..{first[-1]}) hold one "
+            f"label, {labels[0]!r}: the first model waits until its window holds two (demo and backtest "
+            "name the partition)"
+        )
 
 
 def _quarantine(frame: pd.DataFrame, spec: ProjectSpec, report: DataCheck) -> None:

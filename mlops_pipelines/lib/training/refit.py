@@ -52,12 +52,15 @@ def cv_of(
 
     from mlops_pipelines.lib.features import feature_kinds
     from mlops_pipelines.lib.metrics import cv_scorer, higher_is_better
-    from mlops_pipelines.lib.training.search import build_pipeline, time_series_folds
+    from mlops_pipelines.lib.training.readiness import cv_splits
+    from mlops_pipelines.lib.training.search import build_pipeline
 
     metric = spec.training.primary_metric
     frame = features[list(feature_kinds(spec))]
     labels = target.astype("str") if spec.task.is_classification else target
-    folds = time_series_folds(len(frame), spec.training.cv_folds)
+    folds, problem = cv_splits(target, spec)  # the search's own splits, judgeable ones only
+    if problem is not None:
+        raise ValueError(problem)
     with threadpool_limits(limits=1):
         result = cross_validate(
             build_pipeline(spec, dict(params)),

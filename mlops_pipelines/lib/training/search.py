@@ -12,14 +12,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from mlops_pipelines.lib.features import feature_kinds
 from mlops_pipelines.lib.metrics import check_metric, cv_scorer, higher_is_better
+from mlops_pipelines.lib.training.readiness import cv_splits
 
 if TYPE_CHECKING:
-    from sklearn.model_selection import TimeSeriesSplit
     from sklearn.pipeline import Pipeline
 
     from mlops_pipelines.spec import ProjectSpec
@@ -28,7 +27,6 @@ log = logging.getLogger(__name__)
 
 MISSING_CATEGORY = "__missing__"
 MIN_CATEGORY_ROWS = 5  # rarer categories share one "infrequent" code: too few rows to learn from
-MIN_ROWS_PER_FOLD = 5
 LINEAR_MAX_ITER = 2000
 
 
@@ -162,19 +160,6 @@ def _check_param_names(pipeline: Pipeline, names: list[str], family: str) -> Non
         raise ValueError(f"training.search_space: unknown parameter(s) {unknown} for family '{family}'")
 
 
-def time_series_folds(n_rows: int, folds: int) -> TimeSeriesSplit:
-    """Expanding-window folds over time-ordered rows: each validation fold follows its training rows."""
-    from sklearn.model_selection import TimeSeriesSplit
-
-    needed = (folds + 1) * MIN_ROWS_PER_FOLD
-    if n_rows < needed:
-        raise ValueError(
-            f"{n_rows} training row(s) are too few for {folds} time-series folds "
-            f"(need at least {needed}: {MIN_ROWS_PER_FOLD} per fold plus the first training block)"
-        )
-    return TimeSeriesSplit(n_splits=folds)
-
-
 def grid_size(search_space: dict[str, list[Any]]) -> int:
     return math.prod(len(values) for values in search_space.values())
 
@@ -193,20 +178,6 @@ def _check_inputs(features: pd.DataFrame, target: pd.Series, spec: ProjectSpec) 
         raise ValueError(f"training.search_space: parameter(s) {empty} have no values to try")
     check_metric(spec.task, spec.training.primary_metric, "training.primary_metric")
     return columns
-
-
-def _check_classes(target: pd.Series, spec: ProjectSpec, folds: TimeSeriesSplit) -> None:
-    labels = target.astype("str")
-    if labels.nunique() < 2:
-        raise ValueError(
-            f"target '{spec.target}' has a single class {labels.unique().tolist()}: nothing to learn"
-        )
-    first_train, _ = next(iter(folds.split(np.zeros(len(target)))))
-    if labels.iloc[first_train].nunique() < 2:
-        raise ValueError(
-            f"target '{spec.target}': the first time-series training fold ({len(first_train)} rows) "
-            "holds a single class; give more rows or fewer training.cv_folds"
-        )
 
 
 def _cv_summary(search: Any, metric: str, folds: int, kind: str) -> CvSummary:
@@ -248,9 +219,18 @@ def train_model(
         features, target = features.loc[order], target.loc[order]
     frame = features[columns]
     training = spec.training
-    folds = time_series_folds(len(frame), training.cv_folds)
+    folds, problem = cv_splits(target, spec)
+    if problem is not None:
+        raise ValueError(problem)
+    if len(folds) < training.cv_folds:
+        log.info(
+            "%s: %d of %d CV folds can be judged by %s",
+            spec.name,
+            len(folds),
+            training.cv_folds,
+            training.primary_metric,
+        )
     if spec.task.is_classification:
-        _check_classes(target, spec, folds)
         target = target.astype("str")
     space = {name: list(values) for name, values in training.search_space.items()}
     size = grid_size(space)
@@ -276,7 +256,7 @@ def train_model(
         )
     with threadpool_limits(limits=threads):
         search.fit(frame, target)
-    summary = _cv_summary(search, training.primary_metric, training.cv_folds, kind)
+    summary = _cv_summary(search, training.primary_metric, len(folds), kind)
     pipeline = search.best_estimator_
     classes = tuple(str(c) for c in pipeline.classes_) if spec.task.is_classification else None
     seconds = time.perf_counter() - started

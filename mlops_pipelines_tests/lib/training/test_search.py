@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from mlops_pipelines.lib.features import build_features, build_target, feature_kinds
 from mlops_pipelines.lib.frames import EVENT_TIME
-from mlops_pipelines.lib.training.search import build_pipeline, time_series_folds, train_model
+from mlops_pipelines.lib.training.readiness import time_series_folds
+from mlops_pipelines.lib.training.search import build_pipeline, train_model
 from mlops_pipelines.spec import ProjectSpec
 
 
