@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import dagster as dg
 
@@ -40,6 +40,7 @@ from mlops_pipelines.demo_events import (
 )
 from mlops_pipelines.demo_inputs import (
     bootstrap_count,
+    labelled_with,
     project_spec,
     refuse_data_outside,
     replay_blocks,
@@ -50,6 +51,9 @@ from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_na
 from mlops_pipelines.runner import run_job
 from mlops_pipelines.settings import load_settings
 from mlops_pipelines.spec import ProjectSpec
+
+if TYPE_CHECKING:
+    from mlops_pipelines.lib.ports import TableStore
 
 __all__ = ["DemoError", "Replay", "bootstrap_count", "replay_all", "replay_blocks", "replay_keys", "run_demo"]
 
@@ -87,14 +91,13 @@ class Replay:
             self.run(daily_job_name(self.spec), block[0], block[-1], run_config=self.drift_config("never"))
         except DemoError as err:
             # A blocked batch stops its own run (blocking checks), not the product: record it, go on.
-            span, reason = f"{block[0]}..{block[-1]}", err.reason
-            entry = {"partitions": span, "count": len(block), "reason": reason, "error": str(err)}
-            self.summary.setdefault("blocked", []).append(entry)
+            entry = {"partitions": f"{block[0]}..{block[-1]}", "count": len(block), "reason": err.reason}
+            self.summary.setdefault("blocked", []).append({**entry, "error": str(err)})
             self.block_line(block, f"BLOCKED: {err}")
             return
         done = self.keys.index(block[-1]) + 1
         has_champion = self.summary["champion_version"] is not None
-        labelled = self.labelled(block)
+        labelled = labelled_with(self.keys, block, self.spec.monitoring.label_delay_partitions)
         if has_champion and labelled:
             self.run(labels_job_name(self.spec), labelled[0], labelled[-1])
         self.summary["partitions"] = done
@@ -159,22 +162,27 @@ class Replay:
         config = {"ops": {model_op: {"config": {"as_of": as_of, "reason": reason}}}}
         self.retrain(reason, as_of, as_of, tags, config)
 
-    def first_model(self, block: list[str], boot: int) -> str:
-        """Train the first model as of the first partition of `block` (from the bootstrap point
-        on) whose window it can learn and be evaluated on (`evaluation.readiness`; the backtest
-        waits alike), then score the rest of the block with it; what happened, for the line."""
-        from mlops_pipelines.lib.evaluation.readiness import first_model_problem
+    def tables(self) -> TableStore:
+        """The lake this replay's runs write (`StackReplay`: the stack's)."""
         from mlops_pipelines.resources.environment import environment_for
 
-        lake = environment_for().lakehouse()
+        return environment_for().lakehouse()
+
+    def first_model(self, block: list[str], boot: int) -> str:
+        """Train the first model as of the first partition of `block` from the bootstrap point on
+        whose window it can learn and be evaluated on (`evaluation.readiness`, as the backtest)."""
+        from mlops_pipelines.lib.evaluation.readiness import first_model_problem
+
+        lake = self.tables()
         start = max(boot - 1, self.keys.index(block[0]))  # each block's partitions are asked once
         problem = None
         for as_of in self.keys[start : self.keys.index(block[-1]) + 1]:
             problem = first_model_problem(self.spec, lake, as_of)
             if problem is None:
                 self.bootstrap(as_of)
-                self.rescore(as_of, block[-1])
-                self.settle(block)  # the rest of the block was scored: the sensor looks at it now
+                if as_of < block[-1]:  # a wait ended inside the block: score its rest, then tick
+                    self.rescore(as_of, block[-1])
+                    self.settle(block)
                 return f"first model trained as of {as_of}"
         self.summary.setdefault("first_model_waits", []).append({"until": block[-1], "reason": problem})
         return f"first model waits: {problem}"
@@ -206,12 +214,6 @@ class Replay:
         labelled = [k for k in tail if self.keys.index(k) <= newest_labelled]
         if labelled:
             self.run(labels_job_name(self.spec), labelled[0], labelled[-1])
-
-    def labelled(self, block: list[str]) -> list[str]:
-        """The partitions whose labels arrive with `block` (each `delay` partitions after its own)."""
-        delay = self.spec.monitoring.label_delay_partitions
-        first, last = self.keys.index(block[0]), self.keys.index(block[-1])
-        return self.keys[max(0, first - delay) : max(0, last + 1 - delay)]
 
     def note_skip(self, message: str | None) -> None:
         if (warning := skip_warning(message)) is not None and warning not in self.summary["warnings"]:

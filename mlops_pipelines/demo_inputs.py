@@ -58,3 +58,9 @@ def bootstrap_count(spec: ProjectSpec) -> int:
         + spec.training.holdout_partitions
         + spec.monitoring.label_delay_partitions
     )
+
+
+def labelled_with(keys: list[str], block: list[str], delay: int) -> list[str]:
+    """The partitions whose labels arrive with `block` (each `delay` partitions after its own)."""
+    first, last = keys.index(block[0]), keys.index(block[-1])
+    return keys[max(0, first - delay) : max(0, last + 1 - delay)]

@@ -153,6 +153,22 @@ def _production() -> dict[str, Any]:
     }
 
 
+def lakehouse_at(root: str) -> Lakehouse:
+    """The lakehouse a production process whose MLOPS_LAKE_ROOT is `root` uses, its credentials
+    read from this process's environment now: a client of a stack (`stack demo`) reads the
+    tables the stack's runs write."""
+    if not root.startswith("s3://"):
+        return LocalLakehouse(root=root)
+    lake = ObjectStoreLakehouse(
+        root=root,
+        access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+        secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+        region=dg.EnvVar("AWS_REGION"),
+    )
+    resolved: Lakehouse = lake.process_config_and_initialize()
+    return resolved
+
+
 def _production_lake() -> Lakehouse:
     if os.environ.get(LAKE_ROOT_VAR, "").startswith("s3://"):
         return ObjectStoreLakehouse(

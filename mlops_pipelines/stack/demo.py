@@ -32,6 +32,8 @@ from mlops_pipelines.demo_inputs import project_spec, refuse_data_outside
 from mlops_pipelines.demo_progress import Progress
 from mlops_pipelines.lib.registry.aliases import CHAMPION, get_alias
 from mlops_pipelines.lib.registry.session import TrackingConfig
+from mlops_pipelines.resources.environment import lakehouse_at
+from mlops_pipelines.resources.lakehouse import Lakehouse
 from mlops_pipelines.settings import load_settings
 from mlops_pipelines.spec import ProjectSpec
 from mlops_pipelines.stack.commands import status
@@ -103,6 +105,9 @@ class StackReplay(Replay):
         self.seen = {r.run_id for r in self.sensor_runs()}  # earlier replays' retrains are not this one's
         self.settled_at = 0.0  # when the newest run the sensor must have seen finished (epoch s)
         self.ticks_read = time.time()  # the newest finished tick read (earlier ones are not this replay's)
+
+    def tables(self) -> Lakehouse:
+        return lakehouse_at(self.config.lake_root)  # the stack's lake, not this process's default
 
     def graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.config.webserver_url}/graphql"
