@@ -48,11 +48,11 @@ Split = tuple["np.ndarray", "np.ndarray"]  # (training rows, validation rows), p
 
 def _judgeable(labels: pd.Series, split: Split, spec: ProjectSpec) -> bool:
     """Whether the primary metric has a value on the split's validation rows: ROC AUC needs two
-    classes there, and every class its fold model knows (`metrics`: undefined otherwise)."""
+    classes there, exactly the classes its fold model knows (`metrics`: undefined otherwise)."""
     if spec.training.primary_metric != "roc_auc":
         return True
     seen, judged = set(labels.iloc[split[0]]), set(labels.iloc[split[1]])
-    return len(judged) >= 2 and judged >= seen
+    return len(judged) >= 2 and judged == seen
 
 
 def cv_splits(target: pd.Series, spec: ProjectSpec) -> tuple[list[Split], str | None]:
