@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from mlops_pipelines.definitions import build_definitions
-from mlops_pipelines.resources.environment import environment_for
+from mlops_pipelines.resources.environment import environment_for, lakehouse_at
 from mlops_pipelines.resources.tracking import LocalMlflowTracking, MlflowTracking
 from mlops_pipelines.run_records import ProvenanceUnavailable
 from mlops_pipelines.serving.server import service_settings
@@ -172,3 +172,24 @@ def test_inside_a_run_models_are_checked_against_the_runs_own_instance(tmp_path:
     with dg.DagsterInstance.ephemeral() as instance:
         assert dg.materialize([probe], resources={"tracking": tracking}, instance=instance).success
     assert described == ["the run's Dagster instance"]
+
+
+def test_a_stack_client_reaches_the_lake_its_processes_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `stack demo` asks the stack's lake (its MLOPS_LAKE_ROOT), not its own process's default.
+    local = lakehouse_at(str(tmp_path / "lake"))
+    assert local.uri("p", "features") == f"{tmp_path}/lake/p/features"
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "key",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    remote = lakehouse_at("s3://prod-lake/tables")
+    assert remote.uri("p", "features") == "s3://prod-lake/tables/p/features"
+    assert (remote.storage_options() or {})["AWS_ACCESS_KEY_ID"] == "key"
+    # Its twin: a credential the object store needs and the environment lacks is named.
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(dg.DagsterInvalidConfigError, match="AWS_SECRET_ACCESS_KEY"):
+        lakehouse_at("s3://prod-lake/tables")
