@@ -63,9 +63,9 @@ class BacktestReport:
 def bootstrap_index(history: History) -> int:
     """Where the loop trains its first model: as soon as half a training window, the holdout and
     the label delay have arrived (the demo uses the same rule, whatever its block size), and
-    the window's labels can be learned from (`readiness`: a binary stream whose first weeks
-    hold one class waits for both, as the demo does)."""
-    from mlops_pipelines.lib.training.readiness import learnable_problem
+    the window's labels can be learned from (`policy.retrain_problem`: a binary stream whose
+    first weeks hold one class waits for both, as the demo does)."""
+    from mlops_pipelines.lib.backtest.policy import retrain_problem
 
     spec = history.spec
     count = (
@@ -76,9 +76,7 @@ def bootstrap_index(history: History) -> int:
     boot, problem = max(count - 1, 0), None
     while boot < len(history.keys) - 1:
         if fit_window(history, boot) is not None:
-            problem = learnable_problem(_bootstrap_rows(history, boot).target, spec) or _fold_problem(
-                history, boot
-            )
+            problem = retrain_problem(history, boot)
             if problem is None:
                 return boot
         boot += 1
@@ -87,25 +85,6 @@ def bootstrap_index(history: History) -> int:
         f"{spec.name}: {len(history.keys)} partition(s) with rows; the first model needs {count} "
         f"and at least one more partition must remain to score{why}"
     )
-
-
-def _fold_problem(history: History, boot: int) -> str | None:
-    """Why a fold model of the first model's evaluation could not be fitted (one class), or None."""
-    from mlops_pipelines.lib.backtest.policy import origin_folds
-
-    planned = origin_folds(history, boot) if history.spec.task.is_classification else None
-    for fold, fit_as_of in planned[1] if planned else []:
-        window = fit_window(history, fit_as_of, fold=True)
-        if window is None:  # no fold model: the first model has no evaluation yet, as in the loop
-            continue
-        labels = history.target(window.first, window.last).astype("str")
-        if labels.nunique() < 2:
-            keys = history.keys
-            return (
-                f"the evaluation fold {keys[fold[0]]}..{keys[fold[-1]]} would be fitted on "
-                f"{keys[window.first]}..{keys[window.last]}: a single class {labels.unique().tolist()}"
-            )
-    return None
 
 
 def _bootstrap_rows(history: History, boot: int) -> LabelledRows:
@@ -126,6 +105,20 @@ def bootstrap_params(history: History, boot: int) -> dict[str, Any]:
     return dict(trained.best_params)
 
 
+def _unlearnable_note(bank: ModelBank, scored: range) -> list[str]:
+    """A note naming the partitions no model could be trained as of (every strategy kept the
+    model it had there), with the first reason."""
+    failed = [a for a in range(scored.start, scored.stop - 1) if not bank.usable(a)]
+    if not failed:
+        return []
+    keys = bank.history.keys
+    return [
+        f"no model can be trained as of {len(failed)} partition(s) between {keys[failed[0]]} and "
+        f"{keys[failed[-1]]} ({keys[failed[0]]}: {bank.problem(failed[0])}); a strategy retraining "
+        "there keeps the model it has, as the loop keeps its champion when a retrain run fails"
+    ]
+
+
 PolicyReplay = Callable[[ModelBank, int, range], "Schedule"]
 
 
@@ -136,11 +129,13 @@ def budget_period(retraining: RetrainingSpec) -> int:
     return max(1, math.ceil(retraining.per_partitions / retraining.max_retrains))
 
 
-def closest_period(scored: range, boot: int, retrains: int) -> int:
+def closest_period(
+    scored: range, boot: int, retrains: int, usable: Callable[[int], bool] = lambda _: True
+) -> int:
     """The blind period whose retrain count is closest to `retrains` (ties: fewer retrains)."""
     best, best_gap = len(scored), None
     for every in range(1, len(scored) + 1):
-        count = schedules.periodic(boot, scored, every).retrain_count
+        count = schedules.periodic(boot, scored, every, usable).retrain_count
         gap = (abs(count - retrains), count)
         if best_gap is None or gap < best_gap:
             best, best_gap = every, gap
@@ -180,14 +175,14 @@ def _run_backtest(
         chosen = params if params is not None else bootstrap_params(history, boot)
         bank = ModelBank(history, chosen, workers)
     chosen = bank.params
-    oracle = schedules.oracle(boot, scored)
+    oracle = schedules.oracle(boot, scored, bank.usable)
     bank.prefit([boot, *oracle.retrains])
     plans: list[Schedule] = [schedules.static(boot, scored), oracle]
     notes: list[str] = []
     if policy is not None:
         replayed = policy(bank, boot, scored)
         plans.append(replayed)
-        matched = closest_period(scored, boot, replayed.retrain_count)
+        matched = closest_period(scored, boot, replayed.retrain_count, bank.usable)
         retraining = history.spec.retraining
         budget = budget_period(retraining)
         periods = list(dict.fromkeys([matched, budget, *periods]))
@@ -196,7 +191,8 @@ def _run_backtest(
             f"periodic({budget}) spends the policy's whole budget ({retraining.max_retrains} retrains per "
             f"{retraining.per_partitions} partitions): what blind retraining reaches at the cap"
         )
-    plans.extend(schedules.periodic(boot, scored, every) for every in periods)
+    plans.extend(schedules.periodic(boot, scored, every, bank.usable) for every in periods)
+    notes.extend(_unlearnable_note(bank, scored))
     scores = [score(plan, bank, scored) for plan in plans]
     ceiling = scores[1].value
     results = tuple(

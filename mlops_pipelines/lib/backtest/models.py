@@ -61,6 +61,26 @@ def fit_window(
     return FitWindow(as_of, first, last)
 
 
+def training_problem(history: History, as_of: int) -> str | None:
+    """Why the loop's training run as of `as_of` could not learn from its window, or None: too
+    few labelled partitions, or labels its search cannot learn from (`readiness`: a classifier's
+    window of one class, too few rows for the CV folds). A strategy whose retrain meets one keeps
+    the model it has, as the loop keeps its champion when a retrain run fails."""
+    from mlops_pipelines.lib.training.readiness import learnable_problem
+    from mlops_pipelines.lib.training.window import select_window
+
+    key = history.keys[as_of]
+    if fit_window(history, as_of) is None:
+        return f"too few labelled partitions as of {key} for a training window and its holdout"
+    window = select_window(history.keys[: as_of + 1], history.spec, key)
+    first = history.keys.index(window.train[0])
+    last = first + len(window.train) - 1
+    problem = learnable_problem(history.target(first, last), history.spec)
+    return (
+        None if problem is None else f"the training window {window.train[0]}..{window.train[-1]}: {problem}"
+    )
+
+
 _SHARED: dict[str, Any] = {}  # the history and parameters, inherited by forked workers
 
 
@@ -106,6 +126,7 @@ class ModelBank:
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._models: dict[int, Any] = {}
         self._predictions: dict[tuple[int, int], Predictions] = {}
+        self._problems: dict[int, str | None] = {}
         self.fits = 0
 
     def with_spec(self, spec: ProjectSpec) -> ModelBank:
@@ -115,7 +136,18 @@ class ModelBank:
             raise ValueError(f"{spec.name}: a bank's fits cannot be shared across training settings")
         other = ModelBank(replace(self.history, spec=spec), self.params, self.workers)
         other._models, other._predictions = self._models, self._predictions
+        other._problems = self._problems
         return other
+
+    def problem(self, as_of: int) -> str | None:
+        """`training_problem` as of `as_of`, asked once."""
+        if as_of not in self._problems:
+            self._problems[as_of] = training_problem(self.history, as_of)
+        return self._problems[as_of]
+
+    def usable(self, as_of: int) -> bool:
+        """Whether a retrain as of `as_of` gives a model (blind strategies keep theirs otherwise)."""
+        return self.problem(as_of) is None
 
     def fittable(self, as_of: int) -> bool:
         """Whether a model can be fitted as of `as_of`: a fold model's minimum (the served models'

@@ -72,6 +72,29 @@ def origin_folds(history: History, as_of: int) -> tuple[list[int], list[tuple[li
     return partitions, folds
 
 
+def retrain_problem(history: History, as_of: int) -> str | None:
+    """Why the loop's retrain as of `as_of` would fail for its labels, or None: its training
+    window cannot be learned (`readiness`: a classifier's window of one class), or a fold model
+    of its evaluation would be fitted on one class. The loop's run fails then and its champion
+    keeps serving; the replay does the same."""
+    from mlops_pipelines.lib.backtest.models import fit_window, training_problem
+
+    problem = training_problem(history, as_of)
+    planned = origin_folds(history, as_of) if history.spec.task.is_classification else None
+    for fold, fit_as_of in planned[1] if planned and problem is None else []:
+        window = fit_window(history, fit_as_of, fold=True)
+        if window is None:  # no fold model: the first model has no evaluation yet, as in the loop
+            continue
+        labels = history.target(window.first, window.last).astype("str")
+        if labels.nunique() < 2:
+            keys = history.keys
+            return (
+                f"the evaluation fold {keys[fold[0]]}..{keys[fold[-1]]} would be fitted on "
+                f"{keys[window.first]}..{keys[window.last]}: a single class {labels.unique().tolist()}"
+            )
+    return problem
+
+
 def rolling_origin(bank: ModelBank, as_of: int, champion: ReplayChampion | None) -> Challenge | None:
     """The evaluation partitions as of `as_of` (`origin_folds`), each fold predicted by the
     recipe fitted on everything before it; None when none is labelled yet."""
@@ -136,6 +159,12 @@ def replay_policy(bank: ModelBank, boot: int, scored: range) -> Schedule:
             continue
         trainings += 1
         events.append(ReplayEvent(keys[i], "retrain", keys[i], decision.reason))
+        trigger = decision.trigger_partition or keys[i]
+        problem = retrain_problem(history, i)
+        if problem is not None:  # the loop's run fails naming it, is retried, the champion serves on
+            retrains.append(RetrainRecord(trigger, decision.run_key, False, keys[i]))
+            events.append(ReplayEvent(keys[i], "fail", keys[i], f"{problem}; the champion keeps serving"))
+            continue
         challenge = rolling_origin(bank, i, champion)
         if challenge is None or challenge.champion is None:
             outcome = insufficient("no labelled evaluation partition the champion did not train on")
@@ -150,7 +179,6 @@ def replay_policy(bank: ModelBank, boot: int, scored: range) -> Schedule:
                 challenge.champion,
                 versions,
             )
-        trigger = decision.trigger_partition or keys[i]
         promoted = outcome.verdict == "promote"
         retrains.append(RetrainRecord(trigger, decision.run_key, True, keys[i], outcome.improved, promoted))
         kind = "promote" if promoted else "reject"

@@ -123,7 +123,9 @@ def _backtest_project(
         from mlops_pipelines.lib.backtest.tune import tune as run_tune
 
         scored = range(boot + 1, len(history.keys))
-        tuned = run_tune(bank, boot, scored, schedules.oracle(boot, scored), target=target, progress=say)
+        tuned = run_tune(
+            bank, boot, scored, schedules.oracle(boot, scored, bank.usable), target=target, progress=say
+        )
         recommendation_path = out_dir / "recommendation.yaml"
         recommendation_path.write_text(recommendation_yaml(spec, tuned), encoding="utf-8")
     document = output.report_json(report)

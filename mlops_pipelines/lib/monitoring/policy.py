@@ -30,8 +30,9 @@ as-of (those partitions are the current champion's):
   doubles the wait, and after `follow_up_misses` of them the chain stops until a signal starts
   a new one. A retrain with no verdict on that (the first model) starts no chain;
 - cooldown: no trigger within `cooldown_partitions` partitions after the as-of of the newest
-  retrain whose model went live (one the gate turned down starts none); at most `max_retrains`
-  finished retrains, promoted or not, whose as-of falls in any `per_partitions`;
+  retrain whose model went live or that failed (one the gate turned down starts none); at most
+  `max_retrains` successful retrains, promoted or not, whose as-of falls in the `per_partitions`
+  before the trigger or after it;
 - a failed retrain is retried with a new run key (attempt suffix) up to MAX_RETRIES times;
 - while a retrain is still running nothing new starts.
 The trigger partition is where the condition first held, so the run key stays the same however
@@ -249,13 +250,15 @@ def should_retrain(
         return retry
     # The cooldown gives a new champion time to be observed; a retrain the gate turned down left
     # the champion it was judged against, and fresh evidence against that one need not wait (the
-    # episode that started it waits `rearm_partitions`; the cap counts every retrain).
-    live = [index(r.anchor) for r in history if r.went_live]
+    # episode that started it waits `rearm_partitions`; the cap counts every retrain). A failed
+    # retrain whose retries are spent starts one too: data it cannot learn from (a window of one
+    # class) does not heal at once, and its runs make no model, so they do not count in the cap.
+    live = [index(r.anchor) for r in history if r.went_live or r.succeeded is False]
     since = max(live) if live else None
     current = _judged(ordered)
     if not current:
         return RetrainDecision(False, "no monitoring observations of the current champion yet")
-    anchors = sorted({index(r.anchor) for r in history})
+    anchors = sorted({index(r.anchor) for r in history if r.succeeded})
     # A trigger at or before an earlier one's partition would reuse a consumed run key.
     last_trigger = max((index(r.partition) for r in history), default=None)
     replay = _Replay(policy, last_trigger)
@@ -275,7 +278,9 @@ def should_retrain(
         if since is not None and i - since <= policy.cooldown_partitions:
             blocked = f"{cause} inside the {policy.cooldown_partitions}-partition cooldown"
             continue
-        recent = [a for a in anchors if i - policy.per_partitions < a <= i]
+        # Every retrain since `per_partitions` before the trigger counts, also one whose as-of is
+        # past it (a trigger that lags behind retrains which failed or were turned down).
+        recent = [a for a in anchors if a > i - policy.per_partitions]
         if len(recent) >= policy.max_retrains:
             blocked = f"{cause}: cap of {policy.max_retrains} retrains per {policy.per_partitions} partitions"
             continue

@@ -101,6 +101,18 @@ def test_reference_schedules() -> None:
         periodic(10, scored, 0)
 
 
+def test_a_blind_retrain_with_no_model_keeps_the_model_it_has() -> None:
+    # As of 14 no model can be trained (a window of one class): the loop's run would fail and
+    # its champion serve on; blind strategies keep theirs the same way and count the training.
+    scored, usable = range(11, 21), (lambda as_of: as_of != 14)
+    blind = periodic(10, scored, 4, usable)
+    assert blind.retrains == (18,) and blind.trainings == 3
+    assert blind.serving == (10,) * 8 + (18, 18)
+    assert oracle(10, scored, usable).serving == (10, 11, 12, 13, 13, 15, 16, 17, 18, 19)
+    # Twin: every as-of usable is the plain schedule.
+    assert periodic(10, scored, 4, lambda _: True) == periodic(10, scored, 4)
+
+
 def test_too_short_a_history_is_a_clear_error(short_history: History) -> None:
     few = short_history.keys[:5]
     cut = int(short_history.starts[5])

@@ -67,7 +67,30 @@ CASES = [
     ),
     ("cooldown blocks a KPI breach inside it", "oooooo", (3,), [(1, True)], {"cooldown_partitions": 5}, None),
     ("KPI breach after the cooldown triggers", "ooooooooo", (7,), [(1, True)], {"cooldown_partitions": 5}, 7),
-    ("a failed retrain starts no cooldown", "ww o ww", (), [(1, False)] * 3, {"cooldown_partitions": 50}, 4),
+    (
+        "a failed retrain, retries spent, starts the cooldown",
+        "ww o ww",
+        (),
+        [(1, False)] * 3,
+        {"cooldown_partitions": 50},
+        None,
+    ),
+    (
+        "the cooldown of a failed retrain expires",
+        "ww o ww",
+        (),
+        [(1, False)] * 3,
+        {"cooldown_partitions": 2},
+        4,
+    ),
+    (
+        "failed retrains make no model: not in the cap",
+        "ww o ww",
+        (),
+        [(1, False)] * 3,
+        {"max_retrains": 1},
+        4,
+    ),
     (
         "cap per window reached",
         "ww o ww o ww",
@@ -126,6 +149,16 @@ def test_the_cooldown_counts_from_the_newest_retrain_that_went_live(
         assert not decision.retrain and "inside the 50-partition cooldown" in decision.reason
     else:
         assert decision.retrain and decision.trigger_partition == KEYS[expected], decision.reason
+
+
+def test_the_cap_counts_a_retrain_whose_as_of_is_past_the_trigger() -> None:
+    # The trigger lags behind a retrain decided later (its as-of p06): that retrain is recent.
+    rejected = RetrainRecord(KEYS[1], run_key_for(KEYS[1], 1), True, KEYS[6], False, False)
+    capped = should_retrain(observe("ww o ww"), [rejected], policy(max_retrains=1), KEYS)
+    assert not capped.retrain and "cap of 1 retrains per 30 partitions" in capped.reason
+    # Twin: with room under the cap the same trigger fires.
+    free = should_retrain(observe("ww o ww"), [rejected], policy(max_retrains=2), KEYS)
+    assert free.retrain and free.trigger_partition == KEYS[4], free.reason
 
 
 def test_the_cap_counts_retrains_the_gate_turned_down() -> None:

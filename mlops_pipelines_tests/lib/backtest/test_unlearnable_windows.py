@@ -1,0 +1,109 @@
+"""A binary stream with a dry spell after its first model: every window that falls inside it
+holds one class, so no model can be trained there. The loop's retrain runs fail naming the
+class and its champion serves on; the backtest replays exactly that, for every strategy,
+instead of crashing at the first such fit, and retrains again once it rains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlops_pipelines.lib.backtest.engine import run_backtest
+from mlops_pipelines.lib.backtest.history import History, load_history
+from mlops_pipelines.lib.backtest.policy import replay_policy
+from mlops_pipelines.spec import ProjectSpec
+
+DAYS = 60
+DRY = range(22, 34)  # days without rain: longer than the 6 + 2 partitions a window spans
+
+
+def rain_history(folder: Path, dry: range) -> History:
+    """Hourly readings; rain when it is warm, never on the days in `dry`."""
+    rng = np.random.default_rng(7)
+    hours = pd.date_range("2024-01-01", periods=DAYS * 24, freq="h")
+    day = np.arange(len(hours)) // 24
+    temp = rng.uniform(0, 20, len(hours))
+    warm = temp + rng.normal(0, 2, len(hours)) > 10
+    rain = np.where(warm & ~np.isin(day, list(dry)), "yes", "no")
+    frame = pd.DataFrame({"when": hours.strftime("%Y-%m-%d %H:%M"), "temp": temp, "hour": hours.hour})
+    frame.assign(rain=rain).to_csv(folder / "rain.csv", index=False)
+    spec = ProjectSpec.model_validate(
+        {
+            "name": "rainfall",
+            "task": "binary",
+            "data_dir": str(folder),
+            "source": {"kind": "csv", "files": [{"path": "rain.csv"}]},
+            "schema": {
+                "when": {"dtype": "datetime"},
+                "temp": {"dtype": "float"},
+                "hour": {"dtype": "int", "min": 0, "max": 23},
+                "rain": {"dtype": "str", "categories": ["no", "yes"]},
+            },
+            "target": "rain",
+            "time": {"column": "when"},
+            "partitions": {"start": "2024-01-01", "end": "2024-02-29"},
+            "training": {
+                "family": "linear",
+                "search_space": {"model__C": [1.0]},
+                "window_partitions": 6,
+                "holdout_partitions": 2,
+                "primary_metric": "roc_auc",
+            },
+        }
+    )
+    return load_history(spec, None, folder / "cache")
+
+
+def test_a_dry_spell_keeps_every_strategys_model_and_the_policy_retrains_after_it(tmp_path: Path) -> None:
+    history = rain_history(tmp_path, DRY)
+    report = run_backtest(history, policy=replay_policy, workers=1)
+    keys = history.keys
+    # Named once, with the first window's reason: no strategy crashed on the spell. (As of
+    # 2024-01-30 the training window 01-22..01-27 still holds rain, but none of its CV
+    # validation folds does: the loop's search could not judge a split by ROC AUC.)
+    [note] = [n for n in report.notes if n.startswith("no model can be trained")]
+    assert "as of 12 partition(s) between 2024-01-30 and 2024-02-10" in note
+    assert "none of the 3 time-series validation folds holds the classes roc_auc needs" in note
+    # The oracle keeps the model it had where no window can be learned (a fit as of 2024-01-30
+    # would see 2024-01-22.. without rain in its validation folds), then refits after the spell.
+    oracle = report.result("oracle").schedule
+    served = [keys[a] for a in oracle.serving]
+    stuck = served[report.partitions.index("2024-02-05") : report.partitions.index("2024-02-10")]
+    assert set(stuck) == {"2024-01-29"}
+    assert served[-1] == keys[-2]
+    # The policy's retrains inside the spell fail naming why, each retried at most twice, and
+    # the champion serves on; one after the spell goes live again.
+    policy = report.result("policy").schedule
+    failed = [e for e in policy.events if e.kind == "fail"]
+    assert failed and all(
+        "single class" in e.reason and "the champion keeps serving" in e.reason for e in failed
+    )
+    retries = [e for e in policy.events if e.kind == "retrain" and e.reason.startswith("retry")]
+    assert 0 < len(retries) <= 2 * (len(failed) - len(retries))
+    assert all(keys[a] < "2024-02-01" or keys[a] > "2024-02-10" for a in policy.retrains)
+    assert any(keys[a] > "2024-02-10" for a in policy.retrains)
+    share = report.result("policy").share_of_oracle
+    assert share is not None and share > report.result("static").share_of_oracle  # type: ignore[operator]
+
+
+def test_the_same_stream_with_rain_throughout_has_no_failed_retrain(tmp_path: Path) -> None:
+    report = run_backtest(rain_history(tmp_path, range(0)), policy=replay_policy, workers=1)
+    assert not [n for n in report.notes if n.startswith("no model can be trained")]
+    assert not [e for e in report.result("policy").schedule.events if e.kind == "fail"]
+    assert report.result("oracle").schedule.retrain_count == len(report.partitions) - 1
+
+
+def test_rain_that_never_returns_keeps_the_first_model_to_the_end(tmp_path: Path) -> None:
+    history = rain_history(tmp_path, range(12, DAYS))
+    report = run_backtest(history, policy=replay_policy, workers=1)
+    # Dry from day 12 (2024-01-13) on: the newest window the loop can learn from is as of
+    # 2024-01-19 (label delay 1, holdout 2: it trains on 01-11..01-16, two of them rainy).
+    # Every strategy keeps the model it has from there to the end, and the replay still
+    # scores every partition.
+    keys, oracle = history.keys, report.result("oracle").schedule.serving
+    assert keys[max(oracle)] == "2024-01-19" and oracle[-1] == max(oracle)
+    assert len(oracle) == len(report.partitions) == 53
+    for strategy in ("policy", "periodic(4)"):
+        assert max(report.result(strategy).schedule.serving) <= max(oracle)
