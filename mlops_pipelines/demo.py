@@ -30,7 +30,9 @@ from mlops_pipelines.demo_events import (
     RunResult,
     blocked_line,
     blocked_summary,
+    done_line,
     drift_events,
+    failed_retrain,
     failure,
     gate_decision,
     new_summary,
@@ -215,10 +217,6 @@ class Replay:
         if labelled:
             self.run(labels_job_name(self.spec), labelled[0], labelled[-1])
 
-    def note_skip(self, message: str | None) -> None:
-        if (warning := skip_warning(message)) is not None and warning not in self.summary["warnings"]:
-            self.summary["warnings"].append(warning)
-
     def tick(self) -> bool:
         """One sensor tick; True when it started a retrain."""
         context = dg.build_sensor_context(
@@ -226,19 +224,23 @@ class Replay:
         )
         with self.progress.around():  # the sensor logs its verdict to the console: not onto the bar
             data = self.sensor.evaluate_tick(context)
-        self.cursor = data.cursor
-        self.note_skip(data.skip_message)
-        started = False
+        self.cursor, started = data.cursor, False
+        if (warning := skip_warning(data.skip_message)) not in (None, *self.summary["warnings"]):
+            self.summary["warnings"].append(warning)
         for request in data.run_requests or []:
             tags = {**request.tags, names.RUN_KEY_TAG: request.run_key or ""}
             if request.run_key and self.instance.get_runs(
                 dg.RunsFilter(tags={names.RUN_KEY_TAG: request.run_key})
             ):
                 continue  # a consumed run key never runs twice, as with the daemon
-            trigger = tags.get(names.TRIGGER_TAG, "")
+            trigger, reason = tags.get(names.TRIGGER_TAG, ""), tags.get(names.REASON_TAG, "sensor")
             as_of = tags.get(names.AS_OF_TAG, trigger)
             self.report(trigger)
-            self.retrain(tags.get(names.REASON_TAG, "sensor"), trigger, as_of, tags, dict(request.run_config))
+            try:
+                self.retrain(reason, trigger, as_of, tags, dict(request.run_config))
+            except DemoError as err:  # as under the daemon: the sensor retries it, the champion serves on
+                self.say(failed_retrain(self.summary, err, reason, trigger, as_of))
+                as_of = ""  # no new champion: nothing to score again
             started = True
             self.pending_as_of = as_of
         return started
@@ -248,7 +250,8 @@ class Replay:
         for _ in range(MAX_TICKS_PER_BLOCK):
             if not self.tick():
                 return
-            self.rescore(self.pending_as_of, block[-1])
+            if self.pending_as_of:
+                self.rescore(self.pending_as_of, block[-1])
         raise DemoError(
             f"the sensor kept retraining in block {block[0]}..{block[-1]}: {MAX_TICKS_PER_BLOCK} ticks"
         )
@@ -269,10 +272,7 @@ def replay_all(replay: Replay, chunk: int, started: float) -> dict[str, Any]:
     if (error := replay_error(replay.summary, keys)) is not None:
         raise error
     replay.summary["seconds"] = round(time.monotonic() - started, 1)
-    replay.say(
-        f"done in {replay.summary['seconds']} s: {len(replay.summary['retrains'])} retrain(s), "
-        f"champion v{replay.summary['champion_version']}"
-    )
+    replay.say(done_line(replay.summary))
     return replay.summary
 
 

@@ -174,6 +174,25 @@ def drift_events(instance: dg.DagsterInstance, spec: ProjectSpec, block: list[st
     ]
 
 
+def failed_retrain(summary: dict[str, Any], error: DemoError, reason: str, trigger: str, as_of: str) -> str:
+    """A retrain run that failed, kept in the summary; the line to print. Under the daemon the
+    sensor retries it with a new run key and the champion serves on, so the replay goes on too."""
+    entry = {"partition": trigger, "as_of": as_of, "reason": reason, "error": str(error)}
+    summary.setdefault("failed_retrains", []).append(entry)
+    return (
+        f"  retrain as of {as_of} ({reason}): FAILED: {error}; v{summary['champion_version']} keeps serving"
+    )
+
+
+def done_line(summary: dict[str, Any]) -> str:
+    failed = len(summary.get("failed_retrains", []))
+    return (
+        f"done in {summary['seconds']} s: {len(summary['retrains'])} retrain(s)"
+        + (f" and {failed} failed retrain run(s)" if failed else "")
+        + f", champion v{summary['champion_version']}"
+    )
+
+
 def skip_warning(message: str | None) -> str | None:
     """The warning in a tick's skip message that says drift was not confirmed by performance."""
     if not message or "not confirmed by performance" not in message:

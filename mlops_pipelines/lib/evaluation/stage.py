@@ -14,12 +14,14 @@ champion gate never sees it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from mlops_pipelines import names
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from mlops_pipelines.lib.evaluation.backtest import Backtest, EvaluationRows, Fold
     from mlops_pipelines.lib.evaluation.holdout import Evaluation, FeatureImportance, KpiResult
     from mlops_pipelines.lib.metrics import Predictions
@@ -94,24 +96,49 @@ def load_failure(tracking: TrackingConfig, project: str, version: str) -> str | 
 
 def _importance(
     pipeline: object, backtest: Backtest, spec: ProjectSpec, holdout: tuple[str, ...]
-) -> list[FeatureImportance]:
+) -> tuple[list[FeatureImportance], str | None]:
     """Permutation importance of the registered challenger on the first fold of its holdout
-    (rows just after its window; an evaluation reaching further back starts in sample)."""
+    (rows just after its window; an evaluation reaching further back starts in sample), or on
+    its whole holdout when the primary metric has no value on that fold (ROC AUC on a fold of
+    one class: a dry week); none, and why, when it has none on the holdout either."""
     import numpy as np
     from threadpoolctl import threadpool_limits
 
     from mlops_pipelines.lib.evaluation.holdout import permutation_importance_of
 
     fold = next(f for f in backtest.folds if f.partitions and f.partitions[0] >= holdout[0])
-    first = np.flatnonzero(backtest.rows.mask(fold.partitions))
-    if not len(first):
-        return []
     labelled = backtest.rows.labelled
-    features, target = labelled.features.iloc[first], labelled.target.iloc[first]
-    with threadpool_limits(limits=1):
-        return permutation_importance_of(
-            pipeline, features, target, spec, IMPORTANCE_ROWS, IMPORTANCE_REPEATS
+    known = {str(c) for c in getattr(pipeline, "classes_", ())}
+    rows = np.flatnonzero(backtest.rows.mask(fold.partitions))
+    if not _scorable(labelled.target.iloc[rows], known, spec):
+        rows = np.flatnonzero(backtest.rows.mask(holdout))
+    if not len(rows):
+        return [], None
+    present = sorted({str(v) for v in labelled.target.iloc[rows]})
+    if not _scorable(labelled.target.iloc[rows], known, spec):
+        return [], (
+            f"permutation importance not computed: {spec.training.primary_metric} has no value on the "
+            f"holdout's {len(rows)} row(s), which hold only the class(es) {present}"
         )
+    with threadpool_limits(limits=1):
+        found = permutation_importance_of(
+            pipeline,
+            labelled.features.iloc[rows],
+            labelled.target.iloc[rows],
+            spec,
+            IMPORTANCE_ROWS,
+            IMPORTANCE_REPEATS,
+        )
+    return found, None
+
+
+def _scorable(target: pd.Series, known: set[str], spec: ProjectSpec) -> bool:
+    """Whether the primary metric has a value on rows with these labels: ROC AUC needs two
+    classes there, and every class the model knows when it knows more (`metrics`)."""
+    if spec.training.primary_metric != "roc_auc":
+        return True
+    present = {str(v) for v in target}
+    return len(present) >= 2 and (len(known) <= 2 or present == known)
 
 
 def evaluate_challenger(
@@ -140,9 +167,10 @@ def evaluate_challenger(
         )
     pipeline = load_model(tracking, spec.name, model.version).model.get_raw_model()
     backtest = rolling_origin(spec, model, pipeline, tables)
-    result = evaluation_of(
-        backtest.predictions, backtest.rows, spec, _importance(pipeline, backtest, spec, model.window.holdout)
-    )
+    importance, skipped = _importance(pipeline, backtest, spec, model.window.holdout)
+    result = evaluation_of(backtest.predictions, backtest.rows, spec, importance)
+    if skipped is not None:
+        result = replace(result, notes=[*result.notes, skipped])
     # The registered challenger alone, on its holdout: an evaluation reaching further back
     # (small partitions) overlaps its training window, where it would be scored in sample.
     holdout = backtest.rows.mask(model.window.holdout)

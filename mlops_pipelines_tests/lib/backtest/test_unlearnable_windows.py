@@ -7,53 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from mlops_pipelines.lib.backtest.engine import run_backtest
 from mlops_pipelines.lib.backtest.history import History, load_history
 from mlops_pipelines.lib.backtest.policy import replay_policy
-from mlops_pipelines.spec import ProjectSpec
-
-DAYS = 60
-DRY = range(22, 34)  # days without rain: longer than the 6 + 2 partitions a window spans
+from mlops_pipelines.spec import load_spec
+from mlops_pipelines_tests.rain_stream import DAYS, DRY, write_rain_stream
 
 
 def rain_history(folder: Path, dry: range) -> History:
-    """Hourly readings; rain when it is warm, never on the days in `dry`."""
-    rng = np.random.default_rng(7)
-    hours = pd.date_range("2024-01-01", periods=DAYS * 24, freq="h")
-    day = np.arange(len(hours)) // 24
-    temp = rng.uniform(0, 20, len(hours))
-    warm = temp + rng.normal(0, 2, len(hours)) > 10
-    rain = np.where(warm & ~np.isin(day, list(dry)), "yes", "no")
-    frame = pd.DataFrame({"when": hours.strftime("%Y-%m-%d %H:%M"), "temp": temp, "hour": hours.hour})
-    frame.assign(rain=rain).to_csv(folder / "rain.csv", index=False)
-    spec = ProjectSpec.model_validate(
-        {
-            "name": "rainfall",
-            "task": "binary",
-            "data_dir": str(folder),
-            "source": {"kind": "csv", "files": [{"path": "rain.csv"}]},
-            "schema": {
-                "when": {"dtype": "datetime"},
-                "temp": {"dtype": "float"},
-                "hour": {"dtype": "int", "min": 0, "max": 23},
-                "rain": {"dtype": "str", "categories": ["no", "yes"]},
-            },
-            "target": "rain",
-            "time": {"column": "when"},
-            "partitions": {"start": "2024-01-01", "end": "2024-02-29"},
-            "training": {
-                "family": "linear",
-                "search_space": {"model__C": [1.0]},
-                "window_partitions": 6,
-                "holdout_partitions": 2,
-                "primary_metric": "roc_auc",
-            },
-        }
-    )
-    return load_history(spec, None, folder / "cache")
+    return load_history(load_spec(write_rain_stream(folder, dry)), None, folder / "cache")
 
 
 def test_a_dry_spell_keeps_every_strategys_model_and_the_policy_retrains_after_it(tmp_path: Path) -> None:

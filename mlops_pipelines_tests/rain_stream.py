@@ -1,0 +1,50 @@
+"""A seeded hourly rain stream with a dry spell after its first model: every training window
+that falls inside the spell holds one class. Shared by the backtest's and the demo's tests of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+DAYS = 60
+DRY = range(22, 34)  # 2024-01-23..2024-02-03: longer than the 6 + 2 partitions a window spans
+
+
+def write_rain_stream(folder: Path, dry: range = DRY) -> Path:
+    """Rain when it is warm, never on the days in `dry`; returns the spec file's path."""
+    rng = np.random.default_rng(7)
+    hours = pd.date_range("2024-01-01", periods=DAYS * 24, freq="h")
+    day = np.arange(len(hours)) // 24
+    temp = rng.uniform(0, 20, len(hours))
+    warm = temp + rng.normal(0, 2, len(hours)) > 10
+    rain = np.where(warm & ~np.isin(day, list(dry)), "yes", "no")
+    frame = pd.DataFrame({"when": hours.strftime("%Y-%m-%d %H:%M"), "temp": temp, "hour": hours.hour})
+    frame.assign(rain=rain).to_csv(folder / "rain.csv", index=False)
+    spec = {
+        "name": "rainfall",
+        "task": "binary",
+        "data_dir": str(folder),
+        "source": {"kind": "csv", "files": [{"path": "rain.csv"}]},
+        "schema": {
+            "when": {"dtype": "datetime"},
+            "temp": {"dtype": "float"},
+            "hour": {"dtype": "int", "min": 0, "max": 23},
+            "rain": {"dtype": "str", "categories": ["no", "yes"]},
+        },
+        "target": "rain",
+        "time": {"column": "when"},
+        "partitions": {"start": "2024-01-01", "end": "2024-02-29"},
+        "training": {
+            "family": "linear",
+            "search_space": {"model__C": [1.0]},
+            "window_partitions": 6,
+            "holdout_partitions": 2,
+            "primary_metric": "roc_auc",
+        },
+    }
+    path = folder / "rainfall.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
