@@ -36,9 +36,9 @@ from mlops_pipelines.demo_events import (
     failure,
     gate_decision,
     new_summary,
+    note_skip,
     replay_error,
     report_link,
-    skip_warning,
 )
 from mlops_pipelines.demo_inputs import (
     bootstrap_count,
@@ -225,8 +225,7 @@ class Replay:
         with self.progress.around():  # the sensor logs its verdict to the console: not onto the bar
             data = self.sensor.evaluate_tick(context)
         self.cursor, started = data.cursor, False
-        if (warning := skip_warning(data.skip_message)) not in (None, *self.summary["warnings"]):
-            self.summary["warnings"].append(warning)
+        note_skip(self.summary, data.skip_message)
         for request in data.run_requests or []:
             tags = {**request.tags, names.RUN_KEY_TAG: request.run_key or ""}
             if request.run_key and self.instance.get_runs(

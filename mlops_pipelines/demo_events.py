@@ -193,6 +193,12 @@ def done_line(summary: dict[str, Any]) -> str:
     )
 
 
+def note_skip(summary: dict[str, Any], message: str | None) -> None:
+    """A sensor skip worth a warning (`skip_warning`), once, in the summary."""
+    if (warning := skip_warning(message)) is not None and warning not in summary["warnings"]:
+        summary["warnings"].append(warning)
+
+
 def skip_warning(message: str | None) -> str | None:
     """The warning in a tick's skip message that says drift was not confirmed by performance."""
     if not message or "not confirmed by performance" not in message:

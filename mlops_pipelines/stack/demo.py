@@ -27,7 +27,7 @@ from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
 from mlops_pipelines import names
 from mlops_pipelines.demo import MAX_TICKS_PER_BLOCK, Echo, Replay, replay_all, replay_keys
-from mlops_pipelines.demo_events import DemoError, failure
+from mlops_pipelines.demo_events import DemoError, failed_retrain, failure, note_skip
 from mlops_pipelines.demo_inputs import project_spec, refuse_data_outside
 from mlops_pipelines.demo_progress import Progress
 from mlops_pipelines.lib.registry.aliases import CHAMPION, get_alias
@@ -205,7 +205,7 @@ class StackReplay(Replay):
         for tick in done:
             if tick.status == TickStatus.FAILURE:
                 raise DemoError(f"the daemon's tick of {self.sensor_name} failed: {tick.error}")
-            self.note_skip(tick.skip_reason)
+            note_skip(self.summary, tick.skip_reason)
             self.ticks_read = max(self.ticks_read, tick.timestamp)
         return any(t.timestamp > since for t in done)
 
@@ -224,20 +224,27 @@ class StackReplay(Replay):
             launched = [r for r in self.sensor_runs() if r.run_id not in self.seen]
             if not launched:
                 return
+            self.pending_as_of = ""
             for run in launched:
                 self.seen.add(run.run_id)
                 self.progress.activity(f"retrain launched by the daemon ({run.run_id[:8]})")
                 result = self.wait(run.run_id, "a retrain launched by the sensor")
                 self.summary["runs"] += 1
-                if not result.success:
-                    raise failure(
+                trigger, reason = (
+                    run.tags.get(names.TRIGGER_TAG, ""),
+                    run.tags.get(names.REASON_TAG, "sensor"),
+                )
+                as_of = run.tags.get(names.AS_OF_TAG, trigger)
+                if not result.success:  # the daemon's sensor retries it; the champion serves on
+                    error = failure(
                         result, f"{run.job_name} (run {run.run_id}, launched by {self.sensor_name})"
                     )
-                trigger = run.tags.get(names.TRIGGER_TAG, "")
-                as_of = run.tags.get(names.AS_OF_TAG, trigger)
-                self.record(result, run.tags.get(names.REASON_TAG, "sensor"), trigger, as_of)
+                    self.say(failed_retrain(self.summary, error, reason, trigger, as_of))
+                    continue
+                self.record(result, reason, trigger, as_of)
                 self.pending_as_of = as_of
-            self.rescore(self.pending_as_of, block[-1])
+            if self.pending_as_of:
+                self.rescore(self.pending_as_of, block[-1])
         raise DemoError(
             f"the sensor kept retraining in block {block[0]}..{block[-1]}: {MAX_TICKS_PER_BLOCK} ticks"
         )
