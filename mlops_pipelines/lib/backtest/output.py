@@ -146,7 +146,8 @@ def _mark_decisions(ax: Any, report: BacktestReport, x: Any) -> None:
         return
     low = ax.get_ylim()[0]
     where = {key: x[i] for i, key in enumerate(report.partitions)}
-    for kind, marker, colour in (("promote", "^", "tab:green"), ("reject", "x", "tab:red")):
+    marks = (("promote", "^", "tab:green"), ("reject", "x", "tab:red"), ("fail", "v", "tab:orange"))
+    for kind, marker, colour in marks:
         when = [where[e.partition] for e in policy.schedule.events if e.kind == kind and e.partition in where]
         if when:
             ax.scatter(when, [low] * len(when), marker=marker, color=colour, label=f"policy {kind}", zorder=3)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mlops_pipelines.lib.backtest.engine import run_backtest
 from mlops_pipelines.lib.backtest.history import History, load_history
+from mlops_pipelines.lib.backtest.output import report_json, write_plot
 from mlops_pipelines.lib.backtest.policy import replay_policy
 from mlops_pipelines.spec import load_spec
 from mlops_pipelines_tests.rain_stream import DAYS, DRY, write_rain_stream
@@ -46,6 +47,12 @@ def test_a_dry_spell_keeps_every_strategys_model_and_the_policy_retrains_after_i
     assert 0 < len(retries) <= 2 * (len(failed) - len(retries))
     assert all(keys[a] < "2024-02-01" or keys[a] > "2024-02-10" for a in policy.retrains)
     assert any(keys[a] > "2024-02-10" for a in policy.retrains)
+    # The JSON lists the failures with the policy's events; the plot marks them.
+    document = report_json(report)
+    [policy_json] = [s for s in document["strategies"] if s["strategy"] == "policy"]
+    assert sum(e["kind"] == "fail" for e in policy_json["events"]) == len(failed)
+    assert note in document["notes"]
+    assert write_plot(report, tmp_path / "backtest.png").stat().st_size > 10_000
     share = report.result("policy").share_of_oracle
     assert share is not None and share > report.result("static").share_of_oracle  # type: ignore[operator]
 
