@@ -13,26 +13,31 @@ DAYS = 60
 DRY = range(22, 34)  # 2024-01-23..2024-02-03: longer than the 6 + 2 partitions a window spans
 
 
-def write_rain_stream(folder: Path, dry: range = DRY) -> Path:
-    """Rain when it is warm, never on the days in `dry`; returns the spec file's path."""
+def write_rain_stream(folder: Path, dry: range = DRY, *, kinds: bool = False) -> Path:
+    """Rain when it is warm, never on the days in `dry`; returns the spec file's path. With
+    `kinds` the label is multiclass, none / light / heavy, and only heavy rain stops in `dry`."""
     rng = np.random.default_rng(7)
     hours = pd.date_range("2024-01-01", periods=DAYS * 24, freq="h")
     day = np.arange(len(hours)) // 24
     temp = rng.uniform(0, 20, len(hours))
-    warm = temp + rng.normal(0, 2, len(hours)) > 10
-    rain = np.where(warm & ~np.isin(day, list(dry)), "yes", "no")
+    wet = temp + rng.normal(0, 2, len(hours))
+    spell = np.isin(day, list(dry))
+    rain = np.where((wet > 10) & ~spell, "yes", "no")
+    if kinds:
+        rain = np.where(wet > 14, "heavy", np.where(wet > 8, "light", "none"))
+        rain = np.where(spell & (rain == "heavy"), "light", rain)
     frame = pd.DataFrame({"when": hours.strftime("%Y-%m-%d %H:%M"), "temp": temp, "hour": hours.hour})
     frame.assign(rain=rain).to_csv(folder / "rain.csv", index=False)
     spec = {
         "name": "rainfall",
-        "task": "binary",
+        "task": "multiclass" if kinds else "binary",
         "data_dir": str(folder),
         "source": {"kind": "csv", "files": [{"path": "rain.csv"}]},
         "schema": {
             "when": {"dtype": "datetime"},
             "temp": {"dtype": "float"},
             "hour": {"dtype": "int", "min": 0, "max": 23},
-            "rain": {"dtype": "str", "categories": ["no", "yes"]},
+            "rain": {"dtype": "str", "categories": ["none", "light", "heavy"] if kinds else ["no", "yes"]},
         },
         "target": "rain",
         "time": {"column": "when"},

@@ -54,3 +54,20 @@ def test_retrains_inside_a_dry_spell_fail_and_the_champion_serves_on_until_rain_
     # no permutation importance there (ROC AUC has no value), and its model card says why.
     card = home / "reports" / "rainfall" / "model_cards" / f"v{before[-1]['version']}.md"
     assert "permutation importance not computed: roc_auc has no value on the holdout's" in card.read_text()
+
+
+def test_a_multiclass_stream_without_heavy_rain_for_weeks_retrains_without_a_failure(
+    tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # none / light / heavy, no heavy rain 2024-01-23..02-03: a retrain then learns two of the three
+    # declared classes. Its probabilities give heavy 0 (so its CV folds, evaluation folds and the
+    # champion's estimator read one shape), and ROC AUC averages the classes that occur. Before,
+    # every such retrain run failed ("roc_auc is undefined: not every class occurs").
+    spec = write_rain_stream(tmp_path, kinds=True)
+    assert cli.main(["demo", "--project", str(spec), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert "failed_retrains" not in summary
+    # The gate judged a challenger whose training window held no heavy rain.
+    inside = [d for d in summary["decisions"] if "2024-01-31" <= d["as_of"] <= "2024-02-12"]
+    assert inside and all(d["after"] is not None for d in inside)
+    assert len(summary["promotions"]) >= 3  # the first model and retrains before and after the spell

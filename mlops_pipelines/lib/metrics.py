@@ -56,6 +56,22 @@ def positive_label(classes: Sequence[str], declared: Sequence[str] | None) -> st
     return str(sorted(classes)[-1])
 
 
+def declared_columns(
+    proba: np.ndarray, classes: Sequence[str], declared: Sequence[str] | None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A model's (rows, classes) probabilities over every declared class, in sort order as
+    sklearn's `classes_`: a model whose window lacked a class (no heavy rain for weeks) gives
+    it probability 0, so its output pools with, and is judged against, models that know it."""
+    names = tuple(str(c) for c in classes)
+    missing = sorted(set(declared or ()) - set(names))
+    if not missing:
+        return proba, names
+    every = tuple(sorted((*names, *missing)))
+    full = np.zeros((proba.shape[0], len(every)), dtype="float64")
+    full[:, [every.index(c) for c in names]] = proba
+    return full, every
+
+
 @dataclass(frozen=True)
 class Predictions:
     """A model's output on labelled rows, aligned by `index` with the rows it scored."""
@@ -107,12 +123,13 @@ def predict(pipeline: Any, features: pd.DataFrame, target: pd.Series, spec: Proj
     if not spec.task.is_classification:
         y_pred = np.asarray(pipeline.predict(features), dtype="float64")
         return Predictions(features.index, target.to_numpy(dtype="float64"), y_pred, None)
-    classes = tuple(str(c) for c in pipeline.classes_)
+    proba, classes = declared_columns(
+        np.asarray(pipeline.predict_proba(features), dtype="float64"), pipeline.classes_, spec.classes
+    )
     y_true = target.astype("str").to_numpy(dtype=object)
     unseen = sorted(set(y_true) - set(classes))
     if unseen:
         raise ValueError(f"target '{spec.target}' has label(s) {unseen} the model never saw: {list(classes)}")
-    proba = np.asarray(pipeline.predict_proba(features), dtype="float64")
     # The argmax of the probabilities is what predict() returns for every family here; taking
     # it from proba halves the work (permutation importance predicts dozens of times).
     y_pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
@@ -172,9 +189,13 @@ def _classification_value(metric: str, pred: Predictions) -> float:
         )
     if binary:
         return float(skm.roc_auc_score(pred.y_true == pred.positive, pred.positive_scores))
-    if present != set(labels):
-        raise UndefinedMetricError("roc_auc is undefined: not every class occurs in these rows")
-    return float(skm.roc_auc_score(pred.y_true, pred.proba, multi_class="ovr", labels=labels))
+    # One-vs-rest AUC of each class that occurs, unweighted: sklearn's "ovr" macro average when
+    # every class occurs. A class absent from the rows (no heavy rain this month) has no AUC of
+    # its own rather than making the whole metric undefined.
+    aucs = [
+        skm.roc_auc_score(pred.y_true == c, pred.proba[:, i]) for i, c in enumerate(labels) if c in present
+    ]
+    return float(np.mean(aucs))
 
 
 def metric_value(pred: Predictions, metric: str, task: Task) -> float:

@@ -108,14 +108,13 @@ def _importance(
 
     fold = next(f for f in backtest.folds if f.partitions and f.partitions[0] >= holdout[0])
     labelled = backtest.rows.labelled
-    known = {str(c) for c in getattr(pipeline, "classes_", ())}
     rows = np.flatnonzero(backtest.rows.mask(fold.partitions))
-    if not _scorable(labelled.target.iloc[rows], known, spec):
+    if not _scorable(labelled.target.iloc[rows], spec):
         rows = np.flatnonzero(backtest.rows.mask(holdout))
     if not len(rows):
         return [], None
     present = sorted({str(v) for v in labelled.target.iloc[rows]})
-    if not _scorable(labelled.target.iloc[rows], known, spec):
+    if not _scorable(labelled.target.iloc[rows], spec):
         return [], (
             f"permutation importance not computed: {spec.training.primary_metric} has no value on the "
             f"holdout's {len(rows)} row(s), which hold only the class(es) {present}"
@@ -132,13 +131,10 @@ def _importance(
     return found, None
 
 
-def _scorable(target: pd.Series, known: set[str], spec: ProjectSpec) -> bool:
+def _scorable(target: pd.Series, spec: ProjectSpec) -> bool:
     """Whether the primary metric has a value on rows with these labels: ROC AUC needs two
-    classes there, and every class the model knows when it knows more (`metrics`)."""
-    if spec.training.primary_metric != "roc_auc":
-        return True
-    present = {str(v) for v in target}
-    return len(present) >= 2 and (len(known) <= 2 or present == known)
+    classes there (`metrics`)."""
+    return spec.training.primary_metric != "roc_auc" or target.astype("str").nunique() >= 2
 
 
 def evaluate_challenger(

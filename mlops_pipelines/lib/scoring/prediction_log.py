@@ -20,7 +20,7 @@ from mlops_pipelines.lib import grains
 from mlops_pipelines.lib.features import event_times
 from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION
 from mlops_pipelines.lib.ingestion.conform import TARGET_DTYPES
-from mlops_pipelines.lib.metrics import positive_label
+from mlops_pipelines.lib.metrics import declared_columns, positive_label
 from mlops_pipelines.spec import Grain, Task
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ class Predictions:
             raise ValueError(
                 f"probabilities of shape {proba.shape} do not match {len(names)} classes {names}"
             )
+        proba, names = declared_columns(proba, names, declared)
         labels = np.asarray(names, dtype=object)[proba.argmax(axis=1)]
         # Binary: the positive class's probability (as evaluation scores it); else the top one.
         binary = task is Task.BINARY

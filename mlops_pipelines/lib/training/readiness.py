@@ -47,8 +47,9 @@ Split = tuple["np.ndarray", "np.ndarray"]  # (training rows, validation rows), p
 
 
 def _judgeable(labels: pd.Series, split: Split, spec: ProjectSpec) -> bool:
-    """Whether the primary metric has a value on the split's validation rows: ROC AUC needs two
-    classes there, exactly the classes its fold model knows (`metrics`: undefined otherwise)."""
+    """Whether the primary metric judges the split's validation rows fairly: ROC AUC needs two
+    classes there (`metrics`), and here exactly the classes its fold model knows, so no split
+    is scored on a class its model could not have learned."""
     if spec.training.primary_metric != "roc_auc":
         return True
     seen, judged = set(labels.iloc[split[0]]), set(labels.iloc[split[1]])

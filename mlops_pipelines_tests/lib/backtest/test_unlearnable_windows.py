@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlops_pipelines.lib.backtest.engine import run_backtest
+import pytest
+
+from mlops_pipelines.lib.backtest.engine import bootstrap_index, bootstrap_params, run_backtest
 from mlops_pipelines.lib.backtest.history import History, load_history
+from mlops_pipelines.lib.backtest.models import ModelBank
 from mlops_pipelines.lib.backtest.output import report_json, write_plot
 from mlops_pipelines.lib.backtest.policy import replay_policy
 from mlops_pipelines.spec import load_spec
@@ -76,3 +79,35 @@ def test_rain_that_never_returns_keeps_the_first_model_to_the_end(tmp_path: Path
     assert len(oracle) == len(report.partitions) == 53
     for strategy in ("policy", "periodic(4)"):
         assert max(report.result(strategy).schedule.serving) <= max(oracle)
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "accuracy"])
+def test_a_multiclass_window_without_one_class_trains_pools_and_is_judged(
+    tmp_path: Path, metric: str
+) -> None:
+    # No heavy rain for 12 days: models trained then know two of the three declared classes.
+    # Their probabilities give heavy rain 0, so their folds pool with those of models that know
+    # it, the estimator reads them, and ROC AUC averages the classes that occur. Before, the
+    # replay crashed pooling (ROC AUC) or estimating (accuracy) such a model's output.
+    spec = load_spec(write_rain_stream(tmp_path, kinds=True))
+    spec = spec.model_copy(update={"training": spec.training.model_copy(update={"primary_metric": metric})})
+    history = load_history(spec, None, tmp_path / "cache")
+    boot = bootstrap_index(history)
+    bank = ModelBank(history, bootstrap_params(history, boot), workers=1)
+    report = run_backtest(history, policy=replay_policy, bank=bank)
+    policy = report.result("policy")
+    assert not [e for e in policy.schedule.events if e.kind == "fail"]
+    assert policy.share_of_oracle is not None and policy.score.retrains >= 2
+    # The oracle refits as of every partition after the first model but one (as of 2024-01-30,
+    # under ROC AUC, no CV validation fold of the window holds two classes).
+    usable = tuple(a for a in range(boot + 1, len(history.keys) - 1) if bank.usable(a))
+    assert report.result("oracle").schedule.retrains == usable
+    assert len(usable) == len(report.partitions) - (2 if metric == "roc_auc" else 1)
+    # The model as of 2024-02-04 learned from 01-27..02-03: no heavy rain. On 02-10, which has
+    # some, it still answers over all three classes, heavy with probability 0.
+    keys = list(history.keys)
+    dry_model, wet_day = keys.index("2024-02-04"), keys.index("2024-02-10")
+    assert "heavy" not in set(history.target(dry_model - 8, dry_model - 1).astype(str))
+    pred = bank.predict(dry_model, wet_day)
+    assert pred.classes == ("heavy", "light", "none") and "heavy" in set(pred.y_true)
+    assert pred.proba is not None and not pred.proba[:, 0].any()

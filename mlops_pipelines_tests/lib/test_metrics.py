@@ -1,0 +1,50 @@
+"""Metrics on classes a model or the rows lack: a model trained on a window without one of the
+declared classes, and multiclass ROC AUC on rows where one class does not occur."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn.metrics as skm
+
+from mlops_pipelines.lib.metrics import Predictions, UndefinedMetricError, declared_columns, metric_value
+from mlops_pipelines.spec import Task
+
+CLASSES = ("heavy", "light", "none")
+
+
+def sample(n: int, occurring: tuple[str, ...], seed: int = 0) -> Predictions:
+    """Probabilities over CLASSES that track the label, labels drawn from `occurring` only."""
+    rng = np.random.default_rng(seed)
+    y = np.asarray(rng.choice(occurring, size=n), dtype=object)
+    proba = rng.dirichlet([1, 1, 1], size=n)
+    proba[np.arange(n), [CLASSES.index(c) for c in y]] += 1.0
+    proba /= proba.sum(axis=1, keepdims=True)
+    return Predictions(pd.RangeIndex(n), y, y, proba, CLASSES)
+
+
+def test_a_model_that_lacks_a_declared_class_gives_it_probability_zero() -> None:
+    proba = np.array([[0.2, 0.8], [0.6, 0.4]])
+    full, classes = declared_columns(proba, ["light", "none"], list(CLASSES))
+    assert classes == CLASSES
+    assert full.tolist() == [[0.0, 0.2, 0.8], [0.0, 0.6, 0.4]]
+    # Twin: a model that knows every declared class (or no classes declared) is left as it is.
+    same, names = declared_columns(proba, ["light", "none"], ["none", "light"])
+    assert same is proba and names == ("light", "none")
+    assert declared_columns(proba, ["light", "none"], None)[1] == ("light", "none")
+
+
+def test_multiclass_roc_auc_is_sklearns_ovr_macro_and_skips_a_class_the_rows_lack() -> None:
+    every = sample(400, CLASSES)
+    expected = skm.roc_auc_score(every.y_true, every.proba, multi_class="ovr", labels=list(CLASSES))
+    assert metric_value(every, "roc_auc", Task.MULTICLASS) == pytest.approx(expected, abs=1e-12)
+    # No heavy rain in these rows: the mean of the one-vs-rest AUCs of the classes that occur.
+    dry = sample(400, ("light", "none"), seed=1)
+    per_class = [
+        skm.roc_auc_score(dry.y_true == c, dry.proba[:, CLASSES.index(c)]) for c in ("light", "none")
+    ]
+    assert metric_value(dry, "roc_auc", Task.MULTICLASS) == pytest.approx(np.mean(per_class), abs=1e-12)
+    # Twin: rows of one class have no ROC AUC at all.
+    with pytest.raises(UndefinedMetricError, match=r"only class\(es\) \['none'\] occur"):
+        metric_value(sample(50, ("none",), seed=2), "roc_auc", Task.MULTICLASS)
