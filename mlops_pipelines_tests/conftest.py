@@ -46,3 +46,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     last and running alone at the end (it added about 5 minutes to CI)."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
+
+
+@pytest.fixture
+def own_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh MLOPS_HOME and DAGSTER_HOME for a user's own spec file (no packaged data or
+    projects directory, no cached source); returns MLOPS_HOME."""
+    from mlops_pipelines.lib.ingestion.sources import clear_source_cache
+
+    for name in ("MLOPS_HOME", "DAGSTER_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / "state" / name.lower()))
+    monkeypatch.delenv("MLOPS_DATA_DIR", raising=False)
+    monkeypatch.delenv("MLOPS_PROJECTS_DIR", raising=False)
+    clear_source_cache()
+    return tmp_path / "state" / "mlops_home"

@@ -28,20 +28,27 @@ def write_rain_stream(folder: Path, dry: range = DRY, *, kinds: bool = False) ->
         rain = np.where(spell & (rain == "heavy"), "light", rain)
     frame = pd.DataFrame({"when": hours.strftime("%Y-%m-%d %H:%M"), "temp": temp, "hour": hours.hour})
     frame.assign(rain=rain).to_csv(folder / "rain.csv", index=False)
+    categories = ["none", "light", "heavy"] if kinds else ["no", "yes"]
+    return write_rain_spec(folder, categories, "2024-02-29")
+
+
+def write_rain_spec(folder: Path, categories: list[str], end: str) -> Path:
+    """The spec of `folder`/rain.csv (hourly `when`, `temp`, `hour`, label `rain` in
+    `categories`: binary for two), daily partitions to `end`; returns its path."""
     spec = {
         "name": "rainfall",
-        "task": "multiclass" if kinds else "binary",
+        "task": "binary" if len(categories) == 2 else "multiclass",
         "data_dir": str(folder),
         "source": {"kind": "csv", "files": [{"path": "rain.csv"}]},
         "schema": {
             "when": {"dtype": "datetime"},
             "temp": {"dtype": "float"},
             "hour": {"dtype": "int", "min": 0, "max": 23},
-            "rain": {"dtype": "str", "categories": ["none", "light", "heavy"] if kinds else ["no", "yes"]},
+            "rain": {"dtype": "str", "categories": categories},
         },
         "target": "rain",
         "time": {"column": "when"},
-        "partitions": {"start": "2024-01-01", "end": "2024-02-29"},
+        "partitions": {"start": "2024-01-01", "end": end},
         "training": {
             "family": "linear",
             "search_space": {"model__C": [1.0]},

@@ -13,22 +13,11 @@ from pathlib import Path
 import pytest
 
 from mlops_pipelines import cli
-from mlops_pipelines.lib.ingestion.sources import clear_source_cache
 from mlops_pipelines_tests.rain_stream import write_rain_stream
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("MLOPS_HOME", "DAGSTER_HOME"):
-        monkeypatch.setenv(name, str(tmp_path / "state" / name.lower()))
-    monkeypatch.delenv("MLOPS_DATA_DIR", raising=False)
-    monkeypatch.delenv("MLOPS_PROJECTS_DIR", raising=False)
-    clear_source_cache()
-    return tmp_path / "state" / "mlops_home"
-
-
 def test_retrains_inside_a_dry_spell_fail_and_the_champion_serves_on_until_rain_returns(
-    tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, own_data_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = write_rain_stream(tmp_path)
     assert cli.main(["demo", "--project", str(spec), "--json"]) == 0
@@ -52,12 +41,12 @@ def test_retrains_inside_a_dry_spell_fail_and_the_champion_serves_on_until_rain_
     assert summary["champion_version"] == after[-1]["champion_version"]
     # The retrain promoted just before the spell was evaluated on a holdout of dry days only:
     # no permutation importance there (ROC AUC has no value), and its model card says why.
-    card = home / "reports" / "rainfall" / "model_cards" / f"v{before[-1]['version']}.md"
+    card = own_data_home / "reports" / "rainfall" / "model_cards" / f"v{before[-1]['version']}.md"
     assert "permutation importance not computed: roc_auc has no value on the holdout's" in card.read_text()
 
 
 def test_a_multiclass_stream_without_heavy_rain_for_weeks_retrains_without_a_failure(
-    tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, own_data_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # none / light / heavy, no heavy rain 2024-01-23..02-03: a retrain then learns two of the three
     # declared classes. Its probabilities give heavy 0 (so its CV folds, evaluation folds and the

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from mlops_pipelines import cli
-from mlops_pipelines.lib.ingestion.sources import clear_source_cache
+from mlops_pipelines_tests.rain_stream import write_rain_spec
 
 DAYS = 36
 DRY_DAYS = 8  # no rain at all before this day: a first window of them holds one class
@@ -31,52 +30,18 @@ def write_stream(folder: Path, dry_days: int) -> Path:
         {"when": hours.strftime("%Y-%m-%d %H:%M"), "temp": temp, "hour": hours.hour, "rain": rain}
     )
     frame.to_csv(folder / "rain.csv", index=False)
-    spec = {
-        "name": "rainfall",
-        "task": "binary",
-        "data_dir": str(folder),
-        "source": {"kind": "csv", "files": [{"path": "rain.csv"}]},
-        "schema": {
-            "when": {"dtype": "datetime"},
-            "temp": {"dtype": "float"},
-            "hour": {"dtype": "int", "min": 0, "max": 23},
-            "rain": {"dtype": "str", "categories": ["no", "yes"]},
-        },
-        "target": "rain",
-        "time": {"column": "when"},
-        "partitions": {"start": "2024-01-01", "end": f"2024-02-{DAYS - 31 + 1:02d}"},
-        "training": {
-            "family": "linear",
-            "search_space": {"model__C": [1.0]},
-            "window_partitions": 6,
-            "holdout_partitions": 2,
-            "primary_metric": "roc_auc",
-        },
-    }
-    path = folder / "rainfall.yaml"
-    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
-    return path
+    return write_rain_spec(folder, ["no", "yes"], f"2024-02-{DAYS - 31 + 1:02d}")
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("MLOPS_HOME", "DAGSTER_HOME"):
-        monkeypatch.setenv(name, str(tmp_path / "state" / name.lower()))
-    monkeypatch.delenv("MLOPS_DATA_DIR", raising=False)
-    monkeypatch.delenv("MLOPS_PROJECTS_DIR", raising=False)
-    clear_source_cache()
-    return tmp_path / "state" / "mlops_home"
-
-
-def backtest_json(home: Path, spec: Path) -> dict[str, object]:
+def backtest_json(own_data_home: Path, spec: Path) -> dict[str, object]:
     assert cli.main(["backtest", "--project", str(spec)]) == 0
-    report = home / "reports" / "rainfall" / "backtest" / "backtest.json"
+    report = own_data_home / "reports" / "rainfall" / "backtest" / "backtest.json"
     data: dict[str, object] = json.loads(report.read_text(encoding="utf-8"))
     return data
 
 
 def test_the_first_model_waits_for_both_classes_in_the_demo_and_the_backtest_alike(
-    tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, own_data_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = write_stream(tmp_path, DRY_DAYS)
     # Until two weeks after the dry days: the first model comes, then a few partitions with it.
@@ -97,11 +62,11 @@ def test_the_first_model_waits_for_both_classes_in_the_demo_and_the_backtest_ali
     assert f"first model trained as of {first['as_of']}" in err
     assert summary["champion_version"] is not None
     # The backtest puts its first model at the same partition (the same readiness rule).
-    assert backtest_json(home, spec)["bootstrap_as_of"] == first["as_of"]
+    assert backtest_json(own_data_home, spec)["bootstrap_as_of"] == first["as_of"]
 
 
 def test_validate_spec_warns_that_the_first_partitions_hold_one_label(
-    tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, own_data_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = write_stream(tmp_path, DRY_DAYS)
     assert cli.main(["validate-spec", "--data", str(tmp_path), str(spec)]) == 0
@@ -116,7 +81,7 @@ def test_validate_spec_warns_that_the_first_partitions_hold_one_label(
 
 
 def test_a_stream_that_never_holds_two_classes_fails_naming_the_class(
-    tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, own_data_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = write_stream(tmp_path, DAYS)  # never rains
     assert cli.main(["demo", "--project", str(spec), "--chunk", "14"]) == 1
