@@ -101,13 +101,20 @@ def concat(parts: Sequence[Predictions]) -> Predictions:
     if not parts:
         raise ValueError("no predictions to pool")
     first = parts[0]
-    proba = None if first.proba is None else np.concatenate([p.proba for p in parts if p.proba is not None])
+    classes = first.classes
+    proba = None
+    if first.proba is not None:
+        # Models fitted on different windows may know different classes: pool over all of them.
+        classes = tuple(sorted({c for p in parts for c in p.classes}))
+        proba = np.concatenate(
+            [declared_columns(p.proba, p.classes, classes)[0] for p in parts if p.proba is not None]
+        )
     return Predictions(
         pd.Index(np.concatenate([np.asarray(p.index) for p in parts])),
         np.concatenate([p.y_true for p in parts]),
         np.concatenate([p.y_pred for p in parts]),
         proba,
-        first.classes,
+        classes,
         first.positive,
     )
 
@@ -123,13 +130,14 @@ def predict(pipeline: Any, features: pd.DataFrame, target: pd.Series, spec: Proj
     if not spec.task.is_classification:
         y_pred = np.asarray(pipeline.predict(features), dtype="float64")
         return Predictions(features.index, target.to_numpy(dtype="float64"), y_pred, None)
-    proba, classes = declared_columns(
-        np.asarray(pipeline.predict_proba(features), dtype="float64"), pipeline.classes_, spec.classes
-    )
     y_true = target.astype("str").to_numpy(dtype=object)
-    unseen = sorted(set(y_true) - set(classes))
-    if unseen:
-        raise ValueError(f"target '{spec.target}' has label(s) {unseen} the model never saw: {list(classes)}")
+    # Every declared class, and any label of these rows the model never saw (a target declared
+    # without categories): the model's probability for it is 0, its rows count as errors.
+    proba, classes = declared_columns(
+        np.asarray(pipeline.predict_proba(features), dtype="float64"),
+        pipeline.classes_,
+        [*(spec.classes or ()), *set(y_true)],
+    )
     # The argmax of the probabilities is what predict() returns for every family here; taking
     # it from proba halves the work (permutation importance predicts dozens of times).
     y_pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]

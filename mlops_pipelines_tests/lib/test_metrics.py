@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 import sklearn.metrics as skm
 
-from mlops_pipelines.lib.metrics import Predictions, UndefinedMetricError, declared_columns, metric_value
+from mlops_pipelines.lib.metrics import (
+    Predictions,
+    UndefinedMetricError,
+    concat,
+    declared_columns,
+    metric_value,
+)
 from mlops_pipelines.spec import Task
 
 CLASSES = ("heavy", "light", "none")
@@ -48,3 +54,22 @@ def test_multiclass_roc_auc_is_sklearns_ovr_macro_and_skips_a_class_the_rows_lac
     # Twin: rows of one class have no ROC AUC at all.
     with pytest.raises(UndefinedMetricError, match=r"only class\(es\) \['none'\] occur"):
         metric_value(sample(50, ("none",), seed=2), "roc_auc", Task.MULTICLASS)
+
+
+def test_predictions_of_models_that_know_different_classes_pool_over_all_of_them() -> None:
+    wet = sample(4, CLASSES, seed=3)
+    dry_proba = np.array([[0.3, 0.7], [0.9, 0.1]])
+    dry = Predictions(
+        pd.RangeIndex(4, 6),
+        np.array(["none", "light"], dtype=object),
+        np.array(["none", "light"], dtype=object),
+        dry_proba,
+        ("light", "none"),
+    )
+    pooled = concat([wet, dry])
+    assert pooled.classes == CLASSES and pooled.proba is not None
+    assert pooled.proba[4:].tolist() == [[0.0, 0.3, 0.7], [0.0, 0.9, 0.1]]
+    assert pooled.proba[:4].tolist() == wet.proba.tolist()  # type: ignore[union-attr]
+    # Twin: parts that know the same classes are stacked as they are.
+    same = concat([wet, wet])
+    assert same.classes == CLASSES and same.proba is not None and same.proba.shape == (8, 3)

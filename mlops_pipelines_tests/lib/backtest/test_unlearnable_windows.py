@@ -14,7 +14,7 @@ from mlops_pipelines.lib.backtest.history import History, load_history
 from mlops_pipelines.lib.backtest.models import ModelBank
 from mlops_pipelines.lib.backtest.output import report_json, write_plot
 from mlops_pipelines.lib.backtest.policy import replay_policy
-from mlops_pipelines.spec import load_spec
+from mlops_pipelines.spec import ProjectSpec, load_spec
 from mlops_pipelines_tests.rain_stream import DAYS, DRY, write_rain_stream
 
 
@@ -81,16 +81,21 @@ def test_rain_that_never_returns_keeps_the_first_model_to_the_end(tmp_path: Path
         assert max(report.result(strategy).schedule.serving) <= max(oracle)
 
 
-@pytest.mark.parametrize("metric", ["roc_auc", "accuracy"])
+@pytest.mark.parametrize(("metric", "declared"), [("roc_auc", True), ("accuracy", True), ("roc_auc", False)])
 def test_a_multiclass_window_without_one_class_trains_pools_and_is_judged(
-    tmp_path: Path, metric: str
+    tmp_path: Path, metric: str, declared: bool
 ) -> None:
-    # No heavy rain for 12 days: models trained then know two of the three declared classes.
-    # Their probabilities give heavy rain 0, so their folds pool with those of models that know
-    # it, the estimator reads them, and ROC AUC averages the classes that occur. Before, the
-    # replay crashed pooling (ROC AUC) or estimating (accuracy) such a model's output.
-    spec = load_spec(write_rain_stream(tmp_path, kinds=True))
-    spec = spec.model_copy(update={"training": spec.training.model_copy(update={"primary_metric": metric})})
+    # No heavy rain for 12 days: models trained then know two of the three classes. Their
+    # probabilities give heavy rain 0 (declared in the schema, or met in the rows they score),
+    # so their folds pool with those of models that know it, the estimator reads them, and ROC
+    # AUC averages the classes that occur. Before, the replay crashed pooling (ROC AUC) or
+    # estimating (accuracy) such a model's output.
+    data = load_spec(write_rain_stream(tmp_path, kinds=True)).model_dump()
+    data["training"]["primary_metric"] = metric
+    if not declared:
+        data["columns"]["rain"]["categories"] = None
+    spec = ProjectSpec.model_validate(data)
+    assert (spec.classes is not None) is declared
     history = load_history(spec, None, tmp_path / "cache")
     boot = bootstrap_index(history)
     bank = ModelBank(history, bootstrap_params(history, boot), workers=1)
