@@ -131,13 +131,18 @@ def predict(pipeline: Any, features: pd.DataFrame, target: pd.Series, spec: Proj
         y_pred = np.asarray(pipeline.predict(features), dtype="float64")
         return Predictions(features.index, target.to_numpy(dtype="float64"), y_pred, None)
     y_true = target.astype("str").to_numpy(dtype=object)
-    # Every declared class, and any label of these rows the model never saw (a target declared
-    # without categories): the model's probability for it is 0, its rows count as errors.
+    # Every declared class, and for a multiclass target any label of these rows the model never
+    # saw (declared without categories): probability 0, its rows count as errors. A binary
+    # model always knows both classes, so a third label there is bad data and stays an error.
+    met = set(y_true) if spec.task is Task.MULTICLASS else set()
     proba, classes = declared_columns(
         np.asarray(pipeline.predict_proba(features), dtype="float64"),
         pipeline.classes_,
-        [*(spec.classes or ()), *set(y_true)],
+        [*(spec.classes or ()), *met],
     )
+    unseen = sorted(set(y_true) - set(classes))
+    if unseen:
+        raise ValueError(f"target '{spec.target}' has label(s) {unseen} the model never saw: {list(classes)}")
     # The argmax of the probabilities is what predict() returns for every family here; taking
     # it from proba halves the work (permutation importance predicts dozens of times).
     y_pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]

@@ -3,10 +3,13 @@ declared classes, and multiclass ROC AUC on rows where one class does not occur.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import sklearn.metrics as skm
+from sklearn.linear_model import LogisticRegression
 
 from mlops_pipelines.lib.metrics import (
     Predictions,
@@ -14,8 +17,10 @@ from mlops_pipelines.lib.metrics import (
     concat,
     declared_columns,
     metric_value,
+    predict,
 )
-from mlops_pipelines.spec import Task
+from mlops_pipelines.spec import ProjectSpec, Task, load_spec
+from mlops_pipelines_tests.rain_stream import write_rain_spec
 
 CLASSES = ("heavy", "light", "none")
 
@@ -73,3 +78,31 @@ def test_predictions_of_models_that_know_different_classes_pool_over_all_of_them
     # Twin: parts that know the same classes are stacked as they are.
     same = concat([wet, wet])
     assert same.classes == CLASSES and same.proba is not None and same.proba.shape == (8, 3)
+
+
+def _spec(tmp_path: Path, categories: list[str], declared: bool) -> ProjectSpec:
+    data = load_spec(write_rain_spec(tmp_path, categories, "2024-02-29")).model_dump()
+    if not declared:
+        data["columns"]["rain"]["categories"] = None
+    return ProjectSpec.model_validate(data)
+
+
+def test_a_label_the_model_never_saw_is_a_class_at_zero_for_multiclass_and_an_error_for_binary(
+    tmp_path: Path,
+) -> None:
+    features = pd.DataFrame({"temp": [1.0, 2.0, 9.0, 10.0]})
+    model = LogisticRegression().fit(features, ["none", "none", "light", "light"])
+    rows = pd.DataFrame({"temp": [1.5, 9.5, 20.0]})
+    # Multiclass, categories undeclared: heavy rain the model never met scores 0 and counts as an error.
+    pred = predict(model, rows, pd.Series(["none", "light", "heavy"]), _spec(tmp_path, list(CLASSES), False))
+    assert pred.classes == CLASSES and pred.proba is not None and not pred.proba[:, 0].any()
+    assert pred.y_pred[2] != "heavy"
+    # Twin: binary, a third label is bad data and is named, whether or not categories are declared.
+    for declared in (True, False):
+        with pytest.raises(ValueError, match=r"label\(s\) \['maybe'\] the model never saw"):
+            predict(
+                LogisticRegression().fit(features, ["no", "no", "yes", "yes"]),
+                rows,
+                pd.Series(["no", "yes", "maybe"]),
+                _spec(tmp_path, ["no", "yes"], declared),
+            )
