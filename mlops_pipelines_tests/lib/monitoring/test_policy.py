@@ -151,6 +151,19 @@ def test_the_cooldown_counts_from_the_newest_retrain_that_went_live(
         assert decision.retrain and decision.trigger_partition == KEYS[expected], decision.reason
 
 
+def test_a_failed_attempt_whose_retry_succeeded_starts_no_cooldown() -> None:
+    # Attempt 1 of the p01 trigger failed, attempt 2 ran and the gate turned it down: the champion
+    # it was judged against is open to fresh evidence at once, as after any turned-down retrain.
+    failed = RetrainRecord(KEYS[1], run_key_for(KEYS[1], 1), False, KEYS[1])
+    rejected = RetrainRecord(KEYS[1], run_key_for(KEYS[1], 2), True, KEYS[2], False, False)
+    decision = should_retrain(observe("ww o ww"), [failed, rejected], policy(cooldown_partitions=50), KEYS)
+    assert decision.retrain and decision.trigger_partition == KEYS[4], decision.reason
+    # Twin: with its retries spent (every attempt failed) the cooldown holds the next trigger.
+    spent = [RetrainRecord(KEYS[1], run_key_for(KEYS[1], n), False, KEYS[1]) for n in (1, 2, 3)]
+    held = should_retrain(observe("ww o ww"), spent, policy(cooldown_partitions=50), KEYS)
+    assert not held.retrain and "inside the 50-partition cooldown" in held.reason
+
+
 def test_the_cap_counts_a_retrain_whose_as_of_is_past_the_trigger() -> None:
     # The trigger lags behind a retrain decided later (its as-of p06): that retrain is recent.
     rejected = RetrainRecord(KEYS[1], run_key_for(KEYS[1], 1), True, KEYS[6], False, False)
