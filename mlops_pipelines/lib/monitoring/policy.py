@@ -253,12 +253,10 @@ def should_retrain(
     # episode that started it waits `rearm_partitions`; the cap counts every retrain). A failed
     # retrain whose retries are spent starts one too: data it cannot learn from (a window of one
     # class) does not heal at once, and its runs make no model, so they do not count in the cap.
-    spent = {r.partition for r in history if r.succeeded is False} - {
-        r.partition for r in history if r.succeeded
-    }
-    live = [
-        index(r.anchor) for r in history if r.went_live or (r.succeeded is False and r.partition in spent)
-    ]
+    spent = {r.partition for r in history if r.succeeded is False}
+    spent -= {r.partition for r in history if r.succeeded}
+    # (Nothing is running here, so every attempt of a `spent` partition failed.)
+    live = [index(r.anchor) for r in history if r.went_live or r.partition in spent]
     since = max(live) if live else None
     current = _judged(ordered)
     if not current:
