@@ -138,9 +138,10 @@ def realized_observation(
         return None, False
     pred = concat([bank.predict(champion.model_at, p) for p in range(first, partition + 1)])
     metric, rules = spec.training.primary_metric, spec.retraining
-    expected = None
+    expected, calibrated = None, None
     if champion.estimator is not None:
         expected = champion.estimator.estimate(history.features(first, partition), outputs(pred)).value
+        calibrated = champion.estimator.calibrated(outputs(pred))
     check = realized_check(
         pred,
         spec.task,
@@ -151,6 +152,7 @@ def realized_observation(
         z=rules.performance_z,
         min_rows=rules.performance_min_rows,
         seed=spec.training.seed,
+        calibrated=calibrated,
     )
     if len(pred.y_true) < rules.performance_min_rows:
         return check.degraded, False

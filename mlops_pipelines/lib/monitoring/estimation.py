@@ -87,6 +87,15 @@ class PerformanceEstimator:
         caveats = dict.fromkeys(r for r in (reason, *self.notes) if r)  # ordered, without repeats
         return Estimate(self.metric, value, len(features), "; ".join(caveats) or None)
 
+    def calibrated(self, scores: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]] | None:
+        """A classifier's probabilities on a window as calibrated on the reference, with their
+        classes (None for a regression estimator: it has no probabilities)."""
+        from mlops_pipelines.lib.monitoring.estimation_cbpe import CbpeModel
+
+        if not isinstance(self.model, CbpeModel):
+            return None
+        return self.model.calibrated(np.asarray(scores, dtype="float64")), self.model.classes
+
 
 def fit_estimator(
     task: Task, metric: str, reference: ReferencePredictions, *, seed: int

@@ -62,6 +62,12 @@ class CbpeModel:
         raw = raw_matrix(scores, self.classes, self.positive_index, "monitored scores")
         return expected_metric(self.metric, calibrate(raw, self.calibrators), raw, self.positive_index)
 
+    def calibrated(self, scores: np.ndarray) -> np.ndarray:
+        """The calibrated (rows, classes) probabilities of the model's scores, in `classes` order."""
+        return calibrate(
+            raw_matrix(scores, self.classes, self.positive_index, "monitored scores"), self.calibrators
+        )
+
 
 def raw_matrix(scores: np.ndarray, classes: tuple[str, ...], positive: int | None, name: str) -> np.ndarray:
     """The model's (rows, classes) probabilities; binary scores are the positive column."""

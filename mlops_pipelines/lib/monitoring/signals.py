@@ -13,11 +13,15 @@ the pooled evaluation without the model being any worse, and the estimate knows 
 A window is degraded only when the relative worsening passes the margin AND the noise: its
 bootstrap standard error times `z`. Small windows therefore need a larger worsening before they
 count, and a window below `min_rows` gives no verdict at all.
+
+Under a ranking metric (ROC-AUC) the realized check also asks whether the champion's
+probabilities still fit: realized accuracy against the accuracy they expect for the same rows.
+A moved class prior leaves the ranking intact and the decisions wrong.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -31,6 +35,9 @@ if TYPE_CHECKING:
 SignalSource = Literal["realized", "estimated"]
 BaselineKind = Literal["expected", "evaluated"]
 NOISE_RESAMPLES = 200
+# Metrics that only rank rows: a model whose probabilities no longer match the class rates
+# (the prior moved) keeps its score while most of its decisions go wrong.
+RANK_ONLY_METRICS = ("roc_auc",)
 
 
 @dataclass(frozen=True)
@@ -119,9 +126,12 @@ def realized_check(
     z: float,
     min_rows: int,
     seed: int = 0,
+    calibrated: tuple[np.ndarray, tuple[str, ...]] | None = None,
 ) -> PerformanceCheck:
     """Realized performance of a labelled window against the expectation for its rows (or, with
-    no estimate, the champion's evaluated level)."""
+    no estimate, the champion's evaluated level). `calibrated`: the champion's probabilities on
+    these rows as calibrated on its reference (CBPE), with their classes; under a ranking metric
+    they also judge whether its decisions still fit (`calibration_check`)."""
     rows = len(pred.y_true)
     kind: BaselineKind = "expected" if expected is not None else "evaluated"
     baseline = expected if expected is not None else evaluated
@@ -145,7 +155,41 @@ def realized_check(
             "realized", metric, None, baseline, kind, None, None, None, rows, f"no realized verdict: {err}"
         )
     noise = metric_noise(pred, metric, seed)
-    return judge("realized", metric, value, baseline, kind, noise, rows, margin=margin, z=z)
+    check = judge("realized", metric, value, baseline, kind, noise, rows, margin=margin, z=z)
+    if check.degraded or metric not in RANK_ONLY_METRICS or calibrated is None:
+        return check
+    calibration = calibration_check(pred, calibrated, margin=margin, z=z)
+    return calibration if calibration.degraded else check
+
+
+def calibration_check(
+    pred: Predictions, calibrated: tuple[np.ndarray, tuple[str, ...]], *, margin: float, z: float
+) -> PerformanceCheck:
+    """Realized accuracy against the accuracy the model's calibrated probabilities expect.
+
+    Each row's predicted class is right with its calibrated probability `q` (calibrated on the
+    champion's out-of-sample reference: raw scores of a boosted model are overconfident, and
+    that is no drift), so accuracy on n rows has mean(q) as expectation and sqrt(sum q(1-q)) / n
+    as standard error. Realized accuracy well below that means the probabilities no longer fit
+    the data (the class prior moved), whatever the ranking metric says."""
+    matrix, classes = calibrated
+    column = {label: i for i, label in enumerate(classes)}
+    predicted = [str(label) for label in pred.y_pred]
+    unknown = sorted(set(predicted) - set(column))
+    if unknown or len(matrix) != len(predicted):
+        raise ValueError(
+            f"calibrated probabilities ({len(matrix)} rows over classes {list(classes)}) do not fit "
+            f"{len(predicted)} predictions" + (f" of label(s) {unknown}" if unknown else "")
+        )
+    top = matrix[np.arange(len(predicted)), [column[label] for label in predicted]]
+    rows = len(top)
+    expected = float(top.mean())
+    realized = float(np.mean(pred.y_pred == pred.y_true))
+    noise = float(np.sqrt(np.sum(top * (1 - top)))) / rows
+    check = judge("realized", "accuracy", realized, expected, "expected", noise, rows, margin=margin, z=z)
+    if not check.degraded:
+        return check
+    return replace(check, reason=f"{check.reason}; the model's probabilities no longer fit the class rates")
 
 
 def estimated_check(

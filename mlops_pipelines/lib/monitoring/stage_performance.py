@@ -171,6 +171,7 @@ def realized_verdict(
     metric = spec.training.primary_metric
     champions_own = champion is not None and champion.version == version
     expected: float | None = None
+    calibrated = None
     why_not: str | None = no_expectation(champion)
     if not champions_own:
         why_not = f"scored by v{version}, not the champion: neither its expectation nor its level applies"
@@ -179,6 +180,7 @@ def realized_verdict(
     elif expectation is not None:
         estimate = expectation.estimator.estimate(features, labelled_outputs(pred))
         expected, why_not = estimate.value, estimate.reason
+        calibrated = expectation.estimator.calibrated(labelled_outputs(pred))
     evaluated = None
     if champions_own and champion is not None and champion.metric == metric:
         evaluated = champion.evaluated_score
@@ -193,6 +195,7 @@ def realized_verdict(
         z=retraining.performance_z,
         min_rows=retraining.performance_min_rows,
         seed=spec.training.seed,
+        calibrated=calibrated,
     )
     caveat = None if expected is not None else f"no expectation for these rows ({why_not})"
     return replace(check, reason=with_caveat(check.reason, caveat)), expected

@@ -1,0 +1,139 @@
+"""The realized check under a ranking metric also asks whether the champion's calibrated
+probabilities still fit the class rates (lib/monitoring/signals.py).
+
+A real, overconfident classifier (boosted trees, many rounds) is fitted on a stream with 20 %
+positives, a real CBPE estimator is fitted on its out-of-sample predictions, and windows are
+drawn from the same class-conditional distributions: one with the training prior, one where the
+positive class went to 70 % of the rows (a moved prior: ROC-AUC cannot see it, accuracy falls).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from mlops_pipelines.lib.metrics import Predictions, metric_value
+from mlops_pipelines.lib.monitoring.estimation import PerformanceEstimator, fit_estimator
+from mlops_pipelines.lib.monitoring.estimation_records import ReferencePredictions
+from mlops_pipelines.lib.monitoring.signals import PerformanceCheck, calibration_check, realized_check
+from mlops_pipelines.spec import Task
+
+CLASSES = ("no", "yes")
+TRAINED, MOVED = 0.2, 0.7  # the positive share in training and in the moved window
+Calibrated = tuple[np.ndarray, tuple[str, ...]]
+
+
+def _rows(seed: int, n: int, positive_share: float) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < positive_share
+    x = rng.normal(0.0, 1.0, (n, 2)) + np.where(y[:, None], 1.0, -1.0) * np.array([0.8, 0.4])
+    return pd.DataFrame(x, columns=["a", "b"]), np.where(y, "yes", "no").astype(object)
+
+
+@pytest.fixture(scope="module")
+def model() -> HistGradientBoostingClassifier:
+    x, y = _rows(0, 1500, TRAINED)
+    boosted = HistGradientBoostingClassifier(
+        max_iter=300, learning_rate=0.3, min_samples_leaf=5, early_stopping=False
+    )
+    return boosted.fit(x, y)
+
+
+def _window(model: HistGradientBoostingClassifier, share: float, n: int = 2000, seed: int = 1) -> Predictions:
+    x, y = _rows(seed, n, share)
+    proba = model.predict_proba(x)
+    y_pred = np.asarray(model.classes_, dtype=object)[proba.argmax(axis=1)]
+    return Predictions(x.index, y, y_pred, proba, CLASSES, "yes")
+
+
+@pytest.fixture(scope="module")
+def estimator(model: HistGradientBoostingClassifier) -> PerformanceEstimator:
+    reference = _window(model, TRAINED, seed=2)  # out of sample, as the champion's evaluation
+    features = _rows(2, 2000, TRAINED)[0]
+    return fit_estimator(
+        Task.BINARY, "roc_auc", ReferencePredictions.from_predictions(features, reference), seed=0
+    )
+
+
+def _calibrated(estimator: PerformanceEstimator, pred: Predictions) -> Calibrated:
+    calibrated = estimator.calibrated(pred.positive_scores)
+    assert calibrated is not None
+    return calibrated
+
+
+def _realized(
+    pred: Predictions, metric: str, evaluated: float, calibrated: Calibrated | None
+) -> PerformanceCheck:
+    return realized_check(
+        pred,
+        Task.BINARY,
+        metric,
+        expected=None,
+        evaluated=evaluated,
+        margin=0.05,
+        z=2.5,
+        min_rows=30,
+        calibrated=calibrated,
+    )
+
+
+def test_a_moved_prior_is_degraded_under_roc_auc_by_the_accuracy_the_calibrated_probabilities_expect(
+    model: HistGradientBoostingClassifier, estimator: PerformanceEstimator
+) -> None:
+    moved = _window(model, MOVED)
+    evaluated = metric_value(_window(model, TRAINED), "roc_auc", Task.BINARY)
+    # The ranking did not get worse: ROC-AUC alone calls this window fine.
+    assert metric_value(moved, "roc_auc", Task.BINARY) > evaluated - 0.02
+    assert _realized(moved, "roc_auc", evaluated, None).degraded is False
+    check = _realized(moved, "roc_auc", evaluated, _calibrated(estimator, moved))
+    assert check.degraded is True
+    assert check.metric == "accuracy" and check.baseline_kind == "expected"
+    assert check.value is not None and check.baseline is not None and check.value < check.baseline * 0.9
+    assert "probabilities no longer fit the class rates" in check.reason
+
+
+def test_the_training_prior_is_not_degraded_though_the_raw_probabilities_are_overconfident(
+    model: HistGradientBoostingClassifier, estimator: PerformanceEstimator
+) -> None:
+    window = _window(model, TRAINED)
+    evaluated = metric_value(window, "roc_auc", Task.BINARY)
+    check = _realized(window, "roc_auc", evaluated, _calibrated(estimator, window))
+    assert check.degraded is False and check.metric == "roc_auc"
+    fit = calibration_check(window, _calibrated(estimator, window), margin=0.05, z=2.5)
+    assert fit.degraded is False and fit.worsening is not None and abs(fit.worsening) < 0.03
+    # Why the reference's calibration: the raw scores expect far more than a boosted model delivers.
+    raw = calibration_check(window, (np.asarray(window.proba), CLASSES), margin=0.05, z=2.5)
+    assert raw.degraded is True and raw.worsening is not None and raw.worsening > 0.1
+
+
+def test_a_metric_that_sees_the_decisions_is_judged_on_itself(
+    model: HistGradientBoostingClassifier, estimator: PerformanceEstimator
+) -> None:
+    moved = _window(model, MOVED)
+    evaluated = metric_value(_window(model, TRAINED), "accuracy", Task.BINARY)
+    check = _realized(moved, "accuracy", evaluated, _calibrated(estimator, moved))
+    assert check.degraded is True
+    assert check.metric == "accuracy" and check.baseline_kind == "evaluated"
+    assert "probabilities" not in check.reason
+
+
+def test_a_small_window_needs_more_than_noise(
+    model: HistGradientBoostingClassifier, estimator: PerformanceEstimator
+) -> None:
+    # 40 rows of the same moved prior: worse by more than the margin, not by 2.5 standard errors.
+    small = _window(model, MOVED, n=40)
+    check = calibration_check(small, _calibrated(estimator, small), margin=0.05, z=2.5)
+    assert check.worsening is not None and check.noise is not None
+    assert 0.05 < check.worsening < 2.5 * check.noise
+    assert check.degraded is False and "probabilities" not in check.reason
+
+
+def test_probabilities_over_other_classes_or_rows_are_refused(model: HistGradientBoostingClassifier) -> None:
+    window = _window(model, TRAINED, n=50)
+    proba = np.asarray(window.proba)
+    with pytest.raises(ValueError, match=r"label\(s\) \['no', 'yes'\]"):
+        calibration_check(window, (proba, ("dry", "wet")), margin=0.05, z=2.5)
+    with pytest.raises(ValueError, match=r"49 rows .* do not fit 50 predictions"):
+        calibration_check(window, (proba[1:], CLASSES), margin=0.05, z=2.5)
