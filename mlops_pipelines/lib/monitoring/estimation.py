@@ -89,10 +89,12 @@ class PerformanceEstimator:
 
     def calibrated(self, scores: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]] | None:
         """A classifier's probabilities on a window as calibrated on the reference, with their
-        classes (None for a regression estimator: it has no probabilities)."""
+        classes. None for a regression estimator (it has no probabilities) and for one that kept
+        a class's raw scores (too few reference rows to calibrate): a boosted model's raw scores
+        are overconfident, so what they expect is no fair bar."""
         from mlops_pipelines.lib.monitoring.estimation_cbpe import CbpeModel
 
-        if not isinstance(self.model, CbpeModel):
+        if not isinstance(self.model, CbpeModel) or any(c is None for c in self.model.calibrators):
             return None
         return self.model.calibrated(np.asarray(scores, dtype="float64")), self.model.classes
 

@@ -137,3 +137,21 @@ def test_probabilities_over_other_classes_or_rows_are_refused(model: HistGradien
         calibration_check(window, (proba, ("dry", "wet")), margin=0.05, z=2.5)
     with pytest.raises(ValueError, match=r"49 rows .* do not fit 50 predictions"):
         calibration_check(window, (proba[1:], CLASSES), margin=0.05, z=2.5)
+
+
+def test_an_estimator_that_kept_raw_scores_offers_no_calibrated_probabilities(
+    model: HistGradientBoostingClassifier,
+) -> None:
+    # 200 reference rows with 10 % positives hold about 20, too few to calibrate: the raw, overconfident
+    # scores would set the bar, so there is no calibration check (the verdict stays on ROC-AUC).
+    reference = _window(model, 0.1, n=200, seed=3)
+    features = _rows(3, 200, 0.1)[0]
+    thin = fit_estimator(
+        Task.BINARY, "roc_auc", ReferencePredictions.from_predictions(features, reference), seed=0
+    )
+    assert any("uncalibrated" in note for note in thin.notes)
+    moved = _window(model, MOVED)
+    assert thin.calibrated(moved.positive_scores) is None
+    evaluated = metric_value(_window(model, TRAINED), "roc_auc", Task.BINARY)
+    check = _realized(moved, "roc_auc", evaluated, thin.calibrated(moved.positive_scores))
+    assert check.metric == "roc_auc" and check.degraded is False
