@@ -92,6 +92,9 @@ def test_prometheus_scrapes_exporter_and_service_and_every_dashboard_query_retur
         monkeypatch.setenv(variable, str(value))
     spec = small(specs["bike_sharing"])
     settings = load_settings({"MLOPS_HOME": str(home)})
+    # The instance's SQLite tables are created here, before the exporter process opens the same
+    # instance: two processes creating them at once race ("table ... already exists").
+    dg.DagsterInstance.get().dispose()
     started = time.monotonic()
     with ExitStack() as stack:
         # The exporter and the service start first: their imports (a minute on a busy machine)
