@@ -420,6 +420,8 @@ class ProjectSpec(_Model):
             named["time.hour_column"] = [self.time.hour_column]
         if self.time.month_column:
             named["time.month_column"] = [self.time.month_column]
+        if self.time.day_column:
+            named["time.day_column"] = [self.time.day_column]
         if self.drift.exclude:
             named["drift.exclude"] = self.drift.exclude
         if self.serving.entity_key:

@@ -7,7 +7,8 @@ Kept apart from spec.py (the one file exempt from the size rule) so the time sec
   date strings, whole numbers 1000..9999 as years, 1e8..1e11 as epoch seconds, 1e11..1e14 as
   epoch milliseconds (then microseconds, nanoseconds), 8-digit numbers as %Y%m%d;
 - `datetime`: date or datetime values or strings (ISO 8601 or one inferred format);
-- `year`: a year number (2019 -> 2019-01-01), optionally with `month_column` (1..12);
+- `year`: a year number (2019 -> 2019-01-01), optionally with `month_column` (1..12) and then
+  `day_column` (1..31; with `hour_column` too, data keyed by year, month, day and hour columns);
 - `epoch_s`, `epoch_ms`, `epoch_us`, `epoch_ns`: a count since 1970-01-01 UTC;
 - any strftime pattern containing '%', e.g. `%d/%m/%Y %H:%M` or `%Y%m%d`.
 """
@@ -40,6 +41,8 @@ class TimeSpec(_Model):
     hour_column: str | None = None
     # Added to a `year` column as months 1..12 (data keyed by year and month columns).
     month_column: str | None = None
+    # Added to a year + month as the day of the month 1..31 (year, month, day [, hour] columns).
+    day_column: str | None = None
     arrival: ArrivalSpec | None = None
 
     @field_validator("format")
@@ -62,10 +65,12 @@ class TimeSpec(_Model):
             raise ValueError("'month_column' needs 'column'")
         if self.month_column and self.format not in ("auto", "year"):
             raise ValueError(f"'month_column' needs format 'year' (or 'auto'), not {self.format!r}")
+        if self.day_column and not self.month_column:
+            raise ValueError("'day_column' needs 'month_column' (and a year column)")
         return self
 
     @property
     def columns(self) -> list[str]:
         """Every data column the time axis reads."""
-        found = [self.column, self.month_column, self.hour_column]
+        found = [self.column, self.month_column, self.day_column, self.hour_column]
         return [c for c in found if c]

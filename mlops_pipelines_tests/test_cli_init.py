@@ -87,6 +87,38 @@ def test_init_reads_year_and_month_columns_as_monthly(tmp_path: Path) -> None:
     assert (spec.partitions.start.isoformat(), str(spec.partitions.end)) == ("2010-01-01", "2020-01-01")
 
 
+def test_init_reads_year_month_day_and_hour_columns_as_hourly_times(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Air-quality data as UCI ships it: No, year, month, day, hour, a target with 'NA' gaps."""
+    rng = np.random.default_rng(3)
+    stamps = pd.date_range("2013-01-01", periods=24 * 90, freq="h")
+    frame = pd.DataFrame(
+        {"No": np.arange(1, len(stamps) + 1), "year": stamps.year, "month": stamps.month}
+        | {"day": stamps.day, "hour": stamps.hour, "TEMP": rng.normal(5, 8, len(stamps)).round(1)}
+    )
+    pm = (80 - 2 * frame["TEMP"] + rng.normal(0, 10, len(frame))).round().astype(object)
+    pm[rng.random(len(frame)) < 0.05] = "NA"
+    frame.insert(5, "pm2.5", pm)
+    path = tmp_path / "PRSA_data.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "air.yaml"
+    assert cli.main(["init", str(path), "--target", "pm2.5", "--out", str(out)]) == 0
+    spec = load_spec(out)
+    time = spec.time
+    assert (time.column, time.month_column, time.day_column, time.hour_column) == (
+        "year",
+        "month",
+        "day",
+        "hour",
+    )
+    assert spec.partitions.grain.value == "daily" and spec.target == "pm2_5"
+    assert "no" in spec.features.exclude
+    capsys.readouterr()
+    assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
+    assert "partitions: 90 non-empty of 90 daily partitions" in capsys.readouterr().out
+
+
 def test_init_reads_arff_and_picks_a_classification_task(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     rows = "\n".join(

@@ -48,7 +48,7 @@ def event_times(frame: pd.DataFrame, spec: ProjectSpec) -> pd.Series:
         # The same reading as ingestion's: a year, an epoch or a date string alike (an hour or
         # month column the rows lack is left out, as before).
         time = spec.time
-        for extra in ("hour_column", "month_column"):
+        for extra in ("hour_column", "day_column", "month_column"):
             if getattr(time, extra) and getattr(time, extra) not in frame.columns:
                 time = time.model_copy(update={extra: None})
         return parse_time_axis(frame, time)

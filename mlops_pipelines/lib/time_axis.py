@@ -148,7 +148,7 @@ def _whole(frame: pd.DataFrame, column: str, role: str, low: int, high: int) -> 
 
 
 def parse_time_axis(frame: pd.DataFrame, time: TimeSpec) -> pd.Series:
-    """The event time of each row of `frame` from `time.column` (+ month and hour columns),
+    """The event time of each row of `frame` from `time.column` (+ month, day and hour columns),
     as naive UTC datetime64[ns]; raises TimeAxisError naming the column and the problem."""
     assert time.column is not None
     for name in time.columns:
@@ -179,10 +179,27 @@ def parse_time_axis(frame: pd.DataFrame, time: TimeSpec) -> pd.Series:
         months = _whole(frame, time.month_column, "month column", 1, 12)
         parsed = parsed.to_numpy().astype("datetime64[M]") + (months.to_numpy() - 1).astype("timedelta64[M]")
         parsed = pd.Series(parsed.astype("datetime64[ns]"), index=frame.index)
+    if time.day_column and time.month_column:
+        parsed = _add_days(frame, time.day_column, parsed)
     if time.hour_column:
         hours = _whole(frame, time.hour_column, "hour column", 0, 23)
         parsed = parsed + pd.to_timedelta(hours.to_numpy(), unit="h")
     return parsed.set_axis(frame.index)
+
+
+def _add_days(frame: pd.DataFrame, column: str, months: pd.Series) -> pd.Series:
+    """`months` (first days of months) plus the day of the month in `column`; a day the month
+    lacks (February 30) is an error naming it, not a date in the next month."""
+    days = _whole(frame, column, "day column", 1, 31)
+    dated = months + pd.to_timedelta(days.to_numpy() - 1, unit="D")
+    bad = dated.dt.month != months.dt.month
+    if bad.any():
+        position = int(np.flatnonzero(bad.to_numpy())[0])
+        raise TimeAxisError(
+            f"day column '{column}': {int(bad.sum())} day(s) do not exist in their month, e.g. day "
+            f"{int(days.iloc[position])} of {months.iloc[position]:%Y-%m} at row {position}"
+        )
+    return dated
 
 
 def time_format(frame: pd.DataFrame, time: TimeSpec) -> str:

@@ -57,7 +57,7 @@ def time_axis_text(spec: ProjectSpec) -> str:
     if time.column is None:
         assert time.arrival is not None
         return f"arrival order from {time.arrival.start} every {time.arrival.cadence}"
-    extra = "".join(f" + {c}" for c in (time.month_column, time.hour_column) if c)
+    extra = "".join(f" + {c}" for c in (time.month_column, time.day_column, time.hour_column) if c)
     return f"column '{time.column}'{extra} (format {time.format})"
 
 

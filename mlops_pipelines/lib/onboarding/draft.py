@@ -124,7 +124,7 @@ def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, An
         if c != profile.target and {"id", "constant", "leak"} & set(p.flags)
     ]
     axis = profile.time
-    time_columns = [c for c in (axis.column, axis.month_column, axis.hour_column) if c]
+    time_columns = [c for c in (axis.column, axis.month_column, axis.day_column, axis.hour_column) if c]
     spec: dict[str, Any] = {
         "name": name,
         "description": f"Predict {profile.target} from {profile.path.name} (drafted by mlops-pipelines init).",
@@ -140,7 +140,7 @@ def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, An
         time: dict[str, Any] = {"column": axis.column}
         if axis.format != "auto":
             time["format"] = axis.format
-        for key in ("month_column", "hour_column"):
+        for key in ("month_column", "day_column", "hour_column"):
             if getattr(axis, key):
                 time[key] = getattr(axis, key)
         grain, counts, why = choose_grain(axis.times)

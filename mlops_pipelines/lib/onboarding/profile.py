@@ -4,8 +4,8 @@ Everything `init` writes into a spec is decided here from the data alone; `draft
 `Profile` into commented YAML. Detection rules (each documented where it is applied):
 columns are ID-like (one distinct value per row, or an 'id' name with nearly so), constant,
 near-constant (one value in at least 99 % of rows) or target-leaking (equal to the target, a
-near-perfect correlation, or two columns that add up to it); the time axis is a datetime
-column, an epoch or a year (with a month column), or none (rows then arrive in file order).
+near-perfect correlation, or two columns that add up to it); the time axis comes from
+`time_detect.py`.
 """
 
 from __future__ import annotations
@@ -21,14 +21,10 @@ import pandas as pd
 
 from mlops_pipelines.lib.ingestion.columns import normalize_column_name
 from mlops_pipelines.lib.ingestion.source_files import kind_for_path, read_file
-from mlops_pipelines.lib.time_axis import TimeAxisError, detect_format
+from mlops_pipelines.lib.onboarding.time_detect import TimeAxis, detect_time
 
 NEAR_CONSTANT = 0.99
 MAX_CATEGORIES = 30
-_TIME_NAME = re.compile(r"(^|_)(date|time|timestamp|datetime|dteday|ts|epoch|created|day|period|when)($|_)")
-_YEAR_NAME = re.compile(r"(^|_)(year|yr|yyyy)($|_)")
-_MONTH_NAME = re.compile(r"(^|_)(month|mnth|mon|mo|mm)($|_)")
-_HOUR_NAME = re.compile(r"(^|_)(hour|hr|hh)($|_)")
 _ID_NAME = re.compile(r"(^|_)(id|uuid|key|index|instant|row)($|_)|id$")
 _TARGET_NAME = re.compile(r"^(target|label|labels|class|y|outcome|churn|default|quality|cnt|count|price)$")
 SENSITIVE = re.compile(
@@ -48,15 +44,6 @@ class ColumnProfile:
     high: float | None = None
     flags: list[str] = field(default_factory=list)  # "id", "constant", "near_constant", "leak", "sensitive"
     notes: list[str] = field(default_factory=list)  # why, for the spec's comments
-
-
-@dataclass
-class TimeAxis:
-    column: str | None = None
-    format: str = "auto"
-    month_column: str | None = None
-    hour_column: str | None = None
-    times: pd.Series | None = None  # the parsed event times (None: arrival order)
 
 
 @dataclass
@@ -148,73 +135,6 @@ def _profile_column(name: str, values: pd.Series) -> ColumnProfile:
     return found
 
 
-def _reads_as_dates(values: pd.Series) -> bool:
-    """Text that is dates: 99 % of a sample parses, and values look like dates (digits and a separator)."""
-    sample = values.dropna().astype(str).head(500)
-    if sample.empty or not sample.str.contains(r"\d").all() or not sample.str.contains(r"[-/:. T]").all():
-        return False
-    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
-    return bool(parsed.notna().mean() >= 0.99)
-
-
-def _time_candidates(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """(column, format) of every column that reads as a time, most likely first: datetimes, then
-    epochs, then years and yyyymmdd numbers (those only with a time-like name)."""
-    found = []
-    for name in frame.columns:
-        values = frame[name]
-        named = bool(_TIME_NAME.search(name) or _YEAR_NAME.search(name))
-        if values.dropna().empty or pd.api.types.is_bool_dtype(values):
-            continue
-        try:
-            fmt = detect_format(values, name)
-        except (TimeAxisError, ValueError, TypeError, OverflowError):
-            continue
-        if fmt == "datetime" and not (
-            pd.api.types.is_datetime64_any_dtype(values) or _reads_as_dates(values)
-        ):
-            continue
-        if fmt in ("year", "%Y%m%d") and not named:
-            continue
-        rank = 0 if fmt == "datetime" else 1 if fmt.startswith("epoch") else 2
-        found.append((rank, not named, name, fmt))
-    return [(name, fmt) for _, _, name, fmt in sorted(found)]
-
-
-def detect_time(frame: pd.DataFrame, wanted: str | None) -> TimeAxis:
-    """The time axis: `wanted` if given, else the best candidate; a year column pairs with a month
-    column, a date-only column with an hour column."""
-    from mlops_pipelines.lib.time_axis import parse_time_axis
-    from mlops_pipelines.spec_time import TimeSpec
-
-    candidates = [(wanted, detect_format(frame[wanted], wanted))] if wanted else _time_candidates(frame)
-    if not candidates:
-        return TimeAxis()
-    column, fmt = candidates[0]
-    axis = TimeAxis(column=column)
-    others = [c for c in frame.columns if c != column]
-    if fmt == "year":
-        axis.month_column = next(
-            (c for c in others if _MONTH_NAME.search(c) and _whole_in(frame[c], 1, 12)), None
-        )
-    spec = TimeSpec(column=column, month_column=axis.month_column)
-    times = parse_time_axis(frame, spec)
-    if fmt == "datetime" and bool((times == times.dt.normalize()).all()):
-        axis.hour_column = next(
-            (c for c in others if _HOUR_NAME.search(c) and _whole_in(frame[c], 0, 23)), None
-        )
-        if axis.hour_column:
-            times = parse_time_axis(frame, spec.model_copy(update={"hour_column": axis.hour_column}))
-    axis.format = fmt if fmt not in ("datetime", "year") else "auto"
-    axis.times = times
-    return axis
-
-
-def _whole_in(values: pd.Series, low: int, high: int) -> bool:
-    numbers = pd.to_numeric(values, errors="coerce")
-    return bool(numbers.notna().all() and (numbers % 1 == 0).all() and numbers.between(low, high).all())
-
-
 def guess_target(frame: pd.DataFrame) -> str:
     """A column named like a target (target, label, class, y, ...), else the last column."""
     for name in frame.columns:
@@ -236,7 +156,9 @@ def flag_leaks(frame: pd.DataFrame, target: str, columns: dict[str, ColumnProfil
     that adds up to it (bike_sharing's casual + registered = cnt)."""
     y = frame[target]
     numeric = [
-        c for c, p in columns.items() if c != target and p.dtype in ("int", "float") and "id" not in p.flags
+        c
+        for c, p in columns.items()
+        if c != target and p.dtype in ("int", "float") and not {"id", "constant"} & set(p.flags)
     ]
     for name in columns:
         if name != target and frame[name].astype(str).equals(y.astype(str)):
@@ -288,7 +210,7 @@ def profile_file(path: Path, target: str | None = None, time: str | None = None)
         own = parse_time_axis(frame, TimeSpec(column=axis.column))  # the column alone, no hour added
         columns[axis.column].dtype = "date" if bool((own == own.dt.normalize()).all()) else "datetime"
         columns[axis.column].categories = None
-    for name in axis.column, axis.month_column, axis.hour_column:
+    for name in axis.column, axis.month_column, axis.day_column, axis.hour_column:
         if name:
             columns[name].flags = [f for f in columns[name].flags if f not in ("id", "constant")]
             columns[name].notes = [

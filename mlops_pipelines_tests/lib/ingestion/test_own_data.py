@@ -1,7 +1,7 @@
 """A new user's own data: each pitfall, generated into tmp_path, either works or fails loudly.
 
-Upper-case column names, an integer year, epoch seconds and milliseconds, weeks anchored on a
-Sunday, monthly data, data that falls in no partition.
+Upper-case column names, an integer year (with month, day and hour columns), epoch seconds and
+milliseconds, weeks anchored on a Sunday, monthly data, data that falls in no partition.
 """
 
 from __future__ import annotations
@@ -138,6 +138,35 @@ def test_year_and_month_columns_make_monthly_partitions(tmp_path: Path) -> None:
     assert keys[0] == "2023-01-01" and keys[-1] == "2024-03-01" and len(keys) == 15  # start rounded down
     assert partition_window(spec, "2024-02-01") == (pd.Timestamp("2024-02-01"), pd.Timestamp("2024-03-01"))
     assert coverage(frame, spec, keys).non_empty == 15
+
+
+def test_year_month_day_and_hour_columns_make_hourly_times(tmp_path: Path) -> None:
+    stamps = pd.date_range("2024-02-28 22:00", periods=6, freq="h")  # across a leap day
+    parts = {"year": stamps.year, "month": stamps.month, "day": stamps.day, "hour": stamps.hour}
+    write(tmp_path, pd.DataFrame({**parts, "x": range(6), "y": range(6)}))
+    time = {"column": "year", "month_column": "month", "day_column": "day", "hour_column": "hour"}
+    schema = {c: {"dtype": "int"} for c in [*parts, "x", "y"]}
+    spec = spec_for(schema, time, {"grain": "daily", "start": "2024-02-28", "end": "2024-03-02"})
+    frame = read_source(spec, tmp_path, tmp_path)
+    assert list(frame[EVENT_TIME]) == list(stamps)
+    assert coverage(frame, spec, partition_keys(spec)).rows == {"2024-02-28": 2, "2024-02-29": 4}
+
+
+def test_a_day_its_month_lacks_is_an_error_naming_row_and_column(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"year": [2023, 2023], "month": [2, 2], "day": [28, 29], "y": [1, 2]})
+    write(tmp_path, frame)
+    time = {"column": "year", "month_column": "month", "day_column": "day"}
+    spec = spec_for({c: {"dtype": "int"} for c in frame}, time, {"start": "2023-02-01"})
+    with pytest.raises(
+        SourceError, match=r"day column 'day': 1 day\(s\) do not exist.*day 29 of 2023-02 at row 1"
+    ):
+        read_source(spec, tmp_path, tmp_path)
+    with pytest.raises(SpecError, match="'day_column' needs 'month_column'"):
+        spec_for(
+            {c: {"dtype": "int"} for c in frame},
+            {"column": "year", "day_column": "day"},
+            {"start": "2023-02-01"},
+        )
 
 
 @pytest.mark.parametrize(

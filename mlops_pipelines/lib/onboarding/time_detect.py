@@ -1,0 +1,103 @@
+"""Where a data file keeps its time: a datetime column, an epoch, a year (with month, day and
+hour columns), or none (rows then arrive in file order).
+
+`profile.py` calls `detect_time`; the rules are the ones `parse_time_axis` reads with, so what
+`init` drafts parses the same way at ingestion. Numbers count as years or yyyymmdd only in a
+column named like a time, since plenty of measurements fall between 1000 and 9999.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from mlops_pipelines.lib.time_axis import TimeAxisError, detect_format
+
+_TIME_NAME = re.compile(r"(^|_)(date|time|timestamp|datetime|dteday|ts|epoch|created|day|period|when)($|_)")
+_YEAR_NAME = re.compile(r"(^|_)(year|yr|yyyy)($|_)")
+_MONTH_NAME = re.compile(r"(^|_)(month|mnth|mon|mo|mm)($|_)")
+_DAY_NAME = re.compile(r"(^|_)(day|dd|dom|mday|day_of_month)($|_)")
+_HOUR_NAME = re.compile(r"(^|_)(hour|hr|hh)($|_)")
+
+
+@dataclass
+class TimeAxis:
+    column: str | None = None
+    format: str = "auto"
+    month_column: str | None = None
+    day_column: str | None = None
+    hour_column: str | None = None
+    times: pd.Series | None = None  # the parsed event times (None: arrival order)
+
+
+def _reads_as_dates(values: pd.Series) -> bool:
+    """Text that is dates: 99 % of a sample parses, and values look like dates (digits and a separator)."""
+    sample = values.dropna().astype(str).head(500)
+    if sample.empty or not sample.str.contains(r"\d").all() or not sample.str.contains(r"[-/:. T]").all():
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.99)
+
+
+def _time_candidates(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(column, format) of every column that reads as a time, most likely first: datetimes, then
+    epochs, then years and yyyymmdd numbers (those only with a time-like name)."""
+    found = []
+    for name in frame.columns:
+        values = frame[name]
+        named = bool(_TIME_NAME.search(name) or _YEAR_NAME.search(name))
+        if values.dropna().empty or pd.api.types.is_bool_dtype(values):
+            continue
+        try:
+            fmt = detect_format(values, name)
+        except (TimeAxisError, ValueError, TypeError, OverflowError):
+            continue
+        if fmt == "datetime" and not (
+            pd.api.types.is_datetime64_any_dtype(values) or _reads_as_dates(values)
+        ):
+            continue
+        if fmt in ("year", "%Y%m%d") and not named:
+            continue
+        rank = 0 if fmt == "datetime" else 1 if fmt.startswith("epoch") else 2
+        found.append((rank, not named, name, fmt))
+    return [(name, fmt) for _, _, name, fmt in sorted(found)]
+
+
+def detect_time(frame: pd.DataFrame, wanted: str | None) -> TimeAxis:
+    """The time axis: `wanted` if given, else the best candidate; a year column pairs with a month
+    column and then a day column, a date-only axis with an hour column."""
+    from mlops_pipelines.lib.time_axis import parse_time_axis
+    from mlops_pipelines.spec_time import TimeSpec
+
+    candidates = [(wanted, detect_format(frame[wanted], wanted))] if wanted else _time_candidates(frame)
+    if not candidates:
+        return TimeAxis()
+    column, fmt = candidates[0]
+    axis = TimeAxis(column=column)
+    others = [c for c in frame.columns if c != column]
+    if fmt == "year":
+        axis.month_column = next(
+            (c for c in others if _MONTH_NAME.search(c) and _whole_in(frame[c], 1, 12)), None
+        )
+    if axis.month_column:
+        axis.day_column = next(
+            (c for c in others if _DAY_NAME.search(c) and _whole_in(frame[c], 1, 31)), None
+        )
+    spec = TimeSpec(column=column, month_column=axis.month_column, day_column=axis.day_column)
+    times = parse_time_axis(frame, spec)
+    if (fmt == "datetime" or axis.day_column) and bool((times == times.dt.normalize()).all()):
+        axis.hour_column = next(
+            (c for c in others if _HOUR_NAME.search(c) and _whole_in(frame[c], 0, 23)), None
+        )
+        if axis.hour_column:
+            times = parse_time_axis(frame, spec.model_copy(update={"hour_column": axis.hour_column}))
+    axis.format = fmt if fmt not in ("datetime", "year") else "auto"
+    axis.times = times
+    return axis
+
+
+def _whole_in(values: pd.Series, low: int, high: int) -> bool:
+    numbers = pd.to_numeric(values, errors="coerce")
+    return bool(numbers.notna().all() and (numbers % 1 == 0).all() and numbers.between(low, high).all())
