@@ -12,6 +12,7 @@ import yaml
 from mlops_pipelines import cli
 from mlops_pipelines.lib.ingestion.sources import clear_source_cache
 from mlops_pipelines.spec import load_spec
+from mlops_pipelines_tests.lib.onboarding.test_profile import european_file
 
 
 @pytest.fixture(autouse=True)
@@ -117,6 +118,24 @@ def test_init_reads_year_month_day_and_hour_columns_as_hourly_times(
     capsys.readouterr()
     assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
     assert "partitions: 90 non-empty of 90 daily partitions" in capsys.readouterr().out
+
+
+def test_init_drafts_a_european_export_that_validates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """';' with decimal commas, -200 for missing, day-first dates, two empty columns (UCI Air Quality)."""
+    path = european_file(tmp_path)
+    out = tmp_path / "air.yaml"
+    assert cli.main(["init", str(path), "--target", "CO(GT)", "--out", str(out)]) == 0
+    spec = load_spec(out)
+    assert spec.task.value == "regression" and spec.time.format == "%d/%m/%Y"
+    assert "empty1" not in spec.columns and spec.columns["co_gt"].dtype == "float"
+    assert "empty1: no value in any row, left out (read_options.usecols)" in out.read_text(encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "partitions: 18 non-empty of 18 daily partitions, first 2004-03-10" in report
+    assert "quarantine: 10 of 400 rows would be quarantined" in report  # the -200 labels
 
 
 def test_init_reads_arff_and_picks_a_classification_task(tmp_path: Path) -> None:

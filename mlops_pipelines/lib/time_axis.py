@@ -28,6 +28,8 @@ _EPOCH_UNITS: dict[str, Literal["s", "ms", "us", "ns"]] = {
 # Magnitude bands of epoch counts for dates between 1973 and 5138 (seconds) and so on.
 _EPOCH_BANDS = (("epoch_s", 1e8, 1e11), ("epoch_ms", 1e11, 1e14), ("epoch_us", 1e14, 1e17))
 _YEAR_TEXT = re.compile(r"^\s*\d{4}\s*$")
+# Dates written as numbers with the year last: 10/03/2004, 3.10.04, 10-03-2004 18:00.
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(?:\D|$)")
 FORMAT_HINT = (
     "set time.format to one of year, epoch_s, epoch_ms, epoch_us, epoch_ns, datetime or a strftime pattern"
 )
@@ -95,11 +97,71 @@ def _first_bad(
     )
 
 
+def _day_first(present: pd.Series, column: str) -> bool | None:
+    """Whether dates written as numbers d/m/y or m/d/y put the day first; None for other text.
+
+    pandas guesses the order from the first value and, where later values contradict it, reads
+    each alone: 10/03 and 13/03 end up in different months, silently. Here one order holds for
+    the whole column: the one some value proves (a first number above 12 is a day); when every
+    value fits both, the one that keeps more rows in file order (rows mostly arrive in time order).
+    """
+    if present.empty or not _NUMERIC_DATE.match(present.iloc[0]):
+        return None
+    heads = pd.Series(present.str[:10].unique())  # the date part, once per distinct day
+    parts = heads.str.extract(_NUMERIC_DATE)
+    if parts[0].isna().any():
+        return None
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    day_first, month_first = bool((first > 12).any()), bool((second > 12).any())
+    if day_first and month_first:
+        one, other = (int(np.flatnonzero((n > 12).to_numpy())[0]) for n in (first, second))
+        raise TimeAxisError(
+            f"time column '{column}' mixes day-first and month-first dates (e.g. {heads.iloc[one]!r} "
+            f"and {heads.iloc[other]!r}); {FORMAT_HINT}"
+        )
+    if day_first or month_first:
+        return day_first
+    sample = present.head(5000)
+    in_order = {
+        order: pd.to_datetime(sample, errors="coerce", format="mixed", dayfirst=order)
+        .diff()
+        .dt.days.ge(0)
+        .mean()
+        for order in (False, True)
+    }
+    return bool(in_order[True] > in_order[False])
+
+
+def numeric_date_pattern(values: pd.Series, column: str) -> str | None:
+    """The one strftime pattern that reads every value of a d/m/y or m/d/y column (the order
+    settled by `_day_first`), for `init` to write into the spec; None for other values."""
+    present = values.dropna().astype(str).str.strip()
+    day_first = _day_first(present, column)
+    if day_first is None:
+        return None
+    from pandas.tseries.api import guess_datetime_format  # type: ignore[attr-defined]
+
+    pattern = guess_datetime_format(present.iloc[0], dayfirst=day_first)
+    if pattern is None or pd.to_datetime(present, errors="coerce", format=pattern).isna().any():
+        return None
+    return str(pattern)
+
+
 def _parse_datetimes(values: pd.Series, column: str, pattern: str | None) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values) and pattern is None:
         return values
     text = values.astype(object).where(values.notna())
-    if pattern is not None:
+    present = text.dropna().astype(str).str.strip()
+    day_first = _day_first(present, column) if pattern is None else None
+    if day_first is not None:
+        from pandas.tseries.api import guess_datetime_format  # type: ignore[attr-defined]
+
+        # One pattern reads a column fast; dateutil, value by value, only what it leaves.
+        guess = guess_datetime_format(present.iloc[0], dayfirst=day_first)
+        parsed = pd.to_datetime(text, errors="coerce", format=guess) if guess else text.isna()
+        if guess is None or (parsed.isna() & values.notna()).any():
+            parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=day_first)
+    elif pattern is not None:
         text = text.map(lambda v: v if v is None or isinstance(v, str) else str(v).removesuffix(".0"))
         parsed = pd.to_datetime(text, errors="coerce", format=pattern)
     else:

@@ -135,9 +135,15 @@ def _cast_bool(series: pd.Series) -> pd.Series:
     return mapped.astype("boolean")
 
 
-def _cast_time(series: pd.Series, dtype: DType) -> pd.Series:
+def _cast_time(series: pd.Series, dtype: DType, pattern: str | None = None) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(series):
         parsed = series
+    elif _is_text(series) and pattern:
+        # The time column's own `time.format` (e.g. %d/%m/%Y): a slice's dates read as the whole column's.
+        parsed = pd.to_datetime(series.astype(object), errors="coerce", format=pattern)
+        bad = parsed.isna() & series.notna()
+        if bad.any():
+            raise _uncastable(series, bad, dtype, f"dates in format {pattern!r}")
     elif _is_text(series):
         with warnings.catch_warnings():
             # "Could not infer format": values that miss the inferred format become NaT below.
@@ -182,7 +188,7 @@ def _cast_str(series: pd.Series) -> pd.Series:
     return pd.Series(text, index=series.index, dtype=object)
 
 
-def _cast(series: pd.Series, column: ColumnSpec) -> pd.Series:
+def _cast(series: pd.Series, column: ColumnSpec, pattern: str | None = None) -> pd.Series:
     if column.dtype == "int":
         return _cast_int(series)
     if column.dtype == "float":
@@ -190,7 +196,7 @@ def _cast(series: pd.Series, column: ColumnSpec) -> pd.Series:
     if column.dtype == "bool":
         return _cast_bool(series)
     if column.dtype in ("date", "datetime"):
-        return _cast_time(series, column.dtype)
+        return _cast_time(series, column.dtype, pattern)
     return _cast_str(series)
 
 
@@ -211,11 +217,13 @@ def conform(frame: pd.DataFrame, spec: ProjectSpec) -> Conformed:
             problems.append(SchemaProblem(label, "extra", "column is not in the spec"))
     source = frame.set_axis(labels, axis=1).reset_index(drop=True)
     out: dict[str, pd.Series] = {}
+    time = spec.time
     for name, column in spec.columns.items():
         if counts.get(name, 0) != 1:
             continue
+        pattern = time.format if name == time.column and "%" in time.format else None
         try:
-            out[name] = _cast(source[name], column)
+            out[name] = _cast(source[name], column, pattern)
         except _CastError as err:
             problems.append(SchemaProblem(name, err.kind, err.detail))
     if problems:

@@ -189,6 +189,8 @@ def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, An
     spec["monitoring"] = {"label_delay_partitions": 1}
     for column, profile_column in profile.columns.items():
         notes.extend(f"{column}: {note}" for note in profile_column.notes)
+    key = "usecols" if profile.kind == "csv" else "columns"
+    notes.extend(f"{c}: no value in any row, left out (read_options.{key})" for c in profile.empty_columns)
     return spec, notes
 
 

@@ -24,6 +24,9 @@ from mlops_pipelines.lib.ingestion.source_files import kind_for_path, read_file
 from mlops_pipelines.lib.onboarding.time_detect import TimeAxis, detect_time
 
 NEAR_CONSTANT = 0.99
+_COMMA_NUMBER = re.compile(r"^[-+]?\d*,\d+$")
+_DOT_NUMBER = re.compile(r"^[-+]?\d*\.\d+$")
+_MISSING_CODES = (-200, -99, -999, -9999, -99999, 999, 9999, 99999)
 MAX_CATEGORIES = 30
 _ID_NAME = re.compile(r"(^|_)(id|uuid|key|index|instant|row)($|_)|id$")
 _TARGET_NAME = re.compile(r"^(target|label|labels|class|y|outcome|churn|default|quality|cnt|count|price)$")
@@ -57,6 +60,7 @@ class Profile:
     task: str
     time: TimeAxis
     duplicate_rows: int
+    empty_columns: list[str] = field(default_factory=list)  # left out of the spec: no value at all
 
 
 def sniff_csv(path: Path) -> dict[str, Any]:
@@ -77,7 +81,19 @@ def sniff_csv(path: Path) -> dict[str, Any]:
         pass
     if options.get("sep", ",") == "," and ", " in sample.split("\n", 1)[0]:
         options["skipinitialspace"] = True  # 'a, b, c': values would keep their leading blank
+    elif _decimal_comma(sample, options.get("sep", ",")):
+        options["decimal"] = ","  # 2,6 on a ';' line: a number, not the text '2,6'
     return options
+
+
+def _decimal_comma(sample: str, sep: str) -> bool:
+    """Numbers written 2,6 (with ';' or tab between fields): some fields are digits with one comma
+    and none are digits with one dot, so no column would read differently than its neighbours."""
+    if sep == ",":
+        return False
+    fields = [f.strip().strip('"') for line in sample.splitlines()[1:200] for f in line.split(sep)]
+    commas = sum(bool(_COMMA_NUMBER.match(f)) for f in fields)
+    return commas > 0 and not any(_DOT_NUMBER.match(f) for f in fields)
 
 
 def read_any(path: Path) -> tuple[str, dict[str, Any], pd.DataFrame]:
@@ -93,8 +109,34 @@ def read_any(path: Path) -> tuple[str, dict[str, Any], pd.DataFrame]:
     if kind == "csv" and any(frame[c].eq("?").any() for c in text):
         options["na_values"] = ["?"]  # UCI's marker of a missing value
         frame = read_file(path, kind, options)
+    codes = missing_codes(frame)
+    if kind == "csv" and codes:
+        unknown = options.get("na_values", [])  # '?' stays missing in every column
+        names = frame.columns if unknown else list(codes)
+        options["na_values"] = {str(c): [*unknown, *codes.get(str(c), [])] for c in names}
+        frame = read_file(path, kind, options)
     frame.columns = [normalize_column_name(c) or f"col_{i + 1}" for i, c in enumerate(frame.columns)]
     return kind, options, frame
+
+
+def missing_codes(frame: pd.DataFrame) -> dict[str, list[int]]:
+    """Per column, the numeric missing-value codes it uses (-200, -999, 9999, ...): a code in at
+    least 0.1 % of the rows (3 or more) while every other value is on the same side of half of it.
+    Read as numbers they would be extreme values, in a target the model's main lesson."""
+    found: dict[str, list[int]] = {}
+    for name in frame.columns:
+        values = frame[name]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        present = values.dropna()
+        for code in _MISSING_CODES:
+            hits = present == code
+            rest = present[~hits]
+            if int(hits.sum()) < max(3, len(present) // 1000) or rest.empty:
+                continue
+            if (rest.min() > code / 2) if code < 0 else (rest.max() < code / 2):
+                found.setdefault(str(name), []).append(code)
+    return found
 
 
 def _spec_dtype(values: pd.Series) -> str:
@@ -186,6 +228,17 @@ def flag_leaks(frame: pd.DataFrame, target: str, columns: dict[str, ColumnProfil
 def profile_file(path: Path, target: str | None = None, time: str | None = None) -> Profile:
     """Profile `path`; `target` and `time` name columns (as the file or the spec spells them)."""
     kind, options, frame = read_any(path)
+    # A column with no value in any row (the ';;' that ends every line of some exports) would fail
+    # every batch's all-null check; the reader leaves it out instead.
+    empty = [str(c) for c in frame.columns if len(frame) and frame[c].isna().all()] if kind != "arff" else []
+    if empty and kind in ("csv", "parquet"):
+        originals = read_file(path, kind, {**options, "nrows": 1}) if kind == "csv" else None
+        names = [str(c) for c in (originals.columns if originals is not None else frame.columns)]
+        kept = [o for o, n in zip(names, frame.columns, strict=True) if str(n) not in empty]
+        options["usecols" if kind == "csv" else "columns"] = kept
+        frame = frame.drop(columns=empty)
+    else:
+        empty = []
 
     def resolve(name: str, role: str) -> str:
         from mlops_pipelines.lib.hints import did_you_mean
@@ -201,13 +254,21 @@ def profile_file(path: Path, target: str | None = None, time: str | None = None)
     target = resolve(target, "target") if target else guess_target(frame)
     axis = detect_time(frame, resolve(time, "time") if time else None)
     columns = {name: _profile_column(name, frame[name]) for name in frame.columns}
+    na_values = options.get("na_values")
+    for original, values in na_values.items() if isinstance(na_values, dict) else ():
+        if codes := [v for v in values if v != "?"]:
+            columns[normalize_column_name(original) or original].notes.append(
+                f"{codes} read as missing: a missing-value code, far from every other value "
+                "(read_options.na_values)"
+            )
     task = guess_task(frame[target])
     flag_leaks(frame, target, columns, task)
-    if axis.column is not None and axis.format == "auto" and columns[axis.column].dtype == "str":
+    text_time = axis.format == "auto" or "%" in axis.format
+    if axis.column is not None and text_time and columns[axis.column].dtype == "str":
         from mlops_pipelines.lib.time_axis import parse_time_axis
         from mlops_pipelines.spec_time import TimeSpec
 
-        own = parse_time_axis(frame, TimeSpec(column=axis.column))  # the column alone, no hour added
+        own = parse_time_axis(frame, TimeSpec(column=axis.column, format=axis.format))  # no hour added
         columns[axis.column].dtype = "date" if bool((own == own.dt.normalize()).all()) else "datetime"
         columns[axis.column].categories = None
     for name in axis.column, axis.month_column, axis.day_column, axis.hour_column:
@@ -217,4 +278,4 @@ def profile_file(path: Path, target: str | None = None, time: str | None = None)
                 n for n in columns[name].notes if not n.startswith(("ID-like", "constant"))
             ]
     duplicates = int(frame.duplicated().sum())
-    return Profile(path, kind, options, len(frame), columns, target, task, axis, duplicates)
+    return Profile(path, kind, options, len(frame), columns, target, task, axis, duplicates, empty)

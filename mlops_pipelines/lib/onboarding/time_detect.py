@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mlops_pipelines.lib.time_axis import TimeAxisError, detect_format
+from mlops_pipelines.lib.time_axis import TimeAxisError, detect_format, numeric_date_pattern
 
 _TIME_NAME = re.compile(r"(^|_)(date|time|timestamp|datetime|dteday|ts|epoch|created|day|period|when)($|_)")
 _YEAR_NAME = re.compile(r"(^|_)(year|yr|yyyy)($|_)")
@@ -94,6 +94,9 @@ def detect_time(frame: pd.DataFrame, wanted: str | None) -> TimeAxis:
         if axis.hour_column:
             times = parse_time_axis(frame, spec.model_copy(update={"hour_column": axis.hour_column}))
     axis.format = fmt if fmt not in ("datetime", "year") else "auto"
+    if fmt == "datetime" and not pd.api.types.is_datetime64_any_dtype(frame[column]):
+        # 10/03/2004: the order of day and month, settled once here, is written into the spec.
+        axis.format = numeric_date_pattern(frame[column], column) or "auto"
     axis.times = times
     return axis
 

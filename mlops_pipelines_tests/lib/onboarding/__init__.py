@@ -1,0 +1,1 @@
+"""Tests of lib/onboarding (what `init` decides from a data file alone)."""

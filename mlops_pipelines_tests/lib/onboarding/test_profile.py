@@ -1,0 +1,70 @@
+"""lib/onboarding/profile: files exported the European way read as their numbers, not as text.
+
+A ';'-separated file with decimal commas, -200 for a missing reading and two empty trailing
+columns (the shape of UCI's Air Quality data) used to draft a multiclass task on text values
+and a schema whose empty columns blocked every batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlops_pipelines.lib.onboarding.profile import missing_codes, profile_file, sniff_csv
+
+
+def european_file(tmp_path: Path, rows: int = 400) -> Path:
+    rng = np.random.default_rng(2)
+    stamps = pd.date_range("2004-03-10 18:00", periods=rows, freq="h")
+    co = rng.uniform(0.1, 4.0, rows).round(1)
+    co[::40] = -200.0
+    frame = pd.DataFrame(
+        {
+            "Date": stamps.strftime("%d/%m/%Y"),
+            "Time": stamps.strftime("%H.%M.%S"),
+            "CO(GT)": co,
+            "T": rng.normal(15, 6, rows).round(1),
+            "Sensor": rng.integers(700, 1500, rows),
+            "Empty1": "",
+            "Empty2": "",
+        }
+    )
+    path = tmp_path / "AirQuality.csv"
+    frame.to_csv(path, sep=";", index=False, decimal=",")
+    return path
+
+
+def test_a_european_export_reads_as_numbers_with_codes_missing_and_empty_columns_left_out(
+    tmp_path: Path,
+) -> None:
+    path = european_file(tmp_path)
+    found = profile_file(path, target="CO(GT)")
+    options = found.read_options
+    assert options["sep"] == ";" and options["decimal"] == ","
+    assert options["na_values"] == {"CO(GT)": [-200]}
+    assert options["usecols"] == ["Date", "Time", "CO(GT)", "T", "Sensor"]
+    assert found.empty_columns == ["empty1", "empty2"] and "empty1" not in found.columns
+    assert found.task == "regression" and found.columns["co_gt"].dtype == "float"
+    assert found.columns["co_gt"].nulls == 10 and found.columns["co_gt"].low == 0.1
+    assert found.time.column == "date" and found.time.format == "%d/%m/%Y"
+    assert found.columns["t"].dtype == "float" and found.columns["sensor"].dtype == "int"
+
+
+def test_values_that_only_look_like_codes_stay_values(tmp_path: Path) -> None:
+    """-200 inside a spread reaching -300, 9999 as a real maximum, a comma-separated file."""
+    frame = pd.DataFrame(
+        {
+            "depth": np.r_[np.linspace(-300, 0, 97), [-200, -200, -200]],
+            "price": np.r_[np.linspace(5000, 9999, 97), [9999, 9999, 9999]],
+            "few": np.r_[np.zeros(98), [-999, -999]],  # under 3 rows: no pattern
+        }
+    )
+    assert missing_codes(frame) == {}
+    path = tmp_path / "plain.csv"
+    frame.to_csv(path, index=False)
+    assert "decimal" not in sniff_csv(path)
+    dotted = tmp_path / "dotted.csv"
+    frame.to_csv(dotted, sep=";", index=False)  # ';' but decimal dots: no decimal comma
+    assert sniff_csv(dotted) == {"sep": ";"}

@@ -1,0 +1,81 @@
+"""lib/time_axis: dates written as numbers keep one order of day and month for the whole column.
+
+pandas guesses the order from the first value and reads values that contradict it one by one,
+so 10/03/2004 (a March date) and 13/03/2004 used to land in October and March.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from mlops_pipelines.lib.ingestion.conform import conform
+from mlops_pipelines.lib.time_axis import TimeAxisError, numeric_date_pattern, parse_time_axis
+from mlops_pipelines.spec import parse_spec
+from mlops_pipelines.spec_time import TimeSpec
+
+DAYS = pd.date_range("2004-03-10", periods=40, freq="D")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "found"),
+    [
+        ("%d/%m/%Y", "%d/%m/%Y"),
+        ("%m/%d/%Y", "%m/%d/%Y"),
+        ("%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M"),
+        ("%d-%m-%Y", "%d-%m-%Y"),
+        ("%d/%m/%y", None),  # read day-first all the same, but pandas offers no one pattern for it
+    ],
+)
+def test_numeric_dates_read_in_one_order(pattern: str, found: str | None) -> None:
+    frame = pd.DataFrame({"date": DAYS.strftime(pattern)})
+    times = parse_time_axis(frame, TimeSpec(column="date"))
+    assert list(times) == list(DAYS)
+    assert numeric_date_pattern(frame["date"], "date") == found
+
+
+def test_dates_no_value_settles_follow_the_file_order() -> None:
+    """Days 1..12 of two months: both readings parse; only the day-first one keeps the rows in order."""
+    days = pd.DatetimeIndex([pd.Timestamp(2004, m, d) for m in (1, 2) for d in range(1, 13)])
+    frame = pd.DataFrame({"date": days.strftime("%d/%m/%Y")})
+    assert list(parse_time_axis(frame, TimeSpec(column="date"))) == list(days)
+    frame = pd.DataFrame({"date": days.strftime("%m/%d/%Y")})
+    assert list(parse_time_axis(frame, TimeSpec(column="date"))) == list(days)
+    # Both readings in order (one a day apart, one a month): nothing decides, month-first as pandas.
+    tied = pd.DataFrame({"date": pd.date_range("2004-01-01", periods=12, freq="MS").strftime("%m/%d/%Y")})
+    assert parse_time_axis(tied, TimeSpec(column="date")).iloc[1] == pd.Timestamp("2004-02-01")
+
+
+def test_iso_dates_and_names_are_untouched() -> None:
+    frame = pd.DataFrame({"date": ["2004-03-10", "2004-03-13"], "other": ["10 March 2004", "13 March 2004"]})
+    assert numeric_date_pattern(frame["date"], "date") is None
+    assert numeric_date_pattern(frame["other"], "other") is None
+    assert list(parse_time_axis(frame, TimeSpec(column="other"))) == list(pd.to_datetime(frame["date"]))
+
+
+def test_a_column_mixing_both_orders_is_an_error_naming_two_values() -> None:
+    frame = pd.DataFrame({"date": ["13/01/2004", "14/01/2004", "01/13/2004"]})
+    with pytest.raises(
+        TimeAxisError, match=r"'date' mixes day-first and month-first dates.*'13/01/2004'.*'01/13/2004'"
+    ):
+        parse_time_axis(frame, TimeSpec(column="date"))
+
+
+def test_the_stored_time_column_reads_with_the_spec_pattern_in_any_slice() -> None:
+    """One day's slice alone cannot tell 10/03 from 03/10; the spec's pattern can."""
+    spec = parse_spec(
+        {
+            "name": "dmy",
+            "task": "regression",
+            "source": {"kind": "csv", "files": [{"path": "data.csv"}]},
+            "schema": {"date": {"dtype": "date"}, "y": {"dtype": "float"}},
+            "target": "y",
+            "time": {"column": "date", "format": "%d/%m/%Y"},
+            "partitions": {"start": "2004-03-01"},
+        }
+    )
+    done = conform(pd.DataFrame({"date": ["10/03/2004", "10/03/2004"], "y": [1.0, 2.0]}), spec)
+    assert done.frame is not None and list(done.frame["date"]) == [pd.Timestamp("2004-03-10")] * 2
+    bad = conform(pd.DataFrame({"date": ["10/03/2004", "2004-03-11"], "y": [1.0, 2.0]}), spec)
+    assert bad.frame is None
+    assert "in format '%d/%m/%Y'" in bad.problems[0].detail and "2004-03-11" in bad.problems[0].detail
