@@ -29,6 +29,7 @@ _DOT_NUMBER = re.compile(r"^[-+]?\d*\.\d+$")
 _MISSING_CODES = (-200, -99, -999, -9999, -99999, 999, 9999, 99999)
 MAX_CATEGORIES = 30
 _ID_NAME = re.compile(r"(^|_)(id|uuid|key|index|instant|row)($|_)|id$")
+_CLASS_NAME = re.compile(r"(^|_)(class|classes|type|label|category|kind|species|genre)($|_)")
 _TARGET_NAME = re.compile(r"^(target|label|labels|class|y|outcome|churn|default|quality|cnt|count|price)$")
 SENSITIVE = re.compile(
     r"(^|_)(sex|gender|race|ethnic\w*|religion|age|marital\w*|nationality|native_country|country|"
@@ -185,12 +186,20 @@ def guess_target(frame: pd.DataFrame) -> str:
     return str(frame.columns[-1])
 
 
-def guess_task(values: pd.Series) -> str:
+def guess_task(values: pd.Series, name: str = "") -> str:
+    """binary for two values; regression for numbers, unless a few whole numbers in a column named
+    like a class (Cover_Type 1..7: codes of classes, not quantities); else multiclass."""
     present = values.dropna()
     numeric = pd.api.types.is_numeric_dtype(present) and not pd.api.types.is_bool_dtype(present)
-    if numeric and present.nunique() > 2:
-        return "regression"
-    return "binary" if present.nunique() <= 2 else "multiclass"
+    distinct = present.nunique()
+    if numeric and distinct > 2:
+        whole = bool(np.all(present == np.floor(present)))
+        return (
+            "multiclass"
+            if whole and distinct <= MAX_CATEGORIES and _CLASS_NAME.search(name)
+            else "regression"
+        )
+    return "binary" if distinct <= 2 else "multiclass"
 
 
 def flag_leaks(frame: pd.DataFrame, target: str, columns: dict[str, ColumnProfile], task: str) -> None:
@@ -261,7 +270,13 @@ def profile_file(path: Path, target: str | None = None, time: str | None = None)
                 f"{codes} read as missing: a missing-value code, far from every other value "
                 "(read_options.na_values)"
             )
-    task = guess_task(frame[target])
+    task = guess_task(frame[target], target)
+    labels = frame[target].dropna()
+    if task == "regression" and labels.nunique() <= 10 and bool(np.all(labels == np.floor(labels))):
+        columns[target].notes.append(
+            f"{labels.nunique()} whole numbers: if they name classes, set task: multiclass "
+            "(and primary_metric: accuracy)"
+        )
     flag_leaks(frame, target, columns, task)
     text_time = axis.format == "auto" or "%" in axis.format
     if axis.column is not None and text_time and columns[axis.column].dtype == "str":

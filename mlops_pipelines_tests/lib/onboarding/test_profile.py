@@ -68,3 +68,24 @@ def test_values_that_only_look_like_codes_stay_values(tmp_path: Path) -> None:
     dotted = tmp_path / "dotted.csv"
     frame.to_csv(dotted, sep=";", index=False)  # ';' but decimal dots: no decimal comma
     assert sniff_csv(dotted) == {"sep": ";"}
+
+
+def test_class_codes_named_like_a_class_make_a_multiclass_task(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {"Elevation": rng.normal(2900, 300, 300).round(), "Cover_Type": rng.integers(1, 8, 300)}
+    )
+    frame["quality"] = rng.integers(3, 10, 300)
+    frame["count"] = rng.poisson(300, 300)
+    path = tmp_path / "forest.csv"
+    frame.to_csv(path, index=False)
+    found = profile_file(path, target="Cover_Type")
+    assert found.task == "multiclass" and found.columns["cover_type"].notes == []
+    # A few whole numbers with another name stay a quantity, with a note saying how to switch.
+    quality = profile_file(path, target="quality")
+    assert quality.task == "regression"
+    assert (
+        "7 whole numbers: if they name classes, set task: multiclass" in quality.columns["quality"].notes[0]
+    )
+    counts = profile_file(path, target="count")
+    assert counts.task == "regression" and counts.columns["count"].notes == []
