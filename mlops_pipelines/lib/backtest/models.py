@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ import numpy as np
 
 from mlops_pipelines.lib.training.fit import fit_pipeline
 from mlops_pipelines.lib.training.window import evaluation_size
+
+PROGRESS_SECONDS = 30.0
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.backtest.history import History
@@ -120,10 +123,17 @@ def _fit(as_of: int) -> tuple[int, Any]:
 class ModelBank:
     """Fitted pipelines by as-of index, and their predictions by (as-of, partition)."""
 
-    def __init__(self, history: History, params: Mapping[str, Any], workers: int | None = None) -> None:
+    def __init__(
+        self,
+        history: History,
+        params: Mapping[str, Any],
+        workers: int | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.history = history
         self.params = dict(params)
         self.workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.progress = progress  # told every PROGRESS_SECONDS while a batch of fits runs
         self._models: dict[int, Any] = {}
         self._predictions: dict[tuple[int, int], Predictions] = {}
         self._problems: dict[int, str | None] = {}
@@ -134,7 +144,7 @@ class ModelBank:
         and prediction (fits depend only on the training settings, which must not differ)."""
         if spec.training != self.history.spec.training:
             raise ValueError(f"{spec.name}: a bank's fits cannot be shared across training settings")
-        other = ModelBank(replace(self.history, spec=spec), self.params, self.workers)
+        other = ModelBank(replace(self.history, spec=spec), self.params, self.workers, self.progress)
         other._models, other._predictions = self._models, self._predictions
         other._problems = self._problems
         return other
@@ -161,14 +171,27 @@ class ModelBank:
             return
         _SHARED.update(history=self.history, params=self.params)
         if self.workers <= 1 or len(todo) < 4:
-            results = [_fit(a) for a in todo]
+            self._collect(map(_fit, todo), len(todo))
         else:
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-                results = list(pool.map(_fit, todo, chunksize=max(1, len(todo) // (self.workers * 8))))
-        for as_of, model in results:
+                chunk = max(1, len(todo) // (self.workers * 8))
+                self._collect(pool.map(_fit, todo, chunksize=chunk), len(todo))
+
+    def _collect(self, results: Iterable[tuple[int, Any]], total: int) -> None:
+        """Keep each fitted model as it arrives; a long batch (the oracle's) reports its pace."""
+        started = last = time.perf_counter()
+        for done, (as_of, model) in enumerate(results, start=1):
             self._models[as_of] = model
-        self.fits += len(results)
+            self.fits += 1
+            now = time.perf_counter()
+            if self.progress is not None and now - last >= PROGRESS_SECONDS and done < total:
+                rate = done / (now - started)
+                self.progress(
+                    f"{self.history.spec.name}: fitted {done} of {total} models, "
+                    f"about {(total - done) / rate:.0f} s to go"
+                )
+                last = now
 
     def model(self, as_of: int) -> Any:
         if as_of not in self._models:

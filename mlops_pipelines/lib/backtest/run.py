@@ -114,7 +114,7 @@ def _backtest_project(
     from mlops_pipelines.lib.backtest.models import ModelBank
 
     boot = engine.bootstrap_index(history)
-    bank = ModelBank(history, engine.bootstrap_params(history, boot), workers)
+    bank = ModelBank(history, engine.bootstrap_params(history, boot), workers, progress=say)
     report = engine.run_backtest(history, policy=replay_policy, periods=periods, bank=bank)
     out_dir.mkdir(parents=True, exist_ok=True)
     tuned = None

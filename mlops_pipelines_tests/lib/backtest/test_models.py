@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
+from mlops_pipelines.lib.backtest import models
 from mlops_pipelines.lib.backtest.history import History
 from mlops_pipelines.lib.backtest.models import ModelBank, chosen_length, fit_window
 from mlops_pipelines.lib.training.fit import fit_pipeline
@@ -56,3 +58,19 @@ def test_right_after_the_concept_change_the_long_window_is_not_proven(
     # Labels up to day 75: the 28-day window mixes both concepts and loses a block.
     history = with_training(bank.history, window_partitions=4, window_choices=[28])
     assert chosen_length(history, 75, bank.params) == 4
+
+
+def test_a_long_batch_of_fits_reports_its_pace_and_a_short_one_stays_quiet(
+    short_bank: tuple[ModelBank, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank, boot = short_bank
+    told: list[str] = []
+    quiet = ModelBank(bank.history, bank.params, workers=1, progress=told.append)
+    quiet.prefit(range(boot + 1, boot + 4))
+    assert told == [] and quiet.fits == 3  # well under PROGRESS_SECONDS
+    monkeypatch.setattr(models, "PROGRESS_SECONDS", 0.0)
+    busy = ModelBank(bank.history, bank.params, workers=2, progress=told.append)
+    busy.prefit(range(boot + 1, boot + 6))
+    assert busy.fits == 5 and len(told) == 4  # after each fit but the last
+    assert told[0].startswith(f"{bank.history.spec.name}: fitted 1 of 5 models, about ")
+    assert told[-1].startswith(f"{bank.history.spec.name}: fitted 4 of 5 models")
