@@ -138,6 +138,33 @@ def test_init_drafts_a_european_export_that_validates(
     assert "quarantine: 10 of 400 rows would be quarantined" in report  # the -200 labels
 
 
+def test_init_joins_a_date_and_a_time_of_day_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Household power as UCI ships it: 16/12/2006;17:24:00;... with '?' for a missing reading."""
+    rng = np.random.default_rng(8)
+    stamps = pd.date_range("2006-12-16 17:25", periods=12 * 24 * 30, freq="5min")
+    power = rng.gamma(2, 0.6, len(stamps)).round(3).astype(object)
+    power[::50] = "?"
+    frame = pd.DataFrame(
+        {"Date": [f"{t.day}/{t.month}/{t.year}" for t in stamps], "Time": stamps.strftime("%H:%M:%S")}
+        | {"Global_active_power": power, "Voltage": rng.normal(240, 3, len(stamps)).round(2)}
+    )
+    path = tmp_path / "household_power_consumption.txt"
+    frame.to_csv(path, sep=";", index=False)
+    out = tmp_path / "power.yaml"
+    assert cli.main(["init", str(path), "--target", "Global_active_power", "--out", str(out)]) == 0
+    spec = load_spec(out)
+    assert (spec.time.column, spec.time.format, spec.time.hour_column) == ("date", "%d/%m/%Y", "time")
+    assert spec.features.exclude == ["time"] and spec.features.time_features == ["hour"]
+    assert spec.partitions.grain.value == "daily" and spec.task.value == "regression"
+    capsys.readouterr()
+    assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "rows from 2006-12-16T17:25:00 to 2007-01-15T17:20:00" in report
+    assert "quarantine: 173 of 8640 rows would be quarantined" in report  # the '?' readings
+
+
 def test_init_reads_arff_and_picks_a_classification_task(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     rows = "\n".join(

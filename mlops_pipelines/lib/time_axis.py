@@ -28,6 +28,7 @@ _EPOCH_UNITS: dict[str, Literal["s", "ms", "us", "ns"]] = {
 # Magnitude bands of epoch counts for dates between 1973 and 5138 (seconds) and so on.
 _EPOCH_BANDS = (("epoch_s", 1e8, 1e11), ("epoch_ms", 1e11, 1e14), ("epoch_us", 1e14, 1e17))
 _YEAR_TEXT = re.compile(r"^\s*\d{4}\s*$")
+_CLOCK = re.compile(r"\s*(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?\s*")
 # Dates written as numbers with the year last: 10/03/2004, 3.10.04, 10-03-2004 18:00.
 _NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(?:\D|$)")
 FORMAT_HINT = (
@@ -209,6 +210,34 @@ def _whole(frame: pd.DataFrame, column: str, role: str, low: int, high: int) -> 
     return numbers.astype("int64")
 
 
+def is_clock(values: pd.Series) -> bool:
+    """Whether every present value is a time of day as text: 17:24, 17:24:00 or 18.00.00."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return False
+    distinct = pd.Series(values.dropna().astype(str).unique())
+    return bool(len(distinct) and distinct.str.fullmatch(_CLOCK).all())
+
+
+def _time_of_day(frame: pd.DataFrame, column: str) -> pd.Series:
+    """An hour column's offsets: whole hours 0..23, or times of day as text (17:24:00)."""
+    values = frame[column]
+    if not is_clock(values):
+        hours = _whole(frame, column, "hour column", 0, 23).to_numpy()
+        return pd.Series(pd.to_timedelta(hours, unit="h"), index=frame.index)
+    if values.isna().any():
+        raise _first_bad(values, values.isna(), column, "times of day (some are empty)", "hour column")
+    text = values.astype(str)
+    distinct = pd.Series(text.unique())  # a day has at most 86400 of them, a file millions of rows
+    parts = distinct.str.extract(_CLOCK).fillna("0").astype(int)
+    seconds = parts[0] * 3600 + parts[1] * 60 + parts[2]
+    bad_distinct = (parts[0] > 23) | (parts[1] > 59) | (parts[2] > 59)
+    if bad_distinct.any():
+        bad = text.isin(set(distinct[bad_distinct]))
+        raise _first_bad(values, bad, column, "times of day from 00:00:00 to 23:59:59", "hour column")
+    offsets = text.map(dict(zip(distinct, seconds, strict=True))).to_numpy(dtype="int64")
+    return pd.Series(pd.to_timedelta(offsets, unit="s"), index=frame.index)
+
+
 def parse_time_axis(frame: pd.DataFrame, time: TimeSpec) -> pd.Series:
     """The event time of each row of `frame` from `time.column` (+ month, day and hour columns),
     as naive UTC datetime64[ns]; raises TimeAxisError naming the column and the problem."""
@@ -244,8 +273,7 @@ def parse_time_axis(frame: pd.DataFrame, time: TimeSpec) -> pd.Series:
     if time.day_column and time.month_column:
         parsed = _add_days(frame, time.day_column, parsed)
     if time.hour_column:
-        hours = _whole(frame, time.hour_column, "hour column", 0, 23)
-        parsed = parsed + pd.to_timedelta(hours.to_numpy(), unit="h")
+        parsed = parsed + _time_of_day(frame, time.hour_column)
     return parsed.set_axis(frame.index)
 
 

@@ -79,3 +79,25 @@ def test_the_stored_time_column_reads_with_the_spec_pattern_in_any_slice() -> No
     bad = conform(pd.DataFrame({"date": ["10/03/2004", "2004-03-11"], "y": [1.0, 2.0]}), spec)
     assert bad.frame is None
     assert "in format '%d/%m/%Y'" in bad.problems[0].detail and "2004-03-11" in bad.problems[0].detail
+
+
+def test_a_time_of_day_column_adds_to_a_date_and_a_bad_one_is_named() -> None:
+    stamps = pd.DatetimeIndex(["2006-12-16 17:24:00", "2006-12-16 23:59:30", "2006-12-17 00:00:00"])
+    frame = pd.DataFrame({"date": stamps.strftime("%d/%m/%Y"), "time": stamps.strftime("%H:%M:%S")})
+    frame.index = [7, 8, 9]  # offsets align by row, not by position
+    found = parse_time_axis(frame, TimeSpec(column="date", format="%d/%m/%Y", hour_column="time"))
+    assert list(found) == list(stamps) and list(found.index) == [7, 8, 9]
+    dotted = pd.DataFrame({"date": ["2004-03-10"], "time": ["18.00.00"]})
+    assert parse_time_axis(dotted, TimeSpec(column="date", hour_column="time")).iloc[0] == pd.Timestamp(
+        "2004-03-10 18:00"
+    )
+    late = pd.DataFrame({"date": ["2004-03-10", "2004-03-10"], "time": ["18:00", "24:10"]})
+    with pytest.raises(
+        TimeAxisError, match=r"hour column 'time': 1 value\(s\) are not times of day.*'24:10' at row 1"
+    ):
+        parse_time_axis(late, TimeSpec(column="date", hour_column="time"))
+    empty = pd.DataFrame({"date": ["2004-03-10", "2004-03-10"], "time": ["18:00", None]})
+    with pytest.raises(
+        TimeAxisError, match=r"hour column 'time': 1 value\(s\) are not times of day \(some are empty\)"
+    ):
+        parse_time_axis(empty, TimeSpec(column="date", hour_column="time"))

@@ -1,7 +1,7 @@
 """Turn a `Profile` into a commented project spec (YAML text) that `parse_spec` accepts.
 
 Sizes follow the data: the grain is the finest at which nearly every period holds rows and a
-partition holds about 20 rows or more; training, drift and promotion windows are scaled to the
+partition holds about 20 rows or more, in at most 2000 partitions; training, drift and promotion windows are scaled to the
 number of partitions so the first model, the holdout and the gate fit in the data.
 """
 
@@ -21,6 +21,9 @@ from mlops_pipelines.lib.onboarding.profile import Profile
 GRAINS = ("hourly", "daily", "weekly", "monthly", "quarterly", "yearly")
 ROWS_PER_PARTITION = 20
 MIN_PARTITIONS = 12
+# One run per partition: years of hourly partitions (17,520 for two) are more runs and monitoring
+# windows than a replay or a sensor can keep up with; a coarser grain holds the same rows.
+MAX_PARTITIONS = 2000
 MIN_FILL = 0.9
 ARRIVAL_PARTITIONS = 40
 _METRIC = {"regression": "mae", "binary": "roc_auc", "multiclass": "accuracy"}
@@ -45,6 +48,8 @@ def choose_grain(times: pd.Series) -> tuple[str, dict[str, int], str]:
     first, last = times.min(), times.max()
     fallback = None
     for grain in GRAINS:
+        if grain != GRAINS[-1] and _periods(first, last, grain) > MAX_PARTITIONS:
+            continue
         counts = partition_keys(times, grain).value_counts().sort_index()
         fill = len(counts) / _periods(first, last, grain)
         median = float(counts.median())
@@ -168,6 +173,13 @@ def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, An
         )
         partitions, per = days, profile.rows / max(days, 1)
     spec["features"] = {"exclude": exclude} if exclude else {}
+    clock = (
+        axis.hour_column if axis.hour_column and profile.columns[axis.hour_column].dtype == "str" else None
+    )
+    if clock:
+        # 17:24:00 as a category has up to 1440 values; the hour read from the time axis has 24.
+        spec["features"] = {"exclude": [*exclude, clock], "time_features": ["hour"]}
+        notes.append(f"{clock}: a time of day, read into the time axis; the model gets its hour instead")
     calendar = [c for c in profile.columns if _CALENDAR.match(c) and c not in exclude and c != profile.target]
     calendar = [c for c in calendar if c not in time_columns[:1]]
     sized = sizes(partitions, per)

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mlops_pipelines.lib.time_axis import TimeAxisError, detect_format, numeric_date_pattern
+from mlops_pipelines.lib.time_axis import TimeAxisError, detect_format, is_clock, numeric_date_pattern
 
 _TIME_NAME = re.compile(r"(^|_)(date|time|timestamp|datetime|dteday|ts|epoch|created|day|period|when)($|_)")
 _YEAR_NAME = re.compile(r"(^|_)(year|yr|yyyy)($|_)")
 _MONTH_NAME = re.compile(r"(^|_)(month|mnth|mon|mo|mm)($|_)")
 _DAY_NAME = re.compile(r"(^|_)(day|dd|dom|mday|day_of_month)($|_)")
 _HOUR_NAME = re.compile(r"(^|_)(hour|hr|hh)($|_)")
+_CLOCK_NAME = re.compile(r"(^|_)(time|clock|hour|hr|time_of_day)($|_)")
 
 
 @dataclass
@@ -48,8 +49,8 @@ def _time_candidates(frame: pd.DataFrame) -> list[tuple[str, str]]:
     for name in frame.columns:
         values = frame[name]
         named = bool(_TIME_NAME.search(name) or _YEAR_NAME.search(name))
-        if values.dropna().empty or pd.api.types.is_bool_dtype(values):
-            continue
+        if values.dropna().empty or pd.api.types.is_bool_dtype(values) or is_clock(values):
+            continue  # a time of day alone (17:24:00) is no time axis; it may join a date's
         try:
             fmt = detect_format(values, name)
         except (TimeAxisError, ValueError, TypeError, OverflowError):
@@ -90,7 +91,7 @@ def detect_time(frame: pd.DataFrame, wanted: str | None) -> TimeAxis:
     if (fmt == "datetime" or axis.day_column) and bool((times == times.dt.normalize()).all()):
         axis.hour_column = next(
             (c for c in others if _HOUR_NAME.search(c) and _whole_in(frame[c], 0, 23)), None
-        )
+        ) or next((c for c in others if _CLOCK_NAME.search(c) and is_clock(frame[c])), None)
         if axis.hour_column:
             times = parse_time_axis(frame, spec.model_copy(update={"hour_column": axis.hour_column}))
     axis.format = fmt if fmt not in ("datetime", "year") else "auto"
