@@ -1,8 +1,9 @@
 """Turn a `Profile` into a commented project spec (YAML text) that `parse_spec` accepts.
 
 Sizes follow the data: the grain is the finest at which nearly every period holds rows and a
-partition holds about 20 rows or more, in at most 2000 partitions; training, drift and promotion windows are scaled to the
-number of partitions so the first model, the holdout and the gate fit in the data.
+partition holds about 20 rows or more, in at most 2000 partitions; training, drift and promotion
+windows are scaled to the number of partitions so the first model, the holdout and the gate fit
+in the data.
 """
 
 from __future__ import annotations
