@@ -29,7 +29,7 @@ from mlops_pipelines.lib.integrity import sha256_file
 
 logger = logging.getLogger(__name__)
 _TAIL_BYTES = 1 << 16
-_COMPRESSED = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}
+COMPRESSED_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}
 _GLOB_CHARS = re.compile(r"[*?\[]")
 # Cached downloads already hashed in this process, by (mtime_ns, size): partitions re-ask often.
 _verified: dict[Path, tuple[int, int]] = {}
@@ -74,7 +74,7 @@ def _count_fields(line: str, sep: str, quotechar: str) -> int:
 
 
 def _check_last_record(path: Path, options: dict[str, Any]) -> None:
-    if options.get("compression") or set(path.suffixes) & _COMPRESSED:
+    if options.get("compression") or set(path.suffixes) & COMPRESSED_SUFFIXES:
         return
     sep = r"\s+" if options.get("delim_whitespace") else options.get("sep", options.get("delimiter", ","))
     if not sep:
@@ -103,7 +103,7 @@ def _check_last_record(path: Path, options: dict[str, Any]) -> None:
 
 def kind_for_path(path: Path | str) -> str:
     """The source kind a file name suggests: parquet, jsonl, arff, else csv (compressed or not)."""
-    suffixes = [s.lower() for s in Path(path).suffixes if s.lower() not in _COMPRESSED]
+    suffixes = [s.lower() for s in Path(path).suffixes if s.lower() not in COMPRESSED_SUFFIXES]
     last = suffixes[-1] if suffixes else ""
     return {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(
         last, "arff" if last == ".arff" else "csv"
@@ -128,7 +128,10 @@ def read_file(path: Path, kind: str, options: dict[str, Any]) -> pd.DataFrame:
         raise SourceError(f"{path}: invalid read_options {options}: {err}") from err
     except (OSError, ValueError, EOFError, NotImplementedError, pa.ArrowException) as err:
         # ParserError, EmptyDataError, UnicodeDecodeError and ArrowInvalid are ValueErrors.
-        raise SourceError(f"{path}: cannot read as {kind}: {type(err).__name__}: {err}") from err
+        hint = ""
+        if isinstance(err, UnicodeDecodeError) and "encoding" not in options:
+            hint = "; the file is not UTF-8: set source.read_options.encoding (cp1252 or latin-1?)"
+        raise SourceError(f"{path}: cannot read as {kind}: {type(err).__name__}: {err}{hint}") from err
     _check_last_record(path, options)
     return frame
 

@@ -10,7 +10,6 @@ near-perfect correlation, or two columns that add up to it); the time axis comes
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +19,10 @@ import numpy as np
 import pandas as pd
 
 from mlops_pipelines.lib.ingestion.columns import normalize_column_name
-from mlops_pipelines.lib.ingestion.source_files import kind_for_path, read_file
+from mlops_pipelines.lib.onboarding.reading import read_any
 from mlops_pipelines.lib.onboarding.time_detect import TimeAxis, detect_time
 
 NEAR_CONSTANT = 0.99
-_COMMA_NUMBER = re.compile(r"^[-+]?\d*,\d+$")
-_DOT_NUMBER = re.compile(r"^[-+]?\d*\.\d+$")
-_MISSING_CODES = (-200, -99, -999, -9999, -99999, 999, 9999, 99999)
 MAX_CATEGORIES = 30
 _ID_NAME = re.compile(r"(^|_)(id|uuid|key|index|instant|row)($|_)|id$")
 _CLASS_NAME = re.compile(r"(^|_)(class|classes|type|label|category|kind|species|genre)($|_)")
@@ -62,82 +58,6 @@ class Profile:
     time: TimeAxis
     duplicate_rows: int
     empty_columns: list[str] = field(default_factory=list)  # left out of the spec: no value at all
-
-
-def sniff_csv(path: Path) -> dict[str, Any]:
-    """read_options for a CSV: its separator when not ',', and `header: null` when it has none."""
-    import gzip
-
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-        sample = handle.read(1 << 16)
-    options: dict[str, Any] = {}
-    try:
-        dialect = csv.Sniffer().sniff(sample.split("\n", 50)[0] if sample else ",", delimiters=",;\t|")
-        if dialect.delimiter != ",":
-            options["sep"] = dialect.delimiter
-        if not csv.Sniffer().has_header(sample):
-            options["header"] = None
-    except csv.Error:
-        pass
-    if options.get("sep", ",") == "," and ", " in sample.split("\n", 1)[0]:
-        options["skipinitialspace"] = True  # 'a, b, c': values would keep their leading blank
-    elif _decimal_comma(sample, options.get("sep", ",")):
-        options["decimal"] = ","  # 2,6 on a ';' line: a number, not the text '2,6'
-    return options
-
-
-def _decimal_comma(sample: str, sep: str) -> bool:
-    """Numbers written 2,6 (with ';' or tab between fields): some fields are digits with one comma
-    and none are digits with one dot, so no column would read differently than its neighbours."""
-    if sep == ",":
-        return False
-    fields = [f.strip().strip('"') for line in sample.splitlines()[1:200] for f in line.split(sep)]
-    commas = sum(bool(_COMMA_NUMBER.match(f)) for f in fields)
-    return commas > 0 and not any(_DOT_NUMBER.match(f) for f in fields)
-
-
-def read_any(path: Path) -> tuple[str, dict[str, Any], pd.DataFrame]:
-    """The file's kind, the read_options it needs, and its rows (columns named as the spec will)."""
-    kind = kind_for_path(path)
-    options = sniff_csv(path) if kind == "csv" else {}
-    if options.get("header", 0) is None:
-        # No header: name the columns col_1.. in the spec's read_options, so every read agrees.
-        width = len(read_file(path, kind, {**options, "nrows": 5}).columns)
-        options["names"] = [f"col_{i + 1}" for i in range(width)]
-    frame = read_file(path, kind, options)
-    text = [c for c in frame.columns if frame[c].dtype == object]
-    if kind == "csv" and any(frame[c].eq("?").any() for c in text):
-        options["na_values"] = ["?"]  # UCI's marker of a missing value
-        frame = read_file(path, kind, options)
-    codes = missing_codes(frame)
-    if kind == "csv" and codes:
-        unknown = options.get("na_values", [])  # '?' stays missing in every column
-        names = frame.columns if unknown else list(codes)
-        options["na_values"] = {str(c): [*unknown, *codes.get(str(c), [])] for c in names}
-        frame = read_file(path, kind, options)
-    frame.columns = [normalize_column_name(c) or f"col_{i + 1}" for i, c in enumerate(frame.columns)]
-    return kind, options, frame
-
-
-def missing_codes(frame: pd.DataFrame) -> dict[str, list[int]]:
-    """Per column, the numeric missing-value codes it uses (-200, -999, 9999, ...): a code in at
-    least 0.1 % of the rows (3 or more) while every other value is on the same side of half of it.
-    Read as numbers they would be extreme values, in a target the model's main lesson."""
-    found: dict[str, list[int]] = {}
-    for name in frame.columns:
-        values = frame[name]
-        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            continue
-        present = values.dropna()
-        for code in _MISSING_CODES:
-            hits = present == code
-            rest = present[~hits]
-            if int(hits.sum()) < max(3, len(present) // 1000) or rest.empty:
-                continue
-            if (rest.min() > code / 2) if code < 0 else (rest.max() < code / 2):
-                found.setdefault(str(name), []).append(code)
-    return found
 
 
 def _spec_dtype(values: pd.Series) -> str:
@@ -236,18 +156,7 @@ def flag_leaks(frame: pd.DataFrame, target: str, columns: dict[str, ColumnProfil
 
 def profile_file(path: Path, target: str | None = None, time: str | None = None) -> Profile:
     """Profile `path`; `target` and `time` name columns (as the file or the spec spells them)."""
-    kind, options, frame = read_any(path)
-    # A column with no value in any row (the ';;' that ends every line of some exports) would fail
-    # every batch's all-null check; the reader leaves it out instead.
-    empty = [str(c) for c in frame.columns if len(frame) and frame[c].isna().all()] if kind != "arff" else []
-    if empty and kind in ("csv", "parquet"):
-        originals = read_file(path, kind, {**options, "nrows": 1}) if kind == "csv" else None
-        names = [str(c) for c in (originals.columns if originals is not None else frame.columns)]
-        kept = [o for o, n in zip(names, frame.columns, strict=True) if str(n) not in empty]
-        options["usecols" if kind == "csv" else "columns"] = kept
-        frame = frame.drop(columns=empty)
-    else:
-        empty = []
+    kind, options, frame, empty = read_any(path)
 
     def resolve(name: str, role: str) -> str:
         from mlops_pipelines.lib.hints import did_you_mean

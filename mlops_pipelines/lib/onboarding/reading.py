@@ -1,0 +1,146 @@
+"""How to read a data file: its kind, separator, header, decimal mark, encoding, missing-value
+markers and the columns worth reading, as the `read_options` `init` writes into the spec.
+
+Every choice made here is one pandas makes the same way at ingestion, because it is written
+into `source.read_options`, not applied behind the spec's back.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlops_pipelines.lib.ingestion.columns import normalize_column_name
+from mlops_pipelines.lib.ingestion.source_files import (
+    COMPRESSED_SUFFIXES,
+    SourceError,
+    kind_for_path,
+    read_file,
+)
+
+_COMMA_NUMBER = re.compile(r"^[-+]?\d*,\d+$")
+_DOT_NUMBER = re.compile(r"^[-+]?\d*\.\d+$")
+_MISSING_CODES = (-200, -99, -999, -9999, -99999, 999, 9999, 99999)
+# Tried in turn when a CSV is not UTF-8: Windows' Western code page, then latin-1 (any byte).
+LEGACY_ENCODINGS = ("cp1252", "latin-1")
+
+
+def sniff_csv(path: Path) -> dict[str, Any]:
+    """read_options for a CSV: its separator when not ',', and `header: null` when it has none."""
+    import gzip
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+        sample = handle.read(1 << 16)
+    options: dict[str, Any] = {}
+    try:
+        dialect = csv.Sniffer().sniff(sample.split("\n", 50)[0] if sample else ",", delimiters=",;\t|")
+        if dialect.delimiter != ",":
+            options["sep"] = dialect.delimiter
+        if not csv.Sniffer().has_header(sample):
+            options["header"] = None
+    except csv.Error:
+        pass
+    if options.get("sep", ",") == "," and ", " in sample.split("\n", 1)[0]:
+        options["skipinitialspace"] = True  # 'a, b, c': values would keep their leading blank
+    elif _decimal_comma(sample, options.get("sep", ",")):
+        options["decimal"] = ","  # 2,6 on a ';' line: a number, not the text '2,6'
+    return options
+
+
+def _decimal_comma(sample: str, sep: str) -> bool:
+    """Numbers written 2,6 (with ';' or tab between fields): some fields are digits with one comma
+    and none are digits with one dot, so no column would read differently than its neighbours."""
+    if sep == ",":
+        return False
+    fields = [f.strip().strip('"') for line in sample.splitlines()[1:200] for f in line.split(sep)]
+    commas = sum(bool(_COMMA_NUMBER.match(f)) for f in fields)
+    return commas > 0 and not any(_DOT_NUMBER.match(f) for f in fields)
+
+
+def read_any(path: Path) -> tuple[str, dict[str, Any], pd.DataFrame, list[str]]:
+    """The file's kind, the read_options it needs, its rows (columns named as the spec will), and
+    the columns left out for holding no value at all."""
+    kind = kind_for_path(path)
+    options = sniff_csv(path) if kind == "csv" else {}
+    if options.get("header", 0) is None:
+        # No header: name the columns col_1.. in the spec's read_options, so every read agrees.
+        width = len(_read(path, kind, {**options, "nrows": 5}).columns)
+        options["names"] = [f"col_{i + 1}" for i in range(width)]
+    frame = _read(path, kind, options)
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    if kind == "csv" and any(frame[c].eq("?").any() for c in text):
+        options["na_values"] = ["?"]  # UCI's marker of a missing value
+        frame = _read(path, kind, options)
+    codes = missing_codes(frame)
+    if kind == "csv" and codes:
+        unknown = options.get("na_values", [])  # '?' stays missing in every column
+        names = frame.columns if unknown else list(codes)
+        options["na_values"] = {str(c): [*unknown, *codes.get(str(c), [])] for c in names}
+        frame = _read(path, kind, options)
+    # A column with no value in any row (the ';;' that ends every line of some exports) would fail
+    # every batch's all-null check; the reader leaves it out instead.
+    empty = [str(c) for c in frame.columns if len(frame) and frame[c].isna().all()]
+    if empty and kind in ("csv", "parquet"):
+        options["usecols" if kind == "csv" else "columns"] = [
+            str(c) for c in frame.columns if str(c) not in empty
+        ]
+        frame = frame.drop(columns=empty)
+    frame.columns = [normalize_column_name(c) or f"col_{i + 1}" for i, c in enumerate(frame.columns)]
+    return kind, options, frame, [normalize_column_name(c) or c for c in empty if kind in ("csv", "parquet")]
+
+
+def _read(path: Path, kind: str, options: dict[str, Any]) -> pd.DataFrame:
+    """`read_file`, and for a CSV that is not UTF-8 (a '°' saved by Excel on Windows) the legacy
+    encodings it most likely is, recorded in `options` so every later read agrees."""
+    try:
+        return read_file(path, kind, options)
+    except SourceError as err:
+        if kind != "csv" or not isinstance(err.__cause__, UnicodeDecodeError) or "encoding" in options:
+            raise
+    if path.suffix.lower() not in COMPRESSED_SUFFIXES and _has_nul(path):
+        raise SourceError(
+            f"{path}: holds NUL bytes, so it is no text CSV (an Excel workbook, or UTF-16 text?): "
+            "save it as CSV in UTF-8"
+        )
+    for encoding in LEGACY_ENCODINGS:
+        try:
+            frame = read_file(path, kind, {**options, "encoding": encoding})
+        except SourceError as err:
+            if not isinstance(err.__cause__, UnicodeDecodeError):
+                raise
+            continue
+        options["encoding"] = encoding
+        return frame
+    raise AssertionError("latin-1 decodes every byte")  # the last of LEGACY_ENCODINGS
+
+
+def missing_codes(frame: pd.DataFrame) -> dict[str, list[int]]:
+    """Per column, the numeric missing-value codes it uses (-200, -999, 9999, ...): a code in at
+    least 0.1 % of the rows (3 or more) while every other value is on the same side of half of it.
+    Read as numbers they would be extreme values, in a target the model's main lesson."""
+    found: dict[str, list[int]] = {}
+    for name in frame.columns:
+        values = frame[name]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        present = values.dropna()
+        for code in _MISSING_CODES:
+            hits = present == code
+            rest = present[~hits]
+            if int(hits.sum()) < max(3, len(present) // 1000) or rest.empty:
+                continue
+            if (rest.min() > code / 2) if code < 0 else (rest.max() < code / 2):
+                found.setdefault(str(name), []).append(code)
+    return found
+
+
+def _has_nul(path: Path) -> bool:
+    """Whether the file's first 64 KiB hold a NUL byte: binary data, which latin-1 would still
+    'decode' into a table of garbage."""
+    with path.open("rb") as handle:
+        return b"\x00" in handle.read(1 << 16)

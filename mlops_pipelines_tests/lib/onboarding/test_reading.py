@@ -1,0 +1,62 @@
+"""lib/onboarding/reading: the read_options `init` writes, and what it leaves alone."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops_pipelines.lib.ingestion.source_files import SourceError, read_file
+from mlops_pipelines.lib.onboarding.reading import missing_codes, read_any, sniff_csv
+
+
+def test_a_file_saved_in_a_windows_code_page_reads_with_that_encoding(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {"Date": ["01/12/2017", "02/12/2017"], "Temperature(°C)": [-5.2, 1.5], "Count": [3, 4]}
+    )
+    path = tmp_path / "seoul.csv"
+    frame.to_csv(path, index=False, encoding="cp1252")
+    _, options, read, empty = read_any(path)
+    assert options == {"encoding": "cp1252"} and empty == []
+    assert list(read.columns) == ["date", "temperature_c", "count"] and read["temperature_c"].tolist() == [
+        -5.2,
+        1.5,
+    ]
+    with pytest.raises(
+        SourceError, match=r"not UTF-8: set source.read_options.encoding \(cp1252 or latin-1\?\)"
+    ):
+        read_file(path, "csv", {})  # how ingestion reads a spec written without the option
+    utf8 = tmp_path / "utf8.csv"
+    frame.to_csv(utf8, index=False)
+    assert read_any(utf8)[1] == {}  # UTF-8 needs no option
+
+
+def test_a_workbook_named_csv_is_refused_not_decoded_into_garbage(tmp_path: Path) -> None:
+    path = tmp_path / "book.csv"
+    with zipfile.ZipFile(path, "w") as book:  # what an .xlsx is, renamed
+        book.writestr("xl/workbook.xml", "<workbook/>" * 100)
+    with pytest.raises(
+        SourceError, match=r"book.csv: holds NUL bytes, so it is no text CSV .*save it as CSV in UTF-8"
+    ):
+        read_any(path)
+
+
+def test_values_that_only_look_like_codes_stay_values(tmp_path: Path) -> None:
+    """-200 inside a spread reaching -300, 9999 as a real maximum, a comma-separated file."""
+    frame = pd.DataFrame(
+        {
+            "depth": np.r_[np.linspace(-300, 0, 97), [-200, -200, -200]],
+            "price": np.r_[np.linspace(5000, 9999, 97), [9999, 9999, 9999]],
+            "few": np.r_[np.zeros(98), [-999, -999]],  # under 3 rows: no pattern
+        }
+    )
+    assert missing_codes(frame) == {}
+    path = tmp_path / "plain.csv"
+    frame.to_csv(path, index=False)
+    assert "decimal" not in sniff_csv(path)
+    dotted = tmp_path / "dotted.csv"
+    frame.to_csv(dotted, sep=";", index=False)  # ';' but decimal dots: no decimal comma
+    assert sniff_csv(dotted) == {"sep": ";"}
