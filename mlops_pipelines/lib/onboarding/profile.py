@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_pipelines.lib.ingestion.columns import normalize_column_name
-from mlops_pipelines.lib.onboarding.reading import read_any
+from mlops_pipelines.lib.onboarding.reading import mark_label_codes, read_any
 from mlops_pipelines.lib.onboarding.time_detect import TimeAxis, detect_time
 
 NEAR_CONSTANT = 0.99
@@ -156,7 +156,8 @@ def flag_leaks(frame: pd.DataFrame, target: str, columns: dict[str, ColumnProfil
 
 def profile_file(path: Path, target: str | None = None, time: str | None = None) -> Profile:
     """Profile `path`; `target` and `time` name columns (as the file or the spec spells them)."""
-    kind, options, frame, empty = read_any(path)
+    read = read_any(path)
+    kind, options, frame = read.kind, read.options, read.frame
 
     def resolve(name: str, role: str) -> str:
         from mlops_pipelines.lib.hints import did_you_mean
@@ -170,15 +171,13 @@ def profile_file(path: Path, target: str | None = None, time: str | None = None)
         )
 
     target = resolve(target, "target") if target else guess_target(frame)
+    codes = mark_label_codes(read, target)
     axis = detect_time(frame, resolve(time, "time") if time else None)
     columns = {name: _profile_column(name, frame[name]) for name in frame.columns}
-    na_values = options.get("na_values")
-    for original, values in na_values.items() if isinstance(na_values, dict) else ():
-        if codes := [v for v in values if v != "?"]:
-            columns[normalize_column_name(original) or original].notes.append(
-                f"{codes} read as missing: a missing-value code, far from every other value "
-                "(read_options.na_values)"
-            )
+    if codes:
+        columns[target].notes.append(
+            f"{codes} read as missing (read_options.na_values): a missing-value code, far from every other label"
+        )
     task = guess_task(frame[target], target)
     labels = frame[target].dropna()
     if task == "regression" and labels.nunique() <= 10 and bool(np.all(labels == np.floor(labels))):
@@ -202,4 +201,4 @@ def profile_file(path: Path, target: str | None = None, time: str | None = None)
                 n for n in columns[name].notes if not n.startswith(("ID-like", "constant"))
             ]
     duplicates = int(frame.duplicated().sum())
-    return Profile(path, kind, options, len(frame), columns, target, task, axis, duplicates, empty)
+    return Profile(path, kind, options, len(frame), columns, target, task, axis, duplicates, read.empty)

@@ -1,5 +1,5 @@
-"""How to read a data file: its kind, separator, header, decimal mark, encoding, missing-value
-markers and the columns worth reading, as the `read_options` `init` writes into the spec.
+"""How to read a data file: its kind, separator, header, decimal and thousands marks, encoding,
+missing-value markers and the columns worth reading, as the `read_options` `init` writes.
 
 Every choice made here is one pandas makes the same way at ingestion, because it is written
 into `source.read_options`, not applied behind the spec's back.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from mlops_pipelines.lib.ingestion.source_files import (
 
 _COMMA_NUMBER = re.compile(r"^[-+]?\d*,\d+$")
 _DOT_NUMBER = re.compile(r"^[-+]?\d*\.\d+$")
+_GROUPED_NUMBER = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _MISSING_CODES = (-200, -99, -999, -9999, -99999, 999, 9999, 99999)
 # Tried in turn when a CSV is not UTF-8: Windows' Western code page, then latin-1 (any byte).
 LEGACY_ENCODINGS = ("cp1252", "latin-1")
@@ -49,7 +51,15 @@ def sniff_csv(path: Path) -> dict[str, Any]:
         options["skipinitialspace"] = True  # 'a, b, c': values would keep their leading blank
     elif _decimal_comma(sample, options.get("sep", ",")):
         options["decimal"] = ","  # 2,6 on a ';' line: a number, not the text '2,6'
+    if options.get("sep", ",") == "," and _thousands(sample):
+        options["thousands"] = ","  # "1,234" quoted on a ',' line: 1234, not the text '1,234'
     return options
+
+
+def _thousands(sample: str) -> bool:
+    """Quoted numbers with thousands separators ("1,234,567.5") in the sample's fields."""
+    rows = csv.reader(sample.splitlines()[1:200])
+    return any(_GROUPED_NUMBER.match(field) for row in rows for field in row)
 
 
 def _decimal_comma(sample: str, sep: str) -> bool:
@@ -62,9 +72,17 @@ def _decimal_comma(sample: str, sep: str) -> bool:
     return commas > 0 and not any(_DOT_NUMBER.match(f) for f in fields)
 
 
-def read_any(path: Path) -> tuple[str, dict[str, Any], pd.DataFrame, list[str]]:
-    """The file's kind, the read_options it needs, its rows (columns named as the spec will), and
-    the columns left out for holding no value at all."""
+@dataclass
+class ReadFile:
+    kind: str
+    options: dict[str, Any]  # the read_options the spec gets
+    frame: pd.DataFrame  # columns named as the spec will name them
+    empty: list[str]  # columns left out for holding no value at all
+    originals: dict[str, str]  # spec name -> the file's own column name
+
+
+def read_any(path: Path) -> ReadFile:
+    """The file's kind and rows, the read_options that read it, the columns left out."""
     kind = kind_for_path(path)
     options = sniff_csv(path) if kind == "csv" else {}
     if options.get("header", 0) is None:
@@ -76,12 +94,6 @@ def read_any(path: Path) -> tuple[str, dict[str, Any], pd.DataFrame, list[str]]:
     if kind == "csv" and any(frame[c].eq("?").any() for c in text):
         options["na_values"] = ["?"]  # UCI's marker of a missing value
         frame = _read(path, kind, options)
-    codes = missing_codes(frame)
-    if kind == "csv" and codes:
-        unknown = options.get("na_values", [])  # '?' stays missing in every column
-        names = frame.columns if unknown else list(codes)
-        options["na_values"] = {str(c): [*unknown, *codes.get(str(c), [])] for c in names}
-        frame = _read(path, kind, options)
     # A column with no value in any row (the ';;' that ends every line of some exports) would fail
     # every batch's all-null check; the reader leaves it out instead.
     empty = [str(c) for c in frame.columns if len(frame) and frame[c].isna().all()]
@@ -90,8 +102,26 @@ def read_any(path: Path) -> tuple[str, dict[str, Any], pd.DataFrame, list[str]]:
             str(c) for c in frame.columns if str(c) not in empty
         ]
         frame = frame.drop(columns=empty)
-    frame.columns = [normalize_column_name(c) or f"col_{i + 1}" for i, c in enumerate(frame.columns)]
-    return kind, options, frame, [normalize_column_name(c) or c for c in empty if kind in ("csv", "parquet")]
+    else:
+        empty = []
+    names = [normalize_column_name(c) or f"col_{i + 1}" for i, c in enumerate(frame.columns)]
+    originals = dict(zip(names, map(str, frame.columns), strict=True))
+    frame.columns = names
+    return ReadFile(kind, options, frame, [normalize_column_name(c) or c for c in empty], originals)
+
+
+def mark_label_codes(read: ReadFile, target: str) -> list[int]:
+    """The missing-value codes among the target's values, made missing in `read.frame` and, for a
+    CSV, in its read_options. Only the target: a feature's code is a value a tree splits off, and
+    served rows carry it as sent; as a label it would teach the model to predict -200."""
+    codes = missing_codes(read.frame[[target]]).get(target, [])
+    if not codes or read.kind != "csv":
+        return []
+    original, unknown = read.originals[target], read.options.get("na_values", [])
+    names = read.originals.values() if unknown else [original]  # '?' stays missing everywhere
+    read.options["na_values"] = {c: [*unknown, *(codes if c == original else [])] for c in names}
+    read.frame[target] = read.frame[target].mask(read.frame[target].isin(codes))
+    return codes
 
 
 def _read(path: Path, kind: str, options: dict[str, Any]) -> pd.DataFrame:

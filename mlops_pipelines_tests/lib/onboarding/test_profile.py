@@ -25,7 +25,7 @@ def european_file(tmp_path: Path, rows: int = 400) -> Path:
             "Date": stamps.strftime("%d/%m/%Y"),
             "Time": stamps.strftime("%H.%M.%S"),
             "CO(GT)": co,
-            "T": rng.normal(15, 6, rows).round(1),
+            "T": np.where(np.arange(rows) % 50 == 7, -200.0, rng.normal(15, 6, rows).round(1)),
             "Sensor": rng.integers(700, 1500, rows),
             "Empty1": "",
             "Empty2": "",
@@ -50,6 +50,8 @@ def test_a_european_export_reads_as_numbers_with_codes_missing_and_empty_columns
     assert found.columns["co_gt"].nulls == 10 and found.columns["co_gt"].low == 0.1
     assert found.time.column == "date" and found.time.format == "%d/%m/%Y"
     assert found.columns["t"].dtype == "float" and found.columns["sensor"].dtype == "int"
+    # A feature's code stays a value: served rows carry it as sent, and a tree splits it off.
+    assert found.columns["t"].nulls == 0 and found.columns["t"].low == -200
 
 
 def test_class_codes_named_like_a_class_make_a_multiclass_task(tmp_path: Path) -> None:

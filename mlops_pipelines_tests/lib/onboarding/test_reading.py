@@ -19,9 +19,11 @@ def test_a_file_saved_in_a_windows_code_page_reads_with_that_encoding(tmp_path: 
     )
     path = tmp_path / "seoul.csv"
     frame.to_csv(path, index=False, encoding="cp1252")
-    _, options, read, empty = read_any(path)
-    assert options == {"encoding": "cp1252"} and empty == []
-    assert list(read.columns) == ["date", "temperature_c", "count"] and read["temperature_c"].tolist() == [
+    read = read_any(path)
+    assert read.options == {"encoding": "cp1252"} and read.empty == []
+    assert list(read.frame.columns) == ["date", "temperature_c", "count"] and read.frame[
+        "temperature_c"
+    ].tolist() == [
         -5.2,
         1.5,
     ]
@@ -31,7 +33,7 @@ def test_a_file_saved_in_a_windows_code_page_reads_with_that_encoding(tmp_path: 
         read_file(path, "csv", {})  # how ingestion reads a spec written without the option
     utf8 = tmp_path / "utf8.csv"
     frame.to_csv(utf8, index=False)
-    assert read_any(utf8)[1] == {}  # UTF-8 needs no option
+    assert read_any(utf8).options == {}  # UTF-8 needs no option
 
 
 def test_a_workbook_named_csv_is_refused_not_decoded_into_garbage(tmp_path: Path) -> None:
@@ -60,3 +62,17 @@ def test_values_that_only_look_like_codes_stay_values(tmp_path: Path) -> None:
     dotted = tmp_path / "dotted.csv"
     frame.to_csv(dotted, sep=";", index=False)  # ';' but decimal dots: no decimal comma
     assert sniff_csv(dotted) == {"sep": ";"}
+
+
+def test_quoted_numbers_with_thousands_separators_read_as_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "sales.csv"
+    path.write_text(
+        'day,revenue,city\n2024-01-01,"1,234.5","Paris, FR"\n2024-01-02,"12,000",Lyon\n', encoding="utf-8"
+    )
+    read = read_any(path)
+    assert read.options == {"thousands": ","}
+    assert read.frame["revenue"].tolist() == [1234.5, 12000.0]
+    assert read.frame["city"].tolist() == ["Paris, FR", "Lyon"]
+    plain = tmp_path / "plain.csv"
+    plain.write_text('day,code,city\n2024-01-01,"1,23","Paris, FR"\n', encoding="utf-8")  # no 3-digit groups
+    assert sniff_csv(plain) == {}
