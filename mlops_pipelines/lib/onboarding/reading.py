@@ -32,7 +32,8 @@ LEGACY_ENCODINGS = ("cp1252", "latin-1")
 
 
 def sniff_csv(path: Path) -> dict[str, Any]:
-    """read_options for a CSV: its separator when not ',', and `header: null` when it has none."""
+    """read_options for a CSV: its separator when not ',', `header: null` when it has none, and
+    the decimal comma or thousands separator its numbers are written with."""
     import gzip
 
     opener = gzip.open if path.suffix.lower() == ".gz" else open
