@@ -152,15 +152,15 @@ def _parse_datetimes(values: pd.Series, column: str, pattern: str | None) -> pd.
     if pd.api.types.is_datetime64_any_dtype(values) and pattern is None:
         return values
     text = values.astype(object).where(values.notna())
-    present = text.dropna().astype(str).str.strip()
-    day_first = _day_first(present, column) if pattern is None else None
-    if day_first is not None:
+    present = text.dropna().astype(str).str.strip() if pattern is None else None
+    day_first = _day_first(present, column) if present is not None else None
+    if present is not None and day_first is not None:
         from pandas.tseries.api import guess_datetime_format  # type: ignore[attr-defined]
 
         # One pattern reads a column fast; dateutil, value by value, only what it leaves.
         guess = guess_datetime_format(present.iloc[0], dayfirst=day_first)
-        parsed = pd.to_datetime(text, errors="coerce", format=guess) if guess else text.isna()
-        if guess is None or (parsed.isna() & values.notna()).any():
+        parsed = pd.to_datetime(text, errors="coerce", format=guess or "mixed", dayfirst=day_first)
+        if guess and bool((parsed.isna() & values.notna()).any()):
             parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=day_first)
     elif pattern is not None:
         text = text.map(lambda v: v if v is None or isinstance(v, str) else str(v).removesuffix(".0"))
