@@ -5,7 +5,8 @@ Kept apart from spec.py (the one file exempt from the size rule) so the time sec
 
 - `auto` (default): detected from the values (lib/time_axis.detect_format): datetimes and
   date strings, whole numbers 1000..9999 as years, 1e8..1e11 as epoch seconds, 1e11..1e14 as
-  epoch milliseconds (then microseconds, nanoseconds), 8-digit numbers as %Y%m%d;
+  epoch milliseconds (then microseconds, nanoseconds), 8-digit numbers as %Y%m%d, 6-digit
+  ones as %y%m%d (1969..1999 and 2010..2068);
 - `datetime`: date or datetime values or strings (ISO 8601 or one inferred format);
 - `year`: a year number (2019 -> 2019-01-01), optionally with `month_column` (1..12) and then
   `day_column` (1..31; with `hour_column` too, data keyed by year, month, day and hour columns);

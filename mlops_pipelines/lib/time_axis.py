@@ -72,10 +72,12 @@ def detect_format(values: pd.Series, column: str) -> str:
     whole = bool(np.all(present == np.floor(present)))
     if whole and low >= 1000 and high <= 9999:
         return "year"
-    if whole and low >= 10_000_101 and high <= 99_991_231:
-        text = present.astype("int64").astype(str)
-        if pd.to_datetime(text, format="%Y%m%d", errors="coerce").notna().all():
-            return "%Y%m%d"
+    # yyyymmdd, or yymmdd (Harries' electricity data: 960507) from 1969 to 1999 or 2010 to 2068.
+    pattern = "%Y%m%d" if low >= 10_000_101 and high <= 99_991_231 else "%y%m%d"
+    dates = whole and (pattern == "%Y%m%d" or 100_101 <= low <= high <= 991_231)
+    text = present.astype("int64").astype(str) if dates else None
+    if text is not None and pd.to_datetime(text, format=pattern, errors="coerce").notna().all():
+        return pattern
     for name, lo, hi in _EPOCH_BANDS:
         if lo <= low and high < hi:
             return name

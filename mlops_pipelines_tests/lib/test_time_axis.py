@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mlops_pipelines.lib.ingestion.conform import conform
-from mlops_pipelines.lib.time_axis import TimeAxisError, numeric_date_pattern, parse_time_axis
+from mlops_pipelines.lib.time_axis import TimeAxisError, detect_format, numeric_date_pattern, parse_time_axis
 from mlops_pipelines.spec import parse_spec
 from mlops_pipelines.spec_time import TimeSpec
 
@@ -101,3 +101,24 @@ def test_a_time_of_day_column_adds_to_a_date_and_a_bad_one_is_named() -> None:
         TimeAxisError, match=r"hour column 'time': 1 value\(s\) are not times of day \(some are empty\)"
     ):
         parse_time_axis(empty, TimeSpec(column="date", hour_column="time"))
+
+
+@pytest.mark.parametrize(
+    ("values", "pattern", "first"),
+    [
+        ([20120101, 20120102, 20121231], "%Y%m%d", "2012-01-01"),
+        ([960507, 960508, 991231], "%y%m%d", "1996-05-07"),  # Harries' electricity data
+        ([100101, 120229, 680101], "%y%m%d", "2010-01-01"),
+    ],
+)
+def test_dates_written_as_numbers_are_detected_and_read(values: list[int], pattern: str, first: str) -> None:
+    frame = pd.DataFrame({"date": values})
+    assert detect_format(frame["date"], "date") == pattern
+    assert parse_time_axis(frame, TimeSpec(column="date")).iloc[0] == pd.Timestamp(first)
+
+
+@pytest.mark.parametrize("values", [[960507, 961307], [960507, 960532], [101, 1231], [690101, 990101, 123]])
+def test_numbers_that_are_no_dates_are_refused_with_the_column_named(values: list[int]) -> None:
+    # Month 13, day 32, yymmdd before 2010 without its leading zeros (000101 is 101), a mix.
+    with pytest.raises(TimeAxisError, match=r"time column 'date': numbers from"):
+        detect_format(pd.Series(values), "date")

@@ -57,6 +57,15 @@ def psi_numeric(ref_sorted: np.ndarray, cur_sorted: np.ndarray, bins: int = PSI_
     # Bin i is [edge[i-1], edge[i]); counts come from cumulative positions, no per-row pass.
     ref_counts = np.diff(np.searchsorted(ref_sorted, edges, side="left"), prepend=0, append=len(ref_sorted))
     cur_counts = np.diff(np.searchsorted(cur_sorted, edges, side="left"), prepend=0, append=len(cur_sorted))
+    top = ref_sorted[-1]
+    if edges[-1] == top:
+        # The top bin holds only the reference's maximum (a discrete column tied at its top: a
+        # flag that was always 0). A value above it is one the reference never had and gets its
+        # own bin, as a value below the minimum already does; merged, a flag turning from 0 to 1
+        # scored PSI 0. A continuous column's top bin is open (the last decile), left as it is.
+        above = len(cur_sorted) - int(np.searchsorted(cur_sorted, top, side="right"))
+        ref_counts = np.append(ref_counts, 0)
+        cur_counts = np.append(cur_counts[:-1], [cur_counts[-1] - above, above])
     return psi(proportions(ref_counts), proportions(cur_counts))
 
 

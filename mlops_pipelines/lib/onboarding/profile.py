@@ -86,8 +86,10 @@ def _profile_column(name: str, values: pd.Series) -> ColumnProfile:
         found.notes.append("constant: one value in every row")
     elif len(present) and present.value_counts(normalize=True).iloc[0] >= NEAR_CONSTANT:
         top = present.value_counts(normalize=True)
+        value = top.index[0]
+        value = value.item() if hasattr(value, "item") else value  # 0, not np.int64(0), in the note
         found.flags.append("near_constant")
-        found.notes.append(f"near-constant: {top.index[0]!r} in {top.iloc[0]:.1%} of rows")
+        found.notes.append(f"near-constant: {value!r} in {top.iloc[0]:.1%} of rows")
     unique_share = distinct / max(len(values), 1)
     id_like = unique_share >= 0.999 or (_ID_NAME.search(name) and unique_share >= 0.5)
     if dtype in ("int", "str") and id_like and len(values) > 20:

@@ -2,8 +2,8 @@
 hour columns), or none (rows then arrive in file order).
 
 `profile.py` calls `detect_time`; the rules are the ones `parse_time_axis` reads with, so what
-`init` drafts parses the same way at ingestion. Numbers count as years or yyyymmdd only in a
-column named like a time, since plenty of measurements fall between 1000 and 9999.
+`init` drafts parses the same way at ingestion. Numbers count as years, yyyymmdd or yymmdd only
+in a column named like a time, since plenty of measurements fall between 1000 and 9999.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _time_candidates(frame: pd.DataFrame) -> list[tuple[str, str]]:
             pd.api.types.is_datetime64_any_dtype(values) or _reads_as_dates(values)
         ):
             continue
-        if fmt in ("year", "%Y%m%d") and not named:
+        if fmt in ("year", "%Y%m%d", "%y%m%d") and not named:
             continue
         rank = 0 if fmt == "datetime" else 1 if fmt.startswith("epoch") else 2
         found.append((rank, not named, name, fmt))

@@ -103,6 +103,35 @@ def test_psi_equals_reference_quantile_definition() -> None:
     assert stats.psi_numeric(np.sort(ref), np.sort(cur)) == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("new_value", [1.0, 7.0])
+def test_psi_sees_a_value_above_a_discrete_reference_top(new_value: float) -> None:
+    # A flag that was always 0 in the reference: every quantile edge is 0, so a 1 used to share
+    # the top bin with the reference's 0s and PSI read 0 for a flag that flipped on every row.
+    ref, cur = np.zeros(500), np.full(100, new_value)
+    eps = stats.PSI_EPSILON
+    assert stats.psi_numeric(ref, cur) == pytest.approx(2 * (1 - eps) * np.log(1 / eps), rel=1e-12)
+    half = np.sort(np.r_[np.zeros(50), np.full(50, new_value)])
+    expected = 0.5 * np.log(2) + (0.5 - eps) * np.log(0.5 / eps)  # half the 0s gone, half new
+    assert stats.psi_numeric(ref, half) == pytest.approx(expected, rel=1e-12)
+
+
+def test_psi_of_a_discrete_reference_against_its_own_values_stays_zero() -> None:
+    ref = np.sort(np.r_[np.zeros(300), np.ones(200)])  # both values seen: nothing is new
+    cur = np.sort(np.r_[np.zeros(60), np.ones(40)])
+    assert stats.psi_numeric(ref, cur) == pytest.approx(0.0, abs=1e-12)
+    assert stats.psi_numeric(np.zeros(500), np.zeros(100)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_flag_turning_on_drifts_under_psi_and_is_named() -> None:
+    spec = DriftSpec(numeric_method="psi", categorical_method="psi")
+    reference = pd.DataFrame({"area_3": np.zeros(2000, dtype=int), "x": np.arange(2000) % 97})
+    current = pd.DataFrame({"area_3": np.ones(200, dtype=int), "x": np.arange(200) % 97})
+    result = compute_drift(reference, current, {"area_3": "numeric", "x": "numeric"}, spec)
+    assert result.drifted_columns == ("area_3",)
+    quiet = compute_drift(reference, current.assign(area_3=0), {"area_3": "numeric", "x": "numeric"}, spec)
+    assert quiet.drifted_columns == ()
+
+
 def test_categorical_statistics_equal_scipy() -> None:
     ref = pd.Series(["a"] * 50 + ["b"] * 30 + ["c"] * 20 + [None] * 5)
     cur = pd.Series(pd.Categorical(["a"] * 20 + ["b"] * 30 + ["d"] * 10))

@@ -73,3 +73,42 @@ def test_class_codes_named_like_a_class_make_a_multiclass_task(tmp_path: Path) -
     )
     counts = profile_file(path, target="count")
     assert counts.task == "regression" and counts.columns["count"].notes == []
+
+
+def test_near_constant_one_hot_columns_are_noted_with_their_plain_value(tmp_path: Path) -> None:
+    # Covertype's soil columns: 0 in 99.5 % of rows. The note read "np.int64(0)" before.
+    rng = np.random.default_rng(4)
+    rows = 2000
+    flag = np.zeros(rows, dtype=int)
+    flag[:10] = 1
+    frame = pd.DataFrame(
+        {"Soil_Type7": flag, "x": rng.normal(size=rows), "Cover_Type": rng.integers(1, 8, rows)}
+    )
+    path = tmp_path / "covtype.csv"
+    frame.to_csv(path, index=False)
+    column = profile_file(path, target="Cover_Type").columns["soil_type7"]
+    assert "near_constant" in column.flags
+    assert column.notes == ["near-constant: 0 in 99.5% of rows"]
+    spread = profile_file(path, target="Cover_Type").columns["x"]
+    assert "near_constant" not in spread.flags and not any("near-constant" in n for n in spread.notes)
+
+
+def test_an_electricity_export_with_yymmdd_dates_gets_daily_partitions(tmp_path: Path) -> None:
+    days = pd.date_range("1996-05-07", periods=30, freq="D")
+    frame = pd.DataFrame(
+        {
+            "date": [int(d.strftime("%y%m%d")) for d in days for _ in range(48)],
+            "period": list(range(1, 49)) * len(days),
+            "nswprice": np.random.default_rng(5).gamma(2, 0.03, 48 * len(days)).round(6),
+            "class": ["UP", "DOWN"] * (24 * len(days)),
+        }
+    )
+    path = tmp_path / "elec.csv"
+    frame.to_csv(path, index=False)
+    axis = profile_file(path, target="class").time
+    assert (axis.column, axis.format) == ("date", "%y%m%d")
+    assert axis.times is not None and axis.times.iloc[0] == pd.Timestamp("1996-05-07")
+    assert axis.times.dt.normalize().nunique() == 30
+    # The same numbers under a name that says nothing of time stay a feature: no time axis.
+    frame.rename(columns={"date": "code"}).to_csv(path, index=False)
+    assert profile_file(path, target="class").time.column is None
