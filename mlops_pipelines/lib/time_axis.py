@@ -19,12 +19,8 @@ import pandas as pd
 if TYPE_CHECKING:
     from mlops_pipelines.spec_time import TimeSpec
 
-_EPOCH_UNITS: dict[str, Literal["s", "ms", "us", "ns"]] = {
-    "epoch_s": "s",
-    "epoch_ms": "ms",
-    "epoch_us": "us",
-    "epoch_ns": "ns",
-}
+_Unit = Literal["s", "ms", "us", "ns"]
+_EPOCH_UNITS: dict[str, _Unit] = {"epoch_s": "s", "epoch_ms": "ms", "epoch_us": "us", "epoch_ns": "ns"}
 # Magnitude bands of epoch counts for dates between 1973 and 5138 (seconds) and so on.
 _EPOCH_BANDS = (("epoch_s", 1e8, 1e11), ("epoch_ms", 1e11, 1e14), ("epoch_us", 1e14, 1e17))
 _YEAR_TEXT = re.compile(r"^\s*\d{4}\s*$")
@@ -161,19 +157,20 @@ def _parse_datetimes(values: pd.Series, column: str, pattern: str | None) -> pd.
 
         # One pattern reads a column fast; dateutil, value by value, only what it leaves.
         guess = guess_datetime_format(present.iloc[0], dayfirst=day_first)
-        parsed = pd.to_datetime(text, errors="coerce", format=guess or "mixed", dayfirst=day_first)
+        parsed = pd.to_datetime(text, errors="coerce", format=guess or "mixed", dayfirst=day_first, utc=True)
         if guess and bool((parsed.isna() & values.notna()).any()):
-            parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=day_first)
+            parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=day_first, utc=True)
     elif pattern is not None:
         text = text.map(lambda v: v if v is None or isinstance(v, str) else str(v).removesuffix(".0"))
-        parsed = pd.to_datetime(text, errors="coerce", format=pattern)
+        parsed = pd.to_datetime(text, errors="coerce", format=pattern, utc=True)
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "could not infer format": the retry below
-            parsed = pd.to_datetime(text, errors="coerce")
+            # utc=True: daylight-saving offsets (+01:00, +02:00) make one axis; naive values stay.
+            parsed = pd.to_datetime(text, errors="coerce", utc=True)
             if (parsed.isna() & values.notna()).any():
                 # Inference locks onto the first value's format; mixed valid formats get a second chance.
-                parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+                parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
     bad = parsed.isna() & values.notna()
     if bad.any():
         raise _first_bad(values, bad, column, f"dates{f' in format {pattern!r}' if pattern else ''}")

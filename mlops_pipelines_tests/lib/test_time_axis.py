@@ -122,3 +122,21 @@ def test_numbers_that_are_no_dates_are_refused_with_the_column_named(values: lis
     # Month 13, day 32, yymmdd before 2010 without its leading zeros (000101 is 101), a mix.
     with pytest.raises(TimeAxisError, match=r"time column 'date': numbers from"):
         detect_format(pd.Series(values), "date")
+
+
+def test_offsets_that_change_with_daylight_saving_read_as_one_utc_axis() -> None:
+    # Open Power System Data's cet_cest_timestamp: +01:00 in winter, +02:00 in summer. pandas
+    # reads such a column as objects and init crashed on `.dt`.
+    local = pd.date_range("2021-10-31 00:00", periods=5, freq="h", tz="UTC").tz_convert("Europe/Berlin")
+    text = [t.isoformat() for t in local]  # 02:00+02:00 then 02:00+01:00: the hour that repeats
+    assert (text[0][11:], text[1][11:]) == ("02:00:00+02:00", "02:00:00+01:00")
+    found = parse_time_axis(pd.DataFrame({"ts": text}), TimeSpec(column="ts"))
+    assert list(found) == list(pd.date_range("2021-10-31 00:00", periods=5, freq="h"))
+    assert found.dtype == "datetime64[ns]" and found.is_monotonic_increasing and found.is_unique
+    naive = parse_time_axis(
+        pd.DataFrame({"ts": ["2021-10-31 02:00", "2021-10-31 03:00"]}), TimeSpec(column="ts")
+    )
+    assert list(naive) == [pd.Timestamp("2021-10-31 02:00"), pd.Timestamp("2021-10-31 03:00")]  # not shifted
+    broken = pd.DataFrame({"ts": [*text, "2021-10-31T25:00:00+01:00"]})
+    with pytest.raises(TimeAxisError, match=r"time column 'ts': 1 value\(s\) are not dates.*at row 5"):
+        parse_time_axis(broken, TimeSpec(column="ts"))
