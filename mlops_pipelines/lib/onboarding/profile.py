@@ -26,7 +26,21 @@ NEAR_CONSTANT = 0.99
 MAX_CATEGORIES = 30
 _ID_NAME = re.compile(r"(^|_)(id|uuid|key|index|instant|row)($|_)|id$")
 _CLASS_NAME = re.compile(r"(^|_)(class|classes|type|label|category|kind|species|genre)($|_)")
-_TARGET_NAME = re.compile(r"^(target|label|labels|class|y|outcome|churn|default|quality|cnt|count|price)$")
+# Most telling first: a file with both 'y' and 'target' means 'target'.
+_TARGET_NAMES = (
+    "target",
+    "label",
+    "labels",
+    "class",
+    "outcome",
+    "y",
+    "churn",
+    "default",
+    "quality",
+    "cnt",
+    "count",
+    "price",
+)
 SENSITIVE = re.compile(
     r"(^|_)(sex|gender|race|ethnic\w*|religion|age|marital\w*|nationality|native_country|country|"
     r"disab\w*|pregnan\w*|sexual\w*|relationship)($|_)"
@@ -102,10 +116,8 @@ def _profile_column(name: str, values: pd.Series) -> ColumnProfile:
 
 def guess_target(frame: pd.DataFrame) -> str:
     """A column named like a target (target, label, class, y, ...), else the last column."""
-    for name in frame.columns:
-        if _TARGET_NAME.match(name):
-            return str(name)
-    return str(frame.columns[-1])
+    names = [str(c) for c in frame.columns]
+    return next((n for n in _TARGET_NAMES if n in names), names[-1])
 
 
 def guess_task(values: pd.Series, name: str = "") -> str:

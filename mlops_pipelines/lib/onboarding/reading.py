@@ -27,6 +27,10 @@ _COMMA_NUMBER = re.compile(r"^[-+]?\d*,\d+$")
 _DOT_NUMBER = re.compile(r"^[-+]?\d*\.\d+$")
 _GROUPED_NUMBER = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _MISSING_CODES = (-200, -99, -999, -9999, -99999, 999, 9999, 99999)
+# What people write for "no value" in a column of numbers that pandas does not read as missing.
+PLACEHOLDERS = frozenset(
+    {"?", "-", "--", "---", ".", "..", "...", "*", "x", "X", "missing", "Missing", "MISSING"}
+)
 # Tried in turn when a CSV is not UTF-8: Windows' Western code page, then latin-1 (any byte).
 LEGACY_ENCODINGS = ("cp1252", "latin-1")
 
@@ -92,8 +96,15 @@ def read_any(path: Path) -> ReadFile:
         options["names"] = [f"col_{i + 1}" for i in range(width)]
     frame = _read(path, kind, options)
     text = [c for c in frame.columns if frame[c].dtype == object]
+    markers = placeholders(frame[text], options.get("decimal", "."), options.get("thousands"))
     if kind == "csv" and any(frame[c].eq("?").any() for c in text):
         options["na_values"] = ["?"]  # UCI's marker of a missing value
+    if kind == "csv" and markers:
+        # Only in those columns: '-' may well be a category elsewhere.
+        every = options.get("na_values", [])
+        wanted = {str(c): list(dict.fromkeys([*every, *markers.get(str(c), [])])) for c in frame.columns}
+        options["na_values"] = {c: v for c, v in wanted.items() if v}
+    if "na_values" in options:
         frame = _read(path, kind, options)
     # A column with no value in any row (the ';;' that ends every line of some exports) would fail
     # every batch's all-null check; the reader leaves it out instead.
@@ -119,8 +130,11 @@ def mark_label_codes(read: ReadFile, target: str) -> list[int]:
     if not codes or read.kind != "csv":
         return []
     original, unknown = read.originals[target], read.options.get("na_values", [])
-    names = read.originals.values() if unknown else [original]  # '?' stays missing everywhere
-    read.options["na_values"] = {c: [*unknown, *(codes if c == original else [])] for c in names}
+    if isinstance(unknown, dict):  # already per column (placeholders)
+        read.options["na_values"] = {**unknown, original: [*unknown.get(original, []), *codes]}
+    else:
+        names = read.originals.values() if unknown else [original]  # '?' stays missing everywhere
+        read.options["na_values"] = {c: [*unknown, *(codes if c == original else [])] for c in names}
     read.frame[target] = read.frame[target].mask(read.frame[target].isin(codes))
     return codes
 
@@ -167,6 +181,24 @@ def missing_codes(frame: pd.DataFrame) -> dict[str, list[int]]:
                 continue
             if (rest.min() > code / 2) if code < 0 else (rest.max() < code / 2):
                 found.setdefault(str(name), []).append(code)
+    return found
+
+
+def placeholders(
+    frame: pd.DataFrame, decimal: str = ".", thousands: str | None = None
+) -> dict[str, list[str]]:
+    """Per text column whose every other value is a number, the placeholders it writes for a
+    missing one ('-', '?', '.', 'missing', ...: not among pandas' own NA strings). Read as text,
+    they would turn a numeric column into a category of a thousand values."""
+    found: dict[str, list[str]] = {}
+    for name in frame.columns:
+        values = frame[name].dropna().astype(str).str.strip()
+        numbers = values.str.replace(thousands, "", regex=False) if thousands else values
+        numbers = numbers.str.replace(decimal, ".", regex=False) if decimal != "." else numbers
+        rest = values[pd.to_numeric(numbers, errors="coerce").isna()]
+        tokens = sorted(set(rest))
+        if 0 < len(rest) < len(values) and set(tokens) <= PLACEHOLDERS:
+            found[str(name)] = tokens
     return found
 
 

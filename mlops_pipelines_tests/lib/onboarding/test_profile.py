@@ -112,3 +112,20 @@ def test_an_electricity_export_with_yymmdd_dates_gets_daily_partitions(tmp_path:
     # The same numbers under a name that says nothing of time stay a feature: no time axis.
     frame.rename(columns={"date": "code"}).to_csv(path, index=False)
     assert profile_file(path, target="class").time.column is None
+
+
+def test_the_target_is_the_most_telling_name_and_its_codes_join_the_placeholders(tmp_path: Path) -> None:
+    rows = 400
+    rng = np.random.default_rng(6)
+    target = rng.normal(20, 3, rows).round(1)
+    target[::40] = -200.0  # the air-quality code, in the target
+    feature = rng.normal(size=rows).round(3).astype(object)
+    feature[::25] = "-"
+    frame = pd.DataFrame({"y": rng.normal(size=rows).round(3), "x": feature, "target": target})
+    path = tmp_path / "both.csv"
+    frame.to_csv(path, index=False)
+    found = profile_file(path)
+    assert found.target == "target"  # not 'y', which comes first
+    assert found.read_options == {"na_values": {"x": ["-"], "target": [-200]}}
+    assert found.columns["x"].dtype == "float" and found.columns["target"].nulls == 10
+    assert profile_file(path, target="y").read_options == {"na_values": {"x": ["-"]}}

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mlops_pipelines.lib.ingestion.source_files import SourceError, read_file
-from mlops_pipelines.lib.onboarding.reading import missing_codes, read_any, sniff_csv
+from mlops_pipelines.lib.onboarding.reading import missing_codes, placeholders, read_any, sniff_csv
 
 
 def test_a_file_saved_in_a_windows_code_page_reads_with_that_encoding(tmp_path: Path) -> None:
@@ -76,3 +76,29 @@ def test_quoted_numbers_with_thousands_separators_read_as_numbers(tmp_path: Path
     plain = tmp_path / "plain.csv"
     plain.write_text('day,code,city\n2024-01-01,"1,23","Paris, FR"\n', encoding="utf-8")  # no 3-digit groups
     assert sniff_csv(plain) == {}
+
+
+def test_placeholders_in_a_numeric_column_read_as_missing_there_only(tmp_path: Path) -> None:
+    # Government exports write '-' or 'missing' for no reading; read as text, the column became a
+    # category of every distinct number. A '-' in a text column is a value and stays one.
+    path = tmp_path / "readings.csv"
+    rows = [
+        f"2024-01-{d:02d},{d * 1.5},{'-' if d % 4 == 0 else d},{'-' if d % 3 == 0 else 'north'}"
+        for d in range(1, 29)
+    ]
+    rows[4] = "2024-01-05,missing,5,north"
+    path.write_text("day,level,count,zone\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    read = read_any(path)
+    assert read.options == {"na_values": {"level": ["missing"], "count": ["-"]}}
+    assert read.frame["level"].dtype == "float64" and int(read.frame["level"].isna().sum()) == 1
+    assert read.frame["count"].dtype == "float64" and int(read.frame["count"].isna().sum()) == 7
+    assert read.frame["zone"].value_counts().to_dict() == {"north": 19, "-": 9}
+    assert read_file(path, "csv", read.options)["count"].isna().sum() == 7  # ingestion reads it alike
+
+
+def test_a_word_among_numbers_is_no_placeholder_and_the_column_stays_text(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"grade": ["1", "2", "-", "high", "3"], "size": ["1", "2", "?", "4", "5"]})
+    assert placeholders(frame) == {"size": ["?"]}
+    assert placeholders(pd.DataFrame({"price": ["1.234,5", "-", "2,0"]}), decimal=",", thousands=".") == {
+        "price": ["-"]
+    }
