@@ -76,8 +76,14 @@ class TrainedPipeline:
 
 
 def _categorical_steps(family: str) -> list[tuple[str, Any]]:
+    import numpy as np
     from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder
+
+    # The features table hands a True/False column back as numpy bool, which SimpleImputer
+    # refuses: the first retrain of a project with one failed. As objects, bools are categories
+    # like strings. numpy's own function keeps the logged model free of this package.
+    objects = FunctionTransformer(np.asarray, kw_args={"dtype": object}, feature_names_out="one-to-one")
 
     # build_features hands nulls over as None; SimpleImputer's default (NaN) does not see them.
     impute = SimpleImputer(
@@ -96,7 +102,7 @@ def _categorical_steps(family: str) -> list[tuple[str, Any]]:
         # An unseen category is by definition rare: it lands in the infrequent column when one
         # exists, else it is all zeros.
         encode = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_CATEGORY_ROWS)
-    return [("impute", impute), ("encode", encode)]
+    return [("objects", objects), ("impute", impute), ("encode", encode)]
 
 
 def _model(spec: ProjectSpec, n_numeric: int, n_categorical: int) -> Any:

@@ -209,3 +209,40 @@ def test_training_errors_name_the_problem(adult: pd.DataFrame, specs: dict[str, 
     unlabelled.iloc[5] = None
     with pytest.raises(ValueError, match=r"target 'income' has 1 null"):
         train_model(features, unlabelled, spec)
+
+
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "random_forest", "linear"])
+def test_a_true_false_column_read_back_from_the_features_table_trains_and_predicts(family: str) -> None:
+    # Delta hands a bool column back as numpy bool; SimpleImputer refused it and the first
+    # retrain of a user's project with a True/False column failed.
+    from mlops_pipelines.spec import parse_spec
+
+    spec = parse_spec(
+        {
+            "name": "flags",
+            "task": "binary",
+            "source": {"kind": "csv", "files": [{"path": "data.csv"}]},
+            "schema": {
+                "ts": {"dtype": "datetime"},
+                "flag": {"dtype": "bool"},
+                "x": {"dtype": "float"},
+                "y": {"dtype": "str"},
+            },
+            "target": "y",
+            "time": {"column": "ts"},
+            "partitions": {"start": "2024-01-01"},
+            "training": {"family": family},
+        }
+    )
+    rng = np.random.default_rng(0)
+    flag = rng.random(400) < 0.5
+    rows = pd.DataFrame({"flag": flag, "x": rng.normal(size=400), "y": np.where(flag, "yes", "no")})
+    from_table = rows[["flag", "x"]]  # numpy bool, as read back from Delta
+    assert from_table["flag"].dtype == bool
+    model = build_pipeline(spec).fit(from_table, rows["y"])
+    served = build_features(rows.assign(ts=pd.Timestamp("2024-01-01")), spec)  # objects, as served
+    assert served["flag"].dtype == object
+    assert (model.predict(served) == model.predict(from_table)).all()
+    assert (model.predict(from_table) == rows["y"]).mean() > 0.95
+    with_nulls = from_table.astype({"flag": object}).assign(flag=[None, *flag[1:]])  # a null flag too
+    assert len(model.predict(with_nulls)) == 400
