@@ -76,14 +76,15 @@ class TrainedPipeline:
 
 
 def _categorical_steps(family: str) -> list[tuple[str, Any]]:
-    import numpy as np
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder
 
-    # The features table hands a True/False column back as numpy bool, which SimpleImputer
-    # refuses: the first retrain of a project with one failed. As objects, bools are categories
-    # like strings. numpy's own function keeps the logged model free of this package.
-    objects = FunctionTransformer(np.asarray, kw_args={"dtype": object}, feature_names_out="one-to-one")
+    # Categories as text. The features table hands a True/False column back as numpy bool and a
+    # date as datetime64, which SimpleImputer refuses, and a null among bools would mix types
+    # the encoder cannot sort: the first retrain of such a project failed. A null becomes the
+    # text 'None' (or 'NaT'): a category of its own, as the imputer's fill value made it. pandas'
+    # own method keeps the logged model free of this package.
+    text = FunctionTransformer(pd.DataFrame.astype, kw_args={"dtype": str}, feature_names_out="one-to-one")
 
     # build_features hands nulls over as None; SimpleImputer's default (NaN) does not see them.
     impute = SimpleImputer(
@@ -102,7 +103,7 @@ def _categorical_steps(family: str) -> list[tuple[str, Any]]:
         # An unseen category is by definition rare: it lands in the infrequent column when one
         # exists, else it is all zeros.
         encode = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_CATEGORY_ROWS)
-    return [("objects", objects), ("impute", impute), ("encode", encode)]
+    return [("text", text), ("impute", impute), ("encode", encode)]
 
 
 def _model(spec: ProjectSpec, n_numeric: int, n_categorical: int) -> Any:
