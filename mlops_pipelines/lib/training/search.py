@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MISSING_CATEGORY = "__missing__"
 MIN_CATEGORY_ROWS = 5  # rarer categories share one "infrequent" code: too few rows to learn from
 LINEAR_MAX_ITER = 2000
 
@@ -76,20 +75,15 @@ class TrainedPipeline:
 
 
 def _categorical_steps(family: str) -> list[tuple[str, Any]]:
-    from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder
 
     # Categories as text. The features table hands a True/False column back as numpy bool and a
-    # date as datetime64, which SimpleImputer refuses, and a null among bools would mix types
-    # the encoder cannot sort: the first retrain of such a project failed. A null becomes the
-    # text 'None' (or 'NaT'): a category of its own, as the imputer's fill value made it. pandas'
-    # own method keeps the logged model free of this package.
+    # date as datetime64, which the imputer this replaces refused, and a null among bools mixed
+    # types the encoder cannot sort: the first retrain of such a project failed. A null (None,
+    # as build_features and the table hand it over) becomes the category 'None', as the
+    # imputer's fill value made it one. pandas' own method keeps the logged model free of this
+    # package.
     text = FunctionTransformer(pd.DataFrame.astype, kw_args={"dtype": str}, feature_names_out="one-to-one")
-
-    # build_features hands nulls over as None; SimpleImputer's default (NaN) does not see them.
-    impute = SimpleImputer(
-        missing_values=None, strategy="constant", fill_value=MISSING_CATEGORY, keep_empty_features=True
-    )
     if family == "hist_gradient_boosting":
         # HGB reads negative category codes as missing, so an unseen category takes the
         # learned missing-value branch instead of failing. max_categories respects max_bins.
@@ -103,7 +97,7 @@ def _categorical_steps(family: str) -> list[tuple[str, Any]]:
         # An unseen category is by definition rare: it lands in the infrequent column when one
         # exists, else it is all zeros.
         encode = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_CATEGORY_ROWS)
-    return [("text", text), ("impute", impute), ("encode", encode)]
+    return [("text", text), ("encode", encode)]
 
 
 def _model(spec: ProjectSpec, n_numeric: int, n_categorical: int) -> Any:
