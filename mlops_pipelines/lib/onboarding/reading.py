@@ -192,13 +192,13 @@ def placeholders(
     they would turn a numeric column into a category of a thousand values."""
     found: dict[str, list[str]] = {}
     for name in frame.columns:
-        values = frame[name].dropna().astype(str).str.strip()
+        raw = frame[name].dropna().astype(str)
+        values = raw.str.strip()
         numbers = values.str.replace(thousands, "", regex=False) if thousands else values
         numbers = numbers.str.replace(decimal, ".", regex=False) if decimal != "." else numbers
-        rest = values[pd.to_numeric(numbers, errors="coerce").isna()]
-        tokens = sorted(set(rest))
-        if 0 < len(rest) < len(values) and set(tokens) <= PLACEHOLDERS:
-            found[str(name)] = tokens
+        words = pd.to_numeric(numbers, errors="coerce").isna()
+        if 0 < int(words.sum()) < len(values) and set(values[words]) <= PLACEHOLDERS:
+            found[str(name)] = sorted(set(raw[words]))  # as written: na_values match the raw field
     return found
 
 

@@ -102,3 +102,12 @@ def test_a_word_among_numbers_is_no_placeholder_and_the_column_stays_text(tmp_pa
     assert placeholders(pd.DataFrame({"price": ["1.234,5", "-", "2,0"]}), decimal=",", thousands=".") == {
         "price": ["-"]
     }
+
+
+def test_a_placeholder_is_recorded_as_written_so_the_reader_matches_it(tmp_path: Path) -> None:
+    path = tmp_path / "spaced.csv"
+    path.write_text("a,b\n1, - \n2,3\n4,5\n", encoding="utf-8")  # pandas matches na_values unstripped
+    read = read_any(path)
+    assert read.options == {"na_values": {"b": [" - "]}}
+    assert read_file(path, "csv", read.options)["b"].tolist()[1:] == [3.0, 5.0]
+    assert read_file(path, "csv", {"na_values": {"b": ["-"]}})["b"].dtype == object  # stripped: no match
