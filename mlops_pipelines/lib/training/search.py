@@ -81,9 +81,10 @@ def _categorical_steps(family: str) -> list[tuple[str, Any]]:
     # date as datetime64, which the imputer this replaces refused, and a null among bools mixed
     # types the encoder cannot sort: the first retrain of such a project failed. A null (None,
     # as build_features and the table hand it over) becomes the category 'None', as the
-    # imputer's fill value made it one. pandas' own method keeps the logged model free of this
-    # package.
-    text = FunctionTransformer(pd.DataFrame.astype, kw_args={"dtype": str}, feature_names_out="one-to-one")
+    # imputer's fill value made it one. str per value, not astype(str): that writes a datetime64
+    # column of midnights as '2022-01-02' and a Timestamp object as '2022-01-02 00:00:00'.
+    # pandas' own method keeps the logged model free of this package.
+    text = FunctionTransformer(pd.DataFrame.map, kw_args={"func": str}, feature_names_out="one-to-one")
     if family == "hist_gradient_boosting":
         # HGB reads negative category codes as missing, so an unseen category takes the
         # learned missing-value branch instead of failing. max_categories respects max_bins.

@@ -254,4 +254,10 @@ def test_true_false_and_date_columns_read_back_from_the_features_table_train_and
     )
     refit = build_pipeline(spec).fit(holes, labels)
     assert (refit.predict(holes) == labels).mean() > 0.95
+    # Dates as datetime64 (the table) or as Timestamp objects (a request's values) are the same
+    # categories: pandas writes a datetime64 column of midnights as '2022-01-02' but a Timestamp
+    # object as '2022-01-02 00:00:00'.
+    as_objects = rows.assign(serviced=rows["serviced"].astype(object))
+    assert as_objects["serviced"].dtype == object
+    assert np.array_equal(model[:-1].transform(as_objects), model[:-1].transform(rows))
     assert b"mlops_pipelines" not in pickle.dumps(refit)  # the logged model needs sklearn and pandas only
