@@ -33,7 +33,6 @@ from mlops_pipelines.demo_events import (
     done_line,
     drift_events,
     failed_retrain,
-    failure,
     gate_decision,
     new_summary,
     note_skip,
@@ -49,8 +48,8 @@ from mlops_pipelines.demo_inputs import (
     replay_keys,
 )
 from mlops_pipelines.demo_progress import Progress
+from mlops_pipelines.demo_runs import ReplayRuns
 from mlops_pipelines.jobs import daily_job_name, labels_job_name, retrain_job_name
-from mlops_pipelines.runner import run_job
 from mlops_pipelines.settings import load_settings
 from mlops_pipelines.spec import ProjectSpec
 
@@ -63,7 +62,7 @@ Echo = Callable[[str], Any] | None
 MAX_TICKS_PER_BLOCK = 50  # each tick that retrains re-scores the block's tail; this bounds a runaway loop
 
 
-class Replay:
+class Replay(ReplayRuns):
     def __init__(
         self, spec: ProjectSpec, instance: dg.DagsterInstance, keys: list[str], echo: Echo, progress: Progress
     ) -> None:
@@ -72,36 +71,19 @@ class Replay:
         self.sensor = self.defs.resolve_sensor_def(names.scoped(spec.name, names.RETRAIN_SENSOR))
         self.cursor: str | None = None
         self.pending_as_of = ""  # the as-of of the retrain the last tick started
+        self.blocked: set[str] = set()  # partitions whose batch was blocked: nothing downstream runs
         self.summary: dict[str, Any] = new_summary(spec.name)
-
-    def say(self, text: str) -> None:
-        if self.echo is not None:
-            with self.progress.around():
-                self.echo(text)
-
-    def block_line(self, block: list[str], text: str) -> None:
-        done = self.keys.index(block[-1]) + 1
-        line = f"[{done:>4}/{len(self.keys)}] {block[0]}..{block[-1]}  {text}"
-        if self.progress.stream is None:
-            self.say(line)
-        else:
-            self.progress.block(done, line)
 
     def block(self, block: list[str], boot: int) -> None:
         """One block: the daily cycle, labels, the bootstrap or the sensor's ticks, its line."""
-        try:
-            self.run(daily_job_name(self.spec), block[0], block[-1], run_config=self.drift_config("never"))
-        except DemoError as err:
-            # A blocked batch stops its own run (blocking checks), not the product: record it, go on.
-            entry = {"partitions": f"{block[0]}..{block[-1]}", "count": len(block), "reason": err.reason}
-            self.summary.setdefault("blocked", []).append({**entry, "error": str(err)})
-            self.block_line(block, f"BLOCKED: {err}")
+        blocked = self.ingest(block)
+        if len(blocked) == len(block):
             return
         done = self.keys.index(block[-1]) + 1
         has_champion = self.summary["champion_version"] is not None
         labelled = labelled_with(self.keys, block, self.spec.monitoring.label_delay_partitions)
-        if has_champion and labelled:
-            self.run(labels_job_name(self.spec), labelled[0], labelled[-1])
+        if has_champion:
+            self.run_spans(labels_job_name(self.spec), labelled)
         self.summary["partitions"] = done
         if not has_champion:
             self.block_line(
@@ -113,18 +95,6 @@ class Replay:
         self.summary["drift_events"].extend(events)
         drifted = ", ".join(e["partition"] for e in events)
         self.block_line(block, f"drift in {len(events)} partition(s): {drifted}" if events else "no drift")
-
-    def run(self, job: str, first: str | None = None, last: str | None = None, **kwargs: Any) -> Any:
-        span = first if last in (None, first) else f"{first}..{last}"
-        self.progress.activity(f"{job.removeprefix(names.scoped(self.spec.name, ''))} {span or ''}")
-        result = run_job(self.defs, job, self.instance, first, last, log_level="CRITICAL", **kwargs)
-        self.summary["runs"] += 1
-        if not result.success:
-            raise failure(result, f"{job} {first or ''}..{last or ''} (run {result.run_id})")
-        return result
-
-    def drift_config(self, report: str) -> dict[str, Any]:
-        return {"ops": {names.scoped(self.spec.name, names.DRIFT): {"config": {"report": report}}}}
 
     def retrain(self, reason: str, trigger: str, as_of: str, tags: dict[str, str], config: Any) -> None:
         self.record(
@@ -207,15 +177,11 @@ class Replay:
         """Score and monitor the partitions after `after` up to `last` again, with the champion
         that a timely retrain would have put in place before they arrived."""
         tail = [k for k in self.keys if after < k <= last]
-        if not tail:
-            return
         selection = [dg.AssetKey([self.spec.name, n]) for n in (names.PREDICTIONS, names.DRIFT)]
         config = self.drift_config("never")
-        self.run(daily_job_name(self.spec), tail[0], tail[-1], run_config=config, asset_selection=selection)
+        self.run_spans(daily_job_name(self.spec), tail, run_config=config, asset_selection=selection)
         newest_labelled = self.keys.index(last) - self.spec.monitoring.label_delay_partitions
-        labelled = [k for k in tail if self.keys.index(k) <= newest_labelled]
-        if labelled:
-            self.run(labels_job_name(self.spec), labelled[0], labelled[-1])
+        self.run_spans(labels_job_name(self.spec), [k for k in tail if self.keys.index(k) <= newest_labelled])
 
     def tick(self) -> bool:
         """One sensor tick; True when it started a retrain."""

@@ -19,9 +19,10 @@ class DemoError(RuntimeError):
     """The replay cannot go on; the message names the run and step that failed, `reason` only
     what failed (the same for every block a cause blocks, so blocked blocks group by it)."""
 
-    def __init__(self, message: str, reason: str | None = None) -> None:
+    def __init__(self, message: str, reason: str | None = None, partitions: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.reason = reason or message
+        self.partitions = tuple(partitions)  # what failed blocking checks named as refused
 
 
 class RunResult(Protocol):
@@ -76,8 +77,15 @@ def failure(result: RunResult, what: str) -> DemoError:
     checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
     if checks:
         named = "; ".join(f"check {c.check_name} failed: {c.description}" for c in checks[:2])
-        return DemoError(f"{what}: {detail}; {named}", reason=named)
+        refused = {str(k) for c in checks for k in _blocked(c)}
+        return DemoError(f"{what}: {detail}; {named}", reason=named, partitions=sorted(refused))
     return DemoError(f"{what}: {detail}", reason=detail)
+
+
+def _blocked(check: dg.AssetCheckEvaluation) -> list[Any]:
+    value = check.metadata.get(names.META_BLOCKED_PARTITIONS)
+    found = getattr(value, "value", None)
+    return found if isinstance(found, list) else []
 
 
 def blocked_summary(blocked: list[dict[str, Any]], total: int) -> dict[str, Any]:

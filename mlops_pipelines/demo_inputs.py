@@ -64,3 +64,14 @@ def labelled_with(keys: list[str], block: list[str], delay: int) -> list[str]:
     """The partitions whose labels arrive with `block` (each `delay` partitions after its own)."""
     first, last = keys.index(block[0]), keys.index(block[-1])
     return keys[max(0, first - delay) : max(0, last + 1 - delay)]
+
+
+def spans_without(keys: list[str], skip: set[str]) -> list[list[str]]:
+    """`keys` in runs of consecutive partitions, cut where a partition of `skip` (blocked) was."""
+    spans: list[list[str]] = [[]]
+    for key in keys:
+        if key in skip:
+            spans.append([])
+        else:
+            spans[-1].append(key)
+    return [span for span in spans if span]

@@ -1,10 +1,9 @@
 """Every name the parts of the system agree on, spelled once.
 
-Asset, check, op, job, schedule and sensor names; Dagster run tags; MLflow tags; the metadata
-keys that monitoring writes and the sensor, the demo and the UI read. A rename here is a
-rename everywhere, and `mlops_pipelines_tests/test_names.py` fails on a stray literal of any
-of them elsewhere in the package. Imports nothing: every module may import it.
-"""
+Asset, check, op, job, schedule and sensor names; Dagster run tags; MLflow tags; the metadata keys
+monitoring writes and the sensor, the demo and the UI read. A rename here is a rename everywhere:
+`mlops_pipelines_tests/test_names.py` fails on a stray literal of any elsewhere in the package;
+imports nothing, so every module may import it."""
 
 from __future__ import annotations
 
@@ -185,6 +184,7 @@ META_QUARANTINE_SHARE: Final = "quarantine_share"
 META_RAW_VERSION: Final = "raw_version"
 META_QUARANTINE_REASONS: Final = "reasons"
 META_BATCH_FAILURES: Final = "batch_failures"
+META_BLOCKED_PARTITIONS: Final = "blocked_partitions"  # JSON list: what a failed blocking check refused
 META_FAILED_EXPECTATIONS: Final = "failed_expectations"
 META_VALIDATED_VERSION: Final = "validated_version"
 META_FEATURE_COLUMNS: Final = "feature_columns"

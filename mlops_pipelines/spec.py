@@ -193,6 +193,10 @@ class ValidationSpec(_Model):
     min_rows: int = Field(default=1, ge=1)
     max_quarantine_share: float = Field(default=0.2, ge=0.0, le=1.0)
     reject_duplicates: bool = True
+    # A nullable column null in every row blocks a partition of at least this many rows. In fewer
+    # rows a sparse column is often null throughout by chance (p ** rows: 0.1 % at 10 rows of a
+    # half-null column), so there it is reported and lets the partition through. 1: always block.
+    all_null_min_rows: int = Field(default=10, ge=1)
     # Stuck columns, duplicate keys, future timestamps, null shares: spec_rules.py.
     rules: list[Rule] = Field(default_factory=list)
 

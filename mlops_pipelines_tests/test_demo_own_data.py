@@ -100,6 +100,32 @@ def test_a_demo_with_some_partitions_blocked_exits_1_with_their_share_and_reason
     assert "temp" in summary["blocked_summary"]["reasons"][0]["reason"]
 
 
+def test_a_blocked_day_inside_a_block_loses_only_that_day(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hours = pd.date_range("2024-01-01", periods=72, freq="h")
+    frame = pd.DataFrame({"When": hours.strftime("%Y-%m-%d %H:%M"), "Temp": range(72), "Y": 1.0})
+    frame.loc[24:47, "Temp"] = None  # the middle day has no temperature at all
+    frame.to_csv(project.parent.parent / "readings.csv", index=False)
+    spec = yaml.safe_load(project.read_text(encoding="utf-8"))
+    spec["partitions"] = {"start": "2024-01-01", "end": "2024-01-04"}  # three days, one block
+    spec["validation"] = {"rules": [{"rule": "null_share", "column": "temp", "max": 0.5}]}
+    spec["training"]["window_partitions"] = 10  # no first model is due within three days
+    project.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    assert cli.main(["demo", "--project", str(project), "--json"]) == 1
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert summary["blocked"][0]["partitions"] == "2024-01-02" and summary["blocked"][0]["count"] == 1
+    assert "BLOCKED: 1 of 3 partitions (33%) were not processed: " in err
+    # The days around it ran again as their own spans: both validated, the blocked one not.
+    from mlops_pipelines import names
+    from mlops_pipelines.resources.environment import environment_for
+
+    lake = environment_for().lakehouse()
+    assert lake.partitions("readings", names.VALIDATED) == ["2024-01-01", "2024-01-03"]
+    assert summary["runs"] == 3  # the block, then the two days around the blocked one
+
+
 def test_a_spec_file_that_does_not_exist_exits_1_naming_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -101,5 +101,8 @@ def schema_check(result: "IngestionResult") -> dg.AssetCheckResult:
         metadata={
             names.META_PROBLEMS: records_table(result.issues),
             names.META_PROBLEM_COUNT: len(result.issues),
+            names.META_BLOCKED_PARTITIONS: dg.MetadataValue.json(
+                sorted({i.partition for i in result.issues})
+            ),
         },
     )

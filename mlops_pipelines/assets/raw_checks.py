@@ -59,7 +59,7 @@ def build_raw_checks(spec: ProjectSpec) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, lakehouse: Lakehouse
     ) -> Iterator[dg.AssetCheckResult]:
         from mlops_pipelines.lib.frames import EVENT_TIME, PARTITION
-        from mlops_pipelines.lib.ingestion.health import freshness, row_counts, thresholds
+        from mlops_pipelines.lib.ingestion.health import freshness, row_counts, thresholds, time_step
 
         keys = checked_keys(context, spec, lakehouse)
         if not keys:  # run alone before any ingestion: nothing to judge yet, and that is worth a look
@@ -73,7 +73,8 @@ def build_raw_checks(spec: ProjectSpec) -> dg.AssetChecksDefinition:
         run = frame[frame[PARTITION].isin(keys)]
         newest = {str(k): t.to_pydatetime() for k, t in run.groupby(PARTITION)[EVENT_TIME].max().items()}
         windows = {key: partition_window(spec, key) for key in keys}
-        yield freshness_result(spec, freshness(spec, windows, newest), thresholds(spec))
+        step = time_step(frame[EVENT_TIME])  # from recent history too: more rows, a surer step
+        yield freshness_result(spec, freshness(spec, windows, newest, step), thresholds(spec))
         history = {k: n for k, n in rows.items() if k not in keys}
         yield row_count_result(row_counts(spec, keys, rows, history))
 

@@ -101,5 +101,8 @@ def expectations_check(result: "ValidationResult", validated_key: dg.AssetKey) -
             names.META_BATCH_FAILURES: records_table(result.failures),
             names.META_FAILED_EXPECTATIONS: records_table(result.failed_expectations),
             names.META_ROWS_QUARANTINED: result.rows_quarantined,
+            names.META_BLOCKED_PARTITIONS: dg.MetadataValue.json(
+                sorted({f.partition for f in result.failures})
+            ),
         },
     )

@@ -60,15 +60,27 @@ def test_a_steady_feed_is_fresh_with_usual_row_counts(
     assert fresh.passed and rows.passed
     meta = fresh.metadata
     assert meta[names.META_CHECKED_PARTITIONS].value == len(DAYS)
-    # Rows stamped at each hour's start: the newest is an hour before the day closes, under 3 h.
-    assert meta[names.META_MAX_LATENESS_HOURS].value == 1.0
+    # Hourly rows, each covering its hour: the newest (23:00) ends as the day closes.
+    assert meta[names.META_MAX_LATENESS_HOURS].value == 0.0
     assert (meta[names.META_WARN_AFTER_HOURS].value, meta[names.META_ERROR_AFTER_HOURS].value) == (3.0, 6.0)
+
+
+def test_a_feed_of_dates_is_fresh_and_a_missing_day_is_not(
+    tmp_path: Path, mlops_home: Path, instance: dg.DagsterInstance
+) -> None:
+    # One row per day stamped at midnight (a date column): each covers its whole day.
+    spec = feed(tmp_path, {day: range(1) for day in DAYS} | {DAYS[6]: range(0)})
+    fresh = run_raw(spec, instance)[names.FRESHNESS_CHECK]
+    late = fresh.metadata[names.META_LATE_PARTITIONS].value
+    assert f"| {DAYS[6]} | error |" in late  # the day without a row
+    assert all(day not in late for day in DAYS[:6] + DAYS[7:])
+    assert fresh.metadata[names.META_MAX_LATENESS_HOURS].value == 24.0  # the missing day only
 
 
 def test_late_thin_and_missing_data_warn_then_error(
     tmp_path: Path, mlops_home: Path, instance: dg.DagsterInstance
 ) -> None:
-    spec = feed(tmp_path, {DAYS[4]: range(21), DAYS[5]: range(10), DAYS[7]: range(0)})
+    spec = feed(tmp_path, {DAYS[4]: range(20), DAYS[5]: range(10), DAYS[7]: range(0)})
     checks = run_raw(spec, instance)
     fresh, rows = checks[names.FRESHNESS_CHECK], checks[names.ROW_COUNT_CHECK]
     assert not fresh.passed and fresh.severity == dg.AssetCheckSeverity.ERROR
@@ -81,13 +93,13 @@ def test_late_thin_and_missing_data_warn_then_error(
     anomalies = rows.metadata[names.META_ANOMALIES].value
     assert f"| {DAYS[5]} | warn | 10 | 24.0 |" in anomalies  # under half the recent median
     assert f"| {DAYS[7]} | error | 0 |" in anomalies
-    assert DAYS[4] not in anomalies  # 21 rows: within [0.5, 2] x the median
+    assert DAYS[4] not in anomalies  # 20 rows: within [0.5, 2] x the median
 
 
 def test_the_thresholds_come_from_the_spec(
     tmp_path: Path, mlops_home: Path, instance: dg.DagsterInstance
 ) -> None:
-    spec = feed(tmp_path, {DAYS[4]: range(21)})
+    spec = feed(tmp_path, {DAYS[4]: range(20)})
     monitoring = spec.monitoring.model_copy(
         update={"freshness_warn_after": timedelta(hours=5), "freshness_error_after": timedelta(hours=8)}
     )

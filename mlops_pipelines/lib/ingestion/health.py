@@ -2,10 +2,12 @@
 
 Both read the data's own clock, not the wall clock, so a replay of 2011 judges 2011's data as
 it arrived then, and a live feed is judged the same way:
-- freshness: how long before its partition closed the newest row arrived. A feed that stops
+- freshness: how long before its partition closed the newest row's data ends. A feed that stops
   early leaves the end of the partition empty: past `monitoring.freshness_warn_after` that is a
   WARN, past `freshness_error_after` (or no row at all) an ERROR. Unset, they are an eighth and
-  a quarter of the partition (3 h and 6 h of a day);
+  a quarter of the partition (3 h and 6 h of a day). A row covers the data's own time step
+  (`time_step`): a date covers its day, an hour's row its hour, so daily data stamped at
+  midnight is not a day late, and a feed of hourly rows ends at its last hour's end;
 - row count: a partition's rows against the median of the `row_count_window` partitions before
   it that hold rows; below `row_count_low` or above `row_count_high` times that median is a
   WARN, no rows where recent partitions had some an ERROR. With fewer than 3 earlier partitions
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+import pandas as pd
+
 if TYPE_CHECKING:
     from mlops_pipelines.spec import ProjectSpec
 
@@ -34,7 +38,7 @@ class Freshness:
     partition: str
     status: Status
     newest: datetime | None  # the newest row's time (None: no rows)
-    lateness: timedelta  # from the newest row (or the partition's start) to the partition's end
+    lateness: timedelta  # from the newest row's step end (or the partition's start) to its end
 
 
 @dataclass(frozen=True)
@@ -57,15 +61,37 @@ def thresholds(spec: ProjectSpec) -> tuple[timedelta, timedelta]:
     return warn, error
 
 
+def time_step(times: pd.Series) -> pd.DateOffset | None:
+    """The data's own time step: the coarsest of a year, a month, a day or an hour that every time
+    is a whole number of (dates: a day; hourly readings: an hour). None: finer, or no times.
+
+    Read from the data, not the spec, so it holds for every way a time axis is written (a date
+    column, yymmdd numbers, year + month columns); only a feed whose every row happens to fall
+    on a whole step is read coarser, and many rows make that chance nil."""
+    found = pd.to_datetime(times.dropna())
+    if found.empty or (found != found.dt.floor("h")).any():
+        return None
+    if (found.dt.hour != 0).any():
+        return pd.DateOffset(hours=1)
+    if (found.dt.day != 1).any():
+        return pd.DateOffset(days=1)
+    return pd.DateOffset(months=1) if (found.dt.month != 1).any() else pd.DateOffset(years=1)
+
+
 def freshness(
-    spec: ProjectSpec, windows: Mapping[str, tuple[datetime, datetime]], newest: Mapping[str, datetime]
+    spec: ProjectSpec,
+    windows: Mapping[str, tuple[datetime, datetime]],
+    newest: Mapping[str, datetime],
+    step: pd.DateOffset | None = None,
 ) -> list[Freshness]:
-    """Each partition's lateness at its close, from the newest row it holds."""
+    """Each partition's lateness at its close, from the end of the newest row's `step` (None: the
+    row's own time) within the partition."""
     warn, error = thresholds(spec)
     judged = []
     for key, (start, end) in windows.items():
         last = newest.get(key)
-        lateness = end - (last if last is not None else start)
+        covered = start if last is None else last if step is None else min(last + step, end)
+        lateness = end - covered
         status: Status = "error" if last is None or lateness > error else "warn" if lateness > warn else "ok"
         judged.append(Freshness(key, status, last, lateness))
     return judged

@@ -126,7 +126,7 @@ def _outcome(
     spec: ProjectSpec,
 ) -> ValidationOutcome:
     """One batch's outcome, given its valid and quarantined rows."""
-    judged = [judge(verdict, rows) for verdict in verdicts]
+    judged = [judge(verdict, rows, spec.validation.all_null_min_rows) for verdict in verdicts]
     problems = [*dtype_problems, *(problem for _, problem in judged if problem is not None)]
     too_many = share_problem(len(quarantine), rows, spec)
     if too_many is not None:

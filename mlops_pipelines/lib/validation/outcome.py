@@ -197,8 +197,11 @@ def flagged_positions(verdict: Verdict, rows: int) -> np.ndarray:
     return positions
 
 
-def judge(verdict: Verdict, rows: int) -> tuple[ExpectationOutcome, str | None]:
-    """The outcome of one expectation on a batch of `rows` rows, and the batch problem it raises."""
+def judge(verdict: Verdict, rows: int, all_null_min_rows: int) -> tuple[ExpectationOutcome, str | None]:
+    """The outcome of one expectation on a batch of `rows` rows, and the batch problem it raises.
+
+    A nullable column null throughout a batch of fewer than `all_null_min_rows` rows fails its
+    expectation, with the reason it does not block (validation.all_null_min_rows)."""
     name, column = verdict.name, verdict.column
     if verdict.error is not None:
         where = f" on column '{column}'" if column else ""
@@ -213,8 +216,13 @@ def judge(verdict: Verdict, rows: int) -> tuple[ExpectationOutcome, str | None]:
             problem = f"column '{column}' is entirely null ({name})"
     else:
         message = _batch_message(name, column, verdict.kwargs, verdict.result)
+        all_null = name == NON_NULL_SHARE and not verdict.kwargs.get("min_value")
+        if all_null and 0 < rows < all_null_min_rows:
+            message += (
+                f"; not blocking: {rows} row(s), below validation.all_null_min_rows {all_null_min_rows}"
+            )
         # On an empty batch every column is "entirely null": the row count already says it.
-        if rows or name != NON_NULL_SHARE:
+        elif rows or name != NON_NULL_SHARE:
             problem = message
     return ExpectationOutcome(name, column, False, verdict.unexpected, False, message), problem
 

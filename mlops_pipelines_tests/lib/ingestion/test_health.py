@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pandas as pd
 import pytest
 
-from mlops_pipelines.lib.ingestion.health import freshness, row_counts, thresholds, worst
+from mlops_pipelines.lib.ingestion.health import freshness, row_counts, thresholds, time_step, worst
 from mlops_pipelines.spec import Grain, ProjectSpec
 
 
@@ -49,6 +50,46 @@ def test_freshness_warns_then_errors_as_the_feed_stops_earlier(
     newest_rows = {} if newest is None else {"2011-03-01": newest}
     [judged] = freshness(spec, {"2011-03-01": (day(1), day(2))}, newest_rows)
     assert (judged.status, judged.lateness, judged.newest) == (status, lateness, newest)
+
+
+@pytest.mark.parametrize(
+    ("times", "step"),
+    [
+        (["2011-03-01", "2011-03-02"], pd.DateOffset(days=1)),  # a date column
+        (["2011-03-01 00:00", "2011-03-01 23:00"], pd.DateOffset(hours=1)),  # hourly readings
+        (["2011-01-01", "2011-02-01"], pd.DateOffset(months=1)),  # year + month columns
+        (["2010-01-01", "2011-01-01"], pd.DateOffset(years=1)),
+        (["2011-03-01 00:00", "2011-03-01 23:30"], None),  # half-hours: finer than an hour
+        (["2011-03-01 00:00:00", "2011-03-01 23:00:01"], None),
+        ([], None),
+    ],
+)
+def test_the_time_step_is_the_coarsest_unit_every_time_is_whole_in(
+    times: list[str], step: pd.DateOffset | None
+) -> None:
+    found = time_step(pd.Series(pd.to_datetime(times), dtype="datetime64[ns]"))
+    assert found == step
+
+
+def test_a_row_covers_its_step_so_dates_are_not_a_day_late(spec: ProjectSpec) -> None:
+    windows = {"2011-03-01": (day(1), day(2)), "2011-03-02": (day(2), day(3))}
+    midnight = {"2011-03-01": day(1), "2011-03-02": day(2)}
+    dated = freshness(spec, windows, midnight, pd.DateOffset(days=1))
+    assert [(j.status, j.lateness) for j in dated] == [("ok", timedelta(0))] * 2
+    # Read as instants, the same rows are a day late: what every date-only feed showed before.
+    assert [j.status for j in freshness(spec, windows, midnight)] == ["error", "error"]
+    # An hour's row ends with its hour; a feed that stops at 19:00 is still 4 h late.
+    hourly = freshness(
+        spec, windows, {"2011-03-01": day(1, 23), "2011-03-02": day(2, 19)}, pd.DateOffset(hours=1)
+    )
+    assert [(j.status, j.lateness) for j in hourly] == [("ok", timedelta(0)), ("warn", timedelta(hours=4))]
+    # A step never reaches past the partition's end, and no rows is still an error.
+    [monthly] = freshness(
+        spec, {"2011-03-01": (day(1), day(2))}, {"2011-03-01": day(1)}, pd.DateOffset(months=1)
+    )
+    assert (monthly.status, monthly.lateness) == ("ok", timedelta(0))
+    [empty] = freshness(spec, {"2011-03-01": (day(1), day(2))}, {}, pd.DateOffset(days=1))
+    assert (empty.status, empty.lateness) == ("error", timedelta(days=1))
 
 
 def test_row_counts_need_history_then_judge_against_its_median(spec: ProjectSpec) -> None:

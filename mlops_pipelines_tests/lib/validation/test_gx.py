@@ -243,6 +243,34 @@ def test_all_null_column_fails_the_batch_nullable_or_not() -> None:
     assert_nothing_dropped(outcome, frame)
 
 
+def _all_null_occupation(rows: int, all_null_min_rows: int = 10) -> ValidationOutcome:
+    """Adult's `occupation` is nullable; its min_rows (100) is lowered so only the nulls judge."""
+    validation = ADULT.validation.model_copy(update={"min_rows": 1, "all_null_min_rows": all_null_min_rows})
+    frame = adult_batch(rows)
+    frame["occupation"] = None
+    return validate_batch(frame, ADULT.model_copy(update={"validation": validation}), "2024-01-03")
+
+
+def test_a_nullable_column_null_in_a_few_rows_is_reported_and_not_blocking() -> None:
+    assert ADULT.validation.all_null_min_rows == 10  # the default
+    small = _all_null_occupation(9)
+    assert small.passed and small.batch_problems == ()
+    (occupation,) = [e for e in small.expectations if e.column == "occupation" and not e.success]
+    assert occupation.message == (
+        "column 'occupation' is entirely null (expect_column_proportion_of_non_null_values_to_be_between); "
+        "not blocking: 9 row(s), below validation.all_null_min_rows 10"
+    )
+    assert small.rows_valid == 9  # nothing quarantined: no row is bad
+
+
+def test_a_nullable_column_null_in_enough_rows_blocks_and_the_setting_moves_the_bar() -> None:
+    problem = (
+        "column 'occupation' is entirely null (expect_column_proportion_of_non_null_values_to_be_between)"
+    )
+    assert _all_null_occupation(10).batch_problems == (problem,)
+    assert _all_null_occupation(1, all_null_min_rows=1).batch_problems == (problem,)
+
+
 def test_duplicates_are_kept_when_the_spec_allows_them() -> None:
     spec = BIKE.model_copy(update={"validation": ValidationSpec(min_rows=1, reject_duplicates=False)})
     frame = bike_batch(6)
