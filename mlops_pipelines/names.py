@@ -2,7 +2,7 @@
 
 Asset, check, op, job, schedule and sensor names; Dagster run tags; MLflow tags; the metadata keys
 monitoring writes and the sensor, the demo and the UI read. A rename here is a rename everywhere:
-`mlops_pipelines_tests/test_names.py` fails on a stray literal of any elsewhere in the package;
+`mlops_pipelines_tests/test_structure.py` fails on a stray literal of any elsewhere in the package;
 imports nothing, so every module may import it."""
 
 from __future__ import annotations
