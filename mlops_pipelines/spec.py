@@ -92,6 +92,8 @@ class SourceFile(_Model):
     assign: dict[str, str | int | float] = Field(default_factory=dict)
     # Per-column value fixes applied right after reading (e.g. adult.test's '>50K.').
     replace: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # Columns written as percentages ('10.65%'), read as the number written (10.65), after replace.
+    percent: list[str] = Field(default_factory=list)
 
 
 class SimulatorSpec(_Model):

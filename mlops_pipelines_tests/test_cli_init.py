@@ -138,6 +138,31 @@ def test_init_drafts_a_european_export_that_validates(
     assert "quarantine: 10 of 400 rows would be quarantined" in report  # the -200 labels
 
 
+def test_init_drafts_percentages_as_numbers_that_validate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rates written '10.65%' (Lending Club's int_rate and revol_util), one per loan, monthly."""
+    lines = ["issue_d,int_rate,revol_util,grade,loan_status"]
+    for i in range(240):
+        month = f"{['Jan', 'Feb', 'Mar', 'Apr'][i % 4]}-2015"
+        util = "" if i % 50 == 0 else f"{i % 97 + 0.5}%"
+        lines.append(
+            f"{month},{5 + i % 23 + 0.25:.2f}%,{util},{'ABC'[i % 3]},{'Charged Off' if i % 7 == 0 else 'Fully Paid'}"
+        )
+    path = tmp_path / "loans.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "loans.yaml"
+    assert cli.main(["init", str(path), "--out", str(out)]) == 0
+    spec = load_spec(out)
+    assert spec.source.files[0].percent == ["int_rate", "revol_util"]
+    assert spec.columns["int_rate"].dtype == "float" and spec.columns["revol_util"].nullable
+    assert (spec.target, spec.task.value) == ("loan_status", "binary")
+    capsys.readouterr()
+    assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "quarantine: 0 of 240 rows would be quarantined" in report
+
+
 def test_init_joins_a_date_and_a_time_of_day_column(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -136,6 +136,21 @@ def read_file(path: Path, kind: str, options: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
+def percent_numbers(values: pd.Series, where: str) -> pd.Series:
+    """'10.65%' as 10.65 (the number written; a bare number too): a value that is neither names
+    the column and its row rather than becoming a silent null."""
+    text = values.astype("string").str.strip()
+    numbers = pd.to_numeric(text.str.removesuffix("%").str.strip(), errors="coerce")
+    bad = numbers.isna() & text.notna() & (text != "")
+    if bad.any():
+        first = bad.idxmax()
+        raise SourceError(
+            f"{where}: column '{values.name}' is read as a percentage (source.files[].percent), but "
+            f"{int(bad.sum())} value(s) are no number, e.g. {text[first]!r} in row {first}"
+        )
+    return numbers.astype("float64")
+
+
 def download(url: str, sha256: str, cache_dir: Path) -> Path:
     """`url` fetched once into `cache_dir`, verified against `sha256`; a bad download is deleted."""
     basename = PurePosixPath(urlparse(url).path).name or "download"

@@ -24,7 +24,13 @@ import pandas as pd
 from mlops_pipelines.lib.frames import EVENT_TIME
 from mlops_pipelines.lib.hints import did_you_mean
 from mlops_pipelines.lib.ingestion.columns import ColumnMatchError, matched_names, normalize_column_name
-from mlops_pipelines.lib.ingestion.source_files import SourceError, download, read_file, resolve_pattern
+from mlops_pipelines.lib.ingestion.source_files import (
+    SourceError,
+    download,
+    percent_numbers,
+    read_file,
+    resolve_pattern,
+)
 from mlops_pipelines.lib.ingestion.source_join import apply_joins, join_files
 from mlops_pipelines.lib.time_axis import TimeAxisError, parse_time_axis
 
@@ -84,6 +90,19 @@ def _normalized(frame: pd.DataFrame, where: str, spec: ProjectSpec) -> pd.DataFr
         raise SourceError(str(err)) from None
 
 
+def _named(column: str, option: str, frame: pd.DataFrame, spec: ProjectSpec, path: Path) -> str:
+    """The frame's name of `column`, which a source file's `option` names; missing: an error."""
+    name = (
+        matched_names([column], spec.columns, str(path))[0] if spec.source.normalize_column_names else column
+    )
+    if name not in frame.columns:
+        raise SourceError(
+            f"{path}: '{option}' names column '{column}' that the file lacks"
+            + did_you_mean(name, map(str, frame.columns))
+        )
+    return name
+
+
 def _read_files(spec: ProjectSpec, data_dir: Path | None) -> list[tuple[Path, pd.DataFrame]]:
     source = spec.source
     parts: list[tuple[Path, pd.DataFrame]] = []
@@ -94,17 +113,11 @@ def _read_files(spec: ProjectSpec, data_dir: Path | None) -> list[tuple[Path, pd
             if source.normalize_column_names:
                 frame = _normalized(frame, str(path), spec)
             for column, mapping in entry.replace.items():
-                name = (
-                    matched_names([column], spec.columns, str(path))[0]
-                    if source.normalize_column_names
-                    else column
-                )
-                if name not in frame.columns:
-                    raise SourceError(
-                        f"{path}: 'replace' names column '{column}' that the file lacks"
-                        + did_you_mean(name, map(str, frame.columns))
-                    )
+                name = _named(column, "replace", frame, spec, path)
                 frame[name] = frame[name].replace(mapping)
+            for column in entry.percent:
+                name = _named(column, "percent", frame, spec, path)
+                frame[name] = percent_numbers(frame[name], str(path))
             for column, value in entry.assign.items():
                 frame[column] = value
             parts.append((path, frame))

@@ -136,7 +136,12 @@ def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, An
         "description": f"Predict {profile.target} from {profile.path.name} (drafted by mlops-pipelines init).",
         "task": profile.task,
         "data_dir": data_dir,
-        "source": {"kind": profile.kind, "files": [{"path": profile.path.name}]},
+        "source": {
+            "kind": profile.kind,
+            "files": [
+                {"path": profile.path.name, **({"percent": profile.percent} if profile.percent else {})}
+            ],
+        },
         "schema": schema,
         "target": profile.target,
     }

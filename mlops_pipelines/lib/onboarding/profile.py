@@ -72,6 +72,7 @@ class Profile:
     time: TimeAxis
     duplicate_rows: int
     empty_columns: list[str] = field(default_factory=list)  # left out of the spec: no value at all
+    percent: list[str] = field(default_factory=list)  # '10.65%' columns, read as numbers
 
 
 def _spec_dtype(values: pd.Series) -> str:
@@ -215,4 +216,8 @@ def profile_file(path: Path, target: str | None = None, time: str | None = None)
                 n for n in columns[name].notes if not n.startswith(("ID-like", "constant"))
             ]
     duplicates = int(frame.duplicated().sum())
-    return Profile(path, kind, options, len(frame), columns, target, task, axis, duplicates, read.empty)
+    for name in read.percent:
+        columns[name].notes.append("percentages ('10.65%') read as numbers (source.files[].percent)")
+    return Profile(
+        path, kind, options, len(frame), columns, target, task, axis, duplicates, read.empty, read.percent
+    )

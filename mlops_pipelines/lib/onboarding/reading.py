@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,14 @@ from mlops_pipelines.lib.ingestion.source_files import (
     COMPRESSED_SUFFIXES,
     SourceError,
     kind_for_path,
+    percent_numbers,
     read_file,
 )
 
 _COMMA_NUMBER = re.compile(r"^[-+]?\d*,\d+$")
 _DOT_NUMBER = re.compile(r"^[-+]?\d*\.\d+$")
 _GROUPED_NUMBER = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_PERCENT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)\s*%$")
 _MISSING_CODES = (-200, -99, -999, -9999, -99999, 999, 9999, 99999)
 # What people write for "no value" in a column of numbers that pandas does not read as missing.
 PLACEHOLDERS = frozenset(
@@ -84,6 +86,7 @@ class ReadFile:
     frame: pd.DataFrame  # columns named as the spec will name them
     empty: list[str]  # columns left out for holding no value at all
     originals: dict[str, str]  # spec name -> the file's own column name
+    percent: list[str] = field(default_factory=list)  # spec names of '10.65%' columns, read as 10.65
 
 
 def read_any(path: Path) -> ReadFile:
@@ -119,7 +122,24 @@ def read_any(path: Path) -> ReadFile:
     names = [normalize_column_name(c) or f"col_{i + 1}" for i, c in enumerate(frame.columns)]
     originals = dict(zip(names, map(str, frame.columns), strict=True))
     frame.columns = names
-    return ReadFile(kind, options, frame, [normalize_column_name(c) or c for c in empty], originals)
+    percent = percent_columns(frame)
+    for name in percent:  # as the reader will hand them over (source.files[].percent)
+        frame[name] = percent_numbers(frame[name], str(path))
+    empty_names = [normalize_column_name(c) or c for c in empty]
+    return ReadFile(kind, options, frame, empty_names, originals, percent)
+
+
+def percent_columns(frame: pd.DataFrame) -> list[str]:
+    """Text columns whose every value is a percentage ('10.65%'): read as text they would be a
+    category of every distinct rate, which no later value matches."""
+    found = []
+    for name in frame.columns:
+        if frame[name].dtype != object:
+            continue
+        values = frame[name].dropna().astype(str).str.strip()
+        if len(values) and bool(values.str.match(_PERCENT).all()):
+            found.append(str(name))
+    return found
 
 
 def mark_label_codes(read: ReadFile, target: str) -> list[int]:

@@ -132,6 +132,28 @@ def test_read_options_merge_replace_assign_and_glob(tmp_path: Path) -> None:
     assert list(frame["part"]) == ["first", "first", "second"]
 
 
+def test_percent_columns_read_as_the_number_written(tmp_path: Path) -> None:
+    write_csv(tmp_path / "a.csv", "when,X,y\n2024-01-01,10.65%,1\n2024-01-02, 7 % ,2\n2024-01-03,,3\n")
+    spec = make_spec({"kind": "csv", "files": [{"path": "a.csv", "percent": ["x"]}]})
+    frame = read_source(spec, tmp_path, tmp_path)
+    assert frame["x"].dtype == "float64"
+    assert frame["x"].tolist()[:2] == [10.65, 7.0] and pd.isna(frame["x"].iloc[2])  # empty stays missing
+
+
+def test_a_percent_column_with_a_word_is_refused_naming_the_value_and_row(tmp_path: Path) -> None:
+    write_csv(tmp_path / "a.csv", "when,X,y\n2024-01-01,10.65%,1\n2024-01-02,n.a.,2\n")
+    spec = make_spec({"kind": "csv", "files": [{"path": "a.csv", "percent": ["x"]}]})
+    with pytest.raises(
+        SourceError,
+        match=r"column 'x' is read as a percentage .* 1 value\(s\) are no number, e\.g\. 'n\.a\.' in row 1",
+    ):
+        read_source(spec, tmp_path, tmp_path)
+    clear_source_cache()
+    missing = make_spec({"kind": "csv", "files": [{"path": "a.csv", "percent": ["rate"]}]})
+    with pytest.raises(SourceError, match=r"'percent' names column 'rate' that the file lacks"):
+        read_source(missing, tmp_path, tmp_path)
+
+
 def test_column_names_kept_when_normalization_is_off(tmp_path: Path) -> None:
     write_csv(tmp_path / "a.csv", "when,X,y\n2024-01-01,1,2\n")
     spec = make_spec({"kind": "csv", "normalize_column_names": False, "files": [{"path": "a.csv"}]})

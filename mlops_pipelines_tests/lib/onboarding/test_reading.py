@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from mlops_pipelines.lib.ingestion.source_files import SourceError, read_file
-from mlops_pipelines.lib.onboarding.reading import missing_codes, placeholders, read_any, sniff_csv
+from mlops_pipelines.lib.onboarding.reading import (
+    missing_codes,
+    percent_columns,
+    placeholders,
+    read_any,
+    sniff_csv,
+)
 
 
 def test_a_file_saved_in_a_windows_code_page_reads_with_that_encoding(tmp_path: Path) -> None:
@@ -111,3 +117,21 @@ def test_a_placeholder_is_recorded_as_written_so_the_reader_matches_it(tmp_path:
     assert read.options == {"na_values": {"b": [" - "]}}
     assert read_file(path, "csv", read.options)["b"].tolist()[1:] == [3.0, 5.0]
     assert read_file(path, "csv", {"na_values": {"b": ["-"]}})["b"].dtype == object  # stripped: no match
+
+
+def test_percentages_read_as_numbers_and_are_named_for_the_reader(tmp_path: Path) -> None:
+    # Lending-club exports write rates as '10.65%': as text, a category of every distinct rate.
+    path = tmp_path / "loans.csv"
+    path.write_text("Int Rate,grade,util\n10.65%,A,83.7%\n7.5 %,B,\n-0.5%,A,1%\n", encoding="utf-8")
+    read = read_any(path)
+    assert read.percent == ["int_rate", "util"]
+    assert read.frame["int_rate"].tolist() == [10.65, 7.5, -0.5]
+    assert read.frame["util"].dtype == "float64" and read.frame["util"].isna().sum() == 1
+    assert read.frame["grade"].tolist() == ["A", "B", "A"]
+
+
+def test_a_column_not_all_percentages_stays_text() -> None:
+    frame = pd.DataFrame(
+        {"mixed": ["10%", "12", "9%"], "word": ["10%", "n/a rate", "5%"], "ok": [".5%", "5.%", "12%"]}
+    )
+    assert percent_columns(frame) == ["ok"]
