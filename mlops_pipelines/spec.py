@@ -68,6 +68,9 @@ DType = Literal["int", "float", "str", "bool", "date", "datetime"]
 class ColumnSpec(_Model):
     dtype: DType
     nullable: bool = False
+    # Mostly null (a holiday's name, an event code): a partition null throughout is normal, so
+    # validation's all-null check skips it. Needs nullable.
+    sparse: bool = False
     min: float | None = None
     max: float | None = None
     categories: list[str] | None = None
@@ -82,6 +85,8 @@ class ColumnSpec(_Model):
             raise ValueError("categories are only allowed on dtype 'str'")
         if (self.min is not None or self.max is not None) and self.dtype not in ("int", "float"):
             raise ValueError("min/max are only allowed on dtype 'int' or 'float'")
+        if self.sparse and not self.nullable:
+            raise ValueError("sparse: true needs nullable: true (a sparse column is mostly null)")
         return self
 
 

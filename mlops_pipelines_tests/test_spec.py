@@ -80,3 +80,11 @@ def test_unreadable_or_malformed_files_are_clear(tmp_path: Path) -> None:
         load_spec(_dump(tmp_path, "- just\n- a list\n"))
     with pytest.raises(SpecError, match="does not exist"):
         load_specs([tmp_path / "no_dir"])
+
+
+def test_a_sparse_column_must_be_nullable() -> None:
+    from mlops_pipelines.spec import ColumnSpec
+
+    assert ColumnSpec(dtype="str", nullable=True, sparse=True).sparse
+    with pytest.raises(ValueError, match="sparse: true needs nullable: true"):
+        ColumnSpec(dtype="str", sparse=True)

@@ -26,6 +26,9 @@ MIN_PARTITIONS = 12
 # windows than a replay or a sensor can keep up with; a coarser grain holds the same rows.
 MAX_PARTITIONS = 2000
 MIN_FILL = 0.9
+# How often a typical partition may hold no value of a nullable column by chance before its
+# all-null check would block healthy data (a column mostly null: `sparse`).
+SPARSE_CHANCE = 0.001
 ARRIVAL_PARTITIONS = 40
 _METRIC = {"regression": "mae", "binary": "roc_auc", "multiclass": "accuracy"}
 _CALENDAR = re.compile(r"^(hr|hour|mnth|month|weekday|dayofweek|season|day|yr|year|week|quarter)$")
@@ -120,6 +123,24 @@ def _schema(profile: Profile) -> tuple[dict[str, dict[str, Any]], dict[str, str]
     return schema, comments
 
 
+def _mark_sparse(schema: dict[str, dict[str, Any]], profile: Profile, per_partition: float) -> list[str]:
+    """Mark `sparse` the nullable columns a typical partition holds no value of by chance at least
+    SPARSE_CHANCE of the time (null share p, median rows n: p ** n): a holiday column, null on
+    all but a few days, would otherwise fail nearly every partition's all-null check."""
+    notes = []
+    rows = max(round(per_partition), 1)
+    for name, entry in schema.items():
+        nulls = profile.columns[name].nulls
+        share = nulls / max(profile.rows, 1)
+        if entry.get("nullable") and share**rows >= SPARSE_CHANCE:
+            entry["sparse"] = True
+            notes.append(
+                f"{name}: sparse: null in {nulls} of {profile.rows} rows, so a partition of {rows} rows "
+                f"holds no value {share**rows:.1%} of the time; its all-null check is off"
+            )
+    return notes
+
+
 def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, Any], list[str]]:
     """The spec as a dict, and the sentences `init` reports (and writes as comments)."""
     notes: list[str] = []
@@ -178,6 +199,7 @@ def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, An
             f"no time column: rows arrive in file order, one every {cadence} s ({days} daily partitions)"
         )
         partitions, per = days, profile.rows / max(days, 1)
+    notes.extend(_mark_sparse(schema, profile, per))
     spec["features"] = {"exclude": exclude} if exclude else {}
     clock = (
         axis.hour_column if axis.hour_column and profile.columns[axis.hour_column].dtype == "str" else None

@@ -46,15 +46,16 @@ def build_expectations(spec: ProjectSpec, system_columns: Sequence[str] = (EVENT
         gxe.ExpectTableColumnsToMatchSet(column_set=[*spec.columns, *system_columns], exact_match=True),
     ]
     for name, column in spec.columns.items():
-        if column.nullable:
-            # An all-null column fails the batch even when nulls are allowed. (For a non-nullable
-            # column the not-null check already flags every row; validation names the column.)
+        if column.nullable and not column.sparse:
+            # An all-null column fails the batch even when nulls are allowed (a sparse one is
+            # mostly null anyway). For a non-nullable column the not-null check already flags
+            # every row; validation names the column.
             found.append(
                 gxe.ExpectColumnProportionOfNonNullValuesToBeBetween(
                     column=name, min_value=0, strict_min=True
                 )
             )
-        else:
+        elif not column.nullable:
             found.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
         if column.min is not None or column.max is not None:
             found.append(

@@ -271,6 +271,18 @@ def test_a_nullable_column_null_in_enough_rows_blocks_and_the_setting_moves_the_
     assert _all_null_occupation(1, all_null_min_rows=1).batch_problems == (problem,)
 
 
+def test_a_sparse_column_null_throughout_is_no_problem_and_has_no_all_null_check() -> None:
+    columns = dict(ADULT.columns)
+    columns["occupation"] = columns["occupation"].model_copy(update={"sparse": True})
+    sparse = ADULT.model_copy(update={"columns": columns})
+    frame = adult_batch()
+    frame["occupation"] = None
+    outcome = validate_batch(frame, sparse, "2024-01-03")
+    assert outcome.passed and outcome.batch_problems == ()
+    checks = {e.name for e in outcome.expectations if e.column == "occupation"}
+    assert checks == {"expect_column_values_to_be_in_set"}  # its categories are still checked
+
+
 def test_duplicates_are_kept_when_the_spec_allows_them() -> None:
     spec = BIKE.model_copy(update={"validation": ValidationSpec(min_rows=1, reject_duplicates=False)})
     frame = bike_batch(6)
