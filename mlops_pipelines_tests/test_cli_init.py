@@ -189,10 +189,13 @@ def test_init_marks_a_mostly_null_column_sparse_so_its_partitions_pass(
     capsys.readouterr()
     assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
     assert "would be blocked" not in capsys.readouterr().out
-    # Without `sparse`, the all-null check would block 58 of the 60 days.
+    # Without `sparse`, the all-null check would block 58 of the 60 days: an error, exit 1.
     out.write_text(out.read_text(encoding="utf-8").replace(", sparse: true", ""), encoding="utf-8")
-    assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
-    assert "blocked: 58 of 60 non-empty partitions would be blocked" in capsys.readouterr().out
+    assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 1
+    report = capsys.readouterr()
+    assert "blocked: 58 of 60 non-empty partitions would be blocked" in report.out
+    assert "58 of 60 partitions would be blocked" in report.out + report.err
+    assert "most partitions: fix the spec" in report.out + report.err
 
 
 def test_init_joins_a_date_and_a_time_of_day_column(

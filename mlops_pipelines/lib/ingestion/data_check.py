@@ -200,7 +200,11 @@ def _quarantine(frame: pd.DataFrame, spec: ProjectSpec, report: DataCheck) -> No
         report.lines.append(f"  {n} partition(s): {problem}")
     message = f"{len(blocked)} of {len(keys)} partitions would be blocked, e.g. {next(iter(blocked))}: "
     message += "; ".join(next(iter(blocked.values())))
-    (report.errors if len(blocked) == len(keys) else report.warnings).append(message)
+    # Most partitions blocked is no data problem but a spec that does not fit the data.
+    most = 2 * len(blocked) > len(keys)
+    (report.errors if most else report.warnings).append(
+        message + ("; most partitions: fix the spec" if most else "")
+    )
 
 
 def check_data(spec: ProjectSpec, data_dir: Path | None, cache_dir: Path, keys: Sequence[str]) -> DataCheck:
