@@ -351,6 +351,18 @@ class RetrainingSpec(_Model):
     # again this many partitions later while it lasts: by then the gate's evaluation window holds
     # more of the changed data. 0: one retrain per episode.
     rearm_partitions: int = Field(default=7, ge=0)
+    # Growth: a whole performance window of partitions in a row holding at least this many times
+    # the rows per partition the champion trained on triggers a retrain: a window of the grown
+    # feed teaches a model more than the champion saw (and no drift or error need say so).
+    # 0 turns it off; otherwise above 1.
+    growth_factor: float = Field(default=3.0, ge=0)
+
+    @field_validator("growth_factor")
+    @classmethod
+    def _growth(cls, value: float) -> float:
+        if 0 < value <= 1:
+            raise ValueError(f"growth_factor {value} must be 0 (off) or above 1")
+        return value
 
 
 class MonitoringSpec(_Model):

@@ -20,6 +20,8 @@ as-of (those partitions are the current champion's):
   champion's evaluated level (by the margin and z) triggers one before any label arrives:
   covariate shift that hurts this model;
 - KPI: an unexplained KPI breach triggers a retrain;
+- growth: a whole performance window of partitions in a row holding `growth_factor` times the
+  rows per partition the champion trained on triggers one (a grown feed teaches more);
 - drift: `consecutive_drift` partitions in a row with calibrated drift trigger a retrain, unless
   the performance signals contradict it: every partition of the streak has a performance verdict
   and none says degraded. Contradicted drift is a warning (in the decision's `warnings`), not a
@@ -59,6 +61,8 @@ from mlops_pipelines.lib.monitoring.policy_records import (
     RetrainDecision,
     RetrainRecord,
     attempt_of,
+    indexer,
+    latest_per_partition,
     retry_decision,
     run_key_for,
 )
@@ -76,31 +80,6 @@ __all__ = [
     "run_key_for",
     "should_retrain",
 ]
-
-
-def _indexer(partition_index: Callable[[str], int] | Sequence[str]) -> Callable[[str], int]:
-    if callable(partition_index):
-        return partition_index
-    positions = {key: i for i, key in enumerate(partition_index)}
-
-    def index(key: str) -> int:
-        if key not in positions:
-            raise ValueError(f"partition '{key}' is not one of the {len(positions)} known partition keys")
-        return positions[key]
-
-    return index
-
-
-def _latest_per_partition(
-    observations: Sequence[MonitoringObservation], index: Callable[[str], int]
-) -> list[tuple[int, MonitoringObservation]]:
-    """One observation per partition (a re-run's later event wins), in partition order."""
-    latest: dict[str, MonitoringObservation] = {}
-    for obs in observations:
-        if obs.status not in KNOWN_STATUSES:
-            raise ValueError(f"event {obs.event_id!r}: unknown monitoring status '{obs.status}'")
-        latest[obs.partition] = obs
-    return sorted(((index(p), o) for p, o in latest.items()), key=lambda item: item[0])
 
 
 def _span(observations: Sequence[MonitoringObservation]) -> str:
@@ -129,6 +108,7 @@ class _Replay:
     drift: list[tuple[int, MonitoringObservation]] = field(default_factory=list)
     realized: list[tuple[int, MonitoringObservation]] = field(default_factory=list)
     estimated: list[tuple[int, MonitoringObservation]] = field(default_factory=list)
+    grown: list[tuple[int, MonitoringObservation]] = field(default_factory=list)
     warned: dict[int, str] = field(default_factory=dict)  # episode start -> its warning
 
     @property
@@ -150,6 +130,9 @@ class _Replay:
         self, i: int, obs: MonitoringObservation
     ) -> tuple[str, str, tuple[MonitoringObservation, ...]] | None:
         """(signal, cause, observations) when partition `i` completes a trigger condition."""
+        factor = self.policy.growth_factor
+        grew = factor > 0 and obs.row_growth is not None and obs.row_growth >= factor
+        self.grown = [*self.grown, (i, obs)] if grew else []
         if obs.status == "ok":
             self.drift = []
         elif obs.status in DRIFT_STATUSES:
@@ -178,6 +161,14 @@ class _Replay:
             return "estimated", cause, streak
         if obs.kpi_breach:
             return "kpi", f"KPI breach at '{obs.partition}' that the estimate does not explain", (obs,)
+        if len(self.grown) >= self.policy.performance_window_partitions and not self._handled(self.grown, i):
+            streak = tuple(o for _, o in self.grown)
+            least = min(o.row_growth or 0.0 for o in streak)
+            cause = (
+                f"data grew: {len(streak)} partitions ({_span(streak)}) hold at least {least:.1f}x the rows "
+                "per partition the champion trained on"
+            )
+            return "growth", cause, streak
         if len(self.drift) < self.policy.consecutive_drift or self._handled(self.drift, i):
             return None
         streak = tuple(o for _, o in self.drift)
@@ -241,8 +232,8 @@ def should_retrain(
     `observations` are the monitoring results the caller knows (each partition's latest wins);
     `history` lists earlier retrains in any order (attempts are read from their run keys).
     """
-    index = _indexer(partition_index)
-    ordered = _latest_per_partition(observations, index)
+    index = indexer(partition_index)
+    ordered = latest_per_partition(observations, index)
     running = [r.run_key for r in history if r.succeeded is None]
     if running:
         return RetrainDecision(False, f"retrain {running} still running")

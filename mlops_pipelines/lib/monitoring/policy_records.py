@@ -24,6 +24,8 @@ class MonitoringObservation:
     estimated_degraded: bool | None = None  # None: no estimate (no estimator, too few rows)
     realized_degraded: bool | None = None  # None: labels not in yet, or too few rows
     champion_version: str | None = None  # the champion the observation judged (None: unknown)
+    # Rows per partition of the drift window against the champion's training data's (None: unknown).
+    row_growth: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,28 @@ def retry_decision(history: Sequence[RetrainRecord], index: Callable[[str], int]
         attempt=attempt,
         signals=("retry",),
     )
+
+
+def indexer(partition_index: Callable[[str], int] | Sequence[str]) -> Callable[[str], int]:
+    if callable(partition_index):
+        return partition_index
+    positions = {key: i for i, key in enumerate(partition_index)}
+
+    def index(key: str) -> int:
+        if key not in positions:
+            raise ValueError(f"partition '{key}' is not one of the {len(positions)} known partition keys")
+        return positions[key]
+
+    return index
+
+
+def latest_per_partition(
+    observations: Sequence[MonitoringObservation], index: Callable[[str], int]
+) -> list[tuple[int, MonitoringObservation]]:
+    """One observation per partition (a re-run's later event wins), in partition order."""
+    latest: dict[str, MonitoringObservation] = {}
+    for obs in observations:
+        if obs.status not in KNOWN_STATUSES:
+            raise ValueError(f"event {obs.event_id!r}: unknown monitoring status '{obs.status}'")
+        latest[obs.partition] = obs
+    return sorted(((index(p), o) for p, o in latest.items()), key=lambda item: item[0])
