@@ -101,8 +101,7 @@ ML_EVALUATED: Final = "mlops.evaluated"
 ML_REFIT_OF: Final = "mlops.refit_of"  # a go-live refit names the evaluated version it refits
 ML_DAGSTER_RUN: Final = "dagster.run_id"
 ML_DAGSTER_ASSET: Final = "dagster.asset_key"
-# Why a RUNNING MLflow run was ended FAILED (lib/registry/orphans.py).
-ML_ORPHAN_REASON: Final = "mlops.orphan_reason"
+ML_ORPHAN_REASON: Final = "mlops.orphan_reason"  # why a RUNNING MLflow run was ended FAILED (orphans.py)
 
 # --- Metadata keys the sensor, the demo and the UI read back ---
 META_STATUS: Final = "status"
@@ -236,6 +235,9 @@ META_DECIDED_AT: Final = "decided_at"
 # --- Performance signals on monitoring observations (the retraining sensor reads them) ---
 META_ESTIMATED_DEGRADED: Final = "estimated_degraded"  # drift observations: bool, or None (no verdict)
 META_REALIZED_DEGRADED: Final = "realized_degraded"  # performance observations: bool, or None
+META_ROW_GROWTH: Final = (
+    "row_growth"  # drift observations: rows per partition / the champion's training data's
+)
 META_ESTIMATED_REASON: Final = "estimated_reason"  # why the estimated verdict is what it is (or none)
 META_REALIZED_REASON: Final = "realized_reason"
 META_EXPECTED: Final = "expected_metric"  # the estimate for the labelled rows: what the champion should reach

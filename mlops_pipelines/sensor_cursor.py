@@ -6,13 +6,14 @@ per-partition state is stored beside it, in the instance's key-value store (`sen
 under one of STATE_SLOTS slots per sensor; DIGEST (the first 12 hex digits of its sha256) proves
 the slot still holds the state this pointer was written with.
 
-That state is the v2 form, `{"v":2,"drift_after":ID|null,"performance_after":ID|null,"results":
+That state is the v4 form, `{"v":4,"drift_after":ID|null,"performance_after":ID|null,"results":
 [[partition, status, drift_share|null, kpi_breach, event_id, estimated_degraded|null,
-realized_degraded|null, champion_version|null], ...]}`, rows in partition order: arrays, not
-objects, keep HISTORY_LIMIT rows at about 55 bytes each. v2 was also the stored cursor itself
-before v3, and still loads as one.
-Older cursors still load, their performance verdicts None (not judged yet): v1 (the same rows
-without the last three fields) and the unversioned cursor written before v1 (`results` a dict of
+realized_degraded|null, champion_version|null, row_growth|null], ...]}`, rows in partition
+order: arrays, not objects, keep HISTORY_LIMIT rows at about 60 bytes each. (The number 3 is the
+pointer's.) v2, the same rows without row_growth, was also the stored cursor itself before v3;
+it still loads, its row growth None (unknown). Older cursors still load, their performance
+verdicts None (not judged yet): v1 (the v2 rows without their last three fields) and the
+unversioned cursor written before v1 (`results` a dict of
 partition -> [status, drift_share, kpi_breach, event_id]), whose writer spelled "no share" 0.0,
 so a no-verdict status loads with drift_share None.
 
@@ -32,14 +33,14 @@ from typing import Any, Final
 
 from mlops_pipelines.lib.monitoring.policy import NO_VERDICT_STATUSES, MonitoringObservation
 
-CURSOR_VERSION: Final = 2  # the state's form (and the stored cursor's before v3)
+CURSOR_VERSION: Final = 4  # the state's form (v2: the stored cursor's before the v3 pointer)
 POINTER_VERSION: Final = 3
 STATE_SLOTS: Final = 2  # a tick writes the slot after its cursor's: the one it read stays intact
 _POINTER_KEYS = frozenset({"v", "drift_after", "performance_after", "state"})
 _STATE_REF = re.compile(r"^(\d+):([0-9a-f]{12})$")
 HISTORY_LIMIT: Final = 800  # per-partition results kept (covers every policy window here)
 _VERSIONED_KEYS = frozenset({"v", "drift_after", "performance_after", "results"})
-_ROW_FIELDS = {1: 5, 2: 8}  # fields of one result row per cursor version
+_ROW_FIELDS = {1: 5, 2: 8, 4: 9}  # fields of one result row per cursor version
 _UNVERSIONED_KEYS = frozenset({"drift_after", "performance_after", "results"})
 
 
@@ -57,6 +58,7 @@ class PartitionResult:
     estimated_degraded: bool | None = None  # label-free estimate of the window worse than expected
     realized_degraded: bool | None = None  # realized performance worse than expected (labels in)
     champion_version: str | None = None  # the champion the drift observation judged
+    row_growth: float | None = None  # rows per partition against the champion's training data's
 
     def observation(self) -> MonitoringObservation:
         """The policy's view of this partition."""
@@ -69,6 +71,7 @@ class PartitionResult:
             self.estimated_degraded,
             self.realized_degraded,
             self.champion_version,
+            self.row_growth,
         )
 
 
@@ -109,6 +112,7 @@ class SensorCursor:
                 r.estimated_degraded,
                 r.realized_degraded,
                 r.champion_version,
+                r.row_growth,
             ]
             for r in self.results[-HISTORY_LIMIT:]
         ]
@@ -187,10 +191,14 @@ def _result(partition: Any, row: Any, version: int) -> PartitionResult:
     fields = _ROW_FIELDS.get(version, 5)
     if not (isinstance(row, list) and len(row) == fields):
         shape = "[partition, status, drift_share, kpi_breach, event_id"
-        shape += ", estimated_degraded, realized_degraded, champion_version]" if fields == 8 else "]"
+        shape += ", estimated_degraded, realized_degraded, champion_version" if fields >= 8 else ""
+        shape += ", row_growth]" if fields == 9 else "]"
         raise CursorError(f"{where}: expected {shape}, got {row!r}")
     name, status, share, breach, event = row[:5]
-    estimated, realized, champion = (row[5], row[6], row[7]) if fields == 8 else (None, None, None)
+    estimated, realized, champion = (row[5], row[6], row[7]) if fields >= 8 else (None, None, None)
+    growth = row[8] if fields == 9 else None
+    if growth is not None and not (_is_int(growth) or (isinstance(growth, float) and math.isfinite(growth))):
+        raise CursorError(f"{where}: row_growth must be a finite number or null, got {growth!r}")
     if champion is not None and not isinstance(champion, str):
         raise CursorError(f"{where}: champion_version must be a string or null, got {champion!r}")
     for label, flag in (("estimated_degraded", estimated), ("realized_degraded", realized)):
@@ -207,7 +215,10 @@ def _result(partition: Any, row: Any, version: int) -> PartitionResult:
     if not _is_int(event):
         raise CursorError(f"{where}: event_id must be a storage id, got {event!r}")
     share_value = None if share is None else float(share)
-    return PartitionResult(name, status, share_value, breach, event, estimated, realized, champion)
+    growth_value = None if growth is None else float(growth)
+    return PartitionResult(
+        name, status, share_value, breach, event, estimated, realized, champion, growth_value
+    )
 
 
 def state_digest(text: str) -> str:

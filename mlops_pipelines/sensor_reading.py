@@ -64,11 +64,16 @@ def _verdict(metadata: dict[str, Any], name: str) -> bool | None:
     return None if value is None else bool(value)
 
 
+def _number(metadata: dict[str, Any], name: str) -> float | None:
+    """A number, None when there is none (a missing, null or NaN value; never 0.0)."""
+    value = metadata_value(metadata, name)
+    number = None if value is None else float(value)
+    return number if number is not None and math.isfinite(number) else None
+
+
 def _share(metadata: dict[str, Any]) -> float | None:
-    """The drift share, None when there is no verdict (a missing, null or NaN value; never 0.0)."""
-    value = metadata_value(metadata, names.META_DRIFT_SHARE)
-    share = None if value is None else float(value)
-    return share if share is not None and math.isfinite(share) else None
+    """The drift share, None when there is no verdict."""
+    return _number(metadata, names.META_DRIFT_SHARE)
 
 
 def absorb(
@@ -95,6 +100,7 @@ def absorb(
             event_id=record.storage_id,
             estimated_degraded=_verdict(obs.metadata, names.META_ESTIMATED_DEGRADED),
             champion_version=_text(obs.metadata, names.META_CHAMPION_VERSION),
+            row_growth=_number(obs.metadata, names.META_ROW_GROWTH),
         )
     performance, more_performance = _read_new(
         instance, dg.AssetKey([spec.name, names.PERFORMANCE]), performance_after, MAX_EVENTS_PER_TICK

@@ -30,15 +30,15 @@ RESULTS = (
 def test_a_cursor_round_trips_through_compact_versioned_json() -> None:
     cursor = SensorCursor.of(5, 6, reversed(RESULTS))  # put in partition order on the way in
     text = cursor.to_json()
-    assert text.startswith('{"v":2,') and " " not in text
-    assert json.loads(text)["results"][1] == ["2011-03-02", "invalid", None, True, 3, None, None, None]
+    assert text.startswith('{"v":4,') and " " not in text
+    assert json.loads(text)["results"][1] == ["2011-03-02", "invalid", None, True, 3, None, None, None, None]
     assert SensorCursor.from_json(text) == cursor
     assert cursor.results == RESULTS and cursor.version == CURSOR_VERSION
 
 
 def test_no_cursor_yet_is_a_fresh_one() -> None:
     assert SensorCursor.from_json(None) == SensorCursor.from_json("") == SensorCursor()
-    assert SensorCursor().to_json() == '{"v":2,"drift_after":null,"performance_after":null,"results":[]}'
+    assert SensorCursor().to_json() == '{"v":4,"drift_after":null,"performance_after":null,"results":[]}'
 
 
 def test_only_the_newest_results_are_kept() -> None:
@@ -51,6 +51,27 @@ def test_performance_verdicts_and_the_champion_round_trip() -> None:
     judged = PartitionResult("2011-03-04", "warn", 0.6, False, 7, True, None, "3")
     cursor = SensorCursor.of(7, None, [*RESULTS, judged])
     assert SensorCursor.from_json(cursor.to_json()).results[-1] == judged
+
+
+def test_row_growth_round_trips_and_a_v2_row_loads_without_it() -> None:
+    grown = PartitionResult("2011-03-04", "ok", 0.0, False, 7, False, None, "3", 3.25)
+    cursor = SensorCursor.of(7, None, [*RESULTS, grown])
+    assert SensorCursor.from_json(cursor.to_json()).results[-1] == grown
+    assert grown.observation().row_growth == 3.25
+    v2 = ["2011-03-01", "ok", 0.0, False, 1, None, None, "3"]
+    loaded = SensorCursor.from_json(
+        json.dumps({"v": 2, "drift_after": 1, "performance_after": None, "results": [v2]})
+    )
+    assert loaded.results[0].row_growth is None and loaded.results[0].champion_version == "3"
+    bad = ["2011-03-01", "ok", 0.0, False, 1, None, None, "3", "lots"]
+    with pytest.raises(CursorError, match="row_growth must be a finite number or null, got 'lots'"):
+        SensorCursor.from_json(
+            json.dumps({"v": 4, "drift_after": 1, "performance_after": None, "results": [bad]})
+        )
+    with pytest.raises(CursorError, match=r"expected \[partition, .*champion_version, row_growth\]"):
+        SensorCursor.from_json(
+            json.dumps({"v": 4, "drift_after": 1, "performance_after": None, "results": [v2]})
+        )
 
 
 def test_a_v1_cursor_stored_by_the_previous_release_loads_without_verdicts() -> None:
@@ -100,7 +121,7 @@ def _v1(**changes: object) -> str:
     [
         ("{not json", "not JSON"),
         ("[1, 2]", "must be a JSON object"),
-        (_v1(v=4), "version 4"),
+        (_v1(v=5), "version 5"),
         (_v1(extra=1), "unexpected keys ['extra']"),
         (json.dumps({"v": 1, "results": []}), "missing keys ['drift_after', 'performance_after']"),
         (_v1(drift_after="9"), "'drift_after' must be a storage id or null"),
@@ -136,7 +157,7 @@ def test_a_cursor_record_is_always_the_current_version() -> None:
         SensorCursor(version=0)
 
 
-# --- v3: the short pointer the sensor page shows; the state it points to is a v2 body ---
+# --- v3: the short pointer the sensor page shows; the state it points to is a v4 body ---
 
 
 def test_a_pointer_is_short_and_round_trips_whatever_the_state_holds() -> None:

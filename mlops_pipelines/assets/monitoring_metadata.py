@@ -51,6 +51,7 @@ def drift_partition_metadata(report: DriftReport, row: DriftRow) -> dict[str, An
         names.META_ESTIMATED: row.estimated_metric,
         names.META_ESTIMATED_DEGRADED: row.estimated_degraded,
         names.META_ESTIMATED_REASON: row.estimated_reason,
+        names.META_ROW_GROWTH: None if row.row_growth is None else round(row.row_growth, 4),
         names.META_REPORT: None if rendered is None else dg.MetadataValue.url(rendered.link),
         names.META_EVIDENTLY_DRIFT_SHARE: None if rendered is None else rendered.evidently_drift_share,
         **{f"{names.META_SCORE_PREFIX}{c}": round(s, 5) for c, s in row.column_scores.items()},

@@ -149,7 +149,7 @@ def replay_policy(bank: ModelBank, boot: int, scored: range) -> Schedule:
             old = observed[keys[q]]
             observed[keys[q]] = observation(
                 keys[q],
-                (old.status, old.drift_share, old.estimated_degraded),
+                (old.status, old.drift_share, old.estimated_degraded, old.row_growth),
                 realized,
                 i,
                 old.champion_version or "",

@@ -88,10 +88,12 @@ def champion_of(
 
 def drift_observation(
     bank: ModelBank, champion: ReplayChampion, partition: int
-) -> tuple[str, float | None, bool | None]:
-    """(status, drift share, estimated degraded) of the window ending at `partition`."""
+) -> tuple[str, float | None, bool | None, float | None]:
+    """(status, drift share, estimated degraded, row growth) of the window ending at `partition`;
+    row growth: its rows per partition against the champion's reference's, as the loop's drift
+    stage reports it (lib/monitoring/stage_drift.row_growth)."""
     from mlops_pipelines.lib.monitoring.drift import compute_drift
-    from mlops_pipelines.lib.monitoring.stage_drift import drift_kinds
+    from mlops_pipelines.lib.monitoring.stage_drift import drift_kinds, row_growth
 
     history, spec = bank.history, bank.history.spec
     kinds = drift_kinds(spec)
@@ -100,6 +102,8 @@ def drift_observation(
     current = history.rows(first, partition)[list(kinds)]
     result = compute_drift(reference, current, kinds, spec.drift, workers=1, calibration=champion.calibration)
     share = result.drift_share if result.has_verdict else None
+    ref_first, ref_last = champion.reference
+    growth = row_growth(len(current), partition - first + 1, len(reference), ref_last - ref_first + 1)
     estimated = None
     if champion.estimator is not None:
         # The estimate spans the performance window (within what this champion scored).
@@ -124,7 +128,7 @@ def drift_observation(
             min_rows=rules.performance_min_rows,
         )
         estimated = check.degraded
-    return result.status, share, estimated
+    return result.status, share, estimated, growth
 
 
 def realized_observation(
@@ -181,11 +185,11 @@ def _breached(spec: Any, values: dict[str, float]) -> set[str]:
 
 def observation(
     key: str,
-    drift: tuple[str, float | None, bool | None],
+    drift: tuple[str, float | None, bool | None, float | None],
     realized: tuple[bool | None, bool] | None,
     event: int,
     champion: str,
 ) -> MonitoringObservation:
-    status, share, estimated = drift
+    status, share, estimated, growth = drift
     degraded, breach = realized if realized is not None else (None, False)
-    return MonitoringObservation(key, status, share, breach, event, estimated, degraded, champion)
+    return MonitoringObservation(key, status, share, breach, event, estimated, degraded, champion, growth)

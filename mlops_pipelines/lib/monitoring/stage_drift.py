@@ -77,6 +77,7 @@ class DriftRow:
     estimated_metric: float | None = None  # None: no estimate (no estimator, or not estimable)
     estimated_degraded: bool | None = None  # None: no verdict, which is not "fine"
     estimated_reason: str | None = None  # why the estimated verdict is what it is
+    row_growth: float | None = None  # rows per partition against the reference's (`row_growth`)
 
     @property
     def has_verdict(self) -> bool:
@@ -113,6 +114,14 @@ class DriftReport:
         return self.rows[-1] if self.rows else None
 
 
+def row_growth(rows: int, partitions: int, reference_rows: int, reference_partitions: int) -> float | None:
+    """Rows per partition of a window against the reference's (the champion's training data):
+    how much more a model of the same window length would learn from now. None: no reference."""
+    if reference_rows <= 0 or partitions <= 0 or reference_partitions <= 0:
+        return None
+    return (rows / partitions) / (reference_rows / reference_partitions)
+
+
 def drift_kinds(spec: ProjectSpec) -> dict[str, FeatureKind]:
     from mlops_pipelines.lib.features import feature_kinds
 
@@ -125,6 +134,7 @@ def drift_row(
     quality: DataQuality,
     calibration: DriftCalibration | None = None,
     estimated: Signal | None = None,
+    growth: float | None = None,
 ) -> DriftRow:
     """A partition's row; `estimated` None: no estimated performance (and no reason given)."""
     verdict = result.has_verdict
@@ -146,6 +156,7 @@ def drift_row(
         estimated_metric=None if estimated is None else estimated.value,
         estimated_degraded=None if estimated is None else estimated.degraded,
         estimated_reason=None if estimated is None else estimated.reason,
+        row_growth=growth,
     )
 
 
@@ -273,7 +284,8 @@ def monitor_drift(
             in_estimate = rows[PARTITION].isin(estimated[partition]).to_numpy()
             estimate = expectation.estimator.estimate(rows[in_estimate], outputs[in_estimate])
             signal = expectation.signal(estimate, spec.retraining)
-        results.append(drift_row(partition, result, quality, calibration, signal))
+        growth = row_growth(len(current), len(window), len(ref_rows), len(reference.partitions))
+        results.append(drift_row(partition, result, quality, calibration, signal, growth))
     target = report_partition(report_mode, results)
     rendered = None
     if target is not None:
