@@ -104,6 +104,9 @@ def test_drift_and_predictions_use_the_promoted_champion(
         assert check(result, names.DRIFT_CHECK, day).passed == (numbers[names.META_STATUS] == "ok")
     cursor, _, _ = absorb(SensorCursor(), spec, instance)  # the sensor reads "no verdict", not "fine"
     assert [r.estimated_degraded for r in cursor.results] == [None, None]
+    # Bike's feed holds 24 rows a day, as the champion's training days did: no growth.
+    growth = [numbers[names.META_ROW_GROWTH] for numbers in seen.values()]
+    assert [r.row_growth for r in cursor.results] == growth and all(0.8 < g < 1.25 for g in growth)
 
 
 def test_without_a_champion_nothing_is_scored_and_drift_uses_the_first_partitions(
