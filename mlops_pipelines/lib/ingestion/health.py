@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
-
 if TYPE_CHECKING:
+    import pandas as pd
+
     from mlops_pipelines.spec import ProjectSpec
 
 Status = Literal["ok", "warn", "error"]
@@ -68,6 +68,8 @@ def time_step(times: pd.Series) -> pd.DateOffset | None:
     Read from the data, not the spec, so it holds for every way a time axis is written (a date
     column, yymmdd numbers, year + month columns); only a feed whose every row happens to fall
     on a whole step is read coarser, and many rows make that chance nil."""
+    import pandas as pd  # here: Dagster loads this module with the code location, pandas is heavy
+
     found = pd.to_datetime(times.dropna())
     if found.empty or (found != found.dt.floor("h")).any():
         return None
