@@ -235,9 +235,7 @@ META_DECIDED_AT: Final = "decided_at"
 # --- Performance signals on monitoring observations (the retraining sensor reads them) ---
 META_ESTIMATED_DEGRADED: Final = "estimated_degraded"  # drift observations: bool, or None (no verdict)
 META_REALIZED_DEGRADED: Final = "realized_degraded"  # performance observations: bool, or None
-META_ROW_GROWTH: Final = (
-    "row_growth"  # drift observations: rows per partition / the champion's training data's
-)
+META_ROW_GROWTH: Final = "row_growth"  # drift observations: rows per partition / the champion's
 META_ESTIMATED_REASON: Final = "estimated_reason"  # why the estimated verdict is what it is (or none)
 META_REALIZED_REASON: Final = "realized_reason"
 META_EXPECTED: Final = "expected_metric"  # the estimate for the labelled rows: what the champion should reach
