@@ -215,10 +215,14 @@ def test_history_answers_which_version_served_at_a_time(cfg: TrackingConfig, tmp
     assert champion_at("hist", entries, datetime.now(UTC) + timedelta(days=1)).version == "2"
 
 
-def test_history_refuses_a_time_before_the_first_champion_and_an_unreadable_time(cfg: TrackingConfig) -> None:
-    entries = audit.read_entries(cfg, "trail")
+def test_history_refuses_a_time_before_the_first_champion_and_an_unreadable_time(
+    cfg: TrackingConfig, tmp_path: Path
+) -> None:
+    # Its own project: the test must not lean on another test having promoted first.
+    _promote_chain(cfg, "early", tmp_path / "p.lock", _project(cfg, "early", 1))
+    entries = audit.read_entries(cfg, "early")
     with pytest.raises(HistoryError, match="before the first champion"):
-        champion_at("trail", entries, datetime(2001, 1, 1, tzinfo=UTC))
+        champion_at("early", entries, datetime(2001, 1, 1, tzinfo=UTC))
     with pytest.raises(HistoryError, match="no champion move yet"):
         champion_at("nobody", audit.read_entries(cfg, "nobody"), datetime.now(UTC))
     with pytest.raises(HistoryError, match="cannot read the time 'last tuesday'"):
