@@ -246,6 +246,7 @@ def monitor_drift(
     keys = tables.partitions(spec.name, names.FEATURES, features.version)
     reference = reference_window(keys, spec, champion, features.version)
     kinds = drift_kinds(spec)
+    sparse = {name for name, column in spec.columns.items() if column.sparse}
     columns = list(kinds)
     ref_rows = tables.read(
         spec.name,
@@ -278,7 +279,7 @@ def monitor_drift(
         in_window = rows[PARTITION].isin(window).to_numpy()
         current = rows[in_window]
         result = compute_drift(ref_rows, current[columns], kinds, spec.drift, calibration=calibration)
-        quality = data_quality(rows[rows[PARTITION] == partition][columns], kinds)
+        quality = data_quality(rows[rows[PARTITION] == partition][columns], kinds, sparse)
         signal = no_signal(champion)
         if expectation is not None and outputs is not None:
             in_estimate = rows[PARTITION].isin(estimated[partition]).to_numpy()

@@ -261,6 +261,13 @@ def test_data_quality_reports_null_shares() -> None:
     assert quality.problems == ("column 'y' is missing", "column 'colour' is entirely null")
 
 
+def test_a_sparse_column_null_throughout_is_no_quality_problem() -> None:
+    frame = pd.DataFrame({"x": [None] * 4, "colour": [None] * 4})
+    quality = data_quality(frame, {"x": "numeric", "colour": "categorical"}, sparse={"colour"})
+    assert quality.null_share == {"x": 1.0, "colour": 1.0}
+    assert quality.problems == ("column 'x' is entirely null",)
+
+
 def test_prediction_and_target_helpers() -> None:
     rng = np.random.default_rng(5)
     same = prediction_drift(
