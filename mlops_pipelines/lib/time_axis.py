@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from mlops_pipelines.lib.month_names import month_numbers
+
 if TYPE_CHECKING:
     from mlops_pipelines.spec_time import TimeSpec
 
@@ -266,7 +268,8 @@ def parse_time_axis(frame: pd.DataFrame, time: TimeSpec) -> pd.Series:
             f"{first}); they fit no partition"
         )
     if time.month_column:
-        months = _whole(frame, time.month_column, "month column", 1, 12)
+        named = pd.DataFrame({time.month_column: month_numbers(frame[time.month_column])})
+        months = _whole(named, time.month_column, "month column", 1, 12)
         parsed = parsed.to_numpy().astype("datetime64[M]") + (months.to_numpy() - 1).astype("timedelta64[M]")
         parsed = pd.Series(parsed.astype("datetime64[ns]"), index=frame.index)
     if time.day_column and time.month_column:

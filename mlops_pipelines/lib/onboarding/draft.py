@@ -150,6 +150,11 @@ def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, An
         for c, p in profile.columns.items()
         if c != profile.target and {"id", "constant", "leak"} & set(p.flags)
     ]
+    dates = [c for c in profile.time.other_dates if c != profile.target and c not in exclude]
+    exclude += dates
+    notes.extend(
+        f"{c}: dates, left out of the features (each new date is a category never seen)" for c in dates
+    )
     axis = profile.time
     time_columns = [c for c in (axis.column, axis.month_column, axis.day_column, axis.hour_column) if c]
     spec: dict[str, Any] = {
@@ -185,6 +190,8 @@ def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, An
         }
         extra = "".join(f" + {c}" for c in time_columns[1:])
         notes.append(f"time axis: {axis.column}{extra} (format {axis.format}); grain {why}")
+        if axis.note:
+            notes.append(f"time axis: {axis.note}")
         partitions, per = len(keys), float(pd.Series(list(counts.values())).median())
     else:
         cadence = max(1, round(86400 * ARRIVAL_PARTITIONS / max(profile.rows, 1)))

@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from mlops_pipelines.lib.month_names import month_numbers
 from mlops_pipelines.lib.time_axis import TimeAxisError, detect_format, is_clock, numeric_date_pattern
 
 _TIME_NAME = re.compile(r"(^|_)(date|time|timestamp|datetime|dteday|ts|epoch|created|day|period|when)($|_)")
@@ -20,6 +22,8 @@ _YEAR_NAME = re.compile(r"(^|_)(year|yr|yyyy)($|_)")
 _MONTH_NAME = re.compile(r"(^|_)(month|mnth|mon|mo|mm)($|_)")
 _DAY_NAME = re.compile(r"(^|_)(day|dd|dom|mday|day_of_month)($|_)")
 _HOUR_NAME = re.compile(r"(^|_)(hour|hr|hh)($|_)")
+# A datetime column and year + month (+ day) columns agreeing on this share of rows are one axis.
+SAME_AXIS_SHARE = 0.95
 _CLOCK_NAME = re.compile(r"(^|_)(time|clock|hour|hr|time_of_day)($|_)")
 
 
@@ -31,6 +35,11 @@ class TimeAxis:
     day_column: str | None = None
     hour_column: str | None = None
     times: pd.Series | None = None  # the parsed event times (None: arrival order)
+    note: str | None = None  # another time the rows carry, and how to choose it instead
+    # Other columns of dates or datetimes: as a feature a date is a category every new
+    # partition has never seen (and a status date may leak the outcome), so `init` leaves
+    # them out.
+    other_dates: tuple[str, ...] = ()
 
 
 def _reads_as_dates(values: pd.Series) -> bool:
@@ -72,20 +81,17 @@ def detect_time(frame: pd.DataFrame, wanted: str | None) -> TimeAxis:
     from mlops_pipelines.lib.time_axis import parse_time_axis
     from mlops_pipelines.spec_time import TimeSpec
 
-    candidates = [(wanted, detect_format(frame[wanted], wanted))] if wanted else _time_candidates(frame)
+    found = _time_candidates(frame)
+    candidates = [(wanted, detect_format(frame[wanted], wanted))] if wanted else found
     if not candidates:
         return TimeAxis()
     column, fmt = candidates[0]
-    axis = TimeAxis(column=column)
+    axis = _dated_by_parts(frame, column) if fmt == "year" else TimeAxis(column=column)
+    note = None
+    if not wanted and fmt == "datetime":
+        axis, note = _prefer_parts(frame, axis, candidates)
+        column, fmt = axis.column or column, "year" if axis.month_column else fmt
     others = [c for c in frame.columns if c != column]
-    if fmt == "year":
-        axis.month_column = next(
-            (c for c in others if _MONTH_NAME.search(c) and _whole_in(frame[c], 1, 12)), None
-        )
-    if axis.month_column:
-        axis.day_column = next(
-            (c for c in others if _DAY_NAME.search(c) and _whole_in(frame[c], 1, 31)), None
-        )
     spec = TimeSpec(column=column, month_column=axis.month_column, day_column=axis.day_column)
     times = parse_time_axis(frame, spec)
     if (fmt == "datetime" or axis.day_column) and bool((times == times.dt.normalize()).all()):
@@ -99,9 +105,67 @@ def detect_time(frame: pd.DataFrame, wanted: str | None) -> TimeAxis:
         # 10/03/2004: the order of day and month, settled once here, is written into the spec.
         axis.format = numeric_date_pattern(frame[column], column) or "auto"
     axis.times = times
+    axis.note = note
+    axis.other_dates = tuple(c for c, f in found if f == "datetime" and c != column)
     return axis
+
+
+def _dated_by_parts(frame: pd.DataFrame, year: str) -> TimeAxis:
+    """A year column with the month column (numbers or names) and then the day column beside it."""
+    others = [c for c in frame.columns if c != year]
+    axis = TimeAxis(column=year)
+    axis.month_column = next(
+        (c for c in others if _MONTH_NAME.search(c) and _whole_in(month_numbers(frame[c]), 1, 12)), None
+    )
+    if axis.month_column:
+        axis.day_column = next(
+            (c for c in others if _DAY_NAME.search(c) and _whole_in(frame[c], 1, 31)), None
+        )
+    return axis
+
+
+def _prefer_parts(
+    frame: pd.DataFrame, axis: TimeAxis, candidates: list[tuple[str, str]]
+) -> tuple[TimeAxis, str | None]:
+    """A datetime column, or the year + month (+ day) columns when those date the rows otherwise.
+
+    Both on the same dates (a date and its parts): the datetime, which may be finer. Different
+    dates: two times, and the one spread over dedicated columns is the data's designed axis;
+    the other is often when the outcome was recorded (Hotel Booking's
+    `reservation_status_date`, a cancellation's date), which leaks it. The note says which was
+    taken and how to take the other."""
+    from mlops_pipelines.lib.time_axis import parse_time_axis
+    from mlops_pipelines.spec_time import TimeSpec
+
+    year = next((c for c, f in candidates if f == "year"), None)
+    parts = _dated_by_parts(frame, year) if year else None
+    if parts is None or parts.month_column is None or axis.column is None:
+        return axis, None
+    by_parts = parse_time_axis(
+        frame, TimeSpec(column=year, month_column=parts.month_column, day_column=parts.day_column)
+    )
+    pattern = None
+    if not pd.api.types.is_datetime64_any_dtype(frame[axis.column]):
+        pattern = numeric_date_pattern(frame[axis.column], axis.column)
+    by_column = parse_time_axis(frame, TimeSpec(column=axis.column, format=pattern or "auto"))
+    unit = f"datetime64[{'D' if parts.day_column else 'M'}]"
+    same = _naive(by_column).astype(unit) == _naive(by_parts).astype(unit)
+    named = " + ".join(c for c in (year, parts.month_column, parts.day_column) if c)
+    if same.mean() >= SAME_AXIS_SHARE:
+        return axis, None
+    return parts, (
+        f"'{axis.column}' dates {1 - same.mean():.0%} of the rows otherwise than {named}, so it is "
+        f"another time (when an outcome was recorded would leak it); pass --time {axis.column} to use it"
+    )
 
 
 def _whole_in(values: pd.Series, low: int, high: int) -> bool:
     numbers = pd.to_numeric(values, errors="coerce")
     return bool(numbers.notna().all() and (numbers % 1 == 0).all() and numbers.between(low, high).all())
+
+
+def _naive(times: pd.Series) -> np.ndarray:
+    """Wall-clock times without a zone, as numpy datetimes (a zone-aware series holds objects)."""
+    if getattr(times.dt, "tz", None) is not None:
+        times = times.dt.tz_localize(None)
+    return times.to_numpy(dtype="datetime64[ns]")

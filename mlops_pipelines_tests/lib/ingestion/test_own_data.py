@@ -140,6 +140,43 @@ def test_year_and_month_columns_make_monthly_partitions(tmp_path: Path) -> None:
     assert coverage(frame, spec, keys).non_empty == 15
 
 
+def test_a_month_column_of_names_reads_as_its_numbers(tmp_path: Path) -> None:
+    """Hotel Booking Demand writes `arrival_date_month` as "July"; abbreviations occur too."""
+    months = ["July", "jul", "Sep.", "Sept", "December", " January "]
+    frame = pd.DataFrame(
+        {"year": [2015] * 5 + [2016], "month": months, "day": [1, 2, 3, 4, 5, 6], "y": range(6)}
+    )
+    write(tmp_path, frame)
+    time = {"column": "year", "month_column": "month", "day_column": "day"}
+    schema = {
+        "year": {"dtype": "int"},
+        "month": {"dtype": "str"},
+        "day": {"dtype": "int"},
+        "y": {"dtype": "int"},
+    }
+    spec = spec_for(schema, time, {"grain": "daily", "start": "2015-07-01", "end": "2016-01-07"})
+    frame_read = read_source(spec, tmp_path, tmp_path)
+    assert [t.strftime("%Y-%m-%d") for t in frame_read[EVENT_TIME]] == [
+        "2015-07-01",
+        "2015-07-02",
+        "2015-09-03",
+        "2015-09-04",
+        "2015-12-05",
+        "2016-01-06",
+    ]
+
+
+def test_a_month_that_is_no_name_or_number_is_named_with_its_row(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"year": [2015, 2015], "month": ["July", "Juli"], "y": [1, 2]})
+    write(tmp_path, frame)
+    schema = {"year": {"dtype": "int"}, "month": {"dtype": "str"}, "y": {"dtype": "int"}}
+    spec = spec_for(
+        schema, {"column": "year", "month_column": "month"}, {"grain": "monthly", "start": "2015-01-01"}
+    )
+    with pytest.raises(SourceError, match=r"month column 'month'.*'Juli' at row 1"):
+        read_source(spec, tmp_path, tmp_path)
+
+
 def test_year_month_day_and_hour_columns_make_hourly_times(tmp_path: Path) -> None:
     stamps = pd.date_range("2024-02-28 22:00", periods=6, freq="h")  # across a leap day
     parts = {"year": stamps.year, "month": stamps.month, "day": stamps.day, "hour": stamps.hour}

@@ -1,0 +1,106 @@
+"""Which time `init` keys a file by when it holds two: a datetime column and year + month (+ day)
+columns, the month written as a name (Hotel Booking Demand) or a number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops_pipelines import cli
+from mlops_pipelines.lib.ingestion.sources import clear_source_cache
+from mlops_pipelines.lib.onboarding.time_detect import detect_time
+from mlops_pipelines.spec import load_spec
+
+
+@pytest.fixture(autouse=True)
+def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MLOPS_HOME", "DAGSTER_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / "state" / name.lower()))
+    monkeypatch.delenv("MLOPS_DATA_DIR", raising=False)
+    clear_source_cache()
+
+
+def bookings(rows: int = 3000, status_follows_arrival: bool = False) -> pd.DataFrame:
+    """Hotel-Booking-shaped: arrival year, month name and day; a status date that is the arrival
+    for a stay and the cancellation's day (up to the lead time before it) for a cancelled one."""
+    rng = np.random.default_rng(11)
+    arrival = pd.Timestamp("2015-07-01") + pd.to_timedelta(np.sort(rng.integers(0, 400, rows)), unit="D")
+    lead = rng.integers(1, 300, rows)
+    cancelled = (rng.random(rows) < 0.4).astype(int)
+    shift = np.zeros(rows, dtype=int) if status_follows_arrival else np.where(cancelled == 1, lead, 0)
+    status = arrival - pd.to_timedelta(shift, unit="D")
+    return pd.DataFrame(
+        {
+            "hotel": rng.choice(["Resort Hotel", "City Hotel"], rows),
+            "is_canceled": cancelled,
+            "lead_time": lead,
+            "arrival_date_year": arrival.year,
+            "arrival_date_month": arrival.strftime("%B"),
+            "arrival_date_day_of_month": arrival.day,
+            "adr": rng.gamma(4, 25, rows).round(2),
+            "reservation_status_date": status.strftime("%Y-%m-%d"),
+        }
+    )
+
+
+def test_year_month_name_and_day_columns_beat_a_date_that_dates_rows_otherwise() -> None:
+    frame = bookings()
+    axis = detect_time(frame, None)
+    assert (axis.column, axis.month_column, axis.day_column) == (
+        "arrival_date_year",
+        "arrival_date_month",
+        "arrival_date_day_of_month",
+    )
+    assert axis.times is not None and axis.times.iloc[0] == pd.Timestamp("2015-07-01")
+    assert axis.note is not None and "pass --time reservation_status_date" in axis.note
+    assert axis.other_dates == ("reservation_status_date",)
+
+
+def test_a_date_that_agrees_with_its_parts_stays_the_axis() -> None:
+    """A date column with its own year, month and day beside it: one axis, and the column (which
+    may hold a finer time) is kept, with nothing to note."""
+    frame = bookings(status_follows_arrival=True)
+    axis = detect_time(frame, None)
+    assert (axis.column, axis.month_column, axis.note) == ("reservation_status_date", None, None)
+
+
+def test_a_wanted_time_is_taken_as_given_and_the_other_date_still_left_out() -> None:
+    axis = detect_time(bookings(), "reservation_status_date")
+    assert (axis.column, axis.month_column, axis.note) == ("reservation_status_date", None, None)
+    assert axis.other_dates == ()
+    parts = detect_time(bookings(), "arrival_date_year")
+    assert (parts.month_column, parts.other_dates) == ("arrival_date_month", ("reservation_status_date",))
+
+
+def test_init_drafts_the_arrival_axis_and_leaves_the_status_date_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "hotel_bookings.csv"
+    bookings().to_csv(path, index=False)
+    out = tmp_path / "hotel.yaml"
+    assert cli.main(["init", str(path), "--target", "is_canceled", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "'reservation_status_date' dates" in said and "pass --time reservation_status_date" in said
+    spec = load_spec(out)
+    assert (spec.time.column, spec.time.month_column, spec.time.day_column) == (
+        "arrival_date_year",
+        "arrival_date_month",
+        "arrival_date_day_of_month",
+    )
+    assert spec.partitions.grain.value == "weekly"  # 3000 rows over 400 days
+    assert "reservation_status_date" in spec.features.exclude
+    assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
+    assert "0 of 3000 rows would be quarantined" in capsys.readouterr().out
+
+
+def test_a_month_column_of_other_words_is_no_month() -> None:
+    """ "Summer" is no month: the year stands alone (yearly), and no month column is drafted."""
+    frame = bookings().drop(columns="reservation_status_date")
+    frame["arrival_date_month"] = np.where(
+        frame["arrival_date_month"] == "July", "Summer", frame["arrival_date_month"]
+    )
+    axis = detect_time(frame, None)
+    assert (axis.column, axis.month_column, axis.day_column) == ("arrival_date_year", None, None)
