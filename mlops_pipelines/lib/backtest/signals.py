@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 from mlops_pipelines.lib.backtest.scoring import concat
 from mlops_pipelines.lib.metrics import UndefinedMetricError, metric_value
 from mlops_pipelines.lib.monitoring.policy import MonitoringObservation
-from mlops_pipelines.lib.monitoring.signals import estimated_check, metric_noise, realized_check
+from mlops_pipelines.lib.monitoring.signals import (
+    estimate_noise,
+    estimated_check,
+    metric_noise,
+    realized_check,
+)
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.backtest.models import ModelBank
@@ -111,11 +116,7 @@ def drift_observation(
         pred = concat([bank.predict(champion.model_at, p) for p in range(first, partition + 1)])
         estimate = champion.estimator.estimate(history.features(first, partition), outputs(pred))
         rows = len(pred.y_true)
-        noise = (
-            None
-            if champion.evaluated_noise is None or rows == 0
-            else champion.evaluated_noise * (champion.evaluated_rows / rows) ** 0.5
-        )
+        noise = estimate_noise(champion.evaluated_noise, champion.evaluated_rows, rows, estimate.noise)
         rules = spec.retraining
         check = estimated_check(
             estimate.value,

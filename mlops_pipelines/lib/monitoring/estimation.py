@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from mlops_pipelines.lib.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from mlops_pipelines.lib.monitoring.estimation_cbpe import fit_cbpe
+from mlops_pipelines.lib.monitoring.estimation_cbpe import CbpeModel, fit_cbpe
 from mlops_pipelines.lib.monitoring.estimation_dle import fit_dle
 from mlops_pipelines.lib.monitoring.estimation_records import (
     MIN_REFERENCE_ROWS,
@@ -85,15 +85,16 @@ class PerformanceEstimator:
         if value is not None and not np.isfinite(value):
             raise EstimationError(f"estimated {self.metric} is not finite ({value}): {reason}")
         caveats = dict.fromkeys(r for r in (reason, *self.notes) if r)  # ordered, without repeats
-        return Estimate(self.metric, value, len(features), "; ".join(caveats) or None)
+        noise = None
+        if value is not None and self.metric == "roc_auc" and isinstance(self.model, CbpeModel):
+            noise = self.model.auc_noise(value, outputs)
+        return Estimate(self.metric, value, len(features), "; ".join(caveats) or None, noise)
 
     def calibrated(self, scores: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]] | None:
         """A classifier's probabilities on a window as calibrated on the reference, with their
         classes. None for a regression estimator (it has no probabilities) and for one that kept
         a class's raw scores (too few reference rows to calibrate): a boosted model's raw scores
         are overconfident, so what they expect is no fair bar."""
-        from mlops_pipelines.lib.monitoring.estimation_cbpe import CbpeModel
-
         if not isinstance(self.model, CbpeModel) or any(c is None for c in self.model.calibrators):
             return None
         return self.model.calibrated(np.asarray(scores, dtype="float64")), self.model.classes

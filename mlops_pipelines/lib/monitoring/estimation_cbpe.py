@@ -15,6 +15,7 @@ reference rows on either side keeps its raw scores, and the estimator says so.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,14 @@ class CbpeModel:
     def estimate(self, features: pd.DataFrame, scores: np.ndarray) -> tuple[float | None, str | None]:
         raw = raw_matrix(scores, self.classes, self.positive_index, "monitored scores")
         return expected_metric(self.metric, calibrate(raw, self.calibrators), raw, self.positive_index)
+
+    def auc_noise(self, value: float, scores: np.ndarray) -> float:
+        """The standard error of a ROC-AUC of `value` on a window expected to hold the classes its
+        calibrated probabilities sum to (the rarest class's, when one-vs-rest is averaged)."""
+        calibrated = self.calibrated(scores)
+        columns = [self.positive_index] if self.positive_index is not None else range(len(self.classes))
+        counts = [(float(calibrated[:, c].sum()), float((1 - calibrated[:, c]).sum())) for c in columns]
+        return max(auc_standard_error(value, positives, negatives) for positives, negatives in counts)
 
     def calibrated(self, scores: np.ndarray) -> np.ndarray:
         """The calibrated (rows, classes) probabilities of the model's scores, in `classes` order."""
@@ -235,3 +244,12 @@ def expected_auc(raw: np.ndarray, calibrated: np.ndarray) -> float | None:
     tpr = np.r_[0.0, np.cumsum(p)[ends] / positives]
     fpr = np.r_[0.0, np.cumsum(1 - p)[ends] / negatives]
     return float(np.trapezoid(tpr, fpr))
+
+
+def auc_standard_error(auc: float, positives: float, negatives: float) -> float:
+    """Hanley & McNeil (1982): a ROC-AUC's standard error from its value and the rows of each
+    class. It is set by the rarer class: a night window of 420 rows expected to hold 3 occupied
+    ones has an AUC as loose as a window of 3 rows, however many rows it holds."""
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    return math.sqrt(max(variance, 0.0) / (positives * negatives))

@@ -59,6 +59,9 @@ class Estimate:
     value: float | None  # None: not estimable here (see `reason`)
     n_rows: int
     reason: str | None  # why there is no value, or a caveat on the value; None: a plain estimate
+    # The estimate's own standard error where the window's make-up sets it (ROC-AUC: the expected
+    # rows of each class); None: the evaluated level's noise scaled by rows is all there is.
+    noise: float | None = None
 
 
 class WindowModel(Protocol):

@@ -192,6 +192,21 @@ def calibration_check(
     return replace(check, reason=f"{check.reason}; the model's probabilities no longer fit the class rates")
 
 
+def estimate_noise(
+    evaluated_noise: float | None, evaluated_rows: int | None, rows: int, own: float | None
+) -> float | None:
+    """An estimate's standard error on a window of `rows`: the evaluated level's, scaled as
+    1 / sqrt(rows), or the estimate's `own` (its window's make-up: ROC-AUC's rarer class) when
+    larger. Scaling by rows assumes the evaluation's class mix, which a window of nights
+    without occupancy, 3 positives in 420 rows, does not have."""
+    scaled = None
+    if evaluated_noise is not None and evaluated_rows is not None and rows > 0:
+        scaled = evaluated_noise * (evaluated_rows / rows) ** 0.5
+    if own is None:
+        return scaled
+    return own if scaled is None else max(scaled, own)
+
+
 def estimated_check(
     value: float | None,
     rows: int,

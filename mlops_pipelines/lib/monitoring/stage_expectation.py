@@ -13,7 +13,6 @@ has no expectation: its estimated verdicts are None with the reason, never "fine
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -69,24 +68,17 @@ class Expectation:
     def metric(self) -> str:
         return self.estimator.metric
 
-    def noise(self, rows: int) -> float | None:
-        """The evaluated level's standard error scaled to a window of `rows`: an error shrinks
-        as 1 / sqrt(rows), so a small window must be worse by more before it counts."""
-        if self.evaluated_noise is None or self.evaluated_rows is None or rows <= 0:
-            return None
-        return self.evaluated_noise * math.sqrt(self.evaluated_rows / rows)
-
     def judge(self, estimate: Estimate, retraining: RetrainingSpec) -> PerformanceCheck:
         """The estimated verdict on one window against the evaluated level; the estimator's
         caveat (extrapolation, raw scores) rides along in the reason."""
-        from mlops_pipelines.lib.monitoring.signals import estimated_check
+        from mlops_pipelines.lib.monitoring.signals import estimate_noise, estimated_check
 
         check = estimated_check(
             estimate.value,
             estimate.n_rows,
             self.metric,
             evaluated=self.evaluated,
-            noise=self.noise(estimate.n_rows),
+            noise=estimate_noise(self.evaluated_noise, self.evaluated_rows, estimate.n_rows, estimate.noise),
             margin=retraining.performance_margin,
             z=retraining.performance_z,
             min_rows=retraining.performance_min_rows,

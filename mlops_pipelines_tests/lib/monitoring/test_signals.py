@@ -9,6 +9,9 @@ positive class went to 70 % of the rows (a moved prior: ROC-AUC cannot see it, a
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import cast
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,8 +19,14 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from mlops_pipelines.lib.metrics import Predictions, metric_value
 from mlops_pipelines.lib.monitoring.estimation import PerformanceEstimator, fit_estimator
+from mlops_pipelines.lib.monitoring.estimation_cbpe import CbpeModel, auc_standard_error
 from mlops_pipelines.lib.monitoring.estimation_records import ReferencePredictions
-from mlops_pipelines.lib.monitoring.signals import PerformanceCheck, calibration_check, realized_check
+from mlops_pipelines.lib.monitoring.signals import (
+    PerformanceCheck,
+    calibration_check,
+    estimate_noise,
+    realized_check,
+)
 from mlops_pipelines.spec import Task
 
 CLASSES = ("no", "yes")
@@ -155,3 +164,37 @@ def test_an_estimator_that_kept_raw_scores_offers_no_calibrated_probabilities(
     evaluated = metric_value(_window(model, TRAINED), "roc_auc", Task.BINARY)
     check = _realized(moved, "roc_auc", evaluated, thin.calibrated(moved.positive_scores))
     assert check.metric == "roc_auc" and check.degraded is False
+
+
+def test_the_auc_standard_error_is_hanley_mcneils_and_set_by_the_rarer_class() -> None:
+    # Hanley & McNeil (1982), their eq. 2 by hand: AUC 0.8 with 50 positives and 50 negatives.
+    assert auc_standard_error(0.8, 50, 50) == pytest.approx(0.0445, abs=5e-4)
+    # 420 rows: 3 expected positives leave the AUC as loose as a window of a handful of rows.
+    assert auc_standard_error(0.9, 3, 417) > 5 * auc_standard_error(0.9, 210, 210)
+
+
+def test_a_window_of_a_rare_class_needs_a_larger_fall_before_its_estimate_counts(
+    estimator: PerformanceEstimator,
+) -> None:
+    """Same rows, a different make-up: a night window of 420 rows a sure model scores as empty
+    but for 3 has an estimate far looser than a mixed window's, and the judge takes the larger of
+    it and the evaluated noise scaled by rows. (Calibration kept out: the raw scores are the
+    probabilities, as an estimator that kept them uses them.)"""
+    sure = replace(cast(CbpeModel, estimator.model), calibrators=(None, None))
+    spread = np.random.default_rng(4).uniform(0.0, 1.0, 420)
+    night = np.r_[np.full(417, 0.001), np.full(3, 0.999)]
+    mixed_noise, night_noise = (sure.auc_noise(0.9, scores) for scores in (spread, night))
+    assert night_noise > 3 * mixed_noise
+    assert night_noise == pytest.approx(
+        auc_standard_error(0.9, 417 * 0.001 + 3 * 0.999, 417 * 0.999 + 3 * 0.001)
+    )
+    # Through the estimator, as monitoring calls it: the estimate carries its own noise.
+    estimate = estimator.estimate(_rows(4, 420, TRAINED)[0], spread)
+    assert estimate.value is not None and estimate.noise == pytest.approx(
+        cast(CbpeModel, estimator.model).auc_noise(estimate.value, spread)
+    )
+    scaled = estimate_noise(0.01, 2000, 420, None)
+    assert scaled == pytest.approx(0.01 * (2000 / 420) ** 0.5)
+    assert estimate_noise(0.01, 2000, 420, night_noise) == night_noise  # the larger of the two
+    assert estimate_noise(0.01, 2000, 420, 1e-6) == scaled
+    assert estimate_noise(None, None, 420, 0.02) == 0.02 and estimate_noise(None, None, 420, None) is None
