@@ -24,7 +24,11 @@ def add_init_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     init.add_argument("data_file", help="CSV (also .gz/.bz2/.zip/.xz), Parquet, JSON lines or ARFF")
-    init.add_argument("--target", help="the column to predict (default: a target-like name, else the last)")
+    init.add_argument(
+        "--target",
+        help="the column to predict (default: a target-like name, else the last usable column; "
+        "never a time, an ID or a constant)",
+    )
     init.add_argument("--time", help="the time column (default: detected; none means rows arrive in order)")
     init.add_argument("--out", help="spec file to write (default: <name>.yaml here)")
     init.add_argument("--name", help="project name (default: from the file name)")
@@ -66,6 +70,8 @@ def run_init(args: argparse.Namespace) -> int:
         _say(f"mlops-pipelines init: {err}", err=True)
         return 1
     spec, notes = draft_spec(profile, name, str(data.parent))
+    if profile.target_note:  # a guess to check first: reported, and kept as a comment in the spec
+        notes.insert(0, profile.target_note)
     text = render(spec, profile, notes)
     try:
         parse_spec(yaml.safe_load(text), out)

@@ -4,13 +4,15 @@ Everything `init` writes into a spec is decided here from the data alone; `draft
 `Profile` into commented YAML. Detection rules (each documented where it is applied):
 columns are ID-like (one distinct value per row, or an 'id' name with nearly so), constant,
 near-constant (one value in at least 99 % of rows) or target-leaking (equal to the target, a
-near-perfect correlation, or two columns that add up to it); the time axis comes from
-`time_detect.py`.
+near-perfect correlation, two columns that add up to it, or a category that names the class:
+`leaks.py`); the time axis comes from `time_detect.py`. Without --target, the target is a column
+named like one, else the last column; never a time, an ID or a constant (`guess_target`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,12 +21,12 @@ import numpy as np
 import pandas as pd
 
 from mlops_pipelines.lib.ingestion.columns import normalize_column_name
+from mlops_pipelines.lib.onboarding.column_profile import MAX_CATEGORIES, ColumnProfile, profile_column
+from mlops_pipelines.lib.onboarding.leaks import deciding_categories
 from mlops_pipelines.lib.onboarding.reading import mark_label_codes, read_any
 from mlops_pipelines.lib.onboarding.time_detect import TimeAxis, detect_time
+from mlops_pipelines.lib.time_axis import TimeAxisError, is_clock
 
-NEAR_CONSTANT = 0.99
-MAX_CATEGORIES = 30
-_ID_NAME = re.compile(r"(^|_)(id|uuid|key|index|instant|row)($|_)|id$")
 _CLASS_NAME = re.compile(r"(^|_)(class|classes|type|label|category|kind|species|genre)($|_)")
 # Most telling first: a file with both 'y' and 'target' means 'target'.
 _TARGET_NAMES = (
@@ -41,23 +43,6 @@ _TARGET_NAMES = (
     "count",
     "price",
 )
-SENSITIVE = re.compile(
-    r"(^|_)(sex|gender|race|ethnic\w*|religion|age|marital\w*|nationality|native_country|country|"
-    r"disab\w*|pregnan\w*|sexual\w*|relationship)($|_)"
-)
-
-
-@dataclass
-class ColumnProfile:
-    name: str
-    dtype: str  # the spec dtype: int float str bool date datetime
-    nulls: int
-    distinct: int
-    categories: list[str] | None = None
-    low: float | None = None
-    high: float | None = None
-    flags: list[str] = field(default_factory=list)  # "id", "constant", "near_constant", "leak", "sensitive"
-    notes: list[str] = field(default_factory=list)  # why, for the spec's comments
 
 
 @dataclass
@@ -73,52 +58,61 @@ class Profile:
     duplicate_rows: int
     empty_columns: list[str] = field(default_factory=list)  # left out of the spec: no value at all
     percent: list[str] = field(default_factory=list)  # '10.65%' columns, read as numbers
+    target_note: str | None = None  # how the target was guessed; None when --target named it
 
 
-def _spec_dtype(values: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(values):
-        return "bool"
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return "datetime"
-    if pd.api.types.is_numeric_dtype(values):
-        present = values.dropna()
-        whole = len(present) > 0 and bool(np.all(present == np.floor(present)))
-        return "int" if whole else "float"
-    return "str"
+def _axis_columns(axis: TimeAxis) -> list[str]:
+    return [c for c in (axis.column, axis.month_column, axis.day_column, axis.hour_column) if c]
 
 
-def _profile_column(name: str, values: pd.Series) -> ColumnProfile:
-    dtype = _spec_dtype(values)
-    present = values.dropna()
-    distinct = int(present.nunique())
-    found = ColumnProfile(name, dtype, int(values.isna().sum()), distinct)
-    if dtype in ("int", "float") and len(present):
-        found.low, found.high = float(present.min()), float(present.max())
-    if dtype == "str" and distinct <= MAX_CATEGORIES:
-        found.categories = sorted(present.astype(str).unique().tolist())
-    if len(values) and distinct <= 1:
-        found.flags.append("constant")
-        found.notes.append("constant: one value in every row")
-    elif len(present) and present.value_counts(normalize=True).iloc[0] >= NEAR_CONSTANT:
-        top = present.value_counts(normalize=True)
-        value = top.index[0]
-        value = value.item() if hasattr(value, "item") else value  # 0, not np.int64(0), in the note
-        found.flags.append("near_constant")
-        found.notes.append(f"near-constant: {value!r} in {top.iloc[0]:.1%} of rows")
-    unique_share = distinct / max(len(values), 1)
-    id_like = unique_share >= 0.999 or (_ID_NAME.search(name) and unique_share >= 0.5)
-    if dtype in ("int", "str") and id_like and len(values) > 20:
-        found.flags.append("id")
-        found.notes.append(f"ID-like: {distinct} distinct values in {len(values)} rows")
-    if SENSITIVE.search(name):
-        found.flags.append("sensitive")
-    return found
+def _not_a_target(frame: pd.DataFrame, name: str, timed: set[str]) -> str | None:
+    """Why `name` cannot be a guessed target, or None. A time would draft a task on dates (Hotel
+    Booking's last column, `reservation_status_date`), an ID or a constant one nothing can learn."""
+    values = frame[name]
+    if name in timed or is_clock(values):
+        return "a date or time"
+    try:
+        if detect_time(frame[[name]], None).column is not None:
+            return "a date or time"
+    except TimeAxisError:  # reads as times, though not all of them parse: no label either
+        return "a date or time"
+    flags = profile_column(name, values).flags
+    return "constant" if "constant" in flags else "ID-like" if "id" in flags else None
 
 
-def guess_target(frame: pd.DataFrame) -> str:
-    """A column named like a target (target, label, class, y, ...), else the last column."""
+def guess_target(
+    frame: pd.DataFrame, axis: TimeAxis | None = None, file: str = "the file"
+) -> tuple[str, str]:
+    """The target when none is given, and a line saying how it was guessed: a usable column named
+    like a target (target, label, class, y, ...), else the last usable column. Raises ValueError
+    when no column can be one."""
     names = [str(c) for c in frame.columns]
-    return next((n for n in _TARGET_NAMES if n in names), names[-1])
+    timed = set(_axis_columns(axis)) if axis else set()
+    unusable: dict[str, str] = {}
+
+    def usable(name: str) -> bool:
+        why = unusable.get(name) or _not_a_target(frame, name, timed)
+        if why:
+            unusable[name] = why
+        return why is None
+
+    choose = "; pass --target COL to choose)"
+    named = next((n for n in _TARGET_NAMES if n in names and usable(n)), None)
+    if named:
+        return named, f"target: {named} (guessed: a target-like column name{choose}"
+    found = next((n for n in reversed(names) if usable(n)), None)
+    if found is None:
+        listed = ", ".join(f"{n} ({unusable[n]})" for n in names)
+        raise ValueError(
+            f"no column of {file} can be guessed as the target: {listed}; pass --target COL to name it"
+        )
+    tried = [f"{n} is {unusable[n]}" for n in _TARGET_NAMES if n in unusable]
+    lead = (
+        f"no usable target-like column name ({', '.join(tried)})" if tried else "no target-like column name"
+    )
+    after = [f"{n} is {unusable[n]}" for n in names[names.index(found) + 1 :]]
+    passed = f"; after it, {', '.join(after)}" if after else ""
+    return found, f"target: {found} (guessed: {lead}, so the last usable column{passed}{choose}"
 
 
 def guess_task(values: pd.Series, name: str = "") -> str:
@@ -137,10 +131,13 @@ def guess_task(values: pd.Series, name: str = "") -> str:
     return "binary" if distinct <= 2 else "multiclass"
 
 
-def flag_leaks(frame: pd.DataFrame, target: str, columns: dict[str, ColumnProfile], task: str) -> None:
-    """Mark columns that give the target away: equal to it, near-perfectly correlated, or a pair
-    that adds up to it (bike_sharing's casual + registered = cnt)."""
-    y = frame[target]
+def flag_leaks(
+    frame: pd.DataFrame, target: str, columns: dict[str, ColumnProfile], task: str, skip: Iterable[str] = ()
+) -> None:
+    """Mark columns that give the target away: equal to it, near-perfectly correlated, a pair that
+    adds up to it (bike_sharing's casual + registered = cnt), or for a class label a category
+    that names it (Hotel Booking's reservation_status). `skip`: the time axis's columns."""
+    y, skipped = frame[target], set(skip)
     numeric = [
         c
         for c, p in columns.items()
@@ -150,7 +147,23 @@ def flag_leaks(frame: pd.DataFrame, target: str, columns: dict[str, ColumnProfil
         if name != target and frame[name].astype(str).equals(y.astype(str)):
             columns[name].flags.append("leak")
             columns[name].notes.append("target leak: a copy of the target")
-    if task != "regression" or not pd.api.types.is_numeric_dtype(y):
+    if task != "regression":
+        categorical = [
+            c
+            for c, p in columns.items()
+            if c != target
+            and c not in skipped
+            and (p.dtype in ("str", "bool") or p.distinct <= MAX_CATEGORIES)
+            and not {"id", "constant", "leak"} & set(p.flags)
+        ]
+        for name, purity in deciding_categories(frame, target, categorical).items():
+            columns[name].flags.append("leak")
+            columns[name].notes.append(
+                f"suspected target leak: its value decides '{target}' in {purity:.2%} of rows; "
+                "to keep it as a feature, remove it from features.exclude"
+            )
+        return
+    if not pd.api.types.is_numeric_dtype(y):
         return
     for name in numeric:
         corr = frame[name].corr(y.astype("float64"))
@@ -185,10 +198,18 @@ def profile_file(path: Path, target: str | None = None, time: str | None = None)
             f"{role} column '{name}' not in {path.name}{did_you_mean(name, map(str, frame.columns))}"
         )
 
-    target = resolve(target, "target") if target else guess_target(frame)
-    codes = mark_label_codes(read, target)
-    axis = detect_time(frame, resolve(time, "time") if time else None)
-    columns = {name: _profile_column(name, frame[name]) for name in frame.columns}
+    given = resolve(target, "target") if target else None
+    wanted = resolve(time, "time") if time else None
+    note = None
+    if given:
+        target = given
+        codes = mark_label_codes(read, target)
+        axis = detect_time(frame, wanted)
+    else:  # the axis first: its columns cannot be the target (a code in the target never moves it)
+        axis = detect_time(frame, wanted)
+        target, note = guess_target(frame, axis, path.name)
+        codes = mark_label_codes(read, target)
+    columns = {name: profile_column(name, frame[name]) for name in frame.columns}
     if codes:
         columns[target].notes.append(
             f"{codes} read as missing (read_options.na_values): a missing-value code, far from every other label"
@@ -200,7 +221,7 @@ def profile_file(path: Path, target: str | None = None, time: str | None = None)
             f"{labels.nunique()} whole numbers: if they name classes, set task: multiclass "
             "(and primary_metric: accuracy)"
         )
-    flag_leaks(frame, target, columns, task)
+    flag_leaks(frame, target, columns, task, skip=_axis_columns(axis))
     text_time = axis.format == "auto" or "%" in axis.format
     if axis.column is not None and text_time and columns[axis.column].dtype == "str":
         from mlops_pipelines.lib.time_axis import parse_time_axis
@@ -209,15 +230,23 @@ def profile_file(path: Path, target: str | None = None, time: str | None = None)
         own = parse_time_axis(frame, TimeSpec(column=axis.column, format=axis.format))  # no hour added
         columns[axis.column].dtype = "date" if bool((own == own.dt.normalize()).all()) else "datetime"
         columns[axis.column].categories = None
-    for name in axis.column, axis.month_column, axis.day_column, axis.hour_column:
-        if name:
-            columns[name].flags = [f for f in columns[name].flags if f not in ("id", "constant")]
-            columns[name].notes = [
-                n for n in columns[name].notes if not n.startswith(("ID-like", "constant"))
-            ]
+    for name in _axis_columns(axis):
+        columns[name].flags = [f for f in columns[name].flags if f not in ("id", "constant")]
+        columns[name].notes = [n for n in columns[name].notes if not n.startswith(("ID-like", "constant"))]
     duplicates = int(frame.duplicated().sum())
     for name in read.percent:
         columns[name].notes.append("percentages ('10.65%') read as numbers (source.files[].percent)")
     return Profile(
-        path, kind, options, len(frame), columns, target, task, axis, duplicates, read.empty, read.percent
+        path,
+        kind,
+        options,
+        len(frame),
+        columns,
+        target,
+        task,
+        axis,
+        duplicates,
+        read.empty,
+        read.percent,
+        target_note=note,
     )
