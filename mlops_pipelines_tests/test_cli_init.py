@@ -255,3 +255,93 @@ def test_init_names_a_wrong_target_and_refuses_to_overwrite(
     assert cli.main(["init", str(data), "--out", str(tmp_path / "x.yaml")]) == 1
     assert "exists; pass --force" in capsys.readouterr().err
     assert yaml.safe_load((tmp_path / "x.yaml").read_text()) == "keep"
+
+
+def minute_readings(tmp_path: Path) -> Path:
+    """Occupancy as UCI ships it: a row a minute from 2015-02-04 17:51:00 for five days."""
+    rng = np.random.default_rng(4)
+    stamps = pd.date_range("2015-02-04 17:51:00", periods=60 * 24 * 5, freq="min")
+    light = rng.uniform(0, 500, len(stamps)).round(1)
+    frame = pd.DataFrame(
+        {
+            "date": stamps.strftime("%Y-%m-%d %H:%M:%S"),
+            "Temperature": rng.normal(21, 1, len(stamps)).round(2),
+            "Light": light,
+            "Occupancy": (light + rng.normal(0, 100, len(stamps)) > 250).astype(int),
+        }
+    )
+    path = tmp_path / "datatraining.txt"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_init_starts_hourly_partitions_at_the_first_whole_day_so_none_is_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`partitions.start` is a date: hourly partitions from its midnight would begin with the 17
+    hours before 17:51, each run over one blocked (row count 0); the draft starts the day after."""
+    path = minute_readings(tmp_path)
+    out = tmp_path / "occupancy.yaml"
+    assert cli.main(["init", str(path), "--target", "Occupancy", "--out", str(out)]) == 0
+    spec = load_spec(out)
+    assert spec.partitions.grain.value == "hourly"
+    assert (str(spec.partitions.start), str(spec.partitions.end)) == ("2015-02-05", "2015-02-09")
+    assert "left out (1440 of 7200 rows before 2015-02-05 or from 2015-02-09 on)" in out.read_text(
+        encoding="utf-8"
+    )
+    capsys.readouterr()
+    assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "partitions: 96 non-empty of 96 hourly partitions, first 2015-02-05-00:00" in report
+    assert "hold no row" not in report
+    assert "369 row(s) fall before and 1071 after the partitions" in report
+    # The start truncated to the first row's day, as drafted before: 17 empty hours lead, all blocked.
+    text = out.read_text(encoding="utf-8").replace("start: '2015-02-05'", "start: '2015-02-04'")
+    out.write_text(text, encoding="utf-8")
+    assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "partitions: 103 non-empty of 120 hourly partitions, first 2015-02-04-17:00" in report
+    assert "17 of 120 partitions hold no row: each run over one is blocked (row count 0)" in report
+
+
+def yearly_sales(tmp_path: Path, years: int) -> Path:
+    """Bookings dated by their year alone (hotel bookings read without their month names)."""
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame({"year": np.repeat(np.arange(2015, 2015 + years), 40)})
+    frame["price"] = rng.uniform(50, 200, len(frame)).round(2)
+    frame["nights"] = (frame["price"] / 40 + rng.normal(0, 1, len(frame))).round(2)
+    path = tmp_path / "bookings.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_init_says_when_the_data_leaves_no_partition_to_score_and_validate_refuses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bookings.yaml"
+    assert cli.main(["init", str(yearly_sales(tmp_path, 3)), "--target", "nights", "--out", str(out)]) == 0
+    assert load_spec(out).partitions.grain.value == "yearly"
+    note = (
+        "only 3 partition(s) with rows; the first model needs 3 and at least one more partition must "
+        "remain to score: validate-spec and backtest refuse this spec"
+    )
+    assert note in out.read_text(encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 1
+    assert (
+        "partitions: 3 partition(s) with rows; the first model needs 3 (training.window_partitions // 2"
+        in capsys.readouterr().err
+    )
+
+
+def test_init_on_four_years_leaves_a_partition_to_score(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bookings.yaml"
+    assert cli.main(["init", str(yearly_sales(tmp_path, 4)), "--target", "nights", "--out", str(out)]) == 0
+    assert "must remain to score" not in out.read_text(encoding="utf-8")
+    capsys.readouterr()
+    assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
+    report = capsys.readouterr()
+    assert "partitions: 4 non-empty of 4 yearly partitions" in report.out
+    assert "must remain to score" not in report.out + report.err

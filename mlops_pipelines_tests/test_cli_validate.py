@@ -114,4 +114,49 @@ def test_validate_spec_with_data_asks_for_enough_partitions(
     data = yearly_data(tmp_path)
     spec = write_spec(tmp_path, SCHEMA, training={"window_partitions": 90, "holdout_partitions": 14})
     assert cli.main(["validate-spec", "--data", str(data), str(spec)]) == 1
-    assert "24 non-empty partitions, but the first model needs 60" in capsys.readouterr().err
+    assert "partitions: 24 partition(s) with rows; the first model needs 60 (" in capsys.readouterr().err
+
+
+def first_years(tmp_path: Path, years: int) -> Path:
+    """The sales spec over its first `years` yearly partitions, with a first model that needs 3 of
+    them (window 2 // 2 + holdout 1 + label delay 1), as the backtest and the demo count."""
+    return write_spec(
+        tmp_path,
+        SCHEMA,
+        partitions={"grain": "yearly", "start": "2000-01-01", "end": f"{2000 + years}-01-01"},
+        training={"window_partitions": 2, "holdout_partitions": 1, "primary_metric": "mae"},
+    )
+
+
+def test_validate_spec_with_data_refuses_partitions_that_leave_none_to_score(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exactly the partitions the first model needs: the backtest refuses to replay them, so
+    validate-spec refuses them too, with the same counts."""
+    data = yearly_data(tmp_path)
+    spec = first_years(tmp_path, 3)
+    assert cli.main(["validate-spec", "--data", str(data), str(spec)]) == 1
+    captured = capsys.readouterr()
+    assert (
+        "error: partitions: 3 partition(s) with rows; the first model needs 3 (training.window_partitions"
+        " // 2 + training.holdout_partitions + monitoring.label_delay_partitions) and at least one more "
+        "partition must remain to score: lower them or choose a finer partitions.grain than yearly"
+    ) in captured.err
+    assert "data ok" not in captured.out
+    assert cli.main(["backtest", "--project", str(spec), "--data-dir", str(data)]) == 1
+    assert (
+        "sales: 3 partition(s) with rows; the first model needs 3 and at least one more partition must "
+        "remain to score" in capsys.readouterr().err
+    )
+
+
+def test_validate_spec_with_data_passes_one_partition_after_the_first_models_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = yearly_data(tmp_path)
+    spec = first_years(tmp_path, 4)
+    assert cli.main(["validate-spec", "--data", str(data), str(spec)]) == 0
+    captured = capsys.readouterr()
+    assert "partitions: 4 non-empty of 4 yearly partitions, first 2000-01-01, last 2003-01-01" in captured.out
+    assert f"{spec}: data ok" in captured.out
+    assert "must remain to score" not in captured.out + captured.err

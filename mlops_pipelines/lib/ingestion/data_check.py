@@ -45,7 +45,8 @@ class DataCheck:
 
 
 def first_model_partitions(spec: ProjectSpec) -> int:
-    """Partitions with rows the first model needs (demo.bootstrap_count's rule)."""
+    """Partitions with rows the first model needs (demo.bootstrap_count's and
+    backtest.engine.bootstrap_index's rule: the first model is trained as of the last of them)."""
     return (
         spec.training.window_partitions // 2
         + spec.training.holdout_partitions
@@ -119,11 +120,14 @@ def _time(
             f"{empty} of {len(keys)} partitions hold no row: each run over one is blocked (row count 0)"
         )
     needed = first_model_partitions(spec)
-    if found.non_empty < needed:
+    # A partition after the first model's window must remain: none, and nothing is ever scored or
+    # monitored (the backtest refuses such data with the same counts).
+    if found.non_empty <= needed:
         report.errors.append(
-            f"partitions: {found.non_empty} non-empty partitions, but the first model needs {needed} "
-            f"(training.window_partitions // 2 + training.holdout_partitions + "
-            f"monitoring.label_delay_partitions): lower them or choose a finer partitions.grain than {grain}"
+            f"partitions: {found.non_empty} partition(s) with rows; the first model needs {needed} "
+            "(training.window_partitions // 2 + training.holdout_partitions + "
+            "monitoring.label_delay_partitions) and at least one more partition must remain to score: "
+            f"lower them or choose a finer partitions.grain than {grain}"
         )
     keyed = partition_keys(timed[EVENT_TIME], grain, spec.partitions.week_start)
     return timed.assign(**{PARTITION: keyed.to_numpy()})[keyed.isin(set(nonempty)).to_numpy()]

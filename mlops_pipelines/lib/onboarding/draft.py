@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import yaml
 
+from mlops_pipelines.lib.data_end import end_after
 from mlops_pipelines.lib.grains import partition_keys
 from mlops_pipelines.lib.onboarding.profile import Profile
 
 GRAINS = ("hourly", "daily", "weekly", "monthly", "quarterly", "yearly")
 ROWS_PER_PARTITION = 20
 MIN_PARTITIONS = 12
+# From 4 partitions on, `sizes` leaves one to score after the first model's window (the backtest needs it).
+MIN_SCORABLE = 4
 # One run per partition: years of hourly partitions (17,520 for two) are more runs and monitoring
 # windows than a replay or a sensor can keep up with; a coarser grain holds the same rows.
 MAX_PARTITIONS = 2000
@@ -50,7 +53,7 @@ def _periods(first: pd.Timestamp, last: pd.Timestamp, grain: str) -> int:
 def choose_grain(times: pd.Series) -> tuple[str, dict[str, int], str]:
     """The grain, the partitions' row counts, and a sentence saying why."""
     first, last = times.min(), times.max()
-    fallback = None
+    fallback = scorable = None
     for grain in GRAINS:
         if grain != GRAINS[-1] and _periods(first, last, grain) > MAX_PARTITIONS:
             continue
@@ -58,28 +61,45 @@ def choose_grain(times: pd.Series) -> tuple[str, dict[str, int], str]:
         fill = len(counts) / _periods(first, last, grain)
         median = float(counts.median())
         why = f"{grain}: {len(counts)} partitions hold rows ({fill:.0%} of the span), median {median:g} rows each"
+        found = {str(k): int(v) for k, v in counts.items()}
         if fill >= MIN_FILL and median >= ROWS_PER_PARTITION and len(counts) >= MIN_PARTITIONS:
-            return grain, {str(k): int(v) for k, v in counts.items()}, why
-        if fill >= MIN_FILL and len(counts) >= 4 and fallback is None:
-            dense = {str(k): int(v) for k, v in counts.items()}
-            fallback = (grain, dense, why + " (few rows or partitions: the finest dense grain)")
+            return grain, found, why
+        if fill >= MIN_FILL and len(counts) >= MIN_SCORABLE and fallback is None:
+            fallback = (grain, found, why + " (few rows or partitions: the finest dense grain)")
+        if len(counts) >= MIN_SCORABLE:  # the last one kept is the coarsest
+            scorable = (grain, found, why)
     if fallback is not None:
         return fallback
     counts = partition_keys(times, "yearly").value_counts().sort_index()
     yearly = {str(k): int(v) for k, v in counts.items()}
+    if len(yearly) < MIN_SCORABLE and scorable is not None:
+        # Empty periods are blocked runs, but too few partitions leave nothing to score at all.
+        grain, found, why = scorable
+        return grain, found, f"{why} (the coarsest grain leaving a partition to score after the first model)"
     return "yearly", yearly, "yearly: no finer grain has rows in most of its periods"
 
 
-def _end_after(key: str, grain: str) -> date:
-    """The exclusive end date of the partition `key`."""
-    start = date.fromisoformat(key[:10])
-    if grain in ("hourly", "daily"):
-        return start + timedelta(days=1)
-    if grain == "weekly":
-        return start + timedelta(days=7)
-    months = {"monthly": 1, "quarterly": 3, "yearly": 12}[grain]
-    total = start.month - 1 + months
-    return date(start.year + total // 12, total % 12 + 1, 1)
+def whole_days(counts: dict[str, int]) -> tuple[dict[str, int], list[str]]:
+    """Hourly partitions cut to the whole days the data covers, and a note. `partitions.start` and
+    `end` are dates, so hourly partitions run from midnight to midnight, and a run over an hour
+    before the first row or after the last is blocked (row count 0; the demo exits 1), while rows
+    outside the partitions are only unread: partly covered days are left out unless too much is."""
+    keys, day = list(counts), timedelta(days=1)
+    first, last = date.fromisoformat(keys[0][:10]), date.fromisoformat(keys[-1][:10])
+    lead, trail = int(keys[0][11:13]), 23 - int(keys[-1][11:13])
+    if not lead + trail:
+        return counts, []
+    start, stop = first + day if lead else first, last if trail else last + day  # stop: exclusive
+    kept = {k: n for k, n in counts.items() if start.isoformat() <= k[:10] < stop.isoformat()}
+    total, left = sum(counts.values()), sum(counts.values()) - sum(kept.values())
+    why = f"partitions.start and end are dates: {lead + trail} hourly partition(s) before the first row or after the last"
+    if len(kept) < MIN_PARTITIONS or 2 * left >= total:
+        return counts, [f"{why} hold no row; each run over one is blocked (row count 0)"]
+    return kept, [
+        f"{why} would hold no row, each run over one blocked (row count 0), so the partly covered days are "
+        f"left out ({left} of {total} rows before {start} or from {stop} on); partitions.start: {first} "
+        f"and partitions.end: {last + day} read them"
+    ]
 
 
 def _clamp(value: float, low: int, high: int) -> int:
@@ -181,15 +201,17 @@ def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, An
             if getattr(axis, key):
                 time[key] = getattr(axis, key)
         grain, counts, why = choose_grain(axis.times)
+        counts, edges = whole_days(counts) if grain == "hourly" else (counts, [])
         keys = list(counts)
         spec["time"] = time
         spec["partitions"] = {
             "grain": grain,
             "start": keys[0][:10],
-            "end": _end_after(keys[-1], grain).isoformat(),
+            "end": end_after(datetime.fromisoformat(keys[-1][:10]), grain).isoformat(),
         }
         extra = "".join(f" + {c}" for c in time_columns[1:])
         notes.append(f"time axis: {axis.column}{extra} (format {axis.format}); grain {why}")
+        notes.extend(edges)
         if axis.note:
             notes.append(f"time axis: {axis.note}")
         partitions, per = len(keys), float(pd.Series(list(counts.values())).median())
@@ -217,7 +239,13 @@ def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, An
         notes.append(f"{clock}: a time of day, read into the time axis; the model gets its hour instead")
     calendar = [c for c in profile.columns if _CALENDAR.match(c) and c not in exclude and c != profile.target]
     calendar = [c for c in calendar if c not in time_columns[:1]]
-    sized = sizes(partitions, per)
+    sized = sizes(partitions, per)  # needed: as backtest.engine.bootstrap_index counts, label delay 1
+    needed = sized["training"]["window_partitions"] // 2 + sized["training"]["holdout_partitions"] + 1
+    if partitions <= needed:  # fewer than MIN_SCORABLE: no grain of this data gives more
+        notes.append(
+            f"only {partitions} partition(s) with rows; the first model needs {needed} and at least one "
+            "more partition must remain to score: validate-spec and backtest refuse this spec"
+        )
     spec["validation"] = {"min_rows": 1}
     if profile.duplicate_rows > profile.rows * 0.001:
         spec["validation"]["reject_duplicates"] = False
