@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 from mlops_pipelines import cli
-from mlops_pipelines.lib.ingestion.sources import clear_source_cache
 from mlops_pipelines.lib.onboarding.draft import draft_spec
 from mlops_pipelines.lib.onboarding.leaks import deciding_categories
 from mlops_pipelines.lib.onboarding.profile import profile_file
@@ -21,14 +20,6 @@ from mlops_pipelines.spec import load_spec
 from mlops_pipelines_tests.lib.onboarding.test_target_guess import hotel_like
 
 KEEP = "to keep it as a feature, remove it from features.exclude"
-
-
-@pytest.fixture(autouse=True)
-def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MLOPS_HOME", "DAGSTER_HOME"):
-        monkeypatch.setenv(name, str(tmp_path / "state" / name.lower()))
-    monkeypatch.delenv("MLOPS_DATA_DIR", raising=False)
-    clear_source_cache()
 
 
 def bookings(tmp_path: Path, rows: int = 2000) -> Path:

@@ -10,17 +10,8 @@ import pandas as pd
 import pytest
 
 from mlops_pipelines import cli
-from mlops_pipelines.lib.ingestion.sources import clear_source_cache
 from mlops_pipelines.lib.onboarding.time_detect import detect_time
 from mlops_pipelines.spec import load_spec
-
-
-@pytest.fixture(autouse=True)
-def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MLOPS_HOME", "DAGSTER_HOME"):
-        monkeypatch.setenv(name, str(tmp_path / "state" / name.lower()))
-    monkeypatch.delenv("MLOPS_DATA_DIR", raising=False)
-    clear_source_cache()
 
 
 def bookings(rows: int = 3000, status_follows_arrival: bool = False) -> pd.DataFrame:
