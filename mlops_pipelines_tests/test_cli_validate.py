@@ -11,15 +11,11 @@ import pytest
 import yaml
 
 from mlops_pipelines import cli
-from mlops_pipelines.lib.ingestion.sources import clear_source_cache
+from mlops_pipelines_tests.own_state import own_state
 
+__all__ = ["own_state"]  # the fixture, imported to be used
 
-@pytest.fixture(autouse=True)
-def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MLOPS_HOME", "DAGSTER_HOME"):
-        monkeypatch.setenv(name, str(tmp_path / "state" / name.lower()))
-    monkeypatch.delenv("MLOPS_DATA_DIR", raising=False)
-    clear_source_cache()
+pytestmark = pytest.mark.usefixtures("own_state")
 
 
 def yearly_data(tmp_path: Path) -> Path:

@@ -1,18 +1,12 @@
 """Every onboarding test reads files and may run `init` or `validate-spec`: each gets its own
-state directories and an empty source cache, so no test sees another's files."""
+state (`own_state`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from mlops_pipelines.lib.ingestion.sources import clear_source_cache
+from mlops_pipelines_tests.own_state import own_state
 
+__all__ = ["own_state"]
 
-@pytest.fixture(autouse=True)
-def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MLOPS_HOME", "DAGSTER_HOME"):
-        monkeypatch.setenv(name, str(tmp_path / "state" / name.lower()))
-    monkeypatch.delenv("MLOPS_DATA_DIR", raising=False)
-    clear_source_cache()
+pytestmark = pytest.mark.usefixtures("own_state")
