@@ -77,6 +77,9 @@ def _columns(frame: pd.DataFrame, spec: ProjectSpec, report: DataCheck) -> None:
         )
 
 
+_PARTS = (("month", "month_column"), ("day", "day_column"), ("hour", "hour_column"))
+
+
 def _time(
     frame: pd.DataFrame, spec: ProjectSpec, keys: Sequence[str], report: DataCheck
 ) -> pd.DataFrame | None:
@@ -87,7 +90,9 @@ def _time(
         except TimeAxisError as err:
             report.errors.append(str(err))
             return None
-        report.lines.append(f"time: {time_axis_text(spec)} read as {fmt}")
+        # "read as year" alone would hide the month and day columns that make the axis daily.
+        parts = [fmt] + [p for p, c in _PARTS if getattr(spec.time, c)]
+        report.lines.append(f"time: {time_axis_text(spec)} read as {' + '.join(parts)}")
     else:
         assert spec.time.arrival is not None
         step = pd.Timedelta(spec.time.arrival.cadence)

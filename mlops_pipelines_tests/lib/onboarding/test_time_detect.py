@@ -84,7 +84,9 @@ def test_init_drafts_the_arrival_axis_and_leaves_the_status_date_out(
     assert spec.partitions.grain.value == "weekly"  # 3000 rows over 400 days
     assert "reservation_status_date" in spec.features.exclude
     assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
-    assert "0 of 3000 rows would be quarantined" in capsys.readouterr().out
+    checked = capsys.readouterr().out
+    assert "0 of 3000 rows would be quarantined" in checked
+    assert "(format auto) read as year + month + day" in checked
 
 
 def test_a_month_column_of_other_words_is_no_month() -> None:
