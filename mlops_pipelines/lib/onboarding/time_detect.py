@@ -22,6 +22,7 @@ _YEAR_NAME = re.compile(r"(^|_)(year|yr|yyyy)($|_)")
 _MONTH_NAME = re.compile(r"(^|_)(month|mnth|mon|mo|mm)($|_)")
 _DAY_NAME = re.compile(r"(^|_)(day|dd|dom|mday|day_of_month)($|_)")
 _HOUR_NAME = re.compile(r"(^|_)(hour|hr|hh)($|_)")
+_QUARTER = r"\d{4}-?[Qq][1-4]"
 # A datetime column and year + month (+ day) columns agreeing on this share of rows are one axis.
 SAME_AXIS_SHARE = 0.95
 _CLOCK_NAME = re.compile(r"(^|_)(time|clock|hour|hr|time_of_day)($|_)")
@@ -45,6 +46,8 @@ class TimeAxis:
 def _reads_as_dates(values: pd.Series) -> bool:
     """Text that is dates: 99 % of a sample parses, and values look like dates (digits and a separator)."""
     sample = values.dropna().astype(str).head(500)
+    if not sample.empty and sample.str.fullmatch(_QUARTER).all():
+        return True  # 1960Q1: quarters as macro-economic series write them (pandas reads them)
     if sample.empty or not sample.str.contains(r"\d").all() or not sample.str.contains(r"[-/:. T]").all():
         return False
     parsed = pd.to_datetime(sample, errors="coerce", format="mixed")

@@ -97,3 +97,29 @@ def test_a_month_column_of_other_words_is_no_month() -> None:
     )
     axis = detect_time(frame, None)
     assert (axis.column, axis.month_column, axis.day_column) == ("arrival_date_year", None, None)
+
+
+def test_quarters_written_1960q1_are_a_time_axis(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Macro-economic panels write quarters as 1960Q1 (no separator, so no date pattern)."""
+    rng = np.random.default_rng(2)
+    quarters = pd.period_range("1960Q1", periods=60, freq="Q").astype(str)
+    frame = pd.DataFrame(
+        {"country": np.tile([f"c{i}" for i in range(25)], 60), "quarter": np.repeat(quarters, 25)}
+    )
+    frame["rate"] = rng.normal(5, 1, len(frame)).round(2)
+    frame["growth"] = (0.3 * frame["rate"] + rng.normal(0, 1, len(frame))).round(3)
+    path = tmp_path / "panel.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "panel.yaml"
+    assert cli.main(["init", str(path), "--target", "growth", "--out", str(out)]) == 0
+    spec = load_spec(out)
+    assert spec.time.column == "quarter" and spec.partitions.grain.value == "quarterly"
+    assert str(spec.partitions.start) == "1960-01-01"
+    capsys.readouterr()
+    assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
+    assert "60 non-empty of 60 quarterly partitions" in capsys.readouterr().out
+
+
+def test_a_quarter_code_in_a_text_column_of_other_words_is_no_time() -> None:
+    frame = pd.DataFrame({"plan": ["1960Q1", "basic", "1961Q2"] * 10, "y": range(30)})
+    assert detect_time(frame, None).column is None
