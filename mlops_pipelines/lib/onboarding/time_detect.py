@@ -74,8 +74,10 @@ def _time_candidates(frame: pd.DataFrame) -> list[tuple[str, str]]:
         if fmt in ("year", "%Y%m%d", "%y%m%d") and not named:
             continue
         rank = 0 if fmt == "datetime" else 1 if fmt.startswith("epoch") else 2
-        found.append((rank, not named, name, fmt))
-    return [(name, fmt) for _, _, name, fmt in sorted(found)]
+        # Of one kind, a column with empty rows (a cancellation's date) cannot time every row: a
+        # complete one comes first. Alone it is still taken, so its error names the empty rows.
+        found.append((rank, bool(values.isna().any()), not named, name, fmt))
+    return [(name, fmt) for *_, name, fmt in sorted(found)]
 
 
 def detect_time(frame: pd.DataFrame, wanted: str | None) -> TimeAxis:
@@ -147,13 +149,19 @@ def _prefer_parts(
     by_parts = parse_time_axis(
         frame, TimeSpec(column=year, month_column=parts.month_column, day_column=parts.day_column)
     )
+    named = " + ".join(c for c in (year, parts.month_column, parts.day_column) if c)
+    empty = int(frame[axis.column].isna().sum())
+    if empty:
+        return parts, (
+            f"'{axis.column}' is empty in {empty} rows, so it cannot time every row and {named} "
+            f"do; pass --time {axis.column} to use it anyway"
+        )
     pattern = None
     if not pd.api.types.is_datetime64_any_dtype(frame[axis.column]):
         pattern = numeric_date_pattern(frame[axis.column], axis.column)
     by_column = parse_time_axis(frame, TimeSpec(column=axis.column, format=pattern or "auto"))
     unit = f"datetime64[{'D' if parts.day_column else 'M'}]"
     same = _naive(by_column).astype(unit) == _naive(by_parts).astype(unit)
-    named = " + ".join(c for c in (year, parts.month_column, parts.day_column) if c)
     if same.mean() >= SAME_AXIS_SHARE:
         return axis, None
     return parts, (

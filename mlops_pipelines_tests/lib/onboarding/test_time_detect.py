@@ -11,6 +11,7 @@ import pytest
 
 from mlops_pipelines import cli
 from mlops_pipelines.lib.onboarding.time_detect import detect_time
+from mlops_pipelines.lib.time_axis import TimeAxisError
 from mlops_pipelines.spec import load_spec
 
 
@@ -123,3 +124,25 @@ def test_quarters_written_1960q1_are_a_time_axis(tmp_path: Path, capsys: pytest.
 def test_a_quarter_code_in_a_text_column_of_other_words_is_no_time() -> None:
     frame = pd.DataFrame({"plan": ["1960Q1", "basic", "1961Q2"] * 10, "y": range(30)})
     assert detect_time(frame, None).column is None
+
+
+def test_a_date_empty_in_some_rows_gives_way_to_complete_year_month_day_columns() -> None:
+    """A cancellation's date is empty for every booking that was kept: it cannot time every row,
+    and `init` crashed on it though the arrival columns were complete."""
+    frame = bookings().drop(columns="reservation_status_date")
+    frame["cancellation_date"] = pd.Series(
+        pd.Timestamp("2015-06-01") + pd.to_timedelta(frame.index % 90, unit="D")
+    )
+    frame.loc[frame["is_canceled"] == 0, "cancellation_date"] = pd.NaT
+    frame["cancellation_date"] = frame["cancellation_date"].dt.strftime("%Y-%m-%d")
+    axis = detect_time(frame, None)
+    assert (axis.column, axis.month_column, axis.day_column) == (
+        "arrival_date_year",
+        "arrival_date_month",
+        "arrival_date_day_of_month",
+    )
+    assert axis.note is not None and "'cancellation_date' is empty in" in axis.note
+    assert axis.other_dates == ("cancellation_date",)
+    # Alone, it is still the axis, and the error names its empty rows rather than a guess.
+    with pytest.raises(TimeAxisError, match=r"'cancellation_date': \d+ row\(s\) have no time"):
+        detect_time(frame[["cancellation_date", "adr", "is_canceled"]], None)
