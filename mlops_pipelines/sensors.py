@@ -30,6 +30,7 @@ from mlops_pipelines.lib.monitoring.policy import (
     RetrainRecord,
     should_retrain,
 )
+from mlops_pipelines.lib.monitoring.policy_records import GateOutcome, evidence_share
 from mlops_pipelines.lib.monitoring.policy_timing import timely_as_of
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.resources import AlertSink
@@ -57,15 +58,15 @@ def rebased(cursor: SensorCursor, history: list[RetrainRecord]) -> list[Monitori
     return [r.observation() for r in cursor.results if r.champion_version is not None or r.partition > since]
 
 
-def gate_outcome(
-    spec: ProjectSpec, instance: dg.DagsterInstance, run_id: str
-) -> tuple[bool | None, bool | None]:
-    """What a finished retrain run's gate decided: (promoted, paid off).
+def gate_outcome(spec: ProjectSpec, instance: dg.DagsterInstance, run_id: str) -> GateOutcome:
+    """What a finished retrain run's gate decided: promoted, paid off, and for insufficient
+    evidence the share of the rows it needed that it had.
 
     Promoted: its champion step put the challenger live (the policy's cooldown counts from such
     runs); None when the run recorded no verdict. Paid off: promoted and it scored better than
     the champion it was judged against (what the policy's follow-up reads); None when the run
-    has no gate decision against a champion (the first model, insufficient evidence, a failure)."""
+    has no gate decision against a champion (the first model, insufficient evidence, a failure),
+    as the backtest replays it: a challenger worse on too few rows is no miss of the chain."""
     from mlops_pipelines.assets.common import asset_key
 
     key = asset_key(spec, names.CHAMPION)
@@ -79,11 +80,15 @@ def gate_outcome(
             metadata_value(metadata, names.META_VERDICT),
             metadata_value(metadata, names.META_IMPROVEMENT),
         )
+        if verdict == "insufficient_evidence":
+            compared = metadata_value(metadata, names.META_COMPARED_ROWS)
+            share = evidence_share(None if compared is None else int(compared), spec.promotion.min_rows)
+            return GateOutcome(False, None, share)
         promoted = None if verdict is None else verdict == "promote"
         if promoted is None or improvement is None:
-            return promoted, None
-        return promoted, promoted and float(improvement) > 0
-    return None, None
+            return GateOutcome(promoted, None)
+        return GateOutcome(promoted, promoted and float(improvement) > 0)
+    return GateOutcome(None, None)
 
 
 def fail_stale_retrains(spec: ProjectSpec, instance: dg.DagsterInstance, now: float) -> list[str]:
@@ -130,15 +135,16 @@ def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[Ret
             if status == dg.DagsterRunStatus.SUCCESS
             else (False if status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED) else None)
         )
-        promoted, improved = gate_outcome(spec, instance, run.run_id) if succeeded else (None, None)
+        outcome = gate_outcome(spec, instance, run.run_id) if succeeded else GateOutcome(None, None)
         history.append(
             RetrainRecord(
                 run.tags[names.TRIGGER_TAG],
                 run.tags.get(names.RUN_KEY_TAG, ""),
                 succeeded,
                 run.tags.get(names.AS_OF_TAG),
-                improved,
-                promoted,
+                outcome.improved,
+                outcome.promoted,
+                outcome.evidence_share,
             )
         )
     return sorted(history, key=lambda r: r.partition)

@@ -380,7 +380,12 @@ def _champion_run(instance: dg.DagsterInstance, spec: ProjectSpec, metadata: dic
         ({"verdict": "promote", "improvement": 2.5}, (True, True)),  # promoted and better: pays off
         ({"verdict": "promote", "improvement": -0.4}, (True, False)),  # non-inferior but not better
         ({"verdict": "reject", "improvement": -3.0}, (False, False)),
-        ({"verdict": "insufficient_evidence"}, (False, None)),  # kept the champion, could not judge
+        ({"verdict": "insufficient_evidence"}, (False, None, 0.0)),  # kept the champion, could not judge
+        # Worse on too few rows is no miss (as the backtest replays it), and says how short it was.
+        (
+            {"verdict": "insufficient_evidence", "improvement": -0.4, "compared_rows": 150},
+            (False, None, 0.75),
+        ),
         ({"verdict": "promote"}, (True, None)),  # the first model: no champion to be better than
     ],
 )
@@ -388,14 +393,20 @@ def test_a_retrain_run_pays_off_only_when_its_gate_promoted_a_better_model(
     instance: dg.DagsterInstance,
     spec: ProjectSpec,
     metadata: dict[str, Any],
-    expected: tuple[bool | None, bool | None],
+    expected: tuple[bool | None, ...],
 ) -> None:
     from mlops_pipelines import names
+    from mlops_pipelines.lib.monitoring.policy_records import GateOutcome
     from mlops_pipelines.sensors import gate_outcome
 
-    keys = {"verdict": names.META_VERDICT, "improvement": names.META_IMPROVEMENT}
+    keys = {
+        "verdict": names.META_VERDICT,
+        "improvement": names.META_IMPROVEMENT,
+        "compared_rows": names.META_COMPARED_ROWS,
+    }
     run_id = _champion_run(instance, spec, {keys[k]: v for k, v in metadata.items()})
-    assert gate_outcome(spec, instance, run_id) == expected
+    assert spec.promotion.min_rows == 200
+    assert gate_outcome(spec, instance, run_id) == GateOutcome(*expected)
 
 
 def test_a_run_without_a_champion_materialization_has_no_verdict(
@@ -413,10 +424,10 @@ def test_a_run_without_a_champion_materialization_has_no_verdict(
     def other_job() -> None:
         elsewhere()
 
-    assert gate_outcome(spec, instance, other_job.execute_in_process(instance=instance).run_id) == (
-        None,
-        None,
-    )
+    from mlops_pipelines.lib.monitoring.policy_records import GateOutcome
+
+    run_id = other_job.execute_in_process(instance=instance).run_id
+    assert gate_outcome(spec, instance, run_id) == GateOutcome(None, None)
 
 
 def test_case_4_several_signals_in_one_tick_request_one_run(

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from mlops_pipelines.lib.monitoring.policy_records import evidence_share
+
 if TYPE_CHECKING:
     from mlops_pipelines.lib.backtest.models import ModelBank
     from mlops_pipelines.lib.evaluation.backtest import EvaluationRows
@@ -31,6 +33,7 @@ class GateVerdict:
     verdict: str  # promote | reject | insufficient_evidence
     reason: str
     improved: bool | None  # promoted AND better than the champion; None: the gate could not judge
+    evidence_share: float | None = None  # insufficient evidence: compared rows / the rows needed
 
 
 def _rows(bank: ModelBank, partitions: list[int]) -> EvaluationRows:
@@ -81,13 +84,13 @@ def judge(
         excluded_partitions=excluded,
     )
     decision = decide_promotion(evidence, spec, decided_at=REPLAY_DECIDED_AT)
-    improved = None
-    if decision.verdict != "insufficient_evidence":
-        improved = (
-            decision.verdict == "promote" and decision.improvement is not None and decision.improvement > 0
-        )
+    if decision.verdict == "insufficient_evidence":
+        share = evidence_share(decision.compared_rows, spec.promotion.min_rows)
+        return GateVerdict(decision.verdict, "; ".join(decision.reasons), None, share)
+    improved = decision.verdict == "promote" and decision.improvement is not None and decision.improvement > 0
     return GateVerdict(decision.verdict, "; ".join(decision.reasons), improved)
 
 
 def insufficient(reason: str) -> GateVerdict:
-    return GateVerdict("insufficient_evidence", reason, None)
+    """No comparison at all (no labelled partition the champion did not train on): no rows."""
+    return GateVerdict("insufficient_evidence", reason, None, 0.0)

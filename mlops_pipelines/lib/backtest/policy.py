@@ -180,7 +180,11 @@ def replay_policy(bank: ModelBank, boot: int, scored: range) -> Schedule:
                 versions,
             )
         promoted = outcome.verdict == "promote"
-        retrains.append(RetrainRecord(trigger, decision.run_key, True, keys[i], outcome.improved, promoted))
+        retrains.append(
+            RetrainRecord(
+                trigger, decision.run_key, True, keys[i], outcome.improved, promoted, outcome.evidence_share
+            )
+        )
         kind = "promote" if promoted else "reject"
         events.append(ReplayEvent(keys[i], kind, keys[i], outcome.reason))
         if outcome.verdict != "promote" or challenge is None:

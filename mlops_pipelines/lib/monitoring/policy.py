@@ -61,6 +61,7 @@ from mlops_pipelines.lib.monitoring.policy_records import (
     RetrainDecision,
     RetrainRecord,
     attempt_of,
+    follow_up_spacing,
     indexer,
     latest_per_partition,
     retry_decision,
@@ -200,16 +201,18 @@ def _follow_up(
     Only judged retrains (improved True or False) extend or break the chain. One the gate could
     not judge after a judged one (too few new rows since the champion: `improved` None) is no
     miss, but it shows the spacing is too short for this data's rows per partition: from then
-    on the spacing is doubled (once: compounding it starved bike_sharing of retrains), and the
-    next follow-up waits that spacing past it."""
+    on the spacing grows by the rows it lacked (`evidence_share`: 180 of 200 rows turns 7
+    partitions into 8), at most doubled (once: compounding it starved bike_sharing of retrains),
+    and doubled when the share is unknown; the next follow-up waits that spacing past it."""
     done = sorted((r for r in history if r.succeeded), key=lambda r: index(r.anchor))
     newest = done[-1] if done else None
     judged = [r for r in done if r.improved is not None]
     if newest is None or not judged or policy.follow_up_partitions == 0:
         return newest, None
     first_judged = done.index(judged[0])
-    too_soon = sum(1 for r in done[first_judged:] if r.improved is None)
-    spacing = policy.follow_up_partitions * (2 if too_soon else 1)
+    spacing = follow_up_spacing(
+        policy.follow_up_partitions, [r for r in done[first_judged:] if r.improved is None]
+    )
     misses = 0
     for record in reversed(judged):
         if record.improved:

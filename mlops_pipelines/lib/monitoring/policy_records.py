@@ -3,6 +3,7 @@ partition, one record per earlier retrain, and the decision (with its run key)."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,9 @@ class RetrainRecord:
     as_of: str | None = None  # the newest partition its model could use (None: unknown, use partition)
     improved: bool | None = None  # it paid off: promoted, and better than the champion it was judged against
     promoted: bool | None = None  # its model went live (False: the gate kept the champion; None: unknown)
+    # When the gate could not judge it for want of rows: the compared rows' share of the rows it
+    # needed (`promotion.min_rows`), 0 with none; None otherwise or unknown.
+    evidence_share: float | None = None
 
     @property
     def went_live(self) -> bool:
@@ -45,6 +49,15 @@ class RetrainRecord:
     @property
     def anchor(self) -> str:
         return self.as_of or self.partition
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """What a finished retrain's gate decided, as the policy reads it (see `RetrainRecord`)."""
+
+    promoted: bool | None
+    improved: bool | None
+    evidence_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -113,3 +126,23 @@ def latest_per_partition(
             raise ValueError(f"event {obs.event_id!r}: unknown monitoring status '{obs.status}'")
         latest[obs.partition] = obs
     return sorted(((index(p), o) for p, o in latest.items()), key=lambda item: item[0])
+
+
+def evidence_share(compared_rows: int | None, needed_rows: int) -> float:
+    """The share of the rows the gate needed that it had (0 with none; at most 1)."""
+    if not compared_rows or needed_rows <= 0:
+        return 0.0 if not compared_rows else 1.0
+    return min(1.0, compared_rows / needed_rows)
+
+
+def follow_up_spacing(base: int, too_soon: Sequence[RetrainRecord]) -> int:
+    """The follow-up spacing after the retrains the gate could not judge for want of rows: the
+    base grown by the largest shortfall (a spacing of `base` gave `share` of the rows needed),
+    between base + 1 and twice the base."""
+    if not too_soon:
+        return base
+    shares = [r.evidence_share for r in too_soon]
+    if any(s is None or s <= 0 for s in shares):
+        return 2 * base
+    least = min(s for s in shares if s is not None)
+    return min(2 * base, max(base + 1, math.ceil(base / least - 1e-9)))

@@ -53,3 +53,5 @@ def test_too_few_rows_promote_only_a_model_at_least_as_good(short_bank: tuple[Mo
     twin = judge(bank, parts, fresh, parts, fresh, fresh, ("2", "1"))
     assert twin.verdict == "insufficient_evidence" and twin.improved is None
     assert "96 comparable rows, 200 needed" in twin.reason
+    # The policy reads how short the evidence was (96 of 200) to space its next follow-up.
+    assert twin.evidence_share == 0.48 and verdict.evidence_share is None

@@ -158,6 +158,34 @@ def test_an_unjudged_retrain_is_no_miss_and_waits_for_more_rows() -> None:
     assert not should_retrain(calm, [_retrain("p02", None), _retrain("p09", None)], policy(), KEYS).retrain
 
 
+def test_the_spacing_grows_by_the_rows_the_gate_lacked() -> None:
+    """45 rows a week, 200 needed: a 7-partition follow-up compared 180 (90 %), so 8 partitions
+    hold enough; doubling to 14 halved the follow-ups of a stream whose every retrain paid off."""
+    calm = observe("o" * 40, estimated="-" * 40)
+    base = [_retrain("p02", None), _retrain("p05", True)]
+    short = RetrainRecord("p12", "run-p12", True, "p12", None, False, evidence_share=0.9)
+    decision = should_retrain(calm, [*base, short], policy(follow_up_partitions=7), KEYS)
+    assert decision.retrain and decision.trigger_partition == "p20"  # 8 past the unjudged one
+    assert (
+        should_retrain(
+            calm, [*base, short, _retrain("p20", True)], policy(follow_up_partitions=7), KEYS
+        ).trigger_partition
+        == "p28"
+    )
+    # Far short (a quarter of the rows) or no rows at all: at most doubled, as before.
+    for share in (0.25, 0.0, None):
+        far = RetrainRecord("p12", "run-p12", True, "p12", None, False, evidence_share=share)
+        assert (
+            should_retrain(calm, [*base, far], policy(follow_up_partitions=7), KEYS).trigger_partition
+            == "p26"
+        )
+    # Nearly enough still waits one partition more, never the same spacing again.
+    close = RetrainRecord("p12", "run-p12", True, "p12", None, False, evidence_share=0.99)
+    assert (
+        should_retrain(calm, [*base, close], policy(follow_up_partitions=7), KEYS).trigger_partition == "p20"
+    )
+
+
 def test_an_episode_that_goes_on_after_a_rejection_triggers_again() -> None:
     """A sudden change shows in one or two labelled partitions of the gate's window at first: a
     challenger rejected then is judged again `rearm_partitions` later if the drift lasts."""
