@@ -30,7 +30,7 @@ from mlops_pipelines.lib.monitoring.policy import (
     RetrainRecord,
     should_retrain,
 )
-from mlops_pipelines.lib.monitoring.policy_records import GateOutcome, evidence_share
+from mlops_pipelines.lib.monitoring.policy_records import GateOutcome, evidence_share, relative_gain
 from mlops_pipelines.lib.monitoring.policy_timing import timely_as_of
 from mlops_pipelines.partitions import partition_keys
 from mlops_pipelines.resources import AlertSink
@@ -59,8 +59,8 @@ def rebased(cursor: SensorCursor, history: list[RetrainRecord]) -> list[Monitori
 
 
 def gate_outcome(spec: ProjectSpec, instance: dg.DagsterInstance, run_id: str) -> GateOutcome:
-    """What a finished retrain run's gate decided: promoted, paid off, and for insufficient
-    evidence the share of the rows it needed that it had.
+    """What a finished retrain run's gate decided: promoted, paid off, its gain relative to the
+    champion's score, and for insufficient evidence the share of the rows it needed that it had.
 
     Promoted: its champion step put the challenger live (the policy's cooldown counts from such
     runs); None when the run recorded no verdict. Paid off: promoted and it scored better than
@@ -87,7 +87,8 @@ def gate_outcome(spec: ProjectSpec, instance: dg.DagsterInstance, run_id: str) -
         promoted = None if verdict is None else verdict == "promote"
         if promoted is None or improvement is None:
             return GateOutcome(promoted, None)
-        return GateOutcome(promoted, promoted and float(improvement) > 0)
+        gain = relative_gain(float(improvement), metadata_value(metadata, names.META_CHAMPION_SCORE))
+        return GateOutcome(promoted, promoted and float(improvement) > 0, gain=gain)
     return GateOutcome(None, None)
 
 
@@ -145,6 +146,7 @@ def retrain_history(spec: ProjectSpec, instance: dg.DagsterInstance) -> list[Ret
                 outcome.improved,
                 outcome.promoted,
                 outcome.evidence_share,
+                outcome.gain,
             )
         )
     return sorted(history, key=lambda r: r.partition)

@@ -378,6 +378,8 @@ def _champion_run(instance: dg.DagsterInstance, spec: ProjectSpec, metadata: dic
     ("metadata", "expected"),
     [
         ({"verdict": "promote", "improvement": 2.5}, (True, True)),  # promoted and better: pays off
+        # How much better, relative to the champion's score (a large gain brings the follow-up sooner).
+        ({"verdict": "promote", "improvement": 2.5, "champion_score": 25.0}, (True, True, None, 0.1)),
         ({"verdict": "promote", "improvement": -0.4}, (True, False)),  # non-inferior but not better
         ({"verdict": "reject", "improvement": -3.0}, (False, False)),
         ({"verdict": "insufficient_evidence"}, (False, None, 0.0)),  # kept the champion, could not judge
@@ -403,6 +405,7 @@ def test_a_retrain_run_pays_off_only_when_its_gate_promoted_a_better_model(
         "verdict": names.META_VERDICT,
         "improvement": names.META_IMPROVEMENT,
         "compared_rows": names.META_COMPARED_ROWS,
+        "champion_score": names.META_CHAMPION_SCORE,
     }
     run_id = _champion_run(instance, spec, {keys[k]: v for k, v in metadata.items()})
     assert spec.promotion.min_rows == 200

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mlops_pipelines.lib.monitoring.policy_records import evidence_share
+from mlops_pipelines.lib.monitoring.policy_records import evidence_share, relative_gain
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.backtest.models import ModelBank
@@ -34,6 +34,7 @@ class GateVerdict:
     reason: str
     improved: bool | None  # promoted AND better than the champion; None: the gate could not judge
     evidence_share: float | None = None  # insufficient evidence: compared rows / the rows needed
+    gain: float | None = None  # the improvement relative to the champion's score
 
 
 def _rows(bank: ModelBank, partitions: list[int]) -> EvaluationRows:
@@ -88,7 +89,8 @@ def judge(
         share = evidence_share(decision.compared_rows, spec.promotion.min_rows)
         return GateVerdict(decision.verdict, "; ".join(decision.reasons), None, share)
     improved = decision.verdict == "promote" and decision.improvement is not None and decision.improvement > 0
-    return GateVerdict(decision.verdict, "; ".join(decision.reasons), improved)
+    gain = relative_gain(decision.improvement, decision.champion_score)
+    return GateVerdict(decision.verdict, "; ".join(decision.reasons), improved, None, gain)
 
 
 def insufficient(reason: str) -> GateVerdict:

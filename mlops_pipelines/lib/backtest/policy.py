@@ -182,7 +182,14 @@ def replay_policy(bank: ModelBank, boot: int, scored: range) -> Schedule:
         promoted = outcome.verdict == "promote"
         retrains.append(
             RetrainRecord(
-                trigger, decision.run_key, True, keys[i], outcome.improved, promoted, outcome.evidence_share
+                trigger,
+                decision.run_key,
+                True,
+                keys[i],
+                outcome.improved,
+                promoted,
+                outcome.evidence_share,
+                outcome.gain,
             )
         )
         kind = "promote" if promoted else "reject"

@@ -30,7 +30,9 @@ as-of (those partitions are the current champion's):
 - follow-up: `follow_up_partitions` after a retrain's as-of, another one, while retraining pays
   off (the window is catching up with moving data); each retrain in a row that did not pay off
   doubles the wait, and after `follow_up_misses` of them the chain stops until a signal starts
-  a new one. A retrain with no verdict on that (the first model) starts no chain;
+  a new one. A retrain with no verdict on that (the first model) starts no chain. One that
+  gained twice `performance_margin` comes back after half the spacing (the champion was far
+  behind: a sudden change), one the gate could not judge for want of rows lengthens it;
 - cooldown: no trigger within `cooldown_partitions` partitions after the as-of of the newest
   retrain whose model went live or that failed (one the gate turned down starts none); at most
   `max_retrains` successful retrains, promoted or not, whose as-of falls in the `per_partitions`
@@ -200,19 +202,16 @@ def _follow_up(
 
     Only judged retrains (improved True or False) extend or break the chain. One the gate could
     not judge after a judged one (too few new rows since the champion: `improved` None) is no
-    miss, but it shows the spacing is too short for this data's rows per partition: from then
-    on the spacing grows by the rows it lacked (`evidence_share`: 180 of 200 rows turns 7
-    partitions into 8), at most doubled (once: compounding it starved bike_sharing of retrains),
-    and doubled when the share is unknown; the next follow-up waits that spacing past it."""
+    miss, but it shows the spacing is too short for this data's rows per partition, and the
+    spacing grows by the rows it lacked (at most doubled: compounding it starved bike_sharing of
+    retrains); a large gain shortens it (`follow_up_spacing`). The next follow-up waits that
+    spacing past the newest retrain."""
     done = sorted((r for r in history if r.succeeded), key=lambda r: index(r.anchor))
     newest = done[-1] if done else None
     judged = [r for r in done if r.improved is not None]
     if newest is None or not judged or policy.follow_up_partitions == 0:
         return newest, None
     first_judged = done.index(judged[0])
-    spacing = follow_up_spacing(
-        policy.follow_up_partitions, [r for r in done[first_judged:] if r.improved is None]
-    )
     misses = 0
     for record in reversed(judged):
         if record.improved:
@@ -220,6 +219,8 @@ def _follow_up(
         misses += 1
     if misses > policy.follow_up_misses:
         return newest, None
+    too_soon = [r for r in done[first_judged:] if r.improved is None]
+    spacing = follow_up_spacing(policy, too_soon, None if misses else judged[-1].gain)
     due = index(judged[-1].anchor) + spacing * 2**misses
     return newest, max(due, index(newest.anchor) + spacing)
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlops_pipelines.spec import RetrainingSpec
 
 MAX_RETRIES = 2
 DRIFT_STATUSES = frozenset({"warn", "error"})
@@ -40,6 +44,8 @@ class RetrainRecord:
     # When the gate could not judge it for want of rows: the compared rows' share of the rows it
     # needed (`promotion.min_rows`), 0 with none; None otherwise or unknown.
     evidence_share: float | None = None
+    # Its gate's improvement on the champion relative to the champion's score (None: not judged).
+    gain: float | None = None
 
     @property
     def went_live(self) -> bool:
@@ -58,6 +64,7 @@ class GateOutcome:
     promoted: bool | None
     improved: bool | None
     evidence_share: float | None = None
+    gain: float | None = None  # the improvement relative to the champion's score
 
 
 @dataclass(frozen=True)
@@ -135,14 +142,29 @@ def evidence_share(compared_rows: int | None, needed_rows: int) -> float:
     return min(1.0, compared_rows / needed_rows)
 
 
-def follow_up_spacing(base: int, too_soon: Sequence[RetrainRecord]) -> int:
-    """The follow-up spacing after the retrains the gate could not judge for want of rows: the
-    base grown by the largest shortfall (a spacing of `base` gave `share` of the rows needed),
-    between base + 1 and twice the base."""
-    if not too_soon:
-        return base
-    shares = [r.evidence_share for r in too_soon]
-    if any(s is None or s <= 0 for s in shares):
-        return 2 * base
-    least = min(s for s in shares if s is not None)
-    return min(2 * base, max(base + 1, math.ceil(base / least - 1e-9)))
+def relative_gain(improvement: float | None, champion_score: float | None) -> float | None:
+    """A challenger's improvement on the champion as a share of the champion's score."""
+    if improvement is None or not champion_score:
+        return None
+    return float(improvement) / abs(float(champion_score))
+
+
+def follow_up_spacing(policy: RetrainingSpec, too_soon: Sequence[RetrainRecord], gain: float | None) -> int:
+    """Partitions between follow-ups.
+
+    After retrains the gate could not judge for want of rows (`too_soon`): the base grown by the
+    largest shortfall (a spacing of `base` gave `share` of the rows needed), between base + 1 and
+    twice the base. Otherwise, when the newest retrain paid off by at least twice
+    `performance_margin` of the champion's score (`gain`), the champion was far behind and its
+    window holds little of the new data yet (a sudden change): half the base, not below the
+    cap's own cadence (`per_partitions` / `max_retrains`)."""
+    base = policy.follow_up_partitions
+    if too_soon:
+        shares = [r.evidence_share for r in too_soon]
+        if any(s is None or s <= 0 for s in shares):
+            return 2 * base
+        least = min(s for s in shares if s is not None)
+        return min(2 * base, max(base + 1, math.ceil(base / least - 1e-9)))
+    if gain is not None and gain >= 2 * policy.performance_margin:
+        return min(base, max(math.ceil(policy.per_partitions / policy.max_retrains), math.ceil(base / 2)))
+    return base

@@ -48,6 +48,7 @@ def test_too_few_rows_promote_only_a_model_at_least_as_good(short_bank: tuple[Mo
     verdict = judge(bank, parts, fresh, parts, fresh, stale, ("2", "1"))
     assert verdict.verdict == "promote" and verdict.improved
     assert "clearly better than the champion (fewer than 200 rows" in verdict.reason
+    assert verdict.gain is not None and verdict.gain > 0  # relative to the champion's score
     # The failure twin: the same model against itself is no better, and 96 rows are too few to
     # judge non-inferiority: insufficient evidence, never a promotion.
     twin = judge(bank, parts, fresh, parts, fresh, fresh, ("2", "1"))

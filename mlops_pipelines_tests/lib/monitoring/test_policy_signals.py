@@ -186,6 +186,33 @@ def test_the_spacing_grows_by_the_rows_the_gate_lacked() -> None:
     )
 
 
+def _won(as_of: str, gain: float) -> RetrainRecord:
+    return RetrainRecord(as_of, f"run-{as_of}", True, as_of, True, True, gain=gain)
+
+
+def test_a_retrain_that_gained_a_lot_is_followed_up_sooner() -> None:
+    """A gain of twice `performance_margin` (5 %) on the champion's score: the champion was far
+    behind and the new window holds little of the new data yet (a sudden change), so the next
+    follow-up comes after half the spacing, 4 partitions, not 7."""
+    calm = observe("o" * 40, estimated="-" * 40)
+    base = [_retrain("p02", None)]
+    far = should_retrain(calm, [*base, _won("p05", 0.15)], policy(follow_up_partitions=7), KEYS)
+    assert far.retrain and far.trigger_partition == "p09"
+    assert "follow-up 4 partitions after the retrain as of 'p05'" in far.reason
+    # The failure twin: a gain under twice the margin keeps the spacing.
+    near = should_retrain(calm, [*base, _won("p05", 0.09)], policy(follow_up_partitions=7), KEYS)
+    assert near.trigger_partition == "p12"
+    # Never below the cap's cadence (here 32 / 4: every 8 partitions), never above the spacing.
+    capped = policy(follow_up_partitions=7, max_retrains=4, per_partitions=32)
+    assert should_retrain(calm, [*base, _won("p05", 0.5)], capped, KEYS).trigger_partition == "p12"
+    short = policy(follow_up_partitions=2, max_retrains=4, per_partitions=32)
+    assert should_retrain(calm, [*base, _won("p05", 0.5)], short, KEYS).trigger_partition == "p07"
+    # Where the gate lacked rows the spacing grew, and a large gain does not shrink it again.
+    lacked = RetrainRecord("p09", "run-p09", True, "p09", None, False, evidence_share=0.9)
+    grown = should_retrain(calm, [*base, _won("p05", 0.15), lacked], policy(follow_up_partitions=7), KEYS)
+    assert grown.trigger_partition == "p17"  # 8 past the unjudged one
+
+
 def test_an_episode_that_goes_on_after_a_rejection_triggers_again() -> None:
     """A sudden change shows in one or two labelled partitions of the gate's window at first: a
     challenger rejected then is judged again `rearm_partitions` later if the drift lasts."""
