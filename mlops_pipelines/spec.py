@@ -342,7 +342,9 @@ class RetrainingSpec(_Model):
     # retraining pays off (the challenger beat the champion it was judged against: the data is
     # moving and the window is catching up). Each retrain that did not pay off doubles the wait;
     # after `follow_up_misses` of them in a row the chain stops until a signal starts a new one.
-    # The first model starts no chain. 0 turns follow-ups off.
+    # One that gained twice `performance_margin` comes back after half the spacing (not below
+    # `per_partitions` / `max_retrains`); one the gate could not judge for want of rows lengthens
+    # it by the rows it lacked. The first model starts no chain. 0 turns follow-ups off.
     follow_up_partitions: int = Field(default=7, ge=0)
     follow_up_misses: int = Field(default=2, ge=0)
     # Labelled partitions the realized-performance window spans (more rows, less noise).
