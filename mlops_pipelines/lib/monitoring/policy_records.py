@@ -137,9 +137,9 @@ def latest_per_partition(
 
 def evidence_share(compared_rows: int | None, needed_rows: int) -> float:
     """The share of the rows the gate needed that it had (0 with none; at most 1)."""
-    if not compared_rows or needed_rows <= 0:
-        return 0.0 if not compared_rows else 1.0
-    return min(1.0, compared_rows / needed_rows)
+    if not compared_rows:
+        return 0.0
+    return 1.0 if needed_rows <= 0 else min(1.0, compared_rows / needed_rows)
 
 
 def relative_gain(improvement: float | None, champion_score: float | None) -> float | None:

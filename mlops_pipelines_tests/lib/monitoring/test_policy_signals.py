@@ -225,3 +225,12 @@ def test_an_episode_that_goes_on_after_a_rejection_triggers_again() -> None:
     # The episode ended (an 'ok' partition) before the re-arm: nothing to judge again.
     ended = observe("owwwoooooooo", champion="1")
     assert not should_retrain(ended, history, policy(rearm_partitions=5), KEYS).retrain
+
+
+def test_the_evidence_share_is_the_rows_had_over_the_rows_needed() -> None:
+    from mlops_pipelines.lib.monitoring.policy_records import evidence_share
+
+    assert evidence_share(150, 200) == 0.75
+    assert evidence_share(300, 200) == 1.0  # never more than enough
+    assert evidence_share(None, 200) == 0.0 and evidence_share(0, 200) == 0.0  # no rows: doubled spacing
+    assert evidence_share(5, 0) == 1.0  # nothing needed
