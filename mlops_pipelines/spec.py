@@ -461,6 +461,19 @@ class ProjectSpec(_Model):
                 hint = "".join(f"; '{c}'{did_you_mean(c, known).removeprefix(';')}" for c in missing)
                 hint = hint if "did you mean" in hint else ""
                 raise ValueError(f"{field} names column(s) {missing} that are not in 'schema'{hint}")
+        if not self.feature_columns and not self.features.time_features:
+            # Caught here, once, by name: otherwise the first training run fails on an empty pipeline.
+            left_out = ", ".join([c for c in (self.target, self.time.column) if c] + self.features.exclude)
+            fix = (
+                "add features.time_features (hour, dayofweek, month) for a series with only a time "
+                "and a target, or keep a column out of features.exclude"
+                if self.time.column
+                else "keep a column out of features.exclude, or add one to learn from"
+            )
+            raise ValueError(
+                f"no feature columns: every schema column is the target, the time column or in "
+                f"features.exclude ({left_out}); {fix}"
+            )
         if self.task.is_classification and self.columns[self.target].dtype not in ("str", "int", "bool"):
             raise ValueError(f"target '{self.target}' of a {self.task.value} task must be str, int or bool")
         if self.task is Task.REGRESSION and self.columns[self.target].dtype not in ("int", "float"):

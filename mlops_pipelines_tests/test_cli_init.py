@@ -221,6 +221,31 @@ def test_init_joins_a_date_and_a_time_of_day_column(
     assert "quarantine: 173 of 8640 rows would be quarantined" in report  # the '?' readings
 
 
+def test_init_gives_a_series_of_only_a_time_and_a_target_its_calendar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PJM's hourly load as shipped: `Datetime,PJME_MW` and nothing else, years in blocks with the
+    newest first. Drafted without features, the spec validated and the first training run failed."""
+    rng = np.random.default_rng(9)
+    stamps = pd.date_range("2016-01-01 01:00", "2017-12-31 23:00", freq="h")
+    frame = pd.DataFrame({"Datetime": stamps.strftime("%Y-%m-%d %H:%M:%S")})
+    frame["PJME_MW"] = (
+        30_000 + 5_000 * np.sin(stamps.hour / 24 * 2 * np.pi) + rng.normal(0, 900, len(frame))
+    ).round(1)
+    path = tmp_path / "PJME_hourly.csv"
+    pd.concat([frame[stamps.year == 2017], frame[stamps.year == 2016]]).to_csv(path, index=False)
+    out = tmp_path / "pjm.yaml"
+    assert cli.main(["init", str(path), "--out", str(out)]) == 0
+    assert "the model learns from the time's hour, dayofweek, month" in capsys.readouterr().out
+    spec = load_spec(out)
+    assert spec.feature_columns == [] and spec.features.time_features == ["hour", "dayofweek", "month"]
+    assert cli.main(["validate-spec", "--data", str(tmp_path), str(out)]) == 0
+    # The twin: a file holding only the target has nothing to learn from, and init says so.
+    frame[["PJME_MW"]].to_csv(only := tmp_path / "only.csv", index=False)
+    assert cli.main(["init", str(only), "--out", str(tmp_path / "only.yaml")]) == 1
+    assert "no feature columns" in capsys.readouterr().err
+
+
 def test_init_reads_arff_and_picks_a_classification_task(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     rows = "\n".join(

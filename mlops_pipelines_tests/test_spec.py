@@ -88,3 +88,15 @@ def test_a_sparse_column_must_be_nullable() -> None:
     assert ColumnSpec(dtype="str", nullable=True, sparse=True).sparse
     with pytest.raises(ValueError, match="sparse: true needs nullable: true"):
         ColumnSpec(dtype="str", sparse=True)
+
+
+def test_a_spec_with_nothing_to_learn_from_is_refused_by_name(tmp_path: Path) -> None:
+    """wine_quality with every feature excluded: refused at load, not by the first training run."""
+    spec = _valid()
+    features = [c for c in spec["schema"] if c != spec["target"]]
+    with pytest.raises(SpecError, match=r"no feature columns: .*features.exclude \(quality, fixed_acidity"):
+        load_spec(_dump(tmp_path, spec | {"features": {"exclude": features}}))
+    # The twin: with one column kept, it loads.
+    assert load_spec(_dump(tmp_path, spec | {"features": {"exclude": features[1:]}})).feature_columns == [
+        features[0]
+    ]

@@ -219,8 +219,9 @@ def compute_drift(
     if n_ref < spec_drift.min_rows or n_cur < spec_drift.min_rows:
         reason = f"reference has {n_ref} rows, current {n_cur}; drift.min_rows is {spec_drift.min_rows}"
         return _no_verdict("insufficient_data", [reason], n_ref, n_cur)
-    if not kinds:
-        return _no_verdict("invalid", ["no columns to compare"], n_ref, n_cur)
+    if not kinds:  # every feature in drift.exclude or derived from the time: drift is not watched
+        reason = "no column to compare: every feature is in drift.exclude or derived from the time"
+        return _no_verdict("insufficient_data", [reason], n_ref, n_cur)
     missing = [
         f"column '{c}' is missing from the {side}"
         for side, frame in (("reference", reference), ("current", current))

@@ -125,7 +125,9 @@ def row_growth(rows: int, partitions: int, reference_rows: int, reference_partit
 def drift_kinds(spec: ProjectSpec) -> dict[str, FeatureKind]:
     from mlops_pipelines.lib.features import feature_kinds
 
-    return {c: k for c, k in feature_kinds(spec).items() if c not in spec.drift.exclude}
+    # A derived hour, weekday or month moves with the calendar: a new month is not drift.
+    left_out = {*spec.drift.exclude, *(f"time_{d}" for d in spec.features.time_features)}
+    return {c: k for c, k in feature_kinds(spec).items() if c not in left_out}
 
 
 def drift_row(

@@ -18,6 +18,7 @@ import yaml
 
 from mlops_pipelines.lib.data_end import end_after
 from mlops_pipelines.lib.grains import partition_keys
+from mlops_pipelines.lib.onboarding.calendar import draft_features
 from mlops_pipelines.lib.onboarding.profile import Profile
 
 GRAINS = ("hourly", "daily", "weekly", "monthly", "quarterly", "yearly")
@@ -229,14 +230,13 @@ def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, An
         )
         partitions, per = days, profile.rows / max(days, 1)
     notes.extend(_mark_sparse(schema, profile, per))
-    spec["features"] = {"exclude": exclude} if exclude else {}
+    # 17:24:00 as a category has up to 1440 values; the hour read from the time axis has 24.
     clock = (
         axis.hour_column if axis.hour_column and profile.columns[axis.hour_column].dtype == "str" else None
     )
-    if clock:
-        # 17:24:00 as a category has up to 1440 values; the hour read from the time axis has 24.
-        spec["features"] = {"exclude": [*exclude, clock], "time_features": ["hour"]}
-        notes.append(f"{clock}: a time of day, read into the time axis; the model gets its hour instead")
+    kept = [c for c in schema if c not in {profile.target, axis.column, *exclude}]
+    spec["features"], derived = draft_features(exclude, kept, axis.times if axis.column else None, clock)
+    notes.extend(derived)
     calendar = [c for c in profile.columns if _CALENDAR.match(c) and c not in exclude and c != profile.target]
     calendar = [c for c in calendar if c not in time_columns[:1]]
     sized = sizes(partitions, per)  # needed: as backtest.engine.bootstrap_index counts, label delay 1

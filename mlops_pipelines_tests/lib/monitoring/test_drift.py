@@ -323,3 +323,38 @@ def test_adult_train_vs_test_has_no_drift(shared_data_dir: Path) -> None:
     result = compute_drift(train, test, kinds, spec)
     assert result.status == "ok" and result.drifted_columns == ()
     assert max(c.score for c in result.columns if c.kind == "numeric") <= 0.01
+
+
+def test_no_column_to_compare_is_no_verdict_not_a_failure() -> None:
+    """A series learning only from its time's calendar watches no drift column: each partition
+    says why, and no check fails on every partition for it."""
+    ref, cur = frames(1.0)
+    result = compute_drift(ref, cur, {}, DriftSpec())
+    assert (result.status, result.has_verdict, result.drifted_columns) == ("insufficient_data", False, ())
+    assert result.reasons == (
+        "no column to compare: every feature is in drift.exclude or derived from the time",
+    )
+    # The twin: with a column to compare, the shift is a verdict.
+    assert compute_drift(ref, cur, {"x": "numeric"}, DriftSpec()).status == "error"
+
+
+def test_derived_time_features_are_not_drift_columns() -> None:
+    """A new month is the calendar moving, not the data: derived time features feed the model only."""
+    from mlops_pipelines.lib.features import feature_kinds
+    from mlops_pipelines.lib.monitoring.stage_drift import drift_kinds
+    from mlops_pipelines.spec import parse_spec
+
+    spec = parse_spec(
+        {
+            "name": "load",
+            "task": "regression",
+            "source": {"kind": "csv", "files": [{"path": "load.csv"}]},
+            "schema": {"ts": {"dtype": "datetime"}, "mw": {"dtype": "float"}, "temp": {"dtype": "float"}},
+            "target": "mw",
+            "time": {"column": "ts"},
+            "partitions": {"grain": "daily", "start": "2024-01-01"},
+            "features": {"time_features": ["hour", "month"]},
+        }
+    )
+    assert list(feature_kinds(spec)) == ["temp", "time_hour", "time_month"]
+    assert drift_kinds(spec) == {"temp": "numeric"}
