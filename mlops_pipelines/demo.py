@@ -254,7 +254,7 @@ def run_demo(
     settings = load_settings()
     spec = project_spec(project or ("bike_sharing" if settings.data_dir else "demand_sim"))
     keys, chunk = replay_keys(spec, until, chunk)
-    refuse_data_outside(spec, keys, settings)
+    empty = refuse_data_outside(spec, keys, settings)
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
         replay = Replay(spec, instance, keys, echo, Progress(len(keys), progress))
@@ -262,4 +262,5 @@ def run_demo(
             f"{spec.name}: replaying {len(keys)} {spec.partitions.grain.value} partitions "
             f"({keys[0]}..{keys[-1]}) on {settings.home}"
         )
+        replay.step_over(empty)
         return replay_all(replay, chunk, started)

@@ -13,17 +13,20 @@ from mlops_pipelines.settings import Settings
 from mlops_pipelines.spec import ProjectSpec, load_spec, load_specs
 
 
-def refuse_data_outside(spec: ProjectSpec, keys: list[str], settings: Settings) -> None:
-    """A file source none of whose rows falls in a partition is an error before any run starts."""
+def refuse_data_outside(spec: ProjectSpec, keys: list[str], settings: Settings) -> list[str]:
+    """A file source none of whose rows falls in a partition is an error before any run starts.
+    Returns the partitions the data holds no row for (a station's outage): nothing to replay."""
     if spec.source.kind == "simulator":
-        return
+        return []
     from mlops_pipelines.lib.ingestion.coverage import coverage, coverage_problem
     from mlops_pipelines.lib.ingestion.sources import read_source, resolve_data_dir
 
     frame = read_source(spec, resolve_data_dir(spec, settings.data_dir), settings.cache_dir)
-    problem = coverage_problem(coverage(frame, spec, keys), spec)
+    found = coverage(frame, spec, keys)
+    problem = coverage_problem(found, spec)
     if problem is not None:
         raise DemoError(problem)
+    return [k for k in keys if k not in found.rows]
 
 
 def project_spec(project: str) -> ProjectSpec:

@@ -44,11 +44,14 @@ class ReplayRuns:
             self.progress.block(done, line)
 
     def ingest(self, block: list[str]) -> list[str]:
-        """The daily cycle of `block`, and the partitions it blocked. A blocked batch stops its own
-        run (blocking checks), not the product: the run's checks name the partitions they refused,
-        the rest of the block runs again without them, and only those are lost (a failure that
-        names none loses its whole span). Each cause is recorded once with its partitions."""
-        config, todo = self.drift_config("never"), [block]
+        """The daily cycle of `block`, and its partitions without a batch (blocked, or with no row in
+        the data: `step_over`). A blocked batch stops its own run (blocking checks), not the
+        product: the run's checks name the partitions they refused, the rest of the block runs
+        again without them, and only those are lost (a failure that names none loses its whole
+        span). Each cause is recorded once with its partitions."""
+        config, todo = self.drift_config("never"), spans_without(block, self.blocked)
+        if not todo:
+            self.block_line(block, "no row in the data")
         lost: dict[str, DemoError] = {}
         while todo:
             span = todo.pop(0)
@@ -65,7 +68,18 @@ class ReplayRuns:
             self.summary.setdefault("blocked", []).append(entry)
             self.block_line(block, f"BLOCKED {where}: {cause}")
         self.blocked.update(lost)
-        return list(lost)
+        return [k for k in block if k in self.blocked]
+
+    def step_over(self, empty: list[str]) -> None:
+        """Partitions the data holds no row for: their runs would only fail for want of rows, so
+        the replay steps over them, says so once, and they are no failure of the replay (under a
+        schedule an empty partition fails its freshness and row-count checks: data that stopped)."""
+        if not empty:
+            return
+        self.blocked.update(empty)
+        self.summary["empty_partitions"] = empty
+        shown = ", ".join(empty[:10]) + (f", ... ({len(empty) - 10} more)" if len(empty) > 10 else "")
+        self.say(f"{len(empty)} partition(s) hold no row in the data, nothing to replay: {shown}")
 
     def run_spans(self, job: str, keys: list[str], **kwargs: Any) -> None:
         """`job` over `keys` as range runs, around the blocked partitions (they hold no batch)."""

@@ -134,3 +134,40 @@ def test_a_spec_file_that_does_not_exist_exits_1_naming_it(
     missing = tmp_path / "nowhere" / "mine.yaml"
     assert cli.main(["demo", "--project", str(missing)]) == 1
     assert f"{missing}: cannot read spec" in capsys.readouterr().err
+
+
+def test_days_the_data_holds_no_row_for_are_stepped_over_not_a_failure(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A station's outage: no row on two days of five. Nothing is lost (there was nothing), so the
+    replay steps over them, says so, and exits 0; the days around them run as they are."""
+    hours = pd.date_range("2024-01-01", periods=120, freq="h")
+    frame = pd.DataFrame({"When": hours.strftime("%Y-%m-%d %H:%M"), "Temp": range(120), "Y": 1.0})
+    frame = frame[(hours < "2024-01-02") | (hours >= "2024-01-04")]
+    frame.to_csv(project.parent.parent / "readings.csv", index=False)
+    spec = yaml.safe_load(project.read_text(encoding="utf-8"))
+    spec["partitions"] = {"start": "2024-01-01", "end": "2024-01-06"}  # five days, one block
+    spec["training"]["window_partitions"] = 10  # no first model is due within five days
+    project.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    assert cli.main(["demo", "--project", str(project), "--json"]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert summary["empty_partitions"] == ["2024-01-02", "2024-01-03"] and "blocked" not in summary
+    assert "2 partition(s) hold no row in the data, nothing to replay: 2024-01-02, 2024-01-03" in err
+    assert "BLOCKED" not in err
+    from mlops_pipelines import names
+    from mlops_pipelines.resources.environment import environment_for
+
+    lake = environment_for().lakehouse()
+    assert lake.partitions("readings", names.VALIDATED) == ["2024-01-01", "2024-01-04", "2024-01-05"]
+    assert summary["runs"] == 2  # one run each side of the gap, none that could only fail
+    # The twin: a day whose rows all fail validation is lost, not empty, and still exits 1.
+    frame.loc[frame["When"].str.startswith("2024-01-04"), "Temp"] = None
+    frame.to_csv(project.parent.parent / "readings.csv", index=False)
+    spec["validation"] = {"rules": [{"rule": "null_share", "column": "temp", "max": 0.5}]}
+    project.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    clear_source_cache()
+    assert cli.main(["demo", "--project", str(project), "--json"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["blocked"][0]["partitions"] == "2024-01-04"
+    assert summary["empty_partitions"] == ["2024-01-02", "2024-01-03"]

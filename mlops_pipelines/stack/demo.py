@@ -271,7 +271,7 @@ def run_stack_demo(
     spec = project_spec(project)
     require_running(config)
     keys, chunk = replay_keys(spec, until, None)
-    refuse_data_outside(spec, keys, load_settings(config.process_env({})))
+    empty = refuse_data_outside(spec, keys, load_settings(config.process_env({})))
     started = time.monotonic()
     with dg.DagsterInstance.from_config(str(config.dagster_home)) as instance:
         replay = StackReplay(spec, instance, keys, echo, Progress(len(keys), progress), config, timeout)
@@ -279,6 +279,7 @@ def run_stack_demo(
             f"{spec.name}: replaying {len(keys)} {spec.partitions.grain.value} partitions "
             f"({keys[0]}..{keys[-1]}) on the stack at {config.webserver_url}"
         )
+        replay.step_over(empty)
         # Left as found: a sensor that was running (its default) keeps running afterwards.
         was_running = replay.sensor_running()
         replay.start_sensor()

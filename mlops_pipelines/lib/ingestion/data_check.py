@@ -122,7 +122,8 @@ def _time(
     empty = len(keys) - found.non_empty
     if empty:
         report.warnings.append(
-            f"{empty} of {len(keys)} partitions hold no row: each run over one is blocked (row count 0)"
+            f"{empty} of {len(keys)} partitions hold no row: each run over one is blocked (row count 0); "
+            "demo steps over them"
         )
     needed = first_model_partitions(spec)
     # A partition after the first model's window must remain: none, and nothing is ever scored or

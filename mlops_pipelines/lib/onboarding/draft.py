@@ -83,7 +83,7 @@ def choose_grain(times: pd.Series) -> tuple[str, dict[str, int], str]:
 def whole_days(counts: dict[str, int]) -> tuple[dict[str, int], list[str]]:
     """Hourly partitions cut to the whole days the data covers, and a note. `partitions.start` and
     `end` are dates, so hourly partitions run from midnight to midnight, and a run over an hour
-    before the first row or after the last is blocked (row count 0; the demo exits 1), while rows
+    before the first row or after the last is blocked (row count 0; the demo steps over it), while rows
     outside the partitions are only unread: partly covered days are left out unless too much is."""
     keys, day = list(counts), timedelta(days=1)
     first, last = date.fromisoformat(keys[0][:10]), date.fromisoformat(keys[-1][:10])

@@ -270,7 +270,7 @@ def test_weekly_rows_before_the_first_anchor_are_kept(tmp_path: Path, week_start
 
 def test_quarterly_partitions(tmp_path: Path) -> None:
     spec = spec_for(
-        {"day": {"dtype": "date"}, "y": {"dtype": "float"}},
+        {"day": {"dtype": "date"}, "x": {"dtype": "float"}, "y": {"dtype": "float"}},
         {"column": "day"},
         {"grain": "quarterly", "start": "2023-02-10", "end": "2024-01-01"},
     )
