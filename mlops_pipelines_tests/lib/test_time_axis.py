@@ -72,6 +72,7 @@ def test_the_stored_time_column_reads_with_the_spec_pattern_in_any_slice() -> No
             "target": "y",
             "time": {"column": "date", "format": "%d/%m/%Y"},
             "partitions": {"start": "2004-03-01"},
+            "features": {"time_features": ["dayofweek"]},
         }
     )
     done = conform(pd.DataFrame({"date": ["10/03/2004", "10/03/2004"], "y": [1.0, 2.0]}), spec)
