@@ -41,9 +41,9 @@ from mlops_pipelines.demo_events import (
 )
 from mlops_pipelines.demo_inputs import (
     bootstrap_count,
+    check_coverage,
     labelled_with,
     project_spec,
-    refuse_data_outside,
     replay_blocks,
     replay_keys,
 )
@@ -254,7 +254,7 @@ def run_demo(
     settings = load_settings()
     spec = project_spec(project or ("bike_sharing" if settings.data_dir else "demand_sim"))
     keys, chunk = replay_keys(spec, until, chunk)
-    empty = refuse_data_outside(spec, keys, settings)
+    empty = check_coverage(spec, keys, settings)
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
         replay = Replay(spec, instance, keys, echo, Progress(len(keys), progress))

@@ -13,7 +13,7 @@ from mlops_pipelines.settings import Settings
 from mlops_pipelines.spec import ProjectSpec, load_spec, load_specs
 
 
-def refuse_data_outside(spec: ProjectSpec, keys: list[str], settings: Settings) -> list[str]:
+def check_coverage(spec: ProjectSpec, keys: list[str], settings: Settings) -> list[str]:
     """A file source none of whose rows falls in a partition is an error before any run starts.
     Returns the partitions the data holds no row for (a station's outage): nothing to replay."""
     if spec.source.kind == "simulator":

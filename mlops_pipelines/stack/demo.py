@@ -28,7 +28,7 @@ from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from mlops_pipelines import names
 from mlops_pipelines.demo import MAX_TICKS_PER_BLOCK, Echo, Replay, replay_all, replay_keys
 from mlops_pipelines.demo_events import DemoError, failed_retrain, failure, note_skip
-from mlops_pipelines.demo_inputs import project_spec, refuse_data_outside
+from mlops_pipelines.demo_inputs import check_coverage, project_spec
 from mlops_pipelines.demo_progress import Progress
 from mlops_pipelines.lib.registry.aliases import CHAMPION, get_alias
 from mlops_pipelines.lib.registry.session import TrackingConfig
@@ -271,7 +271,7 @@ def run_stack_demo(
     spec = project_spec(project)
     require_running(config)
     keys, chunk = replay_keys(spec, until, None)
-    empty = refuse_data_outside(spec, keys, load_settings(config.process_env({})))
+    empty = check_coverage(spec, keys, load_settings(config.process_env({})))
     started = time.monotonic()
     with dg.DagsterInstance.from_config(str(config.dagster_home)) as instance:
         replay = StackReplay(spec, instance, keys, echo, Progress(len(keys), progress), config, timeout)
