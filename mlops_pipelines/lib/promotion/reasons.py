@@ -70,6 +70,8 @@ def improvement_reason(
     bar = f"the non-inferiority bound {bound:.4g} ({gate.non_inferiority_margin:.1%} of the champion's score)"
     if ok:
         return f"{measured} lies above {bar}: not worse than the champion"
+    if interval.low > bound:
+        return f"{measured} lies above {bar} but wholly below 0: confidently worse than the champion"
     return f"{measured} reaches below {bar}: possibly worse than the champion by more than the margin"
 
 

@@ -152,32 +152,43 @@ def test_an_equal_challenger_is_promoted_because_it_is_not_worse(
     assert "[0, 0] lies above the non-inferiority bound" in record.reasons[0]
 
 
-def test_non_inferiority_tolerates_a_challenger_worse_within_the_margin_only(
+def test_non_inferiority_tolerates_an_uncertain_challenger_not_a_confidently_worse_one(
     bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec, march: pd.DataFrame
 ) -> None:
     full = bike_scores["full"]
+    # Half the rows' errors 20 % larger, half 20 % smaller: no better or worse on the whole, and
+    # the interval straddles 0 (the evidence cannot tell the two apart).
+    uncertain = decide(noisy(full, "uncertain", 1.0, march, bike_spec, swing=0.2), full, bike_spec)
+    assert uncertain.verdict == "promote", uncertain.reasons
+    assert uncertain.ci_low is not None and uncertain.ci_high is not None and uncertain.champion_score
+    assert -0.05 * uncertain.champion_score < uncertain.ci_low < 0 < uncertain.ci_high
+    assert uncertain.reasons[0].endswith("not worse than the champion")
+    # 2 % worse on every row: inside the 5 % margin, but the whole interval lies below 0, so the
+    # evidence says it is worse and the champion stays.
     slightly = decide(errors_scaled(full, "2% worse", 1.02, march, bike_spec), full, bike_spec)
-    assert slightly.verdict == "promote", slightly.reasons
-    assert slightly.ci_high is not None and slightly.ci_high < 0  # confidently worse, but within 5 %
+    assert slightly.verdict == "reject", slightly.reasons
+    assert slightly.ci_low is not None and slightly.ci_high is not None and slightly.champion_score
+    assert -0.05 * slightly.champion_score < slightly.ci_low <= slightly.ci_high < 0
+    assert slightly.reasons[0].endswith("but wholly below 0: confidently worse than the champion")
     clearly = decide(errors_scaled(full, "10% worse", 1.10, march, bike_spec), full, bike_spec)
     assert clearly.verdict == "reject", clearly.reasons
     assert clearly.champion_score is not None and clearly.ci_low is not None
     assert clearly.ci_low < -0.05 * clearly.champion_score
     assert "possibly worse than the champion by more than the margin" in clearly.reasons[0]
-    # A wider margin (and slice tolerance: it is 10% worse on every slice too) lets the 10% worse
-    # one through; a zero margin stops even the 2% one.
+    # A wider margin (and slice tolerance) still keeps a model known to be worse out; a zero
+    # margin stops the uncertain one too (its interval reaches below 0).
     lenient = decide(
         errors_scaled(full, "10% worse", 1.10, march, bike_spec),
         full,
         gated(bike_spec, non_inferiority_margin=0.2, slice_tolerance=0.2),
     )
-    assert lenient.verdict == "promote"
+    assert lenient.verdict == "reject" and "confidently worse" in lenient.reasons[0]
     strict = decide(
-        errors_scaled(full, "2% worse", 1.02, march, bike_spec),
+        noisy(full, "uncertain", 1.0, march, bike_spec, swing=0.2),
         full,
         gated(bike_spec, non_inferiority_margin=0.0),
     )
-    assert strict.verdict == "reject"
+    assert strict.verdict == "reject" and "by more than the margin" in strict.reasons[0]
 
 
 def test_required_improvement_turns_the_gate_into_a_superiority_test(
@@ -316,15 +327,18 @@ def test_a_kpi_breach_blocks_when_the_champion_meets_it_or_breaches_it_less(
     bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec, march: pd.DataFrame
 ) -> None:
     full = bike_scores["full"]
-    near = errors_scaled(full, "2% worse", 1.02, march, bike_spec)  # non-inferior on its own
+    near = noisy(full, "1.5% worse", 1.015, march, bike_spec, swing=0.15)  # non-inferior on its own
     mae = full.evaluation.metrics["mae"]
+    assert near.evaluation.metrics["mae"] > mae * 1.01
     assert decide(near, full, bike_spec).verdict == "promote"
     between = bike_spec.model_copy(update={"kpis": [KPI(metric="mae", ceiling=mae * 1.01)]})
     record = decide(near, full, between)
     assert record.verdict == "reject" and record.kpi_flags and not record.needs_attention
     assert any("breached while the champion meets it" in r for r in record.reasons)
+    # Both breach and the challenger is 2 % worse on every row: the KPI blocks, confidently.
+    worse = errors_scaled(full, "2% worse", 1.02, march, bike_spec)
     below_both = bike_spec.model_copy(update={"kpis": [KPI(metric="mae", ceiling=mae * 0.5)]})
-    both = decide(near, full, below_both)
+    both = decide(worse, full, below_both)
     assert both.verdict == "reject"
     assert any("worse than the champion's" in r and ", confidently (" in r for r in both.reasons)
     # The twin: both breach and the challenger is worse only by a noisy point estimate: the KPI
