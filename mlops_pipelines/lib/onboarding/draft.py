@@ -20,6 +20,7 @@ from mlops_pipelines.lib.data_end import end_after
 from mlops_pipelines.lib.grains import partition_keys
 from mlops_pipelines.lib.onboarding.calendar import draft_features
 from mlops_pipelines.lib.onboarding.profile import Profile
+from mlops_pipelines.lib.onboarding.sizes import sizes
 
 GRAINS = ("hourly", "daily", "weekly", "monthly", "quarterly", "yearly")
 ROWS_PER_PARTITION = 20
@@ -101,27 +102,6 @@ def whole_days(counts: dict[str, int]) -> tuple[dict[str, int], list[str]]:
         f"left out ({left} of {total} rows before {start} or from {stop} on); partitions.start: {first} "
         f"and partitions.end: {last + day} read them"
     ]
-
-
-def _clamp(value: float, low: int, high: int) -> int:
-    return int(max(low, min(high, value)))
-
-
-def sizes(partitions: int, rows_per_partition: float) -> dict[str, dict[str, Any]]:
-    """Training, drift, promotion and retraining windows that fit `partitions` partitions."""
-    window = _clamp(partitions // 2, 2, 90)
-    holdout = _clamp(partitions // 8, 1, 14)
-    per = max(rows_per_partition, 1.0)
-    current = _clamp(math.ceil(30 / per), 1, 7)
-    return {
-        "training": {"window_partitions": window, "holdout_partitions": holdout},
-        "drift": {
-            "current_window_partitions": current,
-            "min_rows": _clamp(per * current, 1, 30),
-        },
-        "promotion": {"min_rows": _clamp(per * holdout / 2, 10, 200)},
-        "retraining": {"performance_min_rows": _clamp(per, 5, 30)},
-    }
 
 
 def _schema(profile: Profile) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
