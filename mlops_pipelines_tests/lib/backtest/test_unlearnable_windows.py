@@ -49,7 +49,11 @@ def test_a_dry_spell_keeps_every_strategys_model_and_the_policy_retrains_after_i
     retries = [e for e in policy.events if e.kind == "retrain" and e.reason.startswith("retry")]
     assert 0 < len(retries) <= 2 * (len(failed) - len(retries))
     assert all(keys[a] < "2024-02-01" or keys[a] > "2024-02-10" for a in policy.retrains)
-    assert any(keys[a] > "2024-02-10" for a in policy.retrains)
+    # The first retrain after the spell is judged by the gate, not failed. Its window holds a few
+    # rainy days against the champion's weeks of them, and a challenger confidently worse than its
+    # champion is rejected, inside the non-inferiority margin or not: the champion serves on.
+    [after] = [e for e in policy.events if e.kind in ("promote", "reject") and e.partition > "2024-02-10"]
+    assert after.kind == "reject" and "confidently worse than the champion" in after.reason
     # The JSON lists the failures with the policy's events; the plot marks them.
     document = report_json(report)
     [policy_json] = [s for s in document["strategies"] if s["strategy"] == "policy"]
