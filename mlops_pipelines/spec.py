@@ -290,7 +290,8 @@ class PromotionSpec(_Model):
     # How much worse than the champion (relative to its score) the challenger may be at the
     # lower bound of the improvement interval and still be promoted. 5 %: at 1 % a few hundred
     # rows rejected fresh challengers whose point estimate was better (bootstrap intervals are
-    # wider than 1 % there), and on moving data the fresher model is the safer bet.
+    # wider than 1 % there), and on moving data the fresher model is the safer bet. A challenger
+    # whose whole interval lies below 0 is rejected whatever the margin: the evidence says worse.
     non_inferiority_margin: float = Field(default=0.05, ge=0, lt=1)
     # Evaluation rows needed to judge non-inferiority. Fewer (at least 30): a challenger at least
     # as good by the point estimate and not confidently worse is promoted (with `min_improvement`

@@ -4,7 +4,8 @@ Both models are judged on the same rows: the challenger's pooled rolling-origin 
 (`evaluation.backtest`) and the champion re-scored on those rows, minus the partitions inside
 the champion's own training range (it would be scored in sample there). The rules live in
 `rules`: non-inferiority within a margin on a paired bootstrap interval (a superiority test
-has no power on a few hundred rows and kept stale champions serving), KPIs judged against the
+has no power on a few hundred rows and kept stale champions serving), never for a challenger
+confidently worse than the champion (the whole interval below 0), KPIs judged against the
 champion (blocking on a KPI both breach only when the challenger is confidently worse there),
 slices that block only when confidently worse; fairness gaps as before. Too few comparable
 rows is its own verdict, `insufficient_evidence` (the champion stays, and the record says
