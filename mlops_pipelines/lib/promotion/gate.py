@@ -231,12 +231,17 @@ def _compare(evidence: Evidence, spec: ProjectSpec) -> _Comparison:
         reason = insufficient_reason(rows, gate.min_rows, version, evidence.excluded_partitions, cause)
         return _Comparison("insufficient_evidence", [reason], kpis, flags, new, old, interval)
     ok = short or rules.non_inferior(interval, old, gate.non_inferiority_margin, gate.min_improvement)
+    # An interval too wide for the margin cannot show non-inferiority: the point estimate decides.
+    wide = (
+        not ok and gate.min_improvement == 0 and rules.unresolved(interval, old, gate.non_inferiority_margin)
+    )
+    ok = ok or (wide and rules.better_on_few_rows(gain, interval))
     found = rules.slice_regressions(
         ours, theirs, metric, gate.slice_tolerance, gate.bootstrap_samples, gate.confidence, seed
     )
     slices = _slices(found, metric)
     fairness = fairness_regressions(ours, theirs, gate.fairness_tolerance)
-    reasons = [improvement_reason(metric, new, old, rows, interval, ok, gate, short=short)]
+    reasons = [improvement_reason(metric, new, old, rows, interval, ok, gate, short=short, wide=wide)]
     reasons += [j.text for j in judged if j.blocks or j.challenger_breaches]
     reasons += [slice_reason(s, gate.slice_tolerance) for s in slices]
     reasons += [

@@ -45,10 +45,12 @@ def improvement_reason(
     gate: PromotionSpec,
     *,
     short: bool = False,
+    wide: bool = False,
 ) -> str:
     """The interval of the improvement against the bar it had to clear, and what that means
     (`short`: fewer rows than `min_rows`, where a clearly better challenger passes, or, without
-    a `min_improvement`, one whose point estimate is at least as good)."""
+    a `min_improvement`, one whose point estimate is at least as good; `wide`: the interval is
+    too wide for the margin, and the point estimate decided)."""
     measured = (
         f"challenger {metric} {new:.4g} vs champion {old:.4g} on {rows} rows: "
         f"{gate.confidence:.0%} CI of improvement [{interval.low:.4g}, {interval.high:.4g}]"
@@ -68,6 +70,12 @@ def improvement_reason(
         return f"{measured} {verdict} (superiority gate)"
     bound = -gate.non_inferiority_margin * abs(old)
     bar = f"the non-inferiority bound {bound:.4g} ({gate.non_inferiority_margin:.1%} of the champion's score)"
+    if ok and wide:
+        return (
+            f"{measured} is wider than {bar} on either side: no model could show non-inferiority "
+            f"on {rows} rows, and the challenger is at least as good on the point estimate, so the "
+            "fresher model serves"
+        )
     if ok:
         return f"{measured} lies above {bar}: not worse than the champion"
     if interval.low > bound:

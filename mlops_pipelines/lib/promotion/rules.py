@@ -6,6 +6,9 @@
   (confidently worse, however little). On a few hundred evaluation rows a
   superiority test has almost no power, so it kept stale champions serving; this one promotes a
   fresh model unless the evidence says it is worse, or may be worse by more than the margin.
+- An interval too wide for the margin (`unresolved`: it straddles 0 and its half-width exceeds
+  the margin) cannot show non-inferiority whatever the challenger, so there too the point
+  estimate may promote (`better_on_few_rows`); a worse point estimate is still rejected.
 - Fewer than `min_rows` compared rows (small partitions, or soon after the champion's own
   data): the interval is too wide to show non-inferiority, so the point estimate decides
   (`better_on_few_rows`): a challenger at least as good there, and not confidently worse, is
@@ -86,6 +89,15 @@ def confidently_worse(interval: Interval) -> bool:
     not when it can and it is worse (the weather-shaped backtest promoted ROC-AUC 0.881 over
     0.904, interval [-0.041, -0.008], inside a 5 % margin of 0.045)."""
     return interval.high < 0
+
+
+def unresolved(interval: Interval, champion_score: float, margin: float) -> bool:
+    """The interval straddles 0 and reaches past the non-inferiority bound on either side: even
+    a challenger identical to the champion could not show non-inferiority on these rows (98
+    rows of weekly partitions give a ROC-AUC interval of about +-0.1 against a 5 % margin of
+    0.04). A zero margin asks for a strict test, and gets one: nothing is unresolved there."""
+    half = (interval.high - interval.low) / 2.0
+    return margin > 0 and interval.low < 0 < interval.high and half > margin * abs(champion_score)
 
 
 def clearly_better(interval: Interval, min_improvement: float) -> bool:

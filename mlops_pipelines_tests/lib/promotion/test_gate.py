@@ -191,6 +191,36 @@ def test_non_inferiority_tolerates_an_uncertain_challenger_not_a_confidently_wor
     assert strict.verdict == "reject" and "by more than the margin" in strict.reasons[0]
 
 
+def test_an_interval_too_wide_for_the_margin_lets_the_point_estimate_decide(
+    bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec, march: pd.DataFrame
+) -> None:
+    """Enough rows by `min_rows`, but errors that swing by +-90 % row to row: the interval is wider
+    than the 5 % margin on either side, so not even the champion itself could show
+    non-inferiority (a weekly stream's 98 rows under ROC-AUC). The point estimate decides."""
+    full = bike_scores["full"]
+    better = decide(noisy(full, "wide, better", 0.97, march, bike_spec, swing=0.9), full, bike_spec)
+    assert better.compared_rows is not None and better.compared_rows >= bike_spec.promotion.min_rows
+    assert better.ci_low is not None and better.ci_high is not None and better.champion_score
+    assert better.ci_low < 0 < better.ci_high
+    assert (better.ci_high - better.ci_low) / 2 > 0.05 * better.champion_score
+    assert better.improvement is not None and better.improvement > 0
+    assert better.verdict == "promote", better.reasons
+    assert f"no model could show non-inferiority on {better.compared_rows} rows" in better.reasons[0]
+    # The twin: as wide, 3 % worse by the point estimate: rejected, as before.
+    worse = decide(noisy(full, "wide, worse", 1.03, march, bike_spec, swing=0.9), full, bike_spec)
+    assert worse.ci_low is not None and worse.ci_high is not None and worse.ci_low < 0 < worse.ci_high
+    assert worse.improvement is not None and worse.improvement < 0
+    assert worse.verdict == "reject", worse.reasons
+    assert worse.reasons[0].endswith("possibly worse than the champion by more than the margin")
+    # A zero margin asks for a strict test: the wide, better one is rejected there.
+    strict = decide(
+        noisy(full, "wide, better", 0.97, march, bike_spec, swing=0.9),
+        full,
+        gated(bike_spec, non_inferiority_margin=0.0),
+    )
+    assert strict.verdict == "reject" and "by more than the margin" in strict.reasons[0]
+
+
 def test_required_improvement_turns_the_gate_into_a_superiority_test(
     bike_scores: dict[str, ModelScores], bike_spec: ProjectSpec
 ) -> None:
