@@ -266,6 +266,30 @@ def test_init_reads_arff_and_picks_a_classification_task(tmp_path: Path) -> None
     assert spec.time.arrival is not None
 
 
+@pytest.mark.parametrize(("rows", "partitions"), [(60, 40), (8000, 400), (45_312, 2000)])
+def test_rows_in_file_order_are_cut_like_timed_rows(tmp_path: Path, rows: int, partitions: int) -> None:
+    """No time column (electricity's normalized export): about 20 rows a partition as timed rows
+    get, at least 40 partitions and at most 2000. A fixed 40 made 1133-row partitions of 45,312
+    rows, a quarter of the history in each training window."""
+    rng = np.random.default_rng(rows)
+    price = rng.uniform(0, 1, rows).round(6)
+    frame = pd.DataFrame(
+        {"nswprice": price, "class": np.where(price + rng.normal(0, 0.3, rows) > 0.5, "UP", "DOWN")}
+    )
+    path = tmp_path / "elec.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "elec.yaml"
+    assert cli.main(["init", str(path), "--target", "class", "--out", str(out)]) == 0
+    spec = load_spec(out)
+    assert spec.time.arrival is not None
+    days = (spec.partitions.end - spec.partitions.start).days
+    assert days == partitions
+    per_partition = rows / days
+    assert per_partition <= 1.5 if rows == 60 else 20 <= per_partition < 23
+    # The windows fit the partitions: a drift window of two partitions holds the 30 rows it needs.
+    assert spec.drift.current_window_partitions == (7 if rows == 60 else 2)
+
+
 def test_init_names_a_wrong_target_and_refuses_to_overwrite(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -34,6 +34,10 @@ MIN_FILL = 0.9
 # How often a typical partition may hold no value of a nullable column by chance before its
 # all-null check would block healthy data (a column mostly null: `sparse`).
 SPARSE_CHANCE = 0.001
+# Rows in file order have no calendar: they are cut as timed rows are, about ROWS_PER_PARTITION
+# a partition, at most MAX_PARTITIONS, and at least this many. A fixed 40 cut 45,312
+# electricity rows into partitions of 1133: a quarter of the history in each training window,
+# and a replay that reached 89.8 % of its oracle where 2000 partitions reached 98.6 %.
 ARRIVAL_PARTITIONS = 40
 _METRIC = {"regression": "mae", "binary": "roc_auc", "multiclass": "accuracy"}
 _CALENDAR = re.compile(r"^(hr|hour|mnth|month|weekday|dayofweek|season|day|yr|year|week|quarter)$")
@@ -197,7 +201,8 @@ def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, An
             notes.append(f"time axis: {axis.note}")
         partitions, per = len(keys), float(pd.Series(list(counts.values())).median())
     else:
-        cadence = max(1, round(86400 * ARRIVAL_PARTITIONS / max(profile.rows, 1)))
+        wanted = min(MAX_PARTITIONS, max(ARRIVAL_PARTITIONS, profile.rows // ROWS_PER_PARTITION))
+        cadence = max(1, 86400 * wanted // max(profile.rows, 1))  # rounded down: at most `wanted` days
         days = math.ceil(profile.rows * cadence / 86400)
         spec["time"] = {"arrival": {"start": "2024-01-01T00:00:00", "cadence": f"PT{cadence}S"}}
         spec["partitions"] = {
