@@ -21,6 +21,7 @@ from mlops_pipelines.lib.grains import partition_keys
 from mlops_pipelines.lib.onboarding.calendar import draft_features
 from mlops_pipelines.lib.onboarding.profile import Profile
 from mlops_pipelines.lib.onboarding.sizes import sizes
+from mlops_pipelines.lib.onboarding.span import outage_periods, periods
 
 GRAINS = ("hourly", "daily", "weekly", "monthly", "quarterly", "yearly")
 ROWS_PER_PARTITION = 20
@@ -43,30 +44,20 @@ _METRIC = {"regression": "mae", "binary": "roc_auc", "multiclass": "accuracy"}
 _CALENDAR = re.compile(r"^(hr|hour|mnth|month|weekday|dayofweek|season|day|yr|year|week|quarter)$")
 
 
-def _periods(first: pd.Timestamp, last: pd.Timestamp, grain: str) -> int:
-    """How many periods of `grain` the span first..last touches."""
-    months = (last.year - first.year) * 12 + last.month - first.month
-    return {
-        "hourly": int((last.floor("h") - first.floor("h")) / pd.Timedelta(hours=1)) + 1,
-        "daily": (last.normalize() - first.normalize()).days + 1,
-        "weekly": (last.normalize() - first.normalize()).days // 7 + 1,
-        "monthly": months + 1,
-        "quarterly": months // 3 + 1,
-        "yearly": last.year - first.year + 1,
-    }[grain]
-
-
 def choose_grain(times: pd.Series) -> tuple[str, dict[str, int], str]:
     """The grain, the partitions' row counts, and a sentence saying why."""
     first, last = times.min(), times.max()
     fallback = scorable = None
     for grain in GRAINS:
-        if grain != GRAINS[-1] and _periods(first, last, grain) > MAX_PARTITIONS:
+        if grain != GRAINS[-1] and periods(first, last, grain) > MAX_PARTITIONS:
             continue
         counts = partition_keys(times, grain).value_counts().sort_index()
-        fill = len(counts) / _periods(first, last, grain)
+        span, outage = periods(first, last, grain), outage_periods([str(k) for k in counts.index], grain)
+        fill = len(counts) / (span - outage)  # an outage's empty partitions are one pause, not sparse data
         median = float(counts.median())
-        why = f"{grain}: {len(counts)} partitions hold rows ({fill:.0%} of the span), median {median:g} rows each"
+        why = f"{grain}: {len(counts)} partitions hold rows ({fill:.0%} of the span"
+        why += f" outside {outage} in outages)" if outage else ")"
+        why += f", median {median:g} rows each"
         found = {str(k): int(v) for k, v in counts.items()}
         if fill >= MIN_FILL and median >= ROWS_PER_PARTITION and len(counts) >= MIN_PARTITIONS:
             return grain, found, why

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from mlops_pipelines.lib.onboarding.draft import MAX_PARTITIONS, MIN_SCORABLE, choose_grain, whole_days
+from mlops_pipelines.lib.onboarding.span import outage_periods
 
 
 def test_minutes_over_years_make_daily_partitions_not_tens_of_thousands_of_hourly_ones() -> None:
@@ -77,3 +78,38 @@ def test_three_instants_stay_yearly_when_no_grain_gives_more_partitions() -> Non
     grain, counts, why = choose_grain(times)
     assert (grain, counts) == ("yearly", {"2015-01-01": 20, "2016-01-01": 20, "2017-01-01": 20})
     assert why == "yearly: no finer grain has rows in most of its periods"
+
+
+def hourly_with(gap: tuple[str, str] | None, keep_weeks: float = 1.0) -> pd.Series:
+    """Six years of hourly rows (Metro traffic's span), optionally without `gap` and in a random
+    `keep_weeks` share of the weeks."""
+    hours = pd.Series(pd.date_range("2012-10-02 09:00", "2018-09-30 23:00", freq="h"))
+    if gap is not None:
+        hours = hours[(hours < gap[0]) | (hours >= gap[1])]
+    if keep_weeks < 1:
+        weeks = hours.dt.to_period("W").unique()
+        kept = pd.Series(weeks).sample(frac=keep_weeks, random_state=1)
+        hours = hours[hours.dt.to_period("W").isin(kept)]
+    return hours.reset_index(drop=True)
+
+
+def test_a_long_outage_does_not_coarsen_the_grain() -> None:
+    """Ten months without a row in six years: every grain had rows in under 90 % of its periods
+    but quarterly (22 partitions of 2400 rows). Counted apart, the outage leaves weekly
+    partitions, full everywhere else."""
+    grain, counts, why = choose_grain(hourly_with(("2014-08-08", "2015-06-11")))
+    assert grain == "weekly" and len(counts) == 270
+    assert why.startswith("weekly: 270 partitions hold rows (100% of the span outside 43 in outages)")
+    assert outage_periods(list(counts), "weekly") == 43
+    assert choose_grain(hourly_with(None))[0] == "weekly"  # the same grain without the outage
+
+
+def test_scattered_empty_periods_are_no_outage() -> None:
+    """The twin: the same span with rows in a random 60 % of weeks has short empty runs only, so
+    they count against the fill and a coarser grain is drafted."""
+    grain, _, why = choose_grain(hourly_with(None, keep_weeks=0.6))
+    assert grain == "monthly" and "in outages" not in why
+    weekly = choose_grain(hourly_with(None))[1]
+    assert outage_periods(list(weekly), "weekly") == 0
+    # Rows in two short bursts years apart: an "outage" of most of the span is sparse data.
+    assert outage_periods(["2012-01-02", "2012-01-09", "2018-01-01"], "weekly") == 0
