@@ -103,13 +103,18 @@ class PerformanceReport:
         return any(r.kpi_breach for r in self.rows)
 
 
-def batch_versions(tables: TableStore, predictions: TableSlice) -> dict[str, frozenset[str]]:
-    """The model versions on each partition's logged batch rows; empty before anything was scored."""
+def batch_versions(
+    tables: TableStore, predictions: TableSlice, partitions: Sequence[str] | None = None
+) -> dict[str, frozenset[str]]:
+    """The model versions on each partition's logged batch rows (of `partitions`, default the
+    slice's own, read at the slice's version); empty before anything was scored. The windows
+    reach back before the run's own partitions: their versions come from the same log."""
     from mlops_pipelines.lib.scoring.stage import BATCH_ROUTE
 
     if predictions.version < 0:
         return {}
-    logged = tables.read_slice(predictions, columns=[PARTITION, "model_version", "route"])
+    wanted = predictions if partitions is None else replace(predictions, partitions=tuple(partitions))
+    logged = tables.read_slice(wanted, columns=[PARTITION, "model_version", "route"])
     batch = logged[logged["route"] == BATCH_ROUTE]
     grouped = batch.groupby(PARTITION)["model_version"]
     return {str(p): frozenset(str(v) for v in versions) for p, versions in grouped.unique().items()}
@@ -230,9 +235,9 @@ def monitor_performance(
     ref_target = tables.read(
         spec.name, names.FEATURES, list(reference.partitions), reference.features_version, [spec.target]
     )[spec.target]
-    versions = batch_versions(tables, predictions)
     windows = windows_of(keys, features, spec.retraining.performance_window_partitions)
     needed = sorted({k for w in windows.values() for k in w})
+    versions = batch_versions(tables, predictions, needed)
     rows = tables.read(spec.name, names.FEATURES, needed, features.version)
     expectation = champion_expectation(champion, tracking, estimators)
     metric = spec.training.primary_metric

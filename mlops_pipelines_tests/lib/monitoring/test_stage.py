@@ -238,6 +238,38 @@ def test_performance_per_scored_partition_against_its_labels(
     assert "23 row(s), fewer than retraining.performance_min_rows (30)" in few.explained_breaches[0]
 
 
+def test_a_run_of_one_partition_judges_the_whole_window_earlier_runs_scored(
+    bike_spec: ProjectSpec, bike_tables: DeltaTables, served: Served, tmp_path: Path
+) -> None:
+    """The daily job scores and monitors one partition a run. Its realized window still spans
+    the partitions earlier runs scored with the same version (the backtest's window): reading
+    only the run's own prediction rows cut every window to that one partition, too noisy for
+    the margin, and verdicts flipped as each run re-judged them."""
+    lake = tmp_path / "lake"
+    shutil.copytree(bike_tables.root, lake)
+    tables = DeltaTables(str(lake))
+    first, second = DAYS
+    score_partitions(
+        bike_spec, features_slice(bike_spec, tables, first), served.champion, tables, served.tracking
+    )
+    features = features_slice(bike_spec, tables, second)
+    run = score_partitions(bike_spec, features, served.champion, tables, served.tracking)
+    assert run.predictions.partitions == (second,)
+    report = monitor_performance(
+        bike_spec, run.predictions, features, served.champion, tables, served.tracking
+    )
+    [only] = report.rows
+    assert only.partition == second and only.model_version == served.champion.version
+    assert only.rows == 46  # both days, as when one run scored them both (above)
+    # The twin: a partition earlier runs never scored is no part of the window.
+    alone = features_slice(bike_spec, tables, "2011-01-22")
+    run = score_partitions(bike_spec, alone, served.champion, tables, served.tracking)
+    [lonely] = monitor_performance(
+        bike_spec, run.predictions, alone, served.champion, tables, served.tracking
+    ).rows
+    assert lonely.partition == "2011-01-22" and lonely.rows == 23  # its own rows only
+
+
 def test_performance_before_any_prediction_reports_no_predictions_and_no_breach(
     bike_spec: ProjectSpec, bike_tables: DeltaTables, tracking: object
 ) -> None:
