@@ -83,14 +83,17 @@ def report_lines(report: BacktestReport) -> list[str]:
     lines = [
         f"{report.project}: {len(report.partitions)} partitions scored "
         f"({report.partitions[0]} .. {report.partitions[-1]}), first model as of {report.bootstrap_as_of}",
-        f"{'strategy':<16} {report.metric:>12} {'of oracle':>10} {'retrains':>9}"
+        f"{'strategy':<16} {report.metric:>12} {'of oracle':>10} {'retrains':>9} {'started':>8}"
         + "".join(f" {m + ' (of oracle)':>24}" for m in also),
     ]
+    # "retrains": models that went live; "started": every retrain, those the gate turned down too
+    # (a policy whose every challenger is rejected retrains 0 times and still works).
     for r in report.results:
         shares = secondary_shares(report, r)
         cells = "".join(f" {_cell(shares.get(m), pct):>24}" for m in also)
         lines.append(
             f"{r.score.strategy:<16} {r.score.value:>12.4f} {pct(r.share_of_oracle):>10} {r.score.retrains:>9}"
+            f" {r.score.trainings - 1:>8}"
             + cells
         )
     lines += [f"note: {n}" for n in report.notes]

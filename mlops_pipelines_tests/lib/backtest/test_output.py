@@ -31,6 +31,11 @@ def test_json_table_and_plot(
     assert all(v is None or math.isfinite(v) for v in policy["per_partition"])
     lines = report_lines(report)
     assert any(line.startswith("oracle") and "100.0 %" in line for line in lines)
+    # Live retrains and every retrain started (rejected ones too), the first model not counted.
+    assert lines[1].split()[4:6] == ["retrains", "started"]
+    [row] = [line.split() for line in lines if line.startswith("policy")]
+    assert (int(row[4]), int(row[5])) == (policy["retrains"], policy["trainings"] - 1)
+    assert int(row[5]) >= int(row[4])
     png = write_plot(report, tmp_path / "out" / "backtest.png")
     assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
 
