@@ -93,8 +93,7 @@ def report_lines(report: BacktestReport) -> list[str]:
         cells = "".join(f" {_cell(shares.get(m), pct):>24}" for m in also)
         lines.append(
             f"{r.score.strategy:<16} {r.score.value:>12.4f} {pct(r.share_of_oracle):>10} {r.score.retrains:>9}"
-            f" {r.score.trainings - 1:>8}"
-            + cells
+            f" {r.score.trainings - 1:>8}" + cells
         )
     lines += [f"note: {n}" for n in report.notes]
     lines.append(f"{report.fits} fits in {report.seconds:.1f} s")
