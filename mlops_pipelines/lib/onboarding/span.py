@@ -5,7 +5,7 @@ empty here and there are blocked runs scattered through the replay, noise for ev
 A long outage is different: one stretch of empty partitions the loop steps over, after which
 the data is as dense as before. Metro traffic's ten months without a row (of six years of
 hourly rows) left no grain finer than quarterly "dense", 22 partitions of 2400 rows; counted
-apart, the outage leaves weekly partitions of 168 rows, full everywhere else.
+apart, the outage leaves weekly partitions of about 180 rows, full everywhere else.
 """
 
 from __future__ import annotations

@@ -72,9 +72,9 @@ def improvement_reason(
     bar = f"the non-inferiority bound {bound:.4g} ({gate.non_inferiority_margin:.1%} of the champion's score)"
     if ok and wide:
         return (
-            f"{measured} is wider than {bar} on either side: no model could show non-inferiority "
-            f"on {rows} rows, and the challenger is at least as good on the point estimate, so the "
-            "fresher model serves"
+            f"{measured} straddles 0 and is wider than the margin on each side of it ({bar}): no "
+            f"model could show non-inferiority on {rows} rows, and the challenger is at least as good "
+            "on the point estimate, so the fresher model serves"
         )
     if ok:
         return f"{measured} lies above {bar}: not worse than the champion"
