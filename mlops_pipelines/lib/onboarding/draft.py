@@ -116,7 +116,9 @@ def _schema(profile: Profile) -> tuple[dict[str, dict[str, Any]], dict[str, str]
         if column.low is not None and column.high is not None:
             notes.insert(0, f"observed {column.low:g}..{column.high:g}")
         if name == profile.target and column.nulls:
-            notes.append(f"{column.nulls} row(s) without a label will be quarantined")
+            notes.append(
+                f"{column.nulls} row(s) without a label will be quarantined (not counted as defects)"
+            )
         if notes:
             comments[name] = "; ".join(notes)
     return schema, comments

@@ -32,6 +32,7 @@ from mlops_pipelines.lib.validation.outcome import (
     flagged_positions,
     join_reasons,
     judge,
+    null_message,
     repeat_label,
     repeats,
     row_messages,
@@ -124,11 +125,13 @@ def _outcome(
     verdicts: list[Verdict],
     dtype_problems: list[str],
     spec: ProjectSpec,
+    unlabelled: int,
 ) -> ValidationOutcome:
-    """One batch's outcome, given its valid and quarantined rows."""
+    """One batch's outcome, given its valid and quarantined rows (`unlabelled`: how many of
+    those were quarantined for a null target alone)."""
     judged = [judge(verdict, rows, spec.validation.all_null_min_rows) for verdict in verdicts]
     problems = [*dtype_problems, *(problem for _, problem in judged if problem is not None)]
-    too_many = share_problem(len(quarantine), rows, spec)
+    too_many = share_problem(len(quarantine), rows, spec, unlabelled)
     if too_many is not None:
         problems.append(too_many)
     return ValidationOutcome(
@@ -166,6 +169,7 @@ def validate_batch(frame: pd.DataFrame, spec: ProjectSpec, partition: str) -> Va
         verdicts,
         _dtype_problems(work, spec),
         spec,
+        int((reasons == null_message(spec.target)).sum()),
     )
     logger.info(
         "%s/%s: %d rows in, %d valid, %d quarantined, %d batch problem(s)",
@@ -209,6 +213,7 @@ def validate_partitions(
     ends = np.cumsum(index.count(good)).tolist()
     nothing = quarantine_frame("", np.empty(0, dtype="int64"), [], [])
     dtype_problems = _dtype_problems(work, spec)
+    unlabelled = index.count(bad[reasons == null_message(spec.target)]).tolist()
     outcomes = {}
     for k, key in enumerate(keys):
         mine = bad_of[k]
@@ -220,7 +225,7 @@ def validate_partitions(
         start = ends[k - 1] if k else 0
         rows_in = int(index.sizes[k])
         part = valid.iloc[start : ends[k]].reset_index(drop=True)
-        outcomes[key] = _outcome(part, rows_in, quarantine, verdicts[k], dtype_problems, spec)
+        outcomes[key] = _outcome(part, rows_in, quarantine, verdicts[k], dtype_problems, spec, unlabelled[k])
     failed = [key for key, outcome in outcomes.items() if not outcome.passed]
     logger.info(
         "%s: %d partition(s), %d rows in, %d quarantined, %d partition(s) with batch problems %s",

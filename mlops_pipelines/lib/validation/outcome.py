@@ -87,11 +87,16 @@ def _values_text(values: pd.Series) -> np.ndarray:
     return text.to_numpy(dtype=object)
 
 
+def null_message(column: str) -> str:
+    """The reason a null in a non-nullable column gives; on the target it means "no label"."""
+    return f"column '{column}': null value not allowed ({NOT_NULL})"
+
+
 def row_messages(frame: pd.DataFrame, name: str, kwargs: dict[str, Any], positions: np.ndarray) -> np.ndarray:
     """The reason each flagged row (by position in `frame`) gives for a null/range/set check."""
     column = kwargs["column"]
     if name == NOT_NULL:
-        return np.full(len(positions), f"column '{column}': null value not allowed ({name})", dtype=object)
+        return np.full(len(positions), null_message(column), dtype=object)
     if name == "expect_column_values_to_be_between":
         low, high = kwargs.get("min_value"), kwargs.get("max_value")
         if low is not None and high is not None:
@@ -240,12 +245,18 @@ def join_reasons(flagged: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarr
     return bad, reasons
 
 
-def share_problem(quarantined: int, rows: int, spec: ProjectSpec) -> str | None:
-    """Too large a share of the batch quarantined fails the batch."""
-    share = quarantined / rows if rows else 0.0
+def share_problem(quarantined: int, rows: int, spec: ProjectSpec, unlabelled: int = 0) -> str | None:
+    """Too large a share of the batch quarantined fails the batch.
+
+    Rows quarantined only for a null target (`unlabelled`) are left out of both counts: a label
+    that never arrived is no defect of the batch, and its features are fine. A file with 12 %
+    of its labels missing otherwise blocked one weekly partition in seven, at random."""
+    defective, judged = quarantined - unlabelled, rows - unlabelled
+    share = defective / judged if judged else 0.0
     if share <= spec.validation.max_quarantine_share:
         return None
+    apart = f"; {unlabelled} row(s) without a label not counted" if unlabelled else ""
     return (
-        f"quarantined {quarantined} of {rows} rows ({share:.1%}), above max_quarantine_share "
-        f"{spec.validation.max_quarantine_share:.1%}"
+        f"quarantined {defective} of {judged} rows ({share:.1%}), above max_quarantine_share "
+        f"{spec.validation.max_quarantine_share:.1%}{apart}"
     )

@@ -213,3 +213,51 @@ def test_partition_index_numbers_rows_within_their_partition(labels: list[str], 
     assert index.sizes.tolist() == [labels.count(k) for k in keys]
     for key, members in zip(keys, index.members(), strict=True):
         assert members.tolist() == [i for i, label in enumerate(labels) if label == key]
+
+
+@pytest.fixture(scope="module")
+def unlabelled(shared_data_dir: Path) -> Scenario:
+    """Days with labels missing: alone (1-01), beside defective labelled rows (1-02), and on rows
+    that are defective too (1-03); bike_sharing's target `cnt` is not nullable."""
+    raw = bike_days(shared_data_dir)
+    raw["2011-01-01"] = inject_fault(raw["2011-01-01"], "nulls", "cnt", _rng(11), share=0.4)
+    day2 = inject_fault(raw["2011-01-02"], "nulls", "cnt", _rng(12), share=0.4)
+    labelled = day2.index[day2["cnt"].notna()]
+    day2.loc[labelled[:4], "temp"] = 9.0  # 4 of the 14 labelled rows out of range
+    raw["2011-01-02"] = day2
+    raw["2011-01-03"] = inject_fault(raw["2011-01-03"], "nulls", "cnt", _rng(13), share=0.4)
+    raw["2011-01-03"].loc[raw["2011-01-03"]["cnt"].isna(), "temp"] = 9.0
+    frames = {
+        day: with_system_columns(rows, day)
+        for day in ("2011-01-01", "2011-01-02", "2011-01-03")
+        for rows in [raw[day]]
+    }
+    return run_both(frames, list(frames), BIKE)
+
+
+def test_rows_without_a_label_are_quarantined_but_block_nothing(unlabelled: Scenario) -> None:
+    for key in unlabelled.keys:
+        assert_same(unlabelled.together[key], unlabelled.alone[key], key)
+    day = unlabelled.together["2011-01-01"]
+    assert day.rows_quarantined == 10 and day.rows_in == 24  # 42 %, above the 20 % share
+    assert (
+        day.quarantine["reasons"]
+        .eq("column 'cnt': null value not allowed (expect_column_values_to_not_be_null)")
+        .all()
+    )
+    assert day.passed, day.batch_problems
+    assert day.valid["cnt"].notna().all()
+
+
+def test_defective_labelled_rows_still_block_and_the_reason_counts_apart(unlabelled: Scenario) -> None:
+    # 4 defective of the 14 labelled rows of a 23-row day: 28.6 %, with the 9 unlabelled apart.
+    day = unlabelled.together["2011-01-02"]
+    assert day.rows_quarantined == 13 and not day.passed
+    assert day.batch_problems == (
+        "quarantined 4 of 14 rows (28.6%), above max_quarantine_share 20.0%; "
+        "9 row(s) without a label not counted",
+    )
+    # A row without a label that is also out of range is a defect: it counts.
+    both = unlabelled.together["2011-01-03"]
+    assert both.rows_quarantined == 9 and both.rows_in == 22
+    assert both.batch_problems == ("quarantined 9 of 22 rows (40.9%), above max_quarantine_share 20.0%",)
