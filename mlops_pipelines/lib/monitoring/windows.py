@@ -22,12 +22,14 @@ class Reference:
 
 
 def current_window(all_keys: Sequence[str], partition: str, size: int) -> list[str]:
-    """The `size` partitions ending at `partition` (fewer at the start of the data)."""
-    keys = list(all_keys)
-    if partition not in keys:
-        raise KeyError(f"partition {partition} is not materialized in the features table")
-    end = keys.index(partition) + 1
-    return keys[max(0, end - size) : end]
+    """The `size` partitions ending at `partition` (fewer at the start of the data).
+
+    A partition without feature rows (every row quarantined as unlabelled) is judged on the
+    `size` partitions before it that have rows; `all_keys` are the table's keys, in order."""
+    keys = [k for k in all_keys if k <= partition]
+    if not keys:
+        raise KeyError(f"no partition up to {partition} is materialized in the features table")
+    return keys[-size:]
 
 
 def reference_window(

@@ -129,7 +129,7 @@ def _outcome(
 ) -> ValidationOutcome:
     """One batch's outcome, given its valid and quarantined rows (`unlabelled`: how many of
     those were quarantined for a null target alone)."""
-    judged = [judge(verdict, rows, spec.validation.all_null_min_rows) for verdict in verdicts]
+    judged = [judge(verdict, rows, spec.validation.all_null_min_rows, spec.target) for verdict in verdicts]
     problems = [*dtype_problems, *(problem for _, problem in judged if problem is not None)]
     too_many = share_problem(len(quarantine), rows, spec, unlabelled)
     if too_many is not None:

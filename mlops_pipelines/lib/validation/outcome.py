@@ -202,11 +202,15 @@ def flagged_positions(verdict: Verdict, rows: int) -> np.ndarray:
     return positions
 
 
-def judge(verdict: Verdict, rows: int, all_null_min_rows: int) -> tuple[ExpectationOutcome, str | None]:
+def judge(
+    verdict: Verdict, rows: int, all_null_min_rows: int, target: str
+) -> tuple[ExpectationOutcome, str | None]:
     """The outcome of one expectation on a batch of `rows` rows, and the batch problem it raises.
 
     A nullable column null throughout a batch of fewer than `all_null_min_rows` rows fails its
-    expectation, with the reason it does not block (validation.all_null_min_rows)."""
+    expectation, with the reason it does not block (validation.all_null_min_rows). So does a
+    `target` null throughout: labels missing for a while (a sensor down, labels not joined yet)
+    leave the batch's features sound, and its rows are quarantined as unlabelled."""
     name, column = verdict.name, verdict.column
     if verdict.error is not None:
         where = f" on column '{column}'" if column else ""
@@ -217,7 +221,9 @@ def judge(verdict: Verdict, rows: int, all_null_min_rows: int) -> tuple[Expectat
     problem: str | None = None
     if name in ROW_LEVEL:
         message = f"{verdict.unexpected} of {rows} rows unexpected"
-        if name == NOT_NULL and verdict.unexpected == rows:
+        if name == NOT_NULL and verdict.unexpected == rows and column == target:
+            message += "; no row has a label: not blocking"
+        elif name == NOT_NULL and verdict.unexpected == rows:
             problem = f"column '{column}' is entirely null ({name})"
     else:
         message = _batch_message(name, column, verdict.kwargs, verdict.result)

@@ -20,7 +20,7 @@ from mlops_pipelines.lib.monitoring.stage import (
     severity,
 )
 from mlops_pipelines.lib.monitoring.stage_drift import unseen_windows
-from mlops_pipelines.lib.monitoring.windows import reference_window
+from mlops_pipelines.lib.monitoring.windows import current_window, reference_window
 from mlops_pipelines.lib.promotion.champion import ChampionRef
 from mlops_pipelines.lib.scoring.stage import BATCH_ROUTE, ModelVersionLoadError, score_partitions
 from mlops_pipelines.lib.stores import DeltaTables
@@ -96,6 +96,15 @@ def test_a_reference_of_no_partitions_is_refused(bike_spec: ProjectSpec) -> None
 
 def row(partition: str, status: str, share: float | None) -> DriftRow:
     return DriftRow(partition, status, share, (), {}, 100, 100, (), ())  # type: ignore[arg-type]
+
+
+def test_a_partition_without_feature_rows_is_judged_on_the_ones_before_it() -> None:
+    keys = ["2020-05-18", "2020-05-25", "2020-06-15"]  # 06-01 and 06-08: every row unlabelled
+    assert current_window(keys, "2020-05-25", 2) == ["2020-05-18", "2020-05-25"]
+    assert current_window(keys, "2020-06-08", 2) == ["2020-05-18", "2020-05-25"]
+    assert current_window(keys, "2020-06-15", 2) == ["2020-05-25", "2020-06-15"]
+    with pytest.raises(KeyError, match="no partition up to 2020-05-11 is materialized"):
+        current_window(keys, "2020-05-11", 2)
 
 
 @pytest.mark.parametrize(

@@ -227,11 +227,9 @@ def unlabelled(shared_data_dir: Path) -> Scenario:
     raw["2011-01-02"] = day2
     raw["2011-01-03"] = inject_fault(raw["2011-01-03"], "nulls", "cnt", _rng(13), share=0.4)
     raw["2011-01-03"].loc[raw["2011-01-03"]["cnt"].isna(), "temp"] = 9.0
-    frames = {
-        day: with_system_columns(rows, day)
-        for day in ("2011-01-01", "2011-01-02", "2011-01-03")
-        for rows in [raw[day]]
-    }
+    raw["2011-01-04"] = inject_fault(raw["2011-01-04"], "all_null", "cnt")  # labels missing all day
+    raw["2011-01-05"] = inject_fault(raw["2011-01-05"], "all_null", "temp")  # a feature: broken
+    frames = {day: with_system_columns(rows, day) for day, rows in raw.items() if day <= "2011-01-05"}
     return run_both(frames, list(frames), BIKE)
 
 
@@ -247,6 +245,13 @@ def test_rows_without_a_label_are_quarantined_but_block_nothing(unlabelled: Scen
     )
     assert day.passed, day.batch_problems
     assert day.valid["cnt"].notna().all()
+    # A whole day without labels: every row quarantined, the expectation failed, nothing blocked.
+    none = unlabelled.together["2011-01-04"]
+    assert none.passed and none.rows_valid == 0 and none.rows_quarantined == none.rows_in == 23
+    failed = [e for e in none.expectations if not e.success]
+    assert [(e.column, e.message) for e in failed] == [
+        ("cnt", "23 of 23 rows unexpected; no row has a label: not blocking")
+    ]
 
 
 def test_defective_labelled_rows_still_block_and_the_reason_counts_apart(unlabelled: Scenario) -> None:
@@ -261,3 +266,6 @@ def test_defective_labelled_rows_still_block_and_the_reason_counts_apart(unlabel
     both = unlabelled.together["2011-01-03"]
     assert both.rows_quarantined == 9 and both.rows_in == 22
     assert both.batch_problems == ("quarantined 9 of 22 rows (40.9%), above max_quarantine_share 20.0%",)
+    # A feature column null all day is a broken batch, as before.
+    broken = unlabelled.together["2011-01-05"].batch_problems
+    assert "column 'temp' is entirely null (expect_column_values_to_not_be_null)" in broken
