@@ -25,11 +25,9 @@ def current_window(all_keys: Sequence[str], partition: str, size: int) -> list[s
     """The `size` partitions ending at `partition` (fewer at the start of the data).
 
     A partition without feature rows (every row quarantined as unlabelled) is judged on the
-    `size` partitions before it that have rows; `all_keys` are the table's keys, in order."""
-    keys = [k for k in all_keys if k <= partition]
-    if not keys:
-        raise KeyError(f"no partition up to {partition} is materialized in the features table")
-    return keys[-size:]
+    `size` partitions before it that have rows, and on none (no verdict: too few rows) when
+    no earlier one has any; `all_keys` are the table's keys, in order."""
+    return [k for k in all_keys if k <= partition][-size:]
 
 
 def reference_window(
