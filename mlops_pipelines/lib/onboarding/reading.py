@@ -50,7 +50,7 @@ def sniff_csv(path: Path) -> dict[str, Any]:
         dialect = csv.Sniffer().sniff(sample.split("\n", 50)[0] if sample else ",", delimiters=",;\t|")
         if dialect.delimiter != ",":
             options["sep"] = dialect.delimiter
-        if not csv.Sniffer().has_header(sample):
+        if not csv.Sniffer().has_header(sample) and not text_header(sample, dialect.delimiter):
             options["header"] = None
     except csv.Error:
         pass
@@ -61,6 +61,30 @@ def sniff_csv(path: Path) -> dict[str, Any]:
     if options.get("sep", ",") == "," and _thousands(sample):
         options["thousands"] = ","  # "1,234" quoted on a ',' line: 1234, not the text '1,234'
     return options
+
+
+def text_header(sample: str, sep: str) -> bool:
+    """A first line of distinct names, none a number, none met again in its column below.
+
+    The csv Sniffer votes by each column's type and value length, so a file whose columns are
+    all short text (`a,b,c,label` over `x,p,lo,yes`) loses its header, and its target with it.
+    A headerless file repeats its first row's categories further down, or holds a number."""
+    rows = list(csv.reader(sample.splitlines()[:200], delimiter=sep))
+    if len(rows) < 21 or not rows[0]:
+        return False
+    first, below = [f.strip() for f in rows[0]], rows[1:-1]  # the last line may be cut short
+    if len(set(first)) < len(first) or any(not f or _number_like(f) for f in first):
+        return False
+    seen = [{row[i].strip() for row in below if len(row) > i} for i in range(len(first))]
+    return not any(name in values for name, values in zip(first, seen, strict=True))
+
+
+def _number_like(text: str) -> bool:
+    try:
+        float(text.replace(",", "."))
+    except ValueError:
+        return False
+    return True
 
 
 def _thousands(sample: str) -> bool:

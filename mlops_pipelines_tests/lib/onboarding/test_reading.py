@@ -135,3 +135,32 @@ def test_a_column_not_all_percentages_stays_text() -> None:
         {"mixed": ["10%", "12", "9%"], "word": ["10%", "n/a rate", "5%"], "ok": [".5%", "5.%", "12%"]}
     )
     assert percent_columns(frame) == ["ok"]
+
+
+def _categorical_rows(rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    return pd.DataFrame(
+        {
+            "a": rng.choice(["x", "y"], rows),
+            "b": rng.choice(["p", "q", "r"], rows),
+            "c": rng.choice(["lo", "hi"], rows),
+            "label": rng.choice(["yes", "no"], rows),
+        }
+    )
+
+
+def test_a_header_over_columns_of_short_text_is_kept(tmp_path: Path) -> None:
+    # The csv Sniffer alone voted "no header" here: init named the columns col_1.. and the
+    # target 'label' was not found.
+    path = tmp_path / "categories.csv"
+    _categorical_rows(300).to_csv(path, index=False)
+    assert sniff_csv(path) == {}
+    assert list(read_any(path).frame.columns) == ["a", "b", "c", "label"]
+
+
+def test_a_headerless_file_of_short_text_stays_headerless(tmp_path: Path) -> None:
+    path = tmp_path / "categories.csv"
+    _categorical_rows(300).to_csv(path, index=False, header=False)
+    assert sniff_csv(path) == {"header": None}
+    read = read_any(path)
+    assert list(read.frame.columns) == ["col_1", "col_2", "col_3", "col_4"] and len(read.frame) == 300
