@@ -1,7 +1,8 @@
 """One column's profile: its spec dtype, range or categories, and flags with the reasons.
 
 Flags (see `profile.py` for how `init` uses them): ID-like (one distinct value per row, or an 'id'
-name with nearly so), constant, near-constant (one value in at least 99 % of rows), sensitive
+name with nearly so), counter (numbers rising or falling with every row, most of them distinct:
+elapsed time, a position), constant, near-constant (one value in at least 99 % of rows), sensitive
 (named like an attribute fairness is checked on).
 """
 
@@ -31,7 +32,9 @@ class ColumnProfile:
     categories: list[str] | None = None
     low: float | None = None
     high: float | None = None
-    flags: list[str] = field(default_factory=list)  # "id", "constant", "near_constant", "leak", "sensitive"
+    flags: list[str] = field(
+        default_factory=list
+    )  # "id", "counter", "constant", "near_constant", "leak", "sensitive"
     notes: list[str] = field(default_factory=list)  # why, for the spec's comments
 
 
@@ -45,6 +48,10 @@ def _spec_dtype(values: pd.Series) -> str:
         whole = len(present) > 0 and bool(np.all(present == np.floor(present)))
         return "int" if whole else "float"
     return "str"
+
+
+def _monotone(values: pd.Series) -> bool:
+    return bool(values.is_monotonic_increasing or values.is_monotonic_decreasing)
 
 
 def profile_column(name: str, values: pd.Series) -> ColumnProfile:
@@ -71,6 +78,13 @@ def profile_column(name: str, values: pd.Series) -> ColumnProfile:
     if dtype in ("int", "str") and id_like and len(values) > 20:
         found.flags.append("id")
         found.notes.append(f"ID-like: {distinct} distinct values in {len(values)} rows")
+    elif dtype in ("int", "float") and unique_share >= 0.5 and len(present) > 20 and _monotone(present):
+        # Seconds since the first row (a fraud file's `Time`): it says when a row came, and a
+        # model splitting on it has only its newest bin for every future row.
+        found.flags.append("counter")
+        found.notes.append(
+            f"a counter in file order: rises or falls with every row ({distinct} distinct values)"
+        )
     if SENSITIVE.search(name):
         found.flags.append("sensitive")
     return found

@@ -149,7 +149,7 @@ def draft_spec(profile: Profile, name: str, data_dir: str) -> tuple[dict[str, An
     exclude = [
         c
         for c, p in profile.columns.items()
-        if c != profile.target and {"id", "constant", "leak"} & set(p.flags)
+        if c != profile.target and {"id", "counter", "constant", "leak"} & set(p.flags)
     ]
     dates = [c for c in profile.time.other_dates if c != profile.target and c not in exclude]
     exclude += dates

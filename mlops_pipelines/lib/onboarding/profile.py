@@ -231,8 +231,10 @@ def profile_file(path: Path, target: str | None = None, time: str | None = None)
         columns[axis.column].dtype = "date" if bool((own == own.dt.normalize()).all()) else "datetime"
         columns[axis.column].categories = None
     for name in _axis_columns(axis):
-        columns[name].flags = [f for f in columns[name].flags if f not in ("id", "constant")]
-        columns[name].notes = [n for n in columns[name].notes if not n.startswith(("ID-like", "constant"))]
+        columns[name].flags = [f for f in columns[name].flags if f not in ("id", "counter", "constant")]
+        columns[name].notes = [
+            n for n in columns[name].notes if not n.startswith(("ID-like", "a counter", "constant"))
+        ]
     duplicates = int(frame.duplicated().sum())
     for name in read.percent:
         columns[name].notes.append("percentages ('10.65%') read as numbers (source.files[].percent)")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlops_pipelines.lib.onboarding.draft import draft_spec
 from mlops_pipelines.lib.onboarding.profile import profile_file
 
 
@@ -91,6 +92,33 @@ def test_near_constant_one_hot_columns_are_noted_with_their_plain_value(tmp_path
     assert column.notes == ["near-constant: 0 in 99.5% of rows"]
     spread = profile_file(path, target="Cover_Type").columns["x"]
     assert "near_constant" not in spread.flags and not any("near-constant" in n for n in spread.notes)
+
+
+def test_seconds_since_the_first_row_are_a_counter_left_out_of_the_features(tmp_path: Path) -> None:
+    # A card-fraud file's `Time`: seconds since the first transaction, too small for epoch
+    # seconds. As a feature every future row fell in its newest bin, and drifted.
+    rng = np.random.default_rng(6)
+    rows = 3000
+    frame = pd.DataFrame(
+        {
+            "Time": np.sort(rng.uniform(0, 172792, rows)).round(),
+            "V1": rng.normal(size=rows),
+            "Amount": rng.lognormal(3, 1, rows).round(2),
+            "Class": (rng.random(rows) < 0.05).astype(int),
+        }
+    )
+    path = tmp_path / "creditcard.csv"
+    frame.to_csv(path, index=False)
+    profile = profile_file(path, target="Class")
+    assert profile.time.column is None
+    assert profile.columns["time"].flags == ["counter"]
+    assert profile.columns["time"].notes[0].startswith("a counter in file order: rises or falls")
+    assert draft_spec(profile, "fraud", str(tmp_path))[0]["features"]["exclude"] == ["time"]
+    # The same values shuffled are a feature like any other.
+    frame.assign(Time=rng.permutation(frame["Time"].to_numpy())).to_csv(path, index=False)
+    shuffled = profile_file(path, target="Class")
+    assert shuffled.columns["time"].flags == []
+    assert not draft_spec(shuffled, "f", ".")[0]["features"].get("exclude")
 
 
 def test_an_electricity_export_with_yymmdd_dates_gets_daily_partitions(tmp_path: Path) -> None:
