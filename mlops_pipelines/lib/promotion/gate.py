@@ -230,11 +230,10 @@ def _compare(evidence: Evidence, spec: ProjectSpec) -> _Comparison:
         cause += " does not show the challenger at least as good, which fewer rows would need"
         reason = insufficient_reason(rows, gate.min_rows, version, evidence.excluded_partitions, cause)
         return _Comparison("insufficient_evidence", [reason], kpis, flags, new, old, interval)
-    ok = short or rules.non_inferior(interval, old, gate.non_inferiority_margin, gate.min_improvement)
+    scale, margin = rules.margin_scale(metric, old), gate.non_inferiority_margin
+    ok = short or rules.non_inferior(interval, scale, margin, gate.min_improvement)
     # An interval too wide for the margin cannot show non-inferiority: the point estimate decides.
-    wide = (
-        not ok and gate.min_improvement == 0 and rules.unresolved(interval, old, gate.non_inferiority_margin)
-    )
+    wide = not ok and gate.min_improvement == 0 and rules.unresolved(interval, scale, margin)
     ok = ok or (wide and rules.better_on_few_rows(gain, interval))
     found = rules.slice_regressions(
         ours, theirs, metric, gate.slice_tolerance, gate.bootstrap_samples, gate.confidence, seed

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mlops_pipelines.lib.promotion.rules import margin_scale
+
 if TYPE_CHECKING:
     from mlops_pipelines.lib.promotion.decision import SliceRegression
     from mlops_pipelines.lib.promotion.rules import Interval
@@ -68,8 +70,12 @@ def improvement_reason(
         bar = f"the required improvement {gate.min_improvement:g}"
         verdict = f"lies above {bar}" if ok else f"does not clear {bar}"
         return f"{measured} {verdict} (superiority gate)"
-    bound = -gate.non_inferiority_margin * abs(old)
-    bar = f"the non-inferiority bound {bound:.4g} ({gate.non_inferiority_margin:.1%} of the champion's score)"
+    scale = margin_scale(metric, old)
+    bound = -gate.non_inferiority_margin * scale
+    of = (
+        "the champion's score" if scale == abs(old) else f"chance level {scale:g}, above the champion's score"
+    )
+    bar = f"the non-inferiority bound {bound:.4g} ({gate.non_inferiority_margin:.1%} of {of})"
     if ok and wide:
         return (
             f"{measured} straddles 0 and is wider than the margin on each side of it ({bar}): no "

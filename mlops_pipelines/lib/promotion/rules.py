@@ -74,13 +74,24 @@ def improvement_interval(
     return Interval(low, high)
 
 
-def non_inferior(interval: Interval, champion_score: float, margin: float, min_improvement: float) -> bool:
-    """True when the improvement's lower bound clears -margin x |champion score| and the
+# A score a model reaches by learning nothing. Below it (labels that flipped meaning: ROC-AUC
+# 0.05) a margin taken of the champion's own score shrinks to nothing: 5 % of 0.05 turned
+# down every fresher model on a stream whose concept flipped, for two months.
+_CHANCE = {"roc_auc": 0.5}
+
+
+def margin_scale(metric: str, champion_score: float) -> float:
+    """What the non-inferiority margin is a share of: the champion's score, never below chance."""
+    return max(abs(champion_score), _CHANCE.get(metric, 0.0))
+
+
+def non_inferior(interval: Interval, scale: float, margin: float, min_improvement: float) -> bool:
+    """True when the improvement's lower bound clears -margin x `scale` (`margin_scale`) and the
     challenger is not confidently worse (`confidently_worse`), or, if a positive
     `min_improvement` is asked for, when the lower bound clears that instead (superiority)."""
     if min_improvement > 0:
         return interval.low > min_improvement
-    return interval.low > -margin * abs(champion_score) and not confidently_worse(interval)
+    return interval.low > -margin * scale and not confidently_worse(interval)
 
 
 def confidently_worse(interval: Interval) -> bool:
@@ -91,13 +102,13 @@ def confidently_worse(interval: Interval) -> bool:
     return interval.high < 0
 
 
-def unresolved(interval: Interval, champion_score: float, margin: float) -> bool:
+def unresolved(interval: Interval, scale: float, margin: float) -> bool:
     """The interval straddles 0 and reaches past the non-inferiority bound on either side: even
     a challenger identical to the champion could not show non-inferiority on these rows (98
     rows of weekly partitions give a ROC-AUC interval of about +-0.1 against a 5 % margin of
     0.04). A zero margin asks for a strict test, and gets one: nothing is unresolved there."""
     half = (interval.high - interval.low) / 2.0
-    return margin > 0 and interval.low < 0 < interval.high and half > margin * abs(champion_score)
+    return margin > 0 and interval.low < 0 < interval.high and half > margin * scale
 
 
 def clearly_better(interval: Interval, min_improvement: float) -> bool:

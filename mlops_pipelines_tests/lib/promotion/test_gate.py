@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_pipelines.lib.evaluation.holdout import evaluate_model, slice_metrics
+from mlops_pipelines.lib.evaluation.holdout import Evaluation, evaluate_model, slice_metrics
 from mlops_pipelines.lib.features import build_features, build_target
 from mlops_pipelines.lib.frames import EVENT_TIME
 from mlops_pipelines.lib.metrics import Predictions, compute_metrics
@@ -31,6 +31,7 @@ from mlops_pipelines.lib.promotion.gate import (
     decide_promotion,
     evidence_of,
 )
+from mlops_pipelines.lib.promotion.rules import margin_scale
 from mlops_pipelines.lib.training.search import build_pipeline, train_model
 from mlops_pipelines.spec import KPI, ProjectSpec, Task
 
@@ -219,6 +220,56 @@ def test_an_interval_too_wide_for_the_margin_lets_the_point_estimate_decide(
         gated(bike_spec, non_inferiority_margin=0.0),
     )
     assert strict.verdict == "reject" and "by more than the margin" in strict.reasons[0]
+
+
+def _flipped(spec: ProjectSpec, version: str, signal: float, seed: int) -> ModelScores:
+    """A model that learned the labels before they flipped meaning, scored after: ROC-AUC near
+    0.25. The same base noise for every model, plus a little of its own."""
+    n = 3000
+    shared = np.random.default_rng(8)
+    truth = shared.random(n) < 0.3
+    base = shared.random(n)
+    own = np.random.default_rng(seed).normal(0, 0.08, n)
+    scores = np.clip(signal * ~truth + (1 - signal) * base + own, 0.001, 0.999)
+    labels = np.where(truth, ">50K", "<=50K").astype(object)
+    pred = Predictions(
+        pd.RangeIndex(n),
+        labels,
+        np.where(scores > 0.5, ">50K", "<=50K").astype(object),
+        np.c_[1 - scores, scores],
+        ("<=50K", ">50K"),
+        ">50K",
+    )
+    metrics, notes = compute_metrics(pred, spec.task)
+    return ModelScores(
+        version, Evaluation(spec.task, "roc_auc", n, metrics, [], None, [], None, None, notes, pred)
+    )
+
+
+def test_a_champion_below_chance_keeps_the_margin_of_a_chance_level_one(
+    specs: dict[str, ProjectSpec],
+) -> None:
+    # After a concept flip both models score ROC-AUC 0.25: 5 % of that (0.012) turned down every
+    # fresher model for two months of a flipped stream. The margin is now 5 % of 0.5.
+    spec = specs["adult_income"]
+    assert (spec.training.primary_metric, spec.promotion.non_inferiority_margin) == ("roc_auc", 0.05)
+    champion = _flipped(spec, "champion", 0.25, 1)
+    record = decide(_flipped(spec, "fresher", 0.25, 2), champion, spec)
+    assert record.champion_score is not None and record.ci_low is not None and record.ci_high is not None
+    assert record.champion_score < 0.3 and record.ci_low < 0 < record.ci_high
+    assert -0.025 < record.ci_low < -0.05 * record.champion_score  # outside the old margin
+    assert record.verdict == "promote", record.reasons
+    assert "bound -0.025 (5.0% of chance level 0.5, above the champion's score)" in record.reasons[0]
+    # The twin: a challenger further below chance is still worse, and rejected.
+    worse = decide(_flipped(spec, "worse", 0.35, 3), champion, spec)
+    assert worse.ci_high is not None and worse.ci_high < 0
+    assert worse.verdict == "reject" and "worse than the champion by more than the margin" in worse.reasons[0]
+    # Above chance, and for a metric without one, the margin is the champion's own score's.
+    assert (margin_scale("roc_auc", 0.8), margin_scale("roc_auc", 0.249), margin_scale("mae", 0.01)) == (
+        0.8,
+        0.5,
+        0.01,
+    )
 
 
 def test_required_improvement_turns_the_gate_into_a_superiority_test(
