@@ -32,9 +32,8 @@ class ColumnProfile:
     categories: list[str] | None = None
     low: float | None = None
     high: float | None = None
-    flags: list[str] = field(
-        default_factory=list
-    )  # "id", "counter", "constant", "near_constant", "leak", "sensitive"
+    # "id", "counter", "constant", "near_constant", "leak", "sensitive"
+    flags: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # why, for the spec's comments
 
 
