@@ -68,7 +68,9 @@ def text_header(sample: str, sep: str) -> bool:
 
     The csv Sniffer votes by each column's type and value length, so a file whose columns are
     all short text (`a,b,c,label` over `x,p,lo,yes`) loses its header, and its target with it.
-    A headerless file repeats its first row's categories further down, or holds a number."""
+    A headerless file repeats its first row's categories further down, or holds a number; one of
+    text alone whose first-row values never recur in 200 lines would read as headed (`init` then
+    names its columns after that row, which the spec shows)."""
     rows = list(csv.reader(sample.splitlines()[:200], delimiter=sep))
     if len(rows) < 21 or not rows[0]:
         return False

@@ -76,7 +76,7 @@ def improvement_interval(
 
 # A score a model reaches by learning nothing. Below it (labels that flipped meaning: ROC-AUC
 # 0.05) a margin taken of the champion's own score shrinks to nothing: 5 % of 0.05 turned
-# down every fresher model on a stream whose concept flipped, for two months.
+# down five of the seven fresher models in the two months after a stream's concept flipped.
 _CHANCE = {"roc_auc": 0.5}
 
 

@@ -249,8 +249,8 @@ def _flipped(spec: ProjectSpec, version: str, signal: float, seed: int) -> Model
 def test_a_champion_below_chance_keeps_the_margin_of_a_chance_level_one(
     specs: dict[str, ProjectSpec],
 ) -> None:
-    # After a concept flip both models score ROC-AUC 0.25: 5 % of that (0.012) turned down every
-    # fresher model for two months of a flipped stream. The margin is now 5 % of 0.5.
+    # After a concept flip both models score ROC-AUC 0.25 here: 5 % of that (0.012) rejects this
+    # fresher model (a flipped stream lost five of seven that way). The margin is now 5 % of 0.5.
     spec = specs["adult_income"]
     assert (spec.training.primary_metric, spec.promotion.non_inferiority_margin) == ("roc_auc", 0.05)
     champion = _flipped(spec, "champion", 0.25, 1)
