@@ -73,7 +73,9 @@ def improvement_reason(
     scale = margin_scale(metric, old)
     bound = -gate.non_inferiority_margin * scale
     of = (
-        "the champion's score" if scale == abs(old) else f"chance level {scale:g}, above the champion's score"
+        "the champion's score"
+        if scale == abs(old)
+        else f"{scale:g}, the span from learning nothing to a perfect score, above the champion's score"
     )
     bar = f"the non-inferiority bound {bound:.4g} ({gate.non_inferiority_margin:.1%} of {of})"
     if ok and wide:

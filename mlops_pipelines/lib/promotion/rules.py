@@ -74,15 +74,18 @@ def improvement_interval(
     return Interval(low, high)
 
 
-# A score a model reaches by learning nothing. Below it (labels that flipped meaning: ROC-AUC
-# 0.05) a margin taken of the champion's own score shrinks to nothing: 5 % of 0.05 turned
-# down five of the seven fresher models in the two months after a stream's concept flipped.
-_CHANCE = {"roc_auc": 0.5}
+# The span from a model that learned nothing to a perfect one: ROC-AUC 0.5 -> 1, accuracy at
+# most 0.5 -> 1 (with more classes chance is lower and the span wider), R2 0 -> 1. A margin taken
+# of the champion's own score shrinks to nothing when that score is near or below chance (labels
+# that flipped meaning: ROC-AUC 0.05, R2 0.02): 5 % of 0.05 turned down five of the seven
+# fresher models in the two months after a stream's concept flipped.
+_SPAN = {"roc_auc": 0.5, "accuracy": 0.5, "r2": 1.0}
 
 
 def margin_scale(metric: str, champion_score: float) -> float:
-    """What the non-inferiority margin is a share of: the champion's score, never below chance."""
-    return max(abs(champion_score), _CHANCE.get(metric, 0.0))
+    """What the non-inferiority margin is a share of: the champion's score, never below the
+    span from learning nothing to a perfect score (`_SPAN`; error metrics have none)."""
+    return max(abs(champion_score), _SPAN.get(metric, 0.0))
 
 
 def non_inferior(interval: Interval, scale: float, margin: float, min_improvement: float) -> bool:

@@ -259,16 +259,70 @@ def test_a_champion_below_chance_keeps_the_margin_of_a_chance_level_one(
     assert record.champion_score < 0.3 and record.ci_low < 0 < record.ci_high
     assert -0.025 < record.ci_low < -0.05 * record.champion_score  # outside the old margin
     assert record.verdict == "promote", record.reasons
-    assert "bound -0.025 (5.0% of chance level 0.5, above the champion's score)" in record.reasons[0]
+    assert "bound -0.025 (5.0% of 0.5, the span from learning nothing to a perfect score" in record.reasons[0]
     # The twin: a challenger further below chance is still worse, and rejected.
     worse = decide(_flipped(spec, "worse", 0.35, 3), champion, spec)
     assert worse.ci_high is not None and worse.ci_high < 0
     assert worse.verdict == "reject" and "worse than the champion by more than the margin" in worse.reasons[0]
-    # Above chance, and for a metric without one, the margin is the champion's own score's.
+    # Above chance, and for a metric without one, the margin is the champion's own score's; R2
+    # spans 0 (the mean) to 1, so a collapsed regression's 0.02 keeps a margin of 5 % of 1.
     assert (margin_scale("roc_auc", 0.8), margin_scale("roc_auc", 0.249), margin_scale("mae", 0.01)) == (
         0.8,
         0.5,
         0.01,
+    )
+    assert (margin_scale("r2", 0.02), margin_scale("r2", -1.5), margin_scale("accuracy", 0.3)) == (
+        1.0,
+        1.5,
+        0.5,
+    )
+
+
+def _collapsed(spec: ProjectSpec, version: str, seed: int, bias: float = 0.0) -> ModelScores:
+    """A regression that explains almost nothing of its target after a change (R2 about 0.01):
+    a little of one shared signal plus noise of its own, `bias` off on every row."""
+    n = 2000
+    shared = np.random.default_rng(11)
+    truth = shared.normal(100, 20, n)
+    pred_values = 100 + 0.02 * (truth - 100) + np.random.default_rng(seed).normal(0, 3, n) + bias
+    pred = Predictions(pd.RangeIndex(n), truth, pred_values, None)
+    metrics, notes = compute_metrics(pred, spec.task)
+    return ModelScores(
+        version, Evaluation(spec.task, "r2", n, metrics, [], None, [], None, None, notes, pred)
+    )
+
+
+def test_a_collapsed_r2_champion_keeps_a_margin_of_the_span_to_a_perfect_score(
+    bike_spec: ProjectSpec,
+) -> None:
+    # Both models explain about nothing (R2 about 0.01), the fresher one 0.003 less on the point
+    # estimate, well inside its noise: 5 % of the champion's own R2, a bound of about -0.0005,
+    # rejected it. 5 % of R2's span (0 -> 1) lets it serve; one confidently worse is rejected.
+    spec = tiny(bike_spec, primary_metric="r2")
+    champion = _collapsed(spec, "champion", 1)
+    record = decide(_collapsed(spec, "fresher", 13), champion, spec)
+    assert record.champion_score is not None and record.ci_low is not None and record.ci_high is not None
+    assert abs(record.champion_score) < 0.05 and record.ci_low < -0.05 * abs(record.champion_score)
+    assert record.challenger_score is not None and record.challenger_score < record.champion_score
+    assert record.ci_low < 0 < record.ci_high
+    assert record.verdict == "promote", record.reasons
+    assert "bound -0.05 (5.0% of 1, the span from learning nothing to a perfect score" in record.reasons[0]
+    # The twin: the same kind of model 5 units off on every row is confidently worse (R2 about
+    # 0.06 lower, outside the wider margin too), and rejected.
+    worse = decide(_collapsed(spec, "biased", 3, bias=5.0), champion, spec)
+    assert worse.ci_high is not None and worse.ci_high < 0
+    assert worse.verdict == "reject" and "worse than the champion by more than the margin" in worse.reasons[0]
+    # Above chance, and for a metric without one, the margin is the champion's own score's; R2
+    # spans 0 (the mean) to 1, so a collapsed regression's 0.02 keeps a margin of 5 % of 1.
+    assert (margin_scale("roc_auc", 0.8), margin_scale("roc_auc", 0.249), margin_scale("mae", 0.01)) == (
+        0.8,
+        0.5,
+        0.01,
+    )
+    assert (margin_scale("r2", 0.02), margin_scale("r2", -1.5), margin_scale("accuracy", 0.3)) == (
+        1.0,
+        1.5,
+        0.5,
     )
 
 
