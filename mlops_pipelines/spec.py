@@ -328,13 +328,14 @@ class RetrainingSpec(_Model):
     per_partitions: int = Field(default=32, ge=1)
     fallback_cron: str = "0 3 * * 0"
     # Performance signals (lib/monitoring/signals.py): a window counts as degraded when its metric
-    # is worse than its baseline by more than this share AND by more than `performance_z` times
-    # its bootstrap standard error.
+    # is worse than its baseline by more than this share (for ROC-AUC, of the baseline's distance
+    # above chance) AND by more than `performance_z` times its bootstrap standard error.
     performance_margin: float = Field(default=0.05, ge=0, lt=1)
     performance_z: float = Field(default=2.5, gt=0)
     # Labelled partitions in a row with degraded realized performance that trigger a retrain.
     performance_consecutive: int = Field(default=2, ge=1)
-    # Rows a window needs before a performance signal gives a verdict.
+    # Rows a window needs before a performance signal gives a verdict; a classifier's realized
+    # window reaches back until its rarer class holds this many.
     performance_min_rows: int = Field(default=30, ge=1)
     # True: drift triggers only with some performance signal degraded; False: drift triggers
     # unless every partition of the streak has a performance verdict and none is degraded.

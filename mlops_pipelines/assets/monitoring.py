@@ -118,7 +118,8 @@ def build_performance_asset(spec: ProjectSpec) -> dg.AssetsDefinition:
         kinds={"scikitlearn", "pandas"},
         description=(
             f"Metrics of each labelled partition's rolling window ({spec.retraining.performance_window_partitions} "
-            "partition(s) scored by the same version) against late labels and against what the champion "
+            "partition(s) scored by the same version; a classifier's reaches back until its rarer class has "
+            f"{spec.retraining.performance_min_rows} rows) against late labels and against what the champion "
             "was expected to reach on the same rows, target drift and KPI breaches."
         ),
         check_specs=[

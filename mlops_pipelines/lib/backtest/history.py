@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,18 @@ class History:
 
     def size(self, index: int) -> int:
         return int(self.starts[index + 1] - self.starts[index])
+
+    @cached_property
+    def class_counts(self) -> dict[int, dict[str, int]]:
+        """A classifier's rows of each class per partition (index into `keys`), counted once."""
+        target = build_target(self.table, self.spec).astype(str)
+        codes = np.repeat(np.arange(len(self.keys)), np.diff(self.starts))
+        table = pd.crosstab(codes, target.to_numpy())
+        classes = [str(c) for c in table.columns]
+        return {
+            int(i): {c: int(n) for c, n in zip(classes, row, strict=True) if n}
+            for i, row in zip(table.index, table.to_numpy(), strict=True)
+        }
 
 
 def history_from_frame(frame: pd.DataFrame, spec: ProjectSpec, keys: Sequence[str] | None = None) -> History:

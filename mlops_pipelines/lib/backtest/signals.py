@@ -23,6 +23,7 @@ from mlops_pipelines.lib.monitoring.signals import (
     metric_noise,
     realized_check,
 )
+from mlops_pipelines.lib.monitoring.windows import evidence_window
 
 if TYPE_CHECKING:
     from mlops_pipelines.lib.backtest.models import ModelBank
@@ -141,6 +142,13 @@ def realized_observation(
     first = max(champion.first_served, partition - spec.retraining.performance_window_partitions + 1)
     if first > partition:
         return None, False
+    if spec.task.is_classification:
+        # As the loop's window (lib/monitoring/windows.evidence_window): back until the rarer
+        # class has rows enough, within what this champion scored and a training window.
+        earliest = max(champion.first_served, partition - spec.training.window_partitions + 1)
+        window = range(first, partition + 1)
+        need = spec.retraining.performance_min_rows
+        first = evidence_window(window, range(earliest, first), history.class_counts, need)[0]
     pred = concat([bank.predict(champion.model_at, p) for p in range(first, partition + 1)])
     metric, rules = spec.training.primary_metric, spec.retraining
     expected, calibrated = None, None

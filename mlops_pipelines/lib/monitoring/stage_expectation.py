@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
 
     from mlops_pipelines.lib.metrics import Predictions as LabelledPredictions
     from mlops_pipelines.lib.monitoring.estimation import Estimate, PerformanceEstimator
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from mlops_pipelines.lib.promotion.champion import ChampionRef
     from mlops_pipelines.lib.registry.session import TrackingConfig
     from mlops_pipelines.lib.scoring.prediction_log import Predictions
-    from mlops_pipelines.spec import RetrainingSpec, Task
+    from mlops_pipelines.spec import ProjectSpec, RetrainingSpec, Task
 
 
 class ExpectationError(ValueError):
@@ -156,3 +157,47 @@ def labelled_outputs(pred: LabelledPredictions) -> np.ndarray:
     if pred.proba is None:
         return pred.y_pred
     return pred.positive_scores if pred.positive is not None else pred.proba
+
+
+def realized_verdict(
+    spec: ProjectSpec,
+    pred: LabelledPredictions,
+    features: pd.DataFrame,
+    champion: ChampionRef | None,
+    expectation: Expectation | None,
+    version: str,
+) -> tuple[PerformanceCheck, float | None]:
+    """The realized check of one window and the expected value it was held to (None: none)."""
+    from mlops_pipelines.lib.monitoring.signals import realized_check
+
+    metric = spec.training.primary_metric
+    champions_own = champion is not None and champion.version == version
+    expected: float | None = None
+    calibrated = None
+    why_not: str | None = no_expectation(champion)
+    if not champions_own:
+        why_not = f"scored by v{version}, not the champion: neither its expectation nor its level applies"
+    elif expectation is not None and expectation.metric != metric:
+        why_not = f"the estimator estimates {expectation.metric}, not the primary metric {metric}"
+    elif expectation is not None:
+        estimate = expectation.estimator.estimate(features, labelled_outputs(pred))
+        expected, why_not = estimate.value, estimate.reason
+        calibrated = expectation.estimator.calibrated(labelled_outputs(pred))
+    evaluated = None
+    if champions_own and champion is not None and champion.metric == metric:
+        evaluated = champion.evaluated_score
+    retraining = spec.retraining
+    check = realized_check(
+        pred,
+        spec.task,
+        metric,
+        expected=expected,
+        evaluated=evaluated,
+        margin=retraining.performance_margin,
+        z=retraining.performance_z,
+        min_rows=retraining.performance_min_rows,
+        seed=spec.training.seed,
+        calibrated=calibrated,
+    )
+    caveat = None if expected is not None else f"no expectation for these rows ({why_not})"
+    return replace(check, reason=with_caveat(check.reason, caveat)), expected

@@ -12,7 +12,10 @@ foresaw is the rows, not the model, and is reported as explained.
 The window is the `retraining.performance_window_partitions` partitions ending at the labelled
 one (as the backtest replays it; a 2-partition drift window made r2 floors breach on a stream
 without drift), restricted to partitions scored by the same model version, which is loaded by
-version. A window with fewer than `retraining.performance_min_rows` rows counts no KPI breach:
+version. A classifier's window reaches back over earlier partitions of that version (none older
+than a training window) until its rarer class holds `retraining.performance_min_rows` rows:
+with a handful of positives its metric's noise hid a slow decline (`evidence_windows`). A
+window with fewer than `retraining.performance_min_rows` rows counts no KPI breach:
 it is reported as explained by too few rows. Only
 the champion's own partitions are held to its expectation and evaluated level; a partition
 an older version scored gets its metrics, and no verdict.
@@ -28,23 +31,16 @@ from mlops_pipelines import names
 from mlops_pipelines.lib.frames import PARTITION, TableSlice
 from mlops_pipelines.lib.monitoring.stage_expectation import (
     EstimatorLoader,
-    Expectation,
     champion_expectation,
-    labelled_outputs,
-    no_expectation,
+    realized_verdict,
     registry_estimator,
-    with_caveat,
 )
-from mlops_pipelines.lib.monitoring.windows import Reference, kpi_breaches, reference_window
+from mlops_pipelines.lib.monitoring.windows import Reference, evidence_window, kpi_breaches, reference_window
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from mlops_pipelines.lib.evaluation.holdout import KpiResult
     from mlops_pipelines.lib.features import FeatureKind
-    from mlops_pipelines.lib.metrics import Predictions
     from mlops_pipelines.lib.monitoring.drift import DriftStatus
-    from mlops_pipelines.lib.monitoring.signals import PerformanceCheck
     from mlops_pipelines.lib.ports import TableStore
     from mlops_pipelines.lib.promotion.champion import ChampionRef
     from mlops_pipelines.lib.registry.session import TrackingConfig
@@ -162,48 +158,40 @@ def split_breaches(
     return counted, explained
 
 
-def realized_verdict(
+def evidence_windows(
     spec: ProjectSpec,
-    pred: Predictions,
-    features: pd.DataFrame,
-    champion: ChampionRef | None,
-    expectation: Expectation | None,
-    version: str,
-) -> tuple[PerformanceCheck, float | None]:
-    """The realized check of one window and the expected value it was held to (None: none)."""
-    from mlops_pipelines.lib.monitoring.signals import realized_check
+    tables: TableStore,
+    predictions: TableSlice,
+    features: TableSlice,
+    keys: Sequence[str],
+    windows: Mapping[str, list[str]],
+) -> dict[str, list[str]]:
+    """A classifier's windows reached back (`windows.evidence_window`) over earlier partitions
+    the same version scored, none older than a training window before the labelled one: until
+    the rarer class holds `retraining.performance_min_rows` rows. The backtest replays it."""
+    import pandas as pd
 
-    metric = spec.training.primary_metric
-    champions_own = champion is not None and champion.version == version
-    expected: float | None = None
-    calibrated = None
-    why_not: str | None = no_expectation(champion)
-    if not champions_own:
-        why_not = f"scored by v{version}, not the champion: neither its expectation nor its level applies"
-    elif expectation is not None and expectation.metric != metric:
-        why_not = f"the estimator estimates {expectation.metric}, not the primary metric {metric}"
-    elif expectation is not None:
-        estimate = expectation.estimator.estimate(features, labelled_outputs(pred))
-        expected, why_not = estimate.value, estimate.reason
-        calibrated = expectation.estimator.calibrated(labelled_outputs(pred))
-    evaluated = None
-    if champions_own and champion is not None and champion.metric == metric:
-        evaluated = champion.evaluated_score
-    retraining = spec.retraining
-    check = realized_check(
-        pred,
-        spec.task,
-        metric,
-        expected=expected,
-        evaluated=evaluated,
-        margin=retraining.performance_margin,
-        z=retraining.performance_z,
-        min_rows=retraining.performance_min_rows,
-        seed=spec.training.seed,
-        calibrated=calibrated,
-    )
-    caveat = None if expected is not None else f"no expectation for these rows ({why_not})"
-    return replace(check, reason=with_caveat(check.reason, caveat)), expected
+    position = {key: i for i, key in enumerate(keys)}
+    span = spec.training.window_partitions
+    ends = [position[p] for p in windows if p in position]
+    if not spec.task.is_classification or not ends:
+        return dict(windows)
+    candidates = list(keys[max(0, min(ends) - span + 1) : max(ends) + 1])
+    versions = batch_versions(tables, predictions, candidates)
+    labels = tables.read(spec.name, names.FEATURES, candidates, features.version, [PARTITION, spec.target])
+    table = pd.crosstab(labels[PARTITION], labels[spec.target].astype(str))
+    counts = {str(p): {str(c): int(n) for c, n in row.items() if n} for p, row in table.iterrows()}
+    out = {}
+    for partition, window in windows.items():
+        if partition not in versions or partition not in position:
+            out[partition] = window
+            continue
+        version = newest(versions[partition])
+        own = same_version(window, versions, version)
+        start = position[window[0]] if window else position[partition]
+        earlier = same_version(keys[max(0, position[partition] - span + 1) : start], versions, version)
+        out[partition] = evidence_window(own, earlier, counts, spec.retraining.performance_min_rows)
+    return out
 
 
 def monitor_performance(
@@ -235,7 +223,14 @@ def monitor_performance(
     ref_target = tables.read(
         spec.name, names.FEATURES, list(reference.partitions), reference.features_version, [spec.target]
     )[spec.target]
-    windows = windows_of(keys, features, spec.retraining.performance_window_partitions)
+    windows = evidence_windows(
+        spec,
+        tables,
+        predictions,
+        features,
+        keys,
+        windows_of(keys, features, spec.retraining.performance_window_partitions),
+    )
     needed = sorted({k for w in windows.values() for k in w})
     versions = batch_versions(tables, predictions, needed)
     rows = tables.read(spec.name, names.FEATURES, needed, features.version)

@@ -64,6 +64,17 @@ def test_a_dry_spell_keeps_every_strategys_model_and_the_policy_retrains_after_i
     assert share is not None and share > report.result("static").share_of_oracle  # type: ignore[operator]
 
 
+def test_rows_of_each_class_are_counted_per_partition_for_the_realized_window(tmp_path: Path) -> None:
+    """What the realized window reaches back by (lib/monitoring/windows.evidence_window)."""
+    history = rain_history(tmp_path, DRY)
+    counts = history.class_counts
+    assert sorted(counts) == list(range(len(history.keys)))
+    for index in (0, DRY.start + 1, len(history.keys) - 1):
+        assert counts[index] == history.target(index, index).astype(str).value_counts().to_dict()
+    # Inside the dry spell a partition holds one class only; outside it both.
+    assert len(counts[DRY.start + 1]) == 1 and len(counts[0]) == 2
+
+
 def test_the_same_stream_with_rain_throughout_has_no_failed_retrain(tmp_path: Path) -> None:
     report = run_backtest(rain_history(tmp_path, range(0)), policy=replay_policy, workers=1)
     assert not [n for n in report.notes if n.startswith("no model can be trained")]

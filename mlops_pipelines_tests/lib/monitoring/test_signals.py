@@ -25,7 +25,9 @@ from mlops_pipelines.lib.monitoring.signals import (
     PerformanceCheck,
     calibration_check,
     estimate_noise,
+    judge,
     realized_check,
+    skill_scale,
 )
 from mlops_pipelines.spec import Task
 
@@ -198,3 +200,24 @@ def test_a_window_of_a_rare_class_needs_a_larger_fall_before_its_estimate_counts
     assert estimate_noise(0.01, 2000, 420, night_noise) == night_noise  # the larger of the two
     assert estimate_noise(0.01, 2000, 420, 1e-6) == scaled
     assert estimate_noise(None, None, 420, 0.02) == 0.02 and estimate_noise(None, None, 420, None) is None
+
+
+def test_a_ranking_metrics_fall_is_judged_as_a_share_of_its_skill_above_chance() -> None:
+    # ROC-AUC 0.985 -> 0.95 is 3.6 % of the score, inside a 5 % margin, and 7.2 % of the 0.485
+    # the model scores above chance: degraded (a fraud-shaped stream's first model lost that and
+    # served 22 months). The noise is small here: 5000 rows.
+    fall = judge("realized", "roc_auc", 0.95, 0.985, "expected", 0.003, 5000, margin=0.05, z=2.5)
+    assert fall.degraded is True and fall.worsening == pytest.approx(0.035 / 0.485)
+    assert "7.2% worse than the expected 0.985 (a share of the 0.485 it scores above chance)" in fall.reason
+    # The twins: a fall of 2 % of the skill, and the same fall where noise covers it, are not.
+    assert (
+        judge("realized", "roc_auc", 0.975, 0.985, "expected", 0.003, 5000, margin=0.05, z=2.5).degraded
+        is False
+    )
+    assert (
+        judge("realized", "roc_auc", 0.95, 0.985, "expected", 0.02, 200, margin=0.05, z=2.5).degraded is False
+    )
+    # A metric without a chance level keeps its baseline as the scale (1 at a baseline of 0).
+    assert (skill_scale(40.0, "mae"), skill_scale(0.0, "mae"), skill_scale(0.8, "r2")) == (40.0, 1.0, 0.8)
+    mae = judge("realized", "mae", 42.0, 40.0, "expected", 0.1, 5000, margin=0.05, z=2.5)
+    assert mae.degraded is False and "above chance" not in mae.reason

@@ -20,11 +20,12 @@ from mlops_pipelines.lib.monitoring.stage import (
     severity,
 )
 from mlops_pipelines.lib.monitoring.stage_drift import unseen_windows
-from mlops_pipelines.lib.monitoring.windows import current_window, reference_window
+from mlops_pipelines.lib.monitoring.stage_performance import evidence_windows
+from mlops_pipelines.lib.monitoring.windows import current_window, evidence_window, reference_window
 from mlops_pipelines.lib.promotion.champion import ChampionRef
 from mlops_pipelines.lib.scoring.stage import BATCH_ROUTE, ModelVersionLoadError, score_partitions
 from mlops_pipelines.lib.stores import DeltaTables
-from mlops_pipelines.spec import KPI, ProjectSpec, SpecError, parse_spec
+from mlops_pipelines.spec import KPI, ProjectSpec, SpecError, Task, parse_spec
 from mlops_pipelines_tests.lib.model_support import ReportDir
 from mlops_pipelines_tests.lib.scoring.champion_support import Served, features_slice, nothing_scored
 
@@ -276,6 +277,59 @@ def test_a_run_of_one_partition_judges_the_whole_window_earlier_runs_scored(
         bike_spec, run.predictions, alone, served.champion, tables, served.tracking
     ).rows
     assert lonely.partition == "2011-01-22" and lonely.rows == 23  # its own rows only
+
+
+def test_a_window_short_of_its_rarer_class_reaches_back_until_it_has_enough() -> None:
+    counts = {k: {"0": 30, "1": 1} for k in "abcdefgh"}
+    counts["b"] = {"0": 25, "1": 4}
+    # 3 positives in the window (f, g, h), 9 with e..b: back to b, then no further.
+    assert evidence_window(["f", "g", "h"], ["a", "b", "c", "d", "e"], counts, 8) == list("bcdefgh")
+    # None earlier has enough: the window takes every earlier partition it may, and stops there.
+    assert evidence_window(["g", "h"], ["e", "f"], counts, 50) == list("efgh")
+    # The twin: a window holding both classes in plenty stays as it is.
+    assert evidence_window(["g", "h"], ["e", "f"], {k: {"0": 40, "1": 35} for k in "efgh"}, 30) == ["g", "h"]
+    # A window of one class only is short of the other, which it has none of yet.
+    assert evidence_window(["h"], ["g"], {"g": {"1": 31}, "h": {"0": 99}}, 30) == ["g", "h"]
+
+
+def test_a_classifiers_labelled_window_reaches_back_over_what_the_same_version_scored(
+    bike_spec: ProjectSpec, bike_tables: DeltaTables, served: Served, tmp_path: Path
+) -> None:
+    """Real Delta tables and logged predictions; the target is bike_sharing's `holiday`, whose
+    only January day is 2011-01-17 (24 rows): the week after it has none."""
+    lake = tmp_path / "lake"
+    shutil.copytree(bike_tables.root, lake)
+    tables = DeltaTables(str(lake))
+    scored_days = KEYS[9:]  # 2011-01-10..24: earlier days were never scored
+    run = score_partitions(
+        bike_spec, features_slice(bike_spec, tables, *scored_days), served.champion, tables, served.tracking
+    )
+    features = features_slice(bike_spec, tables, KEYS[-1])
+    keys = tables.partitions(bike_spec.name, names.FEATURES, features.version)
+    week = {KEYS[-1]: current_window(keys, KEYS[-1], 7)}
+    assert week[KEYS[-1]] == KEYS[17:]
+
+    def reach(spec: ProjectSpec) -> list[str]:
+        return evidence_windows(spec, tables, run.predictions, features, keys, week)[KEYS[-1]]
+
+    holidays = bike_spec.model_copy(update={"task": Task("binary"), "target": "holiday"})
+    assert holidays.training.window_partitions == 12
+
+    def tuned(spec: ProjectSpec, **retraining: int) -> ProjectSpec:
+        return spec.model_copy(update={"retraining": spec.retraining.model_copy(update=retraining)})
+
+    # 24 holiday rows are short of performance_min_rows (30): back as far as a training window
+    # (12 partitions, to 2011-01-13), or, with a longer one, to the first day this version
+    # scored and no further (2011-01-01..09 were scored by none).
+    assert reach(holidays) == KEYS[12:]
+    longer = holidays.model_copy(
+        update={"training": holidays.training.model_copy(update={"window_partitions": 60})}
+    )
+    assert reach(longer) == scored_days
+    assert reach(tuned(holidays, performance_min_rows=20)) == KEYS[16:]  # back to 2011-01-17 only
+    # The twins: working days and weekends both in plenty, and a regression, keep the week.
+    assert reach(holidays.model_copy(update={"target": "workingday"})) == KEYS[17:]
+    assert reach(bike_spec) == KEYS[17:]
 
 
 def test_performance_before_any_prediction_reports_no_predictions_and_no_breach(
