@@ -312,18 +312,6 @@ def test_a_collapsed_r2_champion_keeps_a_margin_of_the_span_to_a_perfect_score(
     worse = decide(_collapsed(spec, "biased", 3, bias=5.0), champion, spec)
     assert worse.ci_high is not None and worse.ci_high < 0
     assert worse.verdict == "reject" and "worse than the champion by more than the margin" in worse.reasons[0]
-    # Above chance, and for a metric without one, the margin is the champion's own score's; R2
-    # spans 0 (the mean) to 1, so a collapsed regression's 0.02 keeps a margin of 5 % of 1.
-    assert (margin_scale("roc_auc", 0.8), margin_scale("roc_auc", 0.249), margin_scale("mae", 0.01)) == (
-        0.8,
-        0.5,
-        0.01,
-    )
-    assert (margin_scale("r2", 0.02), margin_scale("r2", -1.5), margin_scale("accuracy", 0.3)) == (
-        1.0,
-        1.5,
-        0.5,
-    )
 
 
 def test_required_improvement_turns_the_gate_into_a_superiority_test(
