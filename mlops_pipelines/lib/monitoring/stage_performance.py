@@ -158,26 +158,39 @@ def split_breaches(
     return counted, explained
 
 
+def reachable(spec: ProjectSpec, keys: Sequence[str], windows: Mapping[str, list[str]]) -> list[str]:
+    """The partitions the windows can come to cover: their own and, for a classifier, a training
+    window back from each monitored one (`evidence_windows`). Their versions are read once."""
+    own = {k for w in windows.values() for k in w}
+    if not spec.task.is_classification:
+        return sorted(own)
+    position = {key: i for i, key in enumerate(keys)}
+    span = spec.training.window_partitions
+    back = {
+        k for p in windows if p in position for k in keys[max(0, position[p] - span + 1) : position[p] + 1]
+    }
+    return sorted(own | back)
+
+
 def evidence_windows(
     spec: ProjectSpec,
     tables: TableStore,
-    predictions: TableSlice,
     features: TableSlice,
     keys: Sequence[str],
     windows: Mapping[str, list[str]],
+    versions: Mapping[str, frozenset[str]],
 ) -> dict[str, list[str]]:
     """A classifier's windows reached back (`windows.evidence_window`) over earlier partitions
-    the same version scored, none older than a training window before the labelled one: until
-    the rarer class holds `retraining.performance_min_rows` rows. The backtest replays it."""
+    the same version scored (`versions`, over `reachable`), none older than a training window
+    before the labelled one: until the rarer class holds `retraining.performance_min_rows` rows.
+    The backtest replays it."""
     import pandas as pd
 
     position = {key: i for i, key in enumerate(keys)}
     span = spec.training.window_partitions
-    ends = [position[p] for p in windows if p in position]
-    if not spec.task.is_classification or not ends:
+    candidates = [k for k in reachable(spec, keys, windows) if k in position]
+    if not spec.task.is_classification or not candidates:
         return dict(windows)
-    candidates = list(keys[max(0, min(ends) - span + 1) : max(ends) + 1])
-    versions = batch_versions(tables, predictions, candidates)
     labels = tables.read(spec.name, names.FEATURES, candidates, features.version, [PARTITION, spec.target])
     table = pd.crosstab(labels[PARTITION], labels[spec.target].astype(str))
     counts = {str(p): {str(c): int(n) for c, n in row.items() if n} for p, row in table.iterrows()}
@@ -223,16 +236,10 @@ def monitor_performance(
     ref_target = tables.read(
         spec.name, names.FEATURES, list(reference.partitions), reference.features_version, [spec.target]
     )[spec.target]
-    windows = evidence_windows(
-        spec,
-        tables,
-        predictions,
-        features,
-        keys,
-        windows_of(keys, features, spec.retraining.performance_window_partitions),
-    )
+    monitored = windows_of(keys, features, spec.retraining.performance_window_partitions)
+    versions = batch_versions(tables, predictions, reachable(spec, keys, monitored))
+    windows = evidence_windows(spec, tables, features, keys, monitored, versions)
     needed = sorted({k for w in windows.values() for k in w})
-    versions = batch_versions(tables, predictions, needed)
     rows = tables.read(spec.name, names.FEATURES, needed, features.version)
     expectation = champion_expectation(champion, tracking, estimators)
     metric = spec.training.primary_metric

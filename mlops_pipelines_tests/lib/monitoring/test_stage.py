@@ -20,7 +20,7 @@ from mlops_pipelines.lib.monitoring.stage import (
     severity,
 )
 from mlops_pipelines.lib.monitoring.stage_drift import unseen_windows
-from mlops_pipelines.lib.monitoring.stage_performance import evidence_windows
+from mlops_pipelines.lib.monitoring.stage_performance import batch_versions, evidence_windows, reachable
 from mlops_pipelines.lib.monitoring.windows import current_window, evidence_window, reference_window
 from mlops_pipelines.lib.promotion.champion import ChampionRef
 from mlops_pipelines.lib.scoring.stage import BATCH_ROUTE, ModelVersionLoadError, score_partitions
@@ -310,7 +310,8 @@ def test_a_classifiers_labelled_window_reaches_back_over_what_the_same_version_s
     assert week[KEYS[-1]] == KEYS[17:]
 
     def reach(spec: ProjectSpec) -> list[str]:
-        return evidence_windows(spec, tables, run.predictions, features, keys, week)[KEYS[-1]]
+        versions = batch_versions(tables, run.predictions, reachable(spec, keys, week))
+        return evidence_windows(spec, tables, features, keys, week, versions)[KEYS[-1]]
 
     holidays = bike_spec.model_copy(update={"task": Task("binary"), "target": "holiday"})
     assert holidays.training.window_partitions == 12
