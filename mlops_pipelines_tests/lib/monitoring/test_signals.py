@@ -26,8 +26,10 @@ from mlops_pipelines.lib.monitoring.signals import (
     calibration_check,
     estimate_noise,
     judge,
+    metric_noise,
     realized_check,
     skill_scale,
+    thin_class_noise,
 )
 from mlops_pipelines.spec import Task
 
@@ -221,3 +223,51 @@ def test_a_ranking_metrics_fall_is_judged_as_a_share_of_its_skill_above_chance()
     assert (skill_scale(40.0, "mae"), skill_scale(0.0, "mae"), skill_scale(0.8, "r2")) == (40.0, 1.0, 0.8)
     mae = judge("realized", "mae", 42.0, 40.0, "expected", 0.1, 5000, margin=0.05, z=2.5)
     assert mae.degraded is False and "above chance" not in mae.reason
+
+
+def _ranked(negatives: np.ndarray, positives: np.ndarray) -> Predictions:
+    scores = np.r_[negatives, positives]
+    y = np.r_[np.full(len(negatives), "no"), np.full(len(positives), "yes")].astype(object)
+    proba = np.column_stack([1 - scores, scores])
+    return Predictions(pd.RangeIndex(len(y)), y, np.where(scores > 0.5, "yes", "no"), proba, CLASSES, "yes")
+
+
+def _held_to(pred: Predictions, expected: float, need: int = 30) -> PerformanceCheck:
+    return realized_check(
+        pred, Task.BINARY, "roc_auc", expected=expected, evaluated=None, margin=0.05, z=2.5, min_rows=need
+    )
+
+
+def test_a_window_holding_one_positive_is_judged_with_the_noise_its_class_counts_allow() -> None:
+    # 40 rows of a rare-positive stream just after a new champion went live (nothing earlier to
+    # reach back over), its one positive ranked above 60 % of the negatives where 0.95 was
+    # expected. The bootstrap only re-weighs that one rank: near 0.08, a bar near 43 % of the
+    # skill against a fall of 78 %. Hanley & McNeil's, from one positive, is near 0.3.
+    one = _ranked(np.linspace(0.01, 0.39, 39), np.array([0.2365]))
+    value = metric_value(one, "roc_auc", Task.BINARY)
+    assert value == pytest.approx(0.6, abs=0.02)
+    bootstrap, thin = metric_noise(one, "roc_auc", 0), thin_class_noise(one, value, 30)
+    assert bootstrap is not None and thin is not None and bootstrap < 0.1 < 0.25 < thin
+    assert thin == pytest.approx(auc_standard_error(value, 1, 39))
+    check = _held_to(one, 0.95)
+    assert check.worsening is not None and check.worsening > 0.7
+    assert check.degraded is False and check.noise == pytest.approx(thin / 0.45)
+
+
+def test_a_window_whose_classes_both_filled_keeps_the_bootstraps_noise() -> None:
+    # The twin: 1000 rows of each class ranked to the same 0.6. Neither class is thin, the
+    # bootstrap's noise stands, and a fall of 78 % of the skill is degraded.
+    rng = np.random.default_rng(5)
+    plenty = _ranked(rng.normal(0.4, 0.1, 1000), rng.normal(0.4253, 0.1, 1000))
+    value = metric_value(plenty, "roc_auc", Task.BINARY)
+    assert value == pytest.approx(0.6, abs=0.03)
+    assert thin_class_noise(plenty, value, 30) is None
+    bootstrap = metric_noise(plenty, "roc_auc", 0)
+    check = _held_to(plenty, 0.95)
+    assert bootstrap is not None and check.noise == pytest.approx(bootstrap / 0.45)
+    assert check.degraded is True and "roc_auc" in check.reason
+    # 25 positives: thin under a need of 30, not under 20 (the need is the spec's setting).
+    few = _ranked(rng.normal(0.4, 0.1, 1000), rng.normal(0.6, 0.1, 25))
+    few_value = metric_value(few, "roc_auc", Task.BINARY)
+    assert thin_class_noise(few, few_value, 20) is None
+    assert thin_class_noise(few, few_value, 30) == pytest.approx(auc_standard_error(few_value, 25, 1000))
