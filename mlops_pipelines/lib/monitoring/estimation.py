@@ -90,6 +90,11 @@ class PerformanceEstimator:
             noise = self.model.auc_noise(value, outputs)
         return Estimate(self.metric, value, len(features), "; ".join(caveats) or None, noise)
 
+    @property
+    def classes(self) -> tuple[str, ...] | None:
+        """The classes a classifier's estimator reads probabilities of, in column order."""
+        return self.model.classes if isinstance(self.model, CbpeModel) else None
+
     def calibrated(self, scores: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]] | None:
         """A classifier's probabilities on a window as calibrated on the reference, with their
         classes. None for a regression estimator (it has no probabilities) and for one that kept
