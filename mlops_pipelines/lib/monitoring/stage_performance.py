@@ -181,14 +181,15 @@ def evidence_windows(
     versions: Mapping[str, frozenset[str]],
 ) -> dict[str, list[str]]:
     """A classifier's windows reached back (`windows.evidence_window`) over earlier partitions
-    the same version scored (`versions`, over `reachable`), none older than a training window
-    before the labelled one: until the rarer class holds `retraining.performance_min_rows` rows.
-    The backtest replays it."""
+    the same version scored (`versions`, read over `reachable`), none older than a training
+    window before the labelled one: until the rarer class holds `retraining.performance_min_rows`
+    rows. The backtest replays it."""
     import pandas as pd
 
     position = {key: i for i, key in enumerate(keys)}
     span = spec.training.window_partitions
-    candidates = [k for k in reachable(spec, keys, windows) if k in position]
+    # Only scored partitions can join a window (`same_version`): their labels are all it counts.
+    candidates = [k for k in keys if k in versions]
     if not spec.task.is_classification or not candidates:
         return dict(windows)
     labels = tables.read(spec.name, names.FEATURES, candidates, features.version, [PARTITION, spec.target])
