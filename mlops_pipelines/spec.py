@@ -329,7 +329,9 @@ class RetrainingSpec(_Model):
     fallback_cron: str = "0 3 * * 0"
     # Performance signals (lib/monitoring/signals.py): a window counts as degraded when its metric
     # is worse than its baseline by more than this share (for ROC-AUC, of the baseline's distance
-    # above chance) AND by more than `performance_z` times its bootstrap standard error.
+    # above chance) AND by more than `performance_z` times its bootstrap standard error (a
+    # realized ROC-AUC whose window holds fewer than `performance_min_rows` rows of a class: at
+    # least the standard error the class counts give).
     performance_margin: float = Field(default=0.05, ge=0, lt=1)
     performance_z: float = Field(default=2.5, gt=0)
     # Labelled partitions in a row with degraded realized performance that trigger a retrain.
