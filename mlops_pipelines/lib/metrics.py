@@ -72,6 +72,19 @@ def declared_columns(
     return full, every
 
 
+def known_columns(proba: np.ndarray, classes: Sequence[str], known: Sequence[str] | None) -> np.ndarray:
+    """A multiclass model's probabilities over the `known` classes (an estimator's), in their
+    order, when the model's classes are among them: a model whose window lacked a class gives
+    it probability 0, while its estimator was fitted on predictions that met it. A class the
+    estimator never saw is not cut away: the matrix is returned as it is, for the estimator to
+    refuse by name."""
+    names = tuple(str(c) for c in classes)
+    if not known or names == tuple(known) or not set(names) <= set(known):
+        return proba
+    full, every = declared_columns(proba, names, known)
+    return full[:, [every.index(c) for c in known]]
+
+
 @dataclass(frozen=True)
 class Predictions:
     """A model's output on labelled rows, aligned by `index` with the rows it scored."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlops_pipelines.lib.backtest.scoring import concat
-from mlops_pipelines.lib.metrics import UndefinedMetricError, declared_columns, metric_value
+from mlops_pipelines.lib.metrics import UndefinedMetricError, metric_value
 from mlops_pipelines.lib.monitoring.policy import MonitoringObservation
 from mlops_pipelines.lib.monitoring.signals import (
     estimate_noise,
@@ -23,6 +23,7 @@ from mlops_pipelines.lib.monitoring.signals import (
     metric_noise,
     realized_check,
 )
+from mlops_pipelines.lib.monitoring.stage_expectation import labelled_outputs
 from mlops_pipelines.lib.monitoring.windows import evidence_window
 
 if TYPE_CHECKING:
@@ -41,22 +42,6 @@ class ReplayChampion:
     evaluated_rows: int
     evaluated_noise: float | None
     estimator: Any  # PerformanceEstimator, or None when none could be fitted
-
-
-def outputs(pred: Predictions, known: tuple[str, ...] | None = None) -> Any:
-    """What an estimator reads of a model's output: positive-class scores, class probabilities,
-    or predicted values. Multiclass probabilities come over the `known` classes (the
-    estimator's) when the model's are among them: a champion whose window lacked a class and
-    whose rows hold none gives it probability 0 (`declared_columns`), while the estimator was
-    fitted on pooled folds that met it."""
-    if pred.proba is None:
-        return pred.y_pred
-    if pred.positive is not None:
-        return pred.positive_scores
-    if not known or pred.classes == known or not set(pred.classes) <= set(known):
-        return pred.proba  # a class the estimator never saw: it refuses the shape, naming both
-    proba, classes = declared_columns(pred.proba, pred.classes, known)
-    return proba[:, [classes.index(c) for c in known]]
 
 
 def champion_of(
@@ -124,7 +109,7 @@ def drift_observation(
         first = max(champion.first_served, partition - spec.retraining.performance_window_partitions + 1)
         pred = concat([bank.predict(champion.model_at, p) for p in range(first, partition + 1)])
         estimate = champion.estimator.estimate(
-            history.features(first, partition), outputs(pred, champion.estimator.classes)
+            history.features(first, partition), labelled_outputs(pred, champion.estimator.classes)
         )
         rows = len(pred.y_true)
         noise = estimate_noise(champion.evaluated_noise, champion.evaluated_rows, rows, estimate.noise)
@@ -163,7 +148,7 @@ def realized_observation(
     metric, rules = spec.training.primary_metric, spec.retraining
     expected, calibrated = None, None
     if champion.estimator is not None:
-        scores = outputs(pred, champion.estimator.classes)
+        scores = labelled_outputs(pred, champion.estimator.classes)
         expected = champion.estimator.estimate(history.features(first, partition), scores).value
         calibrated = champion.estimator.calibrated(scores)
     check = realized_check(

@@ -204,7 +204,7 @@ def champion_outputs(
     model = load_version(tracking, spec, expectation.version, "the champion")
     if rows.empty:  # sklearn refuses to predict zero rows
         return np.empty(0)
-    return scored_outputs(spec.task, predict_frame(spec, model, rows))
+    return scored_outputs(spec.task, predict_frame(spec, model, rows), expectation.estimator.classes)
 
 
 def render(

@@ -139,9 +139,11 @@ def champion_expectation(
     )
 
 
-def scored_outputs(task: Task, pred: Predictions) -> np.ndarray:
+def scored_outputs(task: Task, pred: Predictions, known: tuple[str, ...] | None = None) -> np.ndarray:
     """What an estimator reads from batch scoring's output: the predicted values, the
-    positive-class score (binary) or the probability matrix (multiclass)."""
+    positive-class score (binary) or the probability matrix (multiclass) over the estimator's
+    `known` classes (`known_columns`: the champion may lack a class its estimator met)."""
+    from mlops_pipelines.lib.metrics import known_columns
     from mlops_pipelines.spec import Task
 
     if pred.value is not None:
@@ -149,14 +151,18 @@ def scored_outputs(task: Task, pred: Predictions) -> np.ndarray:
     outputs = pred.score if task is Task.BINARY else pred.proba
     if outputs is None:
         raise ExpectationError(f"a {task.value} model's predictions carry no scores to estimate from")
-    return outputs
+    return outputs if task is Task.BINARY else known_columns(outputs, pred.classes, known)
 
 
-def labelled_outputs(pred: LabelledPredictions) -> np.ndarray:
+def labelled_outputs(pred: LabelledPredictions, known: tuple[str, ...] | None = None) -> np.ndarray:
     """The same, from evaluation's predictions on labelled rows."""
+    from mlops_pipelines.lib.metrics import known_columns
+
     if pred.proba is None:
         return pred.y_pred
-    return pred.positive_scores if pred.positive is not None else pred.proba
+    return (
+        pred.positive_scores if pred.positive is not None else known_columns(pred.proba, pred.classes, known)
+    )
 
 
 def realized_verdict(
@@ -180,9 +186,10 @@ def realized_verdict(
     elif expectation is not None and expectation.metric != metric:
         why_not = f"the estimator estimates {expectation.metric}, not the primary metric {metric}"
     elif expectation is not None:
-        estimate = expectation.estimator.estimate(features, labelled_outputs(pred))
+        outputs = labelled_outputs(pred, expectation.estimator.classes)
+        estimate = expectation.estimator.estimate(features, outputs)
         expected, why_not = estimate.value, estimate.reason
-        calibrated = expectation.estimator.calibrated(labelled_outputs(pred))
+        calibrated = expectation.estimator.calibrated(outputs)
     evaluated = None
     if champions_own and champion is not None and champion.metric == metric:
         evaluated = champion.evaluated_score

@@ -16,7 +16,6 @@ from mlops_pipelines.lib.backtest.history import History, load_history
 from mlops_pipelines.lib.backtest.models import ModelBank
 from mlops_pipelines.lib.backtest.output import report_json, write_plot
 from mlops_pipelines.lib.backtest.policy import replay_policy
-from mlops_pipelines.lib.backtest.signals import outputs
 from mlops_pipelines.lib.metrics import Predictions
 from mlops_pipelines.lib.monitoring.estimation import (
     EstimationError,
@@ -24,6 +23,7 @@ from mlops_pipelines.lib.monitoring.estimation import (
     ReferencePredictions,
     fit_estimator,
 )
+from mlops_pipelines.lib.monitoring.stage_expectation import labelled_outputs
 from mlops_pipelines.spec import ProjectSpec, Task, load_spec
 from mlops_pipelines_tests.rain_stream import DAYS, DRY, write_rain_stream
 
@@ -167,14 +167,14 @@ def test_a_champion_that_never_met_a_class_is_estimated_over_the_classes_its_est
         proba,
         ("light", "none"),
     )
-    aligned = outputs(dry, estimator.classes)
+    aligned = labelled_outputs(dry, estimator.classes)
     assert aligned.shape == (3, 3) and not aligned[:, 0].any()
     assert np.array_equal(aligned[:, 1:], proba)
     rows = pd.DataFrame({"x": [0.0, 1.0, 2.0]})
     # ROC-AUC over a class expected in none of the rows has no estimate, and says why.
     assert "fewer than 1 row(s) of one" in str(estimator.estimate(rows, aligned).reason)
     accuracy = _rain_estimator(0, "accuracy")
-    assert accuracy.estimate(rows, outputs(dry, accuracy.classes)).value is not None
+    assert accuracy.estimate(rows, labelled_outputs(dry, accuracy.classes)).value is not None
 
 
 def test_a_class_the_estimator_never_saw_is_refused_by_name() -> None:
@@ -189,6 +189,6 @@ def test_a_class_the_estimator_never_saw_is_refused_by_name() -> None:
         proba,
         ("hail", "heavy", "light", "none"),
     )
-    assert outputs(hail, estimator.classes) is proba
+    assert labelled_outputs(hail, estimator.classes) is proba
     with pytest.raises(EstimationError, match=r"shape \(2, 4\) does not match 3 classes"):
-        estimator.estimate(pd.DataFrame({"x": [0.0, 1.0]}), outputs(hail, estimator.classes))
+        estimator.estimate(pd.DataFrame({"x": [0.0, 1.0]}), labelled_outputs(hail, estimator.classes))
