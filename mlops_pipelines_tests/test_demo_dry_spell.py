@@ -12,9 +12,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlops_pipelines import cli
-from mlops_pipelines_tests.rain_stream import write_rain_stream
+from mlops_pipelines.lib.registry.session import TrackingConfig
+from mlops_pipelines.lib.scoring.stage import load_version
+from mlops_pipelines.spec import load_spec
+from mlops_pipelines_tests.rain_stream import DAYS, write_rain_stream
 
 
 def test_retrains_inside_a_dry_spell_fail_and_the_champion_serves_on(
@@ -63,3 +67,30 @@ def test_a_multiclass_stream_without_heavy_rain_for_weeks_retrains_without_a_fai
     inside = [d for d in summary["decisions"] if "2024-01-31" <= d["as_of"] <= "2024-02-12"]
     assert inside and all(d["after"] is not None for d in inside)
     assert len(summary["promotions"]) >= 3  # the first model and retrains before and after the spell
+
+
+def test_a_served_model_without_a_class_its_estimator_met_is_monitored(
+    tmp_path: Path, own_data_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The multiclass stream with its classes not declared, and the evaluated version itself
+    # serving (`promotion.refit` off). A retrain near the spell's end learns from dry days only
+    # and is judged on days with heavy rain: its estimator, fitted on the pooled evaluation
+    # predictions, met heavy rain, while the served model answers over two classes. Monitoring
+    # hands its output to the estimator over the estimator's three classes (heavy at 0).
+    # Before, the daily run of 2024-02-01..02-11 failed and the demo stopped: "monitored scores:
+    # shape (24, 2) does not match 3 classes ('heavy', 'light', 'none')".
+    path = write_rain_stream(tmp_path, kinds=True)
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    del spec["schema"]["rain"]["categories"]
+    spec["promotion"] = {"refit": False}
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    assert cli.main(["demo", "--project", str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert "failed_retrains" not in summary and summary["partitions"] == DAYS - 1
+    # A promoted version that never learned heavy rain served (no refit), and was monitored.
+    uri = f"sqlite:///{own_data_home / 'mlflow' / 'mlflow.db'}"
+    tracking = TrackingConfig(uri, uri, str(own_data_home / "mlflow" / "artifacts"))
+    promoted = [d["version"] for d in summary["decisions"] if d["verdict"] == "promote"]
+    assert all(d["refit_version"] is None for d in summary["decisions"])
+    served = {v: tuple(load_version(tracking, load_spec(path), v, "served").classes_) for v in promoted}
+    assert ("light", "none") in served.values() and ("heavy", "light", "none") in served.values()
