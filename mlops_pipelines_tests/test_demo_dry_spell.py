@@ -73,9 +73,10 @@ def test_a_served_model_without_a_class_its_estimator_met_is_monitored(
     tmp_path: Path, own_data_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The multiclass stream with its classes not declared, and the evaluated version itself
-    # serving (`promotion.refit` off). A retrain near the spell's end learns from dry days only
-    # and is judged on days with heavy rain: its estimator, fitted on the pooled evaluation
-    # predictions, met heavy rain, while the served model answers over two classes. Monitoring
+    # serving (`promotion.refit` off). A retrain inside the spell learns from dry days only,
+    # while its evaluation's fold models, each fitted on training + holdout partitions before its
+    # fold, reach back before the spell: its estimator, fitted on their pooled predictions, met
+    # heavy rain, and the served model answers over two classes. Monitoring
     # hands its output to the estimator over the estimator's three classes (heavy at 0).
     # Before, the daily run of 2024-02-01..02-11 failed and the demo stopped: "monitored scores:
     # shape (24, 2) does not match 3 classes ('heavy', 'light', 'none')".

@@ -1,7 +1,8 @@
 """The loop's monitoring hands a multiclass champion's output to its estimator over the
 estimator's classes. The estimator is fitted on the pooled evaluation predictions, which can
-meet a class the serving model never learned (with `promotion.refit` off, a class first seen in
-the holdout), so the champion scores two columns where its estimator reads three. Before, the
+meet a class the serving model never learned (with `promotion.refit` off it learns from the
+training window alone, while the fold models reach further back), so the champion scores two
+columns where its estimator reads three. Before, the
 drift and performance assets failed there with the estimator's shape error; the backtest
 already aligned them (`lib/backtest/signals.outputs`, the same `known_columns`)."""
 
