@@ -2,9 +2,9 @@
 estimator's classes. The estimator is fitted on the pooled evaluation predictions, which can
 meet a class the serving model never learned (with `promotion.refit` off it learns from the
 training window alone, while the fold models reach further back), so the champion scores two
-columns where its estimator reads three. Before, the
-drift and performance assets failed there with the estimator's shape error; the backtest
-already aligned them (`lib/backtest/signals.outputs`, the same `known_columns`)."""
+columns where its estimator reads three. Before, the drift and performance assets failed there
+with the estimator's shape error; the backtest, which already aligned them, now calls the same
+`known_columns`."""
 
 from __future__ import annotations
 
