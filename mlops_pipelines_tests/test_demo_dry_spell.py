@@ -76,8 +76,8 @@ def test_a_served_model_without_a_class_its_estimator_met_is_monitored(
     # serving (`promotion.refit` off). A retrain inside the spell learns from dry days only,
     # while its evaluation's fold models, each fitted on training + holdout partitions before its
     # fold, reach back before the spell: its estimator, fitted on their pooled predictions, met
-    # heavy rain, and the served model answers over two classes. Monitoring
-    # hands its output to the estimator over the estimator's three classes (heavy at 0).
+    # heavy rain, and the served model answers over two classes. Monitoring hands its output to
+    # the estimator over the estimator's three classes (heavy at 0).
     # Before, the daily run of 2024-02-01..02-11 failed and the demo stopped: "monitored scores:
     # shape (24, 2) does not match 3 classes ('heavy', 'light', 'none')".
     path = write_rain_stream(tmp_path, kinds=True)
@@ -93,5 +93,6 @@ def test_a_served_model_without_a_class_its_estimator_met_is_monitored(
     tracking = TrackingConfig(uri, uri, str(own_data_home / "mlflow" / "artifacts"))
     promoted = [d["version"] for d in summary["decisions"] if d["verdict"] == "promote"]
     assert all(d["refit_version"] is None for d in summary["decisions"])
-    served = {v: tuple(load_version(tracking, load_spec(path), v, "served").classes_) for v in promoted}
+    project = load_spec(path)
+    served = {v: tuple(load_version(tracking, project, v, "served").classes_) for v in promoted}
     assert ("light", "none") in served.values() and ("heavy", "light", "none") in served.values()

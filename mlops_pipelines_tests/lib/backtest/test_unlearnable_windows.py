@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from mlops_pipelines.lib.backtest.engine import bootstrap_index, bootstrap_params, run_backtest
@@ -16,15 +14,7 @@ from mlops_pipelines.lib.backtest.history import History, load_history
 from mlops_pipelines.lib.backtest.models import ModelBank
 from mlops_pipelines.lib.backtest.output import report_json, write_plot
 from mlops_pipelines.lib.backtest.policy import replay_policy
-from mlops_pipelines.lib.metrics import Predictions
-from mlops_pipelines.lib.monitoring.estimation import (
-    EstimationError,
-    PerformanceEstimator,
-    ReferencePredictions,
-    fit_estimator,
-)
-from mlops_pipelines.lib.monitoring.stage_expectation import labelled_outputs
-from mlops_pipelines.spec import ProjectSpec, Task, load_spec
+from mlops_pipelines.spec import ProjectSpec, load_spec
 from mlops_pipelines_tests.rain_stream import DAYS, DRY, write_rain_stream
 
 
@@ -141,54 +131,3 @@ def test_a_multiclass_window_without_one_class_trains_pools_and_is_judged(
     pred = bank.predict(dry_model, wet_day)
     assert pred.classes == ("heavy", "light", "none") and "heavy" in set(pred.y_true)
     assert pred.proba is not None and not pred.proba[:, 0].any()
-
-
-def _rain_estimator(seed: int, metric: str = "roc_auc") -> PerformanceEstimator:
-    rng = np.random.default_rng(seed)
-    proba = rng.dirichlet(np.ones(3), 300)
-    labels = np.array(["heavy", "light", "none"], dtype=object)[proba.argmax(axis=1)]
-    features = pd.DataFrame({"x": rng.normal(size=300)})
-    pred = Predictions(features.index, labels, labels, proba, ("heavy", "light", "none"))
-    reference = ReferencePredictions.from_predictions(features, pred)
-    return fit_estimator(Task.MULTICLASS, metric, reference, seed=0)
-
-
-def test_a_champion_that_never_met_a_class_is_estimated_over_the_classes_its_estimator_knows() -> None:
-    # The estimator was fitted on pooled folds that met heavy rain; the champion's window had
-    # none and neither do the rows it scores, so its output has two columns. Before, the replay
-    # crashed estimating them ("shape (24, 2) does not match 3 classes").
-    estimator = _rain_estimator(0)
-    assert estimator.classes == ("heavy", "light", "none")
-    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
-    dry = Predictions(
-        pd.RangeIndex(3),
-        np.array(["light", "none", "light"], dtype=object),
-        proba[:, 0],
-        proba,
-        ("light", "none"),
-    )
-    aligned = labelled_outputs(dry, estimator.classes)
-    assert aligned.shape == (3, 3) and not aligned[:, 0].any()
-    assert np.array_equal(aligned[:, 1:], proba)
-    rows = pd.DataFrame({"x": [0.0, 1.0, 2.0]})
-    # ROC-AUC over a class expected in none of the rows has no estimate, and says why.
-    assert "fewer than 1 row(s) of one" in str(estimator.estimate(rows, aligned).reason)
-    accuracy = _rain_estimator(0, "accuracy")
-    assert accuracy.estimate(rows, labelled_outputs(dry, accuracy.classes)).value is not None
-
-
-def test_a_class_the_estimator_never_saw_is_refused_by_name() -> None:
-    # The twin: a model's output over a class the estimator does not know is not cut down to
-    # fit; the estimator refuses the shape and names its classes.
-    estimator = _rain_estimator(1)
-    proba = np.full((2, 4), 0.25)
-    hail = Predictions(
-        pd.RangeIndex(2),
-        np.array(["hail", "none"], dtype=object),
-        np.array(["hail", "none"]),
-        proba,
-        ("hail", "heavy", "light", "none"),
-    )
-    assert labelled_outputs(hail, estimator.classes) is proba
-    with pytest.raises(EstimationError, match=r"shape \(2, 4\) does not match 3 classes"):
-        estimator.estimate(pd.DataFrame({"x": [0.0, 1.0]}), labelled_outputs(hail, estimator.classes))

@@ -75,6 +75,47 @@ def test_batch_scores_over_a_class_the_estimator_never_saw_are_refused_by_name()
         estimator.estimate(pd.DataFrame({"x": np.zeros(4)}), passed)
 
 
+def test_a_champion_that_never_met_a_class_is_estimated_over_the_classes_its_estimator_knows() -> None:
+    # The estimator was fitted on pooled folds that met heavy rain; the champion's window had
+    # none and neither do the rows it scores, so its output has two columns. Before, the backtest
+    # replay crashed estimating them ("shape (24, 2) does not match 3 classes").
+    estimator = rain_estimator("roc_auc")
+    assert estimator.classes == KINDS
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    dry = LabelledPredictions(
+        pd.RangeIndex(3),
+        np.array(["light", "none", "light"], dtype=object),
+        proba[:, 0],
+        proba,
+        ("light", "none"),
+    )
+    aligned = labelled_outputs(dry, estimator.classes)
+    assert aligned.shape == (3, 3) and not aligned[:, 0].any()
+    assert np.array_equal(aligned[:, 1:], proba)
+    rows = pd.DataFrame({"x": [0.0, 1.0, 2.0]})
+    # ROC-AUC over a class expected in none of the rows has no estimate, and says why.
+    assert "fewer than 1 row(s) of one" in str(estimator.estimate(rows, aligned).reason)
+    accuracy = rain_estimator("accuracy")
+    assert accuracy.estimate(rows, labelled_outputs(dry, accuracy.classes)).value is not None
+
+
+def test_a_class_the_estimator_never_saw_is_refused_by_name() -> None:
+    # The twin: a model's output over a class the estimator does not know is not cut down to
+    # fit; the estimator refuses the shape and names its classes.
+    estimator = rain_estimator("roc_auc", seed=1)
+    proba = np.full((2, 4), 0.25)
+    hail = LabelledPredictions(
+        pd.RangeIndex(2),
+        np.array(["hail", "none"], dtype=object),
+        np.array(["hail", "none"]),
+        proba,
+        ("hail", *KINDS),
+    )
+    assert labelled_outputs(hail, estimator.classes) is proba
+    with pytest.raises(EstimationError, match=r"shape \(2, 4\) does not match 3 classes"):
+        estimator.estimate(pd.DataFrame({"x": [0.0, 1.0]}), labelled_outputs(hail, estimator.classes))
+
+
 def labelled_dry(rows: int) -> LabelledPredictions:
     proba = dry_proba(rows)
     labels = np.array(("light", "none"), dtype=object)[proba.argmax(axis=1)]
