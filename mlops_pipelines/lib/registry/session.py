@@ -8,11 +8,12 @@ a session only, because its defaults retry for minutes before giving up.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -180,16 +181,45 @@ def _ensure_sqlite_parent(uri: str) -> None:
             schema_log.setLevel(logging.WARNING)
 
 
+# Embedded stores whose tables this process has seen created (see _new_client).
+_TABLES_READY: set[str] = set()
+_TABLES_GUARD = threading.Lock()
+
+
+def _new_client(cfg: TrackingConfig) -> MlflowClient:
+    """A client; a fresh SQLite store's tables are created under a file lock beside it.
+
+    MLflow creates them on a store's first use (the tracking store's in the client's constructor)
+    without a lock, so two processes opening one fresh store at once (the exporter or the service
+    beside a first run) both run its migrations and all but one fail ("table ... already exists",
+    "duplicate column name"). One creates them while the others wait, then find them there; a
+    process takes the lock only until it has seen a store's tables once.
+    """
+    from mlflow import MlflowClient
+
+    tracking, registry = cfg.tracking_uri, cfg.resolved_registry_uri
+    fresh = sorted({uri for uri in (tracking, registry) if uri.startswith("sqlite:////")} - _TABLES_READY)
+    with ExitStack() as held:
+        if fresh:
+            held.enter_context(_TABLES_GUARD)
+        for uri in fresh:  # sorted: two processes take two stores' locks in one order
+            handle = held.enter_context(Path(uri.removeprefix("sqlite:///") + ".init-lock").open("a"))
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, or the process dies
+        client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
+        if registry in fresh:
+            client.search_registered_models(max_results=1)
+        _TABLES_READY.update(fresh)
+    return client
+
+
 @contextmanager
 def open_client(cfg: TrackingConfig) -> Iterator[MlflowClient]:
     """A client on `cfg`'s stores; outages inside the block become TrackingUnavailable."""
-    from mlflow import MlflowClient
-
     _ensure_sqlite_parent(cfg.tracking_uri)
     _ensure_sqlite_parent(cfg.resolved_registry_uri)
     with _HTTP_ENV.applied(cfg):
         try:
-            yield MlflowClient(tracking_uri=cfg.tracking_uri, registry_uri=cfg.resolved_registry_uri)
+            yield _new_client(cfg)
         except (TrackingUnavailable, TrackingRejected):
             raise
         except Exception as err:

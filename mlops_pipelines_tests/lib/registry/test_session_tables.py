@@ -1,0 +1,101 @@
+"""A fresh embedded MLflow store opened by several processes at once: one creates its tables.
+
+MLflow creates a SQLite store's tables on first use without a lock; three processes opening one
+fresh store together failed two of three every time ("table experiments already exists",
+"duplicate column name: step") before open_client took a file lock beside the store.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from mlops_pipelines.lib.registry.session import TrackingConfig, open_client
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+# One opener: imports first, then says it is ready and waits for the start signal, so the
+# processes reach the store within milliseconds of each other.
+OPENER = """
+import sys, time
+from pathlib import Path
+from mlops_pipelines.lib.registry.session import TrackingConfig, open_client
+import mlflow.store.tracking.sqlalchemy_store, mlflow.store.model_registry.sqlalchemy_store
+state, go, ready = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+ready.touch()
+while not go.exists():
+    time.sleep(0.005)
+with open_client(TrackingConfig.embedded(state)) as client:
+    client.search_experiments(max_results=1)
+    client.search_registered_models(max_results=1)
+"""
+
+
+def openers(state: Path, count: int, start: bool = True) -> tuple[list[subprocess.Popen[str]], Path]:
+    go = state.parent / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, str(state), str(go), str(state.parent / f"ready{i}")],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(count)
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(state.parent.glob("ready*"))) < count:
+        assert time.monotonic() < deadline, "openers never got ready"
+        assert all(p.poll() is None for p in procs), [p.communicate()[0][-2000:] for p in procs]
+        time.sleep(0.05)
+    if start:
+        go.touch()
+    return procs, go
+
+
+def test_processes_opening_one_fresh_store_at_once_all_succeed(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    procs, _ = openers(state, 3)
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], "\n---\n".join(o[-1500:] for o in outputs)
+    with open_client(TrackingConfig.embedded(state)) as client:
+        client.create_registered_model("after_the_race")
+        assert [m.name for m in client.search_registered_models()] == ["after_the_race"]
+
+
+def test_a_process_waits_for_the_one_creating_the_tables_and_creates_nothing_meanwhile(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    with (state / "mlflow.db.init-lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another process creating the tables
+        procs, _ = openers(state, 1)
+        time.sleep(3)
+        assert procs[0].poll() is None, procs[0].communicate()[0][-2000:]
+        assert not (state / "mlflow.db").exists() or (state / "mlflow.db").stat().st_size == 0
+    out = procs[0].communicate(timeout=120)[0]
+    assert procs[0].returncode == 0, out[-2000:]
+    assert (state / "mlflow.db").stat().st_size > 0
+
+
+def test_a_process_that_has_seen_the_tables_does_not_wait_on_the_lock_again(tmp_path: Path) -> None:
+    cfg = TrackingConfig.embedded(tmp_path / "state")
+    with open_client(cfg) as client:
+        client.create_registered_model("seen")
+    done = threading.Event()
+
+    def reopen() -> None:
+        with open_client(cfg) as again:
+            assert [m.name for m in again.search_registered_models()] == ["seen"]
+        done.set()
+
+    with (tmp_path / "state" / "mlflow.db.init-lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a hung creator elsewhere must not stall a working store
+        worker = threading.Thread(target=reopen, daemon=True)
+        worker.start()
+        assert done.wait(30), "open_client waited on the creation lock of a store it had seen"
