@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_pipelines import names, run_limits
+from mlops_pipelines.instance_home import prepare_home
 
 # The instance every command writes when DAGSTER_HOME has none yet (demo and ui alike, whichever
 # runs first): offline (no telemetry calls from a closed network), and no raw stdout capture,
@@ -36,17 +37,20 @@ INSTANCE_CONFIG = (
 )
 
 
+# Commands that never open the Dagster instance (`stack` opens its own deployment's).
+_NO_INSTANCE = frozenset({"init", "validate-spec", "backtest", "reports", "stack"})
+
+
 def _use_state(args: argparse.Namespace) -> None:
     """Point every component at one state directory before anything reads it."""
     if getattr(args, "home", None):
         os.environ["MLOPS_HOME"] = str(Path(args.home).resolve())
     home = Path(os.environ.setdefault("MLOPS_HOME", str(Path(".mlops").resolve())))
     os.environ.setdefault("DAGSTER_HOME", str(home / "dagster"))
-    dagster_home = Path(os.environ["DAGSTER_HOME"])
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    config = dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_CONFIG, encoding="utf-8")
+    # Under a lock: processes starting together on a fresh home must not race Dagster's
+    # unlocked table creation (instance_home.py); commands that never open it skip the tables.
+    storages = getattr(args, "command", None) not in _NO_INSTANCE
+    prepare_home(Path(os.environ["DAGSTER_HOME"]), INSTANCE_CONFIG, storages=storages)
     if getattr(args, "data_dir", None):
         os.environ["MLOPS_DATA_DIR"] = str(Path(args.data_dir).resolve())
 

@@ -1,0 +1,49 @@
+"""A Dagster home written and its SQLite storages created once, under a file lock inside it.
+
+Dagster's SQLite storages create their tables and stamp their alembic revision on first open,
+without a lock. Processes opening one fresh home at once (`mlops-pipelines ui` and a demo, or
+the exporter or the model service beside a first run) race there: some fail ("table
+alembic_version already exists"), and the stamp can be written twice, after which every later
+open of that home fails ("Version table 'alembic_version' has more than one head present").
+Four processes opening a fresh home together did both on this machine kind; the instance was
+lost. The configuration file has the same race: a process reading it while another is still
+writing it reads an empty file and takes Dagster's defaults (another storage layout).
+
+So every command that opens the instance first comes here: the first one writes the file and
+creates the storages while the others wait on the lock, then find them there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+
+LOCK_FILE = ".mlops-init.lock"
+CONFIG_FILE = "dagster.yaml"
+# Where the storages of the CLI's own configuration (cli.INSTANCE_CONFIG) keep their tables.
+STORAGE_FILES = ("history/runs.db", "event_log.db", "schedules/schedules.db")
+
+
+def prepare_home(dagster_home: Path, config_text: str, *, storages: bool) -> None:
+    """Write `config_text` to a home that has no configuration; with `storages`, create its tables.
+
+    A home whose configuration is not `config_text` (the user's own, PostgreSQL for example) is
+    left to it: its storages are not SQLite files here, and their migrations are the user's.
+    """
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    with (dagster_home / LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, or the process dies
+        config = dagster_home / CONFIG_FILE
+        if not config.exists():
+            config.write_text(config_text, encoding="utf-8")
+        if not storages or config.read_text(encoding="utf-8") != config_text:
+            return
+        if all((dagster_home / name).exists() for name in STORAGE_FILES):
+            return
+        import dagster as dg
+
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            # One read per storage: each creates its tables on first use if the open did not.
+            instance.get_runs(limit=1)
+            instance.all_instigator_state()
+            instance.get_latest_materialization_event(dg.AssetKey("mlops_pipelines_home_check"))

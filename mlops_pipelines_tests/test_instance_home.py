@@ -1,0 +1,111 @@
+"""Commands starting together on a fresh home: one writes the instance and creates its storages.
+
+Before instance_home, four processes opening a fresh home through the CLI's state setup failed
+some of themselves ("table alembic_version already exists"), and could stamp a storage twice,
+after which no process could open the home again ("more than one head present").
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlops_pipelines.cli import INSTANCE_CONFIG
+from mlops_pipelines.instance_home import LOCK_FILE, STORAGE_FILES, prepare_home
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# One command's start: imports first, says it is ready, waits for the signal, then sets up the
+# state as `main` does and opens the instance as every command that uses it does.
+COMMAND = """
+import argparse, os, sys, time
+from pathlib import Path
+import dagster as dg
+from mlops_pipelines import cli
+home, go, ready = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+os.environ.pop("DAGSTER_HOME", None)
+ready.touch()
+while not go.exists():
+    time.sleep(0.005)
+cli._use_state(argparse.Namespace(command="reconcile", home=str(home)))
+with dg.DagsterInstance.get() as instance:
+    assert instance.get_runs(limit=1) == []
+"""
+
+
+def start(home: Path, count: int) -> list[subprocess.Popen[str]]:
+    """`count` commands released together once all have imported."""
+    signals = home.parent / "signals"
+    signals.mkdir()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", COMMAND, str(home), str(signals / "go"), str(signals / f"ready{i}")],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(count)
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(signals.glob("ready*"))) < count:
+        assert time.monotonic() < deadline, "the commands never got ready"
+        assert all(p.poll() is None for p in procs), [p.communicate()[0][-2000:] for p in procs]
+        time.sleep(0.05)
+    (signals / "go").touch()
+    return procs
+
+
+def stamps(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [row[0] for row in conn.execute("select version_num from alembic_version")]
+
+
+def test_commands_starting_together_on_a_fresh_home_all_open_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "mlops"
+    procs = start(home, 4)
+    outputs = [p.communicate(timeout=180)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, "\n---\n".join(o[-1500:] for o in outputs)
+    dagster_home = home / "dagster"
+    assert (dagster_home / "dagster.yaml").read_text(encoding="utf-8") == INSTANCE_CONFIG
+    for name in STORAGE_FILES:  # stamped at most once (the event log's is left empty by Dagster)
+        assert len(stamps(dagster_home / name)) <= 1, name
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))  # the configuration reads it
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:  # the home opens again
+        assert instance.get_runs(limit=1) == []
+
+
+def test_a_command_waits_while_another_prepares_the_home_and_writes_nothing(tmp_path: Path) -> None:
+    dagster_home = tmp_path / "mlops" / "dagster"
+    dagster_home.mkdir(parents=True)
+    with (dagster_home / LOCK_FILE).open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another command preparing the home
+        [proc] = start(tmp_path / "mlops", 1)
+        time.sleep(3)
+        assert proc.poll() is None, proc.communicate()[0][-2000:]
+        assert sorted(p.name for p in dagster_home.iterdir()) == [LOCK_FILE]
+    out = proc.communicate(timeout=180)[0]
+    assert proc.returncode == 0, out[-2000:]
+    assert all((dagster_home / name).exists() for name in STORAGE_FILES)
+
+
+def test_a_users_own_configuration_is_neither_rewritten_nor_given_storages(tmp_path: Path) -> None:
+    own = "telemetry:\n  enabled: false\n"
+    (tmp_path / "dagster.yaml").write_text(own, encoding="utf-8")
+    prepare_home(tmp_path, INSTANCE_CONFIG, storages=True)
+    assert (tmp_path / "dagster.yaml").read_text(encoding="utf-8") == own
+    assert not any((tmp_path / name).exists() for name in STORAGE_FILES)
+
+
+def test_a_command_that_never_opens_the_instance_writes_only_its_configuration(tmp_path: Path) -> None:
+    prepare_home(tmp_path / "home", INSTANCE_CONFIG, storages=False)
+    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == [LOCK_FILE, "dagster.yaml"]
