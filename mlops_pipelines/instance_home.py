@@ -16,6 +16,7 @@ creates the storages while the others wait on the lock, then find them there.
 from __future__ import annotations
 
 import fcntl
+import os
 from pathlib import Path
 
 LOCK_FILE = ".mlops-init.lock"
@@ -28,17 +29,18 @@ def prepare_home(dagster_home: Path, config_text: str, *, storages: bool) -> Non
     """Write `config_text` to a home that has no configuration; with `storages`, create its tables.
 
     A home whose configuration is not `config_text` (the user's own, PostgreSQL for example) is
-    left to it: its storages are not SQLite files here, and their migrations are the user's.
+    left to it, and so is a home already prepared: neither is written to, so a read-only mounted
+    home (the Kubernetes serving pod's) works as before.
     """
+    if _prepared(dagster_home, config_text, storages):
+        return
     dagster_home.mkdir(parents=True, exist_ok=True)
     with (dagster_home / LOCK_FILE).open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, or the process dies
         config = dagster_home / CONFIG_FILE
         if not config.exists():
-            config.write_text(config_text, encoding="utf-8")
-        if not storages or config.read_text(encoding="utf-8") != config_text:
-            return
-        if all((dagster_home / name).exists() for name in STORAGE_FILES):
+            _write_whole(config, config_text)
+        if _prepared(dagster_home, config_text, storages):
             return
         import dagster as dg
 
@@ -47,3 +49,24 @@ def prepare_home(dagster_home: Path, config_text: str, *, storages: bool) -> Non
             instance.get_runs(limit=1)
             instance.all_instigator_state()
             instance.get_latest_materialization_event(dg.AssetKey("mlops_pipelines_home_check"))
+
+
+def _prepared(dagster_home: Path, config_text: str, storages: bool) -> bool:
+    """Nothing to do: a configuration is there, and it is the user's, or its storages exist."""
+    config = dagster_home / CONFIG_FILE
+    if not config.exists():
+        return False
+    if not storages or config.read_text(encoding="utf-8") != config_text:
+        return True
+    return all((dagster_home / name).exists() for name in STORAGE_FILES)
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Make `path` appear with all of `text` at once: a process reading it without the lock never
+    sees it half-written (and an existing file is never replaced)."""
+    part = path.with_name(f"{path.name}.{os.getpid()}.part")
+    part.write_text(text, encoding="utf-8")
+    try:
+        os.link(part, path)
+    finally:
+        part.unlink()

@@ -102,8 +102,28 @@ def test_a_users_own_configuration_is_neither_rewritten_nor_given_storages(tmp_p
     own = "telemetry:\n  enabled: false\n"
     (tmp_path / "dagster.yaml").write_text(own, encoding="utf-8")
     prepare_home(tmp_path, INSTANCE_CONFIG, storages=True)
+    # Nothing written at all, not even the lock: the home may be a read-only mount (k8s serving).
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dagster.yaml"]
     assert (tmp_path / "dagster.yaml").read_text(encoding="utf-8") == own
+
+
+def test_a_prepared_home_is_not_written_to_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    prepare_home(tmp_path, INSTANCE_CONFIG, storages=True)
+    assert all((tmp_path / name).exists() for name in STORAGE_FILES)
+    (tmp_path / LOCK_FILE).unlink()
+    prepare_home(tmp_path, INSTANCE_CONFIG, storages=True)
+    assert not (tmp_path / LOCK_FILE).exists()
+
+
+def test_a_home_with_configuration_but_no_storages_gets_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    prepare_home(tmp_path, INSTANCE_CONFIG, storages=False)
     assert not any((tmp_path / name).exists() for name in STORAGE_FILES)
+    prepare_home(tmp_path, INSTANCE_CONFIG, storages=True)
+    assert all((tmp_path / name).exists() for name in STORAGE_FILES)
 
 
 def test_a_command_that_never_opens_the_instance_writes_only_its_configuration(tmp_path: Path) -> None:

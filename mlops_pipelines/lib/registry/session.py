@@ -203,7 +203,10 @@ def _new_client(cfg: TrackingConfig) -> MlflowClient:
         if fresh:
             held.enter_context(_TABLES_GUARD)
         for uri in fresh:  # sorted: two processes take two stores' locks in one order
-            handle = held.enter_context(Path(uri.removeprefix("sqlite:///") + ".init-lock").open("a"))
+            lock_path = Path(uri.removeprefix("sqlite:///") + ".init-lock")
+            if not os.access(lock_path.parent, os.W_OK):
+                continue  # a read-only store (a mounted copy): this process creates no tables there
+            handle = held.enter_context(lock_path.open("a"))
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, or the process dies
         client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
         if registry in fresh:

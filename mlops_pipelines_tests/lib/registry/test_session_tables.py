@@ -14,6 +14,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from mlops_pipelines.lib.registry import session
 from mlops_pipelines.lib.registry.session import TrackingConfig, open_client
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -23,6 +26,9 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 OPENER = """
 import sys, time
 from pathlib import Path
+import pytest
+
+from mlops_pipelines.lib.registry import session
 from mlops_pipelines.lib.registry.session import TrackingConfig, open_client
 import mlflow.store.tracking.sqlalchemy_store, mlflow.store.model_registry.sqlalchemy_store
 state, go, ready = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
@@ -99,3 +105,17 @@ def test_a_process_that_has_seen_the_tables_does_not_wait_on_the_lock_again(tmp_
         worker = threading.Thread(target=reopen, daemon=True)
         worker.start()
         assert done.wait(30), "open_client waited on the creation lock of a store it had seen"
+
+
+def test_a_store_in_a_directory_this_process_cannot_write_is_opened_without_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "state"
+    with open_client(TrackingConfig.embedded(state)) as client:  # made elsewhere, then mounted read-only
+        client.create_registered_model("mounted")
+    (state / "mlflow.db.init-lock").unlink()
+    session._TABLES_READY.clear()  # a new process (this test runs as root: permissions never refuse it)
+    monkeypatch.setattr(session.os, "access", lambda path, mode: Path(path) != state)
+    with open_client(TrackingConfig.embedded(state)) as client:
+        assert [m.name for m in client.search_registered_models()] == ["mounted"]
+    assert not (state / "mlflow.db.init-lock").exists()
