@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,48 +18,24 @@ import pytest
 
 from mlops_pipelines.cli import INSTANCE_CONFIG
 from mlops_pipelines.instance_home import LOCK_FILE, STORAGE_FILES, prepare_home
+from mlops_pipelines_tests.together import outputs, start_together
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-# One command's start: imports first, says it is ready, waits for the signal, then sets up the
-# state as `main` does and opens the instance as every command that uses it does.
-COMMAND = """
-import argparse, os, sys, time
-from pathlib import Path
+IMPORTS = """
+import argparse, os, sys
 import dagster as dg
 from mlops_pipelines import cli
-home, go, ready = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 os.environ.pop("DAGSTER_HOME", None)
-ready.touch()
-while not go.exists():
-    time.sleep(0.005)
-cli._use_state(argparse.Namespace(command="reconcile", home=str(home)))
+"""
+# As `main` does, then as every command that opens the instance does.
+COMMAND = """
+cli._use_state(argparse.Namespace(command="reconcile", home=sys.argv[3]))
 with dg.DagsterInstance.get() as instance:
     assert instance.get_runs(limit=1) == []
 """
 
 
 def start(home: Path, count: int) -> list[subprocess.Popen[str]]:
-    """`count` commands released together once all have imported."""
-    signals = home.parent / "signals"
-    signals.mkdir()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", COMMAND, str(home), str(signals / "go"), str(signals / f"ready{i}")],
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in range(count)
-    ]
-    deadline = time.monotonic() + 120
-    while len(list(signals.glob("ready*"))) < count:
-        assert time.monotonic() < deadline, "the commands never got ready"
-        assert all(p.poll() is None for p in procs), [p.communicate()[0][-2000:] for p in procs]
-        time.sleep(0.05)
-    (signals / "go").touch()
-    return procs
+    return start_together(IMPORTS, COMMAND, [str(home)], home.parent / "signals", count)
 
 
 def stamps(db: Path) -> list[str]:
@@ -73,8 +48,8 @@ def test_commands_starting_together_on_a_fresh_home_all_open_it(
 ) -> None:
     home = tmp_path / "mlops"
     procs = start(home, 4)
-    outputs = [p.communicate(timeout=180)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0] * 4, "\n---\n".join(o[-1500:] for o in outputs)
+    ended = outputs(procs)
+    assert [p.returncode for p in procs] == [0] * 4, "\n---\n".join(ended)
     dagster_home = home / "dagster"
     assert (dagster_home / "dagster.yaml").read_text(encoding="utf-8") == INSTANCE_CONFIG
     for name in STORAGE_FILES:  # stamped at most once (the event log's is left empty by Dagster)
@@ -91,10 +66,10 @@ def test_a_command_waits_while_another_prepares_the_home_and_writes_nothing(tmp_
         fcntl.flock(held, fcntl.LOCK_EX)  # another command preparing the home
         [proc] = start(tmp_path / "mlops", 1)
         time.sleep(3)
-        assert proc.poll() is None, proc.communicate()[0][-2000:]
+        assert proc.poll() is None, outputs([proc])
         assert sorted(p.name for p in dagster_home.iterdir()) == [LOCK_FILE]
-    out = proc.communicate(timeout=180)[0]
-    assert proc.returncode == 0, out[-2000:]
+    ended = outputs([proc])
+    assert proc.returncode == 0, ended
     assert all((dagster_home / name).exists() for name in STORAGE_FILES)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,56 +17,30 @@ import pytest
 
 from mlops_pipelines.lib.registry import session
 from mlops_pipelines.lib.registry.session import TrackingConfig, open_client
+from mlops_pipelines_tests.together import outputs, start_together
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-# One opener: imports first, then says it is ready and waits for the start signal, so the
-# processes reach the store within milliseconds of each other.
-OPENER = """
-import sys, time
+IMPORTS = """
+import sys
 from pathlib import Path
-import pytest
-
-from mlops_pipelines.lib.registry import session
 from mlops_pipelines.lib.registry.session import TrackingConfig, open_client
 import mlflow.store.tracking.sqlalchemy_store, mlflow.store.model_registry.sqlalchemy_store
-state, go, ready = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-ready.touch()
-while not go.exists():
-    time.sleep(0.005)
-with open_client(TrackingConfig.embedded(state)) as client:
+"""
+OPEN = """
+with open_client(TrackingConfig.embedded(Path(sys.argv[3]))) as client:
     client.search_experiments(max_results=1)
     client.search_registered_models(max_results=1)
 """
 
 
-def openers(state: Path, count: int, start: bool = True) -> tuple[list[subprocess.Popen[str]], Path]:
-    go = state.parent / "go"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", OPENER, str(state), str(go), str(state.parent / f"ready{i}")],
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in range(count)
-    ]
-    deadline = time.monotonic() + 120
-    while len(list(state.parent.glob("ready*"))) < count:
-        assert time.monotonic() < deadline, "openers never got ready"
-        assert all(p.poll() is None for p in procs), [p.communicate()[0][-2000:] for p in procs]
-        time.sleep(0.05)
-    if start:
-        go.touch()
-    return procs, go
+def openers(state: Path, count: int) -> list[subprocess.Popen[str]]:
+    return start_together(IMPORTS, OPEN, [str(state)], state.parent / "signals", count)
 
 
 def test_processes_opening_one_fresh_store_at_once_all_succeed(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    procs, _ = openers(state, 3)
-    outputs = [p.communicate(timeout=120)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], "\n---\n".join(o[-1500:] for o in outputs)
+    procs = openers(state, 3)
+    ended = outputs(procs)
+    assert [p.returncode for p in procs] == [0, 0, 0], "\n---\n".join(ended)
     with open_client(TrackingConfig.embedded(state)) as client:
         client.create_registered_model("after_the_race")
         assert [m.name for m in client.search_registered_models()] == ["after_the_race"]
@@ -80,12 +53,12 @@ def test_a_process_waits_for_the_one_creating_the_tables_and_creates_nothing_mea
     state.mkdir()
     with (state / "mlflow.db.init-lock").open("a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # another process creating the tables
-        procs, _ = openers(state, 1)
+        [proc] = openers(state, 1)
         time.sleep(3)
-        assert procs[0].poll() is None, procs[0].communicate()[0][-2000:]
+        assert proc.poll() is None, outputs([proc])
         assert not (state / "mlflow.db").exists() or (state / "mlflow.db").stat().st_size == 0
-    out = procs[0].communicate(timeout=120)[0]
-    assert procs[0].returncode == 0, out[-2000:]
+    ended = outputs([proc])
+    assert proc.returncode == 0, ended
     assert (state / "mlflow.db").stat().st_size > 0
 
 
