@@ -20,9 +20,10 @@ import os
 from pathlib import Path
 
 LOCK_FILE = ".mlops-init.lock"
+# Written once the storages are complete: their files exist as soon as their creation begins, so
+# a process that saw only the files could open a storage another is still stamping.
+DONE_FILE = ".mlops-init.done"
 CONFIG_FILE = "dagster.yaml"
-# Where the storages of the CLI's own configuration (cli.INSTANCE_CONFIG) keep their tables.
-STORAGE_FILES = ("history/runs.db", "event_log.db", "schedules/schedules.db")
 
 
 def prepare_home(dagster_home: Path, config_text: str, *, storages: bool) -> None:
@@ -49,16 +50,17 @@ def prepare_home(dagster_home: Path, config_text: str, *, storages: bool) -> Non
             instance.get_runs(limit=1)
             instance.all_instigator_state()
             instance.get_latest_materialization_event(dg.AssetKey("mlops_pipelines_home_check"))
+        (dagster_home / DONE_FILE).touch()
 
 
 def _prepared(dagster_home: Path, config_text: str, storages: bool) -> bool:
-    """Nothing to do: a configuration is there, and it is the user's, or its storages exist."""
+    """Nothing to do: a configuration is there, and it is the user's, or its storages are done."""
     config = dagster_home / CONFIG_FILE
     if not config.exists():
         return False
     if not storages or config.read_text(encoding="utf-8") != config_text:
         return True
-    return all((dagster_home / name).exists() for name in STORAGE_FILES)
+    return (dagster_home / DONE_FILE).exists()
 
 
 def _write_whole(path: Path, text: str) -> None:

@@ -17,8 +17,11 @@ import dagster as dg
 import pytest
 
 from mlops_pipelines.cli import INSTANCE_CONFIG
-from mlops_pipelines.instance_home import LOCK_FILE, STORAGE_FILES, prepare_home
+from mlops_pipelines.instance_home import DONE_FILE, LOCK_FILE, prepare_home
 from mlops_pipelines_tests.together import outputs, start_together
+
+# Where the storages of the CLI's own configuration (cli.INSTANCE_CONFIG) keep their tables.
+STORAGE_FILES = ("history/runs.db", "event_log.db", "schedules/schedules.db")
 
 IMPORTS = """
 import argparse, os, sys
@@ -86,6 +89,7 @@ def test_a_prepared_home_is_not_written_to_again(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     prepare_home(tmp_path, INSTANCE_CONFIG, storages=True)
     assert all((tmp_path / name).exists() for name in STORAGE_FILES)
+    assert (tmp_path / DONE_FILE).exists()
     (tmp_path / LOCK_FILE).unlink()
     prepare_home(tmp_path, INSTANCE_CONFIG, storages=True)
     assert not (tmp_path / LOCK_FILE).exists()
@@ -104,3 +108,18 @@ def test_a_home_with_configuration_but_no_storages_gets_them(
 def test_a_command_that_never_opens_the_instance_writes_only_its_configuration(tmp_path: Path) -> None:
     prepare_home(tmp_path / "home", INSTANCE_CONFIG, storages=False)
     assert sorted(p.name for p in (tmp_path / "home").iterdir()) == [LOCK_FILE, "dagster.yaml"]
+
+
+def test_a_home_made_before_the_marker_is_checked_once_then_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text(INSTANCE_CONFIG, encoding="utf-8")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:  # an earlier version's home
+        instance.get_runs(limit=1)
+        instance.all_instigator_state()
+    assert all((tmp_path / name).exists() for name in STORAGE_FILES)
+    assert not (tmp_path / DONE_FILE).exists()  # files alone are not trusted: see DONE_FILE
+    prepare_home(tmp_path, INSTANCE_CONFIG, storages=True)
+    assert (tmp_path / DONE_FILE).exists()
+    assert len(stamps(tmp_path / "history" / "runs.db")) == 1
