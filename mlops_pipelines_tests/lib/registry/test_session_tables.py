@@ -87,7 +87,8 @@ def test_a_store_in_a_directory_this_process_cannot_write_is_opened_without_the_
     with open_client(TrackingConfig.embedded(state)) as client:  # made elsewhere, then mounted read-only
         client.create_registered_model("mounted")
     (state / "mlflow.db.init-lock").unlink()
-    session._TABLES_READY.clear()  # a new process (this test runs as root: permissions never refuse it)
+    monkeypatch.setattr(session, "_TABLES_READY", set())  # as a new process would start
+    # This test runs as root, whom permissions never refuse: the directory is read-only by fiat.
     monkeypatch.setattr(session.os, "access", lambda path, mode: Path(path) != state)
     with open_client(TrackingConfig.embedded(state)) as client:
         assert [m.name for m in client.search_registered_models()] == ["mounted"]
